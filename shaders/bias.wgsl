@@ -1,0 +1,55 @@
+// Bias add, broadcast over the rows of a batch, and its backward.
+//   forward:  y (B,N) = x (B,N) + bias (N)
+//   backward: d_bias (N) = Σ_rows d_y (B,N)     (d_x = d_y: the graph passes it through)
+
+struct BiasParams {
+    rows: u32,
+    cols: u32,
+    accumulate: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: BiasParams;
+@group(0) @binding(1) var<storage, read> input: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> output: array<f32>;
+
+@compute @workgroup_size(256)
+fn bias_add_forward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    if i >= params.rows * params.cols {
+        return;
+    }
+    output[i] = input[i] + bias[i % params.cols];
+}
+
+// One invocation per column walks down the rows in a fixed order (deterministic), with
+// compensated (Kahan) summation so large batches keep f32 accuracy.
+@compute @workgroup_size(256)
+fn bias_add_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let col = (wid.x + nwg.x * wid.y) * 256u + lid;
+    if col >= params.cols {
+        return;
+    }
+    var sum = 0.0;
+    var carry = 0.0;
+    for (var row = 0u; row < params.rows; row++) {
+        let term = input[row * params.cols + col] - carry;
+        let next = sum + term;
+        carry = (next - sum) - term;
+        sum = next;
+    }
+    if params.accumulate != 0u {
+        output[col] = output[col] + sum;
+    } else {
+        output[col] = sum;
+    }
+}

@@ -1,0 +1,41 @@
+// Element-wise sums, for gradients that meet at a fork.
+//   add:        out (n) = a (n) + b (n)
+//   accumulate: out (n) += a (n)
+
+struct ElementwiseParams {
+    n: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: ElementwiseParams;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> output: array<f32>;
+
+@compute @workgroup_size(256)
+fn add(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    if i >= params.n {
+        return;
+    }
+    output[i] = a[i] + b[i];
+}
+
+@compute @workgroup_size(256)
+fn accumulate(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    if i >= params.n {
+        return;
+    }
+    output[i] = output[i] + a[i];
+}

@@ -1,0 +1,59 @@
+// Mean-squared-error loss over a batch, half the squared error summed over outputs:
+//   forward:  loss (1) = (1/B) Σ_i ½ Σ_j (y_ij − t_ij)²      y, t (B,N)
+//   backward: d_y (B,N) = (y − t) / B
+// The forward reduction runs in ONE workgroup in a fixed order, with no atomics, so the
+// same inputs give the same bits on every run.
+
+struct MseParams {
+    rows: u32,
+    cols: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: MseParams;
+@group(0) @binding(1) var<storage, read> prediction: array<f32>;
+@group(0) @binding(2) var<storage, read> target_values: array<f32>;
+@group(0) @binding(3) var<storage, read_write> output: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn mse_forward(@builtin(local_invocation_index) lid: u32) {
+    let n = params.rows * params.cols;
+    // Each invocation sums a fixed stride of elements (Kahan-compensated)...
+    var sum = 0.0;
+    var carry = 0.0;
+    for (var i = lid; i < n; i += 256u) {
+        let diff = prediction[i] - target_values[i];
+        let term = diff * diff - carry;
+        let next = sum + term;
+        carry = (next - sum) - term;
+        sum = next;
+    }
+    partial[lid] = sum;
+    workgroupBarrier();
+    // ...then a fixed-shape tree combines the 256 partial sums.
+    for (var width = 128u; width > 0u; width >>= 1u) {
+        if lid < width {
+            partial[lid] += partial[lid + width];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        output[0] = 0.5 * partial[0] / f32(params.rows);
+    }
+}
+
+@compute @workgroup_size(256)
+fn mse_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    if i >= params.rows * params.cols {
+        return;
+    }
+    output[i] = (prediction[i] - target_values[i]) / f32(params.rows);
+}

@@ -1,0 +1,47 @@
+// Logistic sigmoid and its backward from the saved output.
+//   forward:  y = 1 / (1 + exp(-x))                  x, y (n)
+//   backward: d_x = d_y ⊙ y ⊙ (1 − y)                d_y, y, d_x (n)   [+ d_x when accumulate]
+
+struct SigmoidParams {
+    n: u32,
+    accumulate: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: SigmoidParams;
+@group(0) @binding(1) var<storage, read> input: array<f32>;
+@group(0) @binding(2) var<storage, read> saved_output: array<f32>;
+@group(0) @binding(3) var<storage, read_write> output: array<f32>;
+
+@compute @workgroup_size(256)
+fn sigmoid_forward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    if i >= params.n {
+        return;
+    }
+    output[i] = 1.0 / (1.0 + exp(-input[i]));
+}
+
+@compute @workgroup_size(256)
+fn sigmoid_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    if i >= params.n {
+        return;
+    }
+    let y = saved_output[i];
+    let d_x = input[i] * y * (1.0 - y);
+    if params.accumulate != 0u {
+        output[i] = output[i] + d_x;
+    } else {
+        output[i] = d_x;
+    }
+}

@@ -1,0 +1,109 @@
+//! The one error type of the library: every failure says what, where, and expected vs got.
+
+/// Everything that can go wrong in `wgpu-mlp`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No adapter (hardware or software) could be found.
+    #[error(
+        "no GPU or software adapter found ({detail}). On Debian/Ubuntu install the software \
+         adapter with `apt-get install -y mesa-vulkan-drivers libvulkan1`; otherwise check \
+         the WGPU_BACKEND and WGPU_ADAPTER_NAME environment variables"
+    )]
+    NoAdapter {
+        /// What was tried and seen.
+        detail: String,
+    },
+
+    /// The adapter was found but the device could not be opened.
+    #[error("could not open a device on adapter `{adapter}`: {reason}")]
+    DeviceRequest {
+        /// Name of the adapter.
+        adapter: String,
+        /// What wgpu said.
+        reason: String,
+    },
+
+    /// A tensor or data set has a shape the operation cannot take.
+    #[error("{op}: {what} has the wrong shape: expected {expected}, got {got}")]
+    Shape {
+        /// The operation that checked.
+        op: &'static str,
+        /// Which input.
+        what: String,
+        /// What was expected.
+        expected: String,
+        /// What was given.
+        got: String,
+    },
+
+    /// A scalar argument (learning rate, momentum, batch size...) is out of range.
+    #[error("{op}: invalid {what}: expected {expected}, got {got}")]
+    InvalidArgument {
+        /// The operation that checked.
+        op: &'static str,
+        /// Which argument.
+        what: String,
+        /// The accepted range.
+        expected: String,
+        /// What was given.
+        got: String,
+    },
+
+    /// A tensor would not fit in one storage binding of this adapter.
+    #[error(
+        "{op}: {what} needs {bytes} bytes, above this adapter's limit of {limit} bytes per \
+         storage buffer binding"
+    )]
+    TooLarge {
+        /// The operation that checked.
+        op: &'static str,
+        /// Which tensor.
+        what: String,
+        /// Bytes needed.
+        bytes: u64,
+        /// The adapter's limit.
+        limit: u64,
+    },
+
+    /// The GPU reported an error (validation, out of memory, device lost) or a read-back failed.
+    #[error("GPU error during {op}: {message}")]
+    Gpu {
+        /// The operation during which it surfaced.
+        op: &'static str,
+        /// What the driver or wgpu said.
+        message: String,
+    },
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn shape(
+        op: &'static str,
+        what: impl Into<String>,
+        expected: impl std::fmt::Display,
+        got: impl std::fmt::Display,
+    ) -> Self {
+        Error::Shape {
+            op,
+            what: what.into(),
+            expected: expected.to_string(),
+            got: got.to_string(),
+        }
+    }
+
+    pub(crate) fn invalid(
+        op: &'static str,
+        what: impl Into<String>,
+        expected: impl std::fmt::Display,
+        got: impl std::fmt::Display,
+    ) -> Self {
+        Error::InvalidArgument {
+            op,
+            what: what.into(),
+            expected: expected.to_string(),
+            got: got.to_string(),
+        }
+    }
+}

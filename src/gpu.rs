@@ -1,0 +1,275 @@
+//! The GPU context: instance, adapter choice, device and queue, read top to bottom.
+//!
+//! Adapter choice, in order:
+//! 1. `WGPU_BACKEND` (e.g. `vulkan`, `gl`, `metal`, `dx12`) limits the backends searched.
+//! 2. `WGPU_ADAPTER_NAME` keeps only adapters whose name contains it (case-insensitive);
+//!    if none does, [`Gpu::new`] returns [`Error::NoAdapter`] listing what exists.
+//! 3. `WGPU_POWER_PREF=high` or `low` puts discrete or integrated GPUs first.
+//! 4. Otherwise: discrete > integrated > virtual > CPU (software) > other, and among equals
+//!    Vulkan > Metal > DX12 > GL, so the software fallback is lavapipe (Vulkan) before
+//!    llvmpipe (GL).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::kernels::Kernel;
+
+/// A handle to the device every tensor and kernel of a model lives on. Cheap to clone.
+#[derive(Clone)]
+pub struct Gpu {
+    pub(crate) inner: Arc<GpuInner>,
+}
+
+pub(crate) struct GpuInner {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    pub modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    pub pipelines: Mutex<HashMap<Kernel, wgpu::ComputePipeline>>,
+    pub stats: Arc<Stats>,
+    /// Errors reported by wgpu outside any error scope; surfaced at the next sync.
+    pub uncaptured: Arc<Mutex<Vec<String>>>,
+}
+
+/// Counters of what the library has asked of the device.
+#[derive(Default, Debug)]
+pub(crate) struct Stats {
+    pub live_buffers: AtomicUsize,
+    pub live_bytes: AtomicU64,
+    pub submits: AtomicUsize,
+}
+
+/// A snapshot of the library's GPU resource counters (see [`Gpu::stats`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GpuStats {
+    /// Buffers alive right now (tensors, parameter blocks, uniforms).
+    pub live_buffers: usize,
+    /// Bytes held by those buffers.
+    pub live_bytes: u64,
+    /// Queue submissions made so far.
+    pub submits: usize,
+}
+
+/// Which kind of device an adapter is (mirrors `wgpu::DeviceType`).
+pub use wgpu::DeviceType;
+
+fn type_rank(device_type: DeviceType, power: Option<wgpu::PowerPreference>) -> u32 {
+    use wgpu::PowerPreference as P;
+    match (power, device_type) {
+        (Some(P::LowPower), DeviceType::IntegratedGpu) => 0,
+        (Some(P::LowPower), DeviceType::DiscreteGpu) => 1,
+        (_, DeviceType::DiscreteGpu) => 0,
+        (_, DeviceType::IntegratedGpu) => 1,
+        (_, DeviceType::VirtualGpu) => 2,
+        (_, DeviceType::Cpu) => 3,
+        (_, DeviceType::Other) => 4,
+    }
+}
+
+fn backend_rank(backend: wgpu::Backend) -> u32 {
+    match backend {
+        wgpu::Backend::Vulkan => 0,
+        wgpu::Backend::Metal => 1,
+        wgpu::Backend::Dx12 => 2,
+        wgpu::Backend::Gl => 3,
+        _ => 4,
+    }
+}
+
+impl Gpu {
+    /// Opens the best adapter as described in the module docs.
+    ///
+    /// ```no_run
+    /// let gpu = wgpu_mlp::Gpu::new()?;
+    /// println!("{} ({:?}, {:?})", gpu.adapter_name(), gpu.backend(), gpu.device_type());
+    /// # Ok::<(), wgpu_mlp::Error>(())
+    /// ```
+    pub fn new() -> Result<Self> {
+        pollster::block_on(Self::new_async())
+    }
+
+    async fn new_async() -> Result<Self> {
+        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let mut adapters = instance.enumerate_adapters(backends).await;
+        if adapters.is_empty() {
+            return Err(Error::NoAdapter {
+                detail: format!("wgpu enumerated no adapter for backends {backends:?}"),
+            });
+        }
+        if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
+            let wanted_lc = wanted.to_lowercase();
+            let seen: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&wanted_lc));
+            if adapters.is_empty() {
+                return Err(Error::NoAdapter {
+                    detail: format!(
+                        "WGPU_ADAPTER_NAME={wanted:?} matches none of the adapters {seen:?}"
+                    ),
+                });
+            }
+        }
+        let power = wgpu::PowerPreference::from_env();
+        adapters.sort_by_key(|a| {
+            let info = a.get_info();
+            (type_rank(info.device_type, power), backend_rank(info.backend))
+        });
+        let adapter = adapters.swap_remove(0);
+        let info = adapter.get_info();
+
+        // Ask for what the adapter really offers, not the downlevel defaults: bigger
+        // bindings and workgroups matter for large layers.
+        let wanted_features = wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let features = adapter.features() & wanted_features;
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgpu-mlp"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| Error::DeviceRequest {
+                adapter: info.name.clone(),
+                reason: e.to_string(),
+            })?;
+
+        // Without a handler wgpu panics on an uncaptured error; keep it for the next sync.
+        let uncaptured = Arc::new(Mutex::new(Vec::new()));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut errors) = sink.lock() {
+                errors.push(e.to_string());
+            }
+        }));
+        let lost = uncaptured.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut errors) = lost.lock() {
+                errors.push(format!("device lost ({reason:?}): {message}"));
+            }
+        });
+
+        Ok(Gpu {
+            inner: Arc::new(GpuInner {
+                device,
+                queue,
+                info,
+                limits,
+                features,
+                modules: Mutex::new(HashMap::new()),
+                pipelines: Mutex::new(HashMap::new()),
+                stats: Arc::new(Stats::default()),
+                uncaptured,
+            }),
+        })
+    }
+
+    /// The adapter's name, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)` or `NVIDIA H100`.
+    pub fn adapter_name(&self) -> &str {
+        &self.inner.info.name
+    }
+
+    /// The backend in use (Vulkan, Metal, DX12, GL).
+    pub fn backend(&self) -> wgpu::Backend {
+        self.inner.info.backend
+    }
+
+    /// Discrete, integrated, virtual, CPU (software) or other.
+    pub fn device_type(&self) -> DeviceType {
+        self.inner.info.device_type
+    }
+
+    /// Whether the adapter is a software rasterizer running on the CPU (lavapipe, llvmpipe).
+    pub fn is_software(&self) -> bool {
+        self.inner.info.device_type == DeviceType::Cpu
+    }
+
+    /// Whether subgroup operations were enabled on this device.
+    pub fn has_subgroups(&self) -> bool {
+        self.inner.features.contains(wgpu::Features::SUBGROUP)
+    }
+
+    /// The largest tensor, in bytes, one kernel can bind.
+    pub fn max_binding_bytes(&self) -> u64 {
+        self.inner
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.inner.limits.max_buffer_size)
+    }
+
+    /// The library's resource counters: live buffers and bytes, submits so far.
+    pub fn stats(&self) -> GpuStats {
+        let s = &self.inner.stats;
+        GpuStats {
+            live_buffers: s.live_buffers.load(Ordering::Relaxed),
+            live_bytes: s.live_bytes.load(Ordering::Relaxed),
+            submits: s.submits.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn device(&self) -> &wgpu::Device {
+        &self.inner.device
+    }
+
+    pub(crate) fn queue(&self) -> &wgpu::Queue {
+        &self.inner.queue
+    }
+
+    pub(crate) fn max_workgroups_per_dim(&self) -> u32 {
+        self.inner.limits.max_compute_workgroups_per_dimension
+    }
+
+    /// Submits one command buffer and counts it.
+    pub(crate) fn submit(&self, commands: wgpu::CommandBuffer) {
+        self.inner.queue.submit(Some(commands));
+        self.inner.stats.submits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Waits for all submitted work and turns any error wgpu reported since the last
+    /// check into an [`Error::Gpu`].
+    pub fn synchronize(&self) -> Result<()> {
+        self.wait("synchronize")
+    }
+
+    pub(crate) fn wait(&self, op: &'static str) -> Result<()> {
+        self.inner
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| Error::Gpu {
+                op,
+                message: e.to_string(),
+            })?;
+        self.take_errors(op)
+    }
+
+    pub(crate) fn take_errors(&self, op: &'static str) -> Result<()> {
+        let mut errors = self.inner.uncaptured.lock().map_err(|_| Error::Gpu {
+            op,
+            message: "error log poisoned".into(),
+        })?;
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let message = errors.join("; ");
+        errors.clear();
+        Err(Error::Gpu { op, message })
+    }
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gpu")
+            .field("adapter", &self.inner.info.name)
+            .field("backend", &self.inner.info.backend)
+            .field("device_type", &self.inner.info.device_type)
+            .finish()
+    }
+}

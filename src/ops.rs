@@ -1,0 +1,346 @@
+//! One builder per kernel, forward and backward side by side. Each checks its operands'
+//! shapes and returns a [`Dispatch`] to run with [`Gpu::run`] (or record many times).
+
+use bytemuck::{Pod, Zeroable};
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::kernels::{Dispatch, Kernel, MatmulKernel, MatmulLayout};
+use crate::optim::{Sgd, WeightDecay};
+use crate::tensor::Tensor;
+
+const ELEMENTWISE_GROUP: usize = 256;
+
+fn check_gpu(gpu: &Gpu, op: &'static str, tensors: &[(&str, &Tensor)]) -> Result<()> {
+    for (name, tensor) in tensors {
+        if !tensor.same_gpu(gpu) {
+            return Err(Error::invalid(op, *name, "a tensor on this Gpu", "a tensor made on another Gpu"));
+        }
+    }
+    Ok(())
+}
+
+fn check_len(op: &'static str, what: &str, tensor: &Tensor, len: usize) -> Result<()> {
+    if tensor.len() != len {
+        return Err(Error::shape(
+            op,
+            what,
+            format!("{len} elements"),
+            format!("{:?} ({} elements)", tensor.shape(), tensor.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn check_dims(op: &'static str, what: &str, tensor: &Tensor, rows: usize, cols: usize) -> Result<()> {
+    let got = tensor.dims2(op, what)?;
+    if got != (rows, cols) {
+        return Err(Error::shape(op, what, format!("[{rows}, {cols}]"), format!("{:?}", tensor.shape())));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- matmul
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    accumulate: u32,
+    tiles_n: u32,
+    tiles: u32,
+    _pad: [u32; 2],
+}
+
+/// `c = op(a)·op(b)` (or `c += ...` with `accumulate`), `op` per `layout`:
+/// - `AB`:  a (M,K), b (K,N)
+/// - `ABt`: a (M,K), b (N,K)
+/// - `AtB`: a (K,M), b (K,N)
+///
+/// and c (M,N) in each case.
+pub fn matmul(
+    gpu: &Gpu,
+    kernel: MatmulKernel,
+    layout: MatmulLayout,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    const OP: &str = "matmul";
+    check_gpu(gpu, OP, &[("a", a), ("b", b), ("c", c)])?;
+    let (a_rows, a_cols) = a.dims2(OP, "a")?;
+    let (b_rows, b_cols) = b.dims2(OP, "b")?;
+    let (m, k, k_b, n) = match layout {
+        MatmulLayout::AB => (a_rows, a_cols, b_rows, b_cols),
+        MatmulLayout::ABt => (a_rows, a_cols, b_cols, b_rows),
+        MatmulLayout::AtB => (a_cols, a_rows, b_rows, b_cols),
+    };
+    if k != k_b {
+        return Err(Error::shape(
+            OP,
+            format!("b (inner dimension, layout {layout:?})"),
+            format!("K = {k} from a {:?}", a.shape()),
+            format!("K = {k_b} from b {:?}", b.shape()),
+        ));
+    }
+    check_dims(OP, "c", c, m, n)?;
+    let tile = kernel.tile();
+    let tiles_n = n.div_ceil(tile);
+    let tiles = m.div_ceil(tile) * tiles_n;
+    let params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        accumulate: accumulate as u32,
+        tiles_n: tiles_n as u32,
+        tiles: tiles as u32,
+        _pad: [0; 2],
+    };
+    Dispatch::new(
+        gpu,
+        Kernel::Matmul(kernel, layout),
+        bytemuck::bytes_of(&params),
+        &[(1, a.buffer()), (2, b.buffer()), (3, c.buffer())],
+        tiles,
+    )
+}
+
+// ---------------------------------------------------------------- bias add
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct BiasParams {
+    rows: u32,
+    cols: u32,
+    accumulate: u32,
+    _pad: u32,
+}
+
+/// `y = x + bias`, bias broadcast over the rows. x, y (B,N); bias N elements.
+pub fn bias_add_forward(gpu: &Gpu, x: &Tensor, bias: &Tensor, y: &Tensor) -> Result<Dispatch> {
+    const OP: &str = "bias_add_forward";
+    check_gpu(gpu, OP, &[("x", x), ("bias", bias), ("y", y)])?;
+    let (rows, cols) = x.dims2(OP, "x")?;
+    check_len(OP, "bias", bias, cols)?;
+    check_dims(OP, "y", y, rows, cols)?;
+    let params = BiasParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        accumulate: 0,
+        _pad: 0,
+    };
+    Dispatch::new(
+        gpu,
+        Kernel::BiasAddForward,
+        bytemuck::bytes_of(&params),
+        &[(1, x.buffer()), (2, bias.buffer()), (3, y.buffer())],
+        (rows * cols).div_ceil(ELEMENTWISE_GROUP),
+    )
+}
+
+/// `d_bias = Σ_rows d_y` (or `+=` with `accumulate`). d_y (B,N); d_bias N elements.
+/// The input gradient of a bias add is `d_y` itself.
+pub fn bias_add_backward(gpu: &Gpu, d_y: &Tensor, d_bias: &Tensor, accumulate: bool) -> Result<Dispatch> {
+    const OP: &str = "bias_add_backward";
+    check_gpu(gpu, OP, &[("d_y", d_y), ("d_bias", d_bias)])?;
+    let (rows, cols) = d_y.dims2(OP, "d_y")?;
+    check_len(OP, "d_bias", d_bias, cols)?;
+    let params = BiasParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        accumulate: accumulate as u32,
+        _pad: 0,
+    };
+    Dispatch::new(
+        gpu,
+        Kernel::BiasAddBackward,
+        bytemuck::bytes_of(&params),
+        &[(1, d_y.buffer()), (3, d_bias.buffer())],
+        cols.div_ceil(ELEMENTWISE_GROUP),
+    )
+}
+
+// ---------------------------------------------------------------- sigmoid
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SigmoidParams {
+    n: u32,
+    accumulate: u32,
+    _pad: [u32; 2],
+}
+
+/// `y = σ(x)` element-wise; x and y have the same element count.
+pub fn sigmoid_forward(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
+    const OP: &str = "sigmoid_forward";
+    check_gpu(gpu, OP, &[("x", x), ("y", y)])?;
+    check_len(OP, "y", y, x.len())?;
+    let params = SigmoidParams {
+        n: x.len() as u32,
+        accumulate: 0,
+        _pad: [0; 2],
+    };
+    Dispatch::new(
+        gpu,
+        Kernel::SigmoidForward,
+        bytemuck::bytes_of(&params),
+        &[(1, x.buffer()), (3, y.buffer())],
+        x.len().div_ceil(ELEMENTWISE_GROUP),
+    )
+}
+
+/// `d_x = d_y ⊙ y ⊙ (1 − y)` from the saved forward output `y` (or `+=` with `accumulate`).
+pub fn sigmoid_backward(gpu: &Gpu, d_y: &Tensor, y: &Tensor, d_x: &Tensor, accumulate: bool) -> Result<Dispatch> {
+    const OP: &str = "sigmoid_backward";
+    check_gpu(gpu, OP, &[("d_y", d_y), ("y", y), ("d_x", d_x)])?;
+    check_len(OP, "y", y, d_y.len())?;
+    check_len(OP, "d_x", d_x, d_y.len())?;
+    let params = SigmoidParams {
+        n: d_y.len() as u32,
+        accumulate: accumulate as u32,
+        _pad: [0; 2],
+    };
+    Dispatch::new(
+        gpu,
+        Kernel::SigmoidBackward,
+        bytemuck::bytes_of(&params),
+        &[(1, d_y.buffer()), (2, y.buffer()), (3, d_x.buffer())],
+        d_y.len().div_ceil(ELEMENTWISE_GROUP),
+    )
+}
+
+// ---------------------------------------------------------------- mean squared error
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MseParams {
+    rows: u32,
+    cols: u32,
+    _pad: [u32; 2],
+}
+
+fn mse_dims(op: &'static str, gpu: &Gpu, y: &Tensor, t: &Tensor, out: &Tensor) -> Result<MseParams> {
+    check_gpu(gpu, op, &[("y", y), ("t", t), ("output", out)])?;
+    let (rows, cols) = y.dims2(op, "y")?;
+    check_dims(op, "t", t, rows, cols)?;
+    Ok(MseParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        _pad: [0; 2],
+    })
+}
+
+/// `loss = (1/B) Σ_i ½ Σ_j (y_ij − t_ij)²`, one scalar, reduced deterministically.
+/// y, t (B,N); loss 1 element.
+pub fn mse_forward(gpu: &Gpu, y: &Tensor, t: &Tensor, loss: &Tensor) -> Result<Dispatch> {
+    const OP: &str = "mse_forward";
+    let params = mse_dims(OP, gpu, y, t, loss)?;
+    check_len(OP, "loss", loss, 1)?;
+    Dispatch::new(
+        gpu,
+        Kernel::MseForward,
+        bytemuck::bytes_of(&params),
+        &[(1, y.buffer()), (2, t.buffer()), (3, loss.buffer())],
+        1,
+    )
+}
+
+/// `d_y = (y − t) / B`. y, t, d_y (B,N).
+pub fn mse_backward(gpu: &Gpu, y: &Tensor, t: &Tensor, d_y: &Tensor) -> Result<Dispatch> {
+    const OP: &str = "mse_backward";
+    let params = mse_dims(OP, gpu, y, t, d_y)?;
+    check_len(OP, "d_y", d_y, y.len())?;
+    Dispatch::new(
+        gpu,
+        Kernel::MseBackward,
+        bytemuck::bytes_of(&params),
+        &[(1, y.buffer()), (2, t.buffer()), (3, d_y.buffer())],
+        y.len().div_ceil(ELEMENTWISE_GROUP),
+    )
+}
+
+// ---------------------------------------------------------------- optimizer
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct SgdParams {
+    n: u32,
+    coupled: u32,
+    lr: f32,
+    momentum: f32,
+    weight_decay: f32,
+    _pad: [u32; 3],
+}
+
+/// One in-place [`Sgd`] step of `weight` and `velocity` from `grad` (all the same length).
+pub fn sgd_update(gpu: &Gpu, sgd: &Sgd, grad: &Tensor, weight: &Tensor, velocity: &Tensor) -> Result<Dispatch> {
+    const OP: &str = "sgd_update";
+    sgd.validate()?;
+    check_gpu(gpu, OP, &[("grad", grad), ("weight", weight), ("velocity", velocity)])?;
+    check_len(OP, "weight", weight, grad.len())?;
+    check_len(OP, "velocity", velocity, grad.len())?;
+    let params = SgdParams {
+        n: grad.len() as u32,
+        coupled: (sgd.decay == WeightDecay::Coupled) as u32,
+        lr: sgd.lr,
+        momentum: sgd.momentum,
+        weight_decay: sgd.weight_decay,
+        _pad: [0; 3],
+    };
+    Dispatch::new(
+        gpu,
+        Kernel::SgdUpdate,
+        bytemuck::bytes_of(&params),
+        &[(1, grad.buffer()), (2, weight.buffer()), (3, velocity.buffer())],
+        grad.len().div_ceil(ELEMENTWISE_GROUP),
+    )
+}
+
+// ---------------------------------------------------------------- element-wise sums
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ElementwiseParams {
+    n: u32,
+    _pad: [u32; 3],
+}
+
+/// `out = a + b`, all the same length.
+pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<Dispatch> {
+    const OP: &str = "add";
+    check_gpu(gpu, OP, &[("a", a), ("b", b), ("out", out)])?;
+    check_len(OP, "b", b, a.len())?;
+    check_len(OP, "out", out, a.len())?;
+    let params = ElementwiseParams {
+        n: a.len() as u32,
+        _pad: [0; 3],
+    };
+    Dispatch::new(
+        gpu,
+        Kernel::Add,
+        bytemuck::bytes_of(&params),
+        &[(1, a.buffer()), (2, b.buffer()), (3, out.buffer())],
+        a.len().div_ceil(ELEMENTWISE_GROUP),
+    )
+}
+
+/// `out += a`, both the same length.
+pub fn accumulate(gpu: &Gpu, a: &Tensor, out: &Tensor) -> Result<Dispatch> {
+    const OP: &str = "accumulate";
+    check_gpu(gpu, OP, &[("a", a), ("out", out)])?;
+    check_len(OP, "out", out, a.len())?;
+    let params = ElementwiseParams {
+        n: a.len() as u32,
+        _pad: [0; 3],
+    };
+    Dispatch::new(
+        gpu,
+        Kernel::Accumulate,
+        bytemuck::bytes_of(&params),
+        &[(1, a.buffer()), (3, out.buffer())],
+        a.len().div_ceil(ELEMENTWISE_GROUP),
+    )
+}

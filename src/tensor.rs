@@ -1,0 +1,247 @@
+//! GPU-resident f32 tensors: a buffer plus a shape. Upload from host slices; `to_vec` is the
+//! only read-back path.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use wgpu::util::DeviceExt;
+
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, Stats};
+
+/// A device buffer the library counts while it is alive (see [`Gpu::stats`]).
+pub(crate) struct GpuBuffer {
+    pub buffer: wgpu::Buffer,
+    stats: Arc<Stats>,
+}
+
+impl GpuBuffer {
+    /// A storage buffer initialised from `bytes` (must be non-empty, a multiple of 4).
+    pub fn storage(gpu: &Gpu, label: &str, bytes: &[u8]) -> Self {
+        Self::with_usage(
+            gpu,
+            label,
+            bytes,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        )
+    }
+
+    /// A uniform buffer holding one kernel's parameters.
+    pub fn uniform(gpu: &Gpu, label: &str, bytes: &[u8]) -> Self {
+        Self::with_usage(
+            gpu,
+            label,
+            bytes,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        )
+    }
+
+    fn with_usage(gpu: &Gpu, label: &str, bytes: &[u8], usage: wgpu::BufferUsages) -> Self {
+        let buffer = gpu
+            .device()
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytes,
+                usage,
+            });
+        let stats = gpu.inner.stats.clone();
+        stats.live_buffers.fetch_add(1, Ordering::Relaxed);
+        stats
+            .live_bytes
+            .fetch_add(buffer.size(), Ordering::Relaxed);
+        GpuBuffer { buffer, stats }
+    }
+}
+
+impl Drop for GpuBuffer {
+    fn drop(&mut self) {
+        self.stats.live_buffers.fetch_sub(1, Ordering::Relaxed);
+        self.stats
+            .live_bytes
+            .fetch_sub(self.buffer.size(), Ordering::Relaxed);
+    }
+}
+
+/// An f32 tensor resident on the GPU, stored row-major.
+///
+/// ```no_run
+/// use wgpu_mlp::{Gpu, Tensor};
+/// let gpu = Gpu::new()?;
+/// let x = Tensor::from_slice(&gpu, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])?;
+/// assert_eq!(x.to_vec()?, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+/// # Ok::<(), wgpu_mlp::Error>(())
+/// ```
+pub struct Tensor {
+    pub(crate) gpu: Gpu,
+    pub(crate) storage: GpuBuffer,
+    shape: Vec<usize>,
+}
+
+fn element_count(op: &'static str, shape: &[usize]) -> Result<usize> {
+    if shape.is_empty() || shape.contains(&0) {
+        return Err(Error::shape(
+            op,
+            "tensor",
+            "a shape with at least one dimension, none of them 0",
+            format!("{shape:?}"),
+        ));
+    }
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::shape(op, "tensor", "an element count that fits usize", format!("{shape:?}")))
+}
+
+impl Tensor {
+    /// Uploads `data` (row-major) as a tensor of `shape`.
+    pub fn from_slice(gpu: &Gpu, shape: &[usize], data: &[f32]) -> Result<Self> {
+        let len = element_count("Tensor::from_slice", shape)?;
+        if data.len() != len {
+            return Err(Error::shape(
+                "Tensor::from_slice",
+                "data length",
+                format!("{len} elements for shape {shape:?}"),
+                data.len(),
+            ));
+        }
+        check_binding_size(gpu, "Tensor::from_slice", "tensor", len)?;
+        Ok(Tensor {
+            gpu: gpu.clone(),
+            storage: GpuBuffer::storage(gpu, "tensor", bytemuck::cast_slice(data)),
+            shape: shape.to_vec(),
+        })
+    }
+
+    /// A tensor of `shape` with every element equal to `value` (NaN to poison outputs in tests).
+    pub fn full(gpu: &Gpu, shape: &[usize], value: f32) -> Result<Self> {
+        let len = element_count("Tensor::full", shape)?;
+        check_binding_size(gpu, "Tensor::full", "tensor", len)?;
+        Self::from_slice(gpu, shape, &vec![value; len])
+    }
+
+    /// A tensor of zeros.
+    pub fn zeros(gpu: &Gpu, shape: &[usize]) -> Result<Self> {
+        Self::full(gpu, shape, 0.0)
+    }
+
+    /// The shape, outermost dimension first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Always false: zero-sized tensors are rejected at creation.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Overwrites the contents from `data` (same element count), without reallocating.
+    pub fn write(&self, data: &[f32]) -> Result<()> {
+        if data.len() != self.len() {
+            return Err(Error::shape(
+                "Tensor::write",
+                "data length",
+                format!("{} elements for shape {:?}", self.len(), self.shape),
+                data.len(),
+            ));
+        }
+        self.gpu
+            .queue()
+            .write_buffer(&self.storage.buffer, 0, bytemuck::cast_slice(data));
+        Ok(())
+    }
+
+    /// Reads the tensor back to the host (waits for all submitted work).
+    pub fn to_vec(&self) -> Result<Vec<f32>> {
+        read_buffer(&self.gpu, &self.storage.buffer, 0, self.len())
+    }
+
+    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
+        &self.storage.buffer
+    }
+
+    /// `(rows, cols)` of a rank-2 tensor, or an error naming `op` and `what`.
+    pub(crate) fn dims2(&self, op: &'static str, what: &str) -> Result<(usize, usize)> {
+        match self.shape[..] {
+            [rows, cols] => Ok((rows, cols)),
+            _ => Err(Error::shape(op, what, "a rank-2 shape [rows, cols]", format!("{:?}", self.shape))),
+        }
+    }
+
+    pub(crate) fn same_gpu(&self, gpu: &Gpu) -> bool {
+        Arc::ptr_eq(&self.gpu.inner, &gpu.inner)
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tensor").field("shape", &self.shape).finish()
+    }
+}
+
+pub(crate) fn check_binding_size(gpu: &Gpu, op: &'static str, what: &str, elements: usize) -> Result<()> {
+    let bytes = (elements as u64).saturating_mul(4);
+    let limit = gpu.max_binding_bytes();
+    if bytes > limit {
+        return Err(Error::TooLarge {
+            op,
+            what: what.to_string(),
+            bytes,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// Copies `len` f32 values starting at element `offset` of `source` into a fresh staging
+/// buffer, maps it and returns them. The staging buffer is dropped before returning.
+pub(crate) fn read_buffer(gpu: &Gpu, source: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
+    let bytes = (len * 4) as u64;
+    let staging = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+        label: Some("read-back"),
+        size: bytes,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = gpu
+        .device()
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read-back") });
+    encoder.copy_buffer_to_buffer(source, (offset * 4) as u64, &staging, 0, bytes);
+    gpu.submit(encoder.finish());
+
+    let slice = staging.slice(..);
+    let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
+    slice.map_async(wgpu::MapMode::Read, move |result| {
+        sender.send(result).ok();
+    });
+    gpu.wait("read-back")?;
+    let mapped = pollster::block_on(receiver.receive());
+    match mapped {
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
+            return Err(Error::Gpu {
+                op: "read-back",
+                message: e.to_string(),
+            });
+        }
+        None => {
+            return Err(Error::Gpu {
+                op: "read-back",
+                message: "the map callback never ran".into(),
+            });
+        }
+    }
+    let values = {
+        let view = slice.get_mapped_range().map_err(|e| Error::Gpu {
+            op: "read-back",
+            message: e.to_string(),
+        })?;
+        bytemuck::pod_collect_to_vec::<u8, f32>(&view)
+    };
+    staging.unmap();
+    Ok(values)
+}

@@ -1,0 +1,350 @@
+//! Every kernel against a plain f64 CPU reference, on fresh random inputs of awkward shapes,
+//! with outputs poisoned with NaN so that an unwritten element fails.
+//!
+//! Tolerance: relative Frobenius error ≤ 1e-5 for every kernel. f32 has a unit roundoff of
+//! 6e-8; a K-term dot product accumulates error growing like √K·6e-8 ≈ 4e-6 at K = 4099,
+//! the largest K here, and the element-wise kernels sit within a few ulps (≤ 1e-6).
+
+mod common;
+
+use common::*;
+use wgpu_mlp::{MatmulKernel, MatmulLayout, Sgd, Tensor, WeightDecay, ops};
+
+const TOLERANCE: f64 = 1e-5;
+
+/// (M, K, N): ones, primes, non-multiples of the 16 and 64 tiles, K up to 4099, and a tall
+/// output needing more than 65535 workgroups in one dimension.
+const MATMUL_SHAPES: &[(usize, usize, usize)] = &[
+    (1, 1, 1),
+    (1, 7, 1),
+    (7, 13, 5),
+    (1, 1, 64),
+    (17, 1, 33),
+    (64, 64, 64),
+    (65, 63, 67),
+    (97, 129, 65),
+    (1, 300, 257),
+    (200, 37, 1),
+    (128, 4099, 3),
+    (3, 4099, 129),
+    (4_194_319, 2, 3),
+];
+
+fn matmul_case(kernel: MatmulKernel, layout: MatmulLayout, (m, k, n): (usize, usize, usize), accumulate: bool) {
+    let gpu = gpu();
+    let (seed, mut rng) = seeded_rng();
+    let a = uniform(&mut rng, m * k, -1.0, 1.0);
+    let b = uniform(&mut rng, k * n, -1.0, 1.0);
+    let (trans_a, trans_b) = match layout {
+        MatmulLayout::AB => (false, false),
+        MatmulLayout::ABt => (false, true),
+        MatmulLayout::AtB => (true, false),
+    };
+    let a_shape = if trans_a { [k, m] } else { [m, k] };
+    let b_shape = if trans_b { [n, k] } else { [k, n] };
+    let mut want = matmul_ref(&to_f64(&a), &to_f64(&b), m, k, n, trans_a, trans_b);
+    let c_init = if accumulate {
+        let c0 = uniform(&mut rng, m * n, -1.0, 1.0);
+        want.iter_mut().zip(&c0).for_each(|(w, &c)| *w += c as f64);
+        c0
+    } else {
+        vec![f32::NAN; m * n]
+    };
+    let ta = Tensor::from_slice(&gpu, &a_shape, &a).unwrap();
+    let tb = Tensor::from_slice(&gpu, &b_shape, &b).unwrap();
+    let tc = Tensor::from_slice(&gpu, &[m, n], &c_init).unwrap();
+    let dispatch = ops::matmul(&gpu, kernel, layout, &ta, &tb, &tc, accumulate).unwrap();
+    gpu.run(&[&dispatch]).unwrap();
+    let got = tc.to_vec().unwrap();
+    assert_close(
+        &format!("{kernel:?} {layout:?} M={m} K={k} N={n} accumulate={accumulate}"),
+        seed,
+        &got,
+        &want,
+        TOLERANCE,
+    );
+}
+
+fn matmul_all_shapes(kernel: MatmulKernel, layout: MatmulLayout) {
+    for &shape in MATMUL_SHAPES {
+        matmul_case(kernel, layout, shape, false);
+    }
+    for &shape in &[(1, 1, 1), (7, 13, 5), (65, 130, 67)] {
+        matmul_case(kernel, layout, shape, true);
+    }
+}
+
+#[test]
+fn matmul_naive_ab() {
+    matmul_all_shapes(MatmulKernel::Naive, MatmulLayout::AB);
+}
+#[test]
+fn matmul_naive_abt() {
+    matmul_all_shapes(MatmulKernel::Naive, MatmulLayout::ABt);
+}
+#[test]
+fn matmul_naive_atb() {
+    matmul_all_shapes(MatmulKernel::Naive, MatmulLayout::AtB);
+}
+#[test]
+fn matmul_blocked_ab() {
+    matmul_all_shapes(MatmulKernel::Blocked, MatmulLayout::AB);
+}
+#[test]
+fn matmul_blocked_abt() {
+    matmul_all_shapes(MatmulKernel::Blocked, MatmulLayout::ABt);
+}
+#[test]
+fn matmul_blocked_atb() {
+    matmul_all_shapes(MatmulKernel::Blocked, MatmulLayout::AtB);
+}
+
+/// The fast kernel against the naive GPU oracle directly, on a larger square case.
+#[test]
+fn matmul_blocked_matches_naive_oracle() {
+    let gpu = gpu();
+    let (seed, mut rng) = seeded_rng();
+    let (m, k, n) = (301, 257, 263);
+    let a = Tensor::from_slice(&gpu, &[m, k], &uniform(&mut rng, m * k, -1.0, 1.0)).unwrap();
+    let b = Tensor::from_slice(&gpu, &[k, n], &uniform(&mut rng, k * n, -1.0, 1.0)).unwrap();
+    let naive = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
+    let blocked = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
+    let d1 = ops::matmul(&gpu, MatmulKernel::Naive, MatmulLayout::AB, &a, &b, &naive, false).unwrap();
+    let d2 = ops::matmul(&gpu, MatmulKernel::Blocked, MatmulLayout::AB, &a, &b, &blocked, false).unwrap();
+    gpu.run(&[&d1, &d2]).unwrap();
+    let want = to_f64(&naive.to_vec().unwrap());
+    assert_close("blocked vs naive", seed, &blocked.to_vec().unwrap(), &want, TOLERANCE);
+}
+
+const BIAS_SHAPES: &[(usize, usize)] = &[
+    (1, 1),
+    (1, 7),
+    (7, 1),
+    (13, 257),
+    (256, 256),
+    (1000, 17),
+    (4099, 3),
+    (3, 4099),
+];
+
+#[test]
+fn bias_add_forward_matches_reference() {
+    let gpu = gpu();
+    for &(rows, cols) in BIAS_SHAPES {
+        let (seed, mut rng) = seeded_rng();
+        let x = uniform(&mut rng, rows * cols, -1.0, 1.0);
+        let bias = uniform(&mut rng, cols, -1.0, 1.0);
+        let want: Vec<f64> = (0..rows * cols).map(|i| x[i] as f64 + bias[i % cols] as f64).collect();
+        let tx = Tensor::from_slice(&gpu, &[rows, cols], &x).unwrap();
+        let tb = Tensor::from_slice(&gpu, &[cols], &bias).unwrap();
+        let ty = Tensor::full(&gpu, &[rows, cols], f32::NAN).unwrap();
+        gpu.run(&[&ops::bias_add_forward(&gpu, &tx, &tb, &ty).unwrap()]).unwrap();
+        assert_close(&format!("bias forward {rows}x{cols}"), seed, &ty.to_vec().unwrap(), &want, TOLERANCE);
+    }
+}
+
+#[test]
+fn bias_add_backward_matches_reference() {
+    let gpu = gpu();
+    for &(rows, cols) in BIAS_SHAPES {
+        for accumulate in [false, true] {
+            let (seed, mut rng) = seeded_rng();
+            let d_y = uniform(&mut rng, rows * cols, -1.0, 1.0);
+            let init = if accumulate { uniform(&mut rng, cols, -1.0, 1.0) } else { vec![f32::NAN; cols] };
+            let want: Vec<f64> = (0..cols)
+                .map(|c| {
+                    let base = if accumulate { init[c] as f64 } else { 0.0 };
+                    base + (0..rows).map(|r| d_y[r * cols + c] as f64).sum::<f64>()
+                })
+                .collect();
+            let td = Tensor::from_slice(&gpu, &[rows, cols], &d_y).unwrap();
+            let tb = Tensor::from_slice(&gpu, &[cols], &init).unwrap();
+            gpu.run(&[&ops::bias_add_backward(&gpu, &td, &tb, accumulate).unwrap()]).unwrap();
+            assert_close(
+                &format!("bias backward {rows}x{cols} accumulate={accumulate}"),
+                seed,
+                &tb.to_vec().unwrap(),
+                &want,
+                TOLERANCE,
+            );
+        }
+    }
+}
+
+/// Element counts: 1, around the 256-wide workgroup, and past 65535 workgroups.
+const ELEMENTWISE_LENS: &[usize] = &[1, 7, 255, 256, 257, 1000, 65_537, 16_777_259];
+
+#[test]
+fn sigmoid_forward_matches_reference() {
+    let gpu = gpu();
+    for &n in ELEMENTWISE_LENS {
+        let (seed, mut rng) = seeded_rng();
+        let x = uniform(&mut rng, n, -8.0, 8.0);
+        let want: Vec<f64> = x.iter().map(|&v| sigmoid(v as f64)).collect();
+        let tx = Tensor::from_slice(&gpu, &[n], &x).unwrap();
+        let ty = Tensor::full(&gpu, &[n], f32::NAN).unwrap();
+        gpu.run(&[&ops::sigmoid_forward(&gpu, &tx, &ty).unwrap()]).unwrap();
+        assert_close(&format!("sigmoid forward n={n}"), seed, &ty.to_vec().unwrap(), &want, TOLERANCE);
+    }
+}
+
+#[test]
+fn sigmoid_backward_matches_reference() {
+    let gpu = gpu();
+    for &n in ELEMENTWISE_LENS {
+        for accumulate in [false, true] {
+            let (seed, mut rng) = seeded_rng();
+            let d_y = uniform(&mut rng, n, -1.0, 1.0);
+            let y = uniform(&mut rng, n, 0.0, 1.0);
+            let init = if accumulate { uniform(&mut rng, n, -1.0, 1.0) } else { vec![f32::NAN; n] };
+            let want: Vec<f64> = (0..n)
+                .map(|i| {
+                    let (dy, yv) = (d_y[i] as f64, y[i] as f64);
+                    (if accumulate { init[i] as f64 } else { 0.0 }) + dy * yv * (1.0 - yv)
+                })
+                .collect();
+            let td = Tensor::from_slice(&gpu, &[n], &d_y).unwrap();
+            let ty = Tensor::from_slice(&gpu, &[n], &y).unwrap();
+            let tx = Tensor::from_slice(&gpu, &[n], &init).unwrap();
+            gpu.run(&[&ops::sigmoid_backward(&gpu, &td, &ty, &tx, accumulate).unwrap()]).unwrap();
+            assert_close(
+                &format!("sigmoid backward n={n} accumulate={accumulate}"),
+                seed,
+                &tx.to_vec().unwrap(),
+                &want,
+                TOLERANCE,
+            );
+        }
+    }
+}
+
+const MSE_SHAPES: &[(usize, usize)] = &[(1, 1), (4, 1), (7, 13), (128, 10), (257, 3), (4099, 17), (3, 65_537)];
+
+#[test]
+fn mse_forward_matches_reference_and_is_deterministic() {
+    let gpu = gpu();
+    for &(rows, cols) in MSE_SHAPES {
+        let (seed, mut rng) = seeded_rng();
+        let y = uniform(&mut rng, rows * cols, 0.0, 1.0);
+        let t = uniform(&mut rng, rows * cols, 0.0, 1.0);
+        let want = y.iter().zip(&t).map(|(&a, &b)| 0.5 * (a as f64 - b as f64).powi(2)).sum::<f64>() / rows as f64;
+        let ty = Tensor::from_slice(&gpu, &[rows, cols], &y).unwrap();
+        let tt = Tensor::from_slice(&gpu, &[rows, cols], &t).unwrap();
+        let loss = Tensor::full(&gpu, &[1], f32::NAN).unwrap();
+        let dispatch = ops::mse_forward(&gpu, &ty, &tt, &loss).unwrap();
+        gpu.run(&[&dispatch]).unwrap();
+        let first = loss.to_vec().unwrap();
+        assert_close(&format!("mse forward {rows}x{cols}"), seed, &first, &[want], TOLERANCE);
+        for _ in 0..3 {
+            gpu.run(&[&dispatch]).unwrap();
+            assert_eq!(
+                loss.to_vec().unwrap()[0].to_bits(),
+                first[0].to_bits(),
+                "mse forward {rows}x{cols} changed bits between runs (TEST_SEED={seed})"
+            );
+        }
+    }
+}
+
+#[test]
+fn mse_backward_matches_reference() {
+    let gpu = gpu();
+    for &(rows, cols) in MSE_SHAPES {
+        let (seed, mut rng) = seeded_rng();
+        let y = uniform(&mut rng, rows * cols, 0.0, 1.0);
+        let t = uniform(&mut rng, rows * cols, 0.0, 1.0);
+        let want: Vec<f64> = y.iter().zip(&t).map(|(&a, &b)| (a as f64 - b as f64) / rows as f64).collect();
+        let ty = Tensor::from_slice(&gpu, &[rows, cols], &y).unwrap();
+        let tt = Tensor::from_slice(&gpu, &[rows, cols], &t).unwrap();
+        let td = Tensor::full(&gpu, &[rows, cols], f32::NAN).unwrap();
+        gpu.run(&[&ops::mse_backward(&gpu, &ty, &tt, &td).unwrap()]).unwrap();
+        assert_close(&format!("mse backward {rows}x{cols}"), seed, &td.to_vec().unwrap(), &want, TOLERANCE);
+    }
+}
+
+/// Five consecutive steps against the formulas in f64, for each (momentum, weight decay)
+/// pair and both weight-decay forms.
+#[test]
+fn sgd_update_matches_formulas_over_five_steps() {
+    let gpu = gpu();
+    for decay in [WeightDecay::Decoupled, WeightDecay::Coupled] {
+        for &(momentum, weight_decay) in &[(0.0, 0.0), (0.9, 0.0), (0.0, 1e-4), (0.9, 1e-4)] {
+            for &n in &[1usize, 257, 70_001] {
+                let (seed, mut rng) = seeded_rng();
+                let sgd = Sgd::new(0.1).momentum(momentum).weight_decay(weight_decay).decay(decay);
+                let w0 = uniform(&mut rng, n, -1.0, 1.0);
+                let weight = Tensor::from_slice(&gpu, &[n], &w0).unwrap();
+                let velocity = Tensor::zeros(&gpu, &[n]).unwrap();
+                let grad = Tensor::zeros(&gpu, &[n]).unwrap();
+                let dispatch = ops::sgd_update(&gpu, &sgd, &grad, &weight, &velocity).unwrap();
+                let mut w = to_f64(&w0);
+                let mut v = vec![0.0f64; n];
+                let (lr, mu, wd) = (sgd.lr as f64, momentum as f64, weight_decay as f64);
+                for step in 0..5 {
+                    let g = uniform(&mut rng, n, -1.0, 1.0);
+                    grad.write(&g).unwrap();
+                    gpu.run(&[&dispatch]).unwrap();
+                    for i in 0..n {
+                        let gi = g[i] as f64;
+                        match decay {
+                            WeightDecay::Decoupled => {
+                                v[i] = mu * v[i] + gi;
+                                w[i] -= lr * (v[i] + wd * w[i]);
+                            }
+                            WeightDecay::Coupled => {
+                                v[i] = mu * v[i] + gi + wd * w[i];
+                                w[i] -= lr * v[i];
+                            }
+                        }
+                    }
+                    let what = format!("sgd {decay:?} mu={momentum} wd={weight_decay} n={n} step={step}");
+                    assert_close(&format!("{what} weight"), seed, &weight.to_vec().unwrap(), &w, TOLERANCE);
+                    assert_close(&format!("{what} velocity"), seed, &velocity.to_vec().unwrap(), &v, TOLERANCE);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn add_and_accumulate_match_reference() {
+    let gpu = gpu();
+    for &n in ELEMENTWISE_LENS {
+        let (seed, mut rng) = seeded_rng();
+        let a = uniform(&mut rng, n, -1.0, 1.0);
+        let b = uniform(&mut rng, n, -1.0, 1.0);
+        let ta = Tensor::from_slice(&gpu, &[n], &a).unwrap();
+        let tb = Tensor::from_slice(&gpu, &[n], &b).unwrap();
+        let out = Tensor::full(&gpu, &[n], f32::NAN).unwrap();
+        gpu.run(&[&ops::add(&gpu, &ta, &tb, &out).unwrap()]).unwrap();
+        let sum: Vec<f64> = a.iter().zip(&b).map(|(&x, &y)| x as f64 + y as f64).collect();
+        assert_close(&format!("add n={n}"), seed, &out.to_vec().unwrap(), &sum, TOLERANCE);
+        // out += a, twice
+        let acc = ops::accumulate(&gpu, &ta, &out).unwrap();
+        gpu.run(&[&acc, &acc]).unwrap();
+        let want: Vec<f64> = sum.iter().zip(&a).map(|(&s, &x)| s + 2.0 * x as f64).collect();
+        assert_close(&format!("accumulate n={n}"), seed, &out.to_vec().unwrap(), &want, TOLERANCE);
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors_not_panics() {
+    let gpu = gpu();
+    let a = Tensor::zeros(&gpu, &[3, 4]).unwrap();
+    let b = Tensor::zeros(&gpu, &[5, 6]).unwrap();
+    let c = Tensor::zeros(&gpu, &[3, 6]).unwrap();
+    let err = ops::matmul(&gpu, MatmulKernel::Naive, MatmulLayout::AB, &a, &b, &c, false).unwrap_err();
+    assert!(err.to_string().contains("K = 4"), "{err}");
+    let b_ok = Tensor::zeros(&gpu, &[4, 6]).unwrap();
+    let c_bad = Tensor::zeros(&gpu, &[3, 5]).unwrap();
+    assert!(ops::matmul(&gpu, MatmulKernel::Blocked, MatmulLayout::AB, &a, &b_ok, &c_bad, false).is_err());
+    assert!(ops::bias_add_forward(&gpu, &a, &Tensor::zeros(&gpu, &[3]).unwrap(), &a).is_err());
+    assert!(ops::mse_forward(&gpu, &a, &c, &Tensor::zeros(&gpu, &[1]).unwrap()).is_err());
+    assert!(Tensor::zeros(&gpu, &[0, 3]).is_err());
+    assert!(Tensor::zeros(&gpu, &[]).is_err());
+    assert!(Tensor::from_slice(&gpu, &[2, 2], &[1.0; 3]).is_err());
+    let too_many = (gpu.max_binding_bytes() / 4 + 1) as usize;
+    let err = Tensor::zeros(&gpu, &[too_many]).unwrap_err();
+    assert!(matches!(err, wgpu_mlp::Error::TooLarge { .. }), "{err}");
+    assert!(ops::sgd_update(&gpu, &Sgd::new(-1.0), &a, &a, &a).is_err());
+}

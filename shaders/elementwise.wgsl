@@ -1,10 +1,10 @@
 // Element-wise sums, for gradients that meet at a fork.
 //   add:        out (n) = a (n) + b (n)
-//   accumulate: out (n) += a (n)
+//   copy:       out (n) = a (n), or out += a when accumulate (a gradient passed through)
 
 struct ElementwiseParams {
     n: u32,
-    _pad0: u32,
+    accumulate: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -28,7 +28,7 @@ fn add(
 }
 
 @compute @workgroup_size(256)
-fn accumulate(
+fn copy(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
@@ -37,5 +37,9 @@ fn accumulate(
     if i >= params.n {
         return;
     }
-    output[i] = output[i] + a[i];
+    if params.accumulate != 0u {
+        output[i] = output[i] + a[i];
+    } else {
+        output[i] = a[i];
+    }
 }

@@ -205,6 +205,11 @@ impl Gpu {
             .min(self.inner.limits.max_buffer_size)
     }
 
+    /// Offsets of tensors packed into one buffer are multiples of this many f32 elements.
+    pub(crate) fn binding_alignment(&self) -> usize {
+        (self.inner.limits.min_storage_buffer_offset_alignment as usize / 4).max(1)
+    }
+
     /// The library's resource counters: live buffers and bytes, submits so far.
     pub fn stats(&self) -> GpuStats {
         let s = &self.inner.stats;

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::tensor::GpuBuffer;
+use crate::tensor::{GpuBuffer, Tensor};
 
 /// Which operands of a matmul are stored transposed. `C = op(A)·op(B)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -52,7 +52,7 @@ pub(crate) enum Kernel {
     MseBackward,
     SgdUpdate,
     Add,
-    Accumulate,
+    Copy,
 }
 
 struct KernelSource {
@@ -99,7 +99,7 @@ impl Kernel {
             Kernel::MseBackward => k("mse.wgsl", MSE, "mse_backward"),
             Kernel::SgdUpdate => k("optim.wgsl", OPTIM, "sgd_update"),
             Kernel::Add => k("elementwise.wgsl", ELEMENTWISE, "add"),
-            Kernel::Accumulate => k("elementwise.wgsl", ELEMENTWISE, "accumulate"),
+            Kernel::Copy => k("elementwise.wgsl", ELEMENTWISE, "copy"),
         }
     }
 }
@@ -203,7 +203,7 @@ impl Dispatch {
         gpu: &Gpu,
         kernel: Kernel,
         params: &[u8],
-        buffers: &[(u32, &wgpu::Buffer)],
+        tensors: &[(u32, &Tensor)],
         workgroups: usize,
     ) -> Result<Self> {
         let pipeline = gpu.pipeline(kernel)?;
@@ -212,9 +212,9 @@ impl Dispatch {
             binding: 0,
             resource: params.buffer.as_entire_binding(),
         }];
-        entries.extend(buffers.iter().map(|&(binding, buffer)| wgpu::BindGroupEntry {
+        entries.extend(tensors.iter().map(|&(binding, tensor)| wgpu::BindGroupEntry {
             binding,
-            resource: buffer.as_entire_binding(),
+            resource: tensor.binding(),
         }));
         let device = gpu.device();
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);

@@ -8,17 +8,23 @@
 //! - [`Gpu`]: adapter choice and the device ([`gpu`] module docs say how it picks);
 //! - [`Tensor`]: f32 buffers resident on the device;
 //! - [`ops`]: one shape-checked builder per WGSL kernel, returning a [`Dispatch`];
+//! - [`GraphBuilder`] / [`Graph`]: ops composed into a training step, one submit per step;
 //! - [`Sgd`]: the optimizer's hyperparameters.
 
 pub mod error;
 pub mod gpu;
+pub mod graph;
 pub mod kernels;
+pub mod mlp;
 pub mod ops;
 pub mod optim;
 pub mod tensor;
+pub mod workloads;
 
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuStats};
+pub use graph::{Graph, GraphBuilder, NodeId};
 pub use kernels::{Dispatch, MatmulKernel, MatmulLayout};
+pub use mlp::{Activation, LayerParams, Mlp, MlpBuilder};
 pub use optim::{Sgd, WeightDecay};
 pub use tensor::Tensor;

@@ -103,7 +103,7 @@ pub fn matmul(
         gpu,
         Kernel::Matmul(kernel, layout),
         bytemuck::bytes_of(&params),
-        &[(1, a.buffer()), (2, b.buffer()), (3, c.buffer())],
+        &[(1, a), (2, b), (3, c)],
         tiles,
     )
 }
@@ -136,7 +136,7 @@ pub fn bias_add_forward(gpu: &Gpu, x: &Tensor, bias: &Tensor, y: &Tensor) -> Res
         gpu,
         Kernel::BiasAddForward,
         bytemuck::bytes_of(&params),
-        &[(1, x.buffer()), (2, bias.buffer()), (3, y.buffer())],
+        &[(1, x), (2, bias), (3, y)],
         (rows * cols).div_ceil(ELEMENTWISE_GROUP),
     )
 }
@@ -158,7 +158,7 @@ pub fn bias_add_backward(gpu: &Gpu, d_y: &Tensor, d_bias: &Tensor, accumulate: b
         gpu,
         Kernel::BiasAddBackward,
         bytemuck::bytes_of(&params),
-        &[(1, d_y.buffer()), (3, d_bias.buffer())],
+        &[(1, d_y), (3, d_bias)],
         cols.div_ceil(ELEMENTWISE_GROUP),
     )
 }
@@ -187,7 +187,7 @@ pub fn sigmoid_forward(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
         gpu,
         Kernel::SigmoidForward,
         bytemuck::bytes_of(&params),
-        &[(1, x.buffer()), (3, y.buffer())],
+        &[(1, x), (3, y)],
         x.len().div_ceil(ELEMENTWISE_GROUP),
     )
 }
@@ -207,7 +207,7 @@ pub fn sigmoid_backward(gpu: &Gpu, d_y: &Tensor, y: &Tensor, d_x: &Tensor, accum
         gpu,
         Kernel::SigmoidBackward,
         bytemuck::bytes_of(&params),
-        &[(1, d_y.buffer()), (2, y.buffer()), (3, d_x.buffer())],
+        &[(1, d_y), (2, y), (3, d_x)],
         d_y.len().div_ceil(ELEMENTWISE_GROUP),
     )
 }
@@ -243,7 +243,7 @@ pub fn mse_forward(gpu: &Gpu, y: &Tensor, t: &Tensor, loss: &Tensor) -> Result<D
         gpu,
         Kernel::MseForward,
         bytemuck::bytes_of(&params),
-        &[(1, y.buffer()), (2, t.buffer()), (3, loss.buffer())],
+        &[(1, y), (2, t), (3, loss)],
         1,
     )
 }
@@ -257,7 +257,7 @@ pub fn mse_backward(gpu: &Gpu, y: &Tensor, t: &Tensor, d_y: &Tensor) -> Result<D
         gpu,
         Kernel::MseBackward,
         bytemuck::bytes_of(&params),
-        &[(1, y.buffer()), (2, t.buffer()), (3, d_y.buffer())],
+        &[(1, y), (2, t), (3, d_y)],
         y.len().div_ceil(ELEMENTWISE_GROUP),
     )
 }
@@ -294,7 +294,7 @@ pub fn sgd_update(gpu: &Gpu, sgd: &Sgd, grad: &Tensor, weight: &Tensor, velocity
         gpu,
         Kernel::SgdUpdate,
         bytemuck::bytes_of(&params),
-        &[(1, grad.buffer()), (2, weight.buffer()), (3, velocity.buffer())],
+        &[(1, grad), (2, weight), (3, velocity)],
         grad.len().div_ceil(ELEMENTWISE_GROUP),
     )
 }
@@ -305,7 +305,8 @@ pub fn sgd_update(gpu: &Gpu, sgd: &Sgd, grad: &Tensor, weight: &Tensor, velocity
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct ElementwiseParams {
     n: u32,
-    _pad: [u32; 3],
+    accumulate: u32,
+    _pad: [u32; 2],
 }
 
 /// `out = a + b`, all the same length.
@@ -316,31 +317,34 @@ pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<Dispatch> 
     check_len(OP, "out", out, a.len())?;
     let params = ElementwiseParams {
         n: a.len() as u32,
-        _pad: [0; 3],
+        accumulate: 0,
+        _pad: [0; 2],
     };
     Dispatch::new(
         gpu,
         Kernel::Add,
         bytemuck::bytes_of(&params),
-        &[(1, a.buffer()), (2, b.buffer()), (3, out.buffer())],
+        &[(1, a), (2, b), (3, out)],
         a.len().div_ceil(ELEMENTWISE_GROUP),
     )
 }
 
-/// `out += a`, both the same length.
-pub fn accumulate(gpu: &Gpu, a: &Tensor, out: &Tensor) -> Result<Dispatch> {
-    const OP: &str = "accumulate";
+/// `out = a`, or `out += a` with `accumulate`; both the same length. This is how a
+/// gradient passes through an add or a bias add.
+pub fn copy(gpu: &Gpu, a: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dispatch> {
+    const OP: &str = "copy";
     check_gpu(gpu, OP, &[("a", a), ("out", out)])?;
     check_len(OP, "out", out, a.len())?;
     let params = ElementwiseParams {
         n: a.len() as u32,
-        _pad: [0; 3],
+        accumulate: accumulate as u32,
+        _pad: [0; 2],
     };
     Dispatch::new(
         gpu,
-        Kernel::Accumulate,
+        Kernel::Copy,
         bytemuck::bytes_of(&params),
-        &[(1, a.buffer()), (3, out.buffer())],
+        &[(1, a), (3, out)],
         a.len().div_ceil(ELEMENTWISE_GROUP),
     )
 }

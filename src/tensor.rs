@@ -73,7 +73,9 @@ impl Drop for GpuBuffer {
 /// ```
 pub struct Tensor {
     pub(crate) gpu: Gpu,
-    pub(crate) storage: GpuBuffer,
+    storage: Arc<GpuBuffer>,
+    /// First element of this tensor inside `storage` (a view into a shared block).
+    offset: usize,
     shape: Vec<usize>,
 }
 
@@ -107,7 +109,8 @@ impl Tensor {
         check_binding_size(gpu, "Tensor::from_slice", "tensor", len)?;
         Ok(Tensor {
             gpu: gpu.clone(),
-            storage: GpuBuffer::storage(gpu, "tensor", bytemuck::cast_slice(data)),
+            storage: Arc::new(GpuBuffer::storage(gpu, "tensor", bytemuck::cast_slice(data))),
+            offset: 0,
             shape: shape.to_vec(),
         })
     }
@@ -149,19 +152,37 @@ impl Tensor {
                 data.len(),
             ));
         }
-        self.gpu
-            .queue()
-            .write_buffer(&self.storage.buffer, 0, bytemuck::cast_slice(data));
+        self.gpu.queue().write_buffer(
+            &self.storage.buffer,
+            (self.offset * 4) as u64,
+            bytemuck::cast_slice(data),
+        );
         Ok(())
     }
 
     /// Reads the tensor back to the host (waits for all submitted work).
     pub fn to_vec(&self) -> Result<Vec<f32>> {
-        read_buffer(&self.gpu, &self.storage.buffer, 0, self.len())
+        read_buffer(&self.gpu, &self.storage.buffer, self.offset, self.len())
     }
 
-    pub(crate) fn buffer(&self) -> &wgpu::Buffer {
-        &self.storage.buffer
+    /// The tensor as a kernel binding (its own range of the underlying buffer).
+    pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.storage.buffer,
+            offset: (self.offset * 4) as u64,
+            size: std::num::NonZeroU64::new((self.len() * 4) as u64),
+        })
+    }
+
+    /// A view of `shape` starting `offset` elements into this tensor's buffer; the caller
+    /// keeps `offset` aligned to [`Gpu::binding_alignment`] and in range.
+    pub(crate) fn view(&self, offset: usize, shape: &[usize]) -> Tensor {
+        Tensor {
+            gpu: self.gpu.clone(),
+            storage: self.storage.clone(),
+            offset: self.offset + offset,
+            shape: shape.to_vec(),
+        }
     }
 
     /// `(rows, cols)` of a rank-2 tensor, or an error naming `op` and `what`.

@@ -307,7 +307,7 @@ fn sgd_update_matches_formulas_over_five_steps() {
 }
 
 #[test]
-fn add_and_accumulate_match_reference() {
+fn add_and_copy_match_reference() {
     let gpu = gpu();
     for &n in ELEMENTWISE_LENS {
         let (seed, mut rng) = seeded_rng();
@@ -320,10 +320,14 @@ fn add_and_accumulate_match_reference() {
         let sum: Vec<f64> = a.iter().zip(&b).map(|(&x, &y)| x as f64 + y as f64).collect();
         assert_close(&format!("add n={n}"), seed, &out.to_vec().unwrap(), &sum, TOLERANCE);
         // out += a, twice
-        let acc = ops::accumulate(&gpu, &ta, &out).unwrap();
+        let acc = ops::copy(&gpu, &ta, &out, true).unwrap();
         gpu.run(&[&acc, &acc]).unwrap();
         let want: Vec<f64> = sum.iter().zip(&a).map(|(&s, &x)| s + 2.0 * x as f64).collect();
-        assert_close(&format!("accumulate n={n}"), seed, &out.to_vec().unwrap(), &want, TOLERANCE);
+        assert_close(&format!("copy accumulate n={n}"), seed, &out.to_vec().unwrap(), &want, TOLERANCE);
+        // out = b over a poisoned output
+        let poisoned = Tensor::full(&gpu, &[n], f32::NAN).unwrap();
+        gpu.run(&[&ops::copy(&gpu, &tb, &poisoned, false).unwrap()]).unwrap();
+        assert_close(&format!("copy n={n}"), seed, &poisoned.to_vec().unwrap(), &to_f64(&b), 0.0);
     }
 }
 

@@ -1,0 +1,130 @@
+//! The benchmark workloads of `../shared/bench/workloads.md`, run through the public API
+//! with the spec's protocol; one JSON line per workload.
+//!
+//! `cargo run --release --example workloads -- [--workload xor|mnist|wide|xl]
+//!  [--steps-per-submit K] [--seconds S]`
+
+use std::time::Instant;
+
+use wgpu_mlp::workloads::{WORKLOADS, Workload, XL};
+use wgpu_mlp::{Gpu, Mlp, Sgd};
+
+struct Options {
+    workloads: Vec<Workload>,
+    steps_per_submit: usize,
+    seconds: f64,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut options = Options {
+        workloads: WORKLOADS.to_vec(),
+        steps_per_submit: 10,
+        seconds: 2.0,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--workload" => {
+                let name = value()?;
+                let all: Vec<Workload> = WORKLOADS.iter().copied().chain([XL]).collect();
+                options.workloads =
+                    vec![*all.iter().find(|w| w.name == name).ok_or(format!("unknown workload {name}"))?];
+            }
+            "--steps-per-submit" => {
+                options.steps_per_submit = value()?.parse().map_err(|e| format!("--steps-per-submit: {e}"))?;
+                if options.steps_per_submit == 0 {
+                    return Err("--steps-per-submit must be at least 1".into());
+                }
+            }
+            "--seconds" => options.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
+            _ => return Err(format!("unknown argument {arg}")),
+        }
+    }
+    Ok(options)
+}
+
+/// Runs `n` steps in submits of at most `per_submit` steps; nothing is read back.
+fn run_steps(mlp: &mut Mlp, n: usize, per_submit: usize) -> Result<(), wgpu_mlp::Error> {
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(per_submit);
+        mlp.steps(k)?;
+        left -= k;
+    }
+    Ok(())
+}
+
+fn fresh(gpu: &Gpu, workload: &Workload) -> Result<Mlp, wgpu_mlp::Error> {
+    let data = workload.generate();
+    let sgd = Sgd::new(0.1).momentum(0.9).weight_decay(1e-4);
+    let mlp = Mlp::builder(workload.sizes).parameters(data.params).build(gpu, workload.batch, sgd)?;
+    mlp.set_batch(&data.x, &data.t)?;
+    Ok(mlp)
+}
+
+fn measure(gpu: &Gpu, workload: &Workload, options: &Options) -> Result<String, wgpu_mlp::Error> {
+    let per_submit = options.steps_per_submit;
+    // 1. Loss sanity check.
+    let mut mlp = fresh(gpu, workload)?;
+    let loss_init = mlp.evaluate()?;
+    run_steps(&mut mlp, 200, per_submit)?;
+    let loss_after_200 = mlp.evaluate()?;
+
+    // 2. Throughput.
+    let mut mlp = fresh(gpu, workload)?;
+    run_steps(&mut mlp, 20, per_submit)?;
+    mlp.loss()?;
+    let start = Instant::now();
+    run_steps(&mut mlp, 10, per_submit)?;
+    mlp.loss()?;
+    let t_step = start.elapsed().as_secs_f64() / 10.0;
+    let n = 20usize.max((1.1 * options.seconds / t_step).ceil() as usize);
+    let mut reps = Vec::new();
+    for _ in 0..3 {
+        run_steps(&mut mlp, 20, per_submit)?;
+        mlp.loss()?;
+        let start = Instant::now();
+        run_steps(&mut mlp, n, per_submit)?;
+        mlp.loss()?;
+        reps.push(start.elapsed().as_secs_f64() / n as f64);
+    }
+    reps.sort_by(f64::total_cmp);
+    let s_per_step = reps[1];
+    Ok(format!(
+        "{{\"workload\":\"{}\",\"adapter\":\"{}\",\"backend\":\"{:?}\",\"loss_init\":{},\"loss_after_200\":{},\
+         \"ms_per_step\":{:.5},\"steps_per_s\":{:.1},\"gflops\":{:.3},\"steps_per_submit\":{},\
+         \"dispatches_per_step\":{},\"timed_steps\":{}}}",
+        workload.name,
+        gpu.adapter_name(),
+        gpu.backend(),
+        loss_init,
+        loss_after_200,
+        s_per_step * 1e3,
+        1.0 / s_per_step,
+        workload.flops_per_step() / s_per_step / 1e9,
+        per_submit,
+        mlp.graph().dispatches_per_step(),
+        n
+    ))
+}
+
+fn main() {
+    let options = match parse_args() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let result = Gpu::new().and_then(|gpu| {
+        for workload in &options.workloads {
+            println!("{}", measure(&gpu, workload, &options)?);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

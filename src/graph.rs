@@ -1,0 +1,548 @@
+//! The host-side graph: ops over inputs and parameters, a backward schedule derived from the
+//! loss, every buffer allocated once, and a whole training step (forward, loss, backward,
+//! optimizer update) recorded into one command encoder and one submit.
+//!
+//! ```no_run
+//! use wgpu_mlp::{Gpu, GraphBuilder, Sgd};
+//! let gpu = Gpu::new()?;
+//! let mut b = GraphBuilder::new();
+//! let x = b.input("x", [4, 2])?;                       // x (B,IN)
+//! let t = b.input("t", [4, 1])?;                       // t (B,OUT)
+//! let w = b.param("w", &[2, 1], &[0.5, -0.5])?;        // w (IN,OUT)
+//! let bias = b.param("b", &[1], &[0.0])?;
+//! let xw = b.matmul(x, w)?;
+//! let z = b.bias_add(xw, bias)?;
+//! let y = b.sigmoid(z)?;
+//! let loss = b.mse(y, t)?;
+//! let mut graph = b.build(&gpu, loss, Sgd::new(0.5))?;
+//! graph.write(x, &[0., 0., 0., 1., 1., 0., 1., 1.])?;
+//! graph.write(t, &[0., 1., 1., 1.])?;
+//! graph.steps(100)?;                                    // one submit for all 100 steps
+//! println!("loss {}", graph.loss()?);
+//! # Ok::<(), wgpu_mlp::Error>(())
+//! ```
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::kernels::{Dispatch, MatmulKernel, MatmulLayout};
+use crate::ops;
+use crate::optim::Sgd;
+use crate::tensor::{Tensor, check_binding_size};
+
+/// A value in a graph: an input, a parameter or an op's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NodeId(usize);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Input,
+    Param,
+    /// y (M,N) = a (M,K) · b (K,N)
+    MatMul(NodeId, NodeId),
+    /// y (B,N) = x (B,N) + bias (N)
+    BiasAdd(NodeId, NodeId),
+    /// y = σ(x)
+    Sigmoid(NodeId),
+    /// y = a + b
+    Add(NodeId, NodeId),
+    /// loss (1) = (1/B) Σ ½ (y − t)²
+    Mse(NodeId, NodeId),
+}
+
+struct Node {
+    op: Op,
+    name: String,
+    shape: Vec<usize>,
+}
+
+/// Composes a graph; [`GraphBuilder::build`] turns it into a [`Graph`] on a device.
+#[derive(Default)]
+pub struct GraphBuilder {
+    nodes: Vec<Node>,
+    param_init: Vec<(NodeId, Vec<f32>)>,
+}
+
+impl GraphBuilder {
+    /// An empty graph.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn push(&mut self, op: Op, name: String, shape: Vec<usize>) -> NodeId {
+        self.nodes.push(Node { op, name, shape });
+        NodeId(self.nodes.len() - 1)
+    }
+
+    fn node(&self, op: &'static str, id: NodeId) -> Result<&Node> {
+        let node = self.nodes.get(id.0).ok_or_else(|| {
+            Error::invalid(op, "node", format!("a node of this graph (< {})", self.nodes.len()), id.0)
+        })?;
+        if let Op::Mse(..) = node.op {
+            return Err(Error::invalid(op, "input node", "a tensor node", format!("the loss `{}`", node.name)));
+        }
+        Ok(node)
+    }
+
+    fn dims2(&self, op: &'static str, id: NodeId) -> Result<(usize, usize)> {
+        let node = self.node(op, id)?;
+        match node.shape[..] {
+            [rows, cols] => Ok((rows, cols)),
+            _ => Err(Error::shape(op, &node.name, "a rank-2 shape [rows, cols]", format!("{:?}", node.shape))),
+        }
+    }
+
+    /// A data input of shape `[rows, cols]`, written with [`Graph::write`].
+    pub fn input(&mut self, name: &str, shape: [usize; 2]) -> Result<NodeId> {
+        if shape.contains(&0) {
+            return Err(Error::shape("GraphBuilder::input", name, "non-zero dimensions", format!("{shape:?}")));
+        }
+        Ok(self.push(Op::Input, name.to_string(), shape.to_vec()))
+    }
+
+    /// A trainable parameter with its initial values (row-major).
+    pub fn param(&mut self, name: &str, shape: &[usize], init: &[f32]) -> Result<NodeId> {
+        const OP: &str = "GraphBuilder::param";
+        if shape.is_empty() || shape.len() > 2 || shape.contains(&0) {
+            return Err(Error::shape(OP, name, "rank 1 or 2 with non-zero dimensions", format!("{shape:?}")));
+        }
+        let len: usize = shape.iter().product();
+        if init.len() != len {
+            return Err(Error::shape(OP, format!("{name} initial values"), len, init.len()));
+        }
+        if let Some(i) = init.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(OP, format!("{name}[{i}]"), "a finite value", init[i]));
+        }
+        let id = self.push(Op::Param, name.to_string(), shape.to_vec());
+        self.param_init.push((id, init.to_vec()));
+        Ok(id)
+    }
+
+    /// `a (M,K) · b (K,N)`.
+    pub fn matmul(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
+        const OP: &str = "GraphBuilder::matmul";
+        let (m, k) = self.dims2(OP, a)?;
+        let (k_b, n) = self.dims2(OP, b)?;
+        if k != k_b {
+            let name = &self.nodes[b.0].name;
+            return Err(Error::shape(OP, format!("{name} (rows)"), k, k_b));
+        }
+        let name = format!("{}·{}", self.nodes[a.0].name, self.nodes[b.0].name);
+        Ok(self.push(Op::MatMul(a, b), name, vec![m, n]))
+    }
+
+    /// `x (B,N) + bias (N)`, broadcast over the rows.
+    pub fn bias_add(&mut self, x: NodeId, bias: NodeId) -> Result<NodeId> {
+        const OP: &str = "GraphBuilder::bias_add";
+        let (rows, cols) = self.dims2(OP, x)?;
+        let b = self.node(OP, bias)?;
+        let len: usize = b.shape.iter().product();
+        if len != cols {
+            return Err(Error::shape(OP, format!("{} (bias)", b.name), format!("{cols} elements"), len));
+        }
+        let name = format!("{}+{}", self.nodes[x.0].name, b.name);
+        Ok(self.push(Op::BiasAdd(x, bias), name, vec![rows, cols]))
+    }
+
+    /// `σ(x)` element-wise.
+    pub fn sigmoid(&mut self, x: NodeId) -> Result<NodeId> {
+        let node = self.node("GraphBuilder::sigmoid", x)?;
+        let (name, shape) = (format!("σ({})", node.name), node.shape.clone());
+        Ok(self.push(Op::Sigmoid(x), name, shape))
+    }
+
+    /// `a + b`, same shapes, distinct nodes.
+    pub fn add(&mut self, a: NodeId, b: NodeId) -> Result<NodeId> {
+        const OP: &str = "GraphBuilder::add";
+        let (na, nb) = (self.node(OP, a)?, self.node(OP, b)?);
+        if na.shape != nb.shape {
+            return Err(Error::shape(OP, &nb.name, format!("{:?}", na.shape), format!("{:?}", nb.shape)));
+        }
+        if a == b {
+            return Err(Error::invalid(OP, "operands", "two distinct nodes", format!("`{}` twice", na.name)));
+        }
+        let (name, shape) = (format!("{}+{}", na.name, nb.name), na.shape.clone());
+        Ok(self.push(Op::Add(a, b), name, shape))
+    }
+
+    /// The mean-squared-error loss of prediction `y (B,N)` against targets `t (B,N)`.
+    pub fn mse(&mut self, y: NodeId, t: NodeId) -> Result<NodeId> {
+        const OP: &str = "GraphBuilder::mse";
+        let shape_y = self.dims2(OP, y)?;
+        let shape_t = self.dims2(OP, t)?;
+        if shape_y != shape_t {
+            return Err(Error::shape(OP, "targets", format!("{shape_y:?}"), format!("{shape_t:?}")));
+        }
+        let name = format!("mse({})", self.nodes[y.0].name);
+        Ok(self.push(Op::Mse(y, t), name, vec![1]))
+    }
+
+    /// Plans and allocates everything on `gpu`: node values, gradients, one flat block each
+    /// for parameters, their gradients and velocities, and every kernel's bind group.
+    pub fn build(self, gpu: &Gpu, loss: NodeId, sgd: Sgd) -> Result<Graph> {
+        Graph::new(gpu, self, loss, sgd)
+    }
+}
+
+/// A graph on the device, ready to train. See the [module docs](self) for an example.
+pub struct Graph {
+    gpu: Gpu,
+    ops: Vec<Op>,
+    names: Vec<String>,
+    values: Vec<Option<Tensor>>,
+    grads: Vec<Option<Tensor>>,
+    loss: NodeId,
+    /// All parameters back to back (offsets aligned for binding), and the same layout for
+    /// their gradients and velocities, so one optimizer dispatch updates them all.
+    flat_params: Tensor,
+    flat_grads: Tensor,
+    flat_velocity: Tensor,
+    forward: Vec<Dispatch>,
+    backward: Vec<Dispatch>,
+    update: Dispatch,
+    sgd: Sgd,
+}
+
+impl Graph {
+    fn new(gpu: &Gpu, builder: GraphBuilder, loss: NodeId, sgd: Sgd) -> Result<Graph> {
+        const OP: &str = "GraphBuilder::build";
+        sgd.validate()?;
+        let nodes = builder.nodes;
+        let Some(Node { op: Op::Mse(..), .. }) = nodes.get(loss.0) else {
+            return Err(Error::invalid(OP, "loss", "a node made by GraphBuilder::mse", format!("{loss:?}")));
+        };
+
+        // Which nodes the loss depends on, and which of those need a gradient.
+        let n = nodes.len();
+        let mut live = vec![false; n];
+        live[loss.0] = true;
+        for i in (0..n).rev() {
+            if live[i] {
+                for input in operands(nodes[i].op) {
+                    live[input.0] = true;
+                }
+            }
+        }
+        let mut needs_grad = vec![false; n];
+        for i in 0..n {
+            needs_grad[i] = live[i]
+                && match nodes[i].op {
+                    Op::Param => true,
+                    Op::Input => false,
+                    op => operands(op).iter().any(|x| needs_grad[x.0]),
+                };
+        }
+        if let Op::Mse(_, t) = nodes[loss.0].op
+            && needs_grad[t.0]
+        {
+            return Err(Error::invalid(OP, "mse targets", "a value that depends on no parameter", &nodes[t.0].name));
+        }
+
+        // The parameter block: each parameter at an offset aligned for binding.
+        let align = gpu.binding_alignment();
+        let mut offsets = vec![0usize; n];
+        let mut total = 0usize;
+        for (id, init) in &builder.param_init {
+            offsets[id.0] = total;
+            total += init.len().div_ceil(align) * align;
+        }
+        if total == 0 {
+            return Err(Error::invalid(OP, "parameters", "at least one parameter", 0));
+        }
+        check_binding_size(gpu, OP, "the parameter block", total)?;
+        let mut host_params = vec![0.0f32; total];
+        for (id, init) in &builder.param_init {
+            host_params[offsets[id.0]..offsets[id.0] + init.len()].copy_from_slice(init);
+        }
+        let flat_params = Tensor::from_slice(gpu, &[total], &host_params)?;
+        let flat_grads = Tensor::zeros(gpu, &[total])?;
+        let flat_velocity = Tensor::zeros(gpu, &[total])?;
+
+        // Values: parameters are views of the block, everything else its own tensor.
+        let mut values: Vec<Option<Tensor>> = Vec::with_capacity(n);
+        for (i, node) in nodes.iter().enumerate() {
+            values.push(match (live[i], node.op) {
+                (false, _) => None,
+                (true, Op::Param) => Some(flat_params.view(offsets[i], &node.shape)),
+                (true, _) => Some(Tensor::zeros(gpu, &node.shape)?),
+            });
+        }
+        let value = |id: NodeId| values[id.0].as_ref().expect("live nodes have values");
+
+        let kernel = MatmulKernel::for_gpu(gpu);
+        let mut forward = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            if !live[i] {
+                continue;
+            }
+            let out = value(NodeId(i));
+            forward.push(match node.op {
+                Op::Input | Op::Param => continue,
+                Op::MatMul(a, b) => ops::matmul(gpu, kernel, MatmulLayout::AB, value(a), value(b), out, false)?,
+                Op::BiasAdd(x, b) => ops::bias_add_forward(gpu, value(x), value(b), out)?,
+                Op::Sigmoid(x) => ops::sigmoid_forward(gpu, value(x), out)?,
+                Op::Add(a, b) => ops::add(gpu, value(a), value(b), out)?,
+                Op::Mse(y, t) => ops::mse_forward(gpu, value(y), value(t), out)?,
+            });
+        }
+
+        // Backward, from the loss to the front. The first contribution to a gradient
+        // writes it, later ones (forks) accumulate into it.
+        let mut plan = BackwardPlan {
+            gpu,
+            grads: (0..n).map(|_| None).collect(),
+            written: vec![false; n],
+            param_grads: (0..n)
+                .map(|i| (nodes[i].op == Op::Param).then(|| flat_grads.view(offsets[i], &nodes[i].shape)))
+                .collect(),
+            shapes: nodes.iter().map(|node| node.shape.clone()).collect(),
+            dispatches: Vec::new(),
+        };
+        for i in (0..n).rev() {
+            if !needs_grad[i] {
+                continue;
+            }
+            let out = NodeId(i);
+            match nodes[i].op {
+                Op::Input | Op::Param => {}
+                Op::Mse(y, t) => {
+                    let d_y = plan.target(y)?;
+                    plan.dispatches.push(ops::mse_backward(gpu, value(y), value(t), &d_y)?);
+                    plan.written[y.0] = true;
+                }
+                Op::MatMul(a, b) => {
+                    let d_out = plan.grad(out);
+                    if needs_grad[b.0] {
+                        // dW (K,N) = Aᵀ (K,M) · dY (M,N)
+                        plan.contribute(b, |d_b, acc| {
+                            ops::matmul(gpu, kernel, MatmulLayout::AtB, value(a), &d_out, d_b, acc)
+                        })?;
+                    }
+                    if needs_grad[a.0] {
+                        // dX (M,K) = dY (M,N) · Wᵀ (N,K)
+                        plan.contribute(a, |d_a, acc| {
+                            ops::matmul(gpu, kernel, MatmulLayout::ABt, &d_out, value(b), d_a, acc)
+                        })?;
+                    }
+                }
+                Op::BiasAdd(x, bias) => {
+                    let d_out = plan.grad(out);
+                    if needs_grad[bias.0] {
+                        plan.contribute(bias, |d_b, acc| {
+                            ops::bias_add_backward(gpu, &d_out, d_b, acc)
+                        })?;
+                    }
+                    if needs_grad[x.0] {
+                        plan.pass_through(x, &d_out)?;
+                    }
+                }
+                Op::Sigmoid(x) => {
+                    let d_out = plan.grad(out);
+                    plan.contribute(x, |d_x, acc| ops::sigmoid_backward(gpu, &d_out, value(out), d_x, acc))?;
+                }
+                Op::Add(a, b) => {
+                    let d_out = plan.grad(out);
+                    if needs_grad[b.0] {
+                        plan.contribute(b, |d_b, acc| ops::copy(gpu, &d_out, d_b, acc))?;
+                    }
+                    if needs_grad[a.0] {
+                        plan.pass_through(a, &d_out)?;
+                    }
+                }
+            }
+        }
+        let grads = plan.grads;
+        let backward = plan.dispatches;
+        let update = ops::sgd_update(gpu, &sgd, &flat_grads, &flat_params, &flat_velocity)?;
+
+        Ok(Graph {
+            gpu: gpu.clone(),
+            ops: nodes.iter().map(|node| node.op).collect(),
+            names: nodes.into_iter().map(|node| node.name).collect(),
+            values,
+            grads,
+            loss,
+            flat_params,
+            flat_grads,
+            flat_velocity,
+            forward,
+            backward,
+            update,
+            sgd,
+        })
+    }
+
+    /// The device this graph lives on.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    fn live_value(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
+        self.values
+            .get(node.0)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| Error::invalid(op, "node", "a node the loss depends on", format!("{node:?}")))
+    }
+
+    /// Overwrites an input's or a parameter's values (row-major).
+    pub fn write(&self, node: NodeId, data: &[f32]) -> Result<()> {
+        const OP: &str = "Graph::write";
+        let tensor = self.live_value(OP, node)?;
+        if !matches!(self.ops[node.0], Op::Input | Op::Param) {
+            return Err(Error::invalid(OP, "node", "an input or a parameter", &self.names[node.0]));
+        }
+        if data.len() != tensor.len() {
+            return Err(Error::shape(OP, &self.names[node.0], tensor.len(), data.len()));
+        }
+        tensor.write(data)
+    }
+
+    /// Reads a node's current value.
+    pub fn read(&self, node: NodeId) -> Result<Vec<f32>> {
+        self.live_value("Graph::read", node)?.to_vec()
+    }
+
+    /// Reads the loss' gradient with respect to `node` from the last step (or
+    /// [`Graph::compute_gradients`]).
+    pub fn read_grad(&self, node: NodeId) -> Result<Vec<f32>> {
+        self.grads
+            .get(node.0)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| Error::invalid("Graph::read_grad", "node", "a node with a gradient", format!("{node:?}")))?
+            .to_vec()
+    }
+
+    /// The loss computed by the last forward pass (before that step's update).
+    pub fn loss(&self) -> Result<f32> {
+        Ok(self.read(self.loss)?[0])
+    }
+
+    /// Kernel launches in one training step.
+    pub fn dispatches_per_step(&self) -> usize {
+        self.forward.len() + self.backward.len() + 1
+    }
+
+    /// One training step: forward, loss, backward, update, in one submit.
+    pub fn step(&mut self) -> Result<()> {
+        self.steps(1)
+    }
+
+    /// `k` training steps recorded into one command encoder and submitted once. Inputs
+    /// keep the values last written.
+    pub fn steps(&mut self, k: usize) -> Result<()> {
+        if k == 0 {
+            return Err(Error::invalid("Graph::steps", "k", "at least 1", 0));
+        }
+        self.submit(k, true, true)
+    }
+
+    /// Forward and loss only: no gradients, no update.
+    pub fn forward(&self) -> Result<()> {
+        self.submit(1, false, false)
+    }
+
+    /// Forward, loss and backward, without updating the parameters.
+    pub fn compute_gradients(&self) -> Result<()> {
+        self.submit(1, true, false)
+    }
+
+    fn submit(&self, k: usize, backward: bool, update: bool) -> Result<()> {
+        let mut encoder = self
+            .gpu
+            .device()
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("graph") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("graph"),
+                timestamp_writes: None,
+            });
+            for _ in 0..k {
+                self.forward.iter().for_each(|d| d.record(&mut pass));
+                if backward {
+                    self.backward.iter().for_each(|d| d.record(&mut pass));
+                }
+                if update {
+                    self.update.record(&mut pass);
+                }
+            }
+        }
+        self.gpu.submit(encoder.finish());
+        self.gpu.take_errors("Graph step")
+    }
+
+    /// The optimizer in use.
+    pub fn optimizer(&self) -> Sgd {
+        self.sgd
+    }
+
+    /// Changes the optimizer's hyperparameters; velocities are kept.
+    pub fn set_optimizer(&mut self, sgd: Sgd) -> Result<()> {
+        let update = ops::sgd_update(&self.gpu, &sgd, &self.flat_grads, &self.flat_params, &self.flat_velocity)?;
+        self.update = update;
+        self.sgd = sgd;
+        Ok(())
+    }
+
+    /// Sets every velocity back to zero.
+    pub fn reset_optimizer(&self) -> Result<()> {
+        self.flat_velocity.write(&vec![0.0; self.flat_velocity.len()])
+    }
+}
+
+fn operands(op: Op) -> Vec<NodeId> {
+    match op {
+        Op::Input | Op::Param => vec![],
+        Op::Sigmoid(x) => vec![x],
+        Op::MatMul(a, b) | Op::BiasAdd(a, b) | Op::Add(a, b) | Op::Mse(a, b) => vec![a, b],
+    }
+}
+
+/// Gradient buffers and dispatches while the backward schedule is being planned.
+struct BackwardPlan<'a> {
+    gpu: &'a Gpu,
+    grads: Vec<Option<Tensor>>,
+    written: Vec<bool>,
+    param_grads: Vec<Option<Tensor>>,
+    shapes: Vec<Vec<usize>>,
+    dispatches: Vec<Dispatch>,
+}
+
+impl BackwardPlan<'_> {
+    /// The gradient buffer of `node`, allocated on first use (a view of the flat block for
+    /// parameters).
+    fn target(&mut self, node: NodeId) -> Result<Tensor> {
+        if self.grads[node.0].is_none() {
+            let tensor = match self.param_grads[node.0].take() {
+                Some(view) => view,
+                None => Tensor::zeros(self.gpu, &self.shapes[node.0])?,
+            };
+            self.grads[node.0] = Some(tensor);
+        }
+        Ok(self.grads[node.0].as_ref().expect("just set").view(0, &self.shapes[node.0]))
+    }
+
+    /// The finished gradient of `node` (all its consumers were planned before it).
+    fn grad(&self, node: NodeId) -> Tensor {
+        self.grads[node.0].as_ref().expect("consumers are planned first").view(0, &self.shapes[node.0])
+    }
+
+    /// Adds `make(d_target, accumulate)` to the schedule.
+    fn contribute(&mut self, target: NodeId, make: impl FnOnce(&Tensor, bool) -> Result<Dispatch>) -> Result<()> {
+        let d_target = self.target(target)?;
+        self.dispatches.push(make(&d_target, self.written[target.0])?);
+        self.written[target.0] = true;
+        Ok(())
+    }
+
+    /// `d_target += d_out` for an op whose local derivative is the identity. When this is the
+    /// first contribution the gradient simply IS `d_out` (no dispatch): every read of
+    /// `d_out` was planned already, so later accumulation into it harms nothing.
+    fn pass_through(&mut self, target: NodeId, d_out: &Tensor) -> Result<()> {
+        if !self.written[target.0] && self.param_grads[target.0].is_none() && self.grads[target.0].is_none() {
+            self.grads[target.0] = Some(d_out.view(0, &self.shapes[target.0]));
+            self.written[target.0] = true;
+            return Ok(());
+        }
+        let gpu = self.gpu;
+        self.contribute(target, |d_target, acc| ops::copy(gpu, d_out, d_target, acc))
+    }
+}

@@ -10,8 +10,18 @@ use wgpu_mlp::Gpu;
 
 pub fn gpu() -> Gpu {
     static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
-    match GPU.get_or_init(|| Gpu::new().map_err(|e| e.to_string())) {
-        Ok(gpu) => gpu.clone(),
+    expect_gpu(GPU.get_or_init(|| Gpu::new().map_err(|e| e.to_string())).clone())
+}
+
+/// A device of its own, for tests that count the library's resources (tests of one binary
+/// run in parallel and would see each other's buffers on a shared one).
+pub fn own_gpu() -> Gpu {
+    expect_gpu(Gpu::new().map_err(|e| e.to_string()))
+}
+
+fn expect_gpu(gpu: Result<Gpu, String>) -> Gpu {
+    match gpu {
+        Ok(gpu) => gpu,
         Err(e) => panic!(
             "GPU tests need an adapter and none was found: {e}\n\
              On Debian/Ubuntu: sudo apt-get install -y mesa-vulkan-drivers libvulkan1"
@@ -85,4 +95,108 @@ pub fn matmul_ref(a: &[f64], b: &[f64], m: usize, k: usize, n: usize, trans_a: b
         }
     }
     c
+}
+
+// ------------------------------------------------------------------ f64 MLP reference
+
+/// A dense sigmoid MLP in f64: `h_l = act(h_{l−1}·W_l + b_l)`, sigmoid on hidden layers and
+/// (if `sigmoid_output`) on the output; loss `(1/B) Σ ½ (y − t)²`.
+#[derive(Clone, Debug)]
+pub struct RefMlp {
+    pub sizes: Vec<usize>,
+    pub sigmoid_output: bool,
+    /// Per layer: W (in,out) row-major, b (out).
+    pub weights: Vec<Vec<f64>>,
+    pub biases: Vec<Vec<f64>>,
+}
+
+impl RefMlp {
+    pub fn from_params(sizes: &[usize], sigmoid_output: bool, params: &[wgpu_mlp::LayerParams]) -> Self {
+        RefMlp {
+            sizes: sizes.to_vec(),
+            sigmoid_output,
+            weights: params.iter().map(|p| to_f64(&p.weights)).collect(),
+            biases: params.iter().map(|p| to_f64(&p.bias)).collect(),
+        }
+    }
+
+    /// Activations h_0 (= x) .. h_L (= y), each (batch, size_l).
+    pub fn forward(&self, x: &[f64], batch: usize) -> Vec<Vec<f64>> {
+        let layers = self.sizes.len() - 1;
+        let mut hs = vec![x.to_vec()];
+        for l in 0..layers {
+            let (fan_in, fan_out) = (self.sizes[l], self.sizes[l + 1]);
+            let mut z = matmul_ref(&hs[l], &self.weights[l], batch, fan_in, fan_out, false, false);
+            for (i, v) in z.iter_mut().enumerate() {
+                *v += self.biases[l][i % fan_out];
+                if l + 1 < layers || self.sigmoid_output {
+                    *v = sigmoid(*v);
+                }
+            }
+            hs.push(z);
+        }
+        hs
+    }
+
+    pub fn loss(&self, x: &[f64], t: &[f64], batch: usize) -> f64 {
+        let hs = self.forward(x, batch);
+        let y = &hs[hs.len() - 1];
+        y.iter().zip(t).map(|(a, b)| 0.5 * (a - b).powi(2)).sum::<f64>() / batch as f64
+    }
+
+    /// (dW, db) per layer by backpropagation.
+    pub fn gradients(&self, x: &[f64], t: &[f64], batch: usize) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        let layers = self.sizes.len() - 1;
+        let hs = self.forward(x, batch);
+        let mut d_h: Vec<f64> = hs[layers].iter().zip(t).map(|(y, t)| (y - t) / batch as f64).collect();
+        let mut d_w = vec![vec![]; layers];
+        let mut d_b = vec![vec![]; layers];
+        for l in (0..layers).rev() {
+            let (fan_in, fan_out) = (self.sizes[l], self.sizes[l + 1]);
+            // through the activation, from the saved output
+            let d_z: Vec<f64> = if l + 1 < layers || self.sigmoid_output {
+                d_h.iter().zip(&hs[l + 1]).map(|(d, y)| d * y * (1.0 - y)).collect()
+            } else {
+                d_h.clone()
+            };
+            d_b[l] = (0..fan_out).map(|c| (0..batch).map(|r| d_z[r * fan_out + c]).sum()).collect();
+            d_w[l] = matmul_ref(&hs[l], &d_z, fan_in, batch, fan_out, true, false);
+            d_h = matmul_ref(&d_z, &self.weights[l], batch, fan_out, fan_in, false, true);
+        }
+        (d_w, d_b)
+    }
+
+    /// One SGD step with the same formulas as the library (see `Sgd`).
+    pub fn sgd_step(
+        &mut self,
+        velocity: &mut (Vec<Vec<f64>>, Vec<Vec<f64>>),
+        x: &[f64],
+        t: &[f64],
+        batch: usize,
+        (lr, momentum, weight_decay, coupled): (f64, f64, f64, bool),
+    ) {
+        let (d_w, d_b) = self.gradients(x, t, batch);
+        let update = |w: &mut Vec<f64>, v: &mut Vec<f64>, g: &Vec<f64>| {
+            for i in 0..w.len() {
+                if coupled {
+                    v[i] = momentum * v[i] + g[i] + weight_decay * w[i];
+                    w[i] -= lr * v[i];
+                } else {
+                    v[i] = momentum * v[i] + g[i];
+                    w[i] -= lr * (v[i] + weight_decay * w[i]);
+                }
+            }
+        };
+        for l in 0..self.weights.len() {
+            update(&mut self.weights[l], &mut velocity.0[l], &d_w[l]);
+            update(&mut self.biases[l], &mut velocity.1[l], &d_b[l]);
+        }
+    }
+
+    pub fn zero_velocity(&self) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        (
+            self.weights.iter().map(|w| vec![0.0; w.len()]).collect(),
+            self.biases.iter().map(|b| vec![0.0; b.len()]).collect(),
+        )
+    }
 }

@@ -20,8 +20,16 @@ fn main() -> Result<(), wgpu_mlp::Error> {
     let ta = Tensor::from_slice(&gpu, &[m, k], &a)?;
     let tb = Tensor::from_slice(&gpu, &[k, n], &b)?;
     let tc = Tensor::full(&gpu, &[m, n], f32::NAN)?;
-    let kernel = MatmulKernel::for_gpu(&gpu);
-    gpu.run(&[&ops::matmul(&gpu, kernel, MatmulLayout::AB, &ta, &tb, &tc, false)?])?;
+    let kernel = MatmulKernel::choose(&gpu, MatmulLayout::AB, m, k, n);
+    gpu.run(&[&ops::matmul(
+        &gpu,
+        kernel,
+        MatmulLayout::AB,
+        &ta,
+        &tb,
+        &tc,
+        false,
+    )?])?;
     let got = tc.to_vec()?;
     let mut max_diff = 0.0f32;
     for row in 0..m {

@@ -117,7 +117,10 @@ impl Gpu {
         let power = wgpu::PowerPreference::from_env();
         adapters.sort_by_key(|a| {
             let info = a.get_info();
-            (type_rank(info.device_type, power), backend_rank(info.backend))
+            (
+                type_rank(info.device_type, power),
+                backend_rank(info.backend),
+            )
         });
         let adapter = adapters.swap_remove(0);
         let info = adapter.get_info();

@@ -75,10 +75,20 @@ impl GraphBuilder {
 
     fn node(&self, op: &'static str, id: NodeId) -> Result<&Node> {
         let node = self.nodes.get(id.0).ok_or_else(|| {
-            Error::invalid(op, "node", format!("a node of this graph (< {})", self.nodes.len()), id.0)
+            Error::invalid(
+                op,
+                "node",
+                format!("a node of this graph (< {})", self.nodes.len()),
+                id.0,
+            )
         })?;
         if let Op::Mse(..) = node.op {
-            return Err(Error::invalid(op, "input node", "a tensor node", format!("the loss `{}`", node.name)));
+            return Err(Error::invalid(
+                op,
+                "input node",
+                "a tensor node",
+                format!("the loss `{}`", node.name),
+            ));
         }
         Ok(node)
     }
@@ -87,14 +97,24 @@ impl GraphBuilder {
         let node = self.node(op, id)?;
         match node.shape[..] {
             [rows, cols] => Ok((rows, cols)),
-            _ => Err(Error::shape(op, &node.name, "a rank-2 shape [rows, cols]", format!("{:?}", node.shape))),
+            _ => Err(Error::shape(
+                op,
+                &node.name,
+                "a rank-2 shape [rows, cols]",
+                format!("{:?}", node.shape),
+            )),
         }
     }
 
     /// A data input of shape `[rows, cols]`, written with [`Graph::write`].
     pub fn input(&mut self, name: &str, shape: [usize; 2]) -> Result<NodeId> {
         if shape.contains(&0) {
-            return Err(Error::shape("GraphBuilder::input", name, "non-zero dimensions", format!("{shape:?}")));
+            return Err(Error::shape(
+                "GraphBuilder::input",
+                name,
+                "non-zero dimensions",
+                format!("{shape:?}"),
+            ));
         }
         Ok(self.push(Op::Input, name.to_string(), shape.to_vec()))
     }
@@ -103,14 +123,29 @@ impl GraphBuilder {
     pub fn param(&mut self, name: &str, shape: &[usize], init: &[f32]) -> Result<NodeId> {
         const OP: &str = "GraphBuilder::param";
         if shape.is_empty() || shape.len() > 2 || shape.contains(&0) {
-            return Err(Error::shape(OP, name, "rank 1 or 2 with non-zero dimensions", format!("{shape:?}")));
+            return Err(Error::shape(
+                OP,
+                name,
+                "rank 1 or 2 with non-zero dimensions",
+                format!("{shape:?}"),
+            ));
         }
         let len: usize = shape.iter().product();
         if init.len() != len {
-            return Err(Error::shape(OP, format!("{name} initial values"), len, init.len()));
+            return Err(Error::shape(
+                OP,
+                format!("{name} initial values"),
+                len,
+                init.len(),
+            ));
         }
         if let Some(i) = init.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid(OP, format!("{name}[{i}]"), "a finite value", init[i]));
+            return Err(Error::invalid(
+                OP,
+                format!("{name}[{i}]"),
+                "a finite value",
+                init[i],
+            ));
         }
         let id = self.push(Op::Param, name.to_string(), shape.to_vec());
         self.param_init.push((id, init.to_vec()));
@@ -137,7 +172,12 @@ impl GraphBuilder {
         let b = self.node(OP, bias)?;
         let len: usize = b.shape.iter().product();
         if len != cols {
-            return Err(Error::shape(OP, format!("{} (bias)", b.name), format!("{cols} elements"), len));
+            return Err(Error::shape(
+                OP,
+                format!("{} (bias)", b.name),
+                format!("{cols} elements"),
+                len,
+            ));
         }
         let name = format!("{}+{}", self.nodes[x.0].name, b.name);
         Ok(self.push(Op::BiasAdd(x, bias), name, vec![rows, cols]))
@@ -155,10 +195,20 @@ impl GraphBuilder {
         const OP: &str = "GraphBuilder::add";
         let (na, nb) = (self.node(OP, a)?, self.node(OP, b)?);
         if na.shape != nb.shape {
-            return Err(Error::shape(OP, &nb.name, format!("{:?}", na.shape), format!("{:?}", nb.shape)));
+            return Err(Error::shape(
+                OP,
+                &nb.name,
+                format!("{:?}", na.shape),
+                format!("{:?}", nb.shape),
+            ));
         }
         if a == b {
-            return Err(Error::invalid(OP, "operands", "two distinct nodes", format!("`{}` twice", na.name)));
+            return Err(Error::invalid(
+                OP,
+                "operands",
+                "two distinct nodes",
+                format!("`{}` twice", na.name),
+            ));
         }
         let (name, shape) = (format!("{}+{}", na.name, nb.name), na.shape.clone());
         Ok(self.push(Op::Add(a, b), name, shape))
@@ -170,7 +220,12 @@ impl GraphBuilder {
         let shape_y = self.dims2(OP, y)?;
         let shape_t = self.dims2(OP, t)?;
         if shape_y != shape_t {
-            return Err(Error::shape(OP, "targets", format!("{shape_y:?}"), format!("{shape_t:?}")));
+            return Err(Error::shape(
+                OP,
+                "targets",
+                format!("{shape_y:?}"),
+                format!("{shape_t:?}"),
+            ));
         }
         let name = format!("mse({})", self.nodes[y.0].name);
         Ok(self.push(Op::Mse(y, t), name, vec![1]))
@@ -207,8 +262,16 @@ impl Graph {
         const OP: &str = "GraphBuilder::build";
         sgd.validate()?;
         let nodes = builder.nodes;
-        let Some(Node { op: Op::Mse(..), .. }) = nodes.get(loss.0) else {
-            return Err(Error::invalid(OP, "loss", "a node made by GraphBuilder::mse", format!("{loss:?}")));
+        let Some(Node {
+            op: Op::Mse(..), ..
+        }) = nodes.get(loss.0)
+        else {
+            return Err(Error::invalid(
+                OP,
+                "loss",
+                "a node made by GraphBuilder::mse",
+                format!("{loss:?}"),
+            ));
         };
 
         // Which nodes the loss depends on, and which of those need a gradient.
@@ -234,7 +297,12 @@ impl Graph {
         if let Op::Mse(_, t) = nodes[loss.0].op
             && needs_grad[t.0]
         {
-            return Err(Error::invalid(OP, "mse targets", "a value that depends on no parameter", &nodes[t.0].name));
+            return Err(Error::invalid(
+                OP,
+                "mse targets",
+                "a value that depends on no parameter",
+                &nodes[t.0].name,
+            ));
         }
 
         // The parameter block: each parameter at an offset aligned for binding.
@@ -246,7 +314,12 @@ impl Graph {
             total += init.len().div_ceil(align) * align;
         }
         if total == 0 {
-            return Err(Error::invalid(OP, "parameters", "at least one parameter", 0));
+            return Err(Error::invalid(
+                OP,
+                "parameters",
+                "at least one parameter",
+                0,
+            ));
         }
         check_binding_size(gpu, OP, "the parameter block", total)?;
         let mut host_params = vec![0.0f32; total];
@@ -268,7 +341,6 @@ impl Graph {
         }
         let value = |id: NodeId| values[id.0].as_ref().expect("live nodes have values");
 
-        let kernel = MatmulKernel::for_gpu(gpu);
         let mut forward = Vec::new();
         for (i, node) in nodes.iter().enumerate() {
             if !live[i] {
@@ -277,7 +349,7 @@ impl Graph {
             let out = value(NodeId(i));
             forward.push(match node.op {
                 Op::Input | Op::Param => continue,
-                Op::MatMul(a, b) => ops::matmul(gpu, kernel, MatmulLayout::AB, value(a), value(b), out, false)?,
+                Op::MatMul(a, b) => matmul(gpu, MatmulLayout::AB, value(a), value(b), out, false)?,
                 Op::BiasAdd(x, b) => ops::bias_add_forward(gpu, value(x), value(b), out)?,
                 Op::Sigmoid(x) => ops::sigmoid_forward(gpu, value(x), out)?,
                 Op::Add(a, b) => ops::add(gpu, value(a), value(b), out)?,
@@ -292,7 +364,9 @@ impl Graph {
             grads: (0..n).map(|_| None).collect(),
             written: vec![false; n],
             param_grads: (0..n)
-                .map(|i| (nodes[i].op == Op::Param).then(|| flat_grads.view(offsets[i], &nodes[i].shape)))
+                .map(|i| {
+                    (nodes[i].op == Op::Param).then(|| flat_grads.view(offsets[i], &nodes[i].shape))
+                })
                 .collect(),
             shapes: nodes.iter().map(|node| node.shape.clone()).collect(),
             dispatches: Vec::new(),
@@ -306,7 +380,8 @@ impl Graph {
                 Op::Input | Op::Param => {}
                 Op::Mse(y, t) => {
                     let d_y = plan.target(y)?;
-                    plan.dispatches.push(ops::mse_backward(gpu, value(y), value(t), &d_y)?);
+                    plan.dispatches
+                        .push(ops::mse_backward(gpu, value(y), value(t), &d_y)?);
                     plan.written[y.0] = true;
                 }
                 Op::MatMul(a, b) => {
@@ -314,13 +389,13 @@ impl Graph {
                     if needs_grad[b.0] {
                         // dW (K,N) = Aᵀ (K,M) · dY (M,N)
                         plan.contribute(b, |d_b, acc| {
-                            ops::matmul(gpu, kernel, MatmulLayout::AtB, value(a), &d_out, d_b, acc)
+                            matmul(gpu, MatmulLayout::AtB, value(a), &d_out, d_b, acc)
                         })?;
                     }
                     if needs_grad[a.0] {
                         // dX (M,K) = dY (M,N) · Wᵀ (N,K)
                         plan.contribute(a, |d_a, acc| {
-                            ops::matmul(gpu, kernel, MatmulLayout::ABt, &d_out, value(b), d_a, acc)
+                            matmul(gpu, MatmulLayout::ABt, &d_out, value(b), d_a, acc)
                         })?;
                     }
                 }
@@ -337,7 +412,9 @@ impl Graph {
                 }
                 Op::Sigmoid(x) => {
                     let d_out = plan.grad(out);
-                    plan.contribute(x, |d_x, acc| ops::sigmoid_backward(gpu, &d_out, value(out), d_x, acc))?;
+                    plan.contribute(x, |d_x, acc| {
+                        ops::sigmoid_backward(gpu, &d_out, value(out), d_x, acc)
+                    })?;
                 }
                 Op::Add(a, b) => {
                     let d_out = plan.grad(out);
@@ -380,7 +457,14 @@ impl Graph {
         self.values
             .get(node.0)
             .and_then(Option::as_ref)
-            .ok_or_else(|| Error::invalid(op, "node", "a node the loss depends on", format!("{node:?}")))
+            .ok_or_else(|| {
+                Error::invalid(
+                    op,
+                    "node",
+                    "a node the loss depends on",
+                    format!("{node:?}"),
+                )
+            })
     }
 
     /// Overwrites an input's or a parameter's values (row-major).
@@ -388,10 +472,20 @@ impl Graph {
         const OP: &str = "Graph::write";
         let tensor = self.live_value(OP, node)?;
         if !matches!(self.ops[node.0], Op::Input | Op::Param) {
-            return Err(Error::invalid(OP, "node", "an input or a parameter", &self.names[node.0]));
+            return Err(Error::invalid(
+                OP,
+                "node",
+                "an input or a parameter",
+                &self.names[node.0],
+            ));
         }
         if data.len() != tensor.len() {
-            return Err(Error::shape(OP, &self.names[node.0], tensor.len(), data.len()));
+            return Err(Error::shape(
+                OP,
+                &self.names[node.0],
+                tensor.len(),
+                data.len(),
+            ));
         }
         tensor.write(data)
     }
@@ -407,7 +501,14 @@ impl Graph {
         self.grads
             .get(node.0)
             .and_then(Option::as_ref)
-            .ok_or_else(|| Error::invalid("Graph::read_grad", "node", "a node with a gradient", format!("{node:?}")))?
+            .ok_or_else(|| {
+                Error::invalid(
+                    "Graph::read_grad",
+                    "node",
+                    "a node with a gradient",
+                    format!("{node:?}"),
+                )
+            })?
             .to_vec()
     }
 
@@ -446,10 +547,12 @@ impl Graph {
     }
 
     fn submit(&self, k: usize, backward: bool, update: bool) -> Result<()> {
-        let mut encoder = self
-            .gpu
-            .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("graph") });
+        let mut encoder =
+            self.gpu
+                .device()
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("graph"),
+                });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("graph"),
@@ -476,7 +579,13 @@ impl Graph {
 
     /// Changes the optimizer's hyperparameters; velocities are kept.
     pub fn set_optimizer(&mut self, sgd: Sgd) -> Result<()> {
-        let update = ops::sgd_update(&self.gpu, &sgd, &self.flat_grads, &self.flat_params, &self.flat_velocity)?;
+        let update = ops::sgd_update(
+            &self.gpu,
+            &sgd,
+            &self.flat_grads,
+            &self.flat_params,
+            &self.flat_velocity,
+        )?;
         self.update = update;
         self.sgd = sgd;
         Ok(())
@@ -484,8 +593,29 @@ impl Graph {
 
     /// Sets every velocity back to zero.
     pub fn reset_optimizer(&self) -> Result<()> {
-        self.flat_velocity.write(&vec![0.0; self.flat_velocity.len()])
+        self.flat_velocity
+            .write(&vec![0.0; self.flat_velocity.len()])
     }
+}
+
+/// A matmul with the kernel [`MatmulKernel::choose`] picks for its shape.
+fn matmul(
+    gpu: &Gpu,
+    layout: MatmulLayout,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    let (rows, cols) = c.dims2("matmul", "c")?;
+    let (a_rows, a_cols) = a.dims2("matmul", "a")?;
+    let k = if layout == MatmulLayout::AtB {
+        a_rows
+    } else {
+        a_cols
+    };
+    let kernel = MatmulKernel::choose(gpu, layout, rows, k, cols);
+    ops::matmul(gpu, kernel, layout, a, b, c, accumulate)
 }
 
 fn operands(op: Op) -> Vec<NodeId> {
@@ -517,18 +647,29 @@ impl BackwardPlan<'_> {
             };
             self.grads[node.0] = Some(tensor);
         }
-        Ok(self.grads[node.0].as_ref().expect("just set").view(0, &self.shapes[node.0]))
+        Ok(self.grads[node.0]
+            .as_ref()
+            .expect("just set")
+            .view(0, &self.shapes[node.0]))
     }
 
     /// The finished gradient of `node` (all its consumers were planned before it).
     fn grad(&self, node: NodeId) -> Tensor {
-        self.grads[node.0].as_ref().expect("consumers are planned first").view(0, &self.shapes[node.0])
+        self.grads[node.0]
+            .as_ref()
+            .expect("consumers are planned first")
+            .view(0, &self.shapes[node.0])
     }
 
     /// Adds `make(d_target, accumulate)` to the schedule.
-    fn contribute(&mut self, target: NodeId, make: impl FnOnce(&Tensor, bool) -> Result<Dispatch>) -> Result<()> {
+    fn contribute(
+        &mut self,
+        target: NodeId,
+        make: impl FnOnce(&Tensor, bool) -> Result<Dispatch>,
+    ) -> Result<()> {
         let d_target = self.target(target)?;
-        self.dispatches.push(make(&d_target, self.written[target.0])?);
+        self.dispatches
+            .push(make(&d_target, self.written[target.0])?);
         self.written[target.0] = true;
         Ok(())
     }
@@ -537,7 +678,10 @@ impl BackwardPlan<'_> {
     /// first contribution the gradient simply IS `d_out` (no dispatch): every read of
     /// `d_out` was planned already, so later accumulation into it harms nothing.
     fn pass_through(&mut self, target: NodeId, d_out: &Tensor) -> Result<()> {
-        if !self.written[target.0] && self.param_grads[target.0].is_none() && self.grads[target.0].is_none() {
+        if !self.written[target.0]
+            && self.param_grads[target.0].is_none()
+            && self.grads[target.0].is_none()
+        {
             self.grads[target.0] = Some(d_out.view(0, &self.shapes[target.0]));
             self.written[target.0] = true;
             return Ok(());

@@ -22,21 +22,45 @@ pub enum MatmulLayout {
 pub enum MatmulKernel {
     /// One output per invocation: the reference every other kernel is tested against.
     Naive,
-    /// 4×4 outputs per invocation in registers, no workgroup memory.
+    /// 4×4 outputs per invocation in registers, no workgroup memory; any shape.
     Blocked,
+    /// vec4 loads, 8×8 outputs per invocation in registers, no workgroup memory. Needs
+    /// K % 4 == 0, N % 4 == 0 (layouts AB, AtB) and M % 4 == 0 (AtB); see
+    /// [`MatmulKernel::supports`].
+    Vec4,
 }
 
 impl MatmulKernel {
-    /// The kernel this library picks for `gpu`.
-    pub fn for_gpu(_gpu: &Gpu) -> Self {
-        MatmulKernel::Blocked
+    /// Whether this kernel can run `C (M,N) = op(A)·op(B)` with inner dimension K.
+    pub fn supports(self, layout: MatmulLayout, m: usize, k: usize, n: usize) -> bool {
+        match self {
+            MatmulKernel::Naive | MatmulKernel::Blocked => true,
+            MatmulKernel::Vec4 => {
+                k.is_multiple_of(4)
+                    && match layout {
+                        MatmulLayout::AB => n.is_multiple_of(4),
+                        MatmulLayout::ABt => true,
+                        MatmulLayout::AtB => m.is_multiple_of(4) && n.is_multiple_of(4),
+                    }
+            }
+        }
+    }
+
+    /// The fastest kernel that supports this product on `gpu`.
+    pub fn choose(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
+        let _ = gpu; // one choice for every adapter until a workgroup-memory kernel lands
+        if MatmulKernel::Vec4.supports(layout, m, k, n) {
+            MatmulKernel::Vec4
+        } else {
+            MatmulKernel::Blocked
+        }
     }
 
     /// Outputs covered by one workgroup along each side of C.
     pub(crate) fn tile(self) -> usize {
         match self {
             MatmulKernel::Naive => 16,
-            MatmulKernel::Blocked => 64,
+            MatmulKernel::Blocked | MatmulKernel::Vec4 => 64,
         }
     }
 }
@@ -60,6 +84,9 @@ struct KernelSource {
     source: &'static str,
     entry: &'static str,
     constants: &'static [(&'static str, f64)],
+    /// Compile without naga's bounds checks and loop bounding. Only for shaders whose every
+    /// index is clamped in range by the shader itself from host-validated shapes.
+    trusted: bool,
 }
 
 const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
@@ -76,6 +103,7 @@ impl Kernel {
             source,
             entry,
             constants: &[],
+            trusted: false,
         };
         match self {
             Kernel::Matmul(kernel, layout) => KernelSource {
@@ -84,12 +112,14 @@ impl Kernel {
                 entry: match kernel {
                     MatmulKernel::Naive => "matmul_naive",
                     MatmulKernel::Blocked => "matmul_blocked",
+                    MatmulKernel::Vec4 => "matmul_vec4",
                 },
                 constants: match layout {
                     MatmulLayout::AB => &[("TRANS_A", 0.0), ("TRANS_B", 0.0)],
                     MatmulLayout::ABt => &[("TRANS_A", 0.0), ("TRANS_B", 1.0)],
                     MatmulLayout::AtB => &[("TRANS_A", 1.0), ("TRANS_B", 0.0)],
                 },
+                trusted: true,
             },
             Kernel::BiasAddForward => k("bias.wgsl", BIAS, "bias_add_forward"),
             Kernel::BiasAddBackward => k("bias.wgsl", BIAS, "bias_add_backward"),
@@ -126,10 +156,24 @@ impl Gpu {
             modules
                 .entry(src.file)
                 .or_insert_with(|| {
-                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    let descriptor = wgpu::ShaderModuleDescriptor {
                         label: Some(src.file),
                         source: wgpu::ShaderSource::Wgsl(src.source.into()),
-                    })
+                    };
+                    if src.trusted {
+                        // SAFETY: `trusted` shaders clamp every storage index into the
+                        // bounds their (host-validated) shape parameters give, and every
+                        // loop runs to a bound from those parameters. Dropping naga's
+                        // checks halves the matmul time on lavapipe.
+                        unsafe {
+                            device.create_shader_module_trusted(
+                                descriptor,
+                                wgpu::ShaderRuntimeChecks::unchecked(),
+                            )
+                        }
+                    } else {
+                        device.create_shader_module(descriptor)
+                    }
                 })
                 .clone()
         };
@@ -212,10 +256,14 @@ impl Dispatch {
             binding: 0,
             resource: params.buffer.as_entire_binding(),
         }];
-        entries.extend(tensors.iter().map(|&(binding, tensor)| wgpu::BindGroupEntry {
-            binding,
-            resource: tensor.binding(),
-        }));
+        entries.extend(
+            tensors
+                .iter()
+                .map(|&(binding, tensor)| wgpu::BindGroupEntry {
+                    binding,
+                    resource: tensor.binding(),
+                }),
+        );
         let device = gpu.device();
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {

@@ -76,10 +76,20 @@ impl MlpBuilder {
     pub fn validate(&self) -> Result<()> {
         const OP: &str = "Mlp::build";
         if self.sizes.len() < 2 {
-            return Err(Error::invalid(OP, "layer sizes", "at least [inputs, outputs]", format!("{:?}", self.sizes)));
+            return Err(Error::invalid(
+                OP,
+                "layer sizes",
+                "at least [inputs, outputs]",
+                format!("{:?}", self.sizes),
+            ));
         }
         if let Some(i) = self.sizes.iter().position(|&s| s == 0) {
-            return Err(Error::invalid(OP, format!("size of layer {i}"), "at least 1", 0));
+            return Err(Error::invalid(
+                OP,
+                format!("size of layer {i}"),
+                "at least 1",
+                0,
+            ));
         }
         if let Some(params) = &self.params {
             check_params(OP, &self.sizes, params)?;
@@ -110,7 +120,11 @@ impl MlpBuilder {
             let b = g.param(&format!("b{}", l + 1), &[fan_out], &layer.bias)?;
             let xw = g.matmul(h, w)?;
             h = g.bias_add(xw, b)?;
-            let activation = if l + 1 == layers { self.output } else { self.hidden };
+            let activation = if l + 1 == layers {
+                self.output
+            } else {
+                self.hidden
+            };
             if activation == Activation::Sigmoid {
                 h = g.sigmoid(h)?;
             }
@@ -134,7 +148,12 @@ impl MlpBuilder {
 
 fn check_params(op: &'static str, sizes: &[usize], params: &[LayerParams]) -> Result<()> {
     if params.len() != sizes.len() - 1 {
-        return Err(Error::shape(op, "parameters", format!("{} layers", sizes.len() - 1), params.len()));
+        return Err(Error::shape(
+            op,
+            "parameters",
+            format!("{} layers", sizes.len() - 1),
+            params.len(),
+        ));
     }
     for (l, layer) in params.iter().enumerate() {
         let (fan_in, fan_out) = (sizes[l], sizes[l + 1]);
@@ -147,7 +166,12 @@ fn check_params(op: &'static str, sizes: &[usize], params: &[LayerParams]) -> Re
             ));
         }
         if layer.bias.len() != fan_out {
-            return Err(Error::shape(op, format!("b{}", l + 1), fan_out, layer.bias.len()));
+            return Err(Error::shape(
+                op,
+                format!("b{}", l + 1),
+                fan_out,
+                layer.bias.len(),
+            ));
         }
     }
     Ok(())
@@ -161,7 +185,9 @@ pub fn init_params(sizes: &[usize], seed: u64) -> Vec<LayerParams> {
         .map(|pair| {
             let bound = 1.0 / (pair[0] as f32).sqrt();
             LayerParams {
-                weights: (0..pair[0] * pair[1]).map(|_| rng.random_range(-bound..bound)).collect(),
+                weights: (0..pair[0] * pair[1])
+                    .map(|_| rng.random_range(-bound..bound))
+                    .collect(),
                 bias: vec![0.0; pair[1]],
             }
         })
@@ -218,14 +244,29 @@ impl Mlp {
         const OP: &str = "Mlp::set_batch";
         let (inputs, outputs) = (self.sizes[0], self.sizes[self.sizes.len() - 1]);
         if x.len() != self.batch * inputs {
-            return Err(Error::shape(OP, "x", format!("[{}, {inputs}]", self.batch), x.len()));
+            return Err(Error::shape(
+                OP,
+                "x",
+                format!("[{}, {inputs}]", self.batch),
+                x.len(),
+            ));
         }
         if t.len() != self.batch * outputs {
-            return Err(Error::shape(OP, "t", format!("[{}, {outputs}]", self.batch), t.len()));
+            return Err(Error::shape(
+                OP,
+                "t",
+                format!("[{}, {outputs}]", self.batch),
+                t.len(),
+            ));
         }
         for (what, data) in [("x", x), ("t", t)] {
             if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-                return Err(Error::invalid(OP, format!("{what}[{i}]"), "a finite value", data[i]));
+                return Err(Error::invalid(
+                    OP,
+                    format!("{what}[{i}]"),
+                    "a finite value",
+                    data[i],
+                ));
             }
         }
         self.graph.write(self.x, x)?;

@@ -14,7 +14,12 @@ const ELEMENTWISE_GROUP: usize = 256;
 fn check_gpu(gpu: &Gpu, op: &'static str, tensors: &[(&str, &Tensor)]) -> Result<()> {
     for (name, tensor) in tensors {
         if !tensor.same_gpu(gpu) {
-            return Err(Error::invalid(op, *name, "a tensor on this Gpu", "a tensor made on another Gpu"));
+            return Err(Error::invalid(
+                op,
+                *name,
+                "a tensor on this Gpu",
+                "a tensor made on another Gpu",
+            ));
         }
     }
     Ok(())
@@ -32,10 +37,21 @@ fn check_len(op: &'static str, what: &str, tensor: &Tensor, len: usize) -> Resul
     Ok(())
 }
 
-fn check_dims(op: &'static str, what: &str, tensor: &Tensor, rows: usize, cols: usize) -> Result<()> {
+fn check_dims(
+    op: &'static str,
+    what: &str,
+    tensor: &Tensor,
+    rows: usize,
+    cols: usize,
+) -> Result<()> {
     let got = tensor.dims2(op, what)?;
     if got != (rows, cols) {
-        return Err(Error::shape(op, what, format!("[{rows}, {cols}]"), format!("{:?}", tensor.shape())));
+        return Err(Error::shape(
+            op,
+            what,
+            format!("[{rows}, {cols}]"),
+            format!("{:?}", tensor.shape()),
+        ));
     }
     Ok(())
 }
@@ -90,6 +106,19 @@ pub fn matmul(
     let tile = kernel.tile();
     let tiles_n = n.div_ceil(tile);
     let tiles = m.div_ceil(tile) * tiles_n;
+    if !kernel.supports(layout, m, k, n) {
+        return Err(Error::invalid(
+            OP,
+            format!("shape for the {kernel:?} kernel ({layout:?})"),
+            "K % 4 == 0, N % 4 == 0 unless ABt, M % 4 == 0 for AtB",
+            format!("M = {m}, K = {k}, N = {n}"),
+        ));
+    }
+    // matmul_vec4 reads A and B through their vec4 views (bindings 4 and 5).
+    let bindings = match kernel {
+        MatmulKernel::Vec4 => [(4, a), (5, b), (3, c)],
+        _ => [(1, a), (2, b), (3, c)],
+    };
     let params = MatmulParams {
         m: m as u32,
         n: n as u32,
@@ -103,7 +132,7 @@ pub fn matmul(
         gpu,
         Kernel::Matmul(kernel, layout),
         bytemuck::bytes_of(&params),
-        &[(1, a), (2, b), (3, c)],
+        &bindings,
         tiles,
     )
 }
@@ -143,7 +172,12 @@ pub fn bias_add_forward(gpu: &Gpu, x: &Tensor, bias: &Tensor, y: &Tensor) -> Res
 
 /// `d_bias = Σ_rows d_y` (or `+=` with `accumulate`). d_y (B,N); d_bias N elements.
 /// The input gradient of a bias add is `d_y` itself.
-pub fn bias_add_backward(gpu: &Gpu, d_y: &Tensor, d_bias: &Tensor, accumulate: bool) -> Result<Dispatch> {
+pub fn bias_add_backward(
+    gpu: &Gpu,
+    d_y: &Tensor,
+    d_bias: &Tensor,
+    accumulate: bool,
+) -> Result<Dispatch> {
     const OP: &str = "bias_add_backward";
     check_gpu(gpu, OP, &[("d_y", d_y), ("d_bias", d_bias)])?;
     let (rows, cols) = d_y.dims2(OP, "d_y")?;
@@ -193,7 +227,13 @@ pub fn sigmoid_forward(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
 }
 
 /// `d_x = d_y ⊙ y ⊙ (1 − y)` from the saved forward output `y` (or `+=` with `accumulate`).
-pub fn sigmoid_backward(gpu: &Gpu, d_y: &Tensor, y: &Tensor, d_x: &Tensor, accumulate: bool) -> Result<Dispatch> {
+pub fn sigmoid_backward(
+    gpu: &Gpu,
+    d_y: &Tensor,
+    y: &Tensor,
+    d_x: &Tensor,
+    accumulate: bool,
+) -> Result<Dispatch> {
     const OP: &str = "sigmoid_backward";
     check_gpu(gpu, OP, &[("d_y", d_y), ("y", y), ("d_x", d_x)])?;
     check_len(OP, "y", y, d_y.len())?;
@@ -222,7 +262,13 @@ struct MseParams {
     _pad: [u32; 2],
 }
 
-fn mse_dims(op: &'static str, gpu: &Gpu, y: &Tensor, t: &Tensor, out: &Tensor) -> Result<MseParams> {
+fn mse_dims(
+    op: &'static str,
+    gpu: &Gpu,
+    y: &Tensor,
+    t: &Tensor,
+    out: &Tensor,
+) -> Result<MseParams> {
     check_gpu(gpu, op, &[("y", y), ("t", t), ("output", out)])?;
     let (rows, cols) = y.dims2(op, "y")?;
     check_dims(op, "t", t, rows, cols)?;
@@ -276,10 +322,20 @@ struct SgdParams {
 }
 
 /// One in-place [`Sgd`] step of `weight` and `velocity` from `grad` (all the same length).
-pub fn sgd_update(gpu: &Gpu, sgd: &Sgd, grad: &Tensor, weight: &Tensor, velocity: &Tensor) -> Result<Dispatch> {
+pub fn sgd_update(
+    gpu: &Gpu,
+    sgd: &Sgd,
+    grad: &Tensor,
+    weight: &Tensor,
+    velocity: &Tensor,
+) -> Result<Dispatch> {
     const OP: &str = "sgd_update";
     sgd.validate()?;
-    check_gpu(gpu, OP, &[("grad", grad), ("weight", weight), ("velocity", velocity)])?;
+    check_gpu(
+        gpu,
+        OP,
+        &[("grad", grad), ("weight", weight), ("velocity", velocity)],
+    )?;
     check_len(OP, "weight", weight, grad.len())?;
     check_len(OP, "velocity", velocity, grad.len())?;
     let params = SgdParams {

@@ -22,7 +22,9 @@ impl GpuBuffer {
             gpu,
             label,
             bytes,
-            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
         )
     }
 
@@ -46,9 +48,7 @@ impl GpuBuffer {
             });
         let stats = gpu.inner.stats.clone();
         stats.live_buffers.fetch_add(1, Ordering::Relaxed);
-        stats
-            .live_bytes
-            .fetch_add(buffer.size(), Ordering::Relaxed);
+        stats.live_bytes.fetch_add(buffer.size(), Ordering::Relaxed);
         GpuBuffer { buffer, stats }
     }
 }
@@ -91,7 +91,14 @@ fn element_count(op: &'static str, shape: &[usize]) -> Result<usize> {
     shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| Error::shape(op, "tensor", "an element count that fits usize", format!("{shape:?}")))
+        .ok_or_else(|| {
+            Error::shape(
+                op,
+                "tensor",
+                "an element count that fits usize",
+                format!("{shape:?}"),
+            )
+        })
 }
 
 impl Tensor {
@@ -109,7 +116,11 @@ impl Tensor {
         check_binding_size(gpu, "Tensor::from_slice", "tensor", len)?;
         Ok(Tensor {
             gpu: gpu.clone(),
-            storage: Arc::new(GpuBuffer::storage(gpu, "tensor", bytemuck::cast_slice(data))),
+            storage: Arc::new(GpuBuffer::storage(
+                gpu,
+                "tensor",
+                bytemuck::cast_slice(data),
+            )),
             offset: 0,
             shape: shape.to_vec(),
         })
@@ -189,7 +200,12 @@ impl Tensor {
     pub(crate) fn dims2(&self, op: &'static str, what: &str) -> Result<(usize, usize)> {
         match self.shape[..] {
             [rows, cols] => Ok((rows, cols)),
-            _ => Err(Error::shape(op, what, "a rank-2 shape [rows, cols]", format!("{:?}", self.shape))),
+            _ => Err(Error::shape(
+                op,
+                what,
+                "a rank-2 shape [rows, cols]",
+                format!("{:?}", self.shape),
+            )),
         }
     }
 
@@ -200,11 +216,18 @@ impl Tensor {
 
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tensor").field("shape", &self.shape).finish()
+        f.debug_struct("Tensor")
+            .field("shape", &self.shape)
+            .finish()
     }
 }
 
-pub(crate) fn check_binding_size(gpu: &Gpu, op: &'static str, what: &str, elements: usize) -> Result<()> {
+pub(crate) fn check_binding_size(
+    gpu: &Gpu,
+    op: &'static str,
+    what: &str,
+    elements: usize,
+) -> Result<()> {
     let bytes = (elements as u64).saturating_mul(4);
     let limit = gpu.max_binding_bytes();
     if bytes > limit {
@@ -220,7 +243,12 @@ pub(crate) fn check_binding_size(gpu: &Gpu, op: &'static str, what: &str, elemen
 
 /// Copies `len` f32 values starting at element `offset` of `source` into a fresh staging
 /// buffer, maps it and returns them. The staging buffer is dropped before returning.
-pub(crate) fn read_buffer(gpu: &Gpu, source: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
+pub(crate) fn read_buffer(
+    gpu: &Gpu,
+    source: &wgpu::Buffer,
+    offset: usize,
+    len: usize,
+) -> Result<Vec<f32>> {
     let bytes = (len * 4) as u64;
     let staging = gpu.device().create_buffer(&wgpu::BufferDescriptor {
         label: Some("read-back"),
@@ -230,7 +258,9 @@ pub(crate) fn read_buffer(gpu: &Gpu, source: &wgpu::Buffer, offset: usize, len: 
     });
     let mut encoder = gpu
         .device()
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("read-back") });
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("read-back"),
+        });
     encoder.copy_buffer_to_buffer(source, (offset * 4) as u64, &staging, 0, bytes);
     gpu.submit(encoder.finish());
 

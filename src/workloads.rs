@@ -19,13 +19,33 @@ pub struct Workload {
 
 /// The workloads for software adapters and CPUs.
 pub const WORKLOADS: &[Workload] = &[
-    Workload { name: "xor", sizes: &[2, 8, 1], batch: 4, seed: 1 },
-    Workload { name: "mnist", sizes: &[784, 256, 10], batch: 128, seed: 2 },
-    Workload { name: "wide", sizes: &[1024, 1024, 1024, 1024], batch: 256, seed: 3 },
+    Workload {
+        name: "xor",
+        sizes: &[2, 8, 1],
+        batch: 4,
+        seed: 1,
+    },
+    Workload {
+        name: "mnist",
+        sizes: &[784, 256, 10],
+        batch: 128,
+        seed: 2,
+    },
+    Workload {
+        name: "wide",
+        sizes: &[1024, 1024, 1024, 1024],
+        batch: 256,
+        seed: 3,
+    },
 ];
 
 /// The workload for real GPUs only.
-pub const XL: Workload = Workload { name: "xl", sizes: &[4096, 4096, 4096, 4096, 4096], batch: 4096, seed: 4 };
+pub const XL: Workload = Workload {
+    name: "xl",
+    sizes: &[4096, 4096, 4096, 4096, 4096],
+    batch: 4096,
+    seed: 4,
+};
 
 /// Draw k (k = 1, 2, ...) of the splitmix64 stream of `seed`, as u in [0, 1) (exact in f32).
 pub fn splitmix_uniform(seed: u64, k: u64) -> f64 {
@@ -67,13 +87,17 @@ impl Workload {
             .map(|pair| {
                 let scale = (pair[0] as f64).sqrt();
                 LayerParams {
-                    weights: (0..pair[0] * pair[1]).map(|_| ((2.0 * draw() - 1.0) / scale) as f32).collect(),
+                    weights: (0..pair[0] * pair[1])
+                        .map(|_| ((2.0 * draw() - 1.0) / scale) as f32)
+                        .collect(),
                     bias: vec![0.0; pair[1]],
                 }
             })
             .collect();
         let outputs = self.sizes[self.sizes.len() - 1];
-        let x = (0..self.batch * self.sizes[0]).map(|_| draw() as f32).collect();
+        let x = (0..self.batch * self.sizes[0])
+            .map(|_| draw() as f32)
+            .collect();
         let t = (0..self.batch * outputs).map(|_| draw() as f32).collect();
         WorkloadData { params, x, t }
     }

@@ -17,8 +17,18 @@ fn random_net(rng: &mut rand::rngs::StdRng, sizes: &[usize], sigmoid_output: boo
     RefMlp {
         sizes: sizes.to_vec(),
         sigmoid_output,
-        weights: sizes.windows(2).map(|p| (0..p[0] * p[1]).map(|_| rng.random_range(-1.0..1.0)).collect()).collect(),
-        biases: sizes.windows(2).map(|p| (0..p[1]).map(|_| rng.random_range(-0.5..0.5)).collect()).collect(),
+        weights: sizes
+            .windows(2)
+            .map(|p| {
+                (0..p[0] * p[1])
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect()
+            })
+            .collect(),
+        biases: sizes
+            .windows(2)
+            .map(|p| (0..p[1]).map(|_| rng.random_range(-0.5..0.5)).collect())
+            .collect(),
     }
 }
 
@@ -38,7 +48,12 @@ fn finite_differences(param: &mut [f64], mut f: impl FnMut(&[f64]) -> f64) -> Ve
 }
 
 fn rel64(got: &[f64], want: &[f64]) -> f64 {
-    let diff: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
+    let diff: f64 = got
+        .iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let norm: f64 = want.iter().map(|b| b * b).sum::<f64>().sqrt();
     diff / norm.max(1e-300)
 }
@@ -53,8 +68,12 @@ fn reference_backprop_matches_finite_differences() {
     ] {
         let (seed, mut rng) = seeded_rng();
         let net = random_net(&mut rng, &sizes, sigmoid_output);
-        let x: Vec<f64> = (0..batch * sizes[0]).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let t: Vec<f64> = (0..batch * sizes[sizes.len() - 1]).map(|_| rng.random_range(0.0..1.0)).collect();
+        let x: Vec<f64> = (0..batch * sizes[0])
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let t: Vec<f64> = (0..batch * sizes[sizes.len() - 1])
+            .map(|_| rng.random_range(0.0..1.0))
+            .collect();
         let (d_w, d_b) = net.gradients(&x, &t, batch);
         for l in 0..sizes.len() - 1 {
             let mut probe = net.clone();
@@ -71,7 +90,10 @@ fn reference_backprop_matches_finite_differences() {
             });
             for (what, analytic, numeric) in [("W", &d_w[l], &fd_w), ("b", &d_b[l], &fd_b)] {
                 let error = rel64(analytic, numeric);
-                assert!(error < 1e-6, "{sizes:?} layer {l} d{what}: error {error:e} (TEST_SEED={seed})");
+                assert!(
+                    error < 1e-6,
+                    "{sizes:?} layer {l} d{what}: error {error:e} (TEST_SEED={seed})"
+                );
             }
         }
     }
@@ -88,16 +110,36 @@ fn gpu_gradients_match_reference() {
         (vec![2, 9, 4, 1], Activation::Identity, 1),
     ] {
         let (seed, mut rng) = seeded_rng();
-        let mlp = Mlp::builder(&sizes).output_activation(output).seed(seed).build(&gpu, batch, Sgd::new(0.1)).unwrap();
+        let mlp = Mlp::builder(&sizes)
+            .output_activation(output)
+            .seed(seed)
+            .build(&gpu, batch, Sgd::new(0.1))
+            .unwrap();
         let x = uniform(&mut rng, batch * sizes[0], -1.0, 1.0);
         let t = uniform(&mut rng, batch * sizes[sizes.len() - 1], 0.0, 1.0);
         mlp.set_batch(&x, &t).unwrap();
-        let reference = RefMlp::from_params(&sizes, output == Activation::Sigmoid, &mlp.parameters().unwrap());
+        let reference = RefMlp::from_params(
+            &sizes,
+            output == Activation::Sigmoid,
+            &mlp.parameters().unwrap(),
+        );
         let (d_w, d_b) = reference.gradients(&to_f64(&x), &to_f64(&t), batch);
         let grads = mlp.gradients().unwrap();
         for l in 0..sizes.len() - 1 {
-            assert_close(&format!("{sizes:?} dW{}", l + 1), seed, &grads[l].weights, &d_w[l], 1e-4);
-            assert_close(&format!("{sizes:?} db{}", l + 1), seed, &grads[l].bias, &d_b[l], 1e-4);
+            assert_close(
+                &format!("{sizes:?} dW{}", l + 1),
+                seed,
+                &grads[l].weights,
+                &d_w[l],
+                1e-4,
+            );
+            assert_close(
+                &format!("{sizes:?} db{}", l + 1),
+                seed,
+                &grads[l].bias,
+                &d_b[l],
+                1e-4,
+            );
         }
         let loss = mlp.loss().unwrap();
         let want = reference.loss(&to_f64(&x), &to_f64(&t), batch);
@@ -140,11 +182,18 @@ fn gradients_add_at_forks() {
     let (x64, t64) = (to_f64(&x), to_f64(&t));
     let f = |w1: &[f64], b1: &[f64], w2: &[f64]| {
         let mut h = matmul_ref(&x64, w1, batch, n_in, hidden, false, false);
-        h.iter_mut().enumerate().for_each(|(i, v)| *v = sigmoid(*v + b1[i % hidden]));
+        h.iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = sigmoid(*v + b1[i % hidden]));
         let sh: Vec<f64> = h.iter().map(|&v| sigmoid(v)).collect();
         let u = matmul_ref(&h, w2, batch, hidden, n_out, false, false);
         let v = matmul_ref(&sh, w2, batch, hidden, n_out, false, false);
-        u.iter().zip(&v).zip(&t64).map(|((a, b), t)| 0.5 * (a + b - t).powi(2)).sum::<f64>() / batch as f64
+        u.iter()
+            .zip(&v)
+            .zip(&t64)
+            .map(|((a, b), t)| 0.5 * (a + b - t).powi(2))
+            .sum::<f64>()
+            / batch as f64
     };
     let (mut pw1, mut pb1, mut pw2) = (to_f64(&w1), to_f64(&b1), to_f64(&w2));
     let (cb1, cw2) = (pb1.clone(), pw2.clone());
@@ -153,8 +202,32 @@ fn gradients_add_at_forks() {
     let fd_b1 = finite_differences(&mut pb1, |b| f(&cw1, b, &cw2));
     let cb1 = to_f64(&b1);
     let fd_w2 = finite_differences(&mut pw2, |w| f(&cw1, &cb1, w));
-    assert_close("fork dW1", seed, &graph.read_grad(w1n).unwrap(), &fd_w1, 1e-4);
-    assert_close("fork db1", seed, &graph.read_grad(b1n).unwrap(), &fd_b1, 1e-4);
-    assert_close("fork dW2 (used twice)", seed, &graph.read_grad(w2n).unwrap(), &fd_w2, 1e-4);
-    assert_close("fork loss", seed, &[graph.loss().unwrap()], &[f(&cw1, &cb1, &to_f64(&w2))], 1e-5);
+    assert_close(
+        "fork dW1",
+        seed,
+        &graph.read_grad(w1n).unwrap(),
+        &fd_w1,
+        1e-4,
+    );
+    assert_close(
+        "fork db1",
+        seed,
+        &graph.read_grad(b1n).unwrap(),
+        &fd_b1,
+        1e-4,
+    );
+    assert_close(
+        "fork dW2 (used twice)",
+        seed,
+        &graph.read_grad(w2n).unwrap(),
+        &fd_w2,
+        1e-4,
+    );
+    assert_close(
+        "fork loss",
+        seed,
+        &[graph.loss().unwrap()],
+        &[f(&cw1, &cb1, &to_f64(&w2))],
+        1e-5,
+    );
 }

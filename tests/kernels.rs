@@ -30,7 +30,12 @@ const MATMUL_SHAPES: &[(usize, usize, usize)] = &[
     (4_194_319, 2, 3),
 ];
 
-fn matmul_case(kernel: MatmulKernel, layout: MatmulLayout, (m, k, n): (usize, usize, usize), accumulate: bool) {
+fn matmul_case(
+    kernel: MatmulKernel,
+    layout: MatmulLayout,
+    (m, k, n): (usize, usize, usize),
+    accumulate: bool,
+) {
     let gpu = gpu();
     let (seed, mut rng) = seeded_rng();
     let a = uniform(&mut rng, m * k, -1.0, 1.0);
@@ -74,6 +79,56 @@ fn matmul_all_shapes(kernel: MatmulKernel, layout: MatmulLayout) {
     }
 }
 
+/// Shapes the vec4 kernel takes (K % 4 == 0, N % 4 == 0, M % 4 == 0 for Aᵀ·B): the tile
+/// edges, K = 4100, and a tall output past 65535 workgroups.
+const VEC4_SHAPES: &[(usize, usize, usize)] = &[
+    (4, 4, 4),
+    (8, 4, 4),
+    (12, 20, 28),
+    (64, 64, 64),
+    (68, 132, 260),
+    (100, 8, 12),
+    (132, 64, 68),
+    (4, 4100, 8),
+    (60, 4100, 4),
+    (256, 36, 1028),
+    (4_194_320, 4, 4),
+];
+
+fn matmul_vec4_shapes(layout: MatmulLayout) {
+    for &shape in VEC4_SHAPES {
+        matmul_case(MatmulKernel::Vec4, layout, shape, false);
+    }
+    for &shape in &[(4, 4, 4), (68, 132, 260)] {
+        matmul_case(MatmulKernel::Vec4, layout, shape, true);
+    }
+    // Shapes it cannot take are refused, not computed wrongly.
+    let gpu = gpu();
+    let a = Tensor::zeros(&gpu, &[6, 6]).unwrap();
+    let c = Tensor::zeros(&gpu, &[6, 6]).unwrap();
+    let err = ops::matmul(&gpu, MatmulKernel::Vec4, layout, &a, &a, &c, false).unwrap_err();
+    assert!(
+        matches!(err, wgpu_mlp::Error::InvalidArgument { .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn matmul_vec4_ab() {
+    matmul_vec4_shapes(MatmulLayout::AB);
+}
+#[test]
+fn matmul_vec4_abt() {
+    matmul_vec4_shapes(MatmulLayout::ABt);
+    // A·Bᵀ only needs K % 4 == 0: odd M and N are fine.
+    matmul_case(MatmulKernel::Vec4, MatmulLayout::ABt, (7, 12, 13), false);
+    matmul_case(MatmulKernel::Vec4, MatmulLayout::ABt, (1, 4, 1), false);
+}
+#[test]
+fn matmul_vec4_atb() {
+    matmul_vec4_shapes(MatmulLayout::AtB);
+}
+
 #[test]
 fn matmul_naive_ab() {
     matmul_all_shapes(MatmulKernel::Naive, MatmulLayout::AB);
@@ -99,21 +154,63 @@ fn matmul_blocked_atb() {
     matmul_all_shapes(MatmulKernel::Blocked, MatmulLayout::AtB);
 }
 
-/// The fast kernel against the naive GPU oracle directly, on a larger square case.
+/// The fast kernels against the naive GPU oracle directly, on a larger case.
 #[test]
-fn matmul_blocked_matches_naive_oracle() {
+fn matmul_fast_kernels_match_naive_oracle() {
     let gpu = gpu();
     let (seed, mut rng) = seeded_rng();
-    let (m, k, n) = (301, 257, 263);
+    let (m, k, n) = (300, 256, 264);
     let a = Tensor::from_slice(&gpu, &[m, k], &uniform(&mut rng, m * k, -1.0, 1.0)).unwrap();
     let b = Tensor::from_slice(&gpu, &[k, n], &uniform(&mut rng, k * n, -1.0, 1.0)).unwrap();
     let naive = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
     let blocked = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
-    let d1 = ops::matmul(&gpu, MatmulKernel::Naive, MatmulLayout::AB, &a, &b, &naive, false).unwrap();
-    let d2 = ops::matmul(&gpu, MatmulKernel::Blocked, MatmulLayout::AB, &a, &b, &blocked, false).unwrap();
-    gpu.run(&[&d1, &d2]).unwrap();
+    let vec4 = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
+    let d1 = ops::matmul(
+        &gpu,
+        MatmulKernel::Naive,
+        MatmulLayout::AB,
+        &a,
+        &b,
+        &naive,
+        false,
+    )
+    .unwrap();
+    let d2 = ops::matmul(
+        &gpu,
+        MatmulKernel::Blocked,
+        MatmulLayout::AB,
+        &a,
+        &b,
+        &blocked,
+        false,
+    )
+    .unwrap();
+    let d3 = ops::matmul(
+        &gpu,
+        MatmulKernel::Vec4,
+        MatmulLayout::AB,
+        &a,
+        &b,
+        &vec4,
+        false,
+    )
+    .unwrap();
+    gpu.run(&[&d1, &d2, &d3]).unwrap();
     let want = to_f64(&naive.to_vec().unwrap());
-    assert_close("blocked vs naive", seed, &blocked.to_vec().unwrap(), &want, TOLERANCE);
+    assert_close(
+        "blocked vs naive",
+        seed,
+        &blocked.to_vec().unwrap(),
+        &want,
+        TOLERANCE,
+    );
+    assert_close(
+        "vec4 vs naive",
+        seed,
+        &vec4.to_vec().unwrap(),
+        &want,
+        TOLERANCE,
+    );
 }
 
 const BIAS_SHAPES: &[(usize, usize)] = &[
@@ -134,12 +231,21 @@ fn bias_add_forward_matches_reference() {
         let (seed, mut rng) = seeded_rng();
         let x = uniform(&mut rng, rows * cols, -1.0, 1.0);
         let bias = uniform(&mut rng, cols, -1.0, 1.0);
-        let want: Vec<f64> = (0..rows * cols).map(|i| x[i] as f64 + bias[i % cols] as f64).collect();
+        let want: Vec<f64> = (0..rows * cols)
+            .map(|i| x[i] as f64 + bias[i % cols] as f64)
+            .collect();
         let tx = Tensor::from_slice(&gpu, &[rows, cols], &x).unwrap();
         let tb = Tensor::from_slice(&gpu, &[cols], &bias).unwrap();
         let ty = Tensor::full(&gpu, &[rows, cols], f32::NAN).unwrap();
-        gpu.run(&[&ops::bias_add_forward(&gpu, &tx, &tb, &ty).unwrap()]).unwrap();
-        assert_close(&format!("bias forward {rows}x{cols}"), seed, &ty.to_vec().unwrap(), &want, TOLERANCE);
+        gpu.run(&[&ops::bias_add_forward(&gpu, &tx, &tb, &ty).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("bias forward {rows}x{cols}"),
+            seed,
+            &ty.to_vec().unwrap(),
+            &want,
+            TOLERANCE,
+        );
     }
 }
 
@@ -150,7 +256,11 @@ fn bias_add_backward_matches_reference() {
         for accumulate in [false, true] {
             let (seed, mut rng) = seeded_rng();
             let d_y = uniform(&mut rng, rows * cols, -1.0, 1.0);
-            let init = if accumulate { uniform(&mut rng, cols, -1.0, 1.0) } else { vec![f32::NAN; cols] };
+            let init = if accumulate {
+                uniform(&mut rng, cols, -1.0, 1.0)
+            } else {
+                vec![f32::NAN; cols]
+            };
             let want: Vec<f64> = (0..cols)
                 .map(|c| {
                     let base = if accumulate { init[c] as f64 } else { 0.0 };
@@ -159,7 +269,8 @@ fn bias_add_backward_matches_reference() {
                 .collect();
             let td = Tensor::from_slice(&gpu, &[rows, cols], &d_y).unwrap();
             let tb = Tensor::from_slice(&gpu, &[cols], &init).unwrap();
-            gpu.run(&[&ops::bias_add_backward(&gpu, &td, &tb, accumulate).unwrap()]).unwrap();
+            gpu.run(&[&ops::bias_add_backward(&gpu, &td, &tb, accumulate).unwrap()])
+                .unwrap();
             assert_close(
                 &format!("bias backward {rows}x{cols} accumulate={accumulate}"),
                 seed,
@@ -183,8 +294,15 @@ fn sigmoid_forward_matches_reference() {
         let want: Vec<f64> = x.iter().map(|&v| sigmoid(v as f64)).collect();
         let tx = Tensor::from_slice(&gpu, &[n], &x).unwrap();
         let ty = Tensor::full(&gpu, &[n], f32::NAN).unwrap();
-        gpu.run(&[&ops::sigmoid_forward(&gpu, &tx, &ty).unwrap()]).unwrap();
-        assert_close(&format!("sigmoid forward n={n}"), seed, &ty.to_vec().unwrap(), &want, TOLERANCE);
+        gpu.run(&[&ops::sigmoid_forward(&gpu, &tx, &ty).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("sigmoid forward n={n}"),
+            seed,
+            &ty.to_vec().unwrap(),
+            &want,
+            TOLERANCE,
+        );
     }
 }
 
@@ -196,7 +314,11 @@ fn sigmoid_backward_matches_reference() {
             let (seed, mut rng) = seeded_rng();
             let d_y = uniform(&mut rng, n, -1.0, 1.0);
             let y = uniform(&mut rng, n, 0.0, 1.0);
-            let init = if accumulate { uniform(&mut rng, n, -1.0, 1.0) } else { vec![f32::NAN; n] };
+            let init = if accumulate {
+                uniform(&mut rng, n, -1.0, 1.0)
+            } else {
+                vec![f32::NAN; n]
+            };
             let want: Vec<f64> = (0..n)
                 .map(|i| {
                     let (dy, yv) = (d_y[i] as f64, y[i] as f64);
@@ -206,7 +328,8 @@ fn sigmoid_backward_matches_reference() {
             let td = Tensor::from_slice(&gpu, &[n], &d_y).unwrap();
             let ty = Tensor::from_slice(&gpu, &[n], &y).unwrap();
             let tx = Tensor::from_slice(&gpu, &[n], &init).unwrap();
-            gpu.run(&[&ops::sigmoid_backward(&gpu, &td, &ty, &tx, accumulate).unwrap()]).unwrap();
+            gpu.run(&[&ops::sigmoid_backward(&gpu, &td, &ty, &tx, accumulate).unwrap()])
+                .unwrap();
             assert_close(
                 &format!("sigmoid backward n={n} accumulate={accumulate}"),
                 seed,
@@ -218,7 +341,15 @@ fn sigmoid_backward_matches_reference() {
     }
 }
 
-const MSE_SHAPES: &[(usize, usize)] = &[(1, 1), (4, 1), (7, 13), (128, 10), (257, 3), (4099, 17), (3, 65_537)];
+const MSE_SHAPES: &[(usize, usize)] = &[
+    (1, 1),
+    (4, 1),
+    (7, 13),
+    (128, 10),
+    (257, 3),
+    (4099, 17),
+    (3, 65_537),
+];
 
 #[test]
 fn mse_forward_matches_reference_and_is_deterministic() {
@@ -227,14 +358,25 @@ fn mse_forward_matches_reference_and_is_deterministic() {
         let (seed, mut rng) = seeded_rng();
         let y = uniform(&mut rng, rows * cols, 0.0, 1.0);
         let t = uniform(&mut rng, rows * cols, 0.0, 1.0);
-        let want = y.iter().zip(&t).map(|(&a, &b)| 0.5 * (a as f64 - b as f64).powi(2)).sum::<f64>() / rows as f64;
+        let want = y
+            .iter()
+            .zip(&t)
+            .map(|(&a, &b)| 0.5 * (a as f64 - b as f64).powi(2))
+            .sum::<f64>()
+            / rows as f64;
         let ty = Tensor::from_slice(&gpu, &[rows, cols], &y).unwrap();
         let tt = Tensor::from_slice(&gpu, &[rows, cols], &t).unwrap();
         let loss = Tensor::full(&gpu, &[1], f32::NAN).unwrap();
         let dispatch = ops::mse_forward(&gpu, &ty, &tt, &loss).unwrap();
         gpu.run(&[&dispatch]).unwrap();
         let first = loss.to_vec().unwrap();
-        assert_close(&format!("mse forward {rows}x{cols}"), seed, &first, &[want], TOLERANCE);
+        assert_close(
+            &format!("mse forward {rows}x{cols}"),
+            seed,
+            &first,
+            &[want],
+            TOLERANCE,
+        );
         for _ in 0..3 {
             gpu.run(&[&dispatch]).unwrap();
             assert_eq!(
@@ -253,12 +395,23 @@ fn mse_backward_matches_reference() {
         let (seed, mut rng) = seeded_rng();
         let y = uniform(&mut rng, rows * cols, 0.0, 1.0);
         let t = uniform(&mut rng, rows * cols, 0.0, 1.0);
-        let want: Vec<f64> = y.iter().zip(&t).map(|(&a, &b)| (a as f64 - b as f64) / rows as f64).collect();
+        let want: Vec<f64> = y
+            .iter()
+            .zip(&t)
+            .map(|(&a, &b)| (a as f64 - b as f64) / rows as f64)
+            .collect();
         let ty = Tensor::from_slice(&gpu, &[rows, cols], &y).unwrap();
         let tt = Tensor::from_slice(&gpu, &[rows, cols], &t).unwrap();
         let td = Tensor::full(&gpu, &[rows, cols], f32::NAN).unwrap();
-        gpu.run(&[&ops::mse_backward(&gpu, &ty, &tt, &td).unwrap()]).unwrap();
-        assert_close(&format!("mse backward {rows}x{cols}"), seed, &td.to_vec().unwrap(), &want, TOLERANCE);
+        gpu.run(&[&ops::mse_backward(&gpu, &ty, &tt, &td).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("mse backward {rows}x{cols}"),
+            seed,
+            &td.to_vec().unwrap(),
+            &want,
+            TOLERANCE,
+        );
     }
 }
 
@@ -271,7 +424,10 @@ fn sgd_update_matches_formulas_over_five_steps() {
         for &(momentum, weight_decay) in &[(0.0, 0.0), (0.9, 0.0), (0.0, 1e-4), (0.9, 1e-4)] {
             for &n in &[1usize, 257, 70_001] {
                 let (seed, mut rng) = seeded_rng();
-                let sgd = Sgd::new(0.1).momentum(momentum).weight_decay(weight_decay).decay(decay);
+                let sgd = Sgd::new(0.1)
+                    .momentum(momentum)
+                    .weight_decay(weight_decay)
+                    .decay(decay);
                 let w0 = uniform(&mut rng, n, -1.0, 1.0);
                 let weight = Tensor::from_slice(&gpu, &[n], &w0).unwrap();
                 let velocity = Tensor::zeros(&gpu, &[n]).unwrap();
@@ -297,9 +453,22 @@ fn sgd_update_matches_formulas_over_five_steps() {
                             }
                         }
                     }
-                    let what = format!("sgd {decay:?} mu={momentum} wd={weight_decay} n={n} step={step}");
-                    assert_close(&format!("{what} weight"), seed, &weight.to_vec().unwrap(), &w, TOLERANCE);
-                    assert_close(&format!("{what} velocity"), seed, &velocity.to_vec().unwrap(), &v, TOLERANCE);
+                    let what =
+                        format!("sgd {decay:?} mu={momentum} wd={weight_decay} n={n} step={step}");
+                    assert_close(
+                        &format!("{what} weight"),
+                        seed,
+                        &weight.to_vec().unwrap(),
+                        &w,
+                        TOLERANCE,
+                    );
+                    assert_close(
+                        &format!("{what} velocity"),
+                        seed,
+                        &velocity.to_vec().unwrap(),
+                        &v,
+                        TOLERANCE,
+                    );
                 }
             }
         }
@@ -316,18 +485,46 @@ fn add_and_copy_match_reference() {
         let ta = Tensor::from_slice(&gpu, &[n], &a).unwrap();
         let tb = Tensor::from_slice(&gpu, &[n], &b).unwrap();
         let out = Tensor::full(&gpu, &[n], f32::NAN).unwrap();
-        gpu.run(&[&ops::add(&gpu, &ta, &tb, &out).unwrap()]).unwrap();
-        let sum: Vec<f64> = a.iter().zip(&b).map(|(&x, &y)| x as f64 + y as f64).collect();
-        assert_close(&format!("add n={n}"), seed, &out.to_vec().unwrap(), &sum, TOLERANCE);
+        gpu.run(&[&ops::add(&gpu, &ta, &tb, &out).unwrap()])
+            .unwrap();
+        let sum: Vec<f64> = a
+            .iter()
+            .zip(&b)
+            .map(|(&x, &y)| x as f64 + y as f64)
+            .collect();
+        assert_close(
+            &format!("add n={n}"),
+            seed,
+            &out.to_vec().unwrap(),
+            &sum,
+            TOLERANCE,
+        );
         // out += a, twice
         let acc = ops::copy(&gpu, &ta, &out, true).unwrap();
         gpu.run(&[&acc, &acc]).unwrap();
-        let want: Vec<f64> = sum.iter().zip(&a).map(|(&s, &x)| s + 2.0 * x as f64).collect();
-        assert_close(&format!("copy accumulate n={n}"), seed, &out.to_vec().unwrap(), &want, TOLERANCE);
+        let want: Vec<f64> = sum
+            .iter()
+            .zip(&a)
+            .map(|(&s, &x)| s + 2.0 * x as f64)
+            .collect();
+        assert_close(
+            &format!("copy accumulate n={n}"),
+            seed,
+            &out.to_vec().unwrap(),
+            &want,
+            TOLERANCE,
+        );
         // out = b over a poisoned output
         let poisoned = Tensor::full(&gpu, &[n], f32::NAN).unwrap();
-        gpu.run(&[&ops::copy(&gpu, &tb, &poisoned, false).unwrap()]).unwrap();
-        assert_close(&format!("copy n={n}"), seed, &poisoned.to_vec().unwrap(), &to_f64(&b), 0.0);
+        gpu.run(&[&ops::copy(&gpu, &tb, &poisoned, false).unwrap()])
+            .unwrap();
+        assert_close(
+            &format!("copy n={n}"),
+            seed,
+            &poisoned.to_vec().unwrap(),
+            &to_f64(&b),
+            0.0,
+        );
     }
 }
 
@@ -337,11 +534,31 @@ fn bad_shapes_are_errors_not_panics() {
     let a = Tensor::zeros(&gpu, &[3, 4]).unwrap();
     let b = Tensor::zeros(&gpu, &[5, 6]).unwrap();
     let c = Tensor::zeros(&gpu, &[3, 6]).unwrap();
-    let err = ops::matmul(&gpu, MatmulKernel::Naive, MatmulLayout::AB, &a, &b, &c, false).unwrap_err();
+    let err = ops::matmul(
+        &gpu,
+        MatmulKernel::Naive,
+        MatmulLayout::AB,
+        &a,
+        &b,
+        &c,
+        false,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("K = 4"), "{err}");
     let b_ok = Tensor::zeros(&gpu, &[4, 6]).unwrap();
     let c_bad = Tensor::zeros(&gpu, &[3, 5]).unwrap();
-    assert!(ops::matmul(&gpu, MatmulKernel::Blocked, MatmulLayout::AB, &a, &b_ok, &c_bad, false).is_err());
+    assert!(
+        ops::matmul(
+            &gpu,
+            MatmulKernel::Blocked,
+            MatmulLayout::AB,
+            &a,
+            &b_ok,
+            &c_bad,
+            false
+        )
+        .is_err()
+    );
     assert!(ops::bias_add_forward(&gpu, &a, &Tensor::zeros(&gpu, &[3]).unwrap(), &a).is_err());
     assert!(ops::mse_forward(&gpu, &a, &c, &Tensor::zeros(&gpu, &[1]).unwrap()).is_err());
     assert!(Tensor::zeros(&gpu, &[0, 3]).is_err());

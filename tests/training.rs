@@ -17,14 +17,25 @@ fn ten_optimizer_steps_match_reference() {
     for decay in [WeightDecay::Decoupled, WeightDecay::Coupled] {
         for (momentum, weight_decay) in [(0.0, 0.0), (0.9, 0.0), (0.0, 1e-4), (0.9, 1e-4)] {
             let (seed, mut rng) = seeded_rng();
-            let sgd = Sgd::new(0.5).momentum(momentum).weight_decay(weight_decay).decay(decay);
-            let mut mlp = Mlp::builder(&sizes).seed(seed).build(&gpu, batch, sgd).unwrap();
+            let sgd = Sgd::new(0.5)
+                .momentum(momentum)
+                .weight_decay(weight_decay)
+                .decay(decay);
+            let mut mlp = Mlp::builder(&sizes)
+                .seed(seed)
+                .build(&gpu, batch, sgd)
+                .unwrap();
             let x = uniform(&mut rng, batch * sizes[0], -1.0, 1.0);
             let t = uniform(&mut rng, batch * sizes[3], 0.0, 1.0);
             mlp.set_batch(&x, &t).unwrap();
             let mut reference = RefMlp::from_params(&sizes, true, &mlp.parameters().unwrap());
             let mut velocity = reference.zero_velocity();
-            let hyper = (0.5, momentum as f64, weight_decay as f64, decay == WeightDecay::Coupled);
+            let hyper = (
+                0.5,
+                momentum as f64,
+                weight_decay as f64,
+                decay == WeightDecay::Coupled,
+            );
             for step in 0..10 {
                 // steps 0-4 one submit each, 5-9 in one submit of 5
                 if step < 5 {
@@ -36,9 +47,23 @@ fn ten_optimizer_steps_match_reference() {
                 if step < 5 || step == 9 {
                     let params = mlp.parameters().unwrap();
                     for l in 0..3 {
-                        let what = format!("{decay:?} mu={momentum} wd={weight_decay} step {step} layer {l}");
-                        assert_close(&format!("{what} W"), seed, &params[l].weights, &reference.weights[l], 1e-5);
-                        assert_close(&format!("{what} b"), seed, &params[l].bias, &reference.biases[l], 1e-5);
+                        let what = format!(
+                            "{decay:?} mu={momentum} wd={weight_decay} step {step} layer {l}"
+                        );
+                        assert_close(
+                            &format!("{what} W"),
+                            seed,
+                            &params[l].weights,
+                            &reference.weights[l],
+                            1e-5,
+                        );
+                        assert_close(
+                            &format!("{what} b"),
+                            seed,
+                            &params[l].bias,
+                            &reference.biases[l],
+                            1e-5,
+                        );
                     }
                 }
             }
@@ -51,12 +76,18 @@ fn xor_converges() {
     let gpu = gpu();
     let x = [0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0];
     let t = [0.0, 1.0, 1.0, 0.0];
-    let mut mlp = Mlp::builder(&[2, 8, 1]).seed(7).build(&gpu, 4, Sgd::new(1.0).momentum(0.9)).unwrap();
+    let mut mlp = Mlp::builder(&[2, 8, 1])
+        .seed(7)
+        .build(&gpu, 4, Sgd::new(1.0).momentum(0.9))
+        .unwrap();
     mlp.set_batch(&x, &t).unwrap();
     let initial = mlp.evaluate().unwrap();
     mlp.steps(3000).unwrap();
     let loss = mlp.evaluate().unwrap();
-    assert!(loss < 0.01, "XOR loss {loss} after 3000 steps (initial {initial})");
+    assert!(
+        loss < 0.01,
+        "XOR loss {loss} after 3000 steps (initial {initial})"
+    );
     let y = mlp.forward().unwrap();
     for (yi, ti) in y.iter().zip(t) {
         assert!((yi - ti).abs() < 0.2, "XOR outputs {y:?}");
@@ -66,9 +97,16 @@ fn xor_converges() {
 #[test]
 fn buffers_are_allocated_once() {
     let gpu = own_gpu();
-    let mut mlp = Mlp::builder(&[6, 10, 3]).seed(1).build(&gpu, 8, Sgd::new(0.1).momentum(0.9)).unwrap();
+    let mut mlp = Mlp::builder(&[6, 10, 3])
+        .seed(1)
+        .build(&gpu, 8, Sgd::new(0.1).momentum(0.9))
+        .unwrap();
     let (_, mut rng) = seeded_rng();
-    mlp.set_batch(&uniform(&mut rng, 48, 0.0, 1.0), &uniform(&mut rng, 24, 0.0, 1.0)).unwrap();
+    mlp.set_batch(
+        &uniform(&mut rng, 48, 0.0, 1.0),
+        &uniform(&mut rng, 24, 0.0, 1.0),
+    )
+    .unwrap();
     mlp.steps(10).unwrap();
     mlp.loss().unwrap();
     let at_10 = gpu.stats();
@@ -88,13 +126,19 @@ fn buffers_are_allocated_once() {
 #[test]
 fn one_submit_per_step() {
     let gpu = own_gpu();
-    let mut mlp = Mlp::builder(&[4, 5, 2]).build(&gpu, 3, Sgd::new(0.1)).unwrap();
+    let mut mlp = Mlp::builder(&[4, 5, 2])
+        .build(&gpu, 3, Sgd::new(0.1))
+        .unwrap();
     let before = gpu.stats().submits;
     mlp.step().unwrap();
     assert_eq!(gpu.stats().submits - before, 1, "one step");
     let before = gpu.stats().submits;
     mlp.steps(25).unwrap();
-    assert_eq!(gpu.stats().submits - before, 1, "25 steps recorded together");
+    assert_eq!(
+        gpu.stats().submits - before,
+        1,
+        "25 steps recorded together"
+    );
 }
 
 /// The workloads through the public API, against the f64 reference of the same spec: the
@@ -105,20 +149,41 @@ fn workload_losses_match_reference() {
     for workload in &WORKLOADS[..2] {
         let data = workload.generate();
         let sgd = Sgd::new(0.1).momentum(0.9).weight_decay(1e-4);
-        let mut mlp = Mlp::builder(workload.sizes).parameters(data.params.clone()).build(&gpu, workload.batch, sgd).unwrap();
+        let mut mlp = Mlp::builder(workload.sizes)
+            .parameters(data.params.clone())
+            .build(&gpu, workload.batch, sgd)
+            .unwrap();
         mlp.set_batch(&data.x, &data.t).unwrap();
         let mut reference = RefMlp::from_params(workload.sizes, true, &data.params);
         let (x, t) = (to_f64(&data.x), to_f64(&data.t));
         let loss_init = mlp.evaluate().unwrap();
-        assert_close(&format!("{} loss_init", workload.name), 0, &[loss_init], &[reference.loss(&x, &t, workload.batch)], 1e-6);
+        assert_close(
+            &format!("{} loss_init", workload.name),
+            0,
+            &[loss_init],
+            &[reference.loss(&x, &t, workload.batch)],
+            1e-6,
+        );
         let steps = if workload.name == "xor" { 200 } else { 3 };
         let mut velocity = reference.zero_velocity();
         for _ in 0..steps {
-            reference.sgd_step(&mut velocity, &x, &t, workload.batch, (0.1, 0.9, 1e-4, false));
+            reference.sgd_step(
+                &mut velocity,
+                &x,
+                &t,
+                workload.batch,
+                (0.1, 0.9, 1e-4, false),
+            );
         }
         mlp.steps(steps).unwrap();
         let loss = mlp.evaluate().unwrap();
         let want = reference.loss(&x, &t, workload.batch);
-        assert_close(&format!("{} loss after {steps}", workload.name), 0, &[loss], &[want], 1e-5);
+        assert_close(
+            &format!("{} loss after {steps}", workload.name),
+            0,
+            &[loss],
+            &[want],
+            1e-5,
+        );
     }
 }

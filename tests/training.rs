@@ -46,21 +46,21 @@ fn ten_optimizer_steps_match_reference() {
                 reference.sgd_step(&mut velocity, &to_f64(&x), &to_f64(&t), batch, hyper);
                 if step < 5 || step == 9 {
                     let params = mlp.parameters().unwrap();
-                    for l in 0..3 {
+                    for (l, layer) in params.iter().enumerate() {
                         let what = format!(
                             "{decay:?} mu={momentum} wd={weight_decay} step {step} layer {l}"
                         );
                         assert_close(
                             &format!("{what} W"),
                             seed,
-                            &params[l].weights,
+                            &layer.weights,
                             &reference.weights[l],
                             1e-5,
                         );
                         assert_close(
                             &format!("{what} b"),
                             seed,
-                            &params[l].bias,
+                            &layer.bias,
                             &reference.biases[l],
                             1e-5,
                         );

@@ -21,15 +21,7 @@ fn main() -> Result<(), wgpu_mlp::Error> {
     let tb = Tensor::from_slice(&gpu, &[k, n], &b)?;
     let tc = Tensor::full(&gpu, &[m, n], f32::NAN)?;
     let kernel = MatmulKernel::choose(&gpu, MatmulLayout::AB, m, k, n);
-    gpu.run(&[&ops::matmul(
-        &gpu,
-        kernel,
-        MatmulLayout::AB,
-        &ta,
-        &tb,
-        &tc,
-        false,
-    )?])?;
+    gpu.run(&[&ops::matmul(&gpu, kernel, MatmulLayout::AB, &ta, &tb, &tc, false)?])?;
     let got = tc.to_vec()?;
     let mut max_diff = 0.0f32;
     for row in 0..m {

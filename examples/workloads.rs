@@ -35,16 +35,12 @@ fn parse_args() -> Result<Options, String> {
                 ];
             }
             "--steps-per-submit" => {
-                options.steps_per_submit = value()?
-                    .parse()
-                    .map_err(|e| format!("--steps-per-submit: {e}"))?;
+                options.steps_per_submit = value()?.parse().map_err(|e| format!("--steps-per-submit: {e}"))?;
                 if options.steps_per_submit == 0 {
                     return Err("--steps-per-submit must be at least 1".into());
                 }
             }
-            "--seconds" => {
-                options.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?
-            }
+            "--seconds" => options.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
             _ => return Err(format!("unknown argument {arg}")),
         }
     }
@@ -65,10 +61,9 @@ fn run_steps(mlp: &mut Mlp, n: usize, per_submit: usize) -> Result<(), wgpu_mlp:
 fn fresh(gpu: &Gpu, workload: &Workload) -> Result<Mlp, wgpu_mlp::Error> {
     let data = workload.generate();
     let sgd = Sgd::new(0.1).momentum(0.9).weight_decay(1e-4);
-    let mlp =
-        Mlp::builder(workload.sizes)
-            .parameters(data.params)
-            .build(gpu, workload.batch, sgd)?;
+    let mlp = Mlp::builder(workload.sizes)
+        .parameters(data.params)
+        .build(gpu, workload.batch, sgd)?;
     mlp.set_batch(&data.x, &data.t)?;
     Ok(mlp)
 }

@@ -1,6 +1,7 @@
-// Mean-squared-error loss over a batch, half the squared error summed over outputs:
-//   forward:  loss (1) = (1/B) Σ_i ½ Σ_j (y_ij − t_ij)²      y, t (B,N)
-//   backward: d_y (B,N) = (y − t) / B
+// Mean-squared-error loss over a batch, half the squared error summed over outputs, each
+// row weighted (w_i = 1/B for a full batch; 0 for the padding rows of a partial one):
+//   forward:  loss (1) = Σ_i w_i · ½ Σ_j (y_ij − t_ij)²      y, t (B,N), row_weight (B)
+//   backward: d_y (B,N) = w_i · (y − t)
 // The forward reduction runs in ONE workgroup in a fixed order, with no atomics, so the
 // same inputs give the same bits on every run.
 
@@ -15,6 +16,7 @@ struct MseParams {
 @group(0) @binding(1) var<storage, read> prediction: array<f32>;
 @group(0) @binding(2) var<storage, read> target_values: array<f32>;
 @group(0) @binding(3) var<storage, read_write> output: array<f32>;
+@group(0) @binding(4) var<storage, read> row_weight: array<f32>;
 
 var<workgroup> partial: array<f32, 256>;
 
@@ -26,7 +28,7 @@ fn mse_forward(@builtin(local_invocation_index) lid: u32) {
     var carry = 0.0;
     for (var i = lid; i < n; i += 256u) {
         let diff = prediction[i] - target_values[i];
-        let term = diff * diff - carry;
+        let term = row_weight[i / params.cols] * diff * diff - carry;
         let next = sum + term;
         carry = (next - sum) - term;
         sum = next;
@@ -41,7 +43,7 @@ fn mse_forward(@builtin(local_invocation_index) lid: u32) {
         workgroupBarrier();
     }
     if lid == 0u {
-        output[0] = 0.5 * partial[0] / f32(params.rows);
+        output[0] = 0.5 * partial[0];
     }
 }
 
@@ -55,5 +57,5 @@ fn mse_backward(
     if i >= params.rows * params.cols {
         return;
     }
-    output[i] = (prediction[i] - target_values[i]) / f32(params.rows);
+    output[i] = row_weight[i / params.cols] * (prediction[i] - target_values[i]);
 }

@@ -65,6 +65,29 @@ pub enum Error {
         limit: u64,
     },
 
+    /// A data file or data set is malformed: ragged rows, non-numeric or non-finite cells,
+    /// an empty file, a label out of range.
+    #[error("{file}: line {line}, column {column}: {message}")]
+    Data {
+        /// The file (or a name for in-memory data).
+        file: String,
+        /// 1-based line (0 when the problem is not tied to a line).
+        line: u64,
+        /// 1-based column (0 when the problem is not tied to a column).
+        column: usize,
+        /// What is wrong, with what was expected and found.
+        message: String,
+    },
+
+    /// Reading a file failed.
+    #[error("{file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
     /// The GPU reported an error (validation, out of memory, device lost) or a read-back failed.
     #[error("GPU error during {op}: {message}")]
     Gpu {

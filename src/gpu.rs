@@ -94,8 +94,7 @@ impl Gpu {
 
     async fn new_async() -> Result<Self> {
         let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
-        let instance =
-            wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let mut adapters = instance.enumerate_adapters(backends).await;
         if adapters.is_empty() {
             return Err(Error::NoAdapter {
@@ -108,19 +107,14 @@ impl Gpu {
             adapters.retain(|a| a.get_info().name.to_lowercase().contains(&wanted_lc));
             if adapters.is_empty() {
                 return Err(Error::NoAdapter {
-                    detail: format!(
-                        "WGPU_ADAPTER_NAME={wanted:?} matches none of the adapters {seen:?}"
-                    ),
+                    detail: format!("WGPU_ADAPTER_NAME={wanted:?} matches none of the adapters {seen:?}"),
                 });
             }
         }
         let power = wgpu::PowerPreference::from_env();
         adapters.sort_by_key(|a| {
             let info = a.get_info();
-            (
-                type_rank(info.device_type, power),
-                backend_rank(info.backend),
-            )
+            (type_rank(info.device_type, power), backend_rank(info.backend))
         });
         let adapter = adapters.swap_remove(0);
         let info = adapter.get_info();

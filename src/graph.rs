@@ -132,20 +132,10 @@ impl GraphBuilder {
         }
         let len: usize = shape.iter().product();
         if init.len() != len {
-            return Err(Error::shape(
-                OP,
-                format!("{name} initial values"),
-                len,
-                init.len(),
-            ));
+            return Err(Error::shape(OP, format!("{name} initial values"), len, init.len()));
         }
         if let Some(i) = init.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid(
-                OP,
-                format!("{name}[{i}]"),
-                "a finite value",
-                init[i],
-            ));
+            return Err(Error::invalid(OP, format!("{name}[{i}]"), "a finite value", init[i]));
         }
         let id = self.push(Op::Param, name.to_string(), shape.to_vec());
         self.param_init.push((id, init.to_vec()));
@@ -246,6 +236,8 @@ pub struct Graph {
     values: Vec<Option<Tensor>>,
     grads: Vec<Option<Tensor>>,
     loss: NodeId,
+    /// Per-row weights of the loss (1/B each by default).
+    row_weights: Tensor,
     /// All parameters back to back (offsets aligned for binding), and the same layout for
     /// their gradients and velocities, so one optimizer dispatch updates them all.
     flat_params: Tensor,
@@ -262,10 +254,7 @@ impl Graph {
         const OP: &str = "GraphBuilder::build";
         sgd.validate()?;
         let nodes = builder.nodes;
-        let Some(Node {
-            op: Op::Mse(..), ..
-        }) = nodes.get(loss.0)
-        else {
+        let Some(Node { op: Op::Mse(..), .. }) = nodes.get(loss.0) else {
             return Err(Error::invalid(
                 OP,
                 "loss",
@@ -314,12 +303,7 @@ impl Graph {
             total += init.len().div_ceil(align) * align;
         }
         if total == 0 {
-            return Err(Error::invalid(
-                OP,
-                "parameters",
-                "at least one parameter",
-                0,
-            ));
+            return Err(Error::invalid(OP, "parameters", "at least one parameter", 0));
         }
         check_binding_size(gpu, OP, "the parameter block", total)?;
         let mut host_params = vec![0.0f32; total];
@@ -340,6 +324,13 @@ impl Graph {
             });
         }
         let value = |id: NodeId| values[id.0].as_ref().expect("live nodes have values");
+        // The loss weights every row 1/B; a trainer's gather kernel rewrites them for a
+        // partial batch (padding rows weigh 0).
+        let batch_rows = match nodes[loss.0].op {
+            Op::Mse(y, _) => nodes[y.0].shape[0],
+            _ => unreachable!("checked above"),
+        };
+        let row_weights = Tensor::full(gpu, &[batch_rows], 1.0 / batch_rows as f32)?;
 
         let mut forward = Vec::new();
         for (i, node) in nodes.iter().enumerate() {
@@ -353,7 +344,7 @@ impl Graph {
                 Op::BiasAdd(x, b) => ops::bias_add_forward(gpu, value(x), value(b), out)?,
                 Op::Sigmoid(x) => ops::sigmoid_forward(gpu, value(x), out)?,
                 Op::Add(a, b) => ops::add(gpu, value(a), value(b), out)?,
-                Op::Mse(y, t) => ops::mse_forward(gpu, value(y), value(t), out)?,
+                Op::Mse(y, t) => ops::mse_forward(gpu, value(y), value(t), &row_weights, out)?,
             });
         }
 
@@ -364,9 +355,7 @@ impl Graph {
             grads: (0..n).map(|_| None).collect(),
             written: vec![false; n],
             param_grads: (0..n)
-                .map(|i| {
-                    (nodes[i].op == Op::Param).then(|| flat_grads.view(offsets[i], &nodes[i].shape))
-                })
+                .map(|i| (nodes[i].op == Op::Param).then(|| flat_grads.view(offsets[i], &nodes[i].shape)))
                 .collect(),
             shapes: nodes.iter().map(|node| node.shape.clone()).collect(),
             dispatches: Vec::new(),
@@ -381,30 +370,24 @@ impl Graph {
                 Op::Mse(y, t) => {
                     let d_y = plan.target(y)?;
                     plan.dispatches
-                        .push(ops::mse_backward(gpu, value(y), value(t), &d_y)?);
+                        .push(ops::mse_backward(gpu, value(y), value(t), &row_weights, &d_y)?);
                     plan.written[y.0] = true;
                 }
                 Op::MatMul(a, b) => {
                     let d_out = plan.grad(out);
                     if needs_grad[b.0] {
                         // dW (K,N) = Aᵀ (K,M) · dY (M,N)
-                        plan.contribute(b, |d_b, acc| {
-                            matmul(gpu, MatmulLayout::AtB, value(a), &d_out, d_b, acc)
-                        })?;
+                        plan.contribute(b, |d_b, acc| matmul(gpu, MatmulLayout::AtB, value(a), &d_out, d_b, acc))?;
                     }
                     if needs_grad[a.0] {
                         // dX (M,K) = dY (M,N) · Wᵀ (N,K)
-                        plan.contribute(a, |d_a, acc| {
-                            matmul(gpu, MatmulLayout::ABt, &d_out, value(b), d_a, acc)
-                        })?;
+                        plan.contribute(a, |d_a, acc| matmul(gpu, MatmulLayout::ABt, &d_out, value(b), d_a, acc))?;
                     }
                 }
                 Op::BiasAdd(x, bias) => {
                     let d_out = plan.grad(out);
                     if needs_grad[bias.0] {
-                        plan.contribute(bias, |d_b, acc| {
-                            ops::bias_add_backward(gpu, &d_out, d_b, acc)
-                        })?;
+                        plan.contribute(bias, |d_b, acc| ops::bias_add_backward(gpu, &d_out, d_b, acc))?;
                     }
                     if needs_grad[x.0] {
                         plan.pass_through(x, &d_out)?;
@@ -412,9 +395,7 @@ impl Graph {
                 }
                 Op::Sigmoid(x) => {
                     let d_out = plan.grad(out);
-                    plan.contribute(x, |d_x, acc| {
-                        ops::sigmoid_backward(gpu, &d_out, value(out), d_x, acc)
-                    })?;
+                    plan.contribute(x, |d_x, acc| ops::sigmoid_backward(gpu, &d_out, value(out), d_x, acc))?;
                 }
                 Op::Add(a, b) => {
                     let d_out = plan.grad(out);
@@ -438,6 +419,7 @@ impl Graph {
             values,
             grads,
             loss,
+            row_weights,
             flat_params,
             flat_grads,
             flat_velocity,
@@ -457,14 +439,7 @@ impl Graph {
         self.values
             .get(node.0)
             .and_then(Option::as_ref)
-            .ok_or_else(|| {
-                Error::invalid(
-                    op,
-                    "node",
-                    "a node the loss depends on",
-                    format!("{node:?}"),
-                )
-            })
+            .ok_or_else(|| Error::invalid(op, "node", "a node the loss depends on", format!("{node:?}")))
     }
 
     /// Overwrites an input's or a parameter's values (row-major).
@@ -480,12 +455,7 @@ impl Graph {
             ));
         }
         if data.len() != tensor.len() {
-            return Err(Error::shape(
-                OP,
-                &self.names[node.0],
-                tensor.len(),
-                data.len(),
-            ));
+            return Err(Error::shape(OP, &self.names[node.0], tensor.len(), data.len()));
         }
         tensor.write(data)
     }
@@ -547,29 +517,37 @@ impl Graph {
     }
 
     fn submit(&self, k: usize, backward: bool, update: bool) -> Result<()> {
-        let mut encoder =
-            self.gpu
-                .device()
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("graph"),
-                });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("graph"),
-                timestamp_writes: None,
-            });
+        self.gpu.record_and_submit("Graph step", |pass| {
             for _ in 0..k {
-                self.forward.iter().for_each(|d| d.record(&mut pass));
-                if backward {
-                    self.backward.iter().for_each(|d| d.record(&mut pass));
-                }
-                if update {
-                    self.update.record(&mut pass);
-                }
+                self.record(pass, backward, update);
             }
+        })
+    }
+
+    /// Records forward and loss, then optionally backward and the update, into `pass`.
+    pub(crate) fn record(&self, pass: &mut wgpu::ComputePass<'_>, backward: bool, update: bool) {
+        self.forward.iter().for_each(|d| d.record(pass));
+        if backward {
+            self.backward.iter().for_each(|d| d.record(pass));
         }
-        self.gpu.submit(encoder.finish());
-        self.gpu.take_errors("Graph step")
+        if update {
+            self.update.record(pass);
+        }
+    }
+
+    /// The tensor holding a live node's value.
+    pub(crate) fn tensor(&self, node: NodeId) -> Result<&Tensor> {
+        self.live_value("Graph::tensor", node)
+    }
+
+    /// The loss' per-row weights (B).
+    pub(crate) fn row_weights(&self) -> &Tensor {
+        &self.row_weights
+    }
+
+    /// The loss node.
+    pub(crate) fn loss_node(&self) -> NodeId {
+        self.loss
     }
 
     /// The optimizer in use.
@@ -593,27 +571,15 @@ impl Graph {
 
     /// Sets every velocity back to zero.
     pub fn reset_optimizer(&self) -> Result<()> {
-        self.flat_velocity
-            .write(&vec![0.0; self.flat_velocity.len()])
+        self.flat_velocity.write(&vec![0.0; self.flat_velocity.len()])
     }
 }
 
 /// A matmul with the kernel [`MatmulKernel::choose`] picks for its shape.
-fn matmul(
-    gpu: &Gpu,
-    layout: MatmulLayout,
-    a: &Tensor,
-    b: &Tensor,
-    c: &Tensor,
-    accumulate: bool,
-) -> Result<Dispatch> {
+fn matmul(gpu: &Gpu, layout: MatmulLayout, a: &Tensor, b: &Tensor, c: &Tensor, accumulate: bool) -> Result<Dispatch> {
     let (rows, cols) = c.dims2("matmul", "c")?;
     let (a_rows, a_cols) = a.dims2("matmul", "a")?;
-    let k = if layout == MatmulLayout::AtB {
-        a_rows
-    } else {
-        a_cols
-    };
+    let k = if layout == MatmulLayout::AtB { a_rows } else { a_cols };
     let kernel = MatmulKernel::choose(gpu, layout, rows, k, cols);
     ops::matmul(gpu, kernel, layout, a, b, c, accumulate)
 }
@@ -662,14 +628,9 @@ impl BackwardPlan<'_> {
     }
 
     /// Adds `make(d_target, accumulate)` to the schedule.
-    fn contribute(
-        &mut self,
-        target: NodeId,
-        make: impl FnOnce(&Tensor, bool) -> Result<Dispatch>,
-    ) -> Result<()> {
+    fn contribute(&mut self, target: NodeId, make: impl FnOnce(&Tensor, bool) -> Result<Dispatch>) -> Result<()> {
         let d_target = self.target(target)?;
-        self.dispatches
-            .push(make(&d_target, self.written[target.0])?);
+        self.dispatches.push(make(&d_target, self.written[target.0])?);
         self.written[target.0] = true;
         Ok(())
     }
@@ -678,10 +639,7 @@ impl BackwardPlan<'_> {
     /// first contribution the gradient simply IS `d_out` (no dispatch): every read of
     /// `d_out` was planned already, so later accumulation into it harms nothing.
     fn pass_through(&mut self, target: NodeId, d_out: &Tensor) -> Result<()> {
-        if !self.written[target.0]
-            && self.param_grads[target.0].is_none()
-            && self.grads[target.0].is_none()
-        {
+        if !self.written[target.0] && self.param_grads[target.0].is_none() && self.grads[target.0].is_none() {
             self.grads[target.0] = Some(d_out.view(0, &self.shapes[target.0]));
             self.written[target.0] = true;
             return Ok(());

@@ -76,6 +76,8 @@ pub(crate) enum Kernel {
     MseBackward,
     SgdUpdate,
     Add,
+    GatherBatch,
+    CopyRows,
     Copy,
 }
 
@@ -95,6 +97,7 @@ const SIGMOID: &str = include_str!("../shaders/sigmoid.wgsl");
 const MSE: &str = include_str!("../shaders/mse.wgsl");
 const OPTIM: &str = include_str!("../shaders/optim.wgsl");
 const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
+const DATA: &str = include_str!("../shaders/data.wgsl");
 
 impl Kernel {
     fn source(self) -> KernelSource {
@@ -129,6 +132,8 @@ impl Kernel {
             Kernel::MseBackward => k("mse.wgsl", MSE, "mse_backward"),
             Kernel::SgdUpdate => k("optim.wgsl", OPTIM, "sgd_update"),
             Kernel::Add => k("elementwise.wgsl", ELEMENTWISE, "add"),
+            Kernel::GatherBatch => k("data.wgsl", DATA, "gather_batch"),
+            Kernel::CopyRows => k("data.wgsl", DATA, "copy_rows"),
             Kernel::Copy => k("elementwise.wgsl", ELEMENTWISE, "copy"),
         }
     }
@@ -166,10 +171,7 @@ impl Gpu {
                         // loop runs to a bound from those parameters. Dropping naga's
                         // checks halves the matmul time on lavapipe.
                         unsafe {
-                            device.create_shader_module_trusted(
-                                descriptor,
-                                wgpu::ShaderRuntimeChecks::unchecked(),
-                            )
+                            device.create_shader_module_trusted(descriptor, wgpu::ShaderRuntimeChecks::unchecked())
                         }
                     } else {
                         device.create_shader_module(descriptor)
@@ -203,20 +205,31 @@ impl Gpu {
     ///
     /// Does not wait: read a tensor back (or call [`Gpu::synchronize`]) to wait.
     pub fn run(&self, dispatches: &[&Dispatch]) -> Result<()> {
+        self.record_and_submit("run", |pass| {
+            for dispatch in dispatches {
+                dispatch.record(pass);
+            }
+        })
+    }
+
+    /// One command encoder, one compute pass filled by `record`, one submit.
+    pub(crate) fn record_and_submit(
+        &self,
+        op: &'static str,
+        record: impl FnOnce(&mut wgpu::ComputePass<'_>),
+    ) -> Result<()> {
         let mut encoder = self
             .device()
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("run") });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(op) });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("run"),
+                label: Some(op),
                 timestamp_writes: None,
             });
-            for dispatch in dispatches {
-                dispatch.record(&mut pass);
-            }
+            record(&mut pass);
         }
         self.submit(encoder.finish());
-        self.take_errors("run")
+        self.take_errors(op)
     }
 }
 
@@ -256,14 +269,10 @@ impl Dispatch {
             binding: 0,
             resource: params.buffer.as_entire_binding(),
         }];
-        entries.extend(
-            tensors
-                .iter()
-                .map(|&(binding, tensor)| wgpu::BindGroupEntry {
-                    binding,
-                    resource: tensor.binding(),
-                }),
-        );
+        entries.extend(tensors.iter().map(|&(binding, tensor)| wgpu::BindGroupEntry {
+            binding,
+            resource: tensor.binding(),
+        }));
         let device = gpu.device();
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {

@@ -11,6 +11,8 @@
 //! - [`GraphBuilder`] / [`Graph`]: ops composed into a training step, one submit per step;
 //! - [`Sgd`]: the optimizer's hyperparameters.
 
+pub mod cv;
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod graph;
@@ -19,8 +21,13 @@ pub mod mlp;
 pub mod ops;
 pub mod optim;
 pub mod tensor;
+pub mod train;
 pub mod workloads;
 
+pub use cv::{
+    CvProgress, CvReport, CvResult, Folds, GridSearchCv, Hyperparams, KFold, ParamGrid, Scoring, StratifiedKFold,
+};
+pub use data::{CsvOptions, Dataset, LabelColumn, Scaler, Scaling, Task};
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuStats};
 pub use graph::{Graph, GraphBuilder, NodeId};
@@ -28,3 +35,4 @@ pub use kernels::{Dispatch, MatmulKernel, MatmulLayout};
 pub use mlp::{Activation, LayerParams, Mlp, MlpBuilder};
 pub use optim::{Sgd, WeightDecay};
 pub use tensor::Tensor;
+pub use train::{EpochMetrics, GpuDataset, Model, Scores, TrainConfig, fit};

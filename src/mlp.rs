@@ -84,12 +84,7 @@ impl MlpBuilder {
             ));
         }
         if let Some(i) = self.sizes.iter().position(|&s| s == 0) {
-            return Err(Error::invalid(
-                OP,
-                format!("size of layer {i}"),
-                "at least 1",
-                0,
-            ));
+            return Err(Error::invalid(OP, format!("size of layer {i}"), "at least 1", 0));
         }
         if let Some(params) = &self.params {
             check_params(OP, &self.sizes, params)?;
@@ -120,11 +115,7 @@ impl MlpBuilder {
             let b = g.param(&format!("b{}", l + 1), &[fan_out], &layer.bias)?;
             let xw = g.matmul(h, w)?;
             h = g.bias_add(xw, b)?;
-            let activation = if l + 1 == layers {
-                self.output
-            } else {
-                self.hidden
-            };
+            let activation = if l + 1 == layers { self.output } else { self.hidden };
             if activation == Activation::Sigmoid {
                 h = g.sigmoid(h)?;
             }
@@ -166,12 +157,7 @@ fn check_params(op: &'static str, sizes: &[usize], params: &[LayerParams]) -> Re
             ));
         }
         if layer.bias.len() != fan_out {
-            return Err(Error::shape(
-                op,
-                format!("b{}", l + 1),
-                fan_out,
-                layer.bias.len(),
-            ));
+            return Err(Error::shape(op, format!("b{}", l + 1), fan_out, layer.bias.len()));
         }
     }
     Ok(())
@@ -219,6 +205,18 @@ impl Mlp {
         }
     }
 
+    pub(crate) fn input_node(&self) -> NodeId {
+        self.x
+    }
+
+    pub(crate) fn target_node(&self) -> NodeId {
+        self.t
+    }
+
+    pub(crate) fn output_node(&self) -> NodeId {
+        self.y
+    }
+
     /// Layer sizes, inputs first.
     pub fn sizes(&self) -> &[usize] {
         &self.sizes
@@ -244,29 +242,14 @@ impl Mlp {
         const OP: &str = "Mlp::set_batch";
         let (inputs, outputs) = (self.sizes[0], self.sizes[self.sizes.len() - 1]);
         if x.len() != self.batch * inputs {
-            return Err(Error::shape(
-                OP,
-                "x",
-                format!("[{}, {inputs}]", self.batch),
-                x.len(),
-            ));
+            return Err(Error::shape(OP, "x", format!("[{}, {inputs}]", self.batch), x.len()));
         }
         if t.len() != self.batch * outputs {
-            return Err(Error::shape(
-                OP,
-                "t",
-                format!("[{}, {outputs}]", self.batch),
-                t.len(),
-            ));
+            return Err(Error::shape(OP, "t", format!("[{}, {outputs}]", self.batch), t.len()));
         }
         for (what, data) in [("x", x), ("t", t)] {
             if let Some(i) = data.iter().position(|v| !v.is_finite()) {
-                return Err(Error::invalid(
-                    OP,
-                    format!("{what}[{i}]"),
-                    "a finite value",
-                    data[i],
-                ));
+                return Err(Error::invalid(OP, format!("{what}[{i}]"), "a finite value", data[i]));
             }
         }
         self.graph.write(self.x, x)?;

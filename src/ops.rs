@@ -37,13 +37,7 @@ fn check_len(op: &'static str, what: &str, tensor: &Tensor, len: usize) -> Resul
     Ok(())
 }
 
-fn check_dims(
-    op: &'static str,
-    what: &str,
-    tensor: &Tensor,
-    rows: usize,
-    cols: usize,
-) -> Result<()> {
+fn check_dims(op: &'static str, what: &str, tensor: &Tensor, rows: usize, cols: usize) -> Result<()> {
     let got = tensor.dims2(op, what)?;
     if got != (rows, cols) {
         return Err(Error::shape(
@@ -172,12 +166,7 @@ pub fn bias_add_forward(gpu: &Gpu, x: &Tensor, bias: &Tensor, y: &Tensor) -> Res
 
 /// `d_bias = Σ_rows d_y` (or `+=` with `accumulate`). d_y (B,N); d_bias N elements.
 /// The input gradient of a bias add is `d_y` itself.
-pub fn bias_add_backward(
-    gpu: &Gpu,
-    d_y: &Tensor,
-    d_bias: &Tensor,
-    accumulate: bool,
-) -> Result<Dispatch> {
+pub fn bias_add_backward(gpu: &Gpu, d_y: &Tensor, d_bias: &Tensor, accumulate: bool) -> Result<Dispatch> {
     const OP: &str = "bias_add_backward";
     check_gpu(gpu, OP, &[("d_y", d_y), ("d_bias", d_bias)])?;
     let (rows, cols) = d_y.dims2(OP, "d_y")?;
@@ -227,13 +216,7 @@ pub fn sigmoid_forward(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
 }
 
 /// `d_x = d_y ⊙ y ⊙ (1 − y)` from the saved forward output `y` (or `+=` with `accumulate`).
-pub fn sigmoid_backward(
-    gpu: &Gpu,
-    d_y: &Tensor,
-    y: &Tensor,
-    d_x: &Tensor,
-    accumulate: bool,
-) -> Result<Dispatch> {
+pub fn sigmoid_backward(gpu: &Gpu, d_y: &Tensor, y: &Tensor, d_x: &Tensor, accumulate: bool) -> Result<Dispatch> {
     const OP: &str = "sigmoid_backward";
     check_gpu(gpu, OP, &[("d_y", d_y), ("y", y), ("d_x", d_x)])?;
     check_len(OP, "y", y, d_y.len())?;
@@ -267,11 +250,17 @@ fn mse_dims(
     gpu: &Gpu,
     y: &Tensor,
     t: &Tensor,
+    row_weights: &Tensor,
     out: &Tensor,
 ) -> Result<MseParams> {
-    check_gpu(gpu, op, &[("y", y), ("t", t), ("output", out)])?;
+    check_gpu(
+        gpu,
+        op,
+        &[("y", y), ("t", t), ("row_weights", row_weights), ("output", out)],
+    )?;
     let (rows, cols) = y.dims2(op, "y")?;
     check_dims(op, "t", t, rows, cols)?;
+    check_len(op, "row_weights", row_weights, rows)?;
     Ok(MseParams {
         rows: rows as u32,
         cols: cols as u32,
@@ -279,31 +268,31 @@ fn mse_dims(
     })
 }
 
-/// `loss = (1/B) Σ_i ½ Σ_j (y_ij − t_ij)²`, one scalar, reduced deterministically.
-/// y, t (B,N); loss 1 element.
-pub fn mse_forward(gpu: &Gpu, y: &Tensor, t: &Tensor, loss: &Tensor) -> Result<Dispatch> {
+/// `loss = Σ_i w_i · ½ Σ_j (y_ij − t_ij)²`, one scalar, reduced deterministically. With
+/// `w_i = 1/B` this is the mean over the batch. y, t (B,N); row_weights B; loss 1 element.
+pub fn mse_forward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, loss: &Tensor) -> Result<Dispatch> {
     const OP: &str = "mse_forward";
-    let params = mse_dims(OP, gpu, y, t, loss)?;
+    let params = mse_dims(OP, gpu, y, t, row_weights, loss)?;
     check_len(OP, "loss", loss, 1)?;
     Dispatch::new(
         gpu,
         Kernel::MseForward,
         bytemuck::bytes_of(&params),
-        &[(1, y), (2, t), (3, loss)],
+        &[(1, y), (2, t), (3, loss), (4, row_weights)],
         1,
     )
 }
 
-/// `d_y = (y − t) / B`. y, t, d_y (B,N).
-pub fn mse_backward(gpu: &Gpu, y: &Tensor, t: &Tensor, d_y: &Tensor) -> Result<Dispatch> {
+/// `d_y = w_i · (y − t)` (`(y − t)/B` with `w_i = 1/B`). y, t, d_y (B,N); row_weights B.
+pub fn mse_backward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, d_y: &Tensor) -> Result<Dispatch> {
     const OP: &str = "mse_backward";
-    let params = mse_dims(OP, gpu, y, t, d_y)?;
+    let params = mse_dims(OP, gpu, y, t, row_weights, d_y)?;
     check_len(OP, "d_y", d_y, y.len())?;
     Dispatch::new(
         gpu,
         Kernel::MseBackward,
         bytemuck::bytes_of(&params),
-        &[(1, y), (2, t), (3, d_y)],
+        &[(1, y), (2, t), (3, d_y), (4, row_weights)],
         y.len().div_ceil(ELEMENTWISE_GROUP),
     )
 }
@@ -322,20 +311,10 @@ struct SgdParams {
 }
 
 /// One in-place [`Sgd`] step of `weight` and `velocity` from `grad` (all the same length).
-pub fn sgd_update(
-    gpu: &Gpu,
-    sgd: &Sgd,
-    grad: &Tensor,
-    weight: &Tensor,
-    velocity: &Tensor,
-) -> Result<Dispatch> {
+pub fn sgd_update(gpu: &Gpu, sgd: &Sgd, grad: &Tensor, weight: &Tensor, velocity: &Tensor) -> Result<Dispatch> {
     const OP: &str = "sgd_update";
     sgd.validate()?;
-    check_gpu(
-        gpu,
-        OP,
-        &[("grad", grad), ("weight", weight), ("velocity", velocity)],
-    )?;
+    check_gpu(gpu, OP, &[("grad", grad), ("weight", weight), ("velocity", velocity)])?;
     check_len(OP, "weight", weight, grad.len())?;
     check_len(OP, "velocity", velocity, grad.len())?;
     let params = SgdParams {
@@ -402,5 +381,103 @@ pub fn copy(gpu: &Gpu, a: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dis
         bytemuck::bytes_of(&params),
         &[(1, a), (3, out)],
         a.len().div_ceil(ELEMENTWISE_GROUP),
+    )
+}
+
+// ---------------------------------------------------------------- data movement
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GatherParams {
+    offset: u32,
+    count: u32,
+    batch: u32,
+    features: u32,
+    outputs: u32,
+    _pad: [u32; 3],
+}
+
+/// The mini-batch of `count` rows listed in `indices[offset..offset + count]`, gathered from
+/// the resident data set: rows of `all_x` (N,F) into `x` (B,F), of `all_t` (N,O) into `t`
+/// (B,O), and the loss weights `row_weights` (B) = 1/count; rows count..B are zeroed (a
+/// partial last batch).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gather_batch(
+    gpu: &Gpu,
+    all_x: &Tensor,
+    all_t: &Tensor,
+    indices: &Tensor,
+    offset: usize,
+    count: usize,
+    x: &Tensor,
+    t: &Tensor,
+    row_weights: &Tensor,
+) -> Result<Dispatch> {
+    const OP: &str = "gather_batch";
+    let (batch, features) = x.dims2(OP, "x")?;
+    let (_, outputs) = t.dims2(OP, "t")?;
+    check_dims(OP, "t", t, batch, outputs)?;
+    check_dims(OP, "all_t", all_t, all_x.dims2(OP, "all_x")?.0, outputs)?;
+    check_dims(OP, "all_x", all_x, all_t.dims2(OP, "all_t")?.0, features)?;
+    check_len(OP, "row_weights", row_weights, batch)?;
+    if count == 0 || count > batch || offset + count > indices.len() {
+        return Err(Error::invalid(
+            OP,
+            "rows",
+            format!("1..={batch} rows within {} indices", indices.len()),
+            format!("{count} rows from {offset}"),
+        ));
+    }
+    let params = GatherParams {
+        offset: offset as u32,
+        count: count as u32,
+        batch: batch as u32,
+        features: features as u32,
+        outputs: outputs as u32,
+        _pad: [0; 3],
+    };
+    Dispatch::new(
+        gpu,
+        Kernel::GatherBatch,
+        bytemuck::bytes_of(&params),
+        &[(1, all_x), (2, all_t), (3, indices), (4, x), (5, t), (6, row_weights)],
+        (batch * (features + outputs + 1)).div_ceil(ELEMENTWISE_GROUP),
+    )
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct CopyRowsParams {
+    dst_row0: u32,
+    count: u32,
+    cols: u32,
+    _pad: u32,
+}
+
+/// Rows `0..count` of `src` (B,C) into rows `dst_row0..dst_row0 + count` of `dst` (R,C).
+pub(crate) fn copy_rows(gpu: &Gpu, src: &Tensor, dst: &Tensor, dst_row0: usize, count: usize) -> Result<Dispatch> {
+    const OP: &str = "copy_rows";
+    let (src_rows, cols) = src.dims2(OP, "src")?;
+    let (dst_rows, dst_cols) = dst.dims2(OP, "dst")?;
+    if dst_cols != cols || count > src_rows || dst_row0 + count > dst_rows {
+        return Err(Error::shape(
+            OP,
+            "rows",
+            format!("{count} rows of {cols} columns fitting [{dst_rows}, {dst_cols}] from row {dst_row0}"),
+            format!("src {:?}", src.shape()),
+        ));
+    }
+    let params = CopyRowsParams {
+        dst_row0: dst_row0 as u32,
+        count: count as u32,
+        cols: cols as u32,
+        _pad: 0,
+    };
+    Dispatch::new(
+        gpu,
+        Kernel::CopyRows,
+        bytemuck::bytes_of(&params),
+        &[(7, src), (8, dst)],
+        (count * cols).div_ceil(ELEMENTWISE_GROUP),
     )
 }

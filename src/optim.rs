@@ -70,12 +70,7 @@ impl Sgd {
             return Err(Error::invalid("Sgd", "lr", "a finite value > 0", self.lr));
         }
         if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
-            return Err(Error::invalid(
-                "Sgd",
-                "momentum",
-                "a value in [0, 1)",
-                self.momentum,
-            ));
+            return Err(Error::invalid("Sgd", "momentum", "a value in [0, 1)", self.momentum));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(Error::invalid(

@@ -22,9 +22,7 @@ impl GpuBuffer {
             gpu,
             label,
             bytes,
-            wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
         )
     }
 
@@ -39,13 +37,11 @@ impl GpuBuffer {
     }
 
     fn with_usage(gpu: &Gpu, label: &str, bytes: &[u8], usage: wgpu::BufferUsages) -> Self {
-        let buffer = gpu
-            .device()
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytes,
-                usage,
-            });
+        let buffer = gpu.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: bytes,
+            usage,
+        });
         let stats = gpu.inner.stats.clone();
         stats.live_buffers.fetch_add(1, Ordering::Relaxed);
         stats.live_bytes.fetch_add(buffer.size(), Ordering::Relaxed);
@@ -56,9 +52,7 @@ impl GpuBuffer {
 impl Drop for GpuBuffer {
     fn drop(&mut self) {
         self.stats.live_buffers.fetch_sub(1, Ordering::Relaxed);
-        self.stats
-            .live_bytes
-            .fetch_sub(self.buffer.size(), Ordering::Relaxed);
+        self.stats.live_bytes.fetch_sub(self.buffer.size(), Ordering::Relaxed);
     }
 }
 
@@ -91,14 +85,7 @@ fn element_count(op: &'static str, shape: &[usize]) -> Result<usize> {
     shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| {
-            Error::shape(
-                op,
-                "tensor",
-                "an element count that fits usize",
-                format!("{shape:?}"),
-            )
-        })
+        .ok_or_else(|| Error::shape(op, "tensor", "an element count that fits usize", format!("{shape:?}")))
 }
 
 impl Tensor {
@@ -116,14 +103,21 @@ impl Tensor {
         check_binding_size(gpu, "Tensor::from_slice", "tensor", len)?;
         Ok(Tensor {
             gpu: gpu.clone(),
-            storage: Arc::new(GpuBuffer::storage(
-                gpu,
-                "tensor",
-                bytemuck::cast_slice(data),
-            )),
+            storage: Arc::new(GpuBuffer::storage(gpu, "tensor", bytemuck::cast_slice(data))),
             offset: 0,
             shape: shape.to_vec(),
         })
+    }
+
+    /// A buffer of u32 values (an index list for the gather kernel) in a tensor's clothing:
+    /// kernels read it as `array<u32>`.
+    pub(crate) fn from_u32(gpu: &Gpu, shape: &[usize], data: &[u32]) -> Result<Self> {
+        Self::from_slice(gpu, shape, bytemuck::cast_slice(data))
+    }
+
+    /// Overwrites a tensor made by [`Tensor::from_u32`].
+    pub(crate) fn write_u32(&self, data: &[u32]) -> Result<()> {
+        self.write(bytemuck::cast_slice(data))
     }
 
     /// A tensor of `shape` with every element equal to `value` (NaN to poison outputs in tests).
@@ -216,18 +210,11 @@ impl Tensor {
 
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tensor")
-            .field("shape", &self.shape)
-            .finish()
+        f.debug_struct("Tensor").field("shape", &self.shape).finish()
     }
 }
 
-pub(crate) fn check_binding_size(
-    gpu: &Gpu,
-    op: &'static str,
-    what: &str,
-    elements: usize,
-) -> Result<()> {
+pub(crate) fn check_binding_size(gpu: &Gpu, op: &'static str, what: &str, elements: usize) -> Result<()> {
     let bytes = (elements as u64).saturating_mul(4);
     let limit = gpu.max_binding_bytes();
     if bytes > limit {
@@ -243,12 +230,7 @@ pub(crate) fn check_binding_size(
 
 /// Copies `len` f32 values starting at element `offset` of `source` into a fresh staging
 /// buffer, maps it and returns them. The staging buffer is dropped before returning.
-pub(crate) fn read_buffer(
-    gpu: &Gpu,
-    source: &wgpu::Buffer,
-    offset: usize,
-    len: usize,
-) -> Result<Vec<f32>> {
+pub(crate) fn read_buffer(gpu: &Gpu, source: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
     let bytes = (len * 4) as u64;
     let staging = gpu.device().create_buffer(&wgpu::BufferDescriptor {
         label: Some("read-back"),
@@ -256,11 +238,9 @@ pub(crate) fn read_buffer(
         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
         mapped_at_creation: false,
     });
-    let mut encoder = gpu
-        .device()
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("read-back"),
-        });
+    let mut encoder = gpu.device().create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("read-back"),
+    });
     encoder.copy_buffer_to_buffer(source, (offset * 4) as u64, &staging, 0, bytes);
     gpu.submit(encoder.finish());
 

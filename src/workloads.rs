@@ -95,9 +95,7 @@ impl Workload {
             })
             .collect();
         let outputs = self.sizes[self.sizes.len() - 1];
-        let x = (0..self.batch * self.sizes[0])
-            .map(|_| draw() as f32)
-            .collect();
+        let x = (0..self.batch * self.sizes[0]).map(|_| draw() as f32).collect();
         let t = (0..self.batch * outputs).map(|_| draw() as f32).collect();
         WorkloadData { params, x, t }
     }

@@ -19,11 +19,7 @@ fn random_net(rng: &mut rand::rngs::StdRng, sizes: &[usize], sigmoid_output: boo
         sigmoid_output,
         weights: sizes
             .windows(2)
-            .map(|p| {
-                (0..p[0] * p[1])
-                    .map(|_| rng.random_range(-1.0..1.0))
-                    .collect()
-            })
+            .map(|p| (0..p[0] * p[1]).map(|_| rng.random_range(-1.0..1.0)).collect())
             .collect(),
         biases: sizes
             .windows(2)
@@ -48,12 +44,7 @@ fn finite_differences(param: &mut [f64], mut f: impl FnMut(&[f64]) -> f64) -> Ve
 }
 
 fn rel64(got: &[f64], want: &[f64]) -> f64 {
-    let diff: f64 = got
-        .iter()
-        .zip(want)
-        .map(|(a, b)| (a - b).powi(2))
-        .sum::<f64>()
-        .sqrt();
+    let diff: f64 = got.iter().zip(want).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
     let norm: f64 = want.iter().map(|b| b * b).sum::<f64>().sqrt();
     diff / norm.max(1e-300)
 }
@@ -68,9 +59,7 @@ fn reference_backprop_matches_finite_differences() {
     ] {
         let (seed, mut rng) = seeded_rng();
         let net = random_net(&mut rng, &sizes, sigmoid_output);
-        let x: Vec<f64> = (0..batch * sizes[0])
-            .map(|_| rng.random_range(-1.0..1.0))
-            .collect();
+        let x: Vec<f64> = (0..batch * sizes[0]).map(|_| rng.random_range(-1.0..1.0)).collect();
         let t: Vec<f64> = (0..batch * sizes[sizes.len() - 1])
             .map(|_| rng.random_range(0.0..1.0))
             .collect();
@@ -118,11 +107,7 @@ fn gpu_gradients_match_reference() {
         let x = uniform(&mut rng, batch * sizes[0], -1.0, 1.0);
         let t = uniform(&mut rng, batch * sizes[sizes.len() - 1], 0.0, 1.0);
         mlp.set_batch(&x, &t).unwrap();
-        let reference = RefMlp::from_params(
-            &sizes,
-            output == Activation::Sigmoid,
-            &mlp.parameters().unwrap(),
-        );
+        let reference = RefMlp::from_params(&sizes, output == Activation::Sigmoid, &mlp.parameters().unwrap());
         let (d_w, d_b) = reference.gradients(&to_f64(&x), &to_f64(&t), batch);
         let grads = mlp.gradients().unwrap();
         for l in 0..sizes.len() - 1 {
@@ -133,13 +118,7 @@ fn gpu_gradients_match_reference() {
                 &d_w[l],
                 1e-4,
             );
-            assert_close(
-                &format!("{sizes:?} db{}", l + 1),
-                seed,
-                &grads[l].bias,
-                &d_b[l],
-                1e-4,
-            );
+            assert_close(&format!("{sizes:?} db{}", l + 1), seed, &grads[l].bias, &d_b[l], 1e-4);
         }
         let loss = mlp.loss().unwrap();
         let want = reference.loss(&to_f64(&x), &to_f64(&t), batch);
@@ -202,20 +181,8 @@ fn gradients_add_at_forks() {
     let fd_b1 = finite_differences(&mut pb1, |b| f(&cw1, b, &cw2));
     let cb1 = to_f64(&b1);
     let fd_w2 = finite_differences(&mut pw2, |w| f(&cw1, &cb1, w));
-    assert_close(
-        "fork dW1",
-        seed,
-        &graph.read_grad(w1n).unwrap(),
-        &fd_w1,
-        1e-4,
-    );
-    assert_close(
-        "fork db1",
-        seed,
-        &graph.read_grad(b1n).unwrap(),
-        &fd_b1,
-        1e-4,
-    );
+    assert_close("fork dW1", seed, &graph.read_grad(w1n).unwrap(), &fd_w1, 1e-4);
+    assert_close("fork db1", seed, &graph.read_grad(b1n).unwrap(), &fd_b1, 1e-4);
     assert_close(
         "fork dW2 (used twice)",
         seed,

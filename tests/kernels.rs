@@ -30,12 +30,7 @@ const MATMUL_SHAPES: &[(usize, usize, usize)] = &[
     (4_194_319, 2, 3),
 ];
 
-fn matmul_case(
-    kernel: MatmulKernel,
-    layout: MatmulLayout,
-    (m, k, n): (usize, usize, usize),
-    accumulate: bool,
-) {
+fn matmul_case(kernel: MatmulKernel, layout: MatmulLayout, (m, k, n): (usize, usize, usize), accumulate: bool) {
     let gpu = gpu();
     let (seed, mut rng) = seeded_rng();
     let a = uniform(&mut rng, m * k, -1.0, 1.0);
@@ -107,10 +102,7 @@ fn matmul_vec4_shapes(layout: MatmulLayout) {
     let a = Tensor::zeros(&gpu, &[6, 6]).unwrap();
     let c = Tensor::zeros(&gpu, &[6, 6]).unwrap();
     let err = ops::matmul(&gpu, MatmulKernel::Vec4, layout, &a, &a, &c, false).unwrap_err();
-    assert!(
-        matches!(err, wgpu_mlp::Error::InvalidArgument { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, wgpu_mlp::Error::InvalidArgument { .. }), "{err}");
 }
 
 #[test]
@@ -165,52 +157,13 @@ fn matmul_fast_kernels_match_naive_oracle() {
     let naive = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
     let blocked = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
     let vec4 = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
-    let d1 = ops::matmul(
-        &gpu,
-        MatmulKernel::Naive,
-        MatmulLayout::AB,
-        &a,
-        &b,
-        &naive,
-        false,
-    )
-    .unwrap();
-    let d2 = ops::matmul(
-        &gpu,
-        MatmulKernel::Blocked,
-        MatmulLayout::AB,
-        &a,
-        &b,
-        &blocked,
-        false,
-    )
-    .unwrap();
-    let d3 = ops::matmul(
-        &gpu,
-        MatmulKernel::Vec4,
-        MatmulLayout::AB,
-        &a,
-        &b,
-        &vec4,
-        false,
-    )
-    .unwrap();
+    let d1 = ops::matmul(&gpu, MatmulKernel::Naive, MatmulLayout::AB, &a, &b, &naive, false).unwrap();
+    let d2 = ops::matmul(&gpu, MatmulKernel::Blocked, MatmulLayout::AB, &a, &b, &blocked, false).unwrap();
+    let d3 = ops::matmul(&gpu, MatmulKernel::Vec4, MatmulLayout::AB, &a, &b, &vec4, false).unwrap();
     gpu.run(&[&d1, &d2, &d3]).unwrap();
     let want = to_f64(&naive.to_vec().unwrap());
-    assert_close(
-        "blocked vs naive",
-        seed,
-        &blocked.to_vec().unwrap(),
-        &want,
-        TOLERANCE,
-    );
-    assert_close(
-        "vec4 vs naive",
-        seed,
-        &vec4.to_vec().unwrap(),
-        &want,
-        TOLERANCE,
-    );
+    assert_close("blocked vs naive", seed, &blocked.to_vec().unwrap(), &want, TOLERANCE);
+    assert_close("vec4 vs naive", seed, &vec4.to_vec().unwrap(), &want, TOLERANCE);
 }
 
 const BIAS_SHAPES: &[(usize, usize)] = &[
@@ -231,9 +184,7 @@ fn bias_add_forward_matches_reference() {
         let (seed, mut rng) = seeded_rng();
         let x = uniform(&mut rng, rows * cols, -1.0, 1.0);
         let bias = uniform(&mut rng, cols, -1.0, 1.0);
-        let want: Vec<f64> = (0..rows * cols)
-            .map(|i| x[i] as f64 + bias[i % cols] as f64)
-            .collect();
+        let want: Vec<f64> = (0..rows * cols).map(|i| x[i] as f64 + bias[i % cols] as f64).collect();
         let tx = Tensor::from_slice(&gpu, &[rows, cols], &x).unwrap();
         let tb = Tensor::from_slice(&gpu, &[cols], &bias).unwrap();
         let ty = Tensor::full(&gpu, &[rows, cols], f32::NAN).unwrap();
@@ -294,8 +245,7 @@ fn sigmoid_forward_matches_reference() {
         let want: Vec<f64> = x.iter().map(|&v| sigmoid(v as f64)).collect();
         let tx = Tensor::from_slice(&gpu, &[n], &x).unwrap();
         let ty = Tensor::full(&gpu, &[n], f32::NAN).unwrap();
-        gpu.run(&[&ops::sigmoid_forward(&gpu, &tx, &ty).unwrap()])
-            .unwrap();
+        gpu.run(&[&ops::sigmoid_forward(&gpu, &tx, &ty).unwrap()]).unwrap();
         assert_close(
             &format!("sigmoid forward n={n}"),
             seed,
@@ -341,15 +291,15 @@ fn sigmoid_backward_matches_reference() {
     }
 }
 
-const MSE_SHAPES: &[(usize, usize)] = &[
-    (1, 1),
-    (4, 1),
-    (7, 13),
-    (128, 10),
-    (257, 3),
-    (4099, 17),
-    (3, 65_537),
-];
+const MSE_SHAPES: &[(usize, usize)] = &[(1, 1), (4, 1), (7, 13), (128, 10), (257, 3), (4099, 17), (3, 65_537)];
+
+/// Row weights: the batch mean (1/B each) and arbitrary weights (a partial batch's padding
+/// rows weigh 0).
+fn row_weight_cases(rng: &mut rand::rngs::StdRng, rows: usize) -> [Vec<f32>; 2] {
+    let mut arbitrary = uniform(rng, rows, 0.0, 1.0);
+    arbitrary[rows - 1] = 0.0;
+    [vec![1.0 / rows as f32; rows], arbitrary]
+}
 
 #[test]
 fn mse_forward_matches_reference_and_is_deterministic() {
@@ -358,32 +308,28 @@ fn mse_forward_matches_reference_and_is_deterministic() {
         let (seed, mut rng) = seeded_rng();
         let y = uniform(&mut rng, rows * cols, 0.0, 1.0);
         let t = uniform(&mut rng, rows * cols, 0.0, 1.0);
-        let want = y
-            .iter()
-            .zip(&t)
-            .map(|(&a, &b)| 0.5 * (a as f64 - b as f64).powi(2))
-            .sum::<f64>()
-            / rows as f64;
-        let ty = Tensor::from_slice(&gpu, &[rows, cols], &y).unwrap();
-        let tt = Tensor::from_slice(&gpu, &[rows, cols], &t).unwrap();
-        let loss = Tensor::full(&gpu, &[1], f32::NAN).unwrap();
-        let dispatch = ops::mse_forward(&gpu, &ty, &tt, &loss).unwrap();
-        gpu.run(&[&dispatch]).unwrap();
-        let first = loss.to_vec().unwrap();
-        assert_close(
-            &format!("mse forward {rows}x{cols}"),
-            seed,
-            &first,
-            &[want],
-            TOLERANCE,
-        );
-        for _ in 0..3 {
+        for weights in row_weight_cases(&mut rng, rows) {
+            let want: f64 = (0..rows * cols)
+                .map(|i| weights[i / cols] as f64 * 0.5 * (y[i] as f64 - t[i] as f64).powi(2))
+                .sum();
+            let ty = Tensor::from_slice(&gpu, &[rows, cols], &y).unwrap();
+            let tt = Tensor::from_slice(&gpu, &[rows, cols], &t).unwrap();
+            let tw = Tensor::from_slice(&gpu, &[rows], &weights).unwrap();
+            let loss = Tensor::full(&gpu, &[1], f32::NAN).unwrap();
+            let dispatch = ops::mse_forward(&gpu, &ty, &tt, &tw, &loss).unwrap();
             gpu.run(&[&dispatch]).unwrap();
-            assert_eq!(
-                loss.to_vec().unwrap()[0].to_bits(),
-                first[0].to_bits(),
-                "mse forward {rows}x{cols} changed bits between runs (TEST_SEED={seed})"
-            );
+            let first = loss.to_vec().unwrap();
+            let what = format!("mse forward {rows}x{cols}");
+            assert_close(&what, seed, &first, &[want], TOLERANCE);
+            for _ in 0..3 {
+                gpu.run(&[&dispatch]).unwrap();
+                let again = loss.to_vec().unwrap()[0];
+                assert_eq!(
+                    again.to_bits(),
+                    first[0].to_bits(),
+                    "{what} changed bits (TEST_SEED={seed})"
+                );
+            }
         }
     }
 }
@@ -395,23 +341,19 @@ fn mse_backward_matches_reference() {
         let (seed, mut rng) = seeded_rng();
         let y = uniform(&mut rng, rows * cols, 0.0, 1.0);
         let t = uniform(&mut rng, rows * cols, 0.0, 1.0);
-        let want: Vec<f64> = y
-            .iter()
-            .zip(&t)
-            .map(|(&a, &b)| (a as f64 - b as f64) / rows as f64)
-            .collect();
-        let ty = Tensor::from_slice(&gpu, &[rows, cols], &y).unwrap();
-        let tt = Tensor::from_slice(&gpu, &[rows, cols], &t).unwrap();
-        let td = Tensor::full(&gpu, &[rows, cols], f32::NAN).unwrap();
-        gpu.run(&[&ops::mse_backward(&gpu, &ty, &tt, &td).unwrap()])
-            .unwrap();
-        assert_close(
-            &format!("mse backward {rows}x{cols}"),
-            seed,
-            &td.to_vec().unwrap(),
-            &want,
-            TOLERANCE,
-        );
+        for weights in row_weight_cases(&mut rng, rows) {
+            let want: Vec<f64> = (0..rows * cols)
+                .map(|i| weights[i / cols] as f64 * (y[i] as f64 - t[i] as f64))
+                .collect();
+            let ty = Tensor::from_slice(&gpu, &[rows, cols], &y).unwrap();
+            let tt = Tensor::from_slice(&gpu, &[rows, cols], &t).unwrap();
+            let tw = Tensor::from_slice(&gpu, &[rows], &weights).unwrap();
+            let td = Tensor::full(&gpu, &[rows, cols], f32::NAN).unwrap();
+            gpu.run(&[&ops::mse_backward(&gpu, &ty, &tt, &tw, &td).unwrap()])
+                .unwrap();
+            let what = format!("mse backward {rows}x{cols}");
+            assert_close(&what, seed, &td.to_vec().unwrap(), &want, TOLERANCE);
+        }
     }
 }
 
@@ -424,10 +366,7 @@ fn sgd_update_matches_formulas_over_five_steps() {
         for &(momentum, weight_decay) in &[(0.0, 0.0), (0.9, 0.0), (0.0, 1e-4), (0.9, 1e-4)] {
             for &n in &[1usize, 257, 70_001] {
                 let (seed, mut rng) = seeded_rng();
-                let sgd = Sgd::new(0.1)
-                    .momentum(momentum)
-                    .weight_decay(weight_decay)
-                    .decay(decay);
+                let sgd = Sgd::new(0.1).momentum(momentum).weight_decay(weight_decay).decay(decay);
                 let w0 = uniform(&mut rng, n, -1.0, 1.0);
                 let weight = Tensor::from_slice(&gpu, &[n], &w0).unwrap();
                 let velocity = Tensor::zeros(&gpu, &[n]).unwrap();
@@ -453,8 +392,7 @@ fn sgd_update_matches_formulas_over_five_steps() {
                             }
                         }
                     }
-                    let what =
-                        format!("sgd {decay:?} mu={momentum} wd={weight_decay} n={n} step={step}");
+                    let what = format!("sgd {decay:?} mu={momentum} wd={weight_decay} n={n} step={step}");
                     assert_close(
                         &format!("{what} weight"),
                         seed,
@@ -485,28 +423,13 @@ fn add_and_copy_match_reference() {
         let ta = Tensor::from_slice(&gpu, &[n], &a).unwrap();
         let tb = Tensor::from_slice(&gpu, &[n], &b).unwrap();
         let out = Tensor::full(&gpu, &[n], f32::NAN).unwrap();
-        gpu.run(&[&ops::add(&gpu, &ta, &tb, &out).unwrap()])
-            .unwrap();
-        let sum: Vec<f64> = a
-            .iter()
-            .zip(&b)
-            .map(|(&x, &y)| x as f64 + y as f64)
-            .collect();
-        assert_close(
-            &format!("add n={n}"),
-            seed,
-            &out.to_vec().unwrap(),
-            &sum,
-            TOLERANCE,
-        );
+        gpu.run(&[&ops::add(&gpu, &ta, &tb, &out).unwrap()]).unwrap();
+        let sum: Vec<f64> = a.iter().zip(&b).map(|(&x, &y)| x as f64 + y as f64).collect();
+        assert_close(&format!("add n={n}"), seed, &out.to_vec().unwrap(), &sum, TOLERANCE);
         // out += a, twice
         let acc = ops::copy(&gpu, &ta, &out, true).unwrap();
         gpu.run(&[&acc, &acc]).unwrap();
-        let want: Vec<f64> = sum
-            .iter()
-            .zip(&a)
-            .map(|(&s, &x)| s + 2.0 * x as f64)
-            .collect();
+        let want: Vec<f64> = sum.iter().zip(&a).map(|(&s, &x)| s + 2.0 * x as f64).collect();
         assert_close(
             &format!("copy accumulate n={n}"),
             seed,
@@ -516,8 +439,7 @@ fn add_and_copy_match_reference() {
         );
         // out = b over a poisoned output
         let poisoned = Tensor::full(&gpu, &[n], f32::NAN).unwrap();
-        gpu.run(&[&ops::copy(&gpu, &tb, &poisoned, false).unwrap()])
-            .unwrap();
+        gpu.run(&[&ops::copy(&gpu, &tb, &poisoned, false).unwrap()]).unwrap();
         assert_close(
             &format!("copy n={n}"),
             seed,
@@ -534,33 +456,16 @@ fn bad_shapes_are_errors_not_panics() {
     let a = Tensor::zeros(&gpu, &[3, 4]).unwrap();
     let b = Tensor::zeros(&gpu, &[5, 6]).unwrap();
     let c = Tensor::zeros(&gpu, &[3, 6]).unwrap();
-    let err = ops::matmul(
-        &gpu,
-        MatmulKernel::Naive,
-        MatmulLayout::AB,
-        &a,
-        &b,
-        &c,
-        false,
-    )
-    .unwrap_err();
+    let err = ops::matmul(&gpu, MatmulKernel::Naive, MatmulLayout::AB, &a, &b, &c, false).unwrap_err();
     assert!(err.to_string().contains("K = 4"), "{err}");
     let b_ok = Tensor::zeros(&gpu, &[4, 6]).unwrap();
     let c_bad = Tensor::zeros(&gpu, &[3, 5]).unwrap();
-    assert!(
-        ops::matmul(
-            &gpu,
-            MatmulKernel::Blocked,
-            MatmulLayout::AB,
-            &a,
-            &b_ok,
-            &c_bad,
-            false
-        )
-        .is_err()
-    );
+    assert!(ops::matmul(&gpu, MatmulKernel::Blocked, MatmulLayout::AB, &a, &b_ok, &c_bad, false).is_err());
     assert!(ops::bias_add_forward(&gpu, &a, &Tensor::zeros(&gpu, &[3]).unwrap(), &a).is_err());
-    assert!(ops::mse_forward(&gpu, &a, &c, &Tensor::zeros(&gpu, &[1]).unwrap()).is_err());
+    let weights = Tensor::zeros(&gpu, &[3]).unwrap();
+    let loss = Tensor::zeros(&gpu, &[1]).unwrap();
+    assert!(ops::mse_forward(&gpu, &a, &c, &weights, &loss).is_err());
+    assert!(ops::mse_forward(&gpu, &a, &a, &Tensor::zeros(&gpu, &[4]).unwrap(), &loss).is_err());
     assert!(Tensor::zeros(&gpu, &[0, 3]).is_err());
     assert!(Tensor::zeros(&gpu, &[]).is_err());
     assert!(Tensor::from_slice(&gpu, &[2, 2], &[1.0; 3]).is_err());

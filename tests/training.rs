@@ -17,25 +17,14 @@ fn ten_optimizer_steps_match_reference() {
     for decay in [WeightDecay::Decoupled, WeightDecay::Coupled] {
         for (momentum, weight_decay) in [(0.0, 0.0), (0.9, 0.0), (0.0, 1e-4), (0.9, 1e-4)] {
             let (seed, mut rng) = seeded_rng();
-            let sgd = Sgd::new(0.5)
-                .momentum(momentum)
-                .weight_decay(weight_decay)
-                .decay(decay);
-            let mut mlp = Mlp::builder(&sizes)
-                .seed(seed)
-                .build(&gpu, batch, sgd)
-                .unwrap();
+            let sgd = Sgd::new(0.5).momentum(momentum).weight_decay(weight_decay).decay(decay);
+            let mut mlp = Mlp::builder(&sizes).seed(seed).build(&gpu, batch, sgd).unwrap();
             let x = uniform(&mut rng, batch * sizes[0], -1.0, 1.0);
             let t = uniform(&mut rng, batch * sizes[3], 0.0, 1.0);
             mlp.set_batch(&x, &t).unwrap();
             let mut reference = RefMlp::from_params(&sizes, true, &mlp.parameters().unwrap());
             let mut velocity = reference.zero_velocity();
-            let hyper = (
-                0.5,
-                momentum as f64,
-                weight_decay as f64,
-                decay == WeightDecay::Coupled,
-            );
+            let hyper = (0.5, momentum as f64, weight_decay as f64, decay == WeightDecay::Coupled);
             for step in 0..10 {
                 // steps 0-4 one submit each, 5-9 in one submit of 5
                 if step < 5 {
@@ -47,23 +36,9 @@ fn ten_optimizer_steps_match_reference() {
                 if step < 5 || step == 9 {
                     let params = mlp.parameters().unwrap();
                     for (l, layer) in params.iter().enumerate() {
-                        let what = format!(
-                            "{decay:?} mu={momentum} wd={weight_decay} step {step} layer {l}"
-                        );
-                        assert_close(
-                            &format!("{what} W"),
-                            seed,
-                            &layer.weights,
-                            &reference.weights[l],
-                            1e-5,
-                        );
-                        assert_close(
-                            &format!("{what} b"),
-                            seed,
-                            &layer.bias,
-                            &reference.biases[l],
-                            1e-5,
-                        );
+                        let what = format!("{decay:?} mu={momentum} wd={weight_decay} step {step} layer {l}");
+                        assert_close(&format!("{what} W"), seed, &layer.weights, &reference.weights[l], 1e-5);
+                        assert_close(&format!("{what} b"), seed, &layer.bias, &reference.biases[l], 1e-5);
                     }
                 }
             }
@@ -84,10 +59,7 @@ fn xor_converges() {
     let initial = mlp.evaluate().unwrap();
     mlp.steps(3000).unwrap();
     let loss = mlp.evaluate().unwrap();
-    assert!(
-        loss < 0.01,
-        "XOR loss {loss} after 3000 steps (initial {initial})"
-    );
+    assert!(loss < 0.01, "XOR loss {loss} after 3000 steps (initial {initial})");
     let y = mlp.forward().unwrap();
     for (yi, ti) in y.iter().zip(t) {
         assert!((yi - ti).abs() < 0.2, "XOR outputs {y:?}");
@@ -102,11 +74,8 @@ fn buffers_are_allocated_once() {
         .build(&gpu, 8, Sgd::new(0.1).momentum(0.9))
         .unwrap();
     let (_, mut rng) = seeded_rng();
-    mlp.set_batch(
-        &uniform(&mut rng, 48, 0.0, 1.0),
-        &uniform(&mut rng, 24, 0.0, 1.0),
-    )
-    .unwrap();
+    mlp.set_batch(&uniform(&mut rng, 48, 0.0, 1.0), &uniform(&mut rng, 24, 0.0, 1.0))
+        .unwrap();
     mlp.steps(10).unwrap();
     mlp.loss().unwrap();
     let at_10 = gpu.stats();
@@ -126,19 +95,13 @@ fn buffers_are_allocated_once() {
 #[test]
 fn one_submit_per_step() {
     let gpu = own_gpu();
-    let mut mlp = Mlp::builder(&[4, 5, 2])
-        .build(&gpu, 3, Sgd::new(0.1))
-        .unwrap();
+    let mut mlp = Mlp::builder(&[4, 5, 2]).build(&gpu, 3, Sgd::new(0.1)).unwrap();
     let before = gpu.stats().submits;
     mlp.step().unwrap();
     assert_eq!(gpu.stats().submits - before, 1, "one step");
     let before = gpu.stats().submits;
     mlp.steps(25).unwrap();
-    assert_eq!(
-        gpu.stats().submits - before,
-        1,
-        "25 steps recorded together"
-    );
+    assert_eq!(gpu.stats().submits - before, 1, "25 steps recorded together");
 }
 
 /// The workloads through the public API, against the f64 reference of the same spec: the
@@ -167,13 +130,7 @@ fn workload_losses_match_reference() {
         let steps = if workload.name == "xor" { 200 } else { 3 };
         let mut velocity = reference.zero_velocity();
         for _ in 0..steps {
-            reference.sgd_step(
-                &mut velocity,
-                &x,
-                &t,
-                workload.batch,
-                (0.1, 0.9, 1e-4, false),
-            );
+            reference.sgd_step(&mut velocity, &x, &t, workload.batch, (0.1, 0.9, 1e-4, false));
         }
         mlp.steps(steps).unwrap();
         let loss = mlp.evaluate().unwrap();

@@ -10,10 +10,7 @@ use wgpu_mlp::Gpu;
 
 pub fn gpu() -> Gpu {
     static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
-    expect_gpu(
-        GPU.get_or_init(|| Gpu::new().map_err(|e| e.to_string()))
-            .clone(),
-    )
+    expect_gpu(GPU.get_or_init(|| Gpu::new().map_err(|e| e.to_string())).clone())
 }
 
 /// A device of its own, for tests that count the library's resources (tests of one binary
@@ -84,30 +81,14 @@ pub fn sigmoid(x: f64) -> f64 {
 }
 
 /// c (m,n) = op(a)·op(b): `trans_a` means a is stored (k,m), `trans_b` b stored (n,k).
-pub fn matmul_ref(
-    a: &[f64],
-    b: &[f64],
-    m: usize,
-    k: usize,
-    n: usize,
-    trans_a: bool,
-    trans_b: bool,
-) -> Vec<f64> {
+pub fn matmul_ref(a: &[f64], b: &[f64], m: usize, k: usize, n: usize, trans_a: bool, trans_b: bool) -> Vec<f64> {
     let mut c = vec![0.0; m * n];
     for row in 0..m {
         for col in 0..n {
             let mut sum = 0.0;
             for kk in 0..k {
-                let av = if trans_a {
-                    a[kk * m + row]
-                } else {
-                    a[row * k + kk]
-                };
-                let bv = if trans_b {
-                    b[col * k + kk]
-                } else {
-                    b[kk * n + col]
-                };
+                let av = if trans_a { a[kk * m + row] } else { a[row * k + kk] };
+                let bv = if trans_b { b[col * k + kk] } else { b[kk * n + col] };
                 sum += av * bv;
             }
             c[row * n + col] = sum;
@@ -130,11 +111,7 @@ pub struct RefMlp {
 }
 
 impl RefMlp {
-    pub fn from_params(
-        sizes: &[usize],
-        sigmoid_output: bool,
-        params: &[wgpu_mlp::LayerParams],
-    ) -> Self {
+    pub fn from_params(sizes: &[usize], sigmoid_output: bool, params: &[wgpu_mlp::LayerParams]) -> Self {
         RefMlp {
             sizes: sizes.to_vec(),
             sigmoid_output,
@@ -149,15 +126,7 @@ impl RefMlp {
         let mut hs = vec![x.to_vec()];
         for l in 0..layers {
             let (fan_in, fan_out) = (self.sizes[l], self.sizes[l + 1]);
-            let mut z = matmul_ref(
-                &hs[l],
-                &self.weights[l],
-                batch,
-                fan_in,
-                fan_out,
-                false,
-                false,
-            );
+            let mut z = matmul_ref(&hs[l], &self.weights[l], batch, fan_in, fan_out, false, false);
             for (i, v) in z.iter_mut().enumerate() {
                 *v += self.biases[l][i % fan_out];
                 if l + 1 < layers || self.sigmoid_output {
@@ -172,32 +141,21 @@ impl RefMlp {
     pub fn loss(&self, x: &[f64], t: &[f64], batch: usize) -> f64 {
         let hs = self.forward(x, batch);
         let y = &hs[hs.len() - 1];
-        y.iter()
-            .zip(t)
-            .map(|(a, b)| 0.5 * (a - b).powi(2))
-            .sum::<f64>()
-            / batch as f64
+        y.iter().zip(t).map(|(a, b)| 0.5 * (a - b).powi(2)).sum::<f64>() / batch as f64
     }
 
     /// (dW, db) per layer by backpropagation.
     pub fn gradients(&self, x: &[f64], t: &[f64], batch: usize) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
         let layers = self.sizes.len() - 1;
         let hs = self.forward(x, batch);
-        let mut d_h: Vec<f64> = hs[layers]
-            .iter()
-            .zip(t)
-            .map(|(y, t)| (y - t) / batch as f64)
-            .collect();
+        let mut d_h: Vec<f64> = hs[layers].iter().zip(t).map(|(y, t)| (y - t) / batch as f64).collect();
         let mut d_w = vec![vec![]; layers];
         let mut d_b = vec![vec![]; layers];
         for l in (0..layers).rev() {
             let (fan_in, fan_out) = (self.sizes[l], self.sizes[l + 1]);
             // through the activation, from the saved output
             let d_z: Vec<f64> = if l + 1 < layers || self.sigmoid_output {
-                d_h.iter()
-                    .zip(&hs[l + 1])
-                    .map(|(d, y)| d * y * (1.0 - y))
-                    .collect()
+                d_h.iter().zip(&hs[l + 1]).map(|(d, y)| d * y * (1.0 - y)).collect()
             } else {
                 d_h.clone()
             };

@@ -1,0 +1,83 @@
+// Moving training data on the GPU: a mini-batch gathered from the resident data set by an
+// index list, and rows of a batch's output copied into a larger result.
+//
+// gather_batch: for row < count:  x (B,F) row = features (N,F) row indices[offset + row]
+//                                  t (B,O) row = targets (N,O) row indices[offset + row]
+//                                  row_weight (B) = 1 / count
+//               for count ≤ row < B (a partial last batch): zeros, so padded rows add
+//               nothing to the loss or to any gradient.
+// copy_rows:    out (R,C) rows dst_row0 .. dst_row0 + count = src (B,C) rows 0 .. count
+
+struct GatherParams {
+    offset: u32,
+    count: u32,
+    batch: u32,
+    features: u32,
+    outputs: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> gather: GatherParams;
+@group(0) @binding(1) var<storage, read> all_features: array<f32>;
+@group(0) @binding(2) var<storage, read> all_targets: array<f32>;
+@group(0) @binding(3) var<storage, read> indices: array<u32>;
+@group(0) @binding(4) var<storage, read_write> x: array<f32>;
+@group(0) @binding(5) var<storage, read_write> t: array<f32>;
+@group(0) @binding(6) var<storage, read_write> row_weight: array<f32>;
+
+@compute @workgroup_size(256)
+fn gather_batch(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    let x_len = gather.batch * gather.features;
+    let t_len = gather.batch * gather.outputs;
+    if i < x_len {
+        let row = i / gather.features;
+        if row < gather.count {
+            x[i] = all_features[indices[gather.offset + row] * gather.features + i % gather.features];
+        } else {
+            x[i] = 0.0;
+        }
+    } else if i < x_len + t_len {
+        let j = i - x_len;
+        let row = j / gather.outputs;
+        if row < gather.count {
+            t[j] = all_targets[indices[gather.offset + row] * gather.outputs + j % gather.outputs];
+        } else {
+            t[j] = 0.0;
+        }
+    } else if i < x_len + t_len + gather.batch {
+        let row = i - x_len - t_len;
+        row_weight[row] = select(0.0, 1.0 / f32(gather.count), row < gather.count);
+    }
+}
+
+struct CopyRowsParams {
+    dst_row0: u32,
+    count: u32,
+    cols: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> copy_rows_params: CopyRowsParams;
+@group(0) @binding(7) var<storage, read> src_rows: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dst_rows: array<f32>;
+
+@compute @workgroup_size(256)
+fn copy_rows(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    let p = copy_rows_params;
+    if i >= p.count * p.cols {
+        return;
+    }
+    dst_rows[p.dst_row0 * p.cols + i] = src_rows[i];
+}

@@ -1,0 +1,449 @@
+//! Cross-validation in the style of scikit-learn: `KFold` and `StratifiedKFold` splitters, a
+//! grid over the training hyperparameters, per-fold scores with mean, std and rank, and a
+//! refit of the winners on all the training rows.
+
+use std::fmt;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::error::{Error, Result};
+use crate::optim::Sgd;
+use crate::train::{EpochMetrics, GpuDataset, Model, TrainConfig, fit};
+
+/// One split: positions used for training and for validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fold {
+    /// Training positions.
+    pub train: Vec<usize>,
+    /// Held-out positions.
+    pub validation: Vec<usize>,
+}
+
+/// K folds of (nearly) equal size: the first `n % n_splits` folds hold one sample more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KFold {
+    /// Number of folds (≥ 2).
+    pub n_splits: usize,
+    /// Shuffle the samples before splitting.
+    pub shuffle: bool,
+    /// Seed of the shuffle.
+    pub seed: u64,
+}
+
+/// K folds that keep each class's share: every class's samples are dealt across the folds
+/// in turn, so each fold holds each class's count give or take one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StratifiedKFold {
+    /// Number of folds (≥ 2, and ≤ the smallest class).
+    pub n_splits: usize,
+    /// Shuffle within each class before dealing.
+    pub shuffle: bool,
+    /// Seed of the shuffle.
+    pub seed: u64,
+}
+
+fn check_splits(op: &'static str, n_splits: usize, n: usize) -> Result<()> {
+    if n_splits < 2 {
+        return Err(Error::invalid(op, "n_splits", "at least 2", n_splits));
+    }
+    if n_splits > n {
+        return Err(Error::invalid(
+            op,
+            "n_splits",
+            format!("at most the {n} samples"),
+            n_splits,
+        ));
+    }
+    Ok(())
+}
+
+fn folds_from_assignment(fold_of: &[usize], n_splits: usize) -> Vec<Fold> {
+    (0..n_splits)
+        .map(|k| {
+            let (validation, train): (Vec<usize>, Vec<usize>) = (0..fold_of.len()).partition(|&i| fold_of[i] == k);
+            Fold { train, validation }
+        })
+        .collect()
+}
+
+impl KFold {
+    /// Splits positions `0..n`.
+    pub fn split(&self, n: usize) -> Result<Vec<Fold>> {
+        check_splits("KFold", self.n_splits, n)?;
+        let mut order: Vec<usize> = (0..n).collect();
+        if self.shuffle {
+            order.shuffle(&mut StdRng::seed_from_u64(self.seed));
+        }
+        let mut fold_of = vec![0; n];
+        let (base, extra) = (n / self.n_splits, n % self.n_splits);
+        let mut start = 0;
+        for k in 0..self.n_splits {
+            let size = base + usize::from(k < extra);
+            for &i in &order[start..start + size] {
+                fold_of[i] = k;
+            }
+            start += size;
+        }
+        Ok(folds_from_assignment(&fold_of, self.n_splits))
+    }
+}
+
+impl StratifiedKFold {
+    /// Splits positions `0..labels.len()` by class.
+    pub fn split(&self, labels: &[usize]) -> Result<Vec<Fold>> {
+        const OP: &str = "StratifiedKFold";
+        check_splits(OP, self.n_splits, labels.len())?;
+        let n_classes = labels.iter().copied().max().map_or(0, |m| m + 1);
+        let mut rng = StdRng::seed_from_u64(self.seed);
+        let mut fold_of = vec![0; labels.len()];
+        // Dealing continues where the previous class stopped, so fold sizes stay within one.
+        let mut next_fold = 0;
+        for class in 0..n_classes {
+            let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+            if members.is_empty() {
+                continue;
+            }
+            if members.len() < self.n_splits {
+                return Err(Error::invalid(
+                    OP,
+                    format!("class {class}"),
+                    format!("at least n_splits = {} members", self.n_splits),
+                    members.len(),
+                ));
+            }
+            if self.shuffle {
+                members.shuffle(&mut rng);
+            }
+            for i in members {
+                fold_of[i] = next_fold;
+                next_fold = (next_fold + 1) % self.n_splits;
+            }
+        }
+        Ok(folds_from_assignment(&fold_of, self.n_splits))
+    }
+}
+
+/// Which splitter a search uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Folds {
+    /// Plain K-fold.
+    KFold(KFold),
+    /// Stratified K-fold (classification).
+    Stratified(StratifiedKFold),
+}
+
+impl Folds {
+    fn n_splits(&self) -> usize {
+        match self {
+            Folds::KFold(k) => k.n_splits,
+            Folds::Stratified(k) => k.n_splits,
+        }
+    }
+
+    /// Folds over `rows` of `data`, as row numbers of `data`.
+    fn split(&self, data: &GpuDataset, rows: &[usize]) -> Result<Vec<Fold>> {
+        let folds = match self {
+            Folds::KFold(k) => k.split(rows.len())?,
+            Folds::Stratified(k) => {
+                let labels = data.labels().ok_or_else(|| {
+                    Error::invalid(
+                        "StratifiedKFold",
+                        "data",
+                        "a classification data set",
+                        "regression targets",
+                    )
+                })?;
+                k.split(&rows.iter().map(|&r| labels[r]).collect::<Vec<_>>())?
+            }
+        };
+        Ok(folds
+            .into_iter()
+            .map(|f| Fold {
+                train: f.train.iter().map(|&p| rows[p]).collect(),
+                validation: f.validation.iter().map(|&p| rows[p]).collect(),
+            })
+            .collect())
+    }
+}
+
+/// The values to try for each hyperparameter; every combination is one grid point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamGrid {
+    /// Learning rates.
+    pub lr: Vec<f32>,
+    /// Momenta.
+    pub momentum: Vec<f32>,
+    /// Weight decays.
+    pub weight_decay: Vec<f32>,
+    /// Hidden layer sizes.
+    pub hidden: Vec<Vec<usize>>,
+    /// Epoch counts.
+    pub epochs: Vec<usize>,
+    /// Batch sizes.
+    pub batch_size: Vec<usize>,
+}
+
+/// One grid point.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hyperparams {
+    /// Learning rate.
+    pub lr: f32,
+    /// Momentum.
+    pub momentum: f32,
+    /// Weight decay.
+    pub weight_decay: f32,
+    /// Hidden layer sizes.
+    pub hidden: Vec<usize>,
+    /// Epochs.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch_size: usize,
+}
+
+impl fmt::Display for Hyperparams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "lr={} momentum={} weight_decay={} hidden={:?} epochs={} batch_size={}",
+            self.lr, self.momentum, self.weight_decay, self.hidden, self.epochs, self.batch_size
+        )
+    }
+}
+
+impl ParamGrid {
+    /// Every combination, in a fixed order (lr varies slowest).
+    pub fn points(&self) -> Vec<Hyperparams> {
+        let mut points = Vec::new();
+        for &lr in &self.lr {
+            for &momentum in &self.momentum {
+                for &weight_decay in &self.weight_decay {
+                    for hidden in &self.hidden {
+                        for &epochs in &self.epochs {
+                            for &batch_size in &self.batch_size {
+                                points.push(Hyperparams {
+                                    lr,
+                                    momentum,
+                                    weight_decay,
+                                    hidden: hidden.clone(),
+                                    epochs,
+                                    batch_size,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        points
+    }
+}
+
+/// How a grid point is scored on a held-out fold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scoring {
+    /// Accuracy, higher is better (classification).
+    Accuracy,
+    /// Mean loss, lower is better (regression).
+    Loss,
+}
+
+/// One row of the results table (scikit-learn's `cv_results_`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CvResult {
+    /// The grid point.
+    pub params: Hyperparams,
+    /// Its score on each held-out fold.
+    pub fold_scores: Vec<f32>,
+    /// Mean of the fold scores.
+    pub mean: f32,
+    /// Population standard deviation of the fold scores.
+    pub std: f32,
+    /// 1 for the best mean.
+    pub rank: usize,
+}
+
+/// Where a search is, for progress reports.
+#[derive(Clone, Copy, Debug)]
+pub struct CvProgress<'a> {
+    /// The grid point being trained.
+    pub point: usize,
+    /// The fold left out, or None for the refit.
+    pub fold: Option<usize>,
+    /// The epoch just finished.
+    pub metrics: &'a EpochMetrics,
+}
+
+/// A grid search with K-fold cross-validation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GridSearchCv {
+    /// The grid.
+    pub grid: ParamGrid,
+    /// The splitter.
+    pub folds: Folds,
+    /// Retrain the best point on all training rows.
+    pub refit: bool,
+    /// Settings the grid does not vary (seed, output activation, decay form, drop_last).
+    pub base: TrainConfig,
+}
+
+/// What a search found.
+pub struct CvReport {
+    /// One row per grid point, in grid order.
+    pub results: Vec<CvResult>,
+    /// Index into `results` of the winner.
+    pub best_index: usize,
+    /// How the folds were scored.
+    pub scoring: Scoring,
+    /// The winner retrained on all training rows (with `refit`).
+    pub best_model: Option<Model>,
+}
+
+impl GridSearchCv {
+    /// Number of epochs the whole search trains (for progress bars).
+    pub fn total_epochs(&self) -> usize {
+        let per_point: usize = self.grid.points().iter().map(|p| p.epochs).sum();
+        let refit = if self.refit {
+            self.grid.points().iter().map(|p| p.epochs).max().unwrap_or(0)
+        } else {
+            0
+        };
+        per_point * self.folds.n_splits() + refit
+    }
+
+    fn config(&self, point: &Hyperparams) -> TrainConfig {
+        let mut config = self.base.clone();
+        config.sgd = Sgd {
+            lr: point.lr,
+            momentum: point.momentum,
+            weight_decay: point.weight_decay,
+            decay: self.base.sgd.decay,
+        };
+        config.hidden = point.hidden.clone();
+        config.epochs = point.epochs;
+        config.batch_size = point.batch_size;
+        config.early_stopping = None;
+        config
+    }
+
+    /// Cross-validates every grid point on `rows` of `data`, ranks them, and refits the best.
+    /// The same seed gives the same report.
+    pub fn fit(&self, data: &GpuDataset, rows: &[usize], progress: &mut dyn FnMut(CvProgress)) -> Result<CvReport> {
+        const OP: &str = "GridSearchCv";
+        let points = self.grid.points();
+        if points.is_empty() {
+            return Err(Error::invalid(
+                OP,
+                "grid",
+                "at least one value per hyperparameter",
+                "an empty list",
+            ));
+        }
+        for point in &points {
+            self.config(point).validate()?;
+        }
+        let scoring = if data.labels().is_some() {
+            Scoring::Accuracy
+        } else {
+            Scoring::Loss
+        };
+        let folds = self.folds.split(data, rows)?;
+        let mut results = Vec::with_capacity(points.len());
+        for (p, point) in points.iter().enumerate() {
+            let config = self.config(point);
+            let mut fold_scores = Vec::with_capacity(folds.len());
+            for (k, fold) in folds.iter().enumerate() {
+                let model = fit(data, &fold.train, None, &config, &mut |metrics| {
+                    progress(CvProgress {
+                        point: p,
+                        fold: Some(k),
+                        metrics,
+                    })
+                })?;
+                let scores = model.evaluate(data, &fold.validation)?;
+                fold_scores.push(match scoring {
+                    Scoring::Accuracy => scores.accuracy.unwrap_or(0.0),
+                    Scoring::Loss => scores.loss,
+                });
+            }
+            let n = fold_scores.len() as f64;
+            let mean = fold_scores.iter().map(|&s| s as f64).sum::<f64>() / n;
+            let var = fold_scores.iter().map(|&s| (s as f64 - mean).powi(2)).sum::<f64>() / n;
+            results.push(CvResult {
+                params: point.clone(),
+                fold_scores,
+                mean: mean as f32,
+                std: var.sqrt() as f32,
+                rank: 0,
+            });
+        }
+        // Rank by mean score; ties keep grid order (the earlier point wins, as in scikit-learn).
+        let mut order: Vec<usize> = (0..results.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (x, y) = (results[a].mean, results[b].mean);
+            match scoring {
+                Scoring::Accuracy => y.total_cmp(&x),
+                Scoring::Loss => x.total_cmp(&y),
+            }
+            .then(a.cmp(&b))
+        });
+        for (rank, &i) in order.iter().enumerate() {
+            results[i].rank = rank + 1;
+        }
+        let best_index = order[0];
+        let best_model = if self.refit {
+            let config = self.config(&results[best_index].params);
+            Some(fit(data, rows, None, &config, &mut |metrics| {
+                progress(CvProgress {
+                    point: best_index,
+                    fold: None,
+                    metrics,
+                })
+            })?)
+        } else {
+            None
+        };
+        Ok(CvReport {
+            results,
+            best_index,
+            scoring,
+            best_model,
+        })
+    }
+}
+
+impl CvReport {
+    /// The winning grid point.
+    pub fn best_params(&self) -> &Hyperparams {
+        &self.results[self.best_index].params
+    }
+}
+
+impl fmt::Display for CvReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let score = match self.scoring {
+            Scoring::Accuracy => "accuracy",
+            Scoring::Loss => "loss",
+        };
+        writeln!(
+            f,
+            "rank  mean {score:<8}  std       fold scores                       params"
+        )?;
+        let mut rows: Vec<&CvResult> = self.results.iter().collect();
+        rows.sort_by_key(|r| r.rank);
+        for r in rows {
+            let folds: Vec<String> = r.fold_scores.iter().map(|s| format!("{s:.4}")).collect();
+            writeln!(
+                f,
+                "{:>4}  {:<13.4}  {:<8.4}  {:<32}  {}",
+                r.rank,
+                r.mean,
+                r.std,
+                folds.join(" "),
+                r.params
+            )?;
+        }
+        Ok(())
+    }
+}

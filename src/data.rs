@@ -1,0 +1,426 @@
+//! Data sets on the host: CSV loading (optionally gzip), one-hot targets, feature scaling
+//! fitted on training rows only, seeded shuffling and a stratified train/test split.
+
+use std::io::Read;
+use std::path::Path;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::error::{Error, Result};
+
+/// Which column holds the label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum LabelColumn {
+    /// The last column (the default).
+    #[default]
+    Last,
+    /// This 0-based column.
+    Index(usize),
+}
+
+/// What the labels are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Task {
+    /// Integer class labels `0..n_classes`, trained against one-hot targets.
+    #[default]
+    Classification,
+    /// One real-valued target per row.
+    Regression,
+}
+
+/// How to read a CSV file.
+#[derive(Clone, Debug, Default)]
+pub struct CsvOptions {
+    /// Which column is the label.
+    pub label_column: LabelColumn,
+    /// Whether the first line is a header to skip.
+    pub has_header: bool,
+    /// Classification or regression.
+    pub task: Task,
+    /// The number of classes; labels at or above it are errors. Default: largest label + 1.
+    pub n_classes: Option<usize>,
+}
+
+/// A data set in memory: row-major features and the targets the network trains against.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// Where it came from (for messages).
+    pub name: String,
+    /// Features, (n_samples, n_features) row-major.
+    pub features: Vec<f32>,
+    /// Columns of `features`.
+    pub n_features: usize,
+    /// Training targets, (n_samples, n_outputs): one-hot rows for classification.
+    pub targets: Vec<f32>,
+    /// Columns of `targets`.
+    pub n_outputs: usize,
+    /// Class of each sample (classification only).
+    pub labels: Option<Vec<usize>>,
+}
+
+fn data_error(file: &str, line: u64, column: usize, message: impl Into<String>) -> Error {
+    Error::Data {
+        file: file.to_string(),
+        line,
+        column,
+        message: message.into(),
+    }
+}
+
+impl Dataset {
+    /// Reads a CSV file; gzip-compressed files (by their magic bytes) are decompressed.
+    pub fn from_csv_path(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            file: name.clone(),
+            source,
+        })?;
+        Self::from_csv_bytes(&bytes, &name, options)
+    }
+
+    /// Parses CSV from memory (gzip-compressed or plain); `name` appears in error messages.
+    pub fn from_csv_bytes(bytes: &[u8], name: &str, options: &CsvOptions) -> Result<Self> {
+        let text;
+        let plain: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut decoded = Vec::new();
+            flate2::read::GzDecoder::new(bytes)
+                .read_to_end(&mut decoded)
+                .map_err(|e| data_error(name, 0, 0, format!("not valid gzip: {e}")))?;
+            text = decoded;
+            &text
+        } else {
+            bytes
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(options.has_header)
+            .flexible(true)
+            .trim(csv::Trim::All)
+            .from_reader(plain);
+
+        let mut features = Vec::new();
+        let mut raw_labels: Vec<(f64, u64)> = Vec::new();
+        let mut width = None;
+        for record in reader.records() {
+            let record = record.map_err(|e| {
+                let line = e.position().map_or(0, |p| p.line());
+                data_error(name, line, 0, format!("unreadable CSV: {e}"))
+            })?;
+            let line = record.position().map_or(0, |p| p.line());
+            if record.len() == 1 && record[0].is_empty() {
+                continue; // a blank line
+            }
+            let expected = *width.get_or_insert(record.len());
+            if record.len() != expected {
+                return Err(data_error(
+                    name,
+                    line,
+                    record.len().min(expected) + 1,
+                    format!("ragged row: expected {expected} columns, got {}", record.len()),
+                ));
+            }
+            if expected < 2 {
+                return Err(data_error(name, line, 1, "need at least one feature and a label"));
+            }
+            let label_at = match options.label_column {
+                LabelColumn::Last => expected - 1,
+                LabelColumn::Index(i) if i < expected => i,
+                LabelColumn::Index(i) => {
+                    return Err(data_error(
+                        name,
+                        line,
+                        i + 1,
+                        format!("label column {i} is past the {expected} columns"),
+                    ));
+                }
+            };
+            for (column, cell) in record.iter().enumerate() {
+                let value: f64 = cell
+                    .parse()
+                    .map_err(|_| data_error(name, line, column + 1, format!("expected a number, got {cell:?}")))?;
+                if !value.is_finite() {
+                    return Err(data_error(
+                        name,
+                        line,
+                        column + 1,
+                        format!("expected a finite number, got {cell}"),
+                    ));
+                }
+                if column == label_at {
+                    raw_labels.push((value, line));
+                } else {
+                    features.push(value as f32);
+                }
+            }
+        }
+        let Some(width) = width else {
+            return Err(data_error(name, 0, 0, "no data rows"));
+        };
+        let n_features = width - 1;
+        let label_column = match options.label_column {
+            LabelColumn::Last => width,
+            LabelColumn::Index(i) => i + 1,
+        };
+        match options.task {
+            Task::Regression => Ok(Dataset {
+                name: name.to_string(),
+                features,
+                n_features,
+                targets: raw_labels.iter().map(|&(v, _)| v as f32).collect(),
+                n_outputs: 1,
+                labels: None,
+            }),
+            Task::Classification => {
+                let mut labels = Vec::with_capacity(raw_labels.len());
+                for &(value, line) in &raw_labels {
+                    if value < 0.0 || value.fract() != 0.0 {
+                        return Err(data_error(
+                            name,
+                            line,
+                            label_column,
+                            format!("class labels are integers >= 0, got {value}"),
+                        ));
+                    }
+                    labels.push(value as usize);
+                }
+                let largest = labels.iter().copied().max().unwrap_or(0);
+                let n_classes = options.n_classes.unwrap_or(largest + 1);
+                if let Some(i) = labels.iter().position(|&l| l >= n_classes) {
+                    return Err(data_error(
+                        name,
+                        raw_labels[i].1,
+                        label_column,
+                        format!("label {} out of range 0..{n_classes}", labels[i]),
+                    ));
+                }
+                Self::classification(name, features, n_features, labels, n_classes)
+            }
+        }
+    }
+
+    /// A classification data set from features and class labels (one-hot targets).
+    pub fn classification(
+        name: &str,
+        features: Vec<f32>,
+        n_features: usize,
+        labels: Vec<usize>,
+        n_classes: usize,
+    ) -> Result<Self> {
+        let data = Dataset {
+            name: name.to_string(),
+            targets: one_hot(&labels, n_classes),
+            n_outputs: n_classes,
+            labels: Some(labels),
+            features,
+            n_features,
+        };
+        data.validate()?;
+        Ok(data)
+    }
+
+    /// Checks sizes, finiteness and labels.
+    pub fn validate(&self) -> Result<()> {
+        let name = &self.name;
+        if self.n_features == 0 || self.n_outputs == 0 {
+            return Err(data_error(name, 0, 0, "need at least one feature and one output"));
+        }
+        let n = self.len();
+        if n == 0 {
+            return Err(data_error(name, 0, 0, "no samples"));
+        }
+        if self.features.len() != n * self.n_features || self.targets.len() != n * self.n_outputs {
+            return Err(data_error(
+                name,
+                0,
+                0,
+                format!(
+                    "features ({}) and targets ({}) disagree on the sample count for {} features, {} outputs",
+                    self.features.len(),
+                    self.targets.len(),
+                    self.n_features,
+                    self.n_outputs
+                ),
+            ));
+        }
+        if let Some(i) = self.features.iter().position(|v| !v.is_finite()) {
+            let (row, col) = (i / self.n_features, i % self.n_features);
+            return Err(data_error(
+                name,
+                row as u64 + 1,
+                col + 1,
+                format!("feature is {}", self.features[i]),
+            ));
+        }
+        if let Some(i) = self.targets.iter().position(|v| !v.is_finite()) {
+            return Err(data_error(
+                name,
+                (i / self.n_outputs) as u64 + 1,
+                0,
+                format!("target is {}", self.targets[i]),
+            ));
+        }
+        if let Some(labels) = &self.labels {
+            if labels.len() != n {
+                return Err(data_error(
+                    name,
+                    0,
+                    0,
+                    format!("{} labels for {n} samples", labels.len()),
+                ));
+            }
+            if let Some(i) = labels.iter().position(|&l| l >= self.n_outputs) {
+                return Err(data_error(
+                    name,
+                    i as u64 + 1,
+                    0,
+                    format!("label {} out of range 0..{}", labels[i], self.n_outputs),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.features.len() / self.n_features.max(1)
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The number of classes (classification) or None.
+    pub fn n_classes(&self) -> Option<usize> {
+        self.labels.as_ref().map(|_| self.n_outputs)
+    }
+}
+
+/// Rows of length `n_classes` with a 1 at each label.
+pub fn one_hot(labels: &[usize], n_classes: usize) -> Vec<f32> {
+    let mut targets = vec![0.0; labels.len() * n_classes];
+    for (row, &label) in labels.iter().enumerate() {
+        if label < n_classes {
+            targets[row * n_classes + label] = 1.0;
+        }
+    }
+    targets
+}
+
+/// `0..n` in a seeded random order.
+pub fn shuffled_indices(n: usize, seed: u64) -> Vec<usize> {
+    let mut indices: Vec<usize> = (0..n).collect();
+    indices.shuffle(&mut StdRng::seed_from_u64(seed));
+    indices
+}
+
+/// Splits sample indices into (train, test) keeping each class's share: from every class,
+/// `round(test_fraction · class size)` samples go to the test part.
+pub fn stratified_split(labels: &[usize], test_fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
+    if !(test_fraction > 0.0 && test_fraction < 1.0) {
+        return Err(Error::invalid(
+            "stratified_split",
+            "test_fraction",
+            "a value in (0, 1)",
+            test_fraction,
+        ));
+    }
+    let n_classes = labels.iter().copied().max().map_or(0, |m| m + 1);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for class in 0..n_classes {
+        let mut members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
+        members.shuffle(&mut rng);
+        let n_test = (members.len() as f64 * test_fraction).round() as usize;
+        test.extend_from_slice(&members[..n_test]);
+        train.extend_from_slice(&members[n_test..]);
+    }
+    train.shuffle(&mut rng);
+    test.shuffle(&mut rng);
+    if train.is_empty() || test.is_empty() {
+        return Err(Error::invalid(
+            "stratified_split",
+            "split",
+            "non-empty train and test parts",
+            format!("{} train, {} test samples", train.len(), test.len()),
+        ));
+    }
+    Ok((train, test))
+}
+
+/// How features are scaled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scaling {
+    /// Zero mean, unit variance per feature (constant features are only centred).
+    Standardize,
+    /// Each feature into [0, 1] (constant features map to 0).
+    MinMax,
+}
+
+/// A per-feature affine map `x' = (x − shift) · scale`, fitted on training rows only and
+/// applied unchanged to validation and test rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scaler {
+    shift: Vec<f32>,
+    scale: Vec<f32>,
+}
+
+impl Scaler {
+    /// Fits on the rows `rows` of `data` (and nothing else).
+    pub fn fit(scaling: Scaling, data: &Dataset, rows: &[usize]) -> Result<Self> {
+        if rows.is_empty() {
+            return Err(Error::invalid("Scaler::fit", "rows", "at least one row", 0));
+        }
+        let d = data.n_features;
+        if let Some(&bad) = rows.iter().find(|&&r| r >= data.len()) {
+            return Err(Error::invalid("Scaler::fit", "row", format!("< {}", data.len()), bad));
+        }
+        let column = |j: usize| rows.iter().map(move |&r| data.features[r * d + j] as f64);
+        let (shift, scale) = (0..d)
+            .map(|j| match scaling {
+                Scaling::Standardize => {
+                    let mean = column(j).sum::<f64>() / rows.len() as f64;
+                    let var = column(j).map(|v| (v - mean).powi(2)).sum::<f64>() / rows.len() as f64;
+                    let std = var.sqrt();
+                    (mean as f32, if std > 0.0 { (1.0 / std) as f32 } else { 1.0 })
+                }
+                Scaling::MinMax => {
+                    let lo = column(j).fold(f64::INFINITY, f64::min);
+                    let hi = column(j).fold(f64::NEG_INFINITY, f64::max);
+                    (lo as f32, if hi > lo { (1.0 / (hi - lo)) as f32 } else { 0.0 })
+                }
+            })
+            .unzip();
+        Ok(Scaler { shift, scale })
+    }
+
+    /// Applies the map to every row of `data`.
+    pub fn transform(&self, data: &mut Dataset) -> Result<()> {
+        if data.n_features != self.shift.len() {
+            return Err(Error::shape(
+                "Scaler::transform",
+                "features",
+                self.shift.len(),
+                data.n_features,
+            ));
+        }
+        for row in data.features.chunks_mut(data.n_features) {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (*v - self.shift[j]) * self.scale[j];
+            }
+        }
+        Ok(())
+    }
+
+    /// The per-feature shift (mean or minimum).
+    pub fn shift(&self) -> &[f32] {
+        &self.shift
+    }
+
+    /// The per-feature scale (1/std or 1/range).
+    pub fn scale(&self) -> &[f32] {
+        &self.scale
+    }
+}

@@ -1,0 +1,456 @@
+//! Training on a data set resident on the GPU: shuffled mini-batches gathered on the device,
+//! an epoch per submit, metrics read back once per epoch, optional early stopping.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::kernels::Dispatch;
+use crate::mlp::{Activation, LayerParams, Mlp};
+use crate::ops;
+use crate::optim::Sgd;
+use crate::tensor::Tensor;
+
+/// A data set uploaded to the GPU once: features (N,F) and targets (N,O).
+pub struct GpuDataset {
+    gpu: Gpu,
+    features: Tensor,
+    targets: Tensor,
+    labels: Option<Vec<usize>>,
+    n_features: usize,
+    n_outputs: usize,
+}
+
+impl GpuDataset {
+    /// Validates and uploads `data`.
+    pub fn upload(gpu: &Gpu, data: &Dataset) -> Result<Self> {
+        data.validate()?;
+        let n = data.len();
+        Ok(GpuDataset {
+            gpu: gpu.clone(),
+            features: Tensor::from_slice(gpu, &[n, data.n_features], &data.features)?,
+            targets: Tensor::from_slice(gpu, &[n, data.n_outputs], &data.targets)?,
+            labels: data.labels.clone(),
+            n_features: data.n_features,
+            n_outputs: data.n_outputs,
+        })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.features.shape()[0]
+    }
+
+    /// Whether it holds no samples (never: uploads of empty data sets fail).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Class labels, for classification data.
+    pub fn labels(&self) -> Option<&[usize]> {
+        self.labels.as_deref()
+    }
+
+    /// The device it lives on.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    fn check_rows(&self, op: &'static str, what: &str, rows: &[usize]) -> Result<()> {
+        if rows.is_empty() {
+            return Err(Error::invalid(op, what, "at least one sample", "none"));
+        }
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.len()) {
+            return Err(Error::invalid(
+                op,
+                format!("{what} index"),
+                format!("< {}", self.len()),
+                bad,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How to train one model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Hidden layer sizes (inputs and outputs come from the data).
+    pub hidden: Vec<usize>,
+    /// The optimizer.
+    pub sgd: Sgd,
+    /// Passes over the training rows.
+    pub epochs: usize,
+    /// Rows per mini-batch.
+    pub batch_size: usize,
+    /// Seed of the initialisation and of the per-epoch shuffles.
+    pub seed: u64,
+    /// Activation of the output layer (hidden layers use sigmoid).
+    pub output_activation: Activation,
+    /// Drop the last, partial batch of each epoch instead of training on it.
+    pub drop_last: bool,
+    /// Stop when the validation loss has not improved for this many epochs, and keep the
+    /// parameters of the best epoch. Needs validation rows.
+    pub early_stopping: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            hidden: vec![64],
+            sgd: Sgd::new(0.5).momentum(0.9),
+            epochs: 30,
+            batch_size: 32,
+            seed: 0,
+            output_activation: Activation::Sigmoid,
+            drop_last: false,
+            early_stopping: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks ranges: epochs ≥ 1, batch size ≥ 1, hidden sizes ≥ 1, the optimizer's.
+    pub fn validate(&self) -> Result<()> {
+        const OP: &str = "TrainConfig";
+        self.sgd.validate()?;
+        if self.epochs == 0 {
+            return Err(Error::invalid(OP, "epochs", "at least 1", 0));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::invalid(OP, "batch_size", "at least 1", 0));
+        }
+        if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
+            return Err(Error::invalid(OP, format!("hidden[{i}]"), "at least 1", 0));
+        }
+        if self.early_stopping == Some(0) {
+            return Err(Error::invalid(OP, "early_stopping patience", "at least 1 epoch", 0));
+        }
+        Ok(())
+    }
+}
+
+/// What one epoch measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochMetrics {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's samples (each weighted once).
+    pub train_loss: f32,
+    /// Loss on the validation rows after the epoch.
+    pub val_loss: Option<f32>,
+    /// Accuracy on the validation rows after the epoch (classification).
+    pub val_accuracy: Option<f32>,
+}
+
+/// Loss (and accuracy, for classification) of a model on some rows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scores {
+    /// Mean loss per sample.
+    pub loss: f32,
+    /// Fraction of samples whose largest output is their class.
+    pub accuracy: Option<f32>,
+}
+
+/// A trained model with its history.
+pub struct Model {
+    mlp: Mlp,
+    history: Vec<EpochMetrics>,
+}
+
+/// The batches of a fixed list of rows: one index buffer, and per batch a gather dispatch
+/// (built once) that fills the model's inputs, targets and loss weights.
+struct Batches {
+    indices: Tensor,
+    gathers: Vec<Dispatch>,
+    counts: Vec<usize>,
+}
+
+impl Batches {
+    fn new(data: &GpuDataset, mlp: &Mlp, rows: &[usize], drop_last: bool) -> Result<Self> {
+        let gpu = &data.gpu;
+        let batch = mlp.batch_size();
+        let n_batches = if drop_last {
+            rows.len() / batch
+        } else {
+            rows.len().div_ceil(batch)
+        };
+        if n_batches == 0 {
+            return Err(Error::invalid(
+                "fit",
+                "training rows",
+                format!("at least one full batch of {batch} with drop_last"),
+                rows.len(),
+            ));
+        }
+        let indices = Tensor::from_u32(gpu, &[rows.len()], &to_u32(rows))?;
+        let graph = mlp.graph();
+        let (x, t) = (graph.tensor(mlp.input_node())?, graph.tensor(mlp.target_node())?);
+        let mut gathers = Vec::with_capacity(n_batches);
+        let mut counts = Vec::with_capacity(n_batches);
+        for j in 0..n_batches {
+            let count = batch.min(rows.len() - j * batch);
+            gathers.push(ops::gather_batch(
+                gpu,
+                &data.features,
+                &data.targets,
+                &indices,
+                j * batch,
+                count,
+                x,
+                t,
+                graph.row_weights(),
+            )?);
+            counts.push(count);
+        }
+        Ok(Batches {
+            indices,
+            gathers,
+            counts,
+        })
+    }
+}
+
+fn to_u32(rows: &[usize]) -> Vec<u32> {
+    rows.iter().map(|&r| r as u32).collect()
+}
+
+/// Evaluation of a model over fixed rows: forward passes only, every batch's output and loss
+/// collected on the GPU and read back once.
+struct Evaluation {
+    batches: Batches,
+    collect_outputs: Vec<Dispatch>,
+    collect_losses: Vec<Dispatch>,
+    outputs: Tensor,
+    losses: Tensor,
+    labels: Option<Vec<usize>>,
+}
+
+impl Evaluation {
+    fn new(data: &GpuDataset, mlp: &Mlp, rows: &[usize]) -> Result<Self> {
+        let gpu = &data.gpu;
+        let batches = Batches::new(data, mlp, rows, false)?;
+        let graph = mlp.graph();
+        let y = graph.tensor(mlp.output_node())?;
+        let loss = graph.tensor(graph.loss_node())?.view(0, &[1, 1]);
+        let outputs = Tensor::zeros(gpu, &[rows.len(), data.n_outputs])?;
+        let losses = Tensor::zeros(gpu, &[batches.counts.len(), 1])?;
+        let batch = mlp.batch_size();
+        let mut collect_outputs = Vec::new();
+        let mut collect_losses = Vec::new();
+        for (j, &count) in batches.counts.iter().enumerate() {
+            collect_outputs.push(ops::copy_rows(gpu, y, &outputs, j * batch, count)?);
+            collect_losses.push(ops::copy_rows(gpu, &loss, &losses, j, 1)?);
+        }
+        let labels = data
+            .labels
+            .as_ref()
+            .map(|labels| rows.iter().map(|&r| labels[r]).collect());
+        Ok(Evaluation {
+            batches,
+            collect_outputs,
+            collect_losses,
+            outputs,
+            losses,
+            labels,
+        })
+    }
+
+    fn run(&self, mlp: &Mlp) -> Result<(Scores, Vec<f32>)> {
+        let graph = mlp.graph();
+        graph.gpu().record_and_submit("evaluate", |pass| {
+            for j in 0..self.batches.gathers.len() {
+                self.batches.gathers[j].record(pass);
+                graph.record(pass, false, false);
+                self.collect_outputs[j].record(pass);
+                self.collect_losses[j].record(pass);
+            }
+        })?;
+        let losses = self.losses.to_vec()?;
+        let outputs = self.outputs.to_vec()?;
+        let n: usize = self.batches.counts.iter().sum();
+        let loss = losses
+            .iter()
+            .zip(&self.batches.counts)
+            .map(|(&l, &c)| l as f64 * c as f64)
+            .sum::<f64>()
+            / n as f64;
+        let accuracy = self.labels.as_ref().map(|labels| accuracy(&outputs, labels));
+        Ok((
+            Scores {
+                loss: loss as f32,
+                accuracy,
+            },
+            outputs,
+        ))
+    }
+}
+
+/// Fraction of rows of `outputs` whose largest entry is at the row's label.
+fn accuracy(outputs: &[f32], labels: &[usize]) -> f32 {
+    let k = outputs.len() / labels.len().max(1);
+    let correct = outputs
+        .chunks(k)
+        .zip(labels)
+        .filter(|(row, label)| argmax(row) == **label)
+        .count();
+    correct as f32 / labels.len().max(1) as f32
+}
+
+fn argmax(row: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Trains a new model on `train_rows` of `data`, scoring `validation_rows` after each
+/// epoch; `on_epoch` sees every epoch's metrics (for progress bars).
+///
+/// Each epoch is one submit: for every mini-batch, a gather kernel copies the shuffled rows
+/// into the model's inputs, then forward, backward and update follow. The last, partial
+/// batch trains with its padding rows weighted 0, unless `drop_last`.
+pub fn fit(
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Model> {
+    const OP: &str = "fit";
+    config.validate()?;
+    data.check_rows(OP, "training rows", train_rows)?;
+    if let Some(rows) = validation_rows {
+        data.check_rows(OP, "validation rows", rows)?;
+    }
+    if config.early_stopping.is_some() && validation_rows.is_none() {
+        return Err(Error::invalid(OP, "early_stopping", "validation rows to watch", "none"));
+    }
+    let gpu = &data.gpu;
+    let mut sizes = vec![data.n_features];
+    sizes.extend_from_slice(&config.hidden);
+    sizes.push(data.n_outputs);
+    let mut mlp = Mlp::builder(&sizes)
+        .seed(config.seed)
+        .output_activation(config.output_activation)
+        .build(gpu, config.batch_size, config.sgd)?;
+
+    let batches = Batches::new(data, &mlp, train_rows, config.drop_last)?;
+    let graph_loss = mlp.graph().tensor(mlp.graph().loss_node())?.view(0, &[1, 1]);
+    let batch_losses = Tensor::zeros(gpu, &[batches.counts.len(), 1])?;
+    let collect_losses = (0..batches.counts.len())
+        .map(|j| ops::copy_rows(gpu, &graph_loss, &batch_losses, j, 1))
+        .collect::<Result<Vec<_>>>()?;
+    let validation = validation_rows
+        .map(|rows| Evaluation::new(data, &mlp, rows))
+        .transpose()?;
+
+    let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5EED_0F_E90C);
+    let mut order = train_rows.to_vec();
+    let mut history = Vec::with_capacity(config.epochs);
+    let mut best: Option<(f32, Vec<LayerParams>)> = None;
+    let mut since_best = 0;
+    let trained: usize = batches.counts.iter().sum();
+    for epoch in 1..=config.epochs {
+        order.shuffle(&mut rng);
+        batches.indices.write_u32(&to_u32(&order))?;
+        let graph = mlp.graph();
+        gpu.record_and_submit("training epoch", |pass| {
+            for (gather, collect) in batches.gathers.iter().zip(&collect_losses) {
+                gather.record(pass);
+                graph.record(pass, true, true);
+                collect.record(pass);
+            }
+        })?;
+        let losses = batch_losses.to_vec()?;
+        let train_loss = losses
+            .iter()
+            .zip(&batches.counts)
+            .map(|(&l, &c)| l as f64 * c as f64)
+            .sum::<f64>()
+            / trained as f64;
+        if !train_loss.is_finite() {
+            return Err(Error::invalid(
+                OP,
+                format!("training loss at epoch {epoch}"),
+                "a finite value (lower lr?)",
+                train_loss,
+            ));
+        }
+        let val = validation
+            .as_ref()
+            .map(|v| v.run(&mlp))
+            .transpose()?
+            .map(|(scores, _)| scores);
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: train_loss as f32,
+            val_loss: val.map(|s| s.loss),
+            val_accuracy: val.and_then(|s| s.accuracy),
+        };
+        on_epoch(&metrics);
+        history.push(metrics);
+        if let (Some(patience), Some(scores)) = (config.early_stopping, val) {
+            if best.as_ref().is_none_or(|(loss, _)| scores.loss < *loss) {
+                best = Some((scores.loss, mlp.parameters()?));
+                since_best = 0;
+            } else {
+                since_best += 1;
+                if since_best >= patience {
+                    break;
+                }
+            }
+        }
+    }
+    if let Some((_, params)) = best {
+        mlp.set_parameters(&params)?;
+    }
+    mlp.graph_mut().reset_optimizer()?;
+    Ok(Model { mlp, history })
+}
+
+impl Model {
+    /// Per-epoch metrics of the training run.
+    pub fn history(&self) -> &[EpochMetrics] {
+        &self.history
+    }
+
+    /// The network.
+    pub fn mlp(&self) -> &Mlp {
+        &self.mlp
+    }
+
+    /// Loss and accuracy on `rows` of `data`.
+    pub fn evaluate(&self, data: &GpuDataset, rows: &[usize]) -> Result<Scores> {
+        data.check_rows("Model::evaluate", "rows", rows)?;
+        self.check_data("Model::evaluate", data)?;
+        Ok(Evaluation::new(data, &self.mlp, rows)?.run(&self.mlp)?.0)
+    }
+
+    /// The network's outputs for `rows` of `data`, (rows, outputs) row-major.
+    pub fn predict(&self, data: &GpuDataset, rows: &[usize]) -> Result<Vec<f32>> {
+        data.check_rows("Model::predict", "rows", rows)?;
+        self.check_data("Model::predict", data)?;
+        Ok(Evaluation::new(data, &self.mlp, rows)?.run(&self.mlp)?.1)
+    }
+
+    fn check_data(&self, op: &'static str, data: &GpuDataset) -> Result<()> {
+        let sizes = self.mlp.sizes();
+        let (inputs, outputs) = (sizes[0], sizes[sizes.len() - 1]);
+        if (data.n_features, data.n_outputs) != (inputs, outputs) {
+            return Err(Error::shape(
+                op,
+                "data set",
+                format!("{inputs} features, {outputs} outputs"),
+                format!("{} features, {} outputs", data.n_features, data.n_outputs),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -33,7 +33,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     let started = Instant::now();
     let gpu = Gpu::new()?;
-    println!("adapter: {} ({:?}, {:?})", gpu.adapter_name(), gpu.backend(), gpu.device_type());
+    println!(
+        "adapter: {} ({:?}, {:?})",
+        gpu.adapter_name(),
+        gpu.backend(),
+        gpu.device_type()
+    );
 
     let mut data = Dataset::from_csv_bytes(DIGITS, "digits.csv.gz", &CsvOptions::default())?;
     let labels = data.labels.clone().ok_or("digits has labels")?;
@@ -73,8 +78,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let bar = ProgressBar::new(search.total_epochs() as u64);
     bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed} {msg}")
-            .map_err(|e| e.to_string())?,
+        ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed} {msg}").map_err(|e| e.to_string())?,
     );
     let n_points = search.grid.points().len();
     let report = search.fit(&data, &train, &mut |p| {

@@ -19,7 +19,11 @@ struct GatherParams {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<uniform> gather: GatherParams;
+// Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
+// recompiles a shader whenever the uniform values its loops depend on change, which
+// costs milliseconds per dispatch. Each entry point copies them into `gather` first.
+@group(0) @binding(0) var<storage, read> gather_buffer: GatherParams;
+var<private> gather: GatherParams;
 @group(0) @binding(1) var<storage, read> all_features: array<f32>;
 @group(0) @binding(2) var<storage, read> all_targets: array<f32>;
 @group(0) @binding(3) var<storage, read> indices: array<u32>;
@@ -33,6 +37,7 @@ fn gather_batch(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    gather = gather_buffer;
     let i = (wid.x + nwg.x * wid.y) * 256u + lid;
     let x_len = gather.batch * gather.features;
     let t_len = gather.batch * gather.outputs;
@@ -64,7 +69,11 @@ struct CopyRowsParams {
     _pad: u32,
 }
 
-@group(0) @binding(0) var<uniform> copy_rows_params: CopyRowsParams;
+// Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
+// recompiles a shader whenever the uniform values its loops depend on change, which
+// costs milliseconds per dispatch. Each entry point copies them into `copy_rows_params` first.
+@group(0) @binding(0) var<storage, read> copy_rows_params_buffer: CopyRowsParams;
+var<private> copy_rows_params: CopyRowsParams;
 @group(0) @binding(7) var<storage, read> src_rows: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dst_rows: array<f32>;
 
@@ -74,6 +83,7 @@ fn copy_rows(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    copy_rows_params = copy_rows_params_buffer;
     let i = (wid.x + nwg.x * wid.y) * 256u + lid;
     let p = copy_rows_params;
     if i >= p.count * p.cols {

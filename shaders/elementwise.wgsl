@@ -9,7 +9,11 @@ struct ElementwiseParams {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: ElementwiseParams;
+// Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
+// recompiles a shader whenever the uniform values its loops depend on change, which
+// costs milliseconds per dispatch. Each entry point copies them into `params` first.
+@group(0) @binding(0) var<storage, read> params_buffer: ElementwiseParams;
+var<private> params: ElementwiseParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> output: array<f32>;
@@ -20,6 +24,7 @@ fn add(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    params = params_buffer;
     let i = (wid.x + nwg.x * wid.y) * 256u + lid;
     if i >= params.n {
         return;
@@ -33,6 +38,7 @@ fn copy(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    params = params_buffer;
     let i = (wid.x + nwg.x * wid.y) * 256u + lid;
     if i >= params.n {
         return;

@@ -19,7 +19,11 @@ struct MatmulParams {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: MatmulParams;
+// Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
+// recompiles a shader whenever the uniform values its loops depend on change, which
+// costs milliseconds per dispatch. Each entry point copies them into `params` first.
+@group(0) @binding(0) var<storage, read> params_buffer: MatmulParams;
+var<private> params: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
@@ -58,6 +62,7 @@ fn matmul_naive(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
+    params = params_buffer;
     let tile = wid.x + nwg.x * wid.y;
     if tile >= params.tiles {
         return;
@@ -86,6 +91,7 @@ fn matmul_blocked(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
+    params = params_buffer;
     let tile = wid.x + nwg.x * wid.y;
     if tile >= params.tiles {
         return;
@@ -139,14 +145,45 @@ fn matmul_blocked(
 // memory. On CPU adapters every storage load costs about the same whatever its width, so
 // this kernel's 4 vec4 loads per k for 64 FMAs beat matmul_blocked's 8 scalar loads for 16.
 // Its caller guarantees: K % 4 == 0; N % 4 == 0 unless TRANS_B; M % 4 == 0 if TRANS_A.
-// K is walked in chunks of 4: a_chunk[i] holds A(row i, k..k+4), b_lo/b_hi[kk] hold
-// B(k+kk, cols 0..4 / 4..8) of the block.
+// K is walked in chunks of 4. Everything is spelled out in scalar variables (no private
+// arrays, no dynamic component indices): lavapipe turns those into per-lane memory traffic.
+
+// The 4 k-values of one row of A in a chunk, times the chunk's 4 rows of B (4 columns each).
+fn fma_chunk(acc: vec4<f32>, a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
+    return fma(vec4<f32>(a.w), b3, fma(vec4<f32>(a.z), b2, fma(vec4<f32>(a.y), b1, fma(vec4<f32>(a.x), b0, acc))));
+}
+
+// One row of the 8×8 block: columns col0..col0+4 from `lo`, col0+4..col0+8 from `hi`.
+fn store_row(row: u32, col0: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    if row >= params.m {
+        return;
+    }
+    if col0 + 7u < params.n {
+        store(row, col0, lo.x);
+        store(row, col0 + 1u, lo.y);
+        store(row, col0 + 2u, lo.z);
+        store(row, col0 + 3u, lo.w);
+        store(row, col0 + 4u, hi.x);
+        store(row, col0 + 5u, hi.y);
+        store(row, col0 + 6u, hi.z);
+        store(row, col0 + 7u, hi.w);
+        return;
+    }
+    let values = array<f32, 8>(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w);
+    for (var j = 0u; j < 8u; j++) {
+        if col0 + j < params.n {
+            store(row, col0 + j, values[j]);
+        }
+    }
+}
+
 @compute @workgroup_size(8, 8)
 fn matmul_vec4(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
+    params = params_buffer;
     let tile = wid.x + nwg.x * wid.y;
     if tile >= params.tiles {
         return;
@@ -160,74 +197,119 @@ fn matmul_vec4(
     let n = params.n;
     let k4 = params.k / 4u;
     // Clamped so loads stay in bounds; the clamped outputs are never stored.
-    var rows: array<u32, 8>;
-    var cols: array<u32, 8>;
-    for (var i = 0u; i < 8u; i++) {
-        rows[i] = min(row0 + i, m - 1u);
-        cols[i] = min(col0 + i, n - 1u);
-    }
-    let row_hi = min(row0 + 4u, m - 4u);
-    let col_hi = min(col0 + 4u, n - 4u);
+    let last_row = m - 1u;
+    let last_col = n - 1u;
+    let r0 = row0;
+    let r1 = min(row0 + 1u, last_row);
+    let r2 = min(row0 + 2u, last_row);
+    let r3 = min(row0 + 3u, last_row);
+    let r4 = min(row0 + 4u, last_row);
+    let r5 = min(row0 + 5u, last_row);
+    let r6 = min(row0 + 6u, last_row);
+    let r7 = min(row0 + 7u, last_row);
+    let c0 = col0;
+    let c1 = min(col0 + 1u, last_col);
+    let c2 = min(col0 + 2u, last_col);
+    let c3 = min(col0 + 3u, last_col);
+    let c4 = min(col0 + 4u, last_col);
+    let c5 = min(col0 + 5u, last_col);
+    let c6 = min(col0 + 6u, last_col);
+    let c7 = min(col0 + 7u, last_col);
+    // With TRANS_A rows are read 4 at a time (M % 4 == 0), likewise columns without TRANS_B.
+    let row_hi = select(row0, min(row0 + 4u, m - 4u), TRANS_A);
+    let col_hi = select(col0, min(col0 + 4u, n - 4u), !TRANS_B);
 
-    var acc_lo: array<vec4<f32>, 8>;
-    var acc_hi: array<vec4<f32>, 8>;
+    var lo0 = vec4<f32>(0.0); var lo1 = vec4<f32>(0.0); var lo2 = vec4<f32>(0.0); var lo3 = vec4<f32>(0.0);
+    var lo4 = vec4<f32>(0.0); var lo5 = vec4<f32>(0.0); var lo6 = vec4<f32>(0.0); var lo7 = vec4<f32>(0.0);
+    var hi0 = vec4<f32>(0.0); var hi1 = vec4<f32>(0.0); var hi2 = vec4<f32>(0.0); var hi3 = vec4<f32>(0.0);
+    var hi4 = vec4<f32>(0.0); var hi5 = vec4<f32>(0.0); var hi6 = vec4<f32>(0.0); var hi7 = vec4<f32>(0.0);
     for (var kc = 0u; kc < k4; kc++) {
         let k = kc * 4u;
-        var a_chunk: array<vec4<f32>, 8>;
+        // a0..a7: rows r0..r7 of op(A), each holding its 4 k-values of this chunk.
+        var a0: vec4<f32>; var a1: vec4<f32>; var a2: vec4<f32>; var a3: vec4<f32>;
+        var a4v: vec4<f32>; var a5: vec4<f32>; var a6: vec4<f32>; var a7: vec4<f32>;
         if TRANS_A {
-            for (var kk = 0u; kk < 4u; kk++) {
-                let lo = a4[((k + kk) * m + row0) / 4u];
-                let hi = a4[((k + kk) * m + row_hi) / 4u];
-                a_chunk[0][kk] = lo.x; a_chunk[1][kk] = lo.y; a_chunk[2][kk] = lo.z; a_chunk[3][kk] = lo.w;
-                a_chunk[4][kk] = hi.x; a_chunk[5][kk] = hi.y; a_chunk[6][kk] = hi.z; a_chunk[7][kk] = hi.w;
-            }
+            // A stored (K,M): each load is 4 consecutive rows at one k; transpose in registers.
+            let l0 = a4[(k * m + row0) / 4u];
+            let l1 = a4[((k + 1u) * m + row0) / 4u];
+            let l2 = a4[((k + 2u) * m + row0) / 4u];
+            let l3 = a4[((k + 3u) * m + row0) / 4u];
+            let h0 = a4[(k * m + row_hi) / 4u];
+            let h1 = a4[((k + 1u) * m + row_hi) / 4u];
+            let h2 = a4[((k + 2u) * m + row_hi) / 4u];
+            let h3 = a4[((k + 3u) * m + row_hi) / 4u];
+            a0 = vec4<f32>(l0.x, l1.x, l2.x, l3.x);
+            a1 = vec4<f32>(l0.y, l1.y, l2.y, l3.y);
+            a2 = vec4<f32>(l0.z, l1.z, l2.z, l3.z);
+            a3 = vec4<f32>(l0.w, l1.w, l2.w, l3.w);
+            a4v = vec4<f32>(h0.x, h1.x, h2.x, h3.x);
+            a5 = vec4<f32>(h0.y, h1.y, h2.y, h3.y);
+            a6 = vec4<f32>(h0.z, h1.z, h2.z, h3.z);
+            a7 = vec4<f32>(h0.w, h1.w, h2.w, h3.w);
         } else {
-            for (var i = 0u; i < 8u; i++) {
-                a_chunk[i] = a4[rows[i] * kc_stride() + kc];
-            }
+            a0 = a4[r0 * k4 + kc];
+            a1 = a4[r1 * k4 + kc];
+            a2 = a4[r2 * k4 + kc];
+            a3 = a4[r3 * k4 + kc];
+            a4v = a4[r4 * k4 + kc];
+            a5 = a4[r5 * k4 + kc];
+            a6 = a4[r6 * k4 + kc];
+            a7 = a4[r7 * k4 + kc];
         }
-        var b_lo: array<vec4<f32>, 4>;
-        var b_hi: array<vec4<f32>, 4>;
+        // b_lo0..3 / b_hi0..3: rows k..k+3 of op(B), columns col0..col0+4 / col0+4..col0+8.
+        var b_lo0: vec4<f32>; var b_lo1: vec4<f32>; var b_lo2: vec4<f32>; var b_lo3: vec4<f32>;
+        var b_hi0: vec4<f32>; var b_hi1: vec4<f32>; var b_hi2: vec4<f32>; var b_hi3: vec4<f32>;
         if TRANS_B {
-            var col_chunk: array<vec4<f32>, 8>;
-            for (var j = 0u; j < 8u; j++) {
-                col_chunk[j] = b4[cols[j] * kc_stride() + kc];
-            }
-            for (var kk = 0u; kk < 4u; kk++) {
-                b_lo[kk] = vec4<f32>(col_chunk[0][kk], col_chunk[1][kk], col_chunk[2][kk], col_chunk[3][kk]);
-                b_hi[kk] = vec4<f32>(col_chunk[4][kk], col_chunk[5][kk], col_chunk[6][kk], col_chunk[7][kk]);
-            }
+            // B stored (N,K): each load is one column's 4 k-values; transpose in registers.
+            let q0 = b4[c0 * k4 + kc];
+            let q1 = b4[c1 * k4 + kc];
+            let q2 = b4[c2 * k4 + kc];
+            let q3 = b4[c3 * k4 + kc];
+            let q4 = b4[c4 * k4 + kc];
+            let q5 = b4[c5 * k4 + kc];
+            let q6 = b4[c6 * k4 + kc];
+            let q7 = b4[c7 * k4 + kc];
+            b_lo0 = vec4<f32>(q0.x, q1.x, q2.x, q3.x);
+            b_lo1 = vec4<f32>(q0.y, q1.y, q2.y, q3.y);
+            b_lo2 = vec4<f32>(q0.z, q1.z, q2.z, q3.z);
+            b_lo3 = vec4<f32>(q0.w, q1.w, q2.w, q3.w);
+            b_hi0 = vec4<f32>(q4.x, q5.x, q6.x, q7.x);
+            b_hi1 = vec4<f32>(q4.y, q5.y, q6.y, q7.y);
+            b_hi2 = vec4<f32>(q4.z, q5.z, q6.z, q7.z);
+            b_hi3 = vec4<f32>(q4.w, q5.w, q6.w, q7.w);
         } else {
-            for (var kk = 0u; kk < 4u; kk++) {
-                b_lo[kk] = b4[((k + kk) * n + col0) / 4u];
-                b_hi[kk] = b4[((k + kk) * n + col_hi) / 4u];
-            }
+            b_lo0 = b4[(k * n + col0) / 4u];
+            b_lo1 = b4[((k + 1u) * n + col0) / 4u];
+            b_lo2 = b4[((k + 2u) * n + col0) / 4u];
+            b_lo3 = b4[((k + 3u) * n + col0) / 4u];
+            b_hi0 = b4[(k * n + col_hi) / 4u];
+            b_hi1 = b4[((k + 1u) * n + col_hi) / 4u];
+            b_hi2 = b4[((k + 2u) * n + col_hi) / 4u];
+            b_hi3 = b4[((k + 3u) * n + col_hi) / 4u];
         }
-        for (var i = 0u; i < 8u; i++) {
-            for (var kk = 0u; kk < 4u; kk++) {
-                let av = vec4<f32>(a_chunk[i][kk]);
-                acc_lo[i] = fma(av, b_lo[kk], acc_lo[i]);
-                acc_hi[i] = fma(av, b_hi[kk], acc_hi[i]);
-            }
-        }
+        lo0 = fma_chunk(lo0, a0, b_lo0, b_lo1, b_lo2, b_lo3);
+        hi0 = fma_chunk(hi0, a0, b_hi0, b_hi1, b_hi2, b_hi3);
+        lo1 = fma_chunk(lo1, a1, b_lo0, b_lo1, b_lo2, b_lo3);
+        hi1 = fma_chunk(hi1, a1, b_hi0, b_hi1, b_hi2, b_hi3);
+        lo2 = fma_chunk(lo2, a2, b_lo0, b_lo1, b_lo2, b_lo3);
+        hi2 = fma_chunk(hi2, a2, b_hi0, b_hi1, b_hi2, b_hi3);
+        lo3 = fma_chunk(lo3, a3, b_lo0, b_lo1, b_lo2, b_lo3);
+        hi3 = fma_chunk(hi3, a3, b_hi0, b_hi1, b_hi2, b_hi3);
+        lo4 = fma_chunk(lo4, a4v, b_lo0, b_lo1, b_lo2, b_lo3);
+        hi4 = fma_chunk(hi4, a4v, b_hi0, b_hi1, b_hi2, b_hi3);
+        lo5 = fma_chunk(lo5, a5, b_lo0, b_lo1, b_lo2, b_lo3);
+        hi5 = fma_chunk(hi5, a5, b_hi0, b_hi1, b_hi2, b_hi3);
+        lo6 = fma_chunk(lo6, a6, b_lo0, b_lo1, b_lo2, b_lo3);
+        hi6 = fma_chunk(hi6, a6, b_hi0, b_hi1, b_hi2, b_hi3);
+        lo7 = fma_chunk(lo7, a7, b_lo0, b_lo1, b_lo2, b_lo3);
+        hi7 = fma_chunk(hi7, a7, b_hi0, b_hi1, b_hi2, b_hi3);
     }
-    for (var i = 0u; i < 8u; i++) {
-        let row = row0 + i;
-        if row < m {
-            for (var j = 0u; j < 4u; j++) {
-                if col0 + j < n {
-                    store(row, col0 + j, acc_lo[i][j]);
-                }
-                if col0 + 4u + j < n {
-                    store(row, col0 + 4u + j, acc_hi[i][j]);
-                }
-            }
-        }
-    }
+    store_row(row0, col0, lo0, hi0);
+    store_row(row0 + 1u, col0, lo1, hi1);
+    store_row(row0 + 2u, col0, lo2, hi2);
+    store_row(row0 + 3u, col0, lo3, hi3);
+    store_row(row0 + 4u, col0, lo4, hi4);
+    store_row(row0 + 5u, col0, lo5, hi5);
+    store_row(row0 + 6u, col0, lo6, hi6);
+    store_row(row0 + 7u, col0, lo7, hi7);
 }
-
-// vec4s per row of K elements.
-fn kc_stride() -> u32 {
-    return params.k / 4u;
-}
-

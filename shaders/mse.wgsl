@@ -12,7 +12,11 @@ struct MseParams {
     _pad1: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: MseParams;
+// Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
+// recompiles a shader whenever the uniform values its loops depend on change, which
+// costs milliseconds per dispatch. Each entry point copies them into `params` first.
+@group(0) @binding(0) var<storage, read> params_buffer: MseParams;
+var<private> params: MseParams;
 @group(0) @binding(1) var<storage, read> prediction: array<f32>;
 @group(0) @binding(2) var<storage, read> target_values: array<f32>;
 @group(0) @binding(3) var<storage, read_write> output: array<f32>;
@@ -22,6 +26,7 @@ var<workgroup> partial: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn mse_forward(@builtin(local_invocation_index) lid: u32) {
+    params = params_buffer;
     let n = params.rows * params.cols;
     // Each invocation sums a fixed stride of elements (Kahan-compensated)...
     var sum = 0.0;
@@ -53,6 +58,7 @@ fn mse_backward(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    params = params_buffer;
     let i = (wid.x + nwg.x * wid.y) * 256u + lid;
     if i >= params.rows * params.cols {
         return;

@@ -15,7 +15,11 @@ struct SgdParams {
     _pad2: u32,
 }
 
-@group(0) @binding(0) var<uniform> params: SgdParams;
+// Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
+// recompiles a shader whenever the uniform values its loops depend on change, which
+// costs milliseconds per dispatch. Each entry point copies them into `params` first.
+@group(0) @binding(0) var<storage, read> params_buffer: SgdParams;
+var<private> params: SgdParams;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> velocity: array<f32>;
@@ -26,6 +30,7 @@ fn sgd_update(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
+    params = params_buffer;
     let i = (wid.x + nwg.x * wid.y) * 256u + lid;
     if i >= params.n {
         return;

@@ -253,7 +253,7 @@ impl std::fmt::Debug for Dispatch {
 }
 
 impl Dispatch {
-    /// Binds `params` (a uniform at binding 0) and `buffers` (each at its binding index) to
+    /// Binds `params` (a read-only storage buffer at binding 0) and `buffers` (each at its binding index) to
     /// `kernel`, over `workgroups` workgroups numbered linearly (the shader rebuilds the
     /// linear index as `x + num_workgroups.x * y`).
     pub(crate) fn new(
@@ -264,7 +264,7 @@ impl Dispatch {
         workgroups: usize,
     ) -> Result<Self> {
         let pipeline = gpu.pipeline(kernel)?;
-        let params = GpuBuffer::uniform(gpu, "params", params);
+        let params = GpuBuffer::storage(gpu, "params", params);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: params.buffer.as_entire_binding(),

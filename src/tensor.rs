@@ -26,16 +26,6 @@ impl GpuBuffer {
         )
     }
 
-    /// A uniform buffer holding one kernel's parameters.
-    pub fn uniform(gpu: &Gpu, label: &str, bytes: &[u8]) -> Self {
-        Self::with_usage(
-            gpu,
-            label,
-            bytes,
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        )
-    }
-
     fn with_usage(gpu: &Gpu, label: &str, bytes: &[u8], usage: wgpu::BufferUsages) -> Self {
         let buffer = gpu.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),

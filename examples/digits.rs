@@ -57,12 +57,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let search = GridSearchCv {
         grid: ParamGrid {
-            lr: vec![0.5, 1.0],
+            lr: vec![0.05, 0.1],
             momentum: vec![0.9],
-            weight_decay: vec![0.0, 1e-4],
+            weight_decay: vec![1e-4],
             hidden: vec![vec![32], vec![64]],
-            epochs: vec![30],
-            batch_size: vec![32],
+            epochs: vec![25],
+            batch_size: vec![16, 32],
         },
         folds: Folds::Stratified(StratifiedKFold {
             n_splits: 5,

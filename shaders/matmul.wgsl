@@ -7,6 +7,9 @@
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
+// Rows of invocations in a matmul_vec4 workgroup (each covers 8 rows of C). Small on CPU
+// adapters, where a workgroup runs on one core and more of them spread over the cores.
+override VEC4_WG_ROWS: u32 = 8u;
 
 struct MatmulParams {
     m: u32,
@@ -79,13 +82,11 @@ fn matmul_naive(
     store(row, col, sum);
 }
 
-// Register-blocked: each invocation accumulates a 4×4 block of C held in registers, the
-// workgroup a 64×64 tile. The block's rows and columns are strided by 16 so that
-// neighbouring invocations touch neighbouring addresses. No workgroup memory: on CPU
-// adapters (lavapipe) that is what runs fastest, and it is a fair start on GPUs.
-// Rows and columns past the edge are clamped for loading (so the K loop needs no bounds
-// checks) and skipped at the store.
-@compute @workgroup_size(16, 16)
+// Register-blocked, any shape: each invocation accumulates an 8×8 block of C in registers
+// (rows row0..row0+8, columns col0..col0+8), the workgroup (8·VEC4_WG_ROWS)×64, no
+// workgroup memory. Per k it loads 16 scalars for 64 FMAs. Rows and columns past the edge
+// are clamped for loading (so the K loop needs no bounds checks) and skipped at the store.
+@compute @workgroup_size(8, VEC4_WG_ROWS)
 fn matmul_blocked(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -96,52 +97,72 @@ fn matmul_blocked(
     if tile >= params.tiles {
         return;
     }
-    let row0 = (tile / params.tiles_n) * 64u + lid.y;
-    let col0 = (tile % params.tiles_n) * 64u + lid.x;
+    let row0 = (tile / params.tiles_n) * (8u * VEC4_WG_ROWS) + lid.y * 8u;
+    let col0 = (tile % params.tiles_n) * 64u + lid.x * 8u;
     if row0 >= params.m || col0 >= params.n {
         return;
     }
     let last_row = params.m - 1u;
     let last_col = params.n - 1u;
-    let rows = vec4<u32>(
-        min(row0, last_row),
-        min(row0 + 16u, last_row),
-        min(row0 + 32u, last_row),
-        min(row0 + 48u, last_row),
-    );
-    let cols = vec4<u32>(
-        min(col0, last_col),
-        min(col0 + 16u, last_col),
-        min(col0 + 32u, last_col),
-        min(col0 + 48u, last_col),
-    );
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    let r0 = row0;
+    let r1 = min(row0 + 1u, last_row);
+    let r2 = min(row0 + 2u, last_row);
+    let r3 = min(row0 + 3u, last_row);
+    let r4 = min(row0 + 4u, last_row);
+    let r5 = min(row0 + 5u, last_row);
+    let r6 = min(row0 + 6u, last_row);
+    let r7 = min(row0 + 7u, last_row);
+    let c0 = col0;
+    let c1 = min(col0 + 1u, last_col);
+    let c2 = min(col0 + 2u, last_col);
+    let c3 = min(col0 + 3u, last_col);
+    let c4 = min(col0 + 4u, last_col);
+    let c5 = min(col0 + 5u, last_col);
+    let c6 = min(col0 + 6u, last_col);
+    let c7 = min(col0 + 7u, last_col);
+    var lo0 = vec4<f32>(0.0); var lo1 = vec4<f32>(0.0); var lo2 = vec4<f32>(0.0); var lo3 = vec4<f32>(0.0);
+    var lo4 = vec4<f32>(0.0); var lo5 = vec4<f32>(0.0); var lo6 = vec4<f32>(0.0); var lo7 = vec4<f32>(0.0);
+    var hi0 = vec4<f32>(0.0); var hi1 = vec4<f32>(0.0); var hi2 = vec4<f32>(0.0); var hi3 = vec4<f32>(0.0);
+    var hi4 = vec4<f32>(0.0); var hi5 = vec4<f32>(0.0); var hi6 = vec4<f32>(0.0); var hi7 = vec4<f32>(0.0);
     for (var kk = 0u; kk < params.k; kk++) {
-        let bv = vec4<f32>(b_at(kk, cols.x), b_at(kk, cols.y), b_at(kk, cols.z), b_at(kk, cols.w));
-        acc0 = fma(vec4<f32>(a_at(rows.x, kk)), bv, acc0);
-        acc1 = fma(vec4<f32>(a_at(rows.y, kk)), bv, acc1);
-        acc2 = fma(vec4<f32>(a_at(rows.z, kk)), bv, acc2);
-        acc3 = fma(vec4<f32>(a_at(rows.w, kk)), bv, acc3);
+        let b_lo = vec4<f32>(b_at(kk, c0), b_at(kk, c1), b_at(kk, c2), b_at(kk, c3));
+        let b_hi = vec4<f32>(b_at(kk, c4), b_at(kk, c5), b_at(kk, c6), b_at(kk, c7));
+        let a0 = vec4<f32>(a_at(r0, kk));
+        lo0 = fma(a0, b_lo, lo0);
+        hi0 = fma(a0, b_hi, hi0);
+        let a1 = vec4<f32>(a_at(r1, kk));
+        lo1 = fma(a1, b_lo, lo1);
+        hi1 = fma(a1, b_hi, hi1);
+        let a2 = vec4<f32>(a_at(r2, kk));
+        lo2 = fma(a2, b_lo, lo2);
+        hi2 = fma(a2, b_hi, hi2);
+        let a3 = vec4<f32>(a_at(r3, kk));
+        lo3 = fma(a3, b_lo, lo3);
+        hi3 = fma(a3, b_hi, hi3);
+        let a4 = vec4<f32>(a_at(r4, kk));
+        lo4 = fma(a4, b_lo, lo4);
+        hi4 = fma(a4, b_hi, hi4);
+        let a5 = vec4<f32>(a_at(r5, kk));
+        lo5 = fma(a5, b_lo, lo5);
+        hi5 = fma(a5, b_hi, hi5);
+        let a6 = vec4<f32>(a_at(r6, kk));
+        lo6 = fma(a6, b_lo, lo6);
+        hi6 = fma(a6, b_hi, hi6);
+        let a7 = vec4<f32>(a_at(r7, kk));
+        lo7 = fma(a7, b_lo, lo7);
+        hi7 = fma(a7, b_hi, hi7);
     }
-    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    for (var i = 0u; i < 4u; i++) {
-        let row = row0 + 16u * i;
-        if row < params.m {
-            for (var j = 0u; j < 4u; j++) {
-                let col = col0 + 16u * j;
-                if col < params.n {
-                    store(row, col, accs[i][j]);
-                }
-            }
-        }
-    }
+    store_row(row0, col0, lo0, hi0);
+    store_row(row0 + 1u, col0, lo1, hi1);
+    store_row(row0 + 2u, col0, lo2, hi2);
+    store_row(row0 + 3u, col0, lo3, hi3);
+    store_row(row0 + 4u, col0, lo4, hi4);
+    store_row(row0 + 5u, col0, lo5, hi5);
+    store_row(row0 + 6u, col0, lo6, hi6);
+    store_row(row0 + 7u, col0, lo7, hi7);
 }
 
-
-// vec4 loads and an 8×8 register block per invocation, 64×64 per workgroup, no workgroup
+// vec4 loads and an 8×8 register block per invocation, (8·VEC4_WG_ROWS)×64 per workgroup, no workgroup
 // memory. On CPU adapters every storage load costs about the same whatever its width, so
 // this kernel's 4 vec4 loads per k for 64 FMAs beat matmul_blocked's 8 scalar loads for 16.
 // Its caller guarantees: K % 4 == 0; N % 4 == 0 unless TRANS_B; M % 4 == 0 if TRANS_A.
@@ -177,7 +198,7 @@ fn store_row(row: u32, col0: u32, lo: vec4<f32>, hi: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(8, 8)
+@compute @workgroup_size(8, VEC4_WG_ROWS)
 fn matmul_vec4(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -188,7 +209,7 @@ fn matmul_vec4(
     if tile >= params.tiles {
         return;
     }
-    let row0 = (tile / params.tiles_n) * 64u + lid.y * 8u;
+    let row0 = (tile / params.tiles_n) * (8u * VEC4_WG_ROWS) + lid.y * 8u;
     let col0 = (tile % params.tiles_n) * 64u + lid.x * 8u;
     if row0 >= params.m || col0 >= params.n {
         return;

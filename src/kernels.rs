@@ -22,7 +22,7 @@ pub enum MatmulLayout {
 pub enum MatmulKernel {
     /// One output per invocation: the reference every other kernel is tested against.
     Naive,
-    /// 4×4 outputs per invocation in registers, no workgroup memory; any shape.
+    /// 8×8 outputs per invocation in registers, scalar loads, no workgroup memory; any shape.
     Blocked,
     /// vec4 loads, 8×8 outputs per invocation in registers, no workgroup memory. Needs
     /// K % 4 == 0, N % 4 == 0 (layouts AB, AtB) and M % 4 == 0 (AtB); see
@@ -56,13 +56,19 @@ impl MatmulKernel {
         }
     }
 
-    /// Outputs covered by one workgroup along each side of C.
-    pub(crate) fn tile(self) -> usize {
+    /// Outputs covered by one workgroup: (rows, columns) of C.
+    pub(crate) fn tile(self, gpu: &Gpu) -> (usize, usize) {
         match self {
-            MatmulKernel::Naive => 16,
-            MatmulKernel::Blocked | MatmulKernel::Vec4 => 64,
+            MatmulKernel::Naive => (16, 16),
+            MatmulKernel::Blocked | MatmulKernel::Vec4 => (8 * vec4_workgroup_rows(gpu) as usize, 64),
         }
     }
+}
+
+/// Rows of invocations in a `matmul_blocked` / `matmul_vec4` workgroup: 2 on CPU adapters, where each
+/// workgroup runs on one core and small layers must still spread over the cores; 8 on GPUs.
+fn vec4_workgroup_rows(gpu: &Gpu) -> u32 {
+    if gpu.is_software() { 2 } else { 8 }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -179,13 +185,17 @@ impl Gpu {
                 })
                 .clone()
         };
+        let mut constants = src.constants.to_vec();
+        if let Kernel::Matmul(MatmulKernel::Blocked | MatmulKernel::Vec4, _) = kernel {
+            constants.push(("VEC4_WG_ROWS", vec4_workgroup_rows(self) as f64));
+        }
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(src.entry),
             layout: None,
             module: &module,
             entry_point: Some(src.entry),
             compilation_options: wgpu::PipelineCompilationOptions {
-                constants: src.constants,
+                constants: &constants,
                 // Every kernel writes its workgroup memory before reading it.
                 zero_initialize_workgroup_memory: false,
             },

@@ -97,9 +97,9 @@ pub fn matmul(
         ));
     }
     check_dims(OP, "c", c, m, n)?;
-    let tile = kernel.tile();
-    let tiles_n = n.div_ceil(tile);
-    let tiles = m.div_ceil(tile) * tiles_n;
+    let (tile_rows, tile_cols) = kernel.tile(gpu);
+    let tiles_n = n.div_ceil(tile_cols);
+    let tiles = m.div_ceil(tile_rows) * tiles_n;
     if !kernel.supports(layout, m, k, n) {
         return Err(Error::invalid(
             OP,

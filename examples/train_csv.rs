@@ -1,0 +1,166 @@
+//! Cross-validates and trains an MLP on any CSV file, and reports like the digits example.
+//!
+//! ```text
+//! cargo run --release --example train_csv -- PATH [options]
+//!   --label-column N|last   label column, 0-based (default: last)
+//!   --header                the first line is a header
+//!   --regression            the label is a real value (default: integer classes)
+//!   --hidden 32,16;64       hidden layer sizes to try, configurations separated by ';'
+//!   --lr 0.05,0.1           learning rates to try
+//!   --momentum 0.9          momenta to try
+//!   --weight-decay 0,1e-4   weight decays to try
+//!   --epochs 20             epoch counts to try
+//!   --batch-size 32         batch sizes to try
+//!   --folds 5               number of cross-validation folds
+//!   --test-fraction 0.2     share of rows held out as the test set
+//!   --seed 0                seed of splits, shuffles and initialisation
+//! ```
+
+use std::str::FromStr;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use wgpu_mlp::data::{shuffled_indices, stratified_split};
+use wgpu_mlp::{
+    Activation, CsvOptions, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, KFold, LabelColumn, ParamGrid, Scaler,
+    Scaling, StratifiedKFold, Task, TrainConfig,
+};
+
+struct Options {
+    path: String,
+    csv: CsvOptions,
+    grid: ParamGrid,
+    folds: usize,
+    test_fraction: f64,
+    seed: u64,
+}
+
+fn list<T: FromStr>(flag: &str, text: &str) -> Result<Vec<T>, String> {
+    text.split(',')
+        .map(|v| v.trim().parse().map_err(|_| format!("{flag}: cannot read {v:?}")))
+        .collect()
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut args = std::env::args().skip(1);
+    let mut options = Options {
+        path: String::new(),
+        csv: CsvOptions::default(),
+        grid: ParamGrid {
+            lr: vec![0.05, 0.1],
+            momentum: vec![0.9],
+            weight_decay: vec![1e-4],
+            hidden: vec![vec![32], vec![64]],
+            epochs: vec![20],
+            batch_size: vec![32],
+        },
+        folds: 5,
+        test_fraction: 0.2,
+        seed: 0,
+    };
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--label-column" => {
+                let v = value()?;
+                options.csv.label_column = if v == "last" {
+                    LabelColumn::Last
+                } else {
+                    LabelColumn::Index(v.parse().map_err(|_| format!("--label-column: cannot read {v:?}"))?)
+                };
+            }
+            "--header" => options.csv.has_header = true,
+            "--regression" => options.csv.task = Task::Regression,
+            "--hidden" => {
+                options.grid.hidden = value()?
+                    .split(';')
+                    .map(|layers| list("--hidden", layers))
+                    .collect::<Result<_, _>>()?
+            }
+            "--lr" => options.grid.lr = list("--lr", &value()?)?,
+            "--momentum" => options.grid.momentum = list("--momentum", &value()?)?,
+            "--weight-decay" => options.grid.weight_decay = list("--weight-decay", &value()?)?,
+            "--epochs" => options.grid.epochs = list("--epochs", &value()?)?,
+            "--batch-size" => options.grid.batch_size = list("--batch-size", &value()?)?,
+            "--folds" => options.folds = value()?.parse().map_err(|_| "--folds: not a number")?,
+            "--test-fraction" => {
+                options.test_fraction = value()?.parse().map_err(|_| "--test-fraction: not a number")?
+            }
+            "--seed" => options.seed = value()?.parse().map_err(|_| "--seed: not a number")?,
+            flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
+            path if options.path.is_empty() => options.path = path.to_string(),
+            extra => return Err(format!("unexpected argument {extra:?}")),
+        }
+    }
+    if options.path.is_empty() {
+        return Err("usage: train_csv PATH [options] (see the source's header for the options)".into());
+    }
+    Ok(options)
+}
+
+fn main() {
+    if let Err(e) = parse_args().and_then(|options| run(options).map_err(|e| e.to_string())) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
+    let mut data = Dataset::from_csv_path(&options.path, &options.csv)?;
+    let gpu = Gpu::new()?;
+    println!("adapter: {} ({:?}, {:?})", gpu.adapter_name(), gpu.backend(), gpu.device_type());
+    let (train, test) = match &data.labels {
+        Some(labels) => stratified_split(labels, options.test_fraction, options.seed)?,
+        None => {
+            if !(options.test_fraction > 0.0 && options.test_fraction < 1.0) {
+                return Err("--test-fraction must be in (0, 1)".into());
+            }
+            let order = shuffled_indices(data.len(), options.seed);
+            let n_test = ((data.len() as f64 * options.test_fraction).round() as usize).clamp(1, data.len() - 1);
+            (order[n_test..].to_vec(), order[..n_test].to_vec())
+        }
+    };
+    let scaler = Scaler::fit(Scaling::Standardize, &data, &train)?;
+    scaler.transform(&mut data)?;
+    println!(
+        "{}: {} samples, {} features, {} outputs; {} train / {} test",
+        options.path,
+        data.len(),
+        data.n_features,
+        data.n_outputs,
+        train.len(),
+        test.len()
+    );
+    let classification = data.labels.is_some();
+    let data = GpuDataset::upload(&gpu, &data)?;
+    let (n_splits, shuffle, seed) = (options.folds, true, options.seed);
+    let search = GridSearchCv {
+        grid: options.grid,
+        folds: if classification {
+            Folds::Stratified(StratifiedKFold { n_splits, shuffle, seed })
+        } else {
+            Folds::KFold(KFold { n_splits, shuffle, seed })
+        },
+        refit: true,
+        base: TrainConfig {
+            seed,
+            output_activation: if classification { Activation::Sigmoid } else { Activation::Identity },
+            ..TrainConfig::default()
+        },
+    };
+    let bar = ProgressBar::new(search.total_epochs() as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed} {msg}")?);
+    let report = search.fit(&data, &train, &mut |p| {
+        bar.set_message(format!("loss {:.4}", p.metrics.train_loss));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    println!("\n{n_splits}-fold cross-validation (model by model):\n{report}");
+    println!("best: {}", report.best_params());
+    let model = report.best_model.as_ref().ok_or("refit model")?;
+    let scores = model.evaluate(&data, &test)?;
+    match scores.accuracy {
+        Some(accuracy) => println!("test accuracy {:.2}%, test loss {:.4}", 100.0 * accuracy, scores.loss),
+        None => println!("test loss {:.6}", scores.loss),
+    }
+    Ok(())
+}

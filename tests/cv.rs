@@ -1,0 +1,225 @@
+//! Fold invariants, grid search on the GPU (determinism, choosing the better point, refit),
+//! and the mini-batch machinery: gathers, partial batches, evaluation.
+
+mod common;
+
+use common::*;
+use rand::Rng;
+use wgpu_mlp::{
+    Dataset, Folds, GpuDataset, GridSearchCv, KFold, ParamGrid, Sgd, StratifiedKFold, TrainConfig, fit,
+};
+
+fn check_partition(folds: &[wgpu_mlp::cv::Fold], n: usize) {
+    let mut validated = vec![0; n];
+    for fold in folds {
+        for &i in &fold.validation {
+            validated[i] += 1;
+        }
+        let mut all: Vec<usize> = fold.train.iter().chain(&fold.validation).copied().collect();
+        all.sort();
+        assert_eq!(all, (0..n).collect::<Vec<_>>(), "train and validation are disjoint and cover all");
+    }
+    assert!(validated.iter().all(|&c| c == 1), "every sample validated exactly once");
+    let sizes: Vec<usize> = folds.iter().map(|f| f.validation.len()).collect();
+    let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+    assert!(hi - lo <= 1, "fold sizes {sizes:?}");
+}
+
+#[test]
+fn kfold_invariants() {
+    for (n, k) in [(10, 2), (11, 3), (97, 5), (5, 5)] {
+        for shuffle in [false, true] {
+            let folds = KFold {
+                n_splits: k,
+                shuffle,
+                seed: 9,
+            }
+            .split(n)
+            .unwrap();
+            assert_eq!(folds.len(), k);
+            check_partition(&folds, n);
+        }
+    }
+    let kfold = |n_splits| KFold {
+        n_splits,
+        shuffle: false,
+        seed: 0,
+    };
+    assert!(kfold(1).split(10).is_err());
+    assert!(kfold(11).split(10).is_err());
+    // Without shuffling, folds are consecutive, larger ones first (as in scikit-learn).
+    assert_eq!(kfold(3).split(7).unwrap()[0].validation, vec![0, 1, 2]);
+}
+
+#[test]
+fn stratified_kfold_keeps_class_shares() {
+    let (_, mut rng) = seeded_rng();
+    let labels: Vec<usize> = (0..203).map(|_| rng.random_range(0..4usize)).collect();
+    let labels: Vec<usize> = labels.iter().map(|&l| if l == 3 { 2 } else { l }).chain([3; 7]).collect();
+    let n = labels.len();
+    for shuffle in [false, true] {
+        let folds = StratifiedKFold {
+            n_splits: 5,
+            shuffle,
+            seed: 4,
+        }
+        .split(&labels)
+        .unwrap();
+        check_partition(&folds, n);
+        for class in 0..4 {
+            let counts: Vec<usize> = folds
+                .iter()
+                .map(|f| f.validation.iter().filter(|&&i| labels[i] == class).count())
+                .collect();
+            let (lo, hi) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+            assert!(hi - lo <= 1, "class {class} per fold {counts:?}");
+        }
+    }
+    let small = [0, 0, 0, 0, 0, 1, 1];
+    let err = StratifiedKFold {
+        n_splits: 3,
+        shuffle: false,
+        seed: 0,
+    }
+    .split(&small)
+    .unwrap_err();
+    assert!(err.to_string().contains("class 1"), "{err}");
+}
+
+/// Two well-separated blobs per class in 4-D: a linear problem any working net solves.
+fn blobs(n: usize, seed: u64) -> Dataset {
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    let mut features = Vec::new();
+    let mut labels = Vec::new();
+    for i in 0..n {
+        let class = i % 3;
+        for j in 0..4 {
+            let centre = if j == class { 2.0 } else { -1.0 };
+            features.push(centre + rng.random_range(-0.5..0.5f32));
+        }
+        labels.push(class);
+    }
+    Dataset::classification("blobs", features, 4, labels, 3).unwrap()
+}
+
+fn search(lrs: Vec<f32>, seed: u64) -> GridSearchCv {
+    GridSearchCv {
+        grid: ParamGrid {
+            lr: lrs,
+            momentum: vec![0.9],
+            weight_decay: vec![0.0],
+            hidden: vec![vec![5]],
+            epochs: vec![8],
+            batch_size: vec![16],
+        },
+        folds: Folds::Stratified(StratifiedKFold {
+            n_splits: 3,
+            shuffle: true,
+            seed,
+        }),
+        refit: true,
+        base: TrainConfig {
+            seed,
+            ..TrainConfig::default()
+        },
+    }
+}
+
+#[test]
+fn grid_search_picks_the_better_point_and_is_deterministic() {
+    let gpu = gpu();
+    let data = GpuDataset::upload(&gpu, &blobs(150, 1)).unwrap();
+    let rows: Vec<usize> = (0..150).collect();
+    let search = search(vec![1e-4, 1.0], 5);
+    let mut epochs_seen = 0;
+    let report = search.fit(&data, &rows, &mut |_| epochs_seen += 1).unwrap();
+    assert_eq!(epochs_seen, search.total_epochs());
+    assert_eq!(report.best_params().lr, 1.0, "\n{report}");
+    assert_eq!(report.results[1].rank, 1);
+    assert!(report.results[1].mean > 0.9, "\n{report}");
+    assert_eq!(report.results[0].fold_scores.len(), 3);
+    let again = search.fit(&data, &rows, &mut |_| {}).unwrap();
+    assert_eq!(report.results, again.results, "same seed, same results");
+    // The refit trained on all rows: it is exactly `fit` on all rows with the winner.
+    let winner = &report.results[report.best_index].params;
+    let config = TrainConfig {
+        seed: 5,
+        sgd: Sgd::new(winner.lr).momentum(winner.momentum),
+        hidden: winner.hidden.clone(),
+        epochs: winner.epochs,
+        batch_size: winner.batch_size,
+        ..TrainConfig::default()
+    };
+    let direct = fit(&data, &rows, None, &config, &mut |_| {}).unwrap();
+    let refit = report.best_model.as_ref().unwrap();
+    assert_eq!(refit.mlp().parameters().unwrap(), direct.mlp().parameters().unwrap());
+}
+
+/// A partial batch holds one real row and three padding rows: the step must equal one SGD
+/// step on that sample alone.
+#[test]
+fn partial_batch_padding_contributes_nothing() {
+    let gpu = gpu();
+    let (seed, mut rng) = seeded_rng();
+    let data = blobs(10, seed);
+    let gpu_data = GpuDataset::upload(&gpu, &data).unwrap();
+    let row = rng.random_range(0..10usize);
+    let config = TrainConfig {
+        hidden: vec![6],
+        sgd: Sgd::new(0.5),
+        epochs: 1,
+        batch_size: 4,
+        seed,
+        ..TrainConfig::default()
+    };
+    let model = fit(&gpu_data, &[row], None, &config, &mut |_| {}).unwrap();
+    let init = wgpu_mlp::mlp::init_params(&[4, 6, 3], seed);
+    let mut reference = RefMlp::from_params(&[4, 6, 3], true, &init);
+    let x = to_f64(&data.features[row * 4..row * 4 + 4]);
+    let t = to_f64(&data.targets[row * 3..row * 3 + 3]);
+    let mut velocity = reference.zero_velocity();
+    reference.sgd_step(&mut velocity, &x, &t, 1, (0.5, 0.0, 0.0, false));
+    let params = model.mlp().parameters().unwrap();
+    for l in 0..2 {
+        assert_close("W after a 1-row batch", seed, &params[l].weights, &reference.weights[l], 1e-5);
+        assert_close("b after a 1-row batch", seed, &params[l].bias, &reference.biases[l], 1e-5);
+    }
+}
+
+/// Evaluation over rows that do not fill the last batch: every row scored exactly once.
+#[test]
+fn evaluation_scores_every_row_once() {
+    let gpu = gpu();
+    let (seed, _) = seeded_rng();
+    let data = blobs(23, seed);
+    let gpu_data = GpuDataset::upload(&gpu, &data).unwrap();
+    let config = TrainConfig {
+        hidden: vec![5],
+        epochs: 2,
+        batch_size: 8,
+        seed,
+        ..TrainConfig::default()
+    };
+    let rows: Vec<usize> = (0..23).rev().collect();
+    let model = fit(&gpu_data, &rows, Some(&rows[..7]), &config, &mut |_| {}).unwrap();
+    assert_eq!(model.history().len(), 2);
+    assert!(model.history()[1].val_accuracy.is_some());
+    let reference = RefMlp::from_params(&[4, 5, 3], true, &model.mlp().parameters().unwrap());
+    let x: Vec<f64> = rows.iter().flat_map(|&r| to_f64(&data.features[r * 4..r * 4 + 4])).collect();
+    let t: Vec<f64> = rows.iter().flat_map(|&r| to_f64(&data.targets[r * 3..r * 3 + 3])).collect();
+    let outputs = reference.forward(&x, 23).pop().unwrap();
+    assert_close("predictions", seed, &model.predict(&gpu_data, &rows).unwrap(), &outputs, 1e-5);
+    let scores = model.evaluate(&gpu_data, &rows).unwrap();
+    assert_close("loss over all rows", seed, &[scores.loss], &[reference.loss(&x, &t, 23)], 1e-5);
+    let labels = data.labels.as_ref().unwrap();
+    let correct = rows
+        .iter()
+        .enumerate()
+        .filter(|&(i, &r)| {
+            let row = &outputs[i * 3..i * 3 + 3];
+            let best = (0..3).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+            best == labels[r]
+        })
+        .count();
+    assert_eq!(scores.accuracy, Some(correct as f32 / 23.0));
+}

@@ -107,7 +107,12 @@ fn main() {
 fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let mut data = Dataset::from_csv_path(&options.path, &options.csv)?;
     let gpu = Gpu::new()?;
-    println!("adapter: {} ({:?}, {:?})", gpu.adapter_name(), gpu.backend(), gpu.device_type());
+    println!(
+        "adapter: {} ({:?}, {:?})",
+        gpu.adapter_name(),
+        gpu.backend(),
+        gpu.device_type()
+    );
     let (train, test) = match &data.labels {
         Some(labels) => stratified_split(labels, options.test_fraction, options.seed)?,
         None => {
@@ -136,19 +141,33 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let search = GridSearchCv {
         grid: options.grid,
         folds: if classification {
-            Folds::Stratified(StratifiedKFold { n_splits, shuffle, seed })
+            Folds::Stratified(StratifiedKFold {
+                n_splits,
+                shuffle,
+                seed,
+            })
         } else {
-            Folds::KFold(KFold { n_splits, shuffle, seed })
+            Folds::KFold(KFold {
+                n_splits,
+                shuffle,
+                seed,
+            })
         },
         refit: true,
         base: TrainConfig {
             seed,
-            output_activation: if classification { Activation::Sigmoid } else { Activation::Identity },
+            output_activation: if classification {
+                Activation::Sigmoid
+            } else {
+                Activation::Identity
+            },
             ..TrainConfig::default()
         },
     };
     let bar = ProgressBar::new(search.total_epochs() as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed} {msg}")?);
+    bar.set_style(ProgressStyle::with_template(
+        "{bar:40} {pos}/{len} epochs {elapsed} {msg}",
+    )?);
     let report = search.fit(&data, &train, &mut |p| {
         bar.set_message(format!("loss {:.4}", p.metrics.train_loss));
         bar.inc(1);

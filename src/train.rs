@@ -351,7 +351,7 @@ pub fn fit(
         .map(|rows| Evaluation::new(data, &mlp, rows))
         .transpose()?;
 
-    let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5EED_0F_E90C);
+    let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5EED_0FE9_0C00);
     let mut order = train_rows.to_vec();
     let mut history = Vec::with_capacity(config.epochs);
     let mut best: Option<(f32, Vec<LayerParams>)> = None;

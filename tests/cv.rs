@@ -5,9 +5,7 @@ mod common;
 
 use common::*;
 use rand::Rng;
-use wgpu_mlp::{
-    Dataset, Folds, GpuDataset, GridSearchCv, KFold, ParamGrid, Sgd, StratifiedKFold, TrainConfig, fit,
-};
+use wgpu_mlp::{Dataset, Folds, GpuDataset, GridSearchCv, KFold, ParamGrid, Sgd, StratifiedKFold, TrainConfig, fit};
 
 fn check_partition(folds: &[wgpu_mlp::cv::Fold], n: usize) {
     let mut validated = vec![0; n];
@@ -17,7 +15,11 @@ fn check_partition(folds: &[wgpu_mlp::cv::Fold], n: usize) {
         }
         let mut all: Vec<usize> = fold.train.iter().chain(&fold.validation).copied().collect();
         all.sort();
-        assert_eq!(all, (0..n).collect::<Vec<_>>(), "train and validation are disjoint and cover all");
+        assert_eq!(
+            all,
+            (0..n).collect::<Vec<_>>(),
+            "train and validation are disjoint and cover all"
+        );
     }
     assert!(validated.iter().all(|&c| c == 1), "every sample validated exactly once");
     let sizes: Vec<usize> = folds.iter().map(|f| f.validation.len()).collect();
@@ -55,7 +57,11 @@ fn kfold_invariants() {
 fn stratified_kfold_keeps_class_shares() {
     let (_, mut rng) = seeded_rng();
     let labels: Vec<usize> = (0..203).map(|_| rng.random_range(0..4usize)).collect();
-    let labels: Vec<usize> = labels.iter().map(|&l| if l == 3 { 2 } else { l }).chain([3; 7]).collect();
+    let labels: Vec<usize> = labels
+        .iter()
+        .map(|&l| if l == 3 { 2 } else { l })
+        .chain([3; 7])
+        .collect();
     let n = labels.len();
     for shuffle in [false, true] {
         let folds = StratifiedKFold {
@@ -180,9 +186,15 @@ fn partial_batch_padding_contributes_nothing() {
     let mut velocity = reference.zero_velocity();
     reference.sgd_step(&mut velocity, &x, &t, 1, (0.5, 0.0, 0.0, false));
     let params = model.mlp().parameters().unwrap();
-    for l in 0..2 {
-        assert_close("W after a 1-row batch", seed, &params[l].weights, &reference.weights[l], 1e-5);
-        assert_close("b after a 1-row batch", seed, &params[l].bias, &reference.biases[l], 1e-5);
+    for (l, layer) in params.iter().enumerate() {
+        assert_close(
+            "W after a 1-row batch",
+            seed,
+            &layer.weights,
+            &reference.weights[l],
+            1e-5,
+        );
+        assert_close("b after a 1-row batch", seed, &layer.bias, &reference.biases[l], 1e-5);
     }
 }
 
@@ -205,12 +217,30 @@ fn evaluation_scores_every_row_once() {
     assert_eq!(model.history().len(), 2);
     assert!(model.history()[1].val_accuracy.is_some());
     let reference = RefMlp::from_params(&[4, 5, 3], true, &model.mlp().parameters().unwrap());
-    let x: Vec<f64> = rows.iter().flat_map(|&r| to_f64(&data.features[r * 4..r * 4 + 4])).collect();
-    let t: Vec<f64> = rows.iter().flat_map(|&r| to_f64(&data.targets[r * 3..r * 3 + 3])).collect();
+    let x: Vec<f64> = rows
+        .iter()
+        .flat_map(|&r| to_f64(&data.features[r * 4..r * 4 + 4]))
+        .collect();
+    let t: Vec<f64> = rows
+        .iter()
+        .flat_map(|&r| to_f64(&data.targets[r * 3..r * 3 + 3]))
+        .collect();
     let outputs = reference.forward(&x, 23).pop().unwrap();
-    assert_close("predictions", seed, &model.predict(&gpu_data, &rows).unwrap(), &outputs, 1e-5);
+    assert_close(
+        "predictions",
+        seed,
+        &model.predict(&gpu_data, &rows).unwrap(),
+        &outputs,
+        1e-5,
+    );
     let scores = model.evaluate(&gpu_data, &rows).unwrap();
-    assert_close("loss over all rows", seed, &[scores.loss], &[reference.loss(&x, &t, 23)], 1e-5);
+    assert_close(
+        "loss over all rows",
+        seed,
+        &[scores.loss],
+        &[reference.loss(&x, &t, 23)],
+        1e-5,
+    );
     let labels = data.labels.as_ref().unwrap();
     let correct = rows
         .iter()

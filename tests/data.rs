@@ -68,7 +68,12 @@ fn reads_gzip_files_from_disk() {
 #[test]
 fn bad_data_names_file_line_and_column() {
     let plain = CsvOptions::default();
-    assert_data_error(parse("1,2,0\n3,4\n", &plain), 2, 3, "ragged row: expected 3 columns, got 2");
+    assert_data_error(
+        parse("1,2,0\n3,4\n", &plain),
+        2,
+        3,
+        "ragged row: expected 3 columns, got 2",
+    );
     assert_data_error(parse("1,2,0\n3,x,1\n", &plain), 2, 2, "expected a number, got \"x\"");
     assert_data_error(parse("1,2,0\n3,NaN,1\n", &plain), 2, 2, "finite");
     assert_data_error(parse("1,inf,0\n", &plain), 1, 2, "finite");

@@ -36,3 +36,8 @@ pub use mlp::{Activation, LayerParams, Mlp, MlpBuilder};
 pub use optim::{Sgd, WeightDecay};
 pub use tensor::Tensor;
 pub use train::{EpochMetrics, GpuDataset, Model, Scores, TrainConfig, fit};
+
+/// The README's examples, compiled as doctests so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

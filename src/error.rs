@@ -88,6 +88,29 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A checkpoint could not be written, or a file is not a valid checkpoint for this model.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: String,
+        /// What is wrong, with what was expected and found.
+        message: String,
+    },
+
+    /// Training produced a non-finite loss. The parameters at the end of the last good epoch
+    /// are kept here, so nothing NaN-filled reaches the caller.
+    #[error("training diverged at epoch {epoch}, batch {batch}: loss {loss}; the last good parameters are kept")]
+    Diverged {
+        /// 1-based epoch.
+        epoch: usize,
+        /// 1-based mini-batch within the epoch whose loss was first non-finite.
+        batch: usize,
+        /// That loss.
+        loss: f32,
+        /// Parameters before the diverging epoch, per layer.
+        last_good: Vec<crate::mlp::LayerParams>,
+    },
+
     /// The GPU reported an error (validation, out of memory, device lost) or a read-back failed.
     #[error("GPU error during {op}: {message}")]
     Gpu {

@@ -243,6 +243,8 @@ pub struct Graph {
     flat_params: Tensor,
     flat_grads: Tensor,
     flat_velocity: Tensor,
+    /// Each parameter's velocity: a view of `flat_velocity` (None for other nodes).
+    velocities: Vec<Option<Tensor>>,
     forward: Vec<Dispatch>,
     backward: Vec<Dispatch>,
     update: Dispatch,
@@ -411,6 +413,9 @@ impl Graph {
         let grads = plan.grads;
         let backward = plan.dispatches;
         let update = ops::sgd_update(gpu, &sgd, &flat_grads, &flat_params, &flat_velocity)?;
+        let velocities = (0..n)
+            .map(|i| (nodes[i].op == Op::Param).then(|| flat_velocity.view(offsets[i], &nodes[i].shape)))
+            .collect();
 
         Ok(Graph {
             gpu: gpu.clone(),
@@ -423,6 +428,7 @@ impl Graph {
             flat_params,
             flat_grads,
             flat_velocity,
+            velocities,
             forward,
             backward,
             update,
@@ -463,6 +469,28 @@ impl Graph {
     /// Reads a node's current value.
     pub fn read(&self, node: NodeId) -> Result<Vec<f32>> {
         self.live_value("Graph::read", node)?.to_vec()
+    }
+
+    fn velocity(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
+        self.velocities
+            .get(node.0)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| Error::invalid(op, "node", "a parameter", format!("{node:?}")))
+    }
+
+    /// Reads a parameter's optimizer velocity.
+    pub fn read_velocity(&self, node: NodeId) -> Result<Vec<f32>> {
+        self.velocity("Graph::read_velocity", node)?.to_vec()
+    }
+
+    /// Overwrites a parameter's optimizer velocity (e.g. from a checkpoint).
+    pub fn write_velocity(&self, node: NodeId, data: &[f32]) -> Result<()> {
+        const OP: &str = "Graph::write_velocity";
+        let tensor = self.velocity(OP, node)?;
+        if data.len() != tensor.len() {
+            return Err(Error::shape(OP, &self.names[node.0], tensor.len(), data.len()));
+        }
+        tensor.write(data)
     }
 
     /// Reads the loss' gradient with respect to `node` from the last step (or
@@ -548,6 +576,11 @@ impl Graph {
     /// The loss node.
     pub(crate) fn loss_node(&self) -> NodeId {
         self.loss
+    }
+
+    /// Every parameter, back to back (for snapshots).
+    pub(crate) fn flat_params(&self) -> &Tensor {
+        &self.flat_params
     }
 
     /// The optimizer in use.

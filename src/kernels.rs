@@ -228,9 +228,20 @@ impl Gpu {
         op: &'static str,
         record: impl FnOnce(&mut wgpu::ComputePass<'_>),
     ) -> Result<()> {
+        self.record_and_submit_after(op, |_| {}, record)
+    }
+
+    /// Like [`Gpu::record_and_submit`], with `before` recording copies ahead of the pass.
+    pub(crate) fn record_and_submit_after(
+        &self,
+        op: &'static str,
+        before: impl FnOnce(&mut wgpu::CommandEncoder),
+        record: impl FnOnce(&mut wgpu::ComputePass<'_>),
+    ) -> Result<()> {
         let mut encoder = self
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(op) });
+        before(&mut encoder);
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some(op),

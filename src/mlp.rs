@@ -126,6 +126,9 @@ impl MlpBuilder {
         let graph = g.build(gpu, loss, sgd)?;
         Ok(Mlp {
             sizes: self.sizes,
+            hidden: self.hidden,
+            output: self.output,
+            step: 0,
             graph,
             x,
             t,
@@ -159,6 +162,16 @@ fn check_params(op: &'static str, sizes: &[usize], params: &[LayerParams]) -> Re
         if layer.bias.len() != fan_out {
             return Err(Error::shape(op, format!("b{}", l + 1), fan_out, layer.bias.len()));
         }
+        for (what, values) in [("W", &layer.weights), ("b", &layer.bias)] {
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(Error::invalid(
+                    op,
+                    format!("{what}{}[{i}]", l + 1),
+                    "a finite value",
+                    values[i],
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -184,6 +197,10 @@ pub fn init_params(sizes: &[usize], seed: u64) -> Vec<LayerParams> {
 /// mini-batches.
 pub struct Mlp {
     sizes: Vec<usize>,
+    hidden: Activation,
+    output: Activation,
+    /// Training steps taken (restored from checkpoints).
+    step: u64,
     graph: Graph,
     x: NodeId,
     t: NodeId,
@@ -258,12 +275,57 @@ impl Mlp {
 
     /// One training step on the current batch (one submit).
     pub fn step(&mut self) -> Result<()> {
-        self.graph.step()
+        self.steps(1)
     }
 
     /// `k` training steps on the current batch, one submit for all.
     pub fn steps(&mut self, k: usize) -> Result<()> {
-        self.graph.steps(k)
+        self.graph.steps(k)?;
+        self.step += k as u64;
+        Ok(())
+    }
+
+    /// Training steps taken so far (by [`Mlp::steps`] and the trainer, and restored by
+    /// checkpoints).
+    pub fn steps_taken(&self) -> u64 {
+        self.step
+    }
+
+    pub(crate) fn add_steps(&mut self, k: u64) {
+        self.step += k;
+    }
+
+    pub(crate) fn set_steps_taken(&mut self, step: u64) {
+        self.step = step;
+    }
+
+    /// Activations of the hidden layers and of the output layer.
+    pub fn activations(&self) -> (Activation, Activation) {
+        (self.hidden, self.output)
+    }
+
+    /// The optimizer's velocities, per layer (same shapes as the parameters).
+    pub fn velocities(&self) -> Result<Vec<LayerParams>> {
+        self.weights
+            .iter()
+            .zip(&self.biases)
+            .map(|(&w, &b)| {
+                Ok(LayerParams {
+                    weights: self.graph.read_velocity(w)?,
+                    bias: self.graph.read_velocity(b)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Overwrites the velocities (all layers are checked before any is written).
+    pub fn set_velocities(&self, velocities: &[LayerParams]) -> Result<()> {
+        check_params("Mlp::set_velocities", &self.sizes, velocities)?;
+        for ((&w, &b), layer) in self.weights.iter().zip(&self.biases).zip(velocities) {
+            self.graph.write_velocity(w, &layer.weights)?;
+            self.graph.write_velocity(b, &layer.bias)?;
+        }
+        Ok(())
     }
 
     /// Loss of the last forward pass (read back from the GPU).
@@ -320,5 +382,16 @@ impl Mlp {
             self.graph.write(b, &layer.bias)?;
         }
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for Mlp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mlp")
+            .field("sizes", &self.sizes)
+            .field("activations", &(self.hidden, self.output))
+            .field("batch", &self.batch)
+            .field("steps_taken", &self.step)
+            .finish()
     }
 }

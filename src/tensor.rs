@@ -160,6 +160,17 @@ impl Tensor {
         read_buffer(&self.gpu, &self.storage.buffer, self.offset, self.len())
     }
 
+    /// Records a copy of this tensor's elements into `dst` (same length) on `encoder`.
+    pub(crate) fn copy_to(&self, dst: &Tensor, encoder: &mut wgpu::CommandEncoder) {
+        encoder.copy_buffer_to_buffer(
+            &self.storage.buffer,
+            (self.offset * 4) as u64,
+            &dst.storage.buffer,
+            (dst.offset * 4) as u64,
+            (self.len().min(dst.len()) * 4) as u64,
+        );
+    }
+
     /// The tensor as a kernel binding (its own range of the underlying buffer).
     pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {

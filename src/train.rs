@@ -351,6 +351,8 @@ pub fn fit(
         .map(|rows| Evaluation::new(data, &mlp, rows))
         .transpose()?;
 
+    // The parameters as they were before the running epoch, for the divergence guard.
+    let last_good = Tensor::zeros(gpu, mlp.graph().flat_params().shape())?;
     let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5EED_0FE9_0C00);
     let mut order = train_rows.to_vec();
     let mut history = Vec::with_capacity(config.epochs);
@@ -361,28 +363,41 @@ pub fn fit(
         order.shuffle(&mut rng);
         batches.indices.write_u32(&to_u32(&order))?;
         let graph = mlp.graph();
-        gpu.record_and_submit("training epoch", |pass| {
-            for (gather, collect) in batches.gathers.iter().zip(&collect_losses) {
-                gather.record(pass);
-                graph.record(pass, true, true);
-                collect.record(pass);
-            }
-        })?;
+        gpu.record_and_submit_after(
+            "training epoch",
+            |encoder| graph.flat_params().copy_to(&last_good, encoder),
+            |pass| {
+                for (gather, collect) in batches.gathers.iter().zip(&collect_losses) {
+                    gather.record(pass);
+                    graph.record(pass, true, true);
+                    collect.record(pass);
+                }
+            },
+        )?;
+        mlp.add_steps(batches.counts.len() as u64);
         let losses = batch_losses.to_vec()?;
+        if let Some(batch) = losses.iter().position(|l| !l.is_finite()) {
+            // Roll back to the parameters before this epoch: the caller never sees NaN weights.
+            let graph = mlp.graph();
+            gpu.record_and_submit_after(
+                "roll back",
+                |encoder| last_good.copy_to(graph.flat_params(), encoder),
+                |_| {},
+            )?;
+            graph.reset_optimizer()?;
+            return Err(Error::Diverged {
+                epoch,
+                batch: batch + 1,
+                loss: losses[batch],
+                last_good: mlp.parameters()?,
+            });
+        }
         let train_loss = losses
             .iter()
             .zip(&batches.counts)
             .map(|(&l, &c)| l as f64 * c as f64)
             .sum::<f64>()
             / trained as f64;
-        if !train_loss.is_finite() {
-            return Err(Error::invalid(
-                OP,
-                format!("training loss at epoch {epoch}"),
-                "a finite value (lower lr?)",
-                train_loss,
-            ));
-        }
         let val = validation
             .as_ref()
             .map(|v| v.run(&mlp))
@@ -452,5 +467,14 @@ impl Model {
             ));
         }
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("mlp", &self.mlp)
+            .field("epochs", &self.history.len())
+            .finish()
     }
 }

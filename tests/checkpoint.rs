@@ -1,0 +1,198 @@
+//! Checkpoints: bit-exact resume, atomic writes, and clear errors for bad files; the
+//! divergence guard; resource counts over a long run.
+
+mod common;
+
+use common::*;
+use wgpu_mlp::{Activation, Dataset, Error, GpuDataset, Mlp, Sgd, TrainConfig, WeightDecay, fit};
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgpu-mlp-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// K steps, save, load on a fresh device, K more steps: the same bits as 2K steps in one go.
+#[test]
+fn resume_is_bit_exact() {
+    let gpu = gpu();
+    let (seed, mut rng) = seeded_rng();
+    let sizes = [5, 9, 3];
+    let batch = 6;
+    let sgd = Sgd::new(0.3)
+        .momentum(0.9)
+        .weight_decay(1e-4)
+        .decay(WeightDecay::Coupled);
+    let x = uniform(&mut rng, batch * 5, -1.0, 1.0);
+    let t = uniform(&mut rng, batch * 3, 0.0, 1.0);
+    let build = || {
+        Mlp::builder(&sizes)
+            .output_activation(Activation::Identity)
+            .seed(seed)
+            .build(&gpu, batch, sgd)
+            .unwrap()
+    };
+    let mut straight = build();
+    straight.set_batch(&x, &t).unwrap();
+    straight.steps(40).unwrap();
+
+    let mut first = build();
+    first.set_batch(&x, &t).unwrap();
+    first.steps(20).unwrap();
+    let dir = temp_dir("resume");
+    let path = dir.join("model.safetensors");
+    first.save(&path).unwrap();
+    let fresh_gpu = own_gpu();
+    let mut resumed = Mlp::load(&fresh_gpu, &path, batch).unwrap();
+    assert_eq!(resumed.steps_taken(), 20);
+    assert_eq!(resumed.sizes(), &sizes);
+    assert_eq!(resumed.activations(), (Activation::Sigmoid, Activation::Identity));
+    assert_eq!(resumed.graph().optimizer(), sgd);
+    resumed.set_batch(&x, &t).unwrap();
+    resumed.steps(20).unwrap();
+    let bits = |m: &Mlp| -> Vec<u32> {
+        m.parameters()
+            .unwrap()
+            .iter()
+            .chain(&m.velocities().unwrap())
+            .flat_map(|l| l.weights.iter().chain(&l.bias).map(|v| v.to_bits()).collect::<Vec<_>>())
+            .collect()
+    };
+    assert_eq!(
+        bits(&resumed),
+        bits(&straight),
+        "resumed training differs (TEST_SEED={seed})"
+    );
+    assert_eq!(resumed.steps_taken(), 40);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_checkpoints_are_clear_errors_and_saves_are_atomic() {
+    let gpu = gpu();
+    let mlp = Mlp::builder(&[3, 4, 2]).seed(1).build(&gpu, 2, Sgd::new(0.1)).unwrap();
+    let dir = temp_dir("bad");
+    let path = dir.join("m.safetensors");
+    mlp.save(&path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let intact = |path: &std::path::Path| {
+        let loaded = Mlp::load(&gpu, path, 2).unwrap();
+        assert_eq!(loaded.parameters().unwrap(), mlp.parameters().unwrap());
+    };
+
+    // Truncated, corrupted, and not a checkpoint at all.
+    let truncated = dir.join("truncated.safetensors");
+    std::fs::write(&truncated, &good[..good.len() - 10]).unwrap();
+    assert!(matches!(Mlp::load(&gpu, &truncated, 2), Err(Error::Checkpoint { .. })));
+    let garbage = dir.join("garbage.safetensors");
+    std::fs::write(&garbage, b"\xff\xff\xff\xff\xff\xff\xff\x7fnot json").unwrap();
+    assert!(matches!(Mlp::load(&gpu, &garbage, 2), Err(Error::Checkpoint { .. })));
+    assert!(matches!(Mlp::load(&gpu, dir.join("missing"), 2), Err(Error::Io { .. })));
+
+    // A checkpoint of another shape: names and shapes are checked.
+    let other = Mlp::builder(&[3, 5, 2]).build(&gpu, 2, Sgd::new(0.1)).unwrap();
+    let other_path = dir.join("other.safetensors");
+    other.save(&other_path).unwrap();
+    let mut spliced = std::fs::read(&other_path).unwrap();
+    let header_len = u64::from_le_bytes(spliced[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(spliced[8..8 + header_len].to_vec()).unwrap();
+    let edited = header.replace("\"3,5,2\"", "\"3,4,2\"");
+    assert_eq!(edited.len(), header.len());
+    spliced[8..8 + header_len].copy_from_slice(edited.as_bytes());
+    std::fs::write(&other_path, &spliced).unwrap();
+    let err = Mlp::load(&gpu, &other_path, 2).unwrap_err();
+    assert!(err.to_string().contains("expected [3, 4]"), "{err}");
+
+    // Saving again replaces the file whole and leaves no temporary behind.
+    mlp.save(&path).unwrap();
+    intact(&path);
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(leftovers.is_empty());
+    // A save that cannot complete leaves the previous checkpoint intact.
+    let blocked = dir.join("no-such-dir").join("m.safetensors");
+    assert!(mlp.save(&blocked).is_err());
+    intact(&path);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A learning rate that blows up: training stops with the epoch and batch named, and the
+/// parameters handed back are finite.
+#[test]
+fn divergence_stops_training_and_keeps_good_parameters() {
+    let gpu = gpu();
+    let features: Vec<f32> = (0..40 * 3).map(|i| ((i * 37 % 11) as f32 - 5.0) * 1e3).collect();
+    let labels: Vec<usize> = (0..40).map(|i| i % 2).collect();
+    let data = Dataset::classification("blowup", features, 3, labels, 2).unwrap();
+    let data = GpuDataset::upload(&gpu, &data).unwrap();
+    let rows: Vec<usize> = (0..40).collect();
+    let config = TrainConfig {
+        hidden: vec![4],
+        sgd: Sgd::new(1e30),
+        output_activation: Activation::Identity,
+        epochs: 5,
+        batch_size: 8,
+        ..TrainConfig::default()
+    };
+    match fit(&data, &rows, None, &config, &mut |_| {}) {
+        Err(Error::Diverged {
+            epoch,
+            batch,
+            loss,
+            last_good,
+        }) => {
+            assert!(epoch >= 1 && batch >= 1, "epoch {epoch} batch {batch}");
+            assert!(!loss.is_finite());
+            assert!(
+                last_good
+                    .iter()
+                    .all(|l| l.weights.iter().chain(&l.bias).all(|v| v.is_finite()))
+            );
+        }
+        Err(other) => panic!("expected Diverged, got {other}"),
+        Ok(_) => panic!("expected Diverged, training succeeded"),
+    }
+}
+
+fn soak(steps: usize) {
+    let gpu = own_gpu();
+    let mut mlp = Mlp::builder(&[6, 10, 3])
+        .seed(1)
+        .build(&gpu, 8, Sgd::new(0.1).momentum(0.9))
+        .unwrap();
+    let (_, mut rng) = seeded_rng();
+    mlp.set_batch(&uniform(&mut rng, 48, 0.0, 1.0), &uniform(&mut rng, 24, 0.0, 1.0))
+        .unwrap();
+    mlp.steps(10).unwrap();
+    mlp.loss().unwrap();
+    let warm = gpu.stats();
+    let mut done = 10;
+    while done < steps {
+        mlp.steps(50).unwrap();
+        done += 50;
+        if done % 1000 == 0 {
+            assert!(mlp.loss().unwrap().is_finite());
+            let now = gpu.stats();
+            assert_eq!(
+                (now.live_buffers, now.live_bytes),
+                (warm.live_buffers, warm.live_bytes),
+                "step {done}"
+            );
+        }
+    }
+}
+
+/// The CI-sized soak: 2,000 steps.
+#[test]
+fn soak_short() {
+    soak(2_010);
+}
+
+#[test]
+#[ignore = "10,000 steps take a while on the software adapter; run with --ignored"]
+fn soak_long() {
+    soak(10_010);
+}

@@ -328,10 +328,15 @@ impl Graph {
         let value = |id: NodeId| values[id.0].as_ref().expect("live nodes have values");
         // The loss weights every row 1/B; a trainer's gather kernel rewrites them for a
         // partial batch (padding rows weigh 0).
-        let batch_rows = match nodes[loss.0].op {
-            Op::Mse(y, _) => nodes[y.0].shape[0],
-            _ => unreachable!("checked above"),
+        let Op::Mse(prediction, _) = nodes[loss.0].op else {
+            return Err(Error::invalid(
+                OP,
+                "loss",
+                "a node made by GraphBuilder::mse",
+                &nodes[loss.0].name,
+            ));
         };
+        let batch_rows = nodes[prediction.0].shape[0];
         let row_weights = Tensor::full(gpu, &[batch_rows], 1.0 / batch_rows as f32)?;
 
         let mut forward = Vec::new();

@@ -285,7 +285,7 @@ impl Dispatch {
         workgroups: usize,
     ) -> Result<Self> {
         let pipeline = gpu.pipeline(kernel)?;
-        let params = GpuBuffer::storage(gpu, "params", params);
+        let params = GpuBuffer::storage(gpu, "params", params)?;
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: params.buffer.as_entire_binding(),

@@ -16,26 +16,31 @@ pub(crate) struct GpuBuffer {
 }
 
 impl GpuBuffer {
-    /// A storage buffer initialised from `bytes` (must be non-empty, a multiple of 4).
-    pub fn storage(gpu: &Gpu, label: &str, bytes: &[u8]) -> Self {
-        Self::with_usage(
-            gpu,
-            label,
-            bytes,
-            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-        )
-    }
-
-    fn with_usage(gpu: &Gpu, label: &str, bytes: &[u8], usage: wgpu::BufferUsages) -> Self {
-        let buffer = gpu.device().create_buffer_init(&wgpu::util::BufferInitDescriptor {
+    /// A storage buffer initialised from `bytes` (must be non-empty, a multiple of 4). Running
+    /// out of device memory, or any other error wgpu reports, is an [`Error::Gpu`].
+    pub fn storage(gpu: &Gpu, label: &str, bytes: &[u8]) -> Result<Self> {
+        let device = gpu.device();
+        let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents: bytes,
-            usage,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
         });
+        let errors = [
+            pollster::block_on(validation.pop()),
+            pollster::block_on(out_of_memory.pop()),
+        ];
+        if let Some(error) = errors.into_iter().flatten().next() {
+            return Err(Error::Gpu {
+                op: "allocating a buffer",
+                message: format!("{} bytes for {label}: {error}", bytes.len()),
+            });
+        }
         let stats = gpu.inner.stats.clone();
         stats.live_buffers.fetch_add(1, Ordering::Relaxed);
         stats.live_bytes.fetch_add(buffer.size(), Ordering::Relaxed);
-        GpuBuffer { buffer, stats }
+        Ok(GpuBuffer { buffer, stats })
     }
 }
 
@@ -93,7 +98,7 @@ impl Tensor {
         check_binding_size(gpu, "Tensor::from_slice", "tensor", len)?;
         Ok(Tensor {
             gpu: gpu.clone(),
-            storage: Arc::new(GpuBuffer::storage(gpu, "tensor", bytemuck::cast_slice(data))),
+            storage: Arc::new(GpuBuffer::storage(gpu, "tensor", bytemuck::cast_slice(data))?),
             offset: 0,
             shape: shape.to_vec(),
         })

@@ -26,7 +26,7 @@ use crate::optim::{Sgd, WeightDecay};
 
 const FORMAT: &str = "wgpu-mlp checkpoint";
 
-fn checkpoint_error(path: &Path, message: impl Into<String>) -> Error {
+pub(crate) fn checkpoint_error(path: &Path, message: impl Into<String>) -> Error {
     Error::Checkpoint {
         path: path.display().to_string(),
         message: message.into(),
@@ -60,7 +60,11 @@ fn names(layer: usize) -> [String; 4] {
 impl Mlp {
     /// Writes parameters, velocities, step count and metadata to `path` atomically.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
+        self.save_with(path.as_ref(), &[])
+    }
+
+    /// [`Mlp::save`] with extra metadata entries (the trainer's epoch and seed).
+    pub(crate) fn save_with(&self, path: &Path, extra: &[(&str, String)]) -> Result<()> {
         let params = self.parameters()?;
         let velocities = self.velocities()?;
         let sgd = self.graph().optimizer();
@@ -78,6 +82,8 @@ impl Mlp {
             ("decay".to_string(), format!("{:?}", sgd.decay)),
             ("step".to_string(), self.steps_taken().to_string()),
         ]);
+        let mut metadata = metadata;
+        metadata.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let mut tensors = Vec::new();
         for (l, (p, v)) in params.iter().zip(&velocities).enumerate() {
             let (fan_in, fan_out) = (self.sizes()[l], self.sizes()[l + 1]);
@@ -106,7 +112,11 @@ impl Mlp {
     /// Builds a model from a checkpoint for mini-batches of `batch` rows: same layers,
     /// activations, optimizer, parameters, velocities and step count.
     pub fn load(gpu: &Gpu, path: impl AsRef<Path>, batch: usize) -> Result<Mlp> {
-        let path = path.as_ref();
+        Ok(Self::load_with(gpu, path.as_ref(), batch)?.0)
+    }
+
+    /// [`Mlp::load`], also returning the file's metadata.
+    pub(crate) fn load_with(gpu: &Gpu, path: &Path, batch: usize) -> Result<(Mlp, HashMap<String, String>)> {
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             file: path.display().to_string(),
             source,
@@ -202,7 +212,7 @@ impl Mlp {
             .build(gpu, batch, sgd)?;
         mlp.set_velocities(&velocities)?;
         mlp.set_steps_taken(step);
-        Ok(mlp)
+        Ok((mlp, meta.clone()))
     }
 }
 

@@ -275,3 +275,31 @@ impl std::fmt::Debug for Gpu {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wgpu validation error outside any error scope reaches the uncaptured-error handler
+    /// and comes out of the next sync as `Error::Gpu`, not as a panic.
+    #[test]
+    fn uncaptured_device_errors_become_errors() {
+        let gpu = Gpu::new().expect("an adapter (apt-get install -y mesa-vulkan-drivers libvulkan1)");
+        // MAP_READ together with MAP_WRITE is invalid: wgpu reports a validation error.
+        let _bad = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("deliberately invalid"),
+            size: 6,
+            usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::MAP_READ,
+            mapped_at_creation: true,
+        });
+        match gpu.synchronize() {
+            Err(Error::Gpu { op, message }) => {
+                assert_eq!(op, "synchronize");
+                assert!(!message.is_empty());
+            }
+            other => panic!("expected Error::Gpu, got {other:?}"),
+        }
+        // The error was consumed: the device keeps working.
+        assert!(gpu.synchronize().is_ok());
+    }
+}

@@ -36,7 +36,7 @@ pub use kernels::{Dispatch, MatmulKernel, MatmulLayout};
 pub use mlp::{Activation, LayerParams, Mlp, MlpBuilder};
 pub use optim::{Sgd, WeightDecay};
 pub use tensor::Tensor;
-pub use train::{EpochMetrics, GpuDataset, Model, Scores, TrainConfig, fit};
+pub use train::{EpochMetrics, GpuDataset, Model, Scores, TrainConfig, fit, resume};
 
 /// The README's examples, compiled as doctests so they stay true.
 #[doc = include_str!("../README.md")]

@@ -158,7 +158,11 @@ pub struct Scores {
 /// A trained model with its history.
 pub struct Model {
     mlp: Mlp,
+    /// Metrics of the epochs this call trained.
     history: Vec<EpochMetrics>,
+    /// Epochs trained in all, resumed runs included.
+    epochs_done: usize,
+    seed: u64,
 }
 
 /// The batches of a fixed list of rows: one index buffer, and per batch a gather dispatch
@@ -323,24 +327,105 @@ pub fn fit(
     config: &TrainConfig,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
-    const OP: &str = "fit";
-    config.validate()?;
-    data.check_rows(OP, "training rows", train_rows)?;
-    if let Some(rows) = validation_rows {
-        data.check_rows(OP, "validation rows", rows)?;
-    }
-    if config.early_stopping.is_some() && validation_rows.is_none() {
-        return Err(Error::invalid(OP, "early_stopping", "validation rows to watch", "none"));
-    }
-    let gpu = &data.gpu;
+    check_fit("fit", data, train_rows, validation_rows, config)?;
     let mut sizes = vec![data.n_features];
     sizes.extend_from_slice(&config.hidden);
     sizes.push(data.n_outputs);
-    let mut mlp = Mlp::builder(&sizes)
+    let mlp = Mlp::builder(&sizes)
         .seed(config.seed)
         .output_activation(config.output_activation)
-        .build(gpu, config.batch_size, config.sgd)?;
+        .build(&data.gpu, config.batch_size, config.sgd)?;
+    train_epochs(mlp, 0, data, train_rows, validation_rows, config, on_epoch)
+}
 
+/// Continues a run saved by [`Model::save`]: loads parameters, velocities and the epoch count,
+/// then trains the remaining `config.epochs − epochs done` epochs. Each epoch's shuffle is
+/// seeded from `config.seed` and the epoch number, so a resumed run gives the same bits as
+/// one that never stopped.
+pub fn resume(
+    path: impl AsRef<std::path::Path>,
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Model> {
+    const OP: &str = "resume";
+    let path = path.as_ref();
+    check_fit(OP, data, train_rows, validation_rows, config)?;
+    let (mlp, metadata) = Mlp::load_with(&data.gpu, path, config.batch_size)?;
+    let number = |key: &str| -> Result<u64> {
+        metadata
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| crate::checkpoint::checkpoint_error(path, format!("no trainer {key:?} in the metadata")))
+    };
+    let (epochs_done, seed) = (number("epoch")? as usize, number("seed")?);
+    if seed != config.seed {
+        return Err(Error::invalid(
+            OP,
+            "config.seed",
+            format!("the checkpoint's seed {seed}"),
+            config.seed,
+        ));
+    }
+    let mut sizes = vec![data.n_features];
+    sizes.extend_from_slice(&config.hidden);
+    sizes.push(data.n_outputs);
+    if mlp.sizes() != sizes || mlp.activations().1 != config.output_activation {
+        return Err(Error::shape(
+            OP,
+            "checkpoint",
+            format!("layers {sizes:?} with {:?} output", config.output_activation),
+            format!("layers {:?} with {:?} output", mlp.sizes(), mlp.activations().1),
+        ));
+    }
+    if mlp.graph().optimizer() != config.sgd {
+        return Err(Error::invalid(
+            OP,
+            "config.sgd",
+            format!("{:?}", mlp.graph().optimizer()),
+            format!("{:?}", config.sgd),
+        ));
+    }
+    train_epochs(mlp, epochs_done, data, train_rows, validation_rows, config, on_epoch)
+}
+
+fn check_fit(
+    op: &'static str,
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
+) -> Result<()> {
+    config.validate()?;
+    data.check_rows(op, "training rows", train_rows)?;
+    if let Some(rows) = validation_rows {
+        data.check_rows(op, "validation rows", rows)?;
+    }
+    if config.early_stopping.is_some() && validation_rows.is_none() {
+        return Err(Error::invalid(op, "early_stopping", "validation rows to watch", "none"));
+    }
+    Ok(())
+}
+
+/// The shuffle seed of one epoch: a function of the run's seed and the epoch alone, so a
+/// resumed run needs no generator state.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    (seed ^ 0x5EED_0FE9_0C00).wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// Epochs `epochs_done + 1 ..= config.epochs` of training `mlp`.
+fn train_epochs(
+    mut mlp: Mlp,
+    epochs_done: usize,
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Model> {
+    let gpu = &data.gpu;
     let batches = Batches::new(data, &mlp, train_rows, config.drop_last)?;
     let graph_loss = mlp.graph().tensor(mlp.graph().loss_node())?.view(0, &[1, 1]);
     let batch_losses = Tensor::zeros(gpu, &[batches.counts.len(), 1])?;
@@ -353,14 +438,13 @@ pub fn fit(
 
     // The parameters as they were before the running epoch, for the divergence guard.
     let last_good = Tensor::zeros(gpu, mlp.graph().flat_params().shape())?;
-    let mut rng = StdRng::seed_from_u64(config.seed ^ 0x5EED_0FE9_0C00);
-    let mut order = train_rows.to_vec();
     let mut history = Vec::with_capacity(config.epochs);
     let mut best: Option<(f32, Vec<LayerParams>)> = None;
     let mut since_best = 0;
     let trained: usize = batches.counts.iter().sum();
-    for epoch in 1..=config.epochs {
-        order.shuffle(&mut rng);
+    for epoch in epochs_done + 1..=config.epochs {
+        let mut order = train_rows.to_vec();
+        order.shuffle(&mut StdRng::seed_from_u64(epoch_seed(config.seed, epoch)));
         batches.indices.write_u32(&to_u32(&order))?;
         let graph = mlp.graph();
         gpu.record_and_submit_after(
@@ -426,11 +510,30 @@ pub fn fit(
     if let Some((_, params)) = best {
         mlp.set_parameters(&params)?;
     }
-    mlp.graph_mut().reset_optimizer()?;
-    Ok(Model { mlp, history })
+    let epochs_done = epochs_done + history.len();
+    Ok(Model {
+        mlp,
+        history,
+        epochs_done,
+        seed: config.seed,
+    })
 }
 
 impl Model {
+    /// Saves a checkpoint of the model with the trainer's epoch count and seed, for
+    /// [`resume`]. See [`Mlp::save`].
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        self.mlp.save_with(
+            path.as_ref(),
+            &[("epoch", self.epochs_done.to_string()), ("seed", self.seed.to_string())],
+        )
+    }
+
+    /// Epochs trained in all (resumed runs included).
+    pub fn epochs_done(&self) -> usize {
+        self.epochs_done
+    }
+
     /// Per-epoch metrics of the training run.
     pub fn history(&self) -> &[EpochMetrics] {
         &self.history

@@ -196,3 +196,57 @@ fn soak_short() {
 fn soak_long() {
     soak(10_010);
 }
+
+/// `fit` for K epochs, save, `resume` on a fresh device up to 2K: the same bits as 2K epochs
+/// in one run (the shuffles come from the seed and the epoch number).
+#[test]
+fn trainer_resume_is_bit_exact() {
+    let gpu = gpu();
+    let (seed, mut rng) = seeded_rng();
+    let features = uniform(&mut rng, 50 * 4, -1.0, 1.0);
+    let labels: Vec<usize> = (0..50).map(|i| i % 3).collect();
+    let data = Dataset::classification("r", features, 4, labels, 3).unwrap();
+    let rows: Vec<usize> = (0..50).collect();
+    let config = |epochs| TrainConfig {
+        hidden: vec![7],
+        sgd: Sgd::new(0.2).momentum(0.9).weight_decay(1e-4),
+        epochs,
+        batch_size: 8,
+        seed,
+        ..TrainConfig::default()
+    };
+    let on_gpu = GpuDataset::upload(&gpu, &data).unwrap();
+    let straight = fit(&on_gpu, &rows, None, &config(6), &mut |_| {}).unwrap();
+    let half = fit(&on_gpu, &rows, None, &config(3), &mut |_| {}).unwrap();
+    let dir = temp_dir("trainer");
+    let path = dir.join("run.safetensors");
+    half.save(&path).unwrap();
+    let fresh = own_gpu();
+    let fresh_data = GpuDataset::upload(&fresh, &data).unwrap();
+    let mut epochs = Vec::new();
+    let resumed = wgpu_mlp::resume(&path, &fresh_data, &rows, None, &config(6), &mut |m| {
+        epochs.push(m.epoch)
+    })
+    .unwrap();
+    assert_eq!(epochs, vec![4, 5, 6]);
+    assert_eq!(resumed.epochs_done(), 6);
+    assert_eq!(resumed.mlp().steps_taken(), straight.mlp().steps_taken());
+    let bits = |m: &wgpu_mlp::Model| -> Vec<u32> {
+        let mlp = m.mlp();
+        mlp.parameters()
+            .unwrap()
+            .iter()
+            .chain(&mlp.velocities().unwrap())
+            .flat_map(|l| l.weights.iter().chain(&l.bias).map(|v| v.to_bits()).collect::<Vec<_>>())
+            .collect()
+    };
+    assert_eq!(bits(&resumed), bits(&straight), "TEST_SEED={seed}");
+    // A different seed or shape is refused rather than silently mixed.
+    let mut other = config(6);
+    other.seed = seed.wrapping_add(1);
+    assert!(wgpu_mlp::resume(&path, &fresh_data, &rows, None, &other, &mut |_| {}).is_err());
+    let mut other = config(6);
+    other.hidden = vec![8];
+    assert!(wgpu_mlp::resume(&path, &fresh_data, &rows, None, &other, &mut |_| {}).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}

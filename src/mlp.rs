@@ -306,26 +306,13 @@ impl Mlp {
 
     /// The optimizer's velocities, per layer (same shapes as the parameters).
     pub fn velocities(&self) -> Result<Vec<LayerParams>> {
-        self.weights
-            .iter()
-            .zip(&self.biases)
-            .map(|(&w, &b)| {
-                Ok(LayerParams {
-                    weights: self.graph.read_velocity(w)?,
-                    bias: self.graph.read_velocity(b)?,
-                })
-            })
-            .collect()
+        self.read_layers(|node| self.graph.read_velocity(node))
     }
 
     /// Overwrites the velocities (all layers are checked before any is written).
     pub fn set_velocities(&self, velocities: &[LayerParams]) -> Result<()> {
         check_params("Mlp::set_velocities", &self.sizes, velocities)?;
-        for ((&w, &b), layer) in self.weights.iter().zip(&self.biases).zip(velocities) {
-            self.graph.write_velocity(w, &layer.weights)?;
-            self.graph.write_velocity(b, &layer.bias)?;
-        }
-        Ok(())
+        self.write_layers(velocities, |node, values| self.graph.write_velocity(node, values))
     }
 
     /// Loss of the last forward pass (read back from the GPU).
@@ -348,38 +335,39 @@ impl Mlp {
     /// Gradients of the loss on the current batch, per layer, without updating.
     pub fn gradients(&self) -> Result<Vec<LayerParams>> {
         self.graph.compute_gradients()?;
-        self.weights
-            .iter()
-            .zip(&self.biases)
-            .map(|(&w, &b)| {
-                Ok(LayerParams {
-                    weights: self.graph.read_grad(w)?,
-                    bias: self.graph.read_grad(b)?,
-                })
-            })
-            .collect()
+        self.read_layers(|node| self.graph.read_grad(node))
     }
 
     /// The current parameters, per layer.
     pub fn parameters(&self) -> Result<Vec<LayerParams>> {
-        self.weights
-            .iter()
-            .zip(&self.biases)
-            .map(|(&w, &b)| {
-                Ok(LayerParams {
-                    weights: self.graph.read(w)?,
-                    bias: self.graph.read(b)?,
-                })
-            })
-            .collect()
+        self.read_layers(|node| self.graph.read(node))
     }
 
     /// Overwrites the parameters (all layers are checked before any is written).
     pub fn set_parameters(&self, params: &[LayerParams]) -> Result<()> {
         check_params("Mlp::set_parameters", &self.sizes, params)?;
-        for ((&w, &b), layer) in self.weights.iter().zip(&self.biases).zip(params) {
-            self.graph.write(w, &layer.weights)?;
-            self.graph.write(b, &layer.bias)?;
+        self.write_layers(params, |node, values| self.graph.write(node, values))
+    }
+
+    /// `read` of every layer's weight node and bias node.
+    fn read_layers(&self, read: impl Fn(NodeId) -> Result<Vec<f32>>) -> Result<Vec<LayerParams>> {
+        self.weights
+            .iter()
+            .zip(&self.biases)
+            .map(|(&w, &b)| {
+                Ok(LayerParams {
+                    weights: read(w)?,
+                    bias: read(b)?,
+                })
+            })
+            .collect()
+    }
+
+    /// `write` of every layer's values to its weight node and bias node (already checked).
+    fn write_layers(&self, layers: &[LayerParams], write: impl Fn(NodeId, &[f32]) -> Result<()>) -> Result<()> {
+        for ((&w, &b), layer) in self.weights.iter().zip(&self.biases).zip(layers) {
+            write(w, &layer.weights)?;
+            write(b, &layer.bias)?;
         }
         Ok(())
     }

@@ -328,10 +328,7 @@ pub fn fit(
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
     check_fit("fit", data, train_rows, validation_rows, config)?;
-    let mut sizes = vec![data.n_features];
-    sizes.extend_from_slice(&config.hidden);
-    sizes.push(data.n_outputs);
-    let mlp = Mlp::builder(&sizes)
+    let mlp = Mlp::builder(&layer_sizes(data, config))
         .seed(config.seed)
         .output_activation(config.output_activation)
         .build(&data.gpu, config.batch_size, config.sgd)?;
@@ -369,9 +366,7 @@ pub fn resume(
             config.seed,
         ));
     }
-    let mut sizes = vec![data.n_features];
-    sizes.extend_from_slice(&config.hidden);
-    sizes.push(data.n_outputs);
+    let sizes = layer_sizes(data, config);
     if mlp.sizes() != sizes || mlp.activations().1 != config.output_activation {
         return Err(Error::shape(
             OP,
@@ -389,6 +384,14 @@ pub fn resume(
         ));
     }
     train_epochs(mlp, epochs_done, data, train_rows, validation_rows, config, on_epoch)
+}
+
+/// Inputs from the data, hidden layers from the config, outputs from the data.
+fn layer_sizes(data: &GpuDataset, config: &TrainConfig) -> Vec<usize> {
+    let mut sizes = vec![data.n_features];
+    sizes.extend_from_slice(&config.hidden);
+    sizes.push(data.n_outputs);
+    sizes
 }
 
 fn check_fit(

@@ -50,17 +50,9 @@ fn resume_is_bit_exact() {
     assert_eq!(resumed.graph().optimizer(), sgd);
     resumed.set_batch(&x, &t).unwrap();
     resumed.steps(20).unwrap();
-    let bits = |m: &Mlp| -> Vec<u32> {
-        m.parameters()
-            .unwrap()
-            .iter()
-            .chain(&m.velocities().unwrap())
-            .flat_map(|l| l.weights.iter().chain(&l.bias).map(|v| v.to_bits()).collect::<Vec<_>>())
-            .collect()
-    };
     assert_eq!(
-        bits(&resumed),
-        bits(&straight),
+        state_bits(&resumed),
+        state_bits(&straight),
         "resumed training differs (TEST_SEED={seed})"
     );
     assert_eq!(resumed.steps_taken(), 40);
@@ -231,16 +223,11 @@ fn trainer_resume_is_bit_exact() {
     assert_eq!(epochs, vec![4, 5, 6]);
     assert_eq!(resumed.epochs_done(), 6);
     assert_eq!(resumed.mlp().steps_taken(), straight.mlp().steps_taken());
-    let bits = |m: &wgpu_mlp::Model| -> Vec<u32> {
-        let mlp = m.mlp();
-        mlp.parameters()
-            .unwrap()
-            .iter()
-            .chain(&mlp.velocities().unwrap())
-            .flat_map(|l| l.weights.iter().chain(&l.bias).map(|v| v.to_bits()).collect::<Vec<_>>())
-            .collect()
-    };
-    assert_eq!(bits(&resumed), bits(&straight), "TEST_SEED={seed}");
+    assert_eq!(
+        state_bits(resumed.mlp()),
+        state_bits(straight.mlp()),
+        "TEST_SEED={seed}"
+    );
     // A different seed or shape is refused rather than silently mixed.
     let mut other = config(6);
     other.seed = seed.wrapping_add(1);

@@ -202,3 +202,13 @@ impl RefMlp {
         )
     }
 }
+
+/// Every parameter and velocity of `mlp` as raw bits, for bit-exactness checks.
+pub fn state_bits(mlp: &wgpu_mlp::Mlp) -> Vec<u32> {
+    mlp.parameters()
+        .unwrap()
+        .iter()
+        .chain(&mlp.velocities().unwrap())
+        .flat_map(|l| l.weights.iter().chain(&l.bias).map(|v| v.to_bits()).collect::<Vec<_>>())
+        .collect()
+}

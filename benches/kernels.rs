@@ -6,9 +6,18 @@ use wgpu_mlp::{Gpu, MatmulKernel, MatmulLayout, Tensor, ops};
 
 fn matmul(c: &mut Criterion) {
     let gpu = Gpu::new().expect("an adapter (apt-get install -y mesa-vulkan-drivers libvulkan1)");
-    println!("adapter: {} ({:?}, {:?})", gpu.adapter_name(), gpu.backend(), gpu.device_type());
+    println!(
+        "adapter: {} ({:?}, {:?})",
+        gpu.adapter_name(),
+        gpu.backend(),
+        gpu.device_type()
+    );
     // 2048³ takes ~10 s per product on a 2-core software adapter: real GPUs only.
-    let sizes: &[usize] = if gpu.is_software() { &[256, 512, 1024] } else { &[256, 512, 1024, 2048] };
+    let sizes: &[usize] = if gpu.is_software() {
+        &[256, 512, 1024]
+    } else {
+        &[256, 512, 1024, 2048]
+    };
     let mut group = c.benchmark_group("matmul");
     group.sample_size(10);
     for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {

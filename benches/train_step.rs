@@ -7,7 +7,12 @@ use wgpu_mlp::{Gpu, Mlp, Sgd};
 
 fn train_step(c: &mut Criterion) {
     let gpu = Gpu::new().expect("an adapter (apt-get install -y mesa-vulkan-drivers libvulkan1)");
-    println!("adapter: {} ({:?}, {:?})", gpu.adapter_name(), gpu.backend(), gpu.device_type());
+    println!(
+        "adapter: {} ({:?}, {:?})",
+        gpu.adapter_name(),
+        gpu.backend(),
+        gpu.device_type()
+    );
     let mut group = c.benchmark_group("train_step");
     group.sample_size(10);
     for workload in WORKLOADS {
@@ -18,7 +23,11 @@ fn train_step(c: &mut Criterion) {
             .build(&gpu, workload.batch, sgd)
             .unwrap();
         mlp.set_batch(&data.x, &data.t).unwrap();
-        println!("{}: {} dispatches per step", workload.name, mlp.graph().dispatches_per_step());
+        println!(
+            "{}: {} dispatches per step",
+            workload.name,
+            mlp.graph().dispatches_per_step()
+        );
         group.throughput(Throughput::Elements(workload.flops_per_step() as u64)); // FLOPs
         group.bench_function(workload.name, |bench| {
             bench.iter(|| {

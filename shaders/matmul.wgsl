@@ -1,5 +1,5 @@
 // Matrix multiply, the three layouts backprop needs, without materialising a transpose:
-//   C (M,N) = op(A) (M,K) · op(B) (K,N)   [+ C when params.accumulate != 0]
+//   C (M,N) = epilogue(op(A) (M,K) · op(B) (K,N))   [+ C when params.accumulate != 0]
 // A is stored (M,K), or (K,M) when TRANS_A (dW = Xᵀ·dY).
 // B is stored (K,N), or (N,K) when TRANS_B (dX = dY·Wᵀ).
 // Workgroups are numbered linearly over a 2-D grid (x fastest) so that outputs needing more
@@ -18,9 +18,15 @@ struct MatmulParams {
     accumulate: u32,
     tiles_n: u32, // tiles across a row of C
     tiles: u32,   // tiles in all
-    _pad0: u32,
-    _pad1: u32,
+    epilogue: u32,
+    _pad: u32,
 }
+
+// What happens to each product before it is stored: the fusions that save whole dispatches.
+const EPILOGUE_NONE: u32 = 0u;
+const EPILOGUE_BIAS: u32 = 1u;          // + bias[col]                     a linear layer
+const EPILOGUE_BIAS_SIGMOID: u32 = 2u;  // σ(· + bias[col])                a sigmoid layer
+const EPILOGUE_SIGMOID_GRAD: u32 = 3u;  // · y (1 − y), y = saved (M,N)    dX through a sigmoid
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which
@@ -33,6 +39,9 @@ var<private> params: MatmulParams;
 // The same A and B seen as vec4s, for matmul_vec4 (its caller guarantees the alignment).
 @group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
+// The epilogue's operands (bound to A when unused).
+@group(0) @binding(6) var<storage, read> bias: array<f32>;
+@group(0) @binding(7) var<storage, read> saved: array<f32>;
 
 fn a_at(row: u32, kk: u32) -> f32 {
     if TRANS_A {
@@ -48,8 +57,22 @@ fn b_at(kk: u32, col: u32) -> f32 {
     return b[kk * params.n + col];
 }
 
-fn store(row: u32, col: u32, value: f32) {
+fn store(row: u32, col: u32, product: f32) {
     let i = row * params.n + col;
+    var value = product;
+    switch params.epilogue {
+        case EPILOGUE_BIAS: {
+            value += bias[col];
+        }
+        case EPILOGUE_BIAS_SIGMOID: {
+            value = 1.0 / (1.0 + exp(-(value + bias[col])));
+        }
+        case EPILOGUE_SIGMOID_GRAD: {
+            let y = saved[i];
+            value *= y * (1.0 - y);
+        }
+        default: {}
+    }
     if params.accumulate != 0u {
         c[i] = c[i] + value;
     } else {

@@ -1,15 +1,16 @@
 // Mean-squared-error loss over a batch, half the squared error summed over outputs, each
 // row weighted (w_i = 1/B for a full batch; 0 for the padding rows of a partial one):
 //   forward:  loss (1) = Σ_i w_i · ½ Σ_j (y_ij − t_ij)²      y, t (B,N), row_weight (B)
-//   backward: d_y (B,N) = w_i · (y − t)
+//   backward: d_y (B,N) = w_i · (y − t), times y (1 − y) when sigmoid_grad: the gradient at
+//             the input of a sigmoid output layer, in the same dispatch
 // The forward reduction runs in ONE workgroup in a fixed order, with no atomics, so the
 // same inputs give the same bits on every run.
 
 struct MseParams {
     rows: u32,
     cols: u32,
-    _pad0: u32,
-    _pad1: u32,
+    sigmoid_grad: u32,
+    _pad: u32,
 }
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
@@ -63,5 +64,10 @@ fn mse_backward(
     if i >= params.rows * params.cols {
         return;
     }
-    output[i] = row_weight[i / params.cols] * (prediction[i] - target_values[i]);
+    let y = prediction[i];
+    var d = row_weight[i / params.cols] * (y - target_values[i]);
+    if params.sigmoid_grad != 0u {
+        d *= y * (1.0 - y);
+    }
+    output[i] = d;
 }

@@ -61,7 +61,23 @@ struct MatmulParams {
     accumulate: u32,
     tiles_n: u32,
     tiles: u32,
-    _pad: [u32; 2],
+    epilogue: u32,
+    _pad: u32,
+}
+
+/// What a matmul does to each product before storing it: a fused follow-up op.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Epilogue<'a> {
+    /// Store the product.
+    #[default]
+    None,
+    /// `+ bias[col]`, bias N elements: a linear layer in one dispatch.
+    Bias(&'a Tensor),
+    /// `σ(· + bias[col])`: a sigmoid layer in one dispatch.
+    BiasSigmoid(&'a Tensor),
+    /// `· ⊙ y ⊙ (1 − y)`, y (M,N) the saved output of a sigmoid: the input gradient through
+    /// that sigmoid, in the dispatch that computes the gradient at its output.
+    SigmoidGrad(&'a Tensor),
 }
 
 /// `c = op(a)·op(b)` (or `c += ...` with `accumulate`), `op` per `layout`:
@@ -78,6 +94,21 @@ pub fn matmul(
     b: &Tensor,
     c: &Tensor,
     accumulate: bool,
+) -> Result<Dispatch> {
+    matmul_fused(gpu, kernel, layout, a, b, c, accumulate, Epilogue::None)
+}
+
+/// [`matmul`] followed by `epilogue` on every output, in the same dispatch.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_fused(
+    gpu: &Gpu,
+    kernel: MatmulKernel,
+    layout: MatmulLayout,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
 ) -> Result<Dispatch> {
     const OP: &str = "matmul";
     check_gpu(gpu, OP, &[("a", a), ("b", b), ("c", c)])?;
@@ -108,10 +139,31 @@ pub fn matmul(
             format!("M = {m}, K = {k}, N = {n}"),
         ));
     }
-    // matmul_vec4 reads A and B through their vec4 views (bindings 4 and 5).
+    let (code, bias, saved) = match epilogue {
+        Epilogue::None => (0, a, a),
+        Epilogue::Bias(bias) => (1, bias, a),
+        Epilogue::BiasSigmoid(bias) => (2, bias, a),
+        Epilogue::SigmoidGrad(saved) => (3, a, saved),
+    };
+    match epilogue {
+        Epilogue::Bias(bias) | Epilogue::BiasSigmoid(bias) => {
+            check_gpu(gpu, OP, &[("bias", bias)])?;
+            check_len(OP, "bias", bias, n)?;
+            if accumulate {
+                return Err(Error::invalid(OP, "accumulate", "false with a bias epilogue", true));
+            }
+        }
+        Epilogue::SigmoidGrad(saved) => {
+            check_gpu(gpu, OP, &[("saved", saved)])?;
+            check_dims(OP, "saved output", saved, m, n)?;
+        }
+        Epilogue::None => {}
+    }
+    // matmul_vec4 reads A and B through their vec4 views (bindings 4 and 5); unused epilogue
+    // operands are bound to A.
     let bindings = match kernel {
-        MatmulKernel::Vec4 => [(4, a), (5, b), (3, c)],
-        _ => [(1, a), (2, b), (3, c)],
+        MatmulKernel::Vec4 => [(4, a), (5, b), (3, c), (6, bias), (7, saved)],
+        _ => [(1, a), (2, b), (3, c), (6, bias), (7, saved)],
     };
     let params = MatmulParams {
         m: m as u32,
@@ -120,7 +172,8 @@ pub fn matmul(
         accumulate: accumulate as u32,
         tiles_n: tiles_n as u32,
         tiles: tiles as u32,
-        _pad: [0; 2],
+        epilogue: code,
+        _pad: 0,
     };
     Dispatch::new(
         gpu,
@@ -242,7 +295,8 @@ pub fn sigmoid_backward(gpu: &Gpu, d_y: &Tensor, y: &Tensor, d_x: &Tensor, accum
 struct MseParams {
     rows: u32,
     cols: u32,
-    _pad: [u32; 2],
+    sigmoid_grad: u32,
+    _pad: u32,
 }
 
 fn mse_dims(
@@ -264,7 +318,8 @@ fn mse_dims(
     Ok(MseParams {
         rows: rows as u32,
         cols: cols as u32,
-        _pad: [0; 2],
+        sigmoid_grad: 0,
+        _pad: 0,
     })
 }
 
@@ -285,8 +340,26 @@ pub fn mse_forward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, loss
 
 /// `d_y = w_i · (y − t)` (`(y − t)/B` with `w_i = 1/B`). y, t, d_y (B,N); row_weights B.
 pub fn mse_backward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, d_y: &Tensor) -> Result<Dispatch> {
+    mse_backward_inner(gpu, y, t, row_weights, d_y, false)
+}
+
+/// [`mse_backward`] through a sigmoid output layer `y = σ(z)` in one dispatch:
+/// `d_z = w_i · (y − t) ⊙ y ⊙ (1 − y)`.
+pub fn mse_sigmoid_backward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, d_z: &Tensor) -> Result<Dispatch> {
+    mse_backward_inner(gpu, y, t, row_weights, d_z, true)
+}
+
+fn mse_backward_inner(
+    gpu: &Gpu,
+    y: &Tensor,
+    t: &Tensor,
+    row_weights: &Tensor,
+    d_y: &Tensor,
+    sigmoid_grad: bool,
+) -> Result<Dispatch> {
     const OP: &str = "mse_backward";
-    let params = mse_dims(OP, gpu, y, t, row_weights, d_y)?;
+    let mut params = mse_dims(OP, gpu, y, t, row_weights, d_y)?;
+    params.sigmoid_grad = sigmoid_grad as u32;
     check_len(OP, "d_y", d_y, y.len())?;
     Dispatch::new(
         gpu,

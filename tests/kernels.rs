@@ -474,3 +474,103 @@ fn bad_shapes_are_errors_not_panics() {
     assert!(matches!(err, wgpu_mlp::Error::TooLarge { .. }), "{err}");
     assert!(ops::sgd_update(&gpu, &Sgd::new(-1.0), &a, &a, &a).is_err());
 }
+
+/// The fused epilogues of every matmul kernel against the reference: bias, bias + sigmoid,
+/// and the sigmoid gradient (with and without accumulation).
+#[test]
+fn matmul_epilogues_match_reference() {
+    let gpu = gpu();
+    for kernel in [MatmulKernel::Naive, MatmulKernel::Blocked, MatmulKernel::Vec4] {
+        for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {
+            for &(m, k, n) in &[(1, 4, 4), (12, 20, 28), (68, 132, 260)] {
+                let (seed, mut rng) = seeded_rng();
+                let (trans_a, trans_b) = (layout == MatmulLayout::AtB, layout == MatmulLayout::ABt);
+                let a = uniform(&mut rng, m * k, -1.0, 1.0);
+                let b = uniform(&mut rng, k * n, -1.0, 1.0);
+                let bias = uniform(&mut rng, n, -1.0, 1.0);
+                let saved = uniform(&mut rng, m * n, 0.0, 1.0);
+                let start = uniform(&mut rng, m * n, -1.0, 1.0);
+                let product = matmul_ref(&to_f64(&a), &to_f64(&b), m, k, n, trans_a, trans_b);
+                if !kernel.supports(layout, m, k, n) {
+                    continue;
+                }
+                let ta = Tensor::from_slice(&gpu, &if trans_a { [k, m] } else { [m, k] }, &a).unwrap();
+                let tb = Tensor::from_slice(&gpu, &if trans_b { [n, k] } else { [k, n] }, &b).unwrap();
+                let t_bias = Tensor::from_slice(&gpu, &[n], &bias).unwrap();
+                let t_saved = Tensor::from_slice(&gpu, &[m, n], &saved).unwrap();
+                let cases: [(&str, ops::Epilogue, bool, Box<dyn Fn(usize, f64) -> f64>); 4] = [
+                    (
+                        "bias",
+                        ops::Epilogue::Bias(&t_bias),
+                        false,
+                        Box::new(|i, p| p + bias[i % n] as f64),
+                    ),
+                    (
+                        "bias+sigmoid",
+                        ops::Epilogue::BiasSigmoid(&t_bias),
+                        false,
+                        Box::new(|i, p| sigmoid(p + bias[i % n] as f64)),
+                    ),
+                    (
+                        "sigmoid grad",
+                        ops::Epilogue::SigmoidGrad(&t_saved),
+                        false,
+                        Box::new(|i, p| p * saved[i] as f64 * (1.0 - saved[i] as f64)),
+                    ),
+                    (
+                        "sigmoid grad, accumulated",
+                        ops::Epilogue::SigmoidGrad(&t_saved),
+                        true,
+                        Box::new(|i, p| start[i] as f64 + p * saved[i] as f64 * (1.0 - saved[i] as f64)),
+                    ),
+                ];
+                for (what, epilogue, accumulate, reference) in cases {
+                    let init = if accumulate {
+                        start.clone()
+                    } else {
+                        vec![f32::NAN; m * n]
+                    };
+                    let tc = Tensor::from_slice(&gpu, &[m, n], &init).unwrap();
+                    let dispatch =
+                        ops::matmul_fused(&gpu, kernel, layout, &ta, &tb, &tc, accumulate, epilogue).unwrap();
+                    gpu.run(&[&dispatch]).unwrap();
+                    let want: Vec<f64> = product.iter().enumerate().map(|(i, &p)| reference(i, p)).collect();
+                    let label = format!("{kernel:?} {layout:?} {m}x{k}x{n} {what}");
+                    assert_close(&label, seed, &tc.to_vec().unwrap(), &want, TOLERANCE);
+                }
+                // A bias epilogue cannot accumulate; a bias of the wrong length is refused.
+                let tc = Tensor::zeros(&gpu, &[m, n]).unwrap();
+                let bias_epilogue = ops::Epilogue::Bias(&t_bias);
+                assert!(ops::matmul_fused(&gpu, kernel, layout, &ta, &tb, &tc, true, bias_epilogue).is_err());
+                let short = Tensor::zeros(&gpu, &[n + 1]).unwrap();
+                let short_epilogue = ops::Epilogue::BiasSigmoid(&short);
+                assert!(ops::matmul_fused(&gpu, kernel, layout, &ta, &tb, &tc, false, short_epilogue).is_err());
+            }
+        }
+    }
+}
+
+#[test]
+fn mse_sigmoid_backward_matches_reference() {
+    let gpu = gpu();
+    for &(rows, cols) in MSE_SHAPES {
+        let (seed, mut rng) = seeded_rng();
+        let y = uniform(&mut rng, rows * cols, 0.0, 1.0);
+        let t = uniform(&mut rng, rows * cols, 0.0, 1.0);
+        let weights = uniform(&mut rng, rows, 0.0, 1.0);
+        let want: Vec<f64> = (0..rows * cols)
+            .map(|i| {
+                let yi = y[i] as f64;
+                weights[i / cols] as f64 * (yi - t[i] as f64) * yi * (1.0 - yi)
+            })
+            .collect();
+        let ty = Tensor::from_slice(&gpu, &[rows, cols], &y).unwrap();
+        let tt = Tensor::from_slice(&gpu, &[rows, cols], &t).unwrap();
+        let tw = Tensor::from_slice(&gpu, &[rows], &weights).unwrap();
+        let td = Tensor::full(&gpu, &[rows, cols], f32::NAN).unwrap();
+        gpu.run(&[&ops::mse_sigmoid_backward(&gpu, &ty, &tt, &tw, &td).unwrap()])
+            .unwrap();
+        let what = format!("mse sigmoid backward {rows}x{cols}");
+        assert_close(&what, seed, &td.to_vec().unwrap(), &want, TOLERANCE);
+    }
+}

@@ -316,10 +316,13 @@ impl Graph {
         let flat_grads = Tensor::zeros(gpu, &[total])?;
         let flat_velocity = Tensor::zeros(gpu, &[total])?;
 
-        // Values: parameters are views of the block, everything else its own tensor.
+        let fusion = Fusion::plan(&nodes, &live);
+
+        // Values: parameters are views of the block, everything else its own tensor, but for
+        // the intermediates a fused kernel never materialises.
         let mut values: Vec<Option<Tensor>> = Vec::with_capacity(n);
         for (i, node) in nodes.iter().enumerate() {
-            values.push(match (live[i], node.op) {
+            values.push(match (live[i] && !fusion.fused_away[i], node.op) {
                 (false, _) => None,
                 (true, Op::Param) => Some(flat_params.view(offsets[i], &node.shape)),
                 (true, _) => Some(Tensor::zeros(gpu, &node.shape)?),
@@ -341,13 +344,31 @@ impl Graph {
 
         let mut forward = Vec::new();
         for (i, node) in nodes.iter().enumerate() {
-            if !live[i] {
+            if !live[i] || fusion.fused_away[i] {
                 continue;
             }
             let out = value(NodeId(i));
+            if let Some((a, b, bias, sigmoid)) = fusion.layer_at[i] {
+                // matmul, bias add (and sigmoid) in one dispatch
+                let epilogue = if sigmoid {
+                    ops::Epilogue::BiasSigmoid(value(bias))
+                } else {
+                    ops::Epilogue::Bias(value(bias))
+                };
+                forward.push(matmul(gpu, MatmulLayout::AB, value(a), value(b), out, false, epilogue)?);
+                continue;
+            }
             forward.push(match node.op {
                 Op::Input | Op::Param => continue,
-                Op::MatMul(a, b) => matmul(gpu, MatmulLayout::AB, value(a), value(b), out, false)?,
+                Op::MatMul(a, b) => matmul(
+                    gpu,
+                    MatmulLayout::AB,
+                    value(a),
+                    value(b),
+                    out,
+                    false,
+                    ops::Epilogue::None,
+                )?,
                 Op::BiasAdd(x, b) => ops::bias_add_forward(gpu, value(x), value(b), out)?,
                 Op::Sigmoid(x) => ops::sigmoid_forward(gpu, value(x), out)?,
                 Op::Add(a, b) => ops::add(gpu, value(a), value(b), out)?,
@@ -374,21 +395,42 @@ impl Graph {
             let out = NodeId(i);
             match nodes[i].op {
                 Op::Input | Op::Param => {}
-                Op::Mse(y, t) => {
-                    let d_y = plan.target(y)?;
-                    plan.dispatches
-                        .push(ops::mse_backward(gpu, value(y), value(t), &row_weights, &d_y)?);
-                    plan.written[y.0] = true;
-                }
+                Op::Mse(y, t) => match fusion.folded_sigmoid_input(&nodes, y) {
+                    // The loss is the first node planned: its contribution is the first.
+                    Some(z) if needs_grad[z.0] => {
+                        let d_z = plan.target(z)?;
+                        let dispatch = ops::mse_sigmoid_backward(gpu, value(y), value(t), &row_weights, &d_z)?;
+                        plan.dispatches.push(dispatch);
+                        plan.written[z.0] = true;
+                    }
+                    Some(_) => {}
+                    None => {
+                        let d_y = plan.target(y)?;
+                        plan.dispatches
+                            .push(ops::mse_backward(gpu, value(y), value(t), &row_weights, &d_y)?);
+                        plan.written[y.0] = true;
+                    }
+                },
                 Op::MatMul(a, b) => {
                     let d_out = plan.grad(out);
                     if needs_grad[b.0] {
                         // dW (K,N) = Aᵀ (K,M) · dY (M,N)
-                        plan.contribute(b, |d_b, acc| matmul(gpu, MatmulLayout::AtB, value(a), &d_out, d_b, acc))?;
+                        plan.contribute(b, |d_b, acc| {
+                            matmul(gpu, MatmulLayout::AtB, value(a), &d_out, d_b, acc, ops::Epilogue::None)
+                        })?;
                     }
-                    if needs_grad[a.0] {
+                    match fusion.folded_sigmoid_input(&nodes, a) {
+                        // A = σ(Z): dZ = (dY · Wᵀ) ⊙ A ⊙ (1 − A) in one dispatch
+                        Some(z) if needs_grad[z.0] => plan.contribute(z, |d_z, acc| {
+                            let epilogue = ops::Epilogue::SigmoidGrad(value(a));
+                            matmul(gpu, MatmulLayout::ABt, &d_out, value(b), d_z, acc, epilogue)
+                        })?,
+                        Some(_) => {}
                         // dX (M,K) = dY (M,N) · Wᵀ (N,K)
-                        plan.contribute(a, |d_a, acc| matmul(gpu, MatmulLayout::ABt, &d_out, value(b), d_a, acc))?;
+                        None if needs_grad[a.0] => plan.contribute(a, |d_a, acc| {
+                            matmul(gpu, MatmulLayout::ABt, &d_out, value(b), d_a, acc, ops::Epilogue::None)
+                        })?,
+                        None => {}
                     }
                 }
                 Op::BiasAdd(x, bias) => {
@@ -400,6 +442,7 @@ impl Graph {
                         plan.pass_through(x, &d_out)?;
                     }
                 }
+                Op::Sigmoid(_) if fusion.sigmoid_folded[i] => {} // done by its consumer
                 Op::Sigmoid(x) => {
                     let d_out = plan.grad(out);
                     plan.contribute(x, |d_x, acc| ops::sigmoid_backward(gpu, &d_out, value(out), d_x, acc))?;
@@ -447,10 +490,14 @@ impl Graph {
     }
 
     fn live_value(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
-        self.values
-            .get(node.0)
-            .and_then(Option::as_ref)
-            .ok_or_else(|| Error::invalid(op, "node", "a node the loss depends on", format!("{node:?}")))
+        self.values.get(node.0).and_then(Option::as_ref).ok_or_else(|| {
+            Error::invalid(
+                op,
+                "node",
+                "a node the loss depends on that is not fused into another op's kernel",
+                format!("{node:?}"),
+            )
+        })
     }
 
     /// Overwrites an input's or a parameter's values (row-major).
@@ -614,12 +661,93 @@ impl Graph {
 }
 
 /// A matmul with the kernel [`MatmulKernel::choose`] picks for its shape.
-fn matmul(gpu: &Gpu, layout: MatmulLayout, a: &Tensor, b: &Tensor, c: &Tensor, accumulate: bool) -> Result<Dispatch> {
+fn matmul(
+    gpu: &Gpu,
+    layout: MatmulLayout,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    accumulate: bool,
+    epilogue: ops::Epilogue<'_>,
+) -> Result<Dispatch> {
     let (rows, cols) = c.dims2("matmul", "c")?;
     let (a_rows, a_cols) = a.dims2("matmul", "a")?;
     let k = if layout == MatmulLayout::AtB { a_rows } else { a_cols };
     let kernel = MatmulKernel::choose(gpu, layout, rows, k, cols);
-    ops::matmul(gpu, kernel, layout, a, b, c, accumulate)
+    ops::matmul_fused(gpu, kernel, layout, a, b, c, accumulate, epilogue)
+}
+
+/// Which ops run fused, to save dispatches:
+/// - forward: `MatMul → BiasAdd (→ Sigmoid)` whose intermediates feed nothing else run as one
+///   matmul with a bias (+ sigmoid) epilogue; the intermediates are never materialised;
+/// - backward: a sigmoid whose only consumer is a matmul (as its left operand) or the loss
+///   has no dispatch of its own: that consumer's gradient kernel applies `y (1 − y)`.
+struct Fusion {
+    fused_away: Vec<bool>,
+    /// At the node that holds a fused layer's output: (A, W, bias, with sigmoid).
+    layer_at: Vec<Option<(NodeId, NodeId, NodeId, bool)>>,
+    sigmoid_folded: Vec<bool>,
+}
+
+impl Fusion {
+    fn plan(nodes: &[Node], live: &[bool]) -> Fusion {
+        let n = nodes.len();
+        let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, node) in nodes.iter().enumerate() {
+            if live[i] {
+                for input in operands(node.op) {
+                    consumers[input.0].push(i);
+                }
+            }
+        }
+        let only = |node: usize, consumer: usize| consumers[node] == [consumer];
+        let mut fusion = Fusion {
+            fused_away: vec![false; n],
+            layer_at: vec![None; n],
+            sigmoid_folded: vec![false; n],
+        };
+        for (i, node) in nodes.iter().enumerate() {
+            if !live[i] {
+                continue;
+            }
+            // A BiasAdd of a MatMul that feeds nothing else, and perhaps its sole Sigmoid.
+            let Op::BiasAdd(mm, bias) = node.op else { continue };
+            let Op::MatMul(a, w) = nodes[mm.0].op else { continue };
+            if !only(mm.0, i) {
+                continue;
+            }
+            fusion.fused_away[mm.0] = true;
+            match consumers[i][..] {
+                [s] if nodes[s].op == Op::Sigmoid(NodeId(i)) => {
+                    fusion.fused_away[i] = true;
+                    fusion.layer_at[s] = Some((a, w, bias, true));
+                }
+                _ => fusion.layer_at[i] = Some((a, w, bias, false)),
+            }
+        }
+        for (i, node) in nodes.iter().enumerate() {
+            if !(live[i] && matches!(node.op, Op::Sigmoid(_))) {
+                continue;
+            }
+            fusion.sigmoid_folded[i] = match consumers[i][..] {
+                [c] => match nodes[c].op {
+                    Op::MatMul(a, w) => a.0 == i && w.0 != i,
+                    Op::Mse(y, t) => y.0 == i && t.0 != i,
+                    _ => false,
+                },
+                _ => false,
+            };
+        }
+        fusion
+    }
+
+    /// The input Z of `node` when `node = σ(Z)` and its backward is folded into its consumer.
+    fn folded_sigmoid_input(&self, nodes: &[Node], node: NodeId) -> Option<NodeId> {
+        match nodes[node.0].op {
+            Op::Sigmoid(z) if self.sigmoid_folded[node.0] => Some(z),
+            _ => None,
+        }
+    }
 }
 
 fn operands(op: Op) -> Vec<NodeId> {

@@ -475,6 +475,9 @@ fn bad_shapes_are_errors_not_panics() {
     assert!(ops::sgd_update(&gpu, &Sgd::new(-1.0), &a, &a, &a).is_err());
 }
 
+/// The expected output at flat index i given the f64 product there.
+type Expected<'a> = Box<dyn Fn(usize, f64) -> f64 + 'a>;
+
 /// The fused epilogues of every matmul kernel against the reference: bias, bias + sigmoid,
 /// and the sigmoid gradient (with and without accumulation).
 #[test]
@@ -498,7 +501,7 @@ fn matmul_epilogues_match_reference() {
                 let tb = Tensor::from_slice(&gpu, &if trans_b { [n, k] } else { [k, n] }, &b).unwrap();
                 let t_bias = Tensor::from_slice(&gpu, &[n], &bias).unwrap();
                 let t_saved = Tensor::from_slice(&gpu, &[m, n], &saved).unwrap();
-                let cases: [(&str, ops::Epilogue, bool, Box<dyn Fn(usize, f64) -> f64>); 4] = [
+                let cases: [(&str, ops::Epilogue, bool, Expected); 4] = [
                     (
                         "bias",
                         ops::Epilogue::Bias(&t_bias),

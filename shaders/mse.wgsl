@@ -23,16 +23,20 @@ var<private> params: MseParams;
 @group(0) @binding(3) var<storage, read_write> output: array<f32>;
 @group(0) @binding(4) var<storage, read> row_weight: array<f32>;
 
+// Invocations in the reduction (a power of two, at most 256). Few on CPU adapters, where
+// each barrier switches every SIMD group of the workgroup in and out.
+override MSE_THREADS: u32 = 256u;
+
 var<workgroup> partial: array<f32, 256>;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(MSE_THREADS)
 fn mse_forward(@builtin(local_invocation_index) lid: u32) {
     params = params_buffer;
     let n = params.rows * params.cols;
     // Each invocation sums a fixed stride of elements (Kahan-compensated)...
     var sum = 0.0;
     var carry = 0.0;
-    for (var i = lid; i < n; i += 256u) {
+    for (var i = lid; i < n; i += MSE_THREADS) {
         let diff = prediction[i] - target_values[i];
         let term = row_weight[i / params.cols] * diff * diff - carry;
         let next = sum + term;
@@ -41,8 +45,8 @@ fn mse_forward(@builtin(local_invocation_index) lid: u32) {
     }
     partial[lid] = sum;
     workgroupBarrier();
-    // ...then a fixed-shape tree combines the 256 partial sums.
-    for (var width = 128u; width > 0u; width >>= 1u) {
+    // ...then a fixed-shape tree combines the partial sums.
+    for (var width = MSE_THREADS / 2u; width > 0u; width >>= 1u) {
         if lid < width {
             partial[lid] += partial[lid + width];
         }

@@ -186,8 +186,14 @@ impl Gpu {
                 .clone()
         };
         let mut constants = src.constants.to_vec();
-        if let Kernel::Matmul(MatmulKernel::Blocked | MatmulKernel::Vec4, _) = kernel {
-            constants.push(("VEC4_WG_ROWS", vec4_workgroup_rows(self) as f64));
+        // Sizes that suit the adapter: CPU adapters run a workgroup on one core, one SIMD
+        // group after another.
+        match kernel {
+            Kernel::Matmul(MatmulKernel::Blocked | MatmulKernel::Vec4, _) => {
+                constants.push(("VEC4_WG_ROWS", vec4_workgroup_rows(self) as f64));
+            }
+            Kernel::MseForward => constants.push(("MSE_THREADS", if self.is_software() { 8.0 } else { 256.0 })),
+            _ => {}
         }
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(src.entry),

@@ -23,11 +23,7 @@ fn train_step(c: &mut Criterion) {
             .build(&gpu, workload.batch, sgd)
             .unwrap();
         mlp.set_batch(&data.x, &data.t).unwrap();
-        println!(
-            "{}: {} dispatches per step",
-            workload.name,
-            mlp.graph().dispatches_per_step()
-        );
+        println!("{}: {} dispatches per step", workload.name, mlp.dispatches_per_step());
         group.throughput(Throughput::Elements(workload.flops_per_step() as u64)); // FLOPs
         group.bench_function(workload.name, |bench| {
             bench.iter(|| {

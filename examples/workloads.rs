@@ -109,7 +109,7 @@ fn measure(gpu: &Gpu, workload: &Workload, options: &Options) -> Result<String, 
         1.0 / s_per_step,
         workload.flops_per_step() / s_per_step / 1e9,
         per_submit,
-        mlp.graph().dispatches_per_step(),
+        mlp.dispatches_per_step(),
         n
     ))
 }

@@ -245,6 +245,8 @@ pub struct Graph {
     flat_velocity: Tensor,
     /// Each parameter's velocity: a view of `flat_velocity` (None for other nodes).
     velocities: Vec<Option<Tensor>>,
+    /// Where each parameter starts in the flat blocks.
+    param_offsets: Vec<Option<usize>>,
     forward: Vec<Dispatch>,
     backward: Vec<Dispatch>,
     update: Dispatch,
@@ -464,6 +466,9 @@ impl Graph {
         let velocities = (0..n)
             .map(|i| (nodes[i].op == Op::Param).then(|| flat_velocity.view(offsets[i], &nodes[i].shape)))
             .collect();
+        let param_offsets = (0..n)
+            .map(|i| (nodes[i].op == Op::Param).then_some(offsets[i]))
+            .collect();
 
         Ok(Graph {
             gpu: gpu.clone(),
@@ -477,6 +482,7 @@ impl Graph {
             flat_grads,
             flat_velocity,
             velocities,
+            param_offsets,
             forward,
             backward,
             update,
@@ -633,6 +639,16 @@ impl Graph {
     /// Every parameter, back to back (for snapshots).
     pub(crate) fn flat_params(&self) -> &Tensor {
         &self.flat_params
+    }
+
+    /// The velocities, in the layout of [`Graph::flat_params`].
+    pub(crate) fn flat_velocity(&self) -> &Tensor {
+        &self.flat_velocity
+    }
+
+    /// Where a parameter starts in the flat blocks.
+    pub(crate) fn param_offset(&self, node: NodeId) -> Option<usize> {
+        self.param_offsets.get(node.0).copied().flatten()
     }
 
     /// The optimizer in use.

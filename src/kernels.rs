@@ -85,6 +85,7 @@ pub(crate) enum Kernel {
     GatherBatch,
     CopyRows,
     Copy,
+    TinyStep,
 }
 
 struct KernelSource {
@@ -104,6 +105,7 @@ const MSE: &str = include_str!("../shaders/mse.wgsl");
 const OPTIM: &str = include_str!("../shaders/optim.wgsl");
 const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
 const DATA: &str = include_str!("../shaders/data.wgsl");
+const TINY: &str = include_str!("../shaders/tiny.wgsl");
 
 impl Kernel {
     fn source(self) -> KernelSource {
@@ -140,6 +142,7 @@ impl Kernel {
             Kernel::Add => k("elementwise.wgsl", ELEMENTWISE, "add"),
             Kernel::GatherBatch => k("data.wgsl", DATA, "gather_batch"),
             Kernel::CopyRows => k("data.wgsl", DATA, "copy_rows"),
+            Kernel::TinyStep => k("tiny.wgsl", TINY, "tiny_step"),
             Kernel::Copy => k("elementwise.wgsl", ELEMENTWISE, "copy"),
         }
     }

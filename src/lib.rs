@@ -33,7 +33,7 @@ pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuStats};
 pub use graph::{Graph, GraphBuilder, NodeId};
 pub use kernels::{Dispatch, MatmulKernel, MatmulLayout};
-pub use mlp::{Activation, LayerParams, Mlp, MlpBuilder};
+pub use mlp::{Activation, LayerParams, Mlp, MlpBuilder, StepKernel};
 pub use optim::{Sgd, WeightDecay};
 pub use tensor::Tensor;
 pub use train::{EpochMetrics, GpuDataset, Model, Scores, TrainConfig, fit, resume};

@@ -45,6 +45,21 @@ pub struct MlpBuilder {
     output: Activation,
     seed: u64,
     params: Option<Vec<LayerParams>>,
+    step_kernel: StepKernel,
+}
+
+/// How [`Mlp::steps`] runs a training step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StepKernel {
+    /// The single-dispatch kernel on CPU adapters for nets it can take, else the general path.
+    #[default]
+    Auto,
+    /// The general path: the graph's 4L + 2 dispatches, for any net.
+    General,
+    /// One dispatch per step, one invocation doing forward, loss, backward and update; for
+    /// nets of at most 8 layers of at most 64 units with sigmoid hidden layers, and
+    /// `batch · Σ in·out ≤ 2048`. Building fails for other nets.
+    SingleDispatch,
 }
 
 impl MlpBuilder {
@@ -63,6 +78,12 @@ impl MlpBuilder {
     /// Seed of the initialisation: weights uniform(−1/√fan_in, 1/√fan_in), biases 0.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self
+    }
+
+    /// How training steps run (default [`StepKernel::Auto`]).
+    pub fn step_kernel(mut self, step_kernel: StepKernel) -> Self {
+        self.step_kernel = step_kernel;
         self
     }
 
@@ -124,7 +145,36 @@ impl MlpBuilder {
         }
         let loss = g.mse(h, t)?;
         let graph = g.build(gpu, loss, sgd)?;
+        let tiny_fits = tiny_step_fits(&self.sizes, self.hidden, batch);
+        let use_tiny = match self.step_kernel {
+            StepKernel::General => false,
+            StepKernel::Auto => tiny_fits && gpu.is_software(),
+            StepKernel::SingleDispatch if tiny_fits => true,
+            StepKernel::SingleDispatch => {
+                return Err(Error::invalid(
+                    "Mlp::build",
+                    "StepKernel::SingleDispatch",
+                    "≤ 8 layers of ≤ 64 units, sigmoid hidden layers, batch · Σ in·out ≤ 2048",
+                    format!("sizes {:?}, batch {batch}", self.sizes),
+                ));
+            }
+        };
+        let tiny = if use_tiny {
+            Some(TinyStep::new(
+                &graph,
+                &self.sizes,
+                self.output,
+                &weights,
+                &biases,
+                x,
+                t,
+                sgd,
+            )?)
+        } else {
+            None
+        };
         Ok(Mlp {
+            tiny,
             sizes: self.sizes,
             hidden: self.hidden,
             output: self.output,
@@ -196,6 +246,8 @@ pub fn init_params(sizes: &[usize], seed: u64) -> Vec<LayerParams> {
 /// A multilayer perceptron on the GPU with its optimizer state; trains on fixed-size
 /// mini-batches.
 pub struct Mlp {
+    /// The single-dispatch step, when [`StepKernel`] chose it.
+    tiny: Option<TinyStep>,
     sizes: Vec<usize>,
     hidden: Activation,
     output: Activation,
@@ -219,6 +271,7 @@ impl Mlp {
             output: Activation::Sigmoid,
             seed: 0,
             params: None,
+            step_kernel: StepKernel::Auto,
         }
     }
 
@@ -280,9 +333,49 @@ impl Mlp {
 
     /// `k` training steps on the current batch, one submit for all.
     pub fn steps(&mut self, k: usize) -> Result<()> {
-        self.graph.steps(k)?;
+        match &mut self.tiny {
+            Some(tiny) => {
+                if k == 0 {
+                    return Err(Error::invalid("Mlp::steps", "k", "at least 1", 0));
+                }
+                let sgd = self.graph.optimizer();
+                if tiny.sgd != sgd {
+                    *tiny = TinyStep::new(
+                        &self.graph,
+                        &self.sizes,
+                        self.output,
+                        &self.weights,
+                        &self.biases,
+                        self.x,
+                        self.t,
+                        sgd,
+                    )?;
+                }
+                let dispatch = &tiny.dispatch;
+                self.graph.gpu().record_and_submit("Mlp::steps", |pass| {
+                    for _ in 0..k {
+                        dispatch.record(pass);
+                    }
+                })?;
+            }
+            None => self.graph.steps(k)?,
+        }
         self.step += k as u64;
         Ok(())
+    }
+
+    /// Kernel launches in one step of [`Mlp::steps`].
+    pub fn dispatches_per_step(&self) -> usize {
+        if self.tiny.is_some() {
+            1
+        } else {
+            self.graph.dispatches_per_step()
+        }
+    }
+
+    /// Whether [`Mlp::steps`] runs the single-dispatch step kernel.
+    pub fn uses_single_dispatch_step(&self) -> bool {
+        self.tiny.is_some()
     }
 
     /// Training steps taken so far (by [`Mlp::steps`] and the trainer, and restored by
@@ -381,5 +474,106 @@ impl std::fmt::Debug for Mlp {
             .field("batch", &self.batch)
             .field("steps_taken", &self.step)
             .finish()
+    }
+}
+
+/// Whether the single-dispatch step kernel (`shaders/tiny.wgsl`) can run this net.
+fn tiny_step_fits(sizes: &[usize], hidden: Activation, batch: usize) -> bool {
+    let macs: usize = sizes.windows(2).map(|p| p[0] * p[1]).sum();
+    sizes.len() - 1 <= 8
+        && sizes.iter().all(|&s| s <= 64)
+        && (hidden == Activation::Sigmoid || sizes.len() == 2)
+        && batch * macs <= 2048
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct TinyParams {
+    layers: u32,
+    batch: u32,
+    coupled: u32,
+    output_sigmoid: u32,
+    lr: f32,
+    momentum: f32,
+    weight_decay: f32,
+    delta_offset: u32,
+    /// per layer: in, out, weight offset, bias offset
+    dims: [[u32; 4]; 8],
+    /// start of h_{l+1} in scratch, 4 per row
+    act_offset: [[u32; 4]; 2],
+}
+
+/// The single-dispatch training step and its scratch memory (activations, two δ buffers).
+struct TinyStep {
+    dispatch: crate::kernels::Dispatch,
+    sgd: Sgd,
+    _scratch: crate::tensor::Tensor,
+}
+
+impl TinyStep {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        graph: &Graph,
+        sizes: &[usize],
+        output: Activation,
+        weights: &[NodeId],
+        biases: &[NodeId],
+        x: NodeId,
+        t: NodeId,
+        sgd: Sgd,
+    ) -> Result<Self> {
+        let batch = graph.tensor(x)?.shape()[0];
+        let mut params = TinyParams {
+            layers: (sizes.len() - 1) as u32,
+            batch: batch as u32,
+            coupled: (sgd.decay == crate::optim::WeightDecay::Coupled) as u32,
+            output_sigmoid: (output == Activation::Sigmoid) as u32,
+            lr: sgd.lr,
+            momentum: sgd.momentum,
+            weight_decay: sgd.weight_decay,
+            delta_offset: 0,
+            dims: [[0; 4]; 8],
+            act_offset: [[0; 4]; 2],
+        };
+        let mut scratch_len = 0;
+        for l in 0..sizes.len() - 1 {
+            let offset = |node: NodeId| {
+                graph
+                    .param_offset(node)
+                    .ok_or_else(|| Error::invalid("TinyStep", "parameter", "a parameter node", format!("{node:?}")))
+            };
+            params.dims[l] = [
+                sizes[l] as u32,
+                sizes[l + 1] as u32,
+                offset(weights[l])? as u32,
+                offset(biases[l])? as u32,
+            ];
+            params.act_offset[l / 4][l % 4] = scratch_len as u32;
+            scratch_len += batch * sizes[l + 1];
+        }
+        params.delta_offset = scratch_len as u32;
+        scratch_len += 2 * batch * 64;
+        let gpu = graph.gpu();
+        let scratch = crate::tensor::Tensor::zeros(gpu, &[scratch_len])?;
+        let dispatch = crate::kernels::Dispatch::new(
+            gpu,
+            crate::kernels::Kernel::TinyStep,
+            bytemuck::bytes_of(&params),
+            &[
+                (1, graph.tensor(x)?),
+                (2, graph.tensor(t)?),
+                (3, graph.flat_params()),
+                (4, graph.flat_velocity()),
+                (5, &scratch),
+                (6, graph.tensor(graph.loss_node())?),
+                (7, graph.row_weights()),
+            ],
+            1,
+        )?;
+        Ok(TinyStep {
+            dispatch,
+            sgd,
+            _scratch: scratch,
+        })
     }
 }

@@ -7,18 +7,24 @@ use common::*;
 use wgpu_mlp::workloads::WORKLOADS;
 use wgpu_mlp::{Mlp, Sgd, WeightDecay};
 
-/// Ten steps of a 3-layer MLP against the reference, for each (μ, γ) and both decay forms.
+/// Ten steps of a 3-layer MLP against the reference, for each (μ, γ), both decay forms and
+/// both step kernels.
 /// Tolerance 1e-5: f32 round-off per step is ~1e-7 relative and ten steps barely compound it.
 #[test]
 fn ten_optimizer_steps_match_reference() {
     let gpu = gpu();
     let sizes = [5, 11, 7, 3];
     let batch = 9;
-    for decay in [WeightDecay::Decoupled, WeightDecay::Coupled] {
+    let kernels = [wgpu_mlp::StepKernel::General, wgpu_mlp::StepKernel::SingleDispatch];
+    for (decay, kernel) in [WeightDecay::Decoupled, WeightDecay::Coupled]
+        .into_iter()
+        .flat_map(|d| kernels.map(|k| (d, k)))
+    {
         for (momentum, weight_decay) in [(0.0, 0.0), (0.9, 0.0), (0.0, 1e-4), (0.9, 1e-4)] {
             let (seed, mut rng) = seeded_rng();
             let sgd = Sgd::new(0.5).momentum(momentum).weight_decay(weight_decay).decay(decay);
-            let mut mlp = Mlp::builder(&sizes).seed(seed).build(&gpu, batch, sgd).unwrap();
+            let builder = Mlp::builder(&sizes).seed(seed).step_kernel(kernel);
+            let mut mlp = builder.build(&gpu, batch, sgd).unwrap();
             let x = uniform(&mut rng, batch * sizes[0], -1.0, 1.0);
             let t = uniform(&mut rng, batch * sizes[3], 0.0, 1.0);
             mlp.set_batch(&x, &t).unwrap();
@@ -36,7 +42,8 @@ fn ten_optimizer_steps_match_reference() {
                 if step < 5 || step == 9 {
                     let params = mlp.parameters().unwrap();
                     for (l, layer) in params.iter().enumerate() {
-                        let what = format!("{decay:?} mu={momentum} wd={weight_decay} step {step} layer {l}");
+                        let what =
+                            format!("{kernel:?} {decay:?} mu={momentum} wd={weight_decay} step {step} layer {l}");
                         assert_close(&format!("{what} W"), seed, &layer.weights, &reference.weights[l], 1e-5);
                         assert_close(&format!("{what} b"), seed, &layer.bias, &reference.biases[l], 1e-5);
                     }
@@ -155,4 +162,59 @@ fn workload_losses_match_reference() {
             1e-5,
         );
     }
+}
+
+/// The single-dispatch step against the general path: ten steps of small nets (2 and 3
+/// layers, sigmoid and identity outputs, both decay forms, a batch of one).
+#[test]
+fn single_dispatch_step_matches_general_path() {
+    use wgpu_mlp::{Activation, StepKernel};
+    let gpu = gpu();
+    for (sizes, output, batch, decay) in [
+        (vec![2, 8, 1], Activation::Sigmoid, 4, WeightDecay::Decoupled),
+        (vec![3, 7, 5, 2], Activation::Sigmoid, 5, WeightDecay::Coupled),
+        (vec![4, 6, 3], Activation::Identity, 1, WeightDecay::Decoupled),
+        (vec![5, 2], Activation::Identity, 9, WeightDecay::Coupled),
+    ] {
+        let (seed, mut rng) = seeded_rng();
+        let sgd = Sgd::new(0.5).momentum(0.9).weight_decay(1e-3).decay(decay);
+        let x = uniform(&mut rng, batch * sizes[0], -1.0, 1.0);
+        let t = uniform(&mut rng, batch * sizes[sizes.len() - 1], 0.0, 1.0);
+        let build = |kernel| {
+            let mut mlp = Mlp::builder(&sizes)
+                .output_activation(output)
+                .seed(seed)
+                .step_kernel(kernel)
+                .build(&gpu, batch, sgd)
+                .unwrap();
+            mlp.set_batch(&x, &t).unwrap();
+            mlp.steps(3).unwrap();
+            mlp.steps(7).unwrap();
+            mlp
+        };
+        let general = build(StepKernel::General);
+        let single = build(StepKernel::SingleDispatch);
+        assert!(single.uses_single_dispatch_step() && !general.uses_single_dispatch_step());
+        let what = format!("{sizes:?} {output:?} batch {batch} {decay:?}");
+        for (a, b) in single.parameters().unwrap().iter().zip(&general.parameters().unwrap()) {
+            assert_close(&format!("{what} W"), seed, &a.weights, &to_f64(&b.weights), 1e-5);
+            assert_close(&format!("{what} b"), seed, &a.bias, &to_f64(&b.bias), 1e-5);
+        }
+        for (a, b) in single.velocities().unwrap().iter().zip(&general.velocities().unwrap()) {
+            assert_close(&format!("{what} velocity"), seed, &a.weights, &to_f64(&b.weights), 1e-5);
+        }
+        // The loss of the last step (before its update) agrees too.
+        assert_close(
+            &format!("{what} loss"),
+            seed,
+            &[single.loss().unwrap()],
+            &[general.loss().unwrap() as f64],
+            1e-5,
+        );
+    }
+    // Nets it cannot take are refused when forced.
+    let err = Mlp::builder(&[100, 2])
+        .step_kernel(StepKernel::SingleDispatch)
+        .build(&gpu, 4, Sgd::new(0.1));
+    assert!(err.is_err());
 }

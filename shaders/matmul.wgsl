@@ -357,3 +357,79 @@ fn matmul_vec4(
     store_row(row0 + 6u, col0, lo6, hi6);
     store_row(row0 + 7u, col0, lo7, hi7);
 }
+
+// Workgroup-memory tiling, for real GPUs: a 16×16 workgroup computes a 128×128 tile of C,
+// each invocation an 8×8 block (rows ty + 16i, columns tx + 16j, so neighbours touch
+// neighbouring addresses). K is walked 8 at a time: the workgroup stages an A tile
+// (128×8) and a B tile (8×128) in workgroup memory, zero-filled past the edges, and every
+// invocation reuses each staged value 8 times from registers.
+const TILE: u32 = 128u;
+const TILE_K: u32 = 8u;
+var<workgroup> a_tile: array<array<f32, 128>, 8>; // [k][row]
+var<workgroup> b_tile: array<array<f32, 128>, 8>; // [k][col]
+
+@compute @workgroup_size(16, 16)
+fn matmul_tiled(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    params = params_buffer;
+    // No early return before the barriers: idle workgroups and invocations still take part.
+    let tile = wid.x + nwg.x * wid.y;
+    let tile_in_range = tile < params.tiles;
+    let row0 = (tile / max(params.tiles_n, 1u)) * TILE;
+    let col0 = (tile % max(params.tiles_n, 1u)) * TILE;
+    var acc: array<array<f32, 8>, 8>;
+    for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
+        for (var q = 0u; q < 4u; q++) {
+            let e = tid + 256u * q;
+            // A tile: 128 rows × 8 k
+            let ar = e / TILE_K;
+            let ak = e % TILE_K;
+            var av = 0.0;
+            if tile_in_range && row0 + ar < params.m && k0 + ak < params.k {
+                av = a_at(row0 + ar, k0 + ak);
+            }
+            a_tile[ak][ar] = av;
+            // B tile: 8 k × 128 columns
+            let bk = e / TILE;
+            let bc = e % TILE;
+            var bv = 0.0;
+            if tile_in_range && k0 + bk < params.k && col0 + bc < params.n {
+                bv = b_at(k0 + bk, col0 + bc);
+            }
+            b_tile[bk][bc] = bv;
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < TILE_K; kk++) {
+            var a_frag: array<f32, 8>;
+            var b_frag: array<f32, 8>;
+            for (var i = 0u; i < 8u; i++) {
+                a_frag[i] = a_tile[kk][lid.y + 16u * i];
+                b_frag[i] = b_tile[kk][lid.x + 16u * i];
+            }
+            for (var i = 0u; i < 8u; i++) {
+                for (var j = 0u; j < 8u; j++) {
+                    acc[i][j] = fma(a_frag[i], b_frag[j], acc[i][j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    if !tile_in_range {
+        return;
+    }
+    for (var i = 0u; i < 8u; i++) {
+        let row = row0 + lid.y + 16u * i;
+        if row < params.m {
+            for (var j = 0u; j < 8u; j++) {
+                let col = col0 + lid.x + 16u * j;
+                if col < params.n {
+                    store(row, col, acc[i][j]);
+                }
+            }
+        }
+    }
+}

@@ -28,13 +28,16 @@ pub enum MatmulKernel {
     /// K % 4 == 0, N % 4 == 0 (layouts AB, AtB) and M % 4 == 0 (AtB); see
     /// [`MatmulKernel::supports`].
     Vec4,
+    /// Workgroup-memory tiles of 128×128, 8×8 outputs per invocation, meant for real GPUs;
+    /// correct, but not yet faster than `Vec4` there, so [`MatmulKernel::choose`] skips it.
+    Tiled,
 }
 
 impl MatmulKernel {
     /// Whether this kernel can run `C (M,N) = op(A)·op(B)` with inner dimension K.
     pub fn supports(self, layout: MatmulLayout, m: usize, k: usize, n: usize) -> bool {
         match self {
-            MatmulKernel::Naive | MatmulKernel::Blocked => true,
+            MatmulKernel::Naive | MatmulKernel::Blocked | MatmulKernel::Tiled => true,
             MatmulKernel::Vec4 => {
                 k.is_multiple_of(4)
                     && match layout {
@@ -46,9 +49,11 @@ impl MatmulKernel {
         }
     }
 
-    /// The fastest kernel that supports this product on `gpu`.
+    /// The fastest kernel that supports this product on `gpu`: the register-blocked ones.
+    /// [`MatmulKernel::Tiled`] is not chosen yet: on an H100 it ran 4–5× slower than
+    /// [`MatmulKernel::Vec4`] (see BENCHMARKS.md).
     pub fn choose(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
-        let _ = gpu; // one choice for every adapter until a workgroup-memory kernel lands
+        let _ = gpu; // the workload sizes per adapter type are set by `vec4_workgroup_rows`
         if MatmulKernel::Vec4.supports(layout, m, k, n) {
             MatmulKernel::Vec4
         } else {
@@ -61,6 +66,7 @@ impl MatmulKernel {
         match self {
             MatmulKernel::Naive => (16, 16),
             MatmulKernel::Blocked | MatmulKernel::Vec4 => (8 * vec4_workgroup_rows(gpu) as usize, 64),
+            MatmulKernel::Tiled => (128, 128),
         }
     }
 }
@@ -124,6 +130,7 @@ impl Kernel {
                     MatmulKernel::Naive => "matmul_naive",
                     MatmulKernel::Blocked => "matmul_blocked",
                     MatmulKernel::Vec4 => "matmul_vec4",
+                    MatmulKernel::Tiled => "matmul_tiled",
                 },
                 constants: match layout {
                     MatmulLayout::AB => &[("TRANS_A", 0.0), ("TRANS_B", 0.0)],

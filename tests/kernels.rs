@@ -122,6 +122,19 @@ fn matmul_vec4_atb() {
 }
 
 #[test]
+fn matmul_tiled_ab() {
+    matmul_all_shapes(MatmulKernel::Tiled, MatmulLayout::AB);
+}
+#[test]
+fn matmul_tiled_abt() {
+    matmul_all_shapes(MatmulKernel::Tiled, MatmulLayout::ABt);
+}
+#[test]
+fn matmul_tiled_atb() {
+    matmul_all_shapes(MatmulKernel::Tiled, MatmulLayout::AtB);
+}
+
+#[test]
 fn matmul_naive_ab() {
     matmul_all_shapes(MatmulKernel::Naive, MatmulLayout::AB);
 }
@@ -157,13 +170,16 @@ fn matmul_fast_kernels_match_naive_oracle() {
     let naive = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
     let blocked = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
     let vec4 = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
+    let tiled = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
+    let d4 = ops::matmul(&gpu, MatmulKernel::Tiled, MatmulLayout::AB, &a, &b, &tiled, false).unwrap();
     let d1 = ops::matmul(&gpu, MatmulKernel::Naive, MatmulLayout::AB, &a, &b, &naive, false).unwrap();
     let d2 = ops::matmul(&gpu, MatmulKernel::Blocked, MatmulLayout::AB, &a, &b, &blocked, false).unwrap();
     let d3 = ops::matmul(&gpu, MatmulKernel::Vec4, MatmulLayout::AB, &a, &b, &vec4, false).unwrap();
-    gpu.run(&[&d1, &d2, &d3]).unwrap();
+    gpu.run(&[&d1, &d2, &d3, &d4]).unwrap();
     let want = to_f64(&naive.to_vec().unwrap());
     assert_close("blocked vs naive", seed, &blocked.to_vec().unwrap(), &want, TOLERANCE);
     assert_close("vec4 vs naive", seed, &vec4.to_vec().unwrap(), &want, TOLERANCE);
+    assert_close("tiled vs naive", seed, &tiled.to_vec().unwrap(), &want, TOLERANCE);
 }
 
 const BIAS_SHAPES: &[(usize, usize)] = &[
@@ -483,7 +499,12 @@ type Expected<'a> = Box<dyn Fn(usize, f64) -> f64 + 'a>;
 #[test]
 fn matmul_epilogues_match_reference() {
     let gpu = gpu();
-    for kernel in [MatmulKernel::Naive, MatmulKernel::Blocked, MatmulKernel::Vec4] {
+    for kernel in [
+        MatmulKernel::Naive,
+        MatmulKernel::Blocked,
+        MatmulKernel::Vec4,
+        MatmulKernel::Tiled,
+    ] {
         for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {
             for &(m, k, n) in &[(1, 4, 4), (12, 20, 28), (68, 132, 260)] {
                 let (seed, mut rng) = seeded_rng();

@@ -46,25 +46,49 @@ pub fn to_f64(v: &[f32]) -> Vec<f64> {
     v.iter().map(|&x| x as f64).collect()
 }
 
-/// ‖got − want‖_F / ‖want‖_F (absolute when `want` is all zeros); infinite when `got` has
-/// a non-finite value or the lengths differ, so poisoned (unwritten) outputs always fail.
-pub fn rel_error(got: &[f32], want: &[f64]) -> f64 {
+/// ‖got − want‖_F, infinite when `got` has a non-finite value or the lengths differ, so
+/// poisoned (unwritten) outputs always fail.
+fn diff_norm(got: &[f32], want: &[f64]) -> f64 {
     if got.len() != want.len() || got.iter().any(|x| !x.is_finite()) {
         return f64::INFINITY;
     }
-    let diff: f64 = got
-        .iter()
+    got.iter()
         .zip(want)
         .map(|(&g, &w)| (g as f64 - w).powi(2))
         .sum::<f64>()
-        .sqrt();
-    let norm: f64 = want.iter().map(|w| w * w).sum::<f64>().sqrt();
-    if norm == 0.0 { diff } else { diff / norm }
+        .sqrt()
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|w| w * w).sum::<f64>().sqrt()
+}
+
+/// ‖got − want‖_F / ‖want‖_F (absolute when `want` is all zeros).
+pub fn rel_error(got: &[f32], want: &[f64]) -> f64 {
+    let n = norm(want);
+    if n == 0.0 {
+        diff_norm(got, want)
+    } else {
+        diff_norm(got, want) / n
+    }
 }
 
 #[track_caller]
 pub fn assert_close(what: &str, seed: u64, got: &[f32], want: &[f64], tolerance: f64) {
-    let error = rel_error(got, want);
+    assert_close_scaled(what, seed, got, want, want, tolerance);
+}
+
+/// ‖got − want‖_F / ‖scale‖_F ≤ tolerance, where `scale` bounds the size of the terms that
+/// were summed (|A|·|B| for A·B, say). Rounding error is proportional to those terms, not
+/// to the result, which cancellation can make arbitrarily small.
+#[track_caller]
+pub fn assert_close_scaled(what: &str, seed: u64, got: &[f32], want: &[f64], scale: &[f64], tolerance: f64) {
+    let n = norm(scale);
+    let error = if n == 0.0 {
+        diff_norm(got, want)
+    } else {
+        diff_norm(got, want) / n
+    };
     assert!(
         error <= tolerance,
         "{what}: relative Frobenius error {error:e} > {tolerance:e} (replay with TEST_SEED={seed}); \

@@ -78,6 +78,7 @@ fn buffers_are_allocated_once() {
     let gpu = own_gpu();
     let mut mlp = Mlp::builder(&[6, 10, 3])
         .seed(1)
+        .step_kernel(wgpu_mlp::StepKernel::General)
         .build(&gpu, 8, Sgd::new(0.1).momentum(0.9))
         .unwrap();
     let (_, mut rng) = seeded_rng();

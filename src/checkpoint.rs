@@ -21,7 +21,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::mlp::{Activation, LayerParams, Mlp};
+use crate::mlp::{Activation, LayerParams, Mlp, StepKernel};
 use crate::optim::{Sgd, WeightDecay};
 
 const FORMAT: &str = "wgpu-mlp checkpoint";
@@ -81,6 +81,7 @@ impl Mlp {
             ("weight_decay".to_string(), sgd.weight_decay.to_string()),
             ("decay".to_string(), format!("{:?}", sgd.decay)),
             ("step".to_string(), self.steps_taken().to_string()),
+            ("step_kernel".to_string(), format!("{:?}", self.step_kernel())),
         ]);
         let mut metadata = metadata;
         metadata.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
@@ -205,7 +206,14 @@ impl Mlp {
                 format!("{} tensors, expected {}", tensors.len(), 4 * (sizes.len() - 1)),
             ));
         }
+        let step_kernel = match meta.get("step_kernel").map(String::as_str) {
+            None | Some("Auto") => StepKernel::Auto,
+            Some("General") => StepKernel::General,
+            Some("SingleDispatch") => StepKernel::SingleDispatch,
+            Some(other) => return Err(checkpoint_error(path, format!("unknown step_kernel {other:?}"))),
+        };
         let mut mlp = Mlp::builder(&sizes)
+            .step_kernel(step_kernel)
             .hidden_activation(parse_activation(path, get("hidden_activation")?)?)
             .output_activation(parse_activation(path, get("output_activation")?)?)
             .parameters(params)

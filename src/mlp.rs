@@ -175,6 +175,7 @@ impl MlpBuilder {
         };
         Ok(Mlp {
             tiny,
+            step_kernel: self.step_kernel,
             sizes: self.sizes,
             hidden: self.hidden,
             output: self.output,
@@ -248,6 +249,7 @@ pub fn init_params(sizes: &[usize], seed: u64) -> Vec<LayerParams> {
 pub struct Mlp {
     /// The single-dispatch step, when [`StepKernel`] chose it.
     tiny: Option<TinyStep>,
+    step_kernel: StepKernel,
     sizes: Vec<usize>,
     hidden: Activation,
     output: Activation,
@@ -362,6 +364,12 @@ impl Mlp {
         }
         self.step += k as u64;
         Ok(())
+    }
+
+    /// The step-kernel policy this model was built with (checkpoints keep it, so a resumed
+    /// run computes with the same kernels and the same rounding).
+    pub fn step_kernel(&self) -> StepKernel {
+        self.step_kernel
     }
 
     /// Kernel launches in one step of [`Mlp::steps`].

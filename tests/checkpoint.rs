@@ -238,3 +238,59 @@ fn trainer_resume_is_bit_exact() {
     assert!(wgpu_mlp::resume(&path, &fresh_data, &rows, None, &other, &mut |_| {}).is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+const RESUME_DIR: &str = "WGPU_MLP_RESUME_DIR";
+
+fn resume_net(gpu: &wgpu_mlp::Gpu, seed: u64) -> (Mlp, Vec<f32>, Vec<f32>) {
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    let x = uniform(&mut rng, 6 * 5, -1.0, 1.0);
+    let t = uniform(&mut rng, 6 * 3, 0.0, 1.0);
+    let mlp = Mlp::builder(&[5, 9, 3])
+        .seed(seed)
+        .step_kernel(wgpu_mlp::StepKernel::General)
+        .build(gpu, 6, Sgd::new(0.3).momentum(0.9).weight_decay(1e-4))
+        .unwrap();
+    (mlp, x, t)
+}
+
+/// K steps and a save here; the next K steps in a separate process that loads the
+/// checkpoint; the parameters it saves are the same bits as 2K steps without a break.
+#[test]
+fn resume_in_a_fresh_process_is_bit_exact() {
+    let gpu = gpu();
+    let seed = 11;
+    let (mut straight, x, t) = resume_net(&gpu, seed);
+    straight.set_batch(&x, &t).unwrap();
+    straight.steps(30).unwrap();
+    let (mut first, _, _) = resume_net(&gpu, seed);
+    first.set_batch(&x, &t).unwrap();
+    first.steps(15).unwrap();
+    let dir = temp_dir("process");
+    first.save(dir.join("half.safetensors")).unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "resume_child_process", "--ignored", "--nocapture"])
+        .env(RESUME_DIR, &dir)
+        .status()
+        .unwrap();
+    assert!(status.success(), "the child process failed");
+    let resumed = Mlp::load(&gpu, dir.join("full.safetensors"), 6).unwrap();
+    assert_eq!(resumed.steps_taken(), 30);
+    assert_eq!(state_bits(&resumed), state_bits(&straight));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The second half of `resume_in_a_fresh_process_is_bit_exact`, run by it in a new process.
+#[test]
+#[ignore = "run by resume_in_a_fresh_process_is_bit_exact in a child process"]
+fn resume_child_process() {
+    let Ok(dir) = std::env::var(RESUME_DIR) else {
+        panic!("{RESUME_DIR} is not set: this test is the child half of resume_in_a_fresh_process_is_bit_exact");
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let gpu = gpu();
+    let (_, x, t) = resume_net(&gpu, 11);
+    let mut mlp = Mlp::load(&gpu, dir.join("half.safetensors"), 6).unwrap();
+    mlp.set_batch(&x, &t).unwrap();
+    mlp.steps(15).unwrap();
+    mlp.save(dir.join("full.safetensors")).unwrap();
+}

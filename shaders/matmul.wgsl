@@ -19,7 +19,10 @@ struct MatmulParams {
     tiles_n: u32, // tiles across a row of C
     tiles: u32,   // tiles in all
     epilogue: u32,
-    _pad: u32,
+    // Rows of C: m, or m + 1 when op(A) gets an extra row of ones (naive and blocked kernels
+    // only), whose products — the column sums of op(B) — go to d_bias: a layer's bias
+    // gradient in the dispatch of its weight gradient.
+    rows: u32,
 }
 
 // What happens to each product before it is stored: the fusions that save whole dispatches.
@@ -42,8 +45,12 @@ var<private> params: MatmulParams;
 // The epilogue's operands (bound to A when unused).
 @group(0) @binding(6) var<storage, read> bias: array<f32>;
 @group(0) @binding(7) var<storage, read> saved: array<f32>;
+@group(0) @binding(8) var<storage, read_write> d_bias: array<f32>; // bound to C when unused
 
 fn a_at(row: u32, kk: u32) -> f32 {
+    if row >= params.m {
+        return 1.0; // the row of ones (row == m < rows)
+    }
     if TRANS_A {
         return a[kk * params.m + row];
     }
@@ -58,6 +65,14 @@ fn b_at(kk: u32, col: u32) -> f32 {
 }
 
 fn store(row: u32, col: u32, product: f32) {
+    if row >= params.m {
+        if params.accumulate != 0u {
+            d_bias[col] = d_bias[col] + product;
+        } else {
+            d_bias[col] = product;
+        }
+        return;
+    }
     let i = row * params.n + col;
     var value = product;
     switch params.epilogue {
@@ -95,7 +110,7 @@ fn matmul_naive(
     }
     let row = (tile / params.tiles_n) * 16u + lid.y;
     let col = (tile % params.tiles_n) * 16u + lid.x;
-    if row >= params.m || col >= params.n {
+    if row >= params.rows || col >= params.n {
         return;
     }
     var sum = 0.0;
@@ -122,10 +137,10 @@ fn matmul_blocked(
     }
     let row0 = (tile / params.tiles_n) * (8u * VEC4_WG_ROWS) + lid.y * 8u;
     let col0 = (tile % params.tiles_n) * 64u + lid.x * 8u;
-    if row0 >= params.m || col0 >= params.n {
+    if row0 >= params.rows || col0 >= params.n {
         return;
     }
-    let last_row = params.m - 1u;
+    let last_row = params.rows - 1u;
     let last_col = params.n - 1u;
     let r0 = row0;
     let r1 = min(row0 + 1u, last_row);
@@ -199,7 +214,7 @@ fn fma_chunk(acc: vec4<f32>, a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec
 
 // One row of the 8×8 block: columns col0..col0+4 from `lo`, col0+4..col0+8 from `hi`.
 fn store_row(row: u32, col0: u32, lo: vec4<f32>, hi: vec4<f32>) {
-    if row >= params.m {
+    if row >= params.rows {
         return;
     }
     if col0 + 7u < params.n {

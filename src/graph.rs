@@ -415,11 +415,37 @@ impl Graph {
                 },
                 Op::MatMul(a, b) => {
                     let d_out = plan.grad(out);
-                    if needs_grad[b.0] {
-                        // dW (K,N) = Aᵀ (K,M) · dY (M,N)
-                        plan.contribute(b, |d_b, acc| {
-                            matmul(gpu, MatmulLayout::AtB, value(a), &d_out, d_b, acc, ops::Epilogue::None)
-                        })?;
+                    let bias = fusion.bias_of[i].filter(|bias| needs_grad[bias.0]);
+                    match bias {
+                        // dW = Aᵀ·dY and db = Σ_rows dY in one dispatch, when both start
+                        // (or both accumulate) here.
+                        Some(bias) if needs_grad[b.0] && plan.written[b.0] == plan.written[bias.0] => {
+                            let (d_w, d_bias) = (plan.target(b)?, plan.target(bias)?);
+                            let accumulate = plan.written[b.0];
+                            plan.dispatches.push(ops::matmul_bias_grad(
+                                gpu,
+                                MatmulKernel::Blocked,
+                                value(a),
+                                &d_out,
+                                &d_w,
+                                &d_bias,
+                                accumulate,
+                            )?);
+                            plan.written[b.0] = true;
+                            plan.written[bias.0] = true;
+                        }
+                        _ => {
+                            if needs_grad[b.0] {
+                                // dW (K,N) = Aᵀ (K,M) · dY (M,N)
+                                plan.contribute(b, |d_b, acc| {
+                                    matmul(gpu, MatmulLayout::AtB, value(a), &d_out, d_b, acc, ops::Epilogue::None)
+                                })?;
+                            }
+                            if let Some(bias) = bias.filter(|_| needs_grad[b.0]) {
+                                // deferred by the bias add: dY is its gradient too
+                                plan.contribute(bias, |d_bias, acc| ops::bias_add_backward(gpu, &d_out, d_bias, acc))?;
+                            }
+                        }
                     }
                     match fusion.folded_sigmoid_input(&nodes, a) {
                         // A = σ(Z): dZ = (dY · Wᵀ) ⊙ A ⊙ (1 − A) in one dispatch
@@ -437,7 +463,9 @@ impl Graph {
                 }
                 Op::BiasAdd(x, bias) => {
                     let d_out = plan.grad(out);
-                    if needs_grad[bias.0] {
+                    // A fused layer's bias gradient rides on its weight gradient (below).
+                    let deferred = fusion.weights_of(&nodes, x).is_some_and(|w| needs_grad[w.0]);
+                    if needs_grad[bias.0] && !deferred {
                         plan.contribute(bias, |d_b, acc| ops::bias_add_backward(gpu, &d_out, d_b, acc))?;
                     }
                     if needs_grad[x.0] {
@@ -700,6 +728,9 @@ fn matmul(
 ///   has no dispatch of its own: that consumer's gradient kernel applies `y (1 − y)`.
 struct Fusion {
     fused_away: Vec<bool>,
+    /// At a fused layer's MatMul: its bias, whose gradient the weight-gradient kernel also
+    /// computes.
+    bias_of: Vec<Option<NodeId>>,
     /// At the node that holds a fused layer's output: (A, W, bias, with sigmoid).
     layer_at: Vec<Option<(NodeId, NodeId, NodeId, bool)>>,
     sigmoid_folded: Vec<bool>,
@@ -719,6 +750,7 @@ impl Fusion {
         let only = |node: usize, consumer: usize| consumers[node] == [consumer];
         let mut fusion = Fusion {
             fused_away: vec![false; n],
+            bias_of: vec![None; n],
             layer_at: vec![None; n],
             sigmoid_folded: vec![false; n],
         };
@@ -733,6 +765,7 @@ impl Fusion {
                 continue;
             }
             fusion.fused_away[mm.0] = true;
+            fusion.bias_of[mm.0] = Some(bias);
             match consumers[i][..] {
                 [s] if nodes[s].op == Op::Sigmoid(NodeId(i)) => {
                     fusion.fused_away[i] = true;
@@ -755,6 +788,15 @@ impl Fusion {
             };
         }
         fusion
+    }
+
+    /// The weight W of `node` when `node = A·W` is a fused layer's product (its bias add's
+    /// backward then leaves the bias gradient to the weight-gradient kernel).
+    fn weights_of(&self, nodes: &[Node], node: NodeId) -> Option<NodeId> {
+        match nodes[node.0].op {
+            Op::MatMul(_, w) if self.bias_of[node.0].is_some() => Some(w),
+            _ => None,
+        }
     }
 
     /// The input Z of `node` when `node = σ(Z)` and its backward is folded into its consumer.

@@ -62,7 +62,7 @@ struct MatmulParams {
     tiles_n: u32,
     tiles: u32,
     epilogue: u32,
-    _pad: u32,
+    rows: u32,
 }
 
 /// What a matmul does to each product before storing it: a fused follow-up op.
@@ -110,6 +110,46 @@ pub fn matmul_fused(
     accumulate: bool,
     epilogue: Epilogue<'_>,
 ) -> Result<Dispatch> {
+    matmul_inner(gpu, kernel, layout, a, b, c, accumulate, epilogue, None)
+}
+
+/// A dense layer's two parameter gradients in one dispatch: `d_w = xᵀ·d_y` (x (B,IN),
+/// d_y (B,OUT), d_w (IN,OUT)) and `d_bias = Σ_rows d_y` (OUT), computed as the product of
+/// xᵀ extended by a row of ones (`+=` both with `accumulate`). Naive and blocked kernels.
+pub fn matmul_bias_grad(
+    gpu: &Gpu,
+    kernel: MatmulKernel,
+    x: &Tensor,
+    d_y: &Tensor,
+    d_w: &Tensor,
+    d_bias: &Tensor,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    matmul_inner(
+        gpu,
+        kernel,
+        MatmulLayout::AtB,
+        x,
+        d_y,
+        d_w,
+        accumulate,
+        Epilogue::None,
+        Some(d_bias),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_inner(
+    gpu: &Gpu,
+    kernel: MatmulKernel,
+    layout: MatmulLayout,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
+    bias_grad: Option<&Tensor>,
+) -> Result<Dispatch> {
     const OP: &str = "matmul";
     check_gpu(gpu, OP, &[("a", a), ("b", b), ("c", c)])?;
     let (a_rows, a_cols) = a.dims2(OP, "a")?;
@@ -128,9 +168,23 @@ pub fn matmul_fused(
         ));
     }
     check_dims(OP, "c", c, m, n)?;
+    if let Some(d_bias) = bias_grad {
+        check_gpu(gpu, OP, &[("d_bias", d_bias)])?;
+        check_len(OP, "d_bias", d_bias, n)?;
+        if !matches!(kernel, MatmulKernel::Naive | MatmulKernel::Blocked) {
+            return Err(Error::invalid(
+                OP,
+                "kernel for a bias gradient",
+                "Naive or Blocked",
+                format!("{kernel:?}"),
+            ));
+        }
+    }
+    // With a bias gradient, C gets one more row: op(A)'s row of ones.
+    let rows = m + usize::from(bias_grad.is_some());
     let (tile_rows, tile_cols) = kernel.tile(gpu);
     let tiles_n = n.div_ceil(tile_cols);
-    let tiles = m.div_ceil(tile_rows) * tiles_n;
+    let tiles = rows.div_ceil(tile_rows) * tiles_n;
     if !kernel.supports(layout, m, k, n) {
         return Err(Error::invalid(
             OP,
@@ -161,9 +215,10 @@ pub fn matmul_fused(
     }
     // matmul_vec4 reads A and B through their vec4 views (bindings 4 and 5); unused epilogue
     // operands are bound to A.
+    let d_bias = bias_grad.unwrap_or(c);
     let bindings = match kernel {
-        MatmulKernel::Vec4 => [(4, a), (5, b), (3, c), (6, bias), (7, saved)],
-        _ => [(1, a), (2, b), (3, c), (6, bias), (7, saved)],
+        MatmulKernel::Vec4 => [(4, a), (5, b), (3, c), (6, bias), (7, saved), (8, d_bias)],
+        _ => [(1, a), (2, b), (3, c), (6, bias), (7, saved), (8, d_bias)],
     };
     let params = MatmulParams {
         m: m as u32,
@@ -173,7 +228,7 @@ pub fn matmul_fused(
         tiles_n: tiles_n as u32,
         tiles: tiles as u32,
         epilogue: code,
-        _pad: 0,
+        rows: rows as u32,
     };
     Dispatch::new(
         gpu,

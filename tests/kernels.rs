@@ -592,3 +592,63 @@ fn mse_sigmoid_backward_matches_reference() {
         assert_close(&what, seed, &td.to_vec().unwrap(), &want, TOLERANCE);
     }
 }
+
+/// A layer's weight and bias gradients in one dispatch: d_w = xᵀ·d_y, d_bias = Σ_rows d_y.
+#[test]
+fn matmul_bias_grad_matches_reference() {
+    let gpu = gpu();
+    for kernel in [MatmulKernel::Naive, MatmulKernel::Blocked] {
+        for &(batch, inputs, outputs) in &[(1, 1, 1), (4, 2, 8), (7, 13, 5), (130, 63, 67), (4099, 3, 2)] {
+            for accumulate in [false, true] {
+                let (seed, mut rng) = seeded_rng();
+                let x = uniform(&mut rng, batch * inputs, -1.0, 1.0);
+                let d_y = uniform(&mut rng, batch * outputs, -1.0, 1.0);
+                let (w0, b0) = if accumulate {
+                    (
+                        uniform(&mut rng, inputs * outputs, -1.0, 1.0),
+                        uniform(&mut rng, outputs, -1.0, 1.0),
+                    )
+                } else {
+                    (vec![f32::NAN; inputs * outputs], vec![f32::NAN; outputs])
+                };
+                let abs = |v: &[f32]| v.iter().map(|x| x.abs() as f64).collect::<Vec<_>>();
+                let base = |v: &[f32], i: usize| if accumulate { v[i] as f64 } else { 0.0 };
+                let product = matmul_ref(&to_f64(&x), &to_f64(&d_y), inputs, batch, outputs, true, false);
+                let want_w: Vec<f64> = product.iter().enumerate().map(|(i, p)| p + base(&w0, i)).collect();
+                let scale_w = matmul_ref(&abs(&x), &abs(&d_y), inputs, batch, outputs, true, false);
+                let want_b: Vec<f64> = (0..outputs)
+                    .map(|c| base(&b0, c) + (0..batch).map(|r| d_y[r * outputs + c] as f64).sum::<f64>())
+                    .collect();
+                let scale_b: Vec<f64> = (0..outputs)
+                    .map(|c| (0..batch).map(|r| d_y[r * outputs + c].abs() as f64).sum())
+                    .collect();
+                let tx = Tensor::from_slice(&gpu, &[batch, inputs], &x).unwrap();
+                let td = Tensor::from_slice(&gpu, &[batch, outputs], &d_y).unwrap();
+                let tw = Tensor::from_slice(&gpu, &[inputs, outputs], &w0).unwrap();
+                let tb = Tensor::from_slice(&gpu, &[outputs], &b0).unwrap();
+                let dispatch = ops::matmul_bias_grad(&gpu, kernel, &tx, &td, &tw, &tb, accumulate).unwrap();
+                gpu.run(&[&dispatch]).unwrap();
+                let what = format!("{kernel:?} bias grad B={batch} IN={inputs} OUT={outputs} accumulate={accumulate}");
+                assert_close_scaled(
+                    &format!("{what} d_w"),
+                    seed,
+                    &tw.to_vec().unwrap(),
+                    &want_w,
+                    &scale_w,
+                    TOLERANCE,
+                );
+                assert_close_scaled(
+                    &format!("{what} d_b"),
+                    seed,
+                    &tb.to_vec().unwrap(),
+                    &want_b,
+                    &scale_b,
+                    TOLERANCE,
+                );
+            }
+        }
+    }
+    let a = Tensor::zeros(&gpu, &[4, 4]).unwrap();
+    let b = Tensor::zeros(&gpu, &[4]).unwrap();
+    assert!(ops::matmul_bias_grad(&gpu, MatmulKernel::Vec4, &a, &a, &a, &b, false).is_err());
+}

@@ -236,3 +236,40 @@ pub fn state_bits(mlp: &wgpu_mlp::Mlp) -> Vec<u32> {
         .flat_map(|l| l.weights.iter().chain(&l.bias).map(|v| v.to_bits()).collect::<Vec<_>>())
         .collect()
 }
+
+/// Trains a small net on the general step path: a 10-step warm-up, then `steps` more. Every
+/// 1,000 steps and at the end it asserts that the loss is finite and that the library's live
+/// GPU buffers and bytes are those it had after the warm-up.
+pub fn assert_resources_constant(steps: usize) {
+    let gpu = own_gpu();
+    let mut mlp = wgpu_mlp::Mlp::builder(&[6, 10, 3])
+        .seed(1)
+        .step_kernel(wgpu_mlp::StepKernel::General)
+        .build(&gpu, 8, wgpu_mlp::Sgd::new(0.1).momentum(0.9))
+        .unwrap();
+    let (_, mut rng) = seeded_rng();
+    mlp.set_batch(&uniform(&mut rng, 48, 0.0, 1.0), &uniform(&mut rng, 24, 0.0, 1.0))
+        .unwrap();
+    mlp.steps(10).unwrap();
+    mlp.loss().unwrap();
+    let warm = gpu.stats();
+    let mut done = 0;
+    let mut checks = 0;
+    while done < steps {
+        let k = 50.min(steps - done);
+        mlp.steps(k).unwrap();
+        done += k;
+        if done % 1000 == 0 || done == steps {
+            assert!(mlp.loss().unwrap().is_finite(), "loss after {done} steps");
+            mlp.parameters().unwrap();
+            let now = gpu.stats();
+            assert_eq!(
+                (now.live_buffers, now.live_bytes),
+                (warm.live_buffers, warm.live_bytes),
+                "live GPU buffers/bytes changed between the warm-up and {done} more steps"
+            );
+            checks += 1;
+        }
+    }
+    assert!(checks >= 1);
+}

@@ -54,7 +54,7 @@ pub enum StepKernel {
     /// The single-dispatch kernel on CPU adapters for nets it can take, else the general path.
     #[default]
     Auto,
-    /// The general path: the graph's 4L + 2 dispatches, for any net.
+    /// The general path: the graph's 3L + 2 dispatches, for any net.
     General,
     /// One dispatch per step, one invocation doing forward, loss, backward and update; for
     /// nets of at most 8 layers of at most 64 units with sigmoid hidden layers, and

@@ -166,10 +166,13 @@ pub struct Model {
 }
 
 /// The batches of a fixed list of rows: one index buffer, and per batch a gather dispatch
-/// (built once) that fills the model's inputs, targets and loss weights.
+/// (built once) that fills the model's inputs, targets and loss weights, and a copy that keeps
+/// the batch's loss, so one read-back after the submit gives them all.
 struct Batches {
     indices: Tensor,
     gathers: Vec<Dispatch>,
+    collect_losses: Vec<Dispatch>,
+    losses: Tensor,
     counts: Vec<usize>,
 }
 
@@ -210,11 +213,49 @@ impl Batches {
             )?);
             counts.push(count);
         }
+        let loss = graph.tensor(graph.loss_node())?.view(0, &[1, 1]);
+        let losses = Tensor::zeros(gpu, &[n_batches, 1])?;
+        let collect_losses = (0..n_batches)
+            .map(|j| ops::copy_rows(gpu, &loss, &losses, j, 1))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Batches {
             indices,
             gathers,
+            collect_losses,
+            losses,
             counts,
         })
+    }
+
+    /// Records batch `j`: its gather, `graph`'s step (forward only, or with backward and
+    /// update), then `after` (e.g. collecting the outputs), then keeping its loss.
+    fn record(
+        &self,
+        j: usize,
+        pass: &mut wgpu::ComputePass<'_>,
+        graph: &crate::graph::Graph,
+        train: bool,
+        after: Option<&Dispatch>,
+    ) {
+        self.gathers[j].record(pass);
+        graph.record(pass, train, train);
+        if let Some(dispatch) = after {
+            dispatch.record(pass);
+        }
+        self.collect_losses[j].record(pass);
+    }
+
+    /// Every batch's loss from the last submit, and their mean over samples (each batch's
+    /// loss is already the mean over its own rows).
+    fn read_losses(&self) -> Result<(Vec<f32>, f64)> {
+        let losses = self.losses.to_vec()?;
+        let samples: usize = self.counts.iter().sum();
+        let sum: f64 = losses
+            .iter()
+            .zip(&self.counts)
+            .map(|(&l, &c)| l as f64 * c as f64)
+            .sum();
+        Ok((losses, sum / samples as f64))
     }
 }
 
@@ -227,9 +268,7 @@ fn to_u32(rows: &[usize]) -> Vec<u32> {
 struct Evaluation {
     batches: Batches,
     collect_outputs: Vec<Dispatch>,
-    collect_losses: Vec<Dispatch>,
     outputs: Tensor,
-    losses: Tensor,
     labels: Option<Vec<usize>>,
 }
 
@@ -239,16 +278,11 @@ impl Evaluation {
         let batches = Batches::new(data, mlp, rows, false)?;
         let graph = mlp.graph();
         let y = graph.tensor(mlp.output_node())?;
-        let loss = graph.tensor(graph.loss_node())?.view(0, &[1, 1]);
         let outputs = Tensor::zeros(gpu, &[rows.len(), data.n_outputs])?;
-        let losses = Tensor::zeros(gpu, &[batches.counts.len(), 1])?;
         let batch = mlp.batch_size();
-        let mut collect_outputs = Vec::new();
-        let mut collect_losses = Vec::new();
-        for (j, &count) in batches.counts.iter().enumerate() {
-            collect_outputs.push(ops::copy_rows(gpu, y, &outputs, j * batch, count)?);
-            collect_losses.push(ops::copy_rows(gpu, &loss, &losses, j, 1)?);
-        }
+        let collect_outputs = (batches.counts.iter().enumerate())
+            .map(|(j, &count)| ops::copy_rows(gpu, y, &outputs, j * batch, count))
+            .collect::<Result<Vec<_>>>()?;
         let labels = data
             .labels
             .as_ref()
@@ -256,9 +290,7 @@ impl Evaluation {
         Ok(Evaluation {
             batches,
             collect_outputs,
-            collect_losses,
             outputs,
-            losses,
             labels,
         })
     }
@@ -266,22 +298,12 @@ impl Evaluation {
     fn run(&self, mlp: &Mlp) -> Result<(Scores, Vec<f32>)> {
         let graph = mlp.graph();
         graph.gpu().record_and_submit("evaluate", |pass| {
-            for j in 0..self.batches.gathers.len() {
-                self.batches.gathers[j].record(pass);
-                graph.record(pass, false, false);
-                self.collect_outputs[j].record(pass);
-                self.collect_losses[j].record(pass);
+            for (j, collect) in self.collect_outputs.iter().enumerate() {
+                self.batches.record(j, pass, graph, false, Some(collect));
             }
         })?;
-        let losses = self.losses.to_vec()?;
+        let (_, loss) = self.batches.read_losses()?;
         let outputs = self.outputs.to_vec()?;
-        let n: usize = self.batches.counts.iter().sum();
-        let loss = losses
-            .iter()
-            .zip(&self.batches.counts)
-            .map(|(&l, &c)| l as f64 * c as f64)
-            .sum::<f64>()
-            / n as f64;
         let accuracy = self.labels.as_ref().map(|labels| accuracy(&outputs, labels));
         Ok((
             Scores {
@@ -430,11 +452,6 @@ fn train_epochs(
 ) -> Result<Model> {
     let gpu = &data.gpu;
     let batches = Batches::new(data, &mlp, train_rows, config.drop_last)?;
-    let graph_loss = mlp.graph().tensor(mlp.graph().loss_node())?.view(0, &[1, 1]);
-    let batch_losses = Tensor::zeros(gpu, &[batches.counts.len(), 1])?;
-    let collect_losses = (0..batches.counts.len())
-        .map(|j| ops::copy_rows(gpu, &graph_loss, &batch_losses, j, 1))
-        .collect::<Result<Vec<_>>>()?;
     let validation = validation_rows
         .map(|rows| Evaluation::new(data, &mlp, rows))
         .transpose()?;
@@ -444,7 +461,6 @@ fn train_epochs(
     let mut history = Vec::with_capacity(config.epochs);
     let mut best: Option<(f32, Vec<LayerParams>)> = None;
     let mut since_best = 0;
-    let trained: usize = batches.counts.iter().sum();
     for epoch in epochs_done + 1..=config.epochs {
         let mut order = train_rows.to_vec();
         order.shuffle(&mut StdRng::seed_from_u64(epoch_seed(config.seed, epoch)));
@@ -454,15 +470,13 @@ fn train_epochs(
             "training epoch",
             |encoder| graph.flat_params().copy_to(&last_good, encoder),
             |pass| {
-                for (gather, collect) in batches.gathers.iter().zip(&collect_losses) {
-                    gather.record(pass);
-                    graph.record(pass, true, true);
-                    collect.record(pass);
+                for j in 0..batches.counts.len() {
+                    batches.record(j, pass, graph, true, None);
                 }
             },
         )?;
         mlp.add_steps(batches.counts.len() as u64);
-        let losses = batch_losses.to_vec()?;
+        let (losses, train_loss) = batches.read_losses()?;
         if let Some(batch) = losses.iter().position(|l| !l.is_finite()) {
             // Roll back to the parameters before this epoch: the caller never sees NaN weights.
             let graph = mlp.graph();
@@ -479,12 +493,6 @@ fn train_epochs(
                 last_good: mlp.parameters()?,
             });
         }
-        let train_loss = losses
-            .iter()
-            .zip(&batches.counts)
-            .map(|(&l, &c)| l as f64 * c as f64)
-            .sum::<f64>()
-            / trained as f64;
         let val = validation
             .as_ref()
             .map(|v| v.run(&mlp))

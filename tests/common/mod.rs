@@ -63,16 +63,6 @@ fn norm(v: &[f64]) -> f64 {
     v.iter().map(|w| w * w).sum::<f64>().sqrt()
 }
 
-/// ‖got − want‖_F / ‖want‖_F (absolute when `want` is all zeros).
-pub fn rel_error(got: &[f32], want: &[f64]) -> f64 {
-    let n = norm(want);
-    if n == 0.0 {
-        diff_norm(got, want)
-    } else {
-        diff_norm(got, want) / n
-    }
-}
-
 #[track_caller]
 pub fn assert_close(what: &str, seed: u64, got: &[f32], want: &[f64], tolerance: f64) {
     assert_close_scaled(what, seed, got, want, want, tolerance);

@@ -14,6 +14,8 @@
 //!   --folds 5               number of cross-validation folds
 //!   --test-fraction 0.2     share of rows held out as the test set
 //!   --seed 0                seed of splits, shuffles and initialisation
+//!   --sequential            train the cross-validation models one by one (default: batched,
+//!                           same-shaped models stacked into one GPU job)
 //! ```
 
 use std::str::FromStr;
@@ -21,8 +23,8 @@ use std::str::FromStr;
 use indicatif::{ProgressBar, ProgressStyle};
 use wgpu_mlp::data::{shuffled_indices, stratified_split};
 use wgpu_mlp::{
-    Activation, CsvOptions, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, KFold, LabelColumn, ParamGrid, Scaler,
-    Scaling, StratifiedKFold, Task, TrainConfig,
+    Activation, CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, KFold, LabelColumn, ParamGrid,
+    Scaler, Scaling, StratifiedKFold, Task, TrainConfig,
 };
 
 struct Options {
@@ -32,6 +34,7 @@ struct Options {
     folds: usize,
     test_fraction: f64,
     seed: u64,
+    execution: CvExecution,
 }
 
 fn list<T: FromStr>(flag: &str, text: &str) -> Result<Vec<T>, String> {
@@ -56,6 +59,7 @@ fn parse_args() -> Result<Options, String> {
         folds: 5,
         test_fraction: 0.2,
         seed: 0,
+        execution: CvExecution::default(),
     };
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -86,6 +90,7 @@ fn parse_args() -> Result<Options, String> {
                 options.test_fraction = value()?.parse().map_err(|_| "--test-fraction: not a number")?
             }
             "--seed" => options.seed = value()?.parse().map_err(|_| "--seed: not a number")?,
+            "--sequential" => options.execution = CvExecution::Sequential,
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             path if options.path.is_empty() => options.path = path.to_string(),
             extra => return Err(format!("unexpected argument {extra:?}")),
@@ -163,6 +168,7 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
             },
             ..TrainConfig::default()
         },
+        execution: options.execution,
     };
     let bar = ProgressBar::new(search.total_epochs() as u64);
     bar.set_style(ProgressStyle::with_template(
@@ -173,7 +179,7 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         bar.inc(1);
     })?;
     bar.finish_and_clear();
-    println!("\n{n_splits}-fold cross-validation (model by model):\n{report}");
+    println!("\n{n_splits}-fold cross-validation ({}):\n{report}", search.execution);
     println!("best: {}", report.best_params());
     let model = report.best_model.as_ref().ok_or("refit model")?;
     let scores = model.evaluate(&data, &test)?;

@@ -6,7 +6,12 @@ struct BiasParams {
     rows: u32,
     cols: u32,
     accumulate: u32,
-    _pad: u32,
+    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
+    // m · stride elements in (0 for an operand all models share).
+    input_stride: u32,
+    bias_stride: u32,
+    output_stride: u32,
+    _pad0: u32,
 }
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
@@ -29,7 +34,8 @@ fn bias_add_forward(
     if i >= params.rows * params.cols {
         return;
     }
-    output[i] = input[i] + bias[i % params.cols];
+    let z = wid.z;
+    output[z * params.output_stride + i] = input[z * params.input_stride + i] + bias[z * params.bias_stride + i % params.cols];
 }
 
 // One invocation per column walks down the rows in a fixed order (deterministic), with
@@ -48,14 +54,15 @@ fn bias_add_backward(
     var sum = 0.0;
     var carry = 0.0;
     for (var row = 0u; row < params.rows; row++) {
-        let term = input[row * params.cols + col] - carry;
+        let term = input[wid.z * params.input_stride + row * params.cols + col] - carry;
         let next = sum + term;
         carry = (next - sum) - term;
         sum = next;
     }
+    let j = wid.z * params.output_stride + col;
     if params.accumulate != 0u {
-        output[col] = output[col] + sum;
+        output[j] = output[j] + sum;
     } else {
-        output[col] = sum;
+        output[j] = sum;
     }
 }

@@ -1,22 +1,34 @@
 // Moving training data on the GPU: a mini-batch gathered from the resident data set by an
 // index list, and rows of a batch's output copied into a larger result.
 //
-// gather_batch: for row < count:  x (B,F) row = features (N,F) row indices[offset + row]
-//                                  t (B,O) row = targets (N,O) row indices[offset + row]
-//                                  row_weight (B) = 1 / count
-//               for count ≤ row < B (a partial last batch): zeros, so padded rows add
-//               nothing to the loss or to any gradient.
+// gather_batch, per stacked model m (the grid's z), with rows_m = plan[m].rows:
+//   count = min(B, rows_m − offset), 0 when offset ≥ rows_m
+//   for row < count:  x (B,F) row = features (N,F) row indices[m][offset + row]
+//                     t (B,O) row = targets (N,O) row indices[m][offset + row]
+//                     row_weight (B) = 1 / count
+//   for count ≤ row < B (a partial last batch): zeros, so padded rows add nothing to the
+//   loss or to any gradient
+//   model_active[m] = count > 0 and this batch (offset / B) < plan[m].steps: whether the
+//   optimizer moves model m after this batch (a model whose epochs are over, or whose
+//   data ran out, sits still while the others train)
 // copy_rows:    out (R,C) rows dst_row0 .. dst_row0 + count = src (B,C) rows 0 .. count
 
 struct GatherParams {
     offset: u32,
-    count: u32,
     batch: u32,
     features: u32,
     outputs: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // model strides of the index list, x, t and row_weight (the data set is shared)
+    index_stride: u32,
+    x_stride: u32,
+    t_stride: u32,
+    weight_stride: u32,
+}
+
+// Per model: its row count and how many batches of this epoch it trains.
+struct ModelPlan {
+    rows: u32,
+    steps: u32,
 }
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
@@ -30,6 +42,8 @@ var<private> gather: GatherParams;
 @group(0) @binding(4) var<storage, read_write> x: array<f32>;
 @group(0) @binding(5) var<storage, read_write> t: array<f32>;
 @group(0) @binding(6) var<storage, read_write> row_weight: array<f32>;
+@group(0) @binding(9) var<storage, read> plan: array<ModelPlan>;
+@group(0) @binding(10) var<storage, read_write> model_active: array<u32>;
 
 @compute @workgroup_size(256)
 fn gather_batch(
@@ -39,26 +53,33 @@ fn gather_batch(
 ) {
     gather = gather_buffer;
     let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    let m = wid.z;
+    let rows = plan[m].rows;
+    let count = select(0u, min(gather.batch, rows - gather.offset), rows > gather.offset);
+    let first = m * gather.index_stride + gather.offset;
     let x_len = gather.batch * gather.features;
     let t_len = gather.batch * gather.outputs;
     if i < x_len {
         let row = i / gather.features;
-        if row < gather.count {
-            x[i] = all_features[indices[gather.offset + row] * gather.features + i % gather.features];
-        } else {
-            x[i] = 0.0;
+        var value = 0.0;
+        if row < count {
+            value = all_features[indices[first + row] * gather.features + i % gather.features];
         }
+        x[m * gather.x_stride + i] = value;
     } else if i < x_len + t_len {
         let j = i - x_len;
         let row = j / gather.outputs;
-        if row < gather.count {
-            t[j] = all_targets[indices[gather.offset + row] * gather.outputs + j % gather.outputs];
-        } else {
-            t[j] = 0.0;
+        var value = 0.0;
+        if row < count {
+            value = all_targets[indices[first + row] * gather.outputs + j % gather.outputs];
         }
+        t[m * gather.t_stride + j] = value;
     } else if i < x_len + t_len + gather.batch {
         let row = i - x_len - t_len;
-        row_weight[row] = select(0.0, 1.0 / f32(gather.count), row < gather.count);
+        row_weight[m * gather.weight_stride + row] = select(0.0, 1.0 / f32(count), row < count);
+        if row == 0u {
+            model_active[m] = select(0u, 1u, count > 0u && gather.offset / gather.batch < plan[m].steps);
+        }
     }
 }
 
@@ -66,7 +87,11 @@ struct CopyRowsParams {
     dst_row0: u32,
     count: u32,
     cols: u32,
-    _pad: u32,
+    src_stride: u32,
+    dst_stride: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
@@ -89,5 +114,5 @@ fn copy_rows(
     if i >= p.count * p.cols {
         return;
     }
-    dst_rows[p.dst_row0 * p.cols + i] = src_rows[i];
+    dst_rows[wid.z * p.dst_stride + p.dst_row0 * p.cols + i] = src_rows[wid.z * p.src_stride + i];
 }

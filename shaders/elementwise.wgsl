@@ -5,6 +5,12 @@
 struct ElementwiseParams {
     n: u32,
     accumulate: u32,
+    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
+    // m · stride elements in (0 for an operand all models share).
+    a_stride: u32,
+    b_stride: u32,
+    output_stride: u32,
+    _pad0: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -29,7 +35,8 @@ fn add(
     if i >= params.n {
         return;
     }
-    output[i] = a[i] + b[i];
+    let z = wid.z;
+    output[z * params.output_stride + i] = a[z * params.a_stride + i] + b[z * params.b_stride + i];
 }
 
 @compute @workgroup_size(256)
@@ -43,9 +50,11 @@ fn copy(
     if i >= params.n {
         return;
     }
+    let j = wid.z * params.output_stride + i;
+    let value = a[wid.z * params.a_stride + i];
     if params.accumulate != 0u {
-        output[i] = output[i] + a[i];
+        output[j] = output[j] + value;
     } else {
-        output[i] = a[i];
+        output[j] = value;
     }
 }

@@ -23,6 +23,16 @@ struct MatmulParams {
     // only), whose products — the column sums of op(B) — go to d_bias: a layer's bias
     // gradient in the dispatch of its weight gradient.
     rows: u32,
+    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
+    // m · stride elements in (0 for an operand all models share).
+    a_stride: u32,
+    b_stride: u32,
+    c_stride: u32,
+    bias_stride: u32,
+    saved_stride: u32,
+    d_bias_stride: u32,
+    _pad0: u32,
+    _pad1: u32,
 }
 
 // What happens to each product before it is stored: the fusions that save whole dispatches.
@@ -47,43 +57,62 @@ var<private> params: MatmulParams;
 @group(0) @binding(7) var<storage, read> saved: array<f32>;
 @group(0) @binding(8) var<storage, read_write> d_bias: array<f32>; // bound to C when unused
 
+// Where this workgroup's model starts in each binding.
+var<private> a_base: u32;
+var<private> b_base: u32;
+var<private> c_base: u32;
+var<private> bias_base: u32;
+var<private> saved_base: u32;
+var<private> d_bias_base: u32;
+
+fn load_params(model: u32) {
+    params = params_buffer;
+    a_base = model * params.a_stride;
+    b_base = model * params.b_stride;
+    c_base = model * params.c_stride;
+    bias_base = model * params.bias_stride;
+    saved_base = model * params.saved_stride;
+    d_bias_base = model * params.d_bias_stride;
+}
+
 fn a_at(row: u32, kk: u32) -> f32 {
     if row >= params.m {
         return 1.0; // the row of ones (row == m < rows)
     }
     if TRANS_A {
-        return a[kk * params.m + row];
+        return a[a_base + kk * params.m + row];
     }
-    return a[row * params.k + kk];
+    return a[a_base + row * params.k + kk];
 }
 
 fn b_at(kk: u32, col: u32) -> f32 {
     if TRANS_B {
-        return b[col * params.k + kk];
+        return b[b_base + col * params.k + kk];
     }
-    return b[kk * params.n + col];
+    return b[b_base + kk * params.n + col];
 }
 
 fn store(row: u32, col: u32, product: f32) {
     if row >= params.m {
+        let j = d_bias_base + col;
         if params.accumulate != 0u {
-            d_bias[col] = d_bias[col] + product;
+            d_bias[j] = d_bias[j] + product;
         } else {
-            d_bias[col] = product;
+            d_bias[j] = product;
         }
         return;
     }
-    let i = row * params.n + col;
+    let i = c_base + row * params.n + col;
     var value = product;
     switch params.epilogue {
         case EPILOGUE_BIAS: {
-            value += bias[col];
+            value += bias[bias_base + col];
         }
         case EPILOGUE_BIAS_SIGMOID: {
-            value = 1.0 / (1.0 + exp(-(value + bias[col])));
+            value = 1.0 / (1.0 + exp(-(value + bias[bias_base + col])));
         }
         case EPILOGUE_SIGMOID_GRAD: {
-            let y = saved[i];
+            let y = saved[saved_base + row * params.n + col];
             value *= y * (1.0 - y);
         }
         default: {}
@@ -103,7 +132,7 @@ fn matmul_naive(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    params = params_buffer;
+    load_params(wid.z);
     let tile = wid.x + nwg.x * wid.y;
     if tile >= params.tiles {
         return;
@@ -130,7 +159,7 @@ fn matmul_blocked(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    params = params_buffer;
+    load_params(wid.z);
     let tile = wid.x + nwg.x * wid.y;
     if tile >= params.tiles {
         return;
@@ -242,7 +271,7 @@ fn matmul_vec4(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    params = params_buffer;
+    load_params(wid.z);
     let tile = wid.x + nwg.x * wid.y;
     if tile >= params.tiles {
         return;
@@ -255,6 +284,8 @@ fn matmul_vec4(
     let m = params.m;
     let n = params.n;
     let k4 = params.k / 4u;
+    let a4_base = a_base / 4u; // strides are multiples of 4 for this kernel
+    let b4_base = b_base / 4u;
     // Clamped so loads stay in bounds; the clamped outputs are never stored.
     let last_row = m - 1u;
     let last_col = n - 1u;
@@ -289,14 +320,14 @@ fn matmul_vec4(
         var a4v: vec4<f32>; var a5: vec4<f32>; var a6: vec4<f32>; var a7: vec4<f32>;
         if TRANS_A {
             // A stored (K,M): each load is 4 consecutive rows at one k; transpose in registers.
-            let l0 = a4[(k * m + row0) / 4u];
-            let l1 = a4[((k + 1u) * m + row0) / 4u];
-            let l2 = a4[((k + 2u) * m + row0) / 4u];
-            let l3 = a4[((k + 3u) * m + row0) / 4u];
-            let h0 = a4[(k * m + row_hi) / 4u];
-            let h1 = a4[((k + 1u) * m + row_hi) / 4u];
-            let h2 = a4[((k + 2u) * m + row_hi) / 4u];
-            let h3 = a4[((k + 3u) * m + row_hi) / 4u];
+            let l0 = a4[a4_base + (k * m + row0) / 4u];
+            let l1 = a4[a4_base + ((k + 1u) * m + row0) / 4u];
+            let l2 = a4[a4_base + ((k + 2u) * m + row0) / 4u];
+            let l3 = a4[a4_base + ((k + 3u) * m + row0) / 4u];
+            let h0 = a4[a4_base + (k * m + row_hi) / 4u];
+            let h1 = a4[a4_base + ((k + 1u) * m + row_hi) / 4u];
+            let h2 = a4[a4_base + ((k + 2u) * m + row_hi) / 4u];
+            let h3 = a4[a4_base + ((k + 3u) * m + row_hi) / 4u];
             a0 = vec4<f32>(l0.x, l1.x, l2.x, l3.x);
             a1 = vec4<f32>(l0.y, l1.y, l2.y, l3.y);
             a2 = vec4<f32>(l0.z, l1.z, l2.z, l3.z);
@@ -306,28 +337,28 @@ fn matmul_vec4(
             a6 = vec4<f32>(h0.z, h1.z, h2.z, h3.z);
             a7 = vec4<f32>(h0.w, h1.w, h2.w, h3.w);
         } else {
-            a0 = a4[r0 * k4 + kc];
-            a1 = a4[r1 * k4 + kc];
-            a2 = a4[r2 * k4 + kc];
-            a3 = a4[r3 * k4 + kc];
-            a4v = a4[r4 * k4 + kc];
-            a5 = a4[r5 * k4 + kc];
-            a6 = a4[r6 * k4 + kc];
-            a7 = a4[r7 * k4 + kc];
+            a0 = a4[a4_base + r0 * k4 + kc];
+            a1 = a4[a4_base + r1 * k4 + kc];
+            a2 = a4[a4_base + r2 * k4 + kc];
+            a3 = a4[a4_base + r3 * k4 + kc];
+            a4v = a4[a4_base + r4 * k4 + kc];
+            a5 = a4[a4_base + r5 * k4 + kc];
+            a6 = a4[a4_base + r6 * k4 + kc];
+            a7 = a4[a4_base + r7 * k4 + kc];
         }
         // b_lo0..3 / b_hi0..3: rows k..k+3 of op(B), columns col0..col0+4 / col0+4..col0+8.
         var b_lo0: vec4<f32>; var b_lo1: vec4<f32>; var b_lo2: vec4<f32>; var b_lo3: vec4<f32>;
         var b_hi0: vec4<f32>; var b_hi1: vec4<f32>; var b_hi2: vec4<f32>; var b_hi3: vec4<f32>;
         if TRANS_B {
             // B stored (N,K): each load is one column's 4 k-values; transpose in registers.
-            let q0 = b4[c0 * k4 + kc];
-            let q1 = b4[c1 * k4 + kc];
-            let q2 = b4[c2 * k4 + kc];
-            let q3 = b4[c3 * k4 + kc];
-            let q4 = b4[c4 * k4 + kc];
-            let q5 = b4[c5 * k4 + kc];
-            let q6 = b4[c6 * k4 + kc];
-            let q7 = b4[c7 * k4 + kc];
+            let q0 = b4[b4_base + c0 * k4 + kc];
+            let q1 = b4[b4_base + c1 * k4 + kc];
+            let q2 = b4[b4_base + c2 * k4 + kc];
+            let q3 = b4[b4_base + c3 * k4 + kc];
+            let q4 = b4[b4_base + c4 * k4 + kc];
+            let q5 = b4[b4_base + c5 * k4 + kc];
+            let q6 = b4[b4_base + c6 * k4 + kc];
+            let q7 = b4[b4_base + c7 * k4 + kc];
             b_lo0 = vec4<f32>(q0.x, q1.x, q2.x, q3.x);
             b_lo1 = vec4<f32>(q0.y, q1.y, q2.y, q3.y);
             b_lo2 = vec4<f32>(q0.z, q1.z, q2.z, q3.z);
@@ -337,14 +368,14 @@ fn matmul_vec4(
             b_hi2 = vec4<f32>(q4.z, q5.z, q6.z, q7.z);
             b_hi3 = vec4<f32>(q4.w, q5.w, q6.w, q7.w);
         } else {
-            b_lo0 = b4[(k * n + col0) / 4u];
-            b_lo1 = b4[((k + 1u) * n + col0) / 4u];
-            b_lo2 = b4[((k + 2u) * n + col0) / 4u];
-            b_lo3 = b4[((k + 3u) * n + col0) / 4u];
-            b_hi0 = b4[(k * n + col_hi) / 4u];
-            b_hi1 = b4[((k + 1u) * n + col_hi) / 4u];
-            b_hi2 = b4[((k + 2u) * n + col_hi) / 4u];
-            b_hi3 = b4[((k + 3u) * n + col_hi) / 4u];
+            b_lo0 = b4[b4_base + (k * n + col0) / 4u];
+            b_lo1 = b4[b4_base + ((k + 1u) * n + col0) / 4u];
+            b_lo2 = b4[b4_base + ((k + 2u) * n + col0) / 4u];
+            b_lo3 = b4[b4_base + ((k + 3u) * n + col0) / 4u];
+            b_hi0 = b4[b4_base + (k * n + col_hi) / 4u];
+            b_hi1 = b4[b4_base + ((k + 1u) * n + col_hi) / 4u];
+            b_hi2 = b4[b4_base + ((k + 2u) * n + col_hi) / 4u];
+            b_hi3 = b4[b4_base + ((k + 3u) * n + col_hi) / 4u];
         }
         lo0 = fma_chunk(lo0, a0, b_lo0, b_lo1, b_lo2, b_lo3);
         hi0 = fma_chunk(hi0, a0, b_hi0, b_hi1, b_hi2, b_hi3);
@@ -390,7 +421,7 @@ fn matmul_tiled(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) tid: u32,
 ) {
-    params = params_buffer;
+    load_params(wid.z);
     // No early return before the barriers: idle workgroups and invocations still take part.
     let tile = wid.x + nwg.x * wid.y;
     let tile_in_range = tile < params.tiles;

@@ -10,6 +10,12 @@ struct MseParams {
     rows: u32,
     cols: u32,
     sigmoid_grad: u32,
+    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
+    // m · stride elements in (0 for an operand all models share).
+    prediction_stride: u32,
+    target_stride: u32,
+    output_stride: u32,
+    weight_stride: u32,
     _pad: u32,
 }
 
@@ -30,15 +36,18 @@ override MSE_THREADS: u32 = 256u;
 var<workgroup> partial: array<f32, 256>;
 
 @compute @workgroup_size(MSE_THREADS)
-fn mse_forward(@builtin(local_invocation_index) lid: u32) {
+fn mse_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     params = params_buffer;
+    let yb = wid.z * params.prediction_stride;
+    let tb = wid.z * params.target_stride;
+    let wb = wid.z * params.weight_stride;
     let n = params.rows * params.cols;
     // Each invocation sums a fixed stride of elements (Kahan-compensated)...
     var sum = 0.0;
     var carry = 0.0;
     for (var i = lid; i < n; i += MSE_THREADS) {
-        let diff = prediction[i] - target_values[i];
-        let term = row_weight[i / params.cols] * diff * diff - carry;
+        let diff = prediction[yb + i] - target_values[tb + i];
+        let term = row_weight[wb + i / params.cols] * diff * diff - carry;
         let next = sum + term;
         carry = (next - sum) - term;
         sum = next;
@@ -53,7 +62,7 @@ fn mse_forward(@builtin(local_invocation_index) lid: u32) {
         workgroupBarrier();
     }
     if lid == 0u {
-        output[0] = 0.5 * partial[0];
+        output[wid.z * params.output_stride] = 0.5 * partial[0];
     }
 }
 
@@ -68,10 +77,11 @@ fn mse_backward(
     if i >= params.rows * params.cols {
         return;
     }
-    let y = prediction[i];
-    var d = row_weight[i / params.cols] * (y - target_values[i]);
+    let z = wid.z;
+    let y = prediction[z * params.prediction_stride + i];
+    var d = row_weight[z * params.weight_stride + i / params.cols] * (y - target_values[z * params.target_stride + i]);
     if params.sigmoid_grad != 0u {
         d *= y * (1.0 - y);
     }
-    output[i] = d;
+    output[z * params.output_stride + i] = d;
 }

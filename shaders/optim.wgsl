@@ -1,18 +1,23 @@
-// In-place SGD update of one parameter block and its velocity, element by element:
+// In-place SGD update of every parameter of every stacked model, element by element, with
+// each model's own hyperparameters:
 //   decoupled (default):  v ← μ·v + g;          w ← w − η·(v + γ·w)
 //   coupled (PyTorch):    g' = g + γ·w;  v ← μ·v + g';  w ← w − η·v
 // With μ = 0 the velocity equals the gradient, so plain SGD is the same formula.
-// grad, weight, velocity (n)
-
+// grad, weight, velocity (models · n): model m's parameters are elements m·n .. (m+1)·n.
+// A model whose `model_active` flag is 0 is left as it is (its epochs are over, or this
+// step has no rows of its data): neither its weights nor its velocity move.
 struct SgdParams {
-    n: u32,
-    coupled: u32,
+    n: u32, // parameters per model
+    models: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+struct Hyperparams {
     lr: f32,
     momentum: f32,
     weight_decay: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    coupled: u32,
 }
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
@@ -23,6 +28,8 @@ var<private> params: SgdParams;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> velocity: array<f32>;
+@group(0) @binding(4) var<storage, read> hyperparams: array<Hyperparams>; // (models)
+@group(0) @binding(5) var<storage, read> model_active: array<u32>;        // (models)
 
 @compute @workgroup_size(256)
 fn sgd_update(
@@ -32,17 +39,22 @@ fn sgd_update(
 ) {
     params = params_buffer;
     let i = (wid.x + nwg.x * wid.y) * 256u + lid;
-    if i >= params.n {
+    if i >= params.n * params.models {
         return;
     }
+    let model = i / params.n;
+    if model_active[model] == 0u {
+        return;
+    }
+    let h = hyperparams[model];
     let w = weight[i];
-    if params.coupled != 0u {
-        let v = params.momentum * velocity[i] + grad[i] + params.weight_decay * w;
+    if h.coupled != 0u {
+        let v = h.momentum * velocity[i] + grad[i] + h.weight_decay * w;
         velocity[i] = v;
-        weight[i] = w - params.lr * v;
+        weight[i] = w - h.lr * v;
     } else {
-        let v = params.momentum * velocity[i] + grad[i];
+        let v = h.momentum * velocity[i] + grad[i];
         velocity[i] = v;
-        weight[i] = w - params.lr * (v + params.weight_decay * w);
+        weight[i] = w - h.lr * (v + h.weight_decay * w);
     }
 }

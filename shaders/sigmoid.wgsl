@@ -5,8 +5,14 @@
 struct SigmoidParams {
     n: u32,
     accumulate: u32,
+    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
+    // m · stride elements in (0 for an operand all models share).
+    input_stride: u32,
+    saved_stride: u32,
+    output_stride: u32,
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
@@ -29,7 +35,7 @@ fn sigmoid_forward(
     if i >= params.n {
         return;
     }
-    output[i] = 1.0 / (1.0 + exp(-input[i]));
+    output[wid.z * params.output_stride + i] = 1.0 / (1.0 + exp(-input[wid.z * params.input_stride + i]));
 }
 
 @compute @workgroup_size(256)
@@ -43,11 +49,12 @@ fn sigmoid_backward(
     if i >= params.n {
         return;
     }
-    let y = saved_output[i];
-    let d_x = input[i] * y * (1.0 - y);
+    let y = saved_output[wid.z * params.saved_stride + i];
+    let d_x = input[wid.z * params.input_stride + i] * y * (1.0 - y);
+    let j = wid.z * params.output_stride + i;
     if params.accumulate != 0u {
-        output[i] = output[i] + d_x;
+        output[j] = output[j] + d_x;
     } else {
-        output[i] = d_x;
+        output[j] = d_x;
     }
 }

@@ -10,7 +10,9 @@ use rand::seq::SliceRandom;
 
 use crate::error::{Error, Result};
 use crate::optim::Sgd;
-use crate::train::{EpochMetrics, GpuDataset, Model, TrainConfig, fit};
+use crate::train::{
+    EpochMetrics, GpuDataset, Lane, Model, TrainConfig, evaluate_stack, fit, stack_groups, train_stack,
+};
 
 /// One split: positions used for training and for validation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -275,6 +277,49 @@ pub struct CvProgress<'a> {
     pub metrics: &'a EpochMetrics,
 }
 
+/// How a search trains its fold × grid-point models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CvExecution {
+    /// One model after another, each a [`fit`] of its own.
+    Sequential,
+    /// Models that share layer sizes and batch size (the folds of a grid point, and grid
+    /// points that differ only in lr, momentum, weight decay or epochs) trained together:
+    /// stacked along a model dimension, one kernel launch per step for all of them. A group
+    /// too large for the adapter's limits, or for `max_models` (0: no cap of our own), is
+    /// split into several runs; the report says so. Same scores as `Sequential`.
+    Batched {
+        /// The most models in one run (0: as many as the adapter's limits allow).
+        max_models: usize,
+    },
+}
+
+impl Default for CvExecution {
+    fn default() -> Self {
+        CvExecution::Batched { max_models: 0 }
+    }
+}
+
+impl fmt::Display for CvExecution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CvExecution::Sequential => write!(f, "model by model"),
+            CvExecution::Batched { .. } => write!(f, "batched"),
+        }
+    }
+}
+
+/// One batched run of a search.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CvJob {
+    /// The (grid point, fold) of each model in the run.
+    pub models: Vec<(usize, usize)>,
+    /// Models in the whole group of same-shaped models this run belongs to; more than
+    /// `models.len()` when the group was split.
+    pub group_size: usize,
+    /// The most models one run of the group could hold (adapter limits, or the cap).
+    pub limit: usize,
+}
+
 /// A grid search with K-fold cross-validation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GridSearchCv {
@@ -286,6 +331,8 @@ pub struct GridSearchCv {
     pub refit: bool,
     /// Settings the grid does not vary (seed, output activation, decay form, drop_last).
     pub base: TrainConfig,
+    /// Model by model, or batched (the default).
+    pub execution: CvExecution,
 }
 
 /// What a search found.
@@ -298,6 +345,10 @@ pub struct CvReport {
     pub scoring: Scoring,
     /// The winner retrained on all training rows (with `refit`).
     pub best_model: Option<Model>,
+    /// How the fold models were trained.
+    pub execution: CvExecution,
+    /// The batched runs, in order (empty model by model).
+    pub jobs: Vec<CvJob>,
 }
 
 impl GridSearchCv {
@@ -349,24 +400,68 @@ impl GridSearchCv {
             Scoring::Loss
         };
         let folds = self.folds.split(data, rows)?;
-        let mut results = Vec::with_capacity(points.len());
-        for (p, point) in points.iter().enumerate() {
-            let config = self.config(point);
-            let mut fold_scores = Vec::with_capacity(folds.len());
-            for (k, fold) in folds.iter().enumerate() {
-                let model = fit(data, &fold.train, None, &config, &mut |metrics| {
-                    progress(CvProgress {
-                        point: p,
-                        fold: Some(k),
-                        metrics,
-                    })
-                })?;
-                let scores = model.evaluate(data, &fold.validation)?;
-                fold_scores.push(match scoring {
-                    Scoring::Accuracy => scores.accuracy.unwrap_or(0.0),
-                    Scoring::Loss => scores.loss,
-                });
+        let configs: Vec<TrainConfig> = points.iter().map(|point| self.config(point)).collect();
+        let score = |scores: crate::train::Scores| match scoring {
+            Scoring::Accuracy => scores.accuracy.unwrap_or(0.0),
+            Scoring::Loss => scores.loss,
+        };
+        // fold_scores[p][k]: grid point p, fold k left out
+        let mut fold_scores = vec![vec![0.0f32; folds.len()]; points.len()];
+        let mut jobs = Vec::new();
+        match self.execution {
+            CvExecution::Sequential => {
+                for (p, config) in configs.iter().enumerate() {
+                    for (k, fold) in folds.iter().enumerate() {
+                        let model = fit(data, &fold.train, None, config, &mut |metrics| {
+                            progress(CvProgress {
+                                point: p,
+                                fold: Some(k),
+                                metrics,
+                            })
+                        })?;
+                        fold_scores[p][k] = score(model.evaluate(data, &fold.validation)?);
+                    }
+                }
             }
+            CvExecution::Batched { max_models } => {
+                let pairs: Vec<(usize, usize)> = (0..points.len())
+                    .flat_map(|p| (0..folds.len()).map(move |k| (p, k)))
+                    .collect();
+                let runs = stack_groups(
+                    data,
+                    pairs.iter().map(|&(p, k)| (&configs[p], folds[k].train.len())),
+                    max_models,
+                );
+                for run in runs {
+                    let models: Vec<(usize, usize)> = run.jobs.iter().map(|&i| pairs[i]).collect();
+                    let lanes: Vec<Lane> = models
+                        .iter()
+                        .map(|&(p, k)| Lane {
+                            rows: &folds[k].train,
+                            config: &configs[p],
+                        })
+                        .collect();
+                    let stack = train_stack(data, &lanes, &mut |m, metrics| {
+                        progress(CvProgress {
+                            point: models[m].0,
+                            fold: Some(models[m].1),
+                            metrics,
+                        })
+                    })?;
+                    let held_out: Vec<&[usize]> = models.iter().map(|&(_, k)| folds[k].validation.as_slice()).collect();
+                    for (&(p, k), scores) in models.iter().zip(evaluate_stack(data, &stack.mlp, &held_out)?) {
+                        fold_scores[p][k] = score(scores);
+                    }
+                    jobs.push(CvJob {
+                        models,
+                        group_size: run.group_size,
+                        limit: run.limit,
+                    });
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(points.len());
+        for (point, fold_scores) in points.iter().zip(fold_scores) {
             let n = fold_scores.len() as f64;
             let mean = fold_scores.iter().map(|&s| s as f64).sum::<f64>() / n;
             let var = fold_scores.iter().map(|&s| (s as f64 - mean).powi(2)).sum::<f64>() / n;
@@ -409,6 +504,8 @@ impl GridSearchCv {
             best_index,
             scoring,
             best_model,
+            execution: self.execution,
+            jobs,
         })
     }
 }
@@ -444,6 +541,31 @@ impl fmt::Display for CvReport {
                 r.params
             )?;
         }
-        Ok(())
+        match self.execution {
+            CvExecution::Sequential => writeln!(f, "trained model by model"),
+            CvExecution::Batched { .. } => {
+                let models: usize = self.jobs.iter().map(|job| job.models.len()).sum();
+                writeln!(f, "trained batched: {models} models in {} run(s)", self.jobs.len())?;
+                for (i, job) in self.jobs.iter().enumerate() {
+                    let mut points: Vec<usize> = job.models.iter().map(|&(p, _)| p + 1).collect();
+                    points.dedup();
+                    write!(
+                        f,
+                        "  run {}: {} models (grid points {points:?})",
+                        i + 1,
+                        job.models.len()
+                    )?;
+                    if job.group_size > job.models.len() {
+                        write!(
+                            f,
+                            "; its group of {} same-shaped models was split: at most {} per run fit the limits",
+                            job.group_size, job.limit
+                        )?;
+                    }
+                    writeln!(f)?;
+                }
+                Ok(())
+            }
+        }
     }
 }

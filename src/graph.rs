@@ -224,7 +224,15 @@ impl GraphBuilder {
     /// Plans and allocates everything on `gpu`: node values, gradients, one flat block each
     /// for parameters, their gradients and velocities, and every kernel's bind group.
     pub fn build(self, gpu: &Gpu, loss: NodeId, sgd: Sgd) -> Result<Graph> {
-        Graph::new(gpu, self, loss, sgd)
+        Graph::new(gpu, self, loss, &[sgd])
+    }
+
+    /// [`GraphBuilder::build`] for a stack of models, one per entry of `optimizers`: the
+    /// same graph, every value, gradient, parameter and velocity once per model, and every
+    /// kernel launched once for all of them. Parameters start from the builder's values in
+    /// every model.
+    pub(crate) fn build_stacked(self, gpu: &Gpu, loss: NodeId, optimizers: &[Sgd]) -> Result<Graph> {
+        Graph::new(gpu, self, loss, optimizers)
     }
 }
 
@@ -236,27 +244,42 @@ pub struct Graph {
     values: Vec<Option<Tensor>>,
     grads: Vec<Option<Tensor>>,
     loss: NodeId,
+    /// How many models are stacked (1 unless built by `build_stacked`).
+    models: usize,
     /// Per-row weights of the loss (1/B each by default).
     row_weights: Tensor,
     /// All parameters back to back (offsets aligned for binding), and the same layout for
     /// their gradients and velocities, so one optimizer dispatch updates them all.
     flat_params: Tensor,
-    flat_grads: Tensor,
+    /// Read and written only by kernels; held so its memory stays counted in the stats.
+    _flat_grads: Tensor,
     flat_velocity: Tensor,
     /// Each parameter's velocity: a view of `flat_velocity` (None for other nodes).
     velocities: Vec<Option<Tensor>>,
-    /// Where each parameter starts in the flat blocks.
+    /// Where each parameter starts in the flat blocks (model 0's; each further model's
+    /// stretch follows the one before).
     param_offsets: Vec<Option<usize>>,
     forward: Vec<Dispatch>,
     backward: Vec<Dispatch>,
     update: Dispatch,
-    sgd: Sgd,
+    /// Each model's optimizer, and the same as the update kernel reads it.
+    optimizers: Vec<Sgd>,
+    hyperparams: Tensor,
+    /// Per model, whether the update moves it (u32; all 1 unless a trainer's gather kernel
+    /// rewrites them batch by batch).
+    active: Tensor,
 }
 
 impl Graph {
-    fn new(gpu: &Gpu, builder: GraphBuilder, loss: NodeId, sgd: Sgd) -> Result<Graph> {
+    fn new(gpu: &Gpu, builder: GraphBuilder, loss: NodeId, optimizers: &[Sgd]) -> Result<Graph> {
         const OP: &str = "GraphBuilder::build";
-        sgd.validate()?;
+        let models = optimizers.len();
+        if models == 0 {
+            return Err(Error::invalid(OP, "models", "at least 1", 0));
+        }
+        for sgd in optimizers {
+            sgd.validate()?;
+        }
         let nodes = builder.nodes;
         let Some(Node { op: Op::Mse(..), .. }) = nodes.get(loss.0) else {
             return Err(Error::invalid(
@@ -309,14 +332,17 @@ impl Graph {
         if total == 0 {
             return Err(Error::invalid(OP, "parameters", "at least one parameter", 0));
         }
-        check_binding_size(gpu, OP, "the parameter block", total)?;
+        let stacked_total = total.saturating_mul(models);
+        check_binding_size(gpu, OP, "the parameter block", stacked_total)?;
         let mut host_params = vec![0.0f32; total];
         for (id, init) in &builder.param_init {
             host_params[offsets[id.0]..offsets[id.0] + init.len()].copy_from_slice(init);
         }
-        let flat_params = Tensor::from_slice(gpu, &[total], &host_params)?;
-        let flat_grads = Tensor::zeros(gpu, &[total])?;
-        let flat_velocity = Tensor::zeros(gpu, &[total])?;
+        let flat_params = Tensor::from_slice(gpu, &[stacked_total], &host_params.repeat(models))?;
+        let flat_grads = Tensor::zeros(gpu, &[stacked_total])?;
+        let flat_velocity = Tensor::zeros(gpu, &[stacked_total])?;
+        // A parameter (or its gradient, or velocity) in every model: `total` apart.
+        let param_view = |block: &Tensor, i: usize| block.view(offsets[i], &nodes[i].shape).stack(models, total);
 
         let fusion = Fusion::plan(&nodes, &live);
 
@@ -326,8 +352,8 @@ impl Graph {
         for (i, node) in nodes.iter().enumerate() {
             values.push(match (live[i] && !fusion.fused_away[i], node.op) {
                 (false, _) => None,
-                (true, Op::Param) => Some(flat_params.view(offsets[i], &node.shape)),
-                (true, _) => Some(Tensor::zeros(gpu, &node.shape)?),
+                (true, Op::Param) => Some(param_view(&flat_params, i)),
+                (true, _) => Some(Tensor::stacked_zeros(gpu, models, &node.shape)?),
             });
         }
         let value = |id: NodeId| values[id.0].as_ref().expect("live nodes have values");
@@ -342,7 +368,9 @@ impl Graph {
             ));
         };
         let batch_rows = nodes[prediction.0].shape[0];
-        let row_weights = Tensor::full(gpu, &[batch_rows], 1.0 / batch_rows as f32)?;
+        let row_weights = Tensor::full(gpu, &[models, batch_rows], 1.0 / batch_rows as f32)?
+            .view(0, &[batch_rows])
+            .stack(models, batch_rows);
 
         let mut forward = Vec::new();
         for (i, node) in nodes.iter().enumerate() {
@@ -385,9 +413,10 @@ impl Graph {
             grads: (0..n).map(|_| None).collect(),
             written: vec![false; n],
             param_grads: (0..n)
-                .map(|i| (nodes[i].op == Op::Param).then(|| flat_grads.view(offsets[i], &nodes[i].shape)))
+                .map(|i| (nodes[i].op == Op::Param).then(|| param_view(&flat_grads, i)))
                 .collect(),
             shapes: nodes.iter().map(|node| node.shape.clone()).collect(),
+            models,
             dispatches: Vec::new(),
         };
         for i in (0..n).rev() {
@@ -490,9 +519,19 @@ impl Graph {
         }
         let grads = plan.grads;
         let backward = plan.dispatches;
-        let update = ops::sgd_update(gpu, &sgd, &flat_grads, &flat_params, &flat_velocity)?;
+        let hyperparams = Tensor::from_slice(gpu, &[4 * models], bytemuck::cast_slice(&hyperparams_of(optimizers)))?;
+        let active = Tensor::from_u32(gpu, &[models], &vec![1; models])?;
+        let update = ops::sgd_update_stacked(
+            gpu,
+            models,
+            &flat_grads,
+            &flat_params,
+            &flat_velocity,
+            &hyperparams,
+            &active,
+        )?;
         let velocities = (0..n)
-            .map(|i| (nodes[i].op == Op::Param).then(|| flat_velocity.view(offsets[i], &nodes[i].shape)))
+            .map(|i| (nodes[i].op == Op::Param).then(|| param_view(&flat_velocity, i)))
             .collect();
         let param_offsets = (0..n)
             .map(|i| (nodes[i].op == Op::Param).then_some(offsets[i]))
@@ -505,16 +544,19 @@ impl Graph {
             values,
             grads,
             loss,
+            models,
             row_weights,
             flat_params,
-            flat_grads,
+            _flat_grads: flat_grads,
             flat_velocity,
             velocities,
             param_offsets,
             forward,
             backward,
             update,
-            sgd,
+            optimizers: optimizers.to_vec(),
+            hyperparams,
+            active,
         })
     }
 
@@ -546,13 +588,18 @@ impl Graph {
                 &self.names[node.0],
             ));
         }
-        if data.len() != tensor.len() {
-            return Err(Error::shape(OP, &self.names[node.0], tensor.len(), data.len()));
+        if data.len() != tensor.len() * self.models {
+            return Err(Error::shape(
+                OP,
+                &self.names[node.0],
+                tensor.len() * self.models,
+                data.len(),
+            ));
         }
         tensor.write(data)
     }
 
-    /// Reads a node's current value.
+    /// Reads a node's current value (every model's, one after the other, in a stack).
     pub fn read(&self, node: NodeId) -> Result<Vec<f32>> {
         self.live_value("Graph::read", node)?.to_vec()
     }
@@ -573,8 +620,13 @@ impl Graph {
     pub fn write_velocity(&self, node: NodeId, data: &[f32]) -> Result<()> {
         const OP: &str = "Graph::write_velocity";
         let tensor = self.velocity(OP, node)?;
-        if data.len() != tensor.len() {
-            return Err(Error::shape(OP, &self.names[node.0], tensor.len(), data.len()));
+        if data.len() != tensor.len() * self.models {
+            return Err(Error::shape(
+                OP,
+                &self.names[node.0],
+                tensor.len() * self.models,
+                data.len(),
+            ));
         }
         tensor.write(data)
     }
@@ -679,29 +731,40 @@ impl Graph {
         self.param_offsets.get(node.0).copied().flatten()
     }
 
-    /// The optimizer in use.
+    /// The optimizer in use (the first model's, in a stack).
     pub fn optimizer(&self) -> Sgd {
-        self.sgd
+        self.optimizers[0]
     }
 
-    /// Changes the optimizer's hyperparameters; velocities are kept.
+    /// Changes the optimizer's hyperparameters (of every stacked model); velocities are kept.
     pub fn set_optimizer(&mut self, sgd: Sgd) -> Result<()> {
-        let update = ops::sgd_update(
-            &self.gpu,
-            &sgd,
-            &self.flat_grads,
-            &self.flat_params,
-            &self.flat_velocity,
-        )?;
-        self.update = update;
-        self.sgd = sgd;
+        sgd.validate()?;
+        let optimizers = vec![sgd; self.models];
+        self.hyperparams
+            .write(bytemuck::cast_slice(&hyperparams_of(&optimizers)))?;
+        self.optimizers = optimizers;
         Ok(())
+    }
+
+    /// How many models are stacked.
+    pub(crate) fn models(&self) -> usize {
+        self.models
+    }
+
+    /// Per model, whether the next update moves it (u32), for a trainer's gather kernel.
+    pub(crate) fn active(&self) -> &Tensor {
+        &self.active
     }
 
     /// Sets every velocity back to zero.
     pub fn reset_optimizer(&self) -> Result<()> {
         self.flat_velocity.write(&vec![0.0; self.flat_velocity.len()])
     }
+}
+
+/// Each model's optimizer settings in the update kernel's layout.
+fn hyperparams_of(optimizers: &[Sgd]) -> Vec<ops::SgdHyperparams> {
+    optimizers.iter().map(ops::SgdHyperparams::from).collect()
 }
 
 /// A matmul with the kernel [`MatmulKernel::choose`] picks for its shape.
@@ -823,6 +886,7 @@ struct BackwardPlan<'a> {
     written: Vec<bool>,
     param_grads: Vec<Option<Tensor>>,
     shapes: Vec<Vec<usize>>,
+    models: usize,
     dispatches: Vec<Dispatch>,
 }
 
@@ -833,14 +897,11 @@ impl BackwardPlan<'_> {
         if self.grads[node.0].is_none() {
             let tensor = match self.param_grads[node.0].take() {
                 Some(view) => view,
-                None => Tensor::zeros(self.gpu, &self.shapes[node.0])?,
+                None => Tensor::stacked_zeros(self.gpu, self.models, &self.shapes[node.0])?,
             };
             self.grads[node.0] = Some(tensor);
         }
-        Ok(self.grads[node.0]
-            .as_ref()
-            .expect("just set")
-            .view(0, &self.shapes[node.0]))
+        Ok(self.grads[node.0].as_ref().expect("just set").alias())
     }
 
     /// The finished gradient of `node` (all its consumers were planned before it).
@@ -848,7 +909,7 @@ impl BackwardPlan<'_> {
         self.grads[node.0]
             .as_ref()
             .expect("consumers are planned first")
-            .view(0, &self.shapes[node.0])
+            .alias()
     }
 
     /// Adds `make(d_target, accumulate)` to the schedule.
@@ -864,7 +925,7 @@ impl BackwardPlan<'_> {
     /// `d_out` was planned already, so later accumulation into it harms nothing.
     fn pass_through(&mut self, target: NodeId, d_out: &Tensor) -> Result<()> {
         if !self.written[target.0] && self.param_grads[target.0].is_none() && self.grads[target.0].is_none() {
-            self.grads[target.0] = Some(d_out.view(0, &self.shapes[target.0]));
+            self.grads[target.0] = Some(d_out.alias());
             self.written[target.0] = true;
             return Ok(());
         }

@@ -300,6 +300,20 @@ impl Dispatch {
         tensors: &[(u32, &Tensor)],
         workgroups: usize,
     ) -> Result<Self> {
+        Self::stacked(gpu, kernel, params, tensors, workgroups, 1)
+    }
+
+    /// [`Dispatch::new`] repeated for each of `models` stacked models in one launch: the
+    /// grid's z dimension is the model, whose operands the shader finds by the per-binding
+    /// model strides in `params`.
+    pub(crate) fn stacked(
+        gpu: &Gpu,
+        kernel: Kernel,
+        params: &[u8],
+        tensors: &[(u32, &Tensor)],
+        workgroups: usize,
+        models: usize,
+    ) -> Result<Self> {
         let pipeline = gpu.pipeline(kernel)?;
         let params = GpuBuffer::storage(gpu, "params", params)?;
         let mut entries = vec![wgpu::BindGroupEntry {
@@ -327,7 +341,7 @@ impl Dispatch {
             kernel,
             pipeline,
             bind_group,
-            workgroups: grid(gpu, workgroups)?,
+            workgroups: grid(gpu, workgroups, models)?,
             _params: params,
         })
     }
@@ -340,8 +354,8 @@ impl Dispatch {
     }
 }
 
-/// Folds a linear workgroup count into an (x, y, 1) grid within the per-dimension limit.
-fn grid(gpu: &Gpu, workgroups: usize) -> Result<[u32; 3]> {
+/// Folds a linear workgroup count into an (x, y, models) grid within the per-dimension limit.
+fn grid(gpu: &Gpu, workgroups: usize, models: usize) -> Result<[u32; 3]> {
     let max = gpu.max_workgroups_per_dim().max(1) as usize;
     let x = workgroups.clamp(1, max);
     let y = workgroups.div_ceil(x).max(1);
@@ -353,5 +367,13 @@ fn grid(gpu: &Gpu, workgroups: usize) -> Result<[u32; 3]> {
             workgroups,
         ));
     }
-    Ok([x as u32, y as u32, 1])
+    if models == 0 || models > max {
+        return Err(Error::invalid(
+            "dispatch",
+            "stacked models",
+            format!("1..={max} (the adapter's workgroups per dimension)"),
+            models,
+        ));
+    }
+    Ok([x as u32, y as u32, models as u32])
 }

@@ -26,7 +26,8 @@ pub mod train;
 pub mod workloads;
 
 pub use cv::{
-    CvProgress, CvReport, CvResult, Folds, GridSearchCv, Hyperparams, KFold, ParamGrid, Scoring, StratifiedKFold,
+    CvExecution, CvJob, CvProgress, CvReport, CvResult, Folds, GridSearchCv, Hyperparams, KFold, ParamGrid, Scoring,
+    StratifiedKFold,
 };
 pub use data::{CsvOptions, Dataset, LabelColumn, Scaler, Scaling, Task};
 pub use error::{Error, Result};
@@ -36,7 +37,7 @@ pub use kernels::{Dispatch, MatmulKernel, MatmulLayout};
 pub use mlp::{Activation, LayerParams, Mlp, MlpBuilder, StepKernel};
 pub use optim::{Sgd, WeightDecay};
 pub use tensor::Tensor;
-pub use train::{EpochMetrics, GpuDataset, Model, Scores, TrainConfig, fit, resume};
+pub use train::{EpochMetrics, FitJob, GpuDataset, Model, Scores, TrainConfig, fit, fit_batched, resume};
 
 /// The README's examples, compiled as doctests so they stay true.
 #[doc = include_str!("../README.md")]

@@ -123,6 +123,28 @@ impl MlpBuilder {
             Some(params) => params,
             None => init_params(&self.sizes, self.seed),
         };
+        self.build_graph(gpu, batch, &[sgd], &[params])
+    }
+
+    /// A stack of models of these sizes trained side by side (see
+    /// [`GraphBuilder::build_stacked`]): model m starts from `init_params(sizes, seeds[m])`
+    /// and trains with `optimizers[m]`. Always the general step.
+    pub(crate) fn build_stacked(self, gpu: &Gpu, batch: usize, seeds: &[u64], optimizers: &[Sgd]) -> Result<Mlp> {
+        self.validate()?;
+        if batch == 0 {
+            return Err(Error::invalid("Mlp::build", "batch size", "at least 1", 0));
+        }
+        if seeds.len() != optimizers.len() {
+            return Err(Error::shape("Mlp::build", "seeds", optimizers.len(), seeds.len()));
+        }
+        let params: Vec<Vec<LayerParams>> = seeds.iter().map(|&seed| init_params(&self.sizes, seed)).collect();
+        self.step_kernel(StepKernel::General)
+            .build_graph(gpu, batch, optimizers, &params)
+    }
+
+    /// The graph of one model per entry of `optimizers`, starting from `params[m]`.
+    fn build_graph(self, gpu: &Gpu, batch: usize, optimizers: &[Sgd], params: &[Vec<LayerParams>]) -> Result<Mlp> {
+        let models = optimizers.len();
         let layers = self.sizes.len() - 1;
         let mut g = GraphBuilder::new();
         let x = g.input("x", [batch, self.sizes[0]])?;
@@ -130,7 +152,7 @@ impl MlpBuilder {
         let mut h = x;
         let mut weights = Vec::with_capacity(layers);
         let mut biases = Vec::with_capacity(layers);
-        for (l, layer) in params.iter().enumerate() {
+        for (l, layer) in params[0].iter().enumerate() {
             let (fan_in, fan_out) = (self.sizes[l], self.sizes[l + 1]);
             let w = g.param(&format!("W{}", l + 1), &[fan_in, fan_out], &layer.weights)?;
             let b = g.param(&format!("b{}", l + 1), &[fan_out], &layer.bias)?;
@@ -144,10 +166,24 @@ impl MlpBuilder {
             biases.push(b);
         }
         let loss = g.mse(h, t)?;
-        let graph = g.build(gpu, loss, sgd)?;
+        let graph = g.build_stacked(gpu, loss, optimizers)?;
+        if models > 1 {
+            for l in 0..layers {
+                let stacked = |part: fn(&LayerParams) -> &Vec<f32>| -> Vec<f32> {
+                    params
+                        .iter()
+                        .flat_map(|model| part(&model[l]).iter().copied())
+                        .collect()
+                };
+                graph.write(weights[l], &stacked(|layer| &layer.weights))?;
+                graph.write(biases[l], &stacked(|layer| &layer.bias))?;
+            }
+        }
+        let sgd = optimizers[0];
         let tiny_fits = tiny_step_fits(&self.sizes, self.hidden, batch);
         let use_tiny = match self.step_kernel {
             StepKernel::General => false,
+            _ if models > 1 => false,
             StepKernel::Auto => tiny_fits && gpu.is_software(),
             StepKernel::SingleDispatch if tiny_fits => true,
             StepKernel::SingleDispatch => {
@@ -462,6 +498,32 @@ impl Mlp {
                 })
             })
             .collect()
+    }
+
+    /// Every stacked model's parameters, model by model.
+    pub(crate) fn stacked_parameters(&self) -> Result<Vec<Vec<LayerParams>>> {
+        self.split_models(self.parameters()?)
+    }
+
+    /// Every stacked model's velocities, model by model.
+    pub(crate) fn stacked_velocities(&self) -> Result<Vec<Vec<LayerParams>>> {
+        self.split_models(self.velocities()?)
+    }
+
+    /// Layers holding every model's values back to back, as one list of layers per model.
+    fn split_models(&self, layers: Vec<LayerParams>) -> Result<Vec<Vec<LayerParams>>> {
+        let models = self.graph.models();
+        let mut split = vec![Vec::with_capacity(layers.len()); models];
+        for layer in layers {
+            let (w, b) = (layer.weights.len() / models, layer.bias.len() / models);
+            for (m, model) in split.iter_mut().enumerate() {
+                model.push(LayerParams {
+                    weights: layer.weights[m * w..(m + 1) * w].to_vec(),
+                    bias: layer.bias[m * b..(m + 1) * b].to_vec(),
+                });
+            }
+        }
+        Ok(split)
     }
 
     /// `write` of every layer's values to its weight node and bias node (already checked).

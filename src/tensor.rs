@@ -66,6 +66,10 @@ pub struct Tensor {
     /// First element of this tensor inside `storage` (a view into a shared block).
     offset: usize,
     shape: Vec<usize>,
+    /// A stack of `models` tensors of `shape`, model m at `offset + m · stride` (batched
+    /// training); 1 for a plain tensor.
+    models: usize,
+    stride: usize,
 }
 
 fn element_count(op: &'static str, shape: &[usize]) -> Result<usize> {
@@ -101,6 +105,8 @@ impl Tensor {
             storage: Arc::new(GpuBuffer::storage(gpu, "tensor", bytemuck::cast_slice(data))?),
             offset: 0,
             shape: shape.to_vec(),
+            models: 1,
+            stride: 0,
         })
     }
 
@@ -144,35 +150,44 @@ impl Tensor {
 
     /// Overwrites the contents from `data` (same element count), without reallocating.
     pub fn write(&self, data: &[f32]) -> Result<()> {
-        if data.len() != self.len() {
+        let (len, total) = (self.len(), self.len() * self.models);
+        if data.len() != total {
             return Err(Error::shape(
                 "Tensor::write",
                 "data length",
-                format!("{} elements for shape {:?}", self.len(), self.shape),
+                format!("{total} elements for {} × shape {:?}", self.models, self.shape),
                 data.len(),
             ));
         }
-        self.gpu.queue().write_buffer(
-            &self.storage.buffer,
-            (self.offset * 4) as u64,
-            bytemuck::cast_slice(data),
-        );
+        for (m, chunk) in data.chunks(len).enumerate() {
+            self.gpu.queue().write_buffer(
+                &self.storage.buffer,
+                ((self.offset + m * self.stride) * 4) as u64,
+                bytemuck::cast_slice(chunk),
+            );
+        }
         Ok(())
     }
 
-    /// Reads the tensor back to the host (waits for all submitted work).
+    /// Reads the values back (every model's, model after model, for a stack).
     pub fn to_vec(&self) -> Result<Vec<f32>> {
-        read_buffer(&self.gpu, &self.storage.buffer, self.offset, self.len())
+        let span = read_buffer(&self.gpu, &self.storage.buffer, self.offset, self.span())?;
+        if self.models == 1 || self.stride == self.len() {
+            return Ok(span);
+        }
+        Ok((0..self.models)
+            .flat_map(|m| span[m * self.stride..m * self.stride + self.len()].iter().copied())
+            .collect())
     }
 
-    /// Records a copy of this tensor's elements into `dst` (same length) on `encoder`.
+    /// Records a buffer copy of this tensor's span into `dst`'s (as much as both hold).
     pub(crate) fn copy_to(&self, dst: &Tensor, encoder: &mut wgpu::CommandEncoder) {
         encoder.copy_buffer_to_buffer(
             &self.storage.buffer,
             (self.offset * 4) as u64,
             &dst.storage.buffer,
             (dst.offset * 4) as u64,
-            (self.len().min(dst.len()) * 4) as u64,
+            (self.span().min(dst.span()) * 4) as u64,
         );
     }
 
@@ -181,7 +196,7 @@ impl Tensor {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: &self.storage.buffer,
             offset: (self.offset * 4) as u64,
-            size: std::num::NonZeroU64::new((self.len() * 4) as u64),
+            size: std::num::NonZeroU64::new((self.span() * 4) as u64),
         })
     }
 
@@ -193,7 +208,52 @@ impl Tensor {
             storage: self.storage.clone(),
             offset: self.offset + offset,
             shape: shape.to_vec(),
+            models: 1,
+            stride: 0,
         }
+    }
+
+    /// The same start seen as a stack of `models` tensors of this shape, `stride` elements
+    /// apart (the caller keeps the stack inside the buffer).
+    pub(crate) fn stack(&self, models: usize, stride: usize) -> Tensor {
+        Tensor {
+            models,
+            stride: if models > 1 { stride } else { 0 },
+            ..self.view(0, &self.shape)
+        }
+    }
+
+    /// A zero stack of `models` contiguous tensors of `shape`.
+    pub(crate) fn stacked_zeros(gpu: &Gpu, models: usize, shape: &[usize]) -> Result<Self> {
+        let len = element_count("Tensor::stacked_zeros", shape)?;
+        let all = Tensor::zeros(gpu, &[models.max(1), len])?;
+        Ok(all.view(0, shape).stack(models, len))
+    }
+
+    /// The same elements (per model) seen with another shape of the same length, stacking
+    /// included.
+    pub(crate) fn reshape(&self, shape: &[usize]) -> Tensor {
+        self.view(0, shape).stack(self.models, self.stride)
+    }
+
+    /// Another handle on the same elements, stacking included.
+    pub(crate) fn alias(&self) -> Tensor {
+        self.stack(self.models, self.stride)
+    }
+
+    /// How many tensors this stack holds (1 for a plain tensor).
+    pub(crate) fn models(&self) -> usize {
+        self.models
+    }
+
+    /// Elements from one model's start to the next (0 for a plain tensor).
+    pub(crate) fn model_stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Elements from the first model's start to the end of the last.
+    pub(crate) fn span(&self) -> usize {
+        (self.models - 1) * self.stride + self.len()
     }
 
     /// `(rows, cols)` of a rank-2 tensor, or an error naming `op` and `what`.

@@ -165,70 +165,113 @@ pub struct Model {
     seed: u64,
 }
 
-/// The batches of a fixed list of rows: one index buffer, and per batch a gather dispatch
-/// (built once) that fills the model's inputs, targets and loss weights, and a copy that keeps
-/// the batch's loss, so one read-back after the submit gives them all.
+/// The batches of fixed rows, for one model or a stack of them (one list of rows each):
+/// one index buffer, and per batch a gather dispatch (built once) that fills every model's
+/// inputs, targets and loss weights, and a copy that keeps each model's batch loss, so one
+/// read-back after the submit gives them all.
 struct Batches {
+    /// (models × longest row list) row indices, rewritten with each epoch's shuffles.
     indices: Tensor,
+    longest: usize,
+    /// Per model: its row count and how many batches it trains this epoch (u32 pairs).
+    plan: Tensor,
     gathers: Vec<Dispatch>,
     collect_losses: Vec<Dispatch>,
     losses: Tensor,
-    counts: Vec<usize>,
+    /// Per model, the rows in each of its batches (0 past its last).
+    counts: Vec<Vec<usize>>,
 }
 
 impl Batches {
-    fn new(data: &GpuDataset, mlp: &Mlp, rows: &[usize], drop_last: bool) -> Result<Self> {
+    fn new(data: &GpuDataset, mlp: &Mlp, rows: &[&[usize]], drop_last: bool) -> Result<Self> {
         let gpu = &data.gpu;
         let batch = mlp.batch_size();
-        let n_batches = if drop_last {
-            rows.len() / batch
-        } else {
-            rows.len().div_ceil(batch)
-        };
-        if n_batches == 0 {
+        let models = rows.len();
+        let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+        let counts: Vec<Vec<usize>> = rows
+            .iter()
+            .map(|rows| {
+                let n_batches = if drop_last {
+                    rows.len() / batch
+                } else {
+                    rows.len().div_ceil(batch)
+                };
+                (0..n_batches).map(|j| batch.min(rows.len() - j * batch)).collect()
+            })
+            .collect();
+        if let Some(short) = counts.iter().position(|c| c.is_empty()) {
             return Err(Error::invalid(
                 "fit",
                 "training rows",
                 format!("at least one full batch of {batch} with drop_last"),
-                rows.len(),
+                rows[short].len(),
             ));
         }
-        let indices = Tensor::from_u32(gpu, &[rows.len()], &to_u32(rows))?;
+        let n_steps = counts.iter().map(Vec::len).max().unwrap_or(0);
+        let indices = Tensor::from_u32(gpu, &[models * longest], &vec![0; models * longest])?
+            .view(0, &[longest])
+            .stack(models, longest);
+        let plan = Tensor::from_u32(gpu, &[2 * models], &vec![0; 2 * models])?;
         let graph = mlp.graph();
         let (x, t) = (graph.tensor(mlp.input_node())?, graph.tensor(mlp.target_node())?);
-        let mut gathers = Vec::with_capacity(n_batches);
-        let mut counts = Vec::with_capacity(n_batches);
-        for j in 0..n_batches {
-            let count = batch.min(rows.len() - j * batch);
-            gathers.push(ops::gather_batch(
-                gpu,
-                &data.features,
-                &data.targets,
-                &indices,
-                j * batch,
-                count,
-                x,
-                t,
-                graph.row_weights(),
-            )?);
-            counts.push(count);
-        }
-        let loss = graph.tensor(graph.loss_node())?.view(0, &[1, 1]);
-        let losses = Tensor::zeros(gpu, &[n_batches, 1])?;
-        let collect_losses = (0..n_batches)
+        let gathers = (0..n_steps)
+            .map(|j| {
+                ops::gather_batch(
+                    gpu,
+                    &data.features,
+                    &data.targets,
+                    &indices,
+                    &plan,
+                    j * batch,
+                    x,
+                    t,
+                    graph.row_weights(),
+                    graph.active(),
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let loss = graph.tensor(graph.loss_node())?.reshape(&[1, 1]);
+        let losses = Tensor::zeros(gpu, &[models * n_steps])?
+            .view(0, &[n_steps, 1])
+            .stack(models, n_steps);
+        let collect_losses = (0..n_steps)
             .map(|j| ops::copy_rows(gpu, &loss, &losses, j, 1))
             .collect::<Result<Vec<_>>>()?;
-        Ok(Batches {
+        let batches = Batches {
             indices,
+            longest,
+            plan,
             gathers,
             collect_losses,
             losses,
             counts,
-        })
+        };
+        batches.set_rows(rows, &vec![true; models])?;
+        Ok(batches)
+    }
+
+    /// Batches per epoch of the model with the most.
+    fn steps(&self) -> usize {
+        self.gathers.len()
+    }
+
+    /// Writes each model's row order, and which models train this epoch.
+    fn set_rows(&self, rows: &[&[usize]], training: &[bool]) -> Result<()> {
+        let mut indices = vec![0u32; rows.len() * self.longest];
+        let mut plan = Vec::with_capacity(2 * rows.len());
+        for (m, rows) in rows.iter().enumerate() {
+            for (slot, &row) in indices[m * self.longest..].iter_mut().zip(rows.iter()) {
+                *slot = row as u32;
+            }
+            let steps = if training[m] { self.counts[m].len() } else { 0 };
+            plan.extend([rows.len() as u32, steps as u32]);
+        }
+        self.indices.write_u32(&indices)?;
+        self.plan.write_u32(&plan)
     }
 
     /// Records batch `j`: its gather, `graph`'s step (forward only, or with backward and
-    /// update), then `after` (e.g. collecting the outputs), then keeping its loss.
+    /// update), then `after` (e.g. collecting the outputs), then keeping its losses.
     fn record(
         &self,
         j: usize,
@@ -245,73 +288,100 @@ impl Batches {
         self.collect_losses[j].record(pass);
     }
 
-    /// Every batch's loss from the last submit, and their mean over samples (each batch's
-    /// loss is already the mean over its own rows).
-    fn read_losses(&self) -> Result<(Vec<f32>, f64)> {
-        let losses = self.losses.to_vec()?;
-        let samples: usize = self.counts.iter().sum();
-        let sum: f64 = losses
+    /// Per model, every batch's loss from the last submit and their mean over samples (each
+    /// batch's loss is already the mean over its own rows).
+    fn read_losses(&self) -> Result<Vec<(Vec<f32>, f64)>> {
+        let all = self.losses.to_vec()?;
+        let steps = self.steps();
+        Ok(self
+            .counts
             .iter()
-            .zip(&self.counts)
-            .map(|(&l, &c)| l as f64 * c as f64)
-            .sum();
-        Ok((losses, sum / samples as f64))
+            .enumerate()
+            .map(|(m, counts)| {
+                let losses = all[m * steps..m * steps + counts.len()].to_vec();
+                let samples: usize = counts.iter().sum();
+                let sum: f64 = losses.iter().zip(counts).map(|(&l, &c)| l as f64 * c as f64).sum();
+                (losses, sum / samples as f64)
+            })
+            .collect())
     }
 }
 
-fn to_u32(rows: &[usize]) -> Vec<u32> {
-    rows.iter().map(|&r| r as u32).collect()
-}
-
-/// Evaluation of a model over fixed rows: forward passes only, every batch's output and loss
-/// collected on the GPU and read back once.
+/// Evaluation of a model (or a stack, each on its own rows) over fixed rows: forward passes
+/// only, every batch's outputs and losses collected on the GPU and read back once.
 struct Evaluation {
     batches: Batches,
     collect_outputs: Vec<Dispatch>,
     outputs: Tensor,
-    labels: Option<Vec<usize>>,
+    rows: Vec<usize>,
+    labels: Vec<Option<Vec<usize>>>,
 }
 
 impl Evaluation {
-    fn new(data: &GpuDataset, mlp: &Mlp, rows: &[usize]) -> Result<Self> {
+    fn new(data: &GpuDataset, mlp: &Mlp, rows: &[&[usize]]) -> Result<Self> {
         let gpu = &data.gpu;
         let batches = Batches::new(data, mlp, rows, false)?;
         let graph = mlp.graph();
         let y = graph.tensor(mlp.output_node())?;
-        let outputs = Tensor::zeros(gpu, &[rows.len(), data.n_outputs])?;
+        let (models, longest) = (rows.len(), batches.longest);
+        let outputs = Tensor::zeros(gpu, &[models * longest * data.n_outputs])?
+            .view(0, &[longest, data.n_outputs])
+            .stack(models, longest * data.n_outputs);
         let batch = mlp.batch_size();
-        let collect_outputs = (batches.counts.iter().enumerate())
-            .map(|(j, &count)| ops::copy_rows(gpu, y, &outputs, j * batch, count))
+        let collect_outputs = (0..batches.steps())
+            .map(|j| ops::copy_rows(gpu, y, &outputs, j * batch, batch.min(longest - j * batch)))
             .collect::<Result<Vec<_>>>()?;
-        let labels = data
-            .labels
-            .as_ref()
-            .map(|labels| rows.iter().map(|&r| labels[r]).collect());
+        let labels = rows
+            .iter()
+            .map(|rows| {
+                data.labels
+                    .as_ref()
+                    .map(|labels| rows.iter().map(|&r| labels[r]).collect())
+            })
+            .collect();
         Ok(Evaluation {
             batches,
             collect_outputs,
             outputs,
+            rows: rows.iter().map(|r| r.len()).collect(),
             labels,
         })
     }
 
-    fn run(&self, mlp: &Mlp) -> Result<(Scores, Vec<f32>)> {
+    /// Per model: its scores and its outputs, (rows, outputs) row-major.
+    fn run(&self, mlp: &Mlp) -> Result<Vec<(Scores, Vec<f32>)>> {
         let graph = mlp.graph();
         graph.gpu().record_and_submit("evaluate", |pass| {
             for (j, collect) in self.collect_outputs.iter().enumerate() {
                 self.batches.record(j, pass, graph, false, Some(collect));
             }
         })?;
-        let (_, loss) = self.batches.read_losses()?;
-        let outputs = self.outputs.to_vec()?;
-        let accuracy = self.labels.as_ref().map(|labels| accuracy(&outputs, labels));
-        Ok((
-            Scores {
-                loss: loss as f32,
-                accuracy,
-            },
-            outputs,
-        ))
+        let losses = self.batches.read_losses()?;
+        let all = self.outputs.to_vec()?;
+        let per_model = all.len() / self.rows.len();
+        let width = per_model / self.batches.longest;
+        Ok(losses
+            .into_iter()
+            .enumerate()
+            .map(|(m, (_, loss))| {
+                let outputs = all[m * per_model..m * per_model + self.rows[m] * width].to_vec();
+                let accuracy = self.labels[m].as_ref().map(|labels| accuracy(&outputs, labels));
+                (
+                    Scores {
+                        loss: loss as f32,
+                        accuracy,
+                    },
+                    outputs,
+                )
+            })
+            .collect())
+    }
+
+    /// [`Evaluation::run`] of a single model.
+    fn run_one(&self, mlp: &Mlp) -> Result<(Scores, Vec<f32>)> {
+        self.run(mlp)?
+            .pop()
+            .ok_or_else(|| Error::invalid("evaluate", "models", "one", 0))
     }
 }
 
@@ -354,7 +424,33 @@ pub fn fit(
         .seed(config.seed)
         .output_activation(config.output_activation)
         .build(&data.gpu, config.batch_size, config.sgd)?;
-    train_epochs(mlp, 0, data, train_rows, validation_rows, config, on_epoch)
+    fit_one(mlp, 0, data, train_rows, validation_rows, config, on_epoch)
+}
+
+/// Epochs `epochs_done + 1 ..= config.epochs` of training one model.
+fn fit_one(
+    mlp: Mlp,
+    epochs_done: usize,
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Model> {
+    let lane = Lane {
+        rows: train_rows,
+        config,
+    };
+    let mut stack = train_epochs(mlp, epochs_done, data, &[lane], validation_rows, &mut |_, metrics| {
+        on_epoch(metrics)
+    })?;
+    let history = stack.histories.pop().unwrap_or_default();
+    Ok(Model {
+        mlp: stack.mlp,
+        epochs_done: epochs_done + history.len(),
+        history,
+        seed: config.seed,
+    })
 }
 
 /// Continues a run saved by [`Model::save`]: loads parameters, velocities and the epoch count,
@@ -405,7 +501,7 @@ pub fn resume(
             format!("{:?}", config.sgd),
         ));
     }
-    train_epochs(mlp, epochs_done, data, train_rows, validation_rows, config, on_epoch)
+    fit_one(mlp, epochs_done, data, train_rows, validation_rows, config, on_epoch)
 }
 
 /// Inputs from the data, hidden layers from the config, outputs from the data.
@@ -440,44 +536,74 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
     (seed ^ 0x5EED_0FE9_0C00).wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// Epochs `epochs_done + 1 ..= config.epochs` of training `mlp`.
+/// What a stack of models trained together learned: the stacked network and, per model,
+/// the metrics of the epochs it trained.
+pub(crate) struct TrainedStack {
+    pub(crate) mlp: Mlp,
+    pub(crate) histories: Vec<Vec<EpochMetrics>>,
+}
+
+/// One model of a stacked run: the rows it trains on and its settings.
+pub(crate) struct Lane<'a> {
+    pub(crate) rows: &'a [usize],
+    pub(crate) config: &'a TrainConfig,
+}
+
+/// Epochs `epochs_done + 1 ..= max epochs` of training `mlp`, a single model or a stack with
+/// one lane per model. Each epoch is one submit for all models: each draws its own shuffle
+/// of its own rows (seeded by its seed and the epoch), and a model whose epochs are over, or
+/// whose rows ran out before the longest lane's, sits still (its updates masked) while the
+/// others go on. Validation and early stopping are for a single model.
 fn train_epochs(
     mut mlp: Mlp,
     epochs_done: usize,
     data: &GpuDataset,
-    train_rows: &[usize],
+    lanes: &[Lane],
     validation_rows: Option<&[usize]>,
-    config: &TrainConfig,
-    on_epoch: &mut dyn FnMut(&EpochMetrics),
-) -> Result<Model> {
+    on_epoch: &mut dyn FnMut(usize, &EpochMetrics),
+) -> Result<TrainedStack> {
     let gpu = &data.gpu;
-    let batches = Batches::new(data, &mlp, train_rows, config.drop_last)?;
+    let rows: Vec<&[usize]> = lanes.iter().map(|lane| lane.rows).collect();
+    let drop_last = lanes[0].config.drop_last;
+    let early_stopping = lanes[0].config.early_stopping;
+    let batches = Batches::new(data, &mlp, &rows, drop_last)?;
     let validation = validation_rows
-        .map(|rows| Evaluation::new(data, &mlp, rows))
+        .map(|rows| Evaluation::new(data, &mlp, &[rows]))
         .transpose()?;
 
     // The parameters as they were before the running epoch, for the divergence guard.
     let last_good = Tensor::zeros(gpu, mlp.graph().flat_params().shape())?;
-    let mut history = Vec::with_capacity(config.epochs);
+    let max_epochs = lanes.iter().map(|lane| lane.config.epochs).max().unwrap_or(0);
+    let mut histories: Vec<Vec<EpochMetrics>> = lanes.iter().map(|_| Vec::new()).collect();
     let mut best: Option<(f32, Vec<LayerParams>)> = None;
     let mut since_best = 0;
-    for epoch in epochs_done + 1..=config.epochs {
-        let mut order = train_rows.to_vec();
-        order.shuffle(&mut StdRng::seed_from_u64(epoch_seed(config.seed, epoch)));
-        batches.indices.write_u32(&to_u32(&order))?;
+    let mut orders: Vec<Vec<usize>> = rows.iter().map(|r| r.to_vec()).collect();
+    for epoch in epochs_done + 1..=max_epochs {
+        let training: Vec<bool> = lanes.iter().map(|lane| epoch <= lane.config.epochs).collect();
+        for ((order, lane), &on) in orders.iter_mut().zip(lanes).zip(&training) {
+            if on {
+                order.copy_from_slice(lane.rows);
+                order.shuffle(&mut StdRng::seed_from_u64(epoch_seed(lane.config.seed, epoch)));
+            }
+        }
+        let order_refs: Vec<&[usize]> = orders.iter().map(Vec::as_slice).collect();
+        batches.set_rows(&order_refs, &training)?;
         let graph = mlp.graph();
         gpu.record_and_submit_after(
             "training epoch",
             |encoder| graph.flat_params().copy_to(&last_good, encoder),
             |pass| {
-                for j in 0..batches.counts.len() {
+                for j in 0..batches.steps() {
                     batches.record(j, pass, graph, true, None);
                 }
             },
         )?;
-        mlp.add_steps(batches.counts.len() as u64);
-        let (losses, train_loss) = batches.read_losses()?;
-        if let Some(batch) = losses.iter().position(|l| !l.is_finite()) {
+        let losses = batches.read_losses()?;
+        let diverged = (0..lanes.len()).filter(|&m| training[m]).find_map(|m| {
+            let batch = losses[m].0.iter().position(|l| !l.is_finite())?;
+            Some((m, batch))
+        });
+        if let Some((m, batch)) = diverged {
             // Roll back to the parameters before this epoch: the caller never sees NaN weights.
             let graph = mlp.graph();
             gpu.record_and_submit_after(
@@ -486,27 +612,36 @@ fn train_epochs(
                 |_| {},
             )?;
             graph.reset_optimizer()?;
+            let last_good = if lanes.len() == 1 {
+                mlp.parameters()?
+            } else {
+                mlp.stacked_parameters()?.swap_remove(m)
+            };
             return Err(Error::Diverged {
                 epoch,
                 batch: batch + 1,
-                loss: losses[batch],
-                last_good: mlp.parameters()?,
+                loss: losses[m].0[batch],
+                last_good,
             });
         }
-        let val = validation
-            .as_ref()
-            .map(|v| v.run(&mlp))
-            .transpose()?
-            .map(|(scores, _)| scores);
-        let metrics = EpochMetrics {
-            epoch,
-            train_loss: train_loss as f32,
-            val_loss: val.map(|s| s.loss),
-            val_accuracy: val.and_then(|s| s.accuracy),
+        if lanes.len() == 1 {
+            mlp.add_steps(batches.counts[0].len() as u64);
+        }
+        let val = match &validation {
+            Some(v) => Some(v.run_one(&mlp)?.0),
+            None => None,
         };
-        on_epoch(&metrics);
-        history.push(metrics);
-        if let (Some(patience), Some(scores)) = (config.early_stopping, val) {
+        for (m, (_, train_loss)) in losses.iter().enumerate().filter(|&(m, _)| training[m]) {
+            let metrics = EpochMetrics {
+                epoch,
+                train_loss: *train_loss as f32,
+                val_loss: val.map(|s| s.loss),
+                val_accuracy: val.and_then(|s| s.accuracy),
+            };
+            on_epoch(m, &metrics);
+            histories[m].push(metrics);
+        }
+        if let (Some(patience), Some(scores)) = (early_stopping, val) {
             if best.as_ref().is_none_or(|(loss, _)| scores.loss < *loss) {
                 best = Some((scores.loss, mlp.parameters()?));
                 since_best = 0;
@@ -521,13 +656,202 @@ fn train_epochs(
     if let Some((_, params)) = best {
         mlp.set_parameters(&params)?;
     }
-    let epochs_done = epochs_done + history.len();
-    Ok(Model {
-        mlp,
-        history,
-        epochs_done,
-        seed: config.seed,
-    })
+    Ok(TrainedStack { mlp, histories })
+}
+
+/// Trains the lanes of one group (same layer sizes, batch size, output activation and
+/// `drop_last`; no early stopping) as one stacked run.
+pub(crate) fn train_stack(
+    data: &GpuDataset,
+    lanes: &[Lane],
+    on_epoch: &mut dyn FnMut(usize, &EpochMetrics),
+) -> Result<TrainedStack> {
+    let first = lanes[0].config;
+    let seeds: Vec<u64> = lanes.iter().map(|lane| lane.config.seed).collect();
+    let optimizers: Vec<Sgd> = lanes.iter().map(|lane| lane.config.sgd).collect();
+    let mlp = Mlp::builder(&layer_sizes(data, first))
+        .output_activation(first.output_activation)
+        .build_stacked(&data.gpu, first.batch_size, &seeds, &optimizers)?;
+    train_epochs(mlp, 0, data, lanes, None, on_epoch)
+}
+
+/// Scores each model of a trained stack on its own rows (`rows[m]` for model m).
+pub(crate) fn evaluate_stack(data: &GpuDataset, mlp: &Mlp, rows: &[&[usize]]) -> Result<Vec<Scores>> {
+    for rows in rows {
+        data.check_rows("evaluate", "rows", rows)?;
+    }
+    Ok(Evaluation::new(data, mlp, rows)?
+        .run(mlp)?
+        .into_iter()
+        .map(|(scores, _)| scores)
+        .collect())
+}
+
+/// Which jobs can share a stack: the same layer sizes, batch size, output activation and
+/// `drop_last` (learning rate, momentum, weight decay, epochs and seed may differ).
+pub(crate) fn stack_key(config: &TrainConfig) -> (Vec<usize>, usize, Activation, bool) {
+    (
+        config.hidden.clone(),
+        config.batch_size,
+        config.output_activation,
+        config.drop_last,
+    )
+}
+
+/// The most models of `config`'s shape one stacked run may hold on this adapter: every
+/// stacked buffer (parameters, activations, row indices, outputs) within the binding
+/// limit, and the models within the grid's z limit. `rows` is the longest row list.
+pub(crate) fn max_stacked_models(data: &GpuDataset, config: &TrainConfig, rows: usize) -> usize {
+    let gpu = &data.gpu;
+    let sizes = layer_sizes(data, config);
+    let align = gpu.binding_alignment();
+    let params: usize = sizes
+        .windows(2)
+        .map(|p| (p[0] * p[1]).div_ceil(align) * align + p[1].div_ceil(align) * align)
+        .sum();
+    let widest = sizes.iter().copied().max().unwrap_or(1);
+    let per_model = [params, config.batch_size * widest, rows, rows * data.n_outputs]
+        .into_iter()
+        .max()
+        .unwrap_or(1)
+        .max(1) as u64
+        * 4;
+    let by_binding = (gpu.max_binding_bytes() / per_model).max(1) as usize;
+    by_binding.min(gpu.max_workgroups_per_dim().max(1) as usize)
+}
+
+/// One job of [`fit_batched`]: the rows a model trains on and how.
+#[derive(Clone, Debug)]
+pub struct FitJob<'a> {
+    /// Training rows.
+    pub train_rows: &'a [usize],
+    /// Its settings (`early_stopping` must be `None`: there are no validation rows).
+    pub config: TrainConfig,
+}
+
+/// Trains every job's model, the models that share layer sizes, batch size, output
+/// activation and `drop_last` together as one stacked job on the GPU (split when the stack
+/// would pass the adapter's limits). Each returned model (in job order) is the one
+/// [`fit`] would return for the same rows and config, to float rounding: the same kernels
+/// run per model, with the same shuffles and the same initialisation.
+///
+/// ```no_run
+/// use wgpu_mlp::{Dataset, FitJob, Gpu, GpuDataset, TrainConfig, fit_batched};
+/// # fn main() -> wgpu_mlp::Result<()> {
+/// let gpu = Gpu::new()?;
+/// let xor = Dataset::classification("xor", vec![0., 0., 0., 1., 1., 0., 1., 1.], 2, vec![0, 1, 1, 0], 2)?;
+/// let data = GpuDataset::upload(&gpu, &xor)?;
+/// let rows = [0, 1, 2, 3];
+/// let jobs: Vec<FitJob> = [0.1, 0.5, 1.0]
+///     .iter()
+///     .map(|&lr| {
+///         let mut config = TrainConfig { batch_size: 4, ..TrainConfig::default() };
+///         config.sgd.lr = lr;
+///         FitJob { train_rows: &rows, config }
+///     })
+///     .collect();
+/// let models = fit_batched(&data, &jobs, &mut |_, _| {})?;
+/// assert_eq!(models.len(), 3);
+/// # Ok(())
+/// # }
+/// ```
+pub fn fit_batched(
+    data: &GpuDataset,
+    jobs: &[FitJob],
+    on_epoch: &mut dyn FnMut(usize, &EpochMetrics),
+) -> Result<Vec<Model>> {
+    const OP: &str = "fit_batched";
+    for job in jobs {
+        check_fit(OP, data, job.train_rows, None, &job.config)?;
+    }
+    let mut models: Vec<Option<Model>> = jobs.iter().map(|_| None).collect();
+    for run in stack_groups(data, jobs.iter().map(|job| (&job.config, job.train_rows.len())), 0) {
+        let group = run.jobs;
+        let lanes: Vec<Lane> = group
+            .iter()
+            .map(|&i| Lane {
+                rows: jobs[i].train_rows,
+                config: &jobs[i].config,
+            })
+            .collect();
+        let stack = train_stack(data, &lanes, &mut |m, metrics| on_epoch(group[m], metrics))?;
+        let params = stack.mlp.stacked_parameters()?;
+        let velocities = stack.mlp.stacked_velocities()?;
+        let histories = stack.histories;
+        for (m, ((params, velocities), history)) in params.into_iter().zip(velocities).zip(histories).enumerate() {
+            let config = &jobs[group[m]].config;
+            let mut mlp = Mlp::builder(&layer_sizes(data, config))
+                .seed(config.seed)
+                .output_activation(config.output_activation)
+                .parameters(params)
+                .build(&data.gpu, config.batch_size, config.sgd)?;
+            mlp.set_velocities(&velocities)?;
+            let n_batches = if config.drop_last {
+                jobs[group[m]].train_rows.len() / config.batch_size
+            } else {
+                jobs[group[m]].train_rows.len().div_ceil(config.batch_size)
+            };
+            mlp.set_steps_taken((n_batches * history.len()) as u64);
+            models[group[m]] = Some(Model {
+                mlp,
+                epochs_done: history.len(),
+                history,
+                seed: config.seed,
+            });
+        }
+    }
+    models
+        .into_iter()
+        .map(|m| m.ok_or_else(|| Error::invalid(OP, "jobs", "every job trained", "a job left out")))
+        .collect()
+}
+
+/// One stacked run planned by [`stack_groups`].
+pub(crate) struct StackRun {
+    /// Job numbers, in order.
+    pub(crate) jobs: Vec<usize>,
+    /// Jobs in the whole group this run is part of.
+    pub(crate) group_size: usize,
+    /// The most models one run of this group may hold.
+    pub(crate) limit: usize,
+}
+
+/// Groups jobs (their configs and row counts) into stacks: jobs with the same
+/// [`stack_key`], in order of first appearance, each group cut into runs of at most
+/// [`max_stacked_models`] (and at most `cap` when it is not 0).
+pub(crate) fn stack_groups<'a>(
+    data: &GpuDataset,
+    jobs: impl Iterator<Item = (&'a TrainConfig, usize)>,
+    cap: usize,
+) -> Vec<StackRun> {
+    let jobs: Vec<(&TrainConfig, usize)> = jobs.collect();
+    let mut keys: Vec<(Vec<usize>, usize, Activation, bool)> = Vec::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, (config, _)) in jobs.iter().enumerate() {
+        let key = stack_key(config);
+        match keys.iter().position(|k| *k == key) {
+            Some(g) => groups[g].push(i),
+            None => {
+                keys.push(key);
+                groups.push(vec![i]);
+            }
+        }
+    }
+    let mut runs = Vec::new();
+    for group in groups {
+        let longest = group.iter().map(|&i| jobs[i].1).max().unwrap_or(1);
+        let mut limit = max_stacked_models(data, jobs[group[0]].0, longest);
+        if cap > 0 {
+            limit = limit.min(cap);
+        }
+        let limit = limit.max(1);
+        runs.extend(group.chunks(limit).map(|run| StackRun {
+            jobs: run.to_vec(),
+            group_size: group.len(),
+            limit,
+        }));
+    }
+    runs
 }
 
 impl Model {
@@ -559,14 +883,14 @@ impl Model {
     pub fn evaluate(&self, data: &GpuDataset, rows: &[usize]) -> Result<Scores> {
         data.check_rows("Model::evaluate", "rows", rows)?;
         self.check_data("Model::evaluate", data)?;
-        Ok(Evaluation::new(data, &self.mlp, rows)?.run(&self.mlp)?.0)
+        Ok(Evaluation::new(data, &self.mlp, &[rows])?.run_one(&self.mlp)?.0)
     }
 
     /// The network's outputs for `rows` of `data`, (rows, outputs) row-major.
     pub fn predict(&self, data: &GpuDataset, rows: &[usize]) -> Result<Vec<f32>> {
         data.check_rows("Model::predict", "rows", rows)?;
         self.check_data("Model::predict", data)?;
-        Ok(Evaluation::new(data, &self.mlp, rows)?.run(&self.mlp)?.1)
+        Ok(Evaluation::new(data, &self.mlp, &[rows])?.run_one(&self.mlp)?.1)
     }
 
     fn check_data(&self, op: &'static str, data: &GpuDataset) -> Result<()> {

@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use rand::Rng;
-use wgpu_mlp::{Dataset, Folds, GpuDataset, GridSearchCv, KFold, ParamGrid, Sgd, StratifiedKFold, TrainConfig, fit};
+use wgpu_mlp::{
+    CvExecution, Dataset, Folds, GpuDataset, GridSearchCv, KFold, ParamGrid, Sgd, StratifiedKFold, TrainConfig, fit,
+};
 
 fn check_partition(folds: &[wgpu_mlp::cv::Fold], n: usize) {
     let mut validated = vec![0; n];
@@ -128,6 +130,7 @@ fn search(lrs: Vec<f32>, seed: u64) -> GridSearchCv {
             seed,
             ..TrainConfig::default()
         },
+        execution: CvExecution::default(),
     }
 }
 

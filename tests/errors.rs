@@ -6,8 +6,8 @@ mod common;
 use common::*;
 use wgpu_mlp::data::stratified_split;
 use wgpu_mlp::{
-    CsvOptions, Dataset, Error, Folds, GpuDataset, GraphBuilder, GridSearchCv, KFold, LayerParams, MatmulKernel,
-    MatmulLayout, Mlp, ParamGrid, Scaler, Scaling, Sgd, StratifiedKFold, Tensor, TrainConfig, fit, ops,
+    CsvOptions, CvExecution, Dataset, Error, Folds, GpuDataset, GraphBuilder, GridSearchCv, KFold, LayerParams,
+    MatmulKernel, MatmulLayout, Mlp, ParamGrid, Scaler, Scaling, Sgd, StratifiedKFold, Tensor, TrainConfig, fit, ops,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -102,6 +102,7 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
         folds,
         refit: false,
         base: config.clone(),
+        execution: CvExecution::default(),
     };
     let kfold = |n_splits| {
         Folds::KFold(KFold {

@@ -10,6 +10,10 @@ override TRANS_B: bool = false;
 // Rows of invocations in a matmul_vec4 workgroup (each covers 8 rows of C). Small on CPU
 // adapters, where a workgroup runs on one core and more of them spread over the cores.
 override VEC4_WG_ROWS: u32 = 8u;
+// matmul_blocked with the lanes of a workgroup running down the rows (tiles 64 rows by
+// 8·VEC4_WG_ROWS columns), for narrow outputs: idle lanes cost as much as busy ones on CPU
+// adapters.
+override LANES_DOWN_ROWS: bool = false;
 
 struct MatmulParams {
     m: u32,
@@ -31,8 +35,9 @@ struct MatmulParams {
     bias_stride: u32,
     saved_stride: u32,
     d_bias_stride: u32,
+    // Whether `model_active` gates the models (a model whose flag is 0 skips the product).
+    gated: u32,
     _pad0: u32,
-    _pad1: u32,
 }
 
 // What happens to each product before it is stored: the fusions that save whole dispatches.
@@ -56,6 +61,8 @@ var<private> params: MatmulParams;
 @group(0) @binding(6) var<storage, read> bias: array<f32>;
 @group(0) @binding(7) var<storage, read> saved: array<f32>;
 @group(0) @binding(8) var<storage, read_write> d_bias: array<f32>; // bound to C when unused
+// Per model: 0 when it sits this step out (read only when params.gated; bound to C otherwise).
+@group(0) @binding(9) var<storage, read> model_active: array<u32>;
 
 // Where this workgroup's model starts in each binding.
 var<private> a_base: u32;
@@ -64,6 +71,11 @@ var<private> c_base: u32;
 var<private> bias_base: u32;
 var<private> saved_base: u32;
 var<private> d_bias_base: u32;
+
+// Whether this workgroup's model sits this step out.
+fn model_skipped(model: u32) -> bool {
+    return params.gated != 0u && model_active[model] == 0u;
+}
 
 fn load_params(model: u32) {
     params = params_buffer;
@@ -133,6 +145,9 @@ fn matmul_naive(
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
     load_params(wid.z);
+    if model_skipped(wid.z) {
+        return;
+    }
     let tile = wid.x + nwg.x * wid.y;
     if tile >= params.tiles {
         return;
@@ -160,12 +175,19 @@ fn matmul_blocked(
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
     load_params(wid.z);
+    if model_skipped(wid.z) {
+        return;
+    }
     let tile = wid.x + nwg.x * wid.y;
     if tile >= params.tiles {
         return;
     }
-    let row0 = (tile / params.tiles_n) * (8u * VEC4_WG_ROWS) + lid.y * 8u;
-    let col0 = (tile % params.tiles_n) * 64u + lid.x * 8u;
+    var row0 = (tile / params.tiles_n) * (8u * VEC4_WG_ROWS) + lid.y * 8u;
+    var col0 = (tile % params.tiles_n) * 64u + lid.x * 8u;
+    if LANES_DOWN_ROWS {
+        row0 = (tile / params.tiles_n) * 64u + lid.x * 8u;
+        col0 = (tile % params.tiles_n) * (8u * VEC4_WG_ROWS) + lid.y * 8u;
+    }
     if row0 >= params.rows || col0 >= params.n {
         return;
     }
@@ -272,6 +294,9 @@ fn matmul_vec4(
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
     load_params(wid.z);
+    if model_skipped(wid.z) {
+        return;
+    }
     let tile = wid.x + nwg.x * wid.y;
     if tile >= params.tiles {
         return;

@@ -345,6 +345,11 @@ impl Graph {
         let param_view = |block: &Tensor, i: usize| block.view(offsets[i], &nodes[i].shape).stack(models, total);
 
         let fusion = Fusion::plan(&nodes, &live);
+        // Per model, whether it takes part in the step: its matmuls and update skip it when 0.
+        let active = Tensor::from_u32(gpu, &[models], &vec![1; models])?;
+        let matmul = |layout, a: &Tensor, b: &Tensor, c: &Tensor, accumulate, epilogue| {
+            gated_matmul(gpu, layout, a, b, c, accumulate, epilogue, &active)
+        };
 
         // Values: parameters are views of the block, everything else its own tensor, but for
         // the intermediates a fused kernel never materialises.
@@ -385,20 +390,12 @@ impl Graph {
                 } else {
                     ops::Epilogue::Bias(value(bias))
                 };
-                forward.push(matmul(gpu, MatmulLayout::AB, value(a), value(b), out, false, epilogue)?);
+                forward.push(matmul(MatmulLayout::AB, value(a), value(b), out, false, epilogue)?);
                 continue;
             }
             forward.push(match node.op {
                 Op::Input | Op::Param => continue,
-                Op::MatMul(a, b) => matmul(
-                    gpu,
-                    MatmulLayout::AB,
-                    value(a),
-                    value(b),
-                    out,
-                    false,
-                    ops::Epilogue::None,
-                )?,
+                Op::MatMul(a, b) => matmul(MatmulLayout::AB, value(a), value(b), out, false, ops::Epilogue::None)?,
                 Op::BiasAdd(x, b) => ops::bias_add_forward(gpu, value(x), value(b), out)?,
                 Op::Sigmoid(x) => ops::sigmoid_forward(gpu, value(x), out)?,
                 Op::Add(a, b) => ops::add(gpu, value(a), value(b), out)?,
@@ -451,14 +448,18 @@ impl Graph {
                         Some(bias) if needs_grad[b.0] && plan.written[b.0] == plan.written[bias.0] => {
                             let (d_w, d_bias) = (plan.target(b)?, plan.target(bias)?);
                             let accumulate = plan.written[b.0];
-                            plan.dispatches.push(ops::matmul_bias_grad(
+                            // d_w (IN,OUT) and its row of bias gradients: IN + 1 rows
+                            let (_, inputs) = value(a).dims2(OP, "layer input")?;
+                            let (_, outputs) = d_out.dims2(OP, "output gradient")?;
+                            plan.dispatches.push(ops::matmul_bias_grad_gated(
                                 gpu,
-                                MatmulKernel::Blocked,
+                                MatmulKernel::choose_for_bias_grad(inputs + 1, outputs),
                                 value(a),
                                 &d_out,
                                 &d_w,
                                 &d_bias,
                                 accumulate,
+                                &active,
                             )?);
                             plan.written[b.0] = true;
                             plan.written[bias.0] = true;
@@ -467,7 +468,7 @@ impl Graph {
                             if needs_grad[b.0] {
                                 // dW (K,N) = Aᵀ (K,M) · dY (M,N)
                                 plan.contribute(b, |d_b, acc| {
-                                    matmul(gpu, MatmulLayout::AtB, value(a), &d_out, d_b, acc, ops::Epilogue::None)
+                                    matmul(MatmulLayout::AtB, value(a), &d_out, d_b, acc, ops::Epilogue::None)
                                 })?;
                             }
                             if let Some(bias) = bias.filter(|_| needs_grad[b.0]) {
@@ -480,12 +481,12 @@ impl Graph {
                         // A = σ(Z): dZ = (dY · Wᵀ) ⊙ A ⊙ (1 − A) in one dispatch
                         Some(z) if needs_grad[z.0] => plan.contribute(z, |d_z, acc| {
                             let epilogue = ops::Epilogue::SigmoidGrad(value(a));
-                            matmul(gpu, MatmulLayout::ABt, &d_out, value(b), d_z, acc, epilogue)
+                            matmul(MatmulLayout::ABt, &d_out, value(b), d_z, acc, epilogue)
                         })?,
                         Some(_) => {}
                         // dX (M,K) = dY (M,N) · Wᵀ (N,K)
                         None if needs_grad[a.0] => plan.contribute(a, |d_a, acc| {
-                            matmul(gpu, MatmulLayout::ABt, &d_out, value(b), d_a, acc, ops::Epilogue::None)
+                            matmul(MatmulLayout::ABt, &d_out, value(b), d_a, acc, ops::Epilogue::None)
                         })?,
                         None => {}
                     }
@@ -520,7 +521,6 @@ impl Graph {
         let grads = plan.grads;
         let backward = plan.dispatches;
         let hyperparams = Tensor::from_slice(gpu, &[4 * models], bytemuck::cast_slice(&hyperparams_of(optimizers)))?;
-        let active = Tensor::from_u32(gpu, &[models], &vec![1; models])?;
         let update = ops::sgd_update_stacked(
             gpu,
             models,
@@ -767,8 +767,10 @@ fn hyperparams_of(optimizers: &[Sgd]) -> Vec<ops::SgdHyperparams> {
     optimizers.iter().map(ops::SgdHyperparams::from).collect()
 }
 
-/// A matmul with the kernel [`MatmulKernel::choose`] picks for its shape.
-fn matmul(
+/// A matmul with the kernel [`MatmulKernel::choose`] picks for its shape, skipping the
+/// models whose `active` flag is 0.
+#[allow(clippy::too_many_arguments)]
+fn gated_matmul(
     gpu: &Gpu,
     layout: MatmulLayout,
     a: &Tensor,
@@ -776,12 +778,13 @@ fn matmul(
     c: &Tensor,
     accumulate: bool,
     epilogue: ops::Epilogue<'_>,
+    active: &Tensor,
 ) -> Result<Dispatch> {
     let (rows, cols) = c.dims2("matmul", "c")?;
     let (a_rows, a_cols) = a.dims2("matmul", "a")?;
     let k = if layout == MatmulLayout::AtB { a_rows } else { a_cols };
     let kernel = MatmulKernel::choose(gpu, layout, rows, k, cols);
-    ops::matmul_fused(gpu, kernel, layout, a, b, c, accumulate, epilogue)
+    ops::matmul_fused_gated(gpu, kernel, layout, a, b, c, accumulate, epilogue, active)
 }
 
 /// Which ops run fused, to save dispatches:

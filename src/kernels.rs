@@ -24,6 +24,10 @@ pub enum MatmulKernel {
     Naive,
     /// 8×8 outputs per invocation in registers, scalar loads, no workgroup memory; any shape.
     Blocked,
+    /// `Blocked` with the workgroup's lanes running down the rows instead of across the
+    /// columns (tiles 64 rows tall), for outputs narrower than 64 columns (a 10-class output
+    /// layer): on CPU adapters an idle lane of a SIMD group costs as much as a busy one.
+    BlockedNarrow,
     /// vec4 loads, 8×8 outputs per invocation in registers, no workgroup memory. Needs
     /// K % 4 == 0, N % 4 == 0 (layouts AB, AtB) and M % 4 == 0 (AtB); see
     /// [`MatmulKernel::supports`].
@@ -37,7 +41,7 @@ impl MatmulKernel {
     /// Whether this kernel can run `C (M,N) = op(A)·op(B)` with inner dimension K.
     pub fn supports(self, layout: MatmulLayout, m: usize, k: usize, n: usize) -> bool {
         match self {
-            MatmulKernel::Naive | MatmulKernel::Blocked | MatmulKernel::Tiled => true,
+            MatmulKernel::Naive | MatmulKernel::Blocked | MatmulKernel::BlockedNarrow | MatmulKernel::Tiled => true,
             MatmulKernel::Vec4 => {
                 k.is_multiple_of(4)
                     && match layout {
@@ -54,8 +58,20 @@ impl MatmulKernel {
     /// [`MatmulKernel::Vec4`] (see BENCHMARKS.md).
     pub fn choose(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
         let _ = gpu; // the workload sizes per adapter type are set by `vec4_workgroup_rows`
-        if MatmulKernel::Vec4.supports(layout, m, k, n) {
+        if n < 64 && m > n {
+            MatmulKernel::BlockedNarrow
+        } else if MatmulKernel::Vec4.supports(layout, m, k, n) {
             MatmulKernel::Vec4
+        } else {
+            MatmulKernel::Blocked
+        }
+    }
+
+    /// The kernel for a weight gradient with its bias gradient (`rows` = M + 1 outputs
+    /// down, N across): the scalar blocked kernels, lanes along the longer side.
+    pub(crate) fn choose_for_bias_grad(rows: usize, n: usize) -> Self {
+        if n < 64 && rows > n {
+            MatmulKernel::BlockedNarrow
         } else {
             MatmulKernel::Blocked
         }
@@ -66,6 +82,7 @@ impl MatmulKernel {
         match self {
             MatmulKernel::Naive => (16, 16),
             MatmulKernel::Blocked | MatmulKernel::Vec4 => (8 * vec4_workgroup_rows(gpu) as usize, 64),
+            MatmulKernel::BlockedNarrow => (64, 8 * vec4_workgroup_rows(gpu) as usize),
             MatmulKernel::Tiled => (128, 128),
         }
     }
@@ -128,7 +145,7 @@ impl Kernel {
                 source: MATMUL,
                 entry: match kernel {
                     MatmulKernel::Naive => "matmul_naive",
-                    MatmulKernel::Blocked => "matmul_blocked",
+                    MatmulKernel::Blocked | MatmulKernel::BlockedNarrow => "matmul_blocked",
                     MatmulKernel::Vec4 => "matmul_vec4",
                     MatmulKernel::Tiled => "matmul_tiled",
                 },
@@ -201,6 +218,10 @@ impl Gpu {
         match kernel {
             Kernel::Matmul(MatmulKernel::Blocked | MatmulKernel::Vec4, _) => {
                 constants.push(("VEC4_WG_ROWS", vec4_workgroup_rows(self) as f64));
+            }
+            Kernel::Matmul(MatmulKernel::BlockedNarrow, _) => {
+                constants.push(("VEC4_WG_ROWS", vec4_workgroup_rows(self) as f64));
+                constants.push(("LANES_DOWN_ROWS", 1.0));
             }
             Kernel::MseForward => constants.push(("MSE_THREADS", if self.is_software() { 8.0 } else { 256.0 })),
             _ => {}

@@ -10,6 +10,8 @@ use crate::optim::{Sgd, WeightDecay};
 use crate::tensor::Tensor;
 
 const ELEMENTWISE_GROUP: usize = 256;
+/// Elements each invocation of the SGD kernel updates (`PER_INVOCATION` in optim.wgsl).
+const SGD_PER_INVOCATION: usize = 8;
 
 fn check_gpu(gpu: &Gpu, op: &'static str, tensors: &[(&str, &Tensor)]) -> Result<()> {
     for (name, tensor) in tensors {
@@ -92,7 +94,8 @@ struct MatmulParams {
     bias_stride: u32,
     saved_stride: u32,
     d_bias_stride: u32,
-    _pad: [u32; 2],
+    gated: u32,
+    _pad: u32,
 }
 
 /// What a matmul does to each product before storing it: a fused follow-up op.
@@ -140,7 +143,25 @@ pub fn matmul_fused(
     accumulate: bool,
     epilogue: Epilogue<'_>,
 ) -> Result<Dispatch> {
-    matmul_inner(gpu, kernel, layout, a, b, c, accumulate, epilogue, None)
+    matmul_inner(gpu, kernel, layout, a, b, c, accumulate, epilogue, None, None)
+}
+
+/// [`matmul_fused`] over a stack whose models may sit out a step: a model whose entry of
+/// `active` (u32, one per model) is 0 skips the product (the trainer's gather kernel
+/// writes the flags: a model whose epochs are over, or whose rows ran out, does no work).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_fused_gated(
+    gpu: &Gpu,
+    kernel: MatmulKernel,
+    layout: MatmulLayout,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
+    active: &Tensor,
+) -> Result<Dispatch> {
+    matmul_inner(gpu, kernel, layout, a, b, c, accumulate, epilogue, None, Some(active))
 }
 
 /// A dense layer's two parameter gradients in one dispatch: `d_w = xᵀ·d_y` (x (B,IN),
@@ -165,6 +186,33 @@ pub fn matmul_bias_grad(
         accumulate,
         Epilogue::None,
         Some(d_bias),
+        None,
+    )
+}
+
+/// [`matmul_bias_grad`] gated by per-model flags, as [`matmul_fused_gated`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_bias_grad_gated(
+    gpu: &Gpu,
+    kernel: MatmulKernel,
+    x: &Tensor,
+    d_y: &Tensor,
+    d_w: &Tensor,
+    d_bias: &Tensor,
+    accumulate: bool,
+    active: &Tensor,
+) -> Result<Dispatch> {
+    matmul_inner(
+        gpu,
+        kernel,
+        MatmulLayout::AtB,
+        x,
+        d_y,
+        d_w,
+        accumulate,
+        Epilogue::None,
+        Some(d_bias),
+        Some(active),
     )
 }
 
@@ -179,6 +227,7 @@ fn matmul_inner(
     accumulate: bool,
     epilogue: Epilogue<'_>,
     bias_grad: Option<&Tensor>,
+    active: Option<&Tensor>,
 ) -> Result<Dispatch> {
     const OP: &str = "matmul";
     check_gpu(gpu, OP, &[("a", a), ("b", b), ("c", c)])?;
@@ -201,11 +250,14 @@ fn matmul_inner(
     if let Some(d_bias) = bias_grad {
         check_gpu(gpu, OP, &[("d_bias", d_bias)])?;
         check_len(OP, "d_bias", d_bias, n)?;
-        if !matches!(kernel, MatmulKernel::Naive | MatmulKernel::Blocked) {
+        if !matches!(
+            kernel,
+            MatmulKernel::Naive | MatmulKernel::Blocked | MatmulKernel::BlockedNarrow
+        ) {
             return Err(Error::invalid(
                 OP,
                 "kernel for a bias gradient",
-                "Naive or Blocked",
+                "Naive, Blocked or BlockedNarrow",
                 format!("{kernel:?}"),
             ));
         }
@@ -266,9 +318,19 @@ fn matmul_inner(
             format!("{:?}", &strides[..2]),
         ));
     }
+    if let Some(active) = active {
+        check_len(OP, "active", active, models)?;
+        if kernel == MatmulKernel::Tiled {
+            // its barriers need every workgroup to run on
+            return Err(Error::invalid(OP, "kernel for gated models", "not Tiled", "Tiled"));
+        }
+    }
+    let flags = active.unwrap_or(a); // never read unless gated
     let bindings = match kernel {
-        MatmulKernel::Vec4 => [(4, a), (5, b), (3, c), (6, bias), (7, saved), (8, d_bias)],
-        _ => [(1, a), (2, b), (3, c), (6, bias), (7, saved), (8, d_bias)],
+        MatmulKernel::Vec4 => vec![(4, a), (5, b), (3, c), (6, bias), (7, saved), (8, d_bias), (9, flags)],
+        // the tiled kernel never skips a model (see above), so it has no binding 9
+        MatmulKernel::Tiled => vec![(1, a), (2, b), (3, c), (6, bias), (7, saved), (8, d_bias)],
+        _ => vec![(1, a), (2, b), (3, c), (6, bias), (7, saved), (8, d_bias), (9, flags)],
     };
     let params = MatmulParams {
         m: m as u32,
@@ -285,7 +347,8 @@ fn matmul_inner(
         bias_stride: strides[3],
         saved_stride: strides[4],
         d_bias_stride: strides[5],
-        _pad: [0; 2],
+        gated: active.is_some() as u32,
+        _pad: 0,
     };
     Dispatch::stacked(
         gpu,
@@ -598,7 +661,7 @@ pub(crate) fn sgd_update_stacked(
         Kernel::SgdUpdate,
         bytemuck::bytes_of(&params),
         &[(1, grad), (2, weight), (3, velocity), (4, hyperparams), (5, active)],
-        grad.len().div_ceil(ELEMENTWISE_GROUP),
+        grad.len().div_ceil(ELEMENTWISE_GROUP * SGD_PER_INVOCATION),
     )
 }
 
@@ -908,6 +971,7 @@ mod stacked_tests {
         let kernels = [
             MatmulKernel::Naive,
             MatmulKernel::Blocked,
+            MatmulKernel::BlockedNarrow,
             MatmulKernel::Vec4,
             MatmulKernel::Tiled,
         ];
@@ -953,7 +1017,7 @@ mod stacked_tests {
                 }
             }
         }
-        for kernel in [MatmulKernel::Naive, MatmulKernel::Blocked] {
+        for kernel in [MatmulKernel::Naive, MatmulKernel::Blocked, MatmulKernel::BlockedNarrow] {
             for accumulate in [false, true] {
                 let (b, i, o) = (7, 5, 11);
                 let inputs = [
@@ -970,6 +1034,58 @@ mod stacked_tests {
                     &inputs,
                     &outputs,
                     |gpu, ins, outs| matmul_bias_grad(gpu, kernel, &ins[0], &ins[1], &outs[0], &outs[1], accumulate),
+                );
+            }
+        }
+    }
+
+    /// A gated model (flag 0) keeps its output as it was; the others compute as usual.
+    #[test]
+    fn gated_matmuls_skip_inactive_models() {
+        let gpu = gpu();
+        let mut rng = StdRng::seed_from_u64(15);
+        let (m, k, n) = (9, 8, 12);
+        let flags = Tensor::from_u32(&gpu, &[MODELS], &[1, 0, 1]).unwrap();
+        for kernel in [
+            MatmulKernel::Naive,
+            MatmulKernel::Blocked,
+            MatmulKernel::BlockedNarrow,
+            MatmulKernel::Vec4,
+        ] {
+            let inputs = [
+                operand(&mut rng, &[m, k], false, -1.0, 1.0),
+                operand(&mut rng, &[k, n], false, -1.0, 1.0),
+            ];
+            let c0 = operand(&mut rng, &[m, n], false, -1.0, 1.0);
+            let (a, b, c) = (stacked(&gpu, &inputs[0]), stacked(&gpu, &inputs[1]), stacked(&gpu, &c0));
+            let dispatch = matmul_fused_gated(
+                &gpu,
+                kernel,
+                MatmulLayout::AB,
+                &a,
+                &b,
+                &c,
+                false,
+                Epilogue::None,
+                &flags,
+            );
+            gpu.run(&[&dispatch.unwrap()]).unwrap();
+            let got = c.to_vec().unwrap();
+            let len = m * n;
+            assert_eq!(
+                &got[len..2 * len],
+                &c0.values[1][..],
+                "{kernel:?}: the gated model's output moved"
+            );
+            for model in [0, 2] {
+                let (a1, b1) = (single(&gpu, &inputs[0], model), single(&gpu, &inputs[1], model));
+                let c1 = Tensor::zeros(&gpu, &[m, n]).unwrap();
+                gpu.run(&[&matmul(&gpu, kernel, MatmulLayout::AB, &a1, &b1, &c1, false).unwrap()])
+                    .unwrap();
+                assert_eq!(
+                    &got[model * len..(model + 1) * len],
+                    &c1.to_vec().unwrap()[..],
+                    "{kernel:?}: model {model}"
                 );
             }
         }

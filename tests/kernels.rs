@@ -156,6 +156,12 @@ fn matmul_blocked_abt() {
 fn matmul_blocked_atb() {
     matmul_all_shapes(MatmulKernel::Blocked, MatmulLayout::AtB);
 }
+#[test]
+fn matmul_blocked_narrow_all_layouts() {
+    for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {
+        matmul_all_shapes(MatmulKernel::BlockedNarrow, layout);
+    }
+}
 
 /// The fast kernels against the naive GPU oracle directly, on a larger case.
 #[test]
@@ -496,6 +502,7 @@ fn matmul_epilogues_match_reference() {
     for kernel in [
         MatmulKernel::Naive,
         MatmulKernel::Blocked,
+        MatmulKernel::BlockedNarrow,
         MatmulKernel::Vec4,
         MatmulKernel::Tiled,
     ] {
@@ -597,7 +604,7 @@ fn mse_sigmoid_backward_matches_reference() {
 #[test]
 fn matmul_bias_grad_matches_reference() {
     let gpu = gpu();
-    for kernel in [MatmulKernel::Naive, MatmulKernel::Blocked] {
+    for kernel in [MatmulKernel::Naive, MatmulKernel::Blocked, MatmulKernel::BlockedNarrow] {
         for &(batch, inputs, outputs) in &[(1, 1, 1), (4, 2, 8), (7, 13, 5), (130, 63, 67), (4099, 3, 2)] {
             for accumulate in [false, true] {
                 let (seed, mut rng) = seeded_rng();

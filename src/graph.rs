@@ -453,7 +453,7 @@ impl Graph {
                             let (_, outputs) = d_out.dims2(OP, "output gradient")?;
                             plan.dispatches.push(ops::matmul_bias_grad_gated(
                                 gpu,
-                                MatmulKernel::choose_for_bias_grad(inputs + 1, outputs),
+                                MatmulKernel::choose_for_bias_grad(gpu, inputs + 1, outputs),
                                 value(a),
                                 &d_out,
                                 &d_w,

@@ -32,6 +32,11 @@ pub enum MatmulKernel {
     /// K % 4 == 0, N % 4 == 0 (layouts AB, AtB) and M % 4 == 0 (AtB); see
     /// [`MatmulKernel::supports`].
     Vec4,
+    /// Subgroup broadcast, for CPU adapters: a workgroup of 8 (one subgroup) computes 32×64
+    /// outputs; each invocation loads 4 values of op(A) and 8 of op(B) per k and receives
+    /// the other 28 of op(A) by `subgroupBroadcast` — 12 loads per 256 FMAs. Any shape; needs
+    /// SUBGROUP with subgroups of at least 8 ([`Gpu::has_subgroups`]).
+    Subgroup,
     /// Workgroup-memory tiles of 128×128, 8×8 outputs per invocation, meant for real GPUs;
     /// correct, but not yet faster than `Vec4` there, so [`MatmulKernel::choose`] skips it.
     Tiled,
@@ -41,7 +46,11 @@ impl MatmulKernel {
     /// Whether this kernel can run `C (M,N) = op(A)·op(B)` with inner dimension K.
     pub fn supports(self, layout: MatmulLayout, m: usize, k: usize, n: usize) -> bool {
         match self {
-            MatmulKernel::Naive | MatmulKernel::Blocked | MatmulKernel::BlockedNarrow | MatmulKernel::Tiled => true,
+            MatmulKernel::Naive
+            | MatmulKernel::Blocked
+            | MatmulKernel::BlockedNarrow
+            | MatmulKernel::Subgroup
+            | MatmulKernel::Tiled => true,
             MatmulKernel::Vec4 => {
                 k.is_multiple_of(4)
                     && match layout {
@@ -53,13 +62,16 @@ impl MatmulKernel {
         }
     }
 
-    /// The fastest kernel that supports this product on `gpu`: the register-blocked ones.
-    /// [`MatmulKernel::Tiled`] is not chosen yet: on an H100 it ran 4–5× slower than
-    /// [`MatmulKernel::Vec4`] (see BENCHMARKS.md).
+    /// The fastest kernel that supports this product on `gpu`: [`MatmulKernel::BlockedNarrow`]
+    /// for outputs narrower than 64 columns, [`MatmulKernel::Subgroup`] on CPU adapters with
+    /// subgroups, else the register-blocked ones. [`MatmulKernel::Tiled`] is not chosen yet:
+    /// on an H100 it ran 4–5× slower than [`MatmulKernel::Vec4`] (see BENCHMARKS.md).
     pub fn choose(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
-        let _ = gpu; // the workload sizes per adapter type are set by `vec4_workgroup_rows`
         if n < 64 && m > n {
             MatmulKernel::BlockedNarrow
+        } else if gpu.is_software() && gpu.has_subgroups_of_8() {
+            // CPU adapters: loads cost tens of cycles per lane, broadcasts a few
+            MatmulKernel::Subgroup
         } else if MatmulKernel::Vec4.supports(layout, m, k, n) {
             MatmulKernel::Vec4
         } else {
@@ -69,9 +81,11 @@ impl MatmulKernel {
 
     /// The kernel for a weight gradient with its bias gradient (`rows` = M + 1 outputs
     /// down, N across): the scalar blocked kernels, lanes along the longer side.
-    pub(crate) fn choose_for_bias_grad(rows: usize, n: usize) -> Self {
+    pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, n: usize) -> Self {
         if n < 64 && rows > n {
             MatmulKernel::BlockedNarrow
+        } else if gpu.is_software() && gpu.has_subgroups_of_8() {
+            MatmulKernel::Subgroup
         } else {
             MatmulKernel::Blocked
         }
@@ -83,6 +97,7 @@ impl MatmulKernel {
             MatmulKernel::Naive => (16, 16),
             MatmulKernel::Blocked | MatmulKernel::Vec4 => (8 * vec4_workgroup_rows(gpu) as usize, 64),
             MatmulKernel::BlockedNarrow => (64, 8 * vec4_workgroup_rows(gpu) as usize),
+            MatmulKernel::Subgroup => (32, 64),
             MatmulKernel::Tiled => (128, 128),
         }
     }
@@ -122,6 +137,10 @@ struct KernelSource {
 }
 
 const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
+const MATMUL_SUBGROUP: &str = concat!(
+    include_str!("../shaders/matmul.wgsl"),
+    include_str!("../shaders/matmul_subgroup.wgsl")
+);
 const BIAS: &str = include_str!("../shaders/bias.wgsl");
 const SIGMOID: &str = include_str!("../shaders/sigmoid.wgsl");
 const MSE: &str = include_str!("../shaders/mse.wgsl");
@@ -141,9 +160,18 @@ impl Kernel {
         };
         match self {
             Kernel::Matmul(kernel, layout) => KernelSource {
-                file: "matmul.wgsl",
-                source: MATMUL,
+                file: if kernel == MatmulKernel::Subgroup {
+                    "matmul_subgroup.wgsl"
+                } else {
+                    "matmul.wgsl"
+                },
+                source: if kernel == MatmulKernel::Subgroup {
+                    MATMUL_SUBGROUP
+                } else {
+                    MATMUL
+                },
                 entry: match kernel {
+                    MatmulKernel::Subgroup => "matmul_subgroup",
                     MatmulKernel::Naive => "matmul_naive",
                     MatmulKernel::Blocked | MatmulKernel::BlockedNarrow => "matmul_blocked",
                     MatmulKernel::Vec4 => "matmul_vec4",

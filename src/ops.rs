@@ -252,12 +252,12 @@ fn matmul_inner(
         check_len(OP, "d_bias", d_bias, n)?;
         if !matches!(
             kernel,
-            MatmulKernel::Naive | MatmulKernel::Blocked | MatmulKernel::BlockedNarrow
+            MatmulKernel::Naive | MatmulKernel::Blocked | MatmulKernel::BlockedNarrow | MatmulKernel::Subgroup
         ) {
             return Err(Error::invalid(
                 OP,
                 "kernel for a bias gradient",
-                "Naive, Blocked or BlockedNarrow",
+                "Naive, Blocked, BlockedNarrow or Subgroup",
                 format!("{kernel:?}"),
             ));
         }
@@ -266,7 +266,17 @@ fn matmul_inner(
     let rows = m + usize::from(bias_grad.is_some());
     let (tile_rows, tile_cols) = kernel.tile(gpu);
     let tiles_n = n.div_ceil(tile_cols);
-    let tiles = rows.div_ceil(tile_rows) * tiles_n;
+    // The subgroup kernel computes the row of ones without a row of tiles for it.
+    let tiled_rows = if kernel == MatmulKernel::Subgroup { m } else { rows };
+    let tiles = tiled_rows.div_ceil(tile_rows) * tiles_n;
+    if kernel == MatmulKernel::Subgroup && !gpu.has_subgroups_of_8() {
+        return Err(Error::invalid(
+            OP,
+            "kernel",
+            "a device with subgroups of at least 8 for the Subgroup kernel",
+            format!("{} without them", gpu.adapter_name()),
+        ));
+    }
     if !kernel.supports(layout, m, k, n) {
         return Err(Error::invalid(
             OP,
@@ -968,17 +978,20 @@ mod stacked_tests {
     fn stacked_matmuls_equal_per_model_runs() {
         let gpu = gpu();
         let mut rng = StdRng::seed_from_u64(11);
-        let kernels = [
+        let mut kernels = vec![
             MatmulKernel::Naive,
             MatmulKernel::Blocked,
             MatmulKernel::BlockedNarrow,
             MatmulKernel::Vec4,
             MatmulKernel::Tiled,
         ];
+        if gpu.has_subgroups_of_8() {
+            kernels.push(MatmulKernel::Subgroup);
+        }
         let layouts = [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB];
         // (M, K, N): one shape every kernel supports, one awkward one for the scalar kernels
         for (m, k, n) in [(8, 12, 20), (7, 13, 5)] {
-            for kernel in kernels {
+            for &kernel in &kernels {
                 for layout in layouts {
                     if !kernel.supports(layout, m, k, n) {
                         continue;
@@ -1017,7 +1030,15 @@ mod stacked_tests {
                 }
             }
         }
-        for kernel in [MatmulKernel::Naive, MatmulKernel::Blocked, MatmulKernel::BlockedNarrow] {
+        for kernel in [
+            MatmulKernel::Naive,
+            MatmulKernel::Blocked,
+            MatmulKernel::BlockedNarrow,
+            MatmulKernel::Subgroup,
+        ] {
+            if kernel == MatmulKernel::Subgroup && !gpu.has_subgroups_of_8() {
+                continue; // refused there (tests/kernels.rs checks that)
+            }
             for accumulate in [false, true] {
                 let (b, i, o) = (7, 5, 11);
                 let inputs = [

@@ -62,14 +62,23 @@ impl MatmulKernel {
         }
     }
 
-    /// The fastest kernel that supports this product on `gpu`: [`MatmulKernel::BlockedNarrow`]
-    /// for outputs narrower than 64 columns, [`MatmulKernel::Subgroup`] on CPU adapters with
-    /// subgroups, else the register-blocked ones. [`MatmulKernel::Tiled`] is not chosen yet:
+    /// The fastest kernel that supports this product on `gpu`. On CPU adapters:
+    /// [`MatmulKernel::BlockedNarrow`] for outputs narrower than 64 columns, else
+    /// [`MatmulKernel::Subgroup`] where subgroups exist. Elsewhere, and on GPUs: the
+    /// register-blocked ones (`Vec4` where the shape allows). [`MatmulKernel::Tiled`] is not chosen yet:
     /// on an H100 it ran 4–5× slower than [`MatmulKernel::Vec4`] (see BENCHMARKS.md).
     pub fn choose(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
+        if !gpu.is_software() {
+            // real GPUs: as measured on the H100 (BENCHMARKS.md)
+            return if MatmulKernel::Vec4.supports(layout, m, k, n) {
+                MatmulKernel::Vec4
+            } else {
+                MatmulKernel::Blocked
+            };
+        }
         if n < 64 && m > n {
             MatmulKernel::BlockedNarrow
-        } else if gpu.is_software() && gpu.has_subgroups_of_8() {
+        } else if gpu.has_subgroups_of_8() {
             // CPU adapters: loads cost tens of cycles per lane, broadcasts a few
             MatmulKernel::Subgroup
         } else if MatmulKernel::Vec4.supports(layout, m, k, n) {
@@ -80,11 +89,14 @@ impl MatmulKernel {
     }
 
     /// The kernel for a weight gradient with its bias gradient (`rows` = M + 1 outputs
-    /// down, N across): the scalar blocked kernels, lanes along the longer side.
+    /// down, N across), among those that can add the row of ones: `Blocked` on GPUs; on CPU
+    /// adapters `BlockedNarrow` for narrow outputs, else `Subgroup` where subgroups exist.
     pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, n: usize) -> Self {
-        if n < 64 && rows > n {
+        if !gpu.is_software() {
+            MatmulKernel::Blocked
+        } else if n < 64 && rows > n {
             MatmulKernel::BlockedNarrow
-        } else if gpu.is_software() && gpu.has_subgroups_of_8() {
+        } else if gpu.has_subgroups_of_8() {
             MatmulKernel::Subgroup
         } else {
             MatmulKernel::Blocked

@@ -9,7 +9,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::Dispatch;
-use crate::mlp::{Activation, LayerParams, Mlp};
+use crate::mlp::{Activation, LayerParams, Mlp, MlpBuilder};
 use crate::ops;
 use crate::optim::Sgd;
 use crate::tensor::Tensor;
@@ -191,12 +191,9 @@ impl Batches {
         let counts: Vec<Vec<usize>> = rows
             .iter()
             .map(|rows| {
-                let n_batches = if drop_last {
-                    rows.len() / batch
-                } else {
-                    rows.len().div_ceil(batch)
-                };
-                (0..n_batches).map(|j| batch.min(rows.len() - j * batch)).collect()
+                (0..batches_per_epoch(rows.len(), batch, drop_last))
+                    .map(|j| batch.min(rows.len() - j * batch))
+                    .collect()
             })
             .collect();
         if let Some(short) = counts.iter().position(|c| c.is_empty()) {
@@ -420,10 +417,7 @@ pub fn fit(
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
     check_fit("fit", data, train_rows, validation_rows, config)?;
-    let mlp = Mlp::builder(&layer_sizes(data, config))
-        .seed(config.seed)
-        .output_activation(config.output_activation)
-        .build(&data.gpu, config.batch_size, config.sgd)?;
+    let mlp = mlp_builder(data, config).build(&data.gpu, config.batch_size, config.sgd)?;
     fit_one(mlp, 0, data, train_rows, validation_rows, config, on_epoch)
 }
 
@@ -502,6 +496,19 @@ pub fn resume(
         ));
     }
     fit_one(mlp, epochs_done, data, train_rows, validation_rows, config, on_epoch)
+}
+
+/// The network `fit` trains for `config` on `data`: its layer sizes, seed and output
+/// activation.
+fn mlp_builder(data: &GpuDataset, config: &TrainConfig) -> MlpBuilder {
+    Mlp::builder(&layer_sizes(data, config))
+        .seed(config.seed)
+        .output_activation(config.output_activation)
+}
+
+/// Mini-batches an epoch over `rows` rows takes: a partial last one counts unless dropped.
+fn batches_per_epoch(rows: usize, batch: usize, drop_last: bool) -> usize {
+    if drop_last { rows / batch } else { rows.div_ceil(batch) }
 }
 
 /// Inputs from the data, hidden layers from the config, outputs from the data.
@@ -780,17 +787,12 @@ pub fn fit_batched(
         let histories = stack.histories;
         for (m, ((params, velocities), history)) in params.into_iter().zip(velocities).zip(histories).enumerate() {
             let config = &jobs[group[m]].config;
-            let mut mlp = Mlp::builder(&layer_sizes(data, config))
-                .seed(config.seed)
-                .output_activation(config.output_activation)
-                .parameters(params)
-                .build(&data.gpu, config.batch_size, config.sgd)?;
+            let mut mlp =
+                mlp_builder(data, config)
+                    .parameters(params)
+                    .build(&data.gpu, config.batch_size, config.sgd)?;
             mlp.set_velocities(&velocities)?;
-            let n_batches = if config.drop_last {
-                jobs[group[m]].train_rows.len() / config.batch_size
-            } else {
-                jobs[group[m]].train_rows.len().div_ceil(config.batch_size)
-            };
+            let n_batches = batches_per_epoch(jobs[group[m]].train_rows.len(), config.batch_size, config.drop_last);
             mlp.set_steps_taken((n_batches * history.len()) as u64);
             models[group[m]] = Some(Model {
                 mlp,

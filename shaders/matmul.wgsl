@@ -1,140 +1,5 @@
-// Matrix multiply, the three layouts backprop needs, without materialising a transpose:
-//   C (M,N) = epilogue(op(A) (M,K) · op(B) (K,N))   [+ C when params.accumulate != 0]
-// A is stored (M,K), or (K,M) when TRANS_A (dW = Xᵀ·dY).
-// B is stored (K,N), or (N,K) when TRANS_B (dX = dY·Wᵀ).
-// Workgroups are numbered linearly over a 2-D grid (x fastest) so that outputs needing more
-// than 65535 workgroups still dispatch; tiles run row-major over C.
-
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
-// Rows of invocations in a matmul_vec4 workgroup (each covers 8 rows of C). Small on CPU
-// adapters, where a workgroup runs on one core and more of them spread over the cores.
-override VEC4_WG_ROWS: u32 = 8u;
-// matmul_blocked with the lanes of a workgroup running down the rows (tiles 64 rows by
-// 8·VEC4_WG_ROWS columns), for narrow outputs: idle lanes cost as much as busy ones on CPU
-// adapters.
-override LANES_DOWN_ROWS: bool = false;
-
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    accumulate: u32,
-    tiles_n: u32, // tiles across a row of C
-    tiles: u32,   // tiles in all
-    epilogue: u32,
-    // Rows of C: m, or m + 1 when op(A) gets an extra row of ones (naive and blocked kernels
-    // only), whose products — the column sums of op(B) — go to d_bias: a layer's bias
-    // gradient in the dispatch of its weight gradient.
-    rows: u32,
-    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
-    // m · stride elements in (0 for an operand all models share).
-    a_stride: u32,
-    b_stride: u32,
-    c_stride: u32,
-    bias_stride: u32,
-    saved_stride: u32,
-    d_bias_stride: u32,
-    // Whether `model_active` gates the models (a model whose flag is 0 skips the product).
-    gated: u32,
-    _pad0: u32,
-}
-
-// What happens to each product before it is stored: the fusions that save whole dispatches.
-const EPILOGUE_NONE: u32 = 0u;
-const EPILOGUE_BIAS: u32 = 1u;          // + bias[col]                     a linear layer
-const EPILOGUE_BIAS_SIGMOID: u32 = 2u;  // σ(· + bias[col])                a sigmoid layer
-const EPILOGUE_SIGMOID_GRAD: u32 = 3u;  // · y (1 − y), y = saved (M,N)    dX through a sigmoid
-
-// Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
-// recompiles a shader whenever the uniform values its loops depend on change, which
-// costs milliseconds per dispatch. Each entry point copies them into `params` first.
-@group(0) @binding(0) var<storage, read> params_buffer: MatmulParams;
-var<private> params: MatmulParams;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-// The same A and B seen as vec4s, for matmul_vec4 (its caller guarantees the alignment).
-@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
-// The epilogue's operands (bound to A when unused).
-@group(0) @binding(6) var<storage, read> bias: array<f32>;
-@group(0) @binding(7) var<storage, read> saved: array<f32>;
-@group(0) @binding(8) var<storage, read_write> d_bias: array<f32>; // bound to C when unused
-// Per model: 0 when it sits this step out (read only when params.gated; bound to C otherwise).
-@group(0) @binding(9) var<storage, read> model_active: array<u32>;
-
-// Where this workgroup's model starts in each binding.
-var<private> a_base: u32;
-var<private> b_base: u32;
-var<private> c_base: u32;
-var<private> bias_base: u32;
-var<private> saved_base: u32;
-var<private> d_bias_base: u32;
-
-// Whether this workgroup's model sits this step out.
-fn model_skipped(model: u32) -> bool {
-    return params.gated != 0u && model_active[model] == 0u;
-}
-
-fn load_params(model: u32) {
-    params = params_buffer;
-    a_base = model * params.a_stride;
-    b_base = model * params.b_stride;
-    c_base = model * params.c_stride;
-    bias_base = model * params.bias_stride;
-    saved_base = model * params.saved_stride;
-    d_bias_base = model * params.d_bias_stride;
-}
-
-fn a_at(row: u32, kk: u32) -> f32 {
-    if row >= params.m {
-        return 1.0; // the row of ones (row == m < rows)
-    }
-    if TRANS_A {
-        return a[a_base + kk * params.m + row];
-    }
-    return a[a_base + row * params.k + kk];
-}
-
-fn b_at(kk: u32, col: u32) -> f32 {
-    if TRANS_B {
-        return b[b_base + col * params.k + kk];
-    }
-    return b[b_base + kk * params.n + col];
-}
-
-fn store(row: u32, col: u32, product: f32) {
-    if row >= params.m {
-        let j = d_bias_base + col;
-        if params.accumulate != 0u {
-            d_bias[j] = d_bias[j] + product;
-        } else {
-            d_bias[j] = product;
-        }
-        return;
-    }
-    let i = c_base + row * params.n + col;
-    var value = product;
-    switch params.epilogue {
-        case EPILOGUE_BIAS: {
-            value += bias[bias_base + col];
-        }
-        case EPILOGUE_BIAS_SIGMOID: {
-            value = 1.0 / (1.0 + exp(-(value + bias[bias_base + col])));
-        }
-        case EPILOGUE_SIGMOID_GRAD: {
-            let y = saved[saved_base + row * params.n + col];
-            value *= y * (1.0 - y);
-        }
-        default: {}
-    }
-    if params.accumulate != 0u {
-        c[i] = c[i] + value;
-    } else {
-        c[i] = value;
-    }
-}
+// Naive (the oracle), register-blocked and vec4 matmuls, plus matmul_lanes, the kernel for
+// CPU adapters. Compiled after matmul_common.wgsl (parameters, bindings, loads, epilogue).
 
 // The oracle: one output per invocation, a plain loop over K. Every faster kernel is tested
 // against this one.
@@ -429,78 +294,86 @@ fn matmul_vec4(
     store_row(row0 + 7u, col0, lo7, hi7);
 }
 
-// Workgroup-memory tiling, for real GPUs: a 16×16 workgroup computes a 128×128 tile of C,
-// each invocation an 8×8 block (rows ty + 16i, columns tx + 16j, so neighbours touch
-// neighbouring addresses). K is walked 8 at a time: the workgroup stages an A tile
-// (128×8) and a B tile (8×128) in workgroup memory, zero-filled past the edges, and every
-// invocation reuses each staged value 8 times from registers.
-const TILE: u32 = 128u;
-const TILE_K: u32 = 8u;
-var<workgroup> a_tile: array<array<f32, 128>, 8>; // [k][row]
-var<workgroup> b_tile: array<array<f32, 128>, 8>; // [k][col]
-
-@compute @workgroup_size(16, 16)
-fn matmul_tiled(
+// For CPU adapters, cheap to compile: a workgroup of 8 invocations (one SIMD group on
+// lavapipe) and a 4×4 block of C per invocation, in four vec4 accumulators, over a plain
+// (not unrolled) loop on K. The fully unrolled 8×8 and 32×64 kernels above spend ~25 s and
+// minutes in LLVM's register allocator on a cold shader cache (64 or 256 live accumulators
+// per lane spill); this one compiles in about a second. On lavapipe the cost is in the
+// loads (8 per 16 FMAs here); a 16×1 block per lane (17 loads per 16 FMAs, 16 of them the
+// same for all lanes) ran 2× slower, so the uniform loads are not cheaper there.
+// Lanes run across the columns (lane l: columns col0 + l + 8j, a tile of 4 rows × 32
+// columns), or with LANES_DOWN_ROWS down the rows (lane l: rows row0 + l + 8i, a tile of 32
+// rows × 4 columns) for outputs narrower than 32 columns, where lanes across the columns
+// would idle. Any shape, every epilogue, the bias gradient's row of ones (loads clamped at
+// the edges, stores checked).
+@compute @workgroup_size(8)
+fn matmul_lanes(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
-    @builtin(local_invocation_index) tid: u32,
 ) {
     load_params(wid.z);
-    // No early return before the barriers: idle workgroups and invocations still take part.
-    let tile = wid.x + nwg.x * wid.y;
-    let tile_in_range = tile < params.tiles;
-    let row0 = (tile / max(params.tiles_n, 1u)) * TILE;
-    let col0 = (tile % max(params.tiles_n, 1u)) * TILE;
-    var acc: array<array<f32, 8>, 8>;
-    for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
-        for (var q = 0u; q < 4u; q++) {
-            let e = tid + 256u * q;
-            // A tile: 128 rows × 8 k
-            let ar = e / TILE_K;
-            let ak = e % TILE_K;
-            var av = 0.0;
-            if tile_in_range && row0 + ar < params.m && k0 + ak < params.k {
-                av = a_at(row0 + ar, k0 + ak);
-            }
-            a_tile[ak][ar] = av;
-            // B tile: 8 k × 128 columns
-            let bk = e / TILE;
-            let bc = e % TILE;
-            var bv = 0.0;
-            if tile_in_range && k0 + bk < params.k && col0 + bc < params.n {
-                bv = b_at(k0 + bk, col0 + bc);
-            }
-            b_tile[bk][bc] = bv;
-        }
-        workgroupBarrier();
-        for (var kk = 0u; kk < TILE_K; kk++) {
-            var a_frag: array<f32, 8>;
-            var b_frag: array<f32, 8>;
-            for (var i = 0u; i < 8u; i++) {
-                a_frag[i] = a_tile[kk][lid.y + 16u * i];
-                b_frag[i] = b_tile[kk][lid.x + 16u * i];
-            }
-            for (var i = 0u; i < 8u; i++) {
-                for (var j = 0u; j < 8u; j++) {
-                    acc[i][j] = fma(a_frag[i], b_frag[j], acc[i][j]);
-                }
-            }
-        }
-        workgroupBarrier();
-    }
-    if !tile_in_range {
+    if model_skipped(wid.z) {
         return;
     }
-    for (var i = 0u; i < 8u; i++) {
-        let row = row0 + lid.y + 16u * i;
-        if row < params.m {
-            for (var j = 0u; j < 8u; j++) {
-                let col = col0 + lid.x + 16u * j;
-                if col < params.n {
-                    store(row, col, acc[i][j]);
-                }
-            }
-        }
+    let tile = wid.x + nwg.x * wid.y;
+    if tile >= params.tiles {
+        return;
+    }
+    var row0 = (tile / params.tiles_n) * 4u;
+    var row_step = 1u;
+    var col0 = (tile % params.tiles_n) * 32u + lid.x;
+    var col_step = 8u;
+    if LANES_DOWN_ROWS {
+        row0 = (tile / params.tiles_n) * 32u + lid.x;
+        row_step = 8u;
+        col0 = (tile % params.tiles_n) * 4u;
+        col_step = 1u;
+    }
+    let last_row = params.rows - 1u;
+    let last_col = params.n - 1u;
+    let r0 = min(row0, last_row);
+    let r1 = min(row0 + row_step, last_row);
+    let r2 = min(row0 + 2u * row_step, last_row);
+    let r3 = min(row0 + 3u * row_step, last_row);
+    let c0 = min(col0, last_col);
+    let c1 = min(col0 + col_step, last_col);
+    let c2 = min(col0 + 2u * col_step, last_col);
+    let c3 = min(col0 + 3u * col_step, last_col);
+    // acc_i: row i of the block, one component per column
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var kk = 0u; kk < params.k; kk++) {
+        let b_row = vec4<f32>(b_at(kk, c0), b_at(kk, c1), b_at(kk, c2), b_at(kk, c3));
+        acc0 = fma(vec4<f32>(a_at(r0, kk)), b_row, acc0);
+        acc1 = fma(vec4<f32>(a_at(r1, kk)), b_row, acc1);
+        acc2 = fma(vec4<f32>(a_at(r2, kk)), b_row, acc2);
+        acc3 = fma(vec4<f32>(a_at(r3, kk)), b_row, acc3);
+    }
+    store_lanes(row0, col0, col_step, acc0);
+    store_lanes(row0 + row_step, col0, col_step, acc1);
+    store_lanes(row0 + 2u * row_step, col0, col_step, acc2);
+    store_lanes(row0 + 3u * row_step, col0, col_step, acc3);
+}
+
+// matmul_lanes: stores `values` at (row, col0 + j·col_step), j = 0..4, skipping what lies
+// outside C.
+fn store_lanes(row: u32, col0: u32, col_step: u32, values: vec4<f32>) {
+    if row >= params.rows {
+        return;
+    }
+    if col0 < params.n {
+        store(row, col0, values.x);
+    }
+    if col0 + col_step < params.n {
+        store(row, col0 + col_step, values.y);
+    }
+    if col0 + 2u * col_step < params.n {
+        store(row, col0 + 2u * col_step, values.z);
+    }
+    if col0 + 3u * col_step < params.n {
+        store(row, col0 + 3u * col_step, values.w);
     }
 }

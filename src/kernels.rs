@@ -37,9 +37,19 @@ pub enum MatmulKernel {
     /// the other 28 of op(A) by `subgroupBroadcast` — 12 loads per 256 FMAs. Any shape; needs
     /// SUBGROUP with subgroups of at least 8 ([`Gpu::has_subgroups`]).
     Subgroup,
-    /// Workgroup-memory tiles of 128×128, 8×8 outputs per invocation, meant for real GPUs;
-    /// correct, but not yet faster than `Vec4` there, so [`MatmulKernel::choose`] skips it.
+    /// Workgroup-memory tiles of 128×128 (K staged 16 at a time, op(A) transposed so the
+    /// inner loop reads vec4s), 8×8 outputs per invocation, vec4 global loads where the
+    /// layout allows, the next slice loaded while the current one is multiplied: for real
+    /// GPUs and large products. Any shape.
     Tiled,
+    /// For CPU adapters: a workgroup of 8 invocations (one SIMD group on lavapipe), each a
+    /// 4×4 block over a plain loop on K, lanes across the columns (tiles of 4×32). Compiles
+    /// in a fraction of a second where the unrolled kernels take tens of seconds to minutes
+    /// on a cold shader cache. Any shape.
+    Lanes,
+    /// [`MatmulKernel::Lanes`] with the lanes down the rows (tiles of 32×4), for outputs
+    /// narrower than 32 columns. Any shape.
+    LanesDown,
 }
 
 impl MatmulKernel {
@@ -50,7 +60,9 @@ impl MatmulKernel {
             | MatmulKernel::Blocked
             | MatmulKernel::BlockedNarrow
             | MatmulKernel::Subgroup
-            | MatmulKernel::Tiled => true,
+            | MatmulKernel::Tiled
+            | MatmulKernel::Lanes
+            | MatmulKernel::LanesDown => true,
             MatmulKernel::Vec4 => {
                 k.is_multiple_of(4)
                     && match layout {
@@ -62,25 +74,28 @@ impl MatmulKernel {
         }
     }
 
-    /// The fastest kernel that supports this product on `gpu`. On CPU adapters:
-    /// [`MatmulKernel::BlockedNarrow`] for outputs narrower than 64 columns, else
-    /// [`MatmulKernel::Subgroup`] where subgroups exist. Elsewhere, and on GPUs: the
-    /// register-blocked ones (`Vec4` where the shape allows). [`MatmulKernel::Tiled`] is not chosen yet:
-    /// on an H100 it ran 4–5× slower than [`MatmulKernel::Vec4`] (see BENCHMARKS.md).
+    /// The kernel for `C (M,N) = op(A)·op(B)` on `gpu`, chosen with compile time in mind
+    /// as well as run time:
+    /// - CPU adapters: [`MatmulKernel::Lanes`], or [`MatmulKernel::LanesDown`] for outputs
+    ///   narrower than 32 columns. They compile in about a second on lavapipe with a cold
+    ///   shader cache, where the unrolled `Blocked`/`Vec4` take ~25 s per layout and
+    ///   `Subgroup` minutes (BENCHMARKS.md); a first run pays that once per machine, and a
+    ///   kernel 5 ms faster per step would need tens of thousands of steps to pay it back.
+    /// - GPUs: [`MatmulKernel::Tiled`] for products of at least [`TILED_MIN_WORK`]
+    ///   multiply-adds with 128 or more outputs each way, else `Vec4` where the shape allows,
+    ///   else `Blocked`.
+    ///
+    /// `WGPU_MLP_MATMUL=<kernel name>` (e.g. `Vec4`) forces a kernel wherever it supports
+    /// the shape, for benchmarking.
     pub fn choose(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
-        if !gpu.is_software() {
-            // real GPUs: as measured on the H100 (BENCHMARKS.md)
-            return if MatmulKernel::Vec4.supports(layout, m, k, n) {
-                MatmulKernel::Vec4
-            } else {
-                MatmulKernel::Blocked
-            };
+        if let Some(forced) = forced_kernel(gpu).filter(|f| f.supports(layout, m, k, n)) {
+            return forced;
         }
-        if n < 64 && m > n {
-            MatmulKernel::BlockedNarrow
-        } else if gpu.has_subgroups_of_8() {
-            // CPU adapters: loads cost tens of cycles per lane, broadcasts a few
-            MatmulKernel::Subgroup
+        if gpu.is_software() {
+            return Self::for_cpu_adapter(m, n);
+        }
+        if m >= 128 && n >= 128 && m * n * k >= TILED_MIN_WORK {
+            MatmulKernel::Tiled
         } else if MatmulKernel::Vec4.supports(layout, m, k, n) {
             MatmulKernel::Vec4
         } else {
@@ -88,16 +103,25 @@ impl MatmulKernel {
         }
     }
 
+    fn for_cpu_adapter(m: usize, n: usize) -> Self {
+        if n < 32 && m > n {
+            MatmulKernel::LanesDown
+        } else {
+            MatmulKernel::Lanes
+        }
+    }
+
     /// The kernel for a weight gradient with its bias gradient (`rows` = M + 1 outputs
-    /// down, N across), among those that can add the row of ones: `Blocked` on GPUs; on CPU
-    /// adapters `BlockedNarrow` for narrow outputs, else `Subgroup` where subgroups exist.
-    pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, n: usize) -> Self {
-        if !gpu.is_software() {
-            MatmulKernel::Blocked
-        } else if n < 64 && rows > n {
-            MatmulKernel::BlockedNarrow
-        } else if gpu.has_subgroups_of_8() {
-            MatmulKernel::Subgroup
+    /// down, N across, inner dimension `k`): as [`MatmulKernel::choose`], without `Vec4`
+    /// (which cannot add the row of ones).
+    pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, k: usize, n: usize) -> Self {
+        if let Some(forced) = forced_kernel(gpu).filter(|&f| f != MatmulKernel::Vec4) {
+            return forced;
+        }
+        if gpu.is_software() {
+            Self::for_cpu_adapter(rows, n)
+        } else if rows >= 128 && n >= 128 && rows * n * k >= TILED_MIN_WORK {
+            MatmulKernel::Tiled
         } else {
             MatmulKernel::Blocked
         }
@@ -111,8 +135,31 @@ impl MatmulKernel {
             MatmulKernel::BlockedNarrow => (64, 8 * vec4_workgroup_rows(gpu) as usize),
             MatmulKernel::Subgroup => (32, 64),
             MatmulKernel::Tiled => (128, 128),
+            MatmulKernel::Lanes => (4, 32),
+            MatmulKernel::LanesDown => (32, 4),
         }
     }
+}
+
+/// Multiply-adds from which [`MatmulKernel::choose`] takes the tiled kernel on GPUs.
+pub const TILED_MIN_WORK: usize = 1 << 24;
+
+/// The kernel `WGPU_MLP_MATMUL` names, if it names one this device can run.
+fn forced_kernel(gpu: &Gpu) -> Option<MatmulKernel> {
+    let name = std::env::var("WGPU_MLP_MATMUL").ok()?;
+    let kernel = [
+        MatmulKernel::Naive,
+        MatmulKernel::Blocked,
+        MatmulKernel::BlockedNarrow,
+        MatmulKernel::Vec4,
+        MatmulKernel::Subgroup,
+        MatmulKernel::Tiled,
+        MatmulKernel::Lanes,
+        MatmulKernel::LanesDown,
+    ]
+    .into_iter()
+    .find(|k| format!("{k:?}").eq_ignore_ascii_case(&name))?;
+    (kernel != MatmulKernel::Subgroup || gpu.has_subgroups_of_8()).then_some(kernel)
 }
 
 /// Rows of invocations in a `matmul_blocked` / `matmul_vec4` workgroup: 2 on CPU adapters, where each
@@ -148,10 +195,19 @@ struct KernelSource {
     trusted: bool,
 }
 
-const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
+// Each matmul family is its own module: the shared prelude plus the family's kernels.
+const MATMUL: &str = concat!(
+    include_str!("../shaders/matmul_common.wgsl"),
+    include_str!("../shaders/matmul.wgsl")
+);
 const MATMUL_SUBGROUP: &str = concat!(
+    include_str!("../shaders/matmul_common.wgsl"),
     include_str!("../shaders/matmul.wgsl"),
     include_str!("../shaders/matmul_subgroup.wgsl")
+);
+const MATMUL_TILED: &str = concat!(
+    include_str!("../shaders/matmul_common.wgsl"),
+    include_str!("../shaders/matmul_tiled.wgsl")
 );
 const BIAS: &str = include_str!("../shaders/bias.wgsl");
 const SIGMOID: &str = include_str!("../shaders/sigmoid.wgsl");
@@ -172,15 +228,15 @@ impl Kernel {
         };
         match self {
             Kernel::Matmul(kernel, layout) => KernelSource {
-                file: if kernel == MatmulKernel::Subgroup {
-                    "matmul_subgroup.wgsl"
-                } else {
-                    "matmul.wgsl"
+                file: match kernel {
+                    MatmulKernel::Subgroup => "matmul_subgroup.wgsl",
+                    MatmulKernel::Tiled => "matmul_tiled.wgsl",
+                    _ => "matmul.wgsl",
                 },
-                source: if kernel == MatmulKernel::Subgroup {
-                    MATMUL_SUBGROUP
-                } else {
-                    MATMUL
+                source: match kernel {
+                    MatmulKernel::Subgroup => MATMUL_SUBGROUP,
+                    MatmulKernel::Tiled => MATMUL_TILED,
+                    _ => MATMUL,
                 },
                 entry: match kernel {
                     MatmulKernel::Subgroup => "matmul_subgroup",
@@ -188,6 +244,7 @@ impl Kernel {
                     MatmulKernel::Blocked | MatmulKernel::BlockedNarrow => "matmul_blocked",
                     MatmulKernel::Vec4 => "matmul_vec4",
                     MatmulKernel::Tiled => "matmul_tiled",
+                    MatmulKernel::Lanes | MatmulKernel::LanesDown => "matmul_lanes",
                 },
                 constants: match layout {
                     MatmulLayout::AB => &[("TRANS_A", 0.0), ("TRANS_B", 0.0)],
@@ -263,6 +320,7 @@ impl Gpu {
                 constants.push(("VEC4_WG_ROWS", vec4_workgroup_rows(self) as f64));
                 constants.push(("LANES_DOWN_ROWS", 1.0));
             }
+            Kernel::Matmul(MatmulKernel::LanesDown, _) => constants.push(("LANES_DOWN_ROWS", 1.0)),
             Kernel::MseForward => constants.push(("MSE_THREADS", if self.is_software() { 8.0 } else { 256.0 })),
             _ => {}
         }

@@ -252,12 +252,18 @@ fn matmul_inner(
         check_len(OP, "d_bias", d_bias, n)?;
         if !matches!(
             kernel,
-            MatmulKernel::Naive | MatmulKernel::Blocked | MatmulKernel::BlockedNarrow | MatmulKernel::Subgroup
+            MatmulKernel::Naive
+                | MatmulKernel::Blocked
+                | MatmulKernel::BlockedNarrow
+                | MatmulKernel::Subgroup
+                | MatmulKernel::Tiled
+                | MatmulKernel::Lanes
+                | MatmulKernel::LanesDown
         ) {
             return Err(Error::invalid(
                 OP,
                 "kernel for a bias gradient",
-                "Naive, Blocked, BlockedNarrow or Subgroup",
+                "any kernel but Vec4",
                 format!("{kernel:?}"),
             ));
         }
@@ -330,16 +336,34 @@ fn matmul_inner(
     }
     if let Some(active) = active {
         check_len(OP, "active", active, models)?;
-        if kernel == MatmulKernel::Tiled {
-            // its barriers need every workgroup to run on
-            return Err(Error::invalid(OP, "kernel for gated models", "not Tiled", "Tiled"));
-        }
     }
     let flags = active.unwrap_or(a); // never read unless gated
+    // The tiled kernel reads op(A) and op(B) both ways (vec4 views where aligned). A vec4
+    // binding needs at least 16 bytes; an operand shorter than that is never read as vec4s
+    // (see matmul_tiled.wgsl), so its view gets a stand-in.
+    let short = |t: &Tensor| kernel == MatmulKernel::Tiled && t.span() < 4;
+    let stand_in = if short(a) || short(b) { Some(Tensor::zeros(gpu, &[4])?) } else { None };
+    let a4 = match &stand_in {
+        Some(stand_in) if short(a) => stand_in,
+        _ => a,
+    };
+    let b4 = match &stand_in {
+        Some(stand_in) if short(b) => stand_in,
+        _ => b,
+    };
     let bindings = match kernel {
         MatmulKernel::Vec4 => vec![(4, a), (5, b), (3, c), (6, bias), (7, saved), (8, d_bias), (9, flags)],
-        // the tiled kernel never skips a model (see above), so it has no binding 9
-        MatmulKernel::Tiled => vec![(1, a), (2, b), (3, c), (6, bias), (7, saved), (8, d_bias)],
+        MatmulKernel::Tiled => vec![
+            (1, a),
+            (2, b),
+            (4, a4),
+            (5, b4),
+            (3, c),
+            (6, bias),
+            (7, saved),
+            (8, d_bias),
+            (9, flags),
+        ],
         _ => vec![(1, a), (2, b), (3, c), (6, bias), (7, saved), (8, d_bias), (9, flags)],
     };
     let params = MatmulParams {

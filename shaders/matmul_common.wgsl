@@ -1,0 +1,137 @@
+// Matrix multiply, the three layouts backprop needs, without materialising a transpose:
+//   C (M,N) = epilogue(op(A) (M,K) · op(B) (K,N))   [+ C when params.accumulate != 0]
+// A is stored (M,K), or (K,M) when TRANS_A (dW = Xᵀ·dY).
+// B is stored (K,N), or (N,K) when TRANS_B (dX = dY·Wᵀ).
+// Workgroups are numbered linearly over a 2-D grid (x fastest) so that outputs needing more
+// than 65535 workgroups still dispatch; tiles run row-major over C.
+
+override TRANS_A: bool = false;
+override TRANS_B: bool = false;
+// Rows of invocations in a matmul_vec4 workgroup (each covers 8 rows of C). Small on CPU
+// adapters, where a workgroup runs on one core and more of them spread over the cores.
+override VEC4_WG_ROWS: u32 = 8u;
+// matmul_blocked with the lanes of a workgroup running down the rows (tiles 64 rows by
+// 8·VEC4_WG_ROWS columns), for narrow outputs: idle lanes cost as much as busy ones on CPU
+// adapters.
+override LANES_DOWN_ROWS: bool = false;
+
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    accumulate: u32,
+    tiles_n: u32, // tiles across a row of C
+    tiles: u32,   // tiles in all
+    epilogue: u32,
+    // Rows of C: m, or m + 1 when op(A) gets an extra row of ones (naive and blocked kernels
+    // only), whose products — the column sums of op(B) — go to d_bias: a layer's bias
+    // gradient in the dispatch of its weight gradient.
+    rows: u32,
+    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
+    // m · stride elements in (0 for an operand all models share).
+    a_stride: u32,
+    b_stride: u32,
+    c_stride: u32,
+    bias_stride: u32,
+    saved_stride: u32,
+    d_bias_stride: u32,
+    // Whether `model_active` gates the models (a model whose flag is 0 skips the product).
+    gated: u32,
+    _pad0: u32,
+}
+
+// What happens to each product before it is stored: the fusions that save whole dispatches.
+const EPILOGUE_NONE: u32 = 0u;
+const EPILOGUE_BIAS: u32 = 1u;          // + bias[col]                     a linear layer
+const EPILOGUE_BIAS_SIGMOID: u32 = 2u;  // σ(· + bias[col])                a sigmoid layer
+const EPILOGUE_SIGMOID_GRAD: u32 = 3u;  // · y (1 − y), y = saved (M,N)    dX through a sigmoid
+
+// Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
+// recompiles a shader whenever the uniform values its loops depend on change, which
+// costs milliseconds per dispatch. Each entry point copies them into `params` first.
+@group(0) @binding(0) var<storage, read> params_buffer: MatmulParams;
+var<private> params: MatmulParams;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+// The same A and B seen as vec4s, for matmul_vec4 (its caller guarantees the alignment).
+@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
+// The epilogue's operands (bound to A when unused).
+@group(0) @binding(6) var<storage, read> bias: array<f32>;
+@group(0) @binding(7) var<storage, read> saved: array<f32>;
+@group(0) @binding(8) var<storage, read_write> d_bias: array<f32>; // bound to C when unused
+// Per model: 0 when it sits this step out (read only when params.gated; bound to C otherwise).
+@group(0) @binding(9) var<storage, read> model_active: array<u32>;
+
+// Where this workgroup's model starts in each binding.
+var<private> a_base: u32;
+var<private> b_base: u32;
+var<private> c_base: u32;
+var<private> bias_base: u32;
+var<private> saved_base: u32;
+var<private> d_bias_base: u32;
+
+// Whether this workgroup's model sits this step out.
+fn model_skipped(model: u32) -> bool {
+    return params.gated != 0u && model_active[model] == 0u;
+}
+
+fn load_params(model: u32) {
+    params = params_buffer;
+    a_base = model * params.a_stride;
+    b_base = model * params.b_stride;
+    c_base = model * params.c_stride;
+    bias_base = model * params.bias_stride;
+    saved_base = model * params.saved_stride;
+    d_bias_base = model * params.d_bias_stride;
+}
+
+fn a_at(row: u32, kk: u32) -> f32 {
+    if row >= params.m {
+        return 1.0; // the row of ones (row == m < rows)
+    }
+    if TRANS_A {
+        return a[a_base + kk * params.m + row];
+    }
+    return a[a_base + row * params.k + kk];
+}
+
+fn b_at(kk: u32, col: u32) -> f32 {
+    if TRANS_B {
+        return b[b_base + col * params.k + kk];
+    }
+    return b[b_base + kk * params.n + col];
+}
+
+fn store(row: u32, col: u32, product: f32) {
+    if row >= params.m {
+        let j = d_bias_base + col;
+        if params.accumulate != 0u {
+            d_bias[j] = d_bias[j] + product;
+        } else {
+            d_bias[j] = product;
+        }
+        return;
+    }
+    let i = c_base + row * params.n + col;
+    var value = product;
+    switch params.epilogue {
+        case EPILOGUE_BIAS: {
+            value += bias[bias_base + col];
+        }
+        case EPILOGUE_BIAS_SIGMOID: {
+            value = 1.0 / (1.0 + exp(-(value + bias[bias_base + col])));
+        }
+        case EPILOGUE_SIGMOID_GRAD: {
+            let y = saved[saved_base + row * params.n + col];
+            value *= y * (1.0 - y);
+        }
+        default: {}
+    }
+    if params.accumulate != 0u {
+        c[i] = c[i] + value;
+    } else {
+        c[i] = value;
+    }
+}

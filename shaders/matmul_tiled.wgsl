@@ -1,0 +1,287 @@
+// Workgroup-memory tiled matmul for real GPUs. Compiled after matmul_common.wgsl
+// (parameters, bindings, loads, epilogue).
+//
+// A 16×16 workgroup computes a 128×128 tile of C; invocation (tx, ty) an 8×8 block of it:
+// rows 4·ty .. +4 and 64 + 4·ty .. +4, columns 4·tx .. +4 and 64 + 4·tx .. +4 (two 4-wide
+// halves 64 apart, so a warp's workgroup-memory reads are consecutive vec4s). K is walked
+// TILE_K at a time: the workgroup stages op(A)'s 128×TILE_K slice transposed ([k][row]) and
+// op(B)'s TILE_K×128 slice ([k][col]) in workgroup memory as vec4s, so each k of the inner
+// loop reads 4 vec4s for 64 FMAs. Global loads are vec4s where the layout and alignment allow
+// (checked once per dispatch), scalar with zero fill at the edges otherwise: any shape, every
+// epilogue, the bias gradient's row of ones (op(A)'s row m reads as 1). The next slice's
+// global loads are issued before the current slice's products, so their latency hides behind
+// the arithmetic.
+
+const TILE: u32 = 128u;
+const TILE_K: u32 = 16u;
+// [k][row / 4] and [k][col / 4]: 32 vec4s per k.
+var<workgroup> a_tile: array<vec4<f32>, 512>;
+var<workgroup> b_tile: array<vec4<f32>, 512>;
+
+// Whether op(A) / op(B) can be read as aligned vec4s along their stored rows.
+var<private> a_vec_ok: bool;
+var<private> b_vec_ok: bool;
+
+// A stored (M,K) (no TRANS_A): op(A)[row][kk .. kk+4].
+fn a_run_k(row: u32, kk: u32) -> vec4<f32> {
+    if a_vec_ok && row < params.m && kk + 3u < params.k {
+        return a4[(a_base + row * params.k + kk) / 4u];
+    }
+    var v = vec4<f32>(0.0);
+    if row < params.rows {
+        for (var j = 0u; j < 4u; j++) {
+            if kk + j < params.k {
+                v[j] = a_at(row, kk + j);
+            }
+        }
+    }
+    return v;
+}
+
+// A stored (K,M) (TRANS_A): op(A)[row .. row+4][kk].
+fn a_run_rows(row: u32, kk: u32) -> vec4<f32> {
+    if a_vec_ok && row + 3u < params.m && kk < params.k {
+        return a4[(a_base + kk * params.m + row) / 4u];
+    }
+    var v = vec4<f32>(0.0);
+    if kk < params.k {
+        for (var j = 0u; j < 4u; j++) {
+            if row + j < params.rows {
+                v[j] = a_at(row + j, kk);
+            }
+        }
+    }
+    return v;
+}
+
+// B stored (K,N) (no TRANS_B): op(B)[kk][col .. col+4].
+fn b_run_cols(kk: u32, col: u32) -> vec4<f32> {
+    if b_vec_ok && kk < params.k && col + 3u < params.n {
+        return b4[(b_base + kk * params.n + col) / 4u];
+    }
+    var v = vec4<f32>(0.0);
+    if kk < params.k {
+        for (var j = 0u; j < 4u; j++) {
+            if col + j < params.n {
+                v[j] = b_at(kk, col + j);
+            }
+        }
+    }
+    return v;
+}
+
+// B stored (N,K) (TRANS_B): op(B)[kk .. kk+4][col].
+fn b_run_k(kk: u32, col: u32) -> vec4<f32> {
+    if b_vec_ok && col < params.n && kk + 3u < params.k {
+        return b4[(b_base + col * params.k + kk) / 4u];
+    }
+    var v = vec4<f32>(0.0);
+    if col < params.n {
+        for (var j = 0u; j < 4u; j++) {
+            if kk + j < params.k {
+                v[j] = b_at(kk + j, col);
+            }
+        }
+    }
+    return v;
+}
+
+// The two runs of op(A) and two of op(B) one invocation loads per slice: 128×16 values of
+// each, 512 vec4s, over 256 invocations.
+struct Staged {
+    a0: vec4<f32>,
+    a1: vec4<f32>,
+    b0: vec4<f32>,
+    b1: vec4<f32>,
+}
+
+fn load_slice(tid: u32, row0: u32, col0: u32, k0: u32) -> Staged {
+    var s: Staged;
+    let e0 = tid;
+    let e1 = tid + 256u;
+    if TRANS_A {
+        // (k, row quad): consecutive invocations read consecutive addresses
+        s.a0 = a_run_rows(row0 + (e0 % 32u) * 4u, k0 + e0 / 32u);
+        s.a1 = a_run_rows(row0 + (e1 % 32u) * 4u, k0 + e1 / 32u);
+    } else {
+        // (row, k quad)
+        s.a0 = a_run_k(row0 + e0 / 4u, k0 + (e0 % 4u) * 4u);
+        s.a1 = a_run_k(row0 + e1 / 4u, k0 + (e1 % 4u) * 4u);
+    }
+    if TRANS_B {
+        // (col, k quad)
+        s.b0 = b_run_k(k0 + (e0 % 4u) * 4u, col0 + e0 / 4u);
+        s.b1 = b_run_k(k0 + (e1 % 4u) * 4u, col0 + e1 / 4u);
+    } else {
+        // (k, col quad)
+        s.b0 = b_run_cols(k0 + e0 / 32u, col0 + (e0 % 32u) * 4u);
+        s.b1 = b_run_cols(k0 + e1 / 32u, col0 + (e1 % 32u) * 4u);
+    }
+    return s;
+}
+
+// Writes a staged run of 4 k-values of one row (or column) into a [k][row / 4] tile.
+fn scatter_k(tile: u32, e: u32, v: vec4<f32>) {
+    let line = e / 4u; // row or column within the tile
+    let k = (e % 4u) * 4u;
+    let at = line / 4u;
+    let lane = line % 4u;
+    if tile == 0u {
+        a_tile[k * 32u + at][lane] = v.x;
+        a_tile[(k + 1u) * 32u + at][lane] = v.y;
+        a_tile[(k + 2u) * 32u + at][lane] = v.z;
+        a_tile[(k + 3u) * 32u + at][lane] = v.w;
+    } else {
+        b_tile[k * 32u + at][lane] = v.x;
+        b_tile[(k + 1u) * 32u + at][lane] = v.y;
+        b_tile[(k + 2u) * 32u + at][lane] = v.z;
+        b_tile[(k + 3u) * 32u + at][lane] = v.w;
+    }
+}
+
+fn store_slice(tid: u32, s: Staged) {
+    let e0 = tid;
+    let e1 = tid + 256u;
+    if TRANS_A {
+        // (k, row quad) is already the tile's order
+        a_tile[e0] = s.a0;
+        a_tile[e1] = s.a1;
+    } else {
+        scatter_k(0u, e0, s.a0);
+        scatter_k(0u, e1, s.a1);
+    }
+    if TRANS_B {
+        scatter_k(1u, e0, s.b0);
+        scatter_k(1u, e1, s.b1);
+    } else {
+        b_tile[e0] = s.b0;
+        b_tile[e1] = s.b1;
+    }
+}
+
+// A 4×4 block of products: row i of the block in r_i, one component per column.
+struct Block {
+    r0: vec4<f32>,
+    r1: vec4<f32>,
+    r2: vec4<f32>,
+    r3: vec4<f32>,
+}
+
+// block += a ⊗ b (a: 4 rows at one k, b: 4 columns at the same k).
+fn outer(acc: Block, a: vec4<f32>, b: vec4<f32>) -> Block {
+    return Block(
+        fma(vec4<f32>(a.x), b, acc.r0),
+        fma(vec4<f32>(a.y), b, acc.r1),
+        fma(vec4<f32>(a.z), b, acc.r2),
+        fma(vec4<f32>(a.w), b, acc.r3),
+    );
+}
+
+fn store_block(row: u32, col: u32, block: Block) {
+    store_run(row, col, block.r0);
+    store_run(row + 1u, col, block.r1);
+    store_run(row + 2u, col, block.r2);
+    store_run(row + 3u, col, block.r3);
+}
+
+fn store_run(row: u32, col: u32, v: vec4<f32>) {
+    if row >= params.rows {
+        return;
+    }
+    if col < params.n {
+        store(row, col, v.x);
+    }
+    if col + 1u < params.n {
+        store(row, col + 1u, v.y);
+    }
+    if col + 2u < params.n {
+        store(row, col + 2u, v.z);
+    }
+    if col + 3u < params.n {
+        store(row, col + 3u, v.w);
+    }
+}
+
+@compute @workgroup_size(16, 16)
+fn matmul_tiled(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    load_params(wid.z);
+    // Both exits are the same for the whole workgroup, so every barrier below is reached by
+    // all of its invocations or by none.
+    if model_skipped(wid.z) {
+        return;
+    }
+    let tile = wid.x + nwg.x * wid.y;
+    if tile >= params.tiles {
+        return;
+    }
+    let row0 = (tile / params.tiles_n) * TILE;
+    let col0 = (tile % params.tiles_n) * TILE;
+    a_vec_ok = a_base % 4u == 0u && select(params.k, params.m, TRANS_A) % 4u == 0u;
+    b_vec_ok = b_base % 4u == 0u && select(params.n, params.k, TRANS_B) % 4u == 0u;
+    let tx = lid.x;
+    let ty = lid.y;
+    let zero = Block(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    // lo/hi: the block's rows 4·ty.. or 64 + 4·ty..; _lo/_hi: its columns likewise.
+    var lo_lo = zero;
+    var lo_hi = zero;
+    var hi_lo = zero;
+    var hi_hi = zero;
+    var staged = load_slice(tid, row0, col0, 0u);
+    for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
+        workgroupBarrier(); // everyone is done reading the previous slice
+        store_slice(tid, staged);
+        workgroupBarrier();
+        if k0 + TILE_K < params.k {
+            staged = load_slice(tid, row0, col0, k0 + TILE_K);
+        }
+        for (var kk = 0u; kk < TILE_K; kk += 4u) {
+            var at = kk * 32u;
+            var a_lo = a_tile[at + ty];
+            var a_hi = a_tile[at + 16u + ty];
+            var b_lo = b_tile[at + tx];
+            var b_hi = b_tile[at + 16u + tx];
+            lo_lo = outer(lo_lo, a_lo, b_lo);
+            lo_hi = outer(lo_hi, a_lo, b_hi);
+            hi_lo = outer(hi_lo, a_hi, b_lo);
+            hi_hi = outer(hi_hi, a_hi, b_hi);
+            at += 32u;
+            a_lo = a_tile[at + ty];
+            a_hi = a_tile[at + 16u + ty];
+            b_lo = b_tile[at + tx];
+            b_hi = b_tile[at + 16u + tx];
+            lo_lo = outer(lo_lo, a_lo, b_lo);
+            lo_hi = outer(lo_hi, a_lo, b_hi);
+            hi_lo = outer(hi_lo, a_hi, b_lo);
+            hi_hi = outer(hi_hi, a_hi, b_hi);
+            at += 32u;
+            a_lo = a_tile[at + ty];
+            a_hi = a_tile[at + 16u + ty];
+            b_lo = b_tile[at + tx];
+            b_hi = b_tile[at + 16u + tx];
+            lo_lo = outer(lo_lo, a_lo, b_lo);
+            lo_hi = outer(lo_hi, a_lo, b_hi);
+            hi_lo = outer(hi_lo, a_hi, b_lo);
+            hi_hi = outer(hi_hi, a_hi, b_hi);
+            at += 32u;
+            a_lo = a_tile[at + ty];
+            a_hi = a_tile[at + 16u + ty];
+            b_lo = b_tile[at + tx];
+            b_hi = b_tile[at + 16u + tx];
+            lo_lo = outer(lo_lo, a_lo, b_lo);
+            lo_hi = outer(lo_hi, a_lo, b_hi);
+            hi_lo = outer(hi_lo, a_hi, b_lo);
+            hi_hi = outer(hi_hi, a_hi, b_hi);
+        }
+    }
+    let row_lo = row0 + 4u * ty;
+    let col_lo = col0 + 4u * tx;
+    store_block(row_lo, col_lo, lo_lo);
+    store_block(row_lo, col_lo + 64u, lo_hi);
+    store_block(row_lo + 64u, col_lo, hi_lo);
+    store_block(row_lo + 64u, col_lo + 64u, hi_hi);
+}

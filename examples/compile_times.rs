@@ -13,16 +13,6 @@ use std::time::Instant;
 
 use wgpu_mlp::{Gpu, MatmulKernel, MatmulLayout, Tensor, ops};
 
-const KERNELS: [MatmulKernel; 8] = [
-    MatmulKernel::Naive,
-    MatmulKernel::Lanes,
-    MatmulKernel::LanesDown,
-    MatmulKernel::Blocked,
-    MatmulKernel::BlockedNarrow,
-    MatmulKernel::Vec4,
-    MatmulKernel::Subgroup,
-    MatmulKernel::Tiled,
-];
 const LAYOUTS: [MatmulLayout; 3] = [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB];
 
 fn ms(t: Instant) -> f64 {
@@ -81,10 +71,7 @@ fn main() -> Result<(), wgpu_mlp::Error> {
             }
         }
     } else {
-        for kernel in KERNELS {
-            if kernel == MatmulKernel::Subgroup && !gpu.has_subgroups() {
-                continue;
-            }
+        for kernel in wgpu_mlp::kernels::MATMUL_KERNELS {
             if !named.is_empty() && !named.contains(&format!("{kernel:?}").as_str()) {
                 continue;
             }

@@ -1,12 +1,12 @@
 //! The benchmark workloads of `../shared/bench/workloads.md`, run through the public API
 //! with the spec's protocol; one JSON line per workload.
 //!
-//! `cargo run --release --example workloads -- [--workload xor|mnist|wide|xl]
+//! `cargo run --release --example workloads -- [--workload xor|mnist|wide|xl|small]
 //!  [--steps-per-submit K] [--seconds S]`
 
 use std::time::Instant;
 
-use wgpu_mlp::workloads::{WORKLOADS, Workload, XL};
+use wgpu_mlp::workloads::{SMALL, WORKLOADS, Workload, XL};
 use wgpu_mlp::{Gpu, Mlp, Sgd};
 
 struct Options {
@@ -27,7 +27,7 @@ fn parse_args() -> Result<Options, String> {
         match arg.as_str() {
             "--workload" => {
                 let name = value()?;
-                let all: Vec<Workload> = WORKLOADS.iter().copied().chain([XL]).collect();
+                let all: Vec<Workload> = WORKLOADS.iter().copied().chain([XL, SMALL]).collect();
                 options.workloads = vec![
                     *all.iter()
                         .find(|w| w.name == name)

@@ -47,12 +47,8 @@ fn matmul_blocked(
     if tile >= params.tiles {
         return;
     }
-    var row0 = (tile / params.tiles_n) * (8u * VEC4_WG_ROWS) + lid.y * 8u;
-    var col0 = (tile % params.tiles_n) * 64u + lid.x * 8u;
-    if LANES_DOWN_ROWS {
-        row0 = (tile / params.tiles_n) * 64u + lid.x * 8u;
-        col0 = (tile % params.tiles_n) * (8u * VEC4_WG_ROWS) + lid.y * 8u;
-    }
+    let row0 = (tile / params.tiles_n) * (8u * VEC4_WG_ROWS) + lid.y * 8u;
+    let col0 = (tile % params.tiles_n) * 64u + lid.x * 8u;
     if row0 >= params.rows || col0 >= params.n {
         return;
     }

@@ -10,9 +10,8 @@ override TRANS_B: bool = false;
 // Rows of invocations in a matmul_vec4 workgroup (each covers 8 rows of C). Small on CPU
 // adapters, where a workgroup runs on one core and more of them spread over the cores.
 override VEC4_WG_ROWS: u32 = 8u;
-// matmul_blocked with the lanes of a workgroup running down the rows (tiles 64 rows by
-// 8·VEC4_WG_ROWS columns), for narrow outputs: idle lanes cost as much as busy ones on CPU
-// adapters.
+// matmul_lanes with the lanes of a workgroup running down the rows, for narrow outputs: idle
+// lanes cost as much as busy ones on CPU adapters.
 override LANES_DOWN_ROWS: bool = false;
 
 struct MatmulParams {

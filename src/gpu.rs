@@ -189,12 +189,6 @@ impl Gpu {
         self.inner.info.device_type == DeviceType::Cpu
     }
 
-    /// Whether subgroups of at least 8 invocations are available: the workgroup of 8 of
-    /// [`crate::MatmulKernel::Subgroup`] is then one subgroup.
-    pub(crate) fn has_subgroups_of_8(&self) -> bool {
-        self.has_subgroups() && self.inner.info.subgroup_min_size >= 8
-    }
-
     /// Whether subgroup operations were enabled on this device.
     pub fn has_subgroups(&self) -> bool {
         self.inner.features.contains(wgpu::Features::SUBGROUP)

@@ -24,19 +24,10 @@ pub enum MatmulKernel {
     Naive,
     /// 8×8 outputs per invocation in registers, scalar loads, no workgroup memory; any shape.
     Blocked,
-    /// `Blocked` with the workgroup's lanes running down the rows instead of across the
-    /// columns (tiles 64 rows tall), for outputs narrower than 64 columns (a 10-class output
-    /// layer): on CPU adapters an idle lane of a SIMD group costs as much as a busy one.
-    BlockedNarrow,
     /// vec4 loads, 8×8 outputs per invocation in registers, no workgroup memory. Needs
     /// K % 4 == 0, N % 4 == 0 (layouts AB, AtB) and M % 4 == 0 (AtB); see
     /// [`MatmulKernel::supports`].
     Vec4,
-    /// Subgroup broadcast, for CPU adapters: a workgroup of 8 (one subgroup) computes 32×64
-    /// outputs; each invocation loads 4 values of op(A) and 8 of op(B) per k and receives
-    /// the other 28 of op(A) by `subgroupBroadcast` — 12 loads per 256 FMAs. Any shape; needs
-    /// SUBGROUP with subgroups of at least 8 ([`Gpu::has_subgroups`]).
-    Subgroup,
     /// Workgroup-memory tiles of 128×128 (K staged 16 at a time, op(A) transposed so the
     /// inner loop reads vec4s), 8×8 outputs per invocation, vec4 global loads where the
     /// layout allows, the next slice loaded while the current one is multiplied: for real
@@ -58,8 +49,6 @@ impl MatmulKernel {
         match self {
             MatmulKernel::Naive
             | MatmulKernel::Blocked
-            | MatmulKernel::BlockedNarrow
-            | MatmulKernel::Subgroup
             | MatmulKernel::Tiled
             | MatmulKernel::Lanes
             | MatmulKernel::LanesDown => true,
@@ -77,10 +66,12 @@ impl MatmulKernel {
     /// The kernel for `C (M,N) = op(A)·op(B)` on `gpu`, chosen with compile time in mind
     /// as well as run time:
     /// - CPU adapters: [`MatmulKernel::Lanes`], or [`MatmulKernel::LanesDown`] for outputs
-    ///   narrower than 32 columns. They compile in about a second on lavapipe with a cold
-    ///   shader cache, where the unrolled `Blocked`/`Vec4` take ~25 s per layout and
-    ///   `Subgroup` minutes (BENCHMARKS.md); a first run pays that once per machine, and a
-    ///   kernel 5 ms faster per step would need tens of thousands of steps to pay it back.
+    ///   narrower than 32 columns. They compile in about a second each on lavapipe (Mesa 25)
+    ///   with a cold shader cache, where the unrolled `Blocked`/`Vec4` take ~25 s per layout
+    ///   and the former 32×64 subgroup kernel made mnist's first run 35 minutes. Those ran
+    ///   mnist at 4–6 ms/step against 12 ms here (BENCHMARKS.md): a run would need well over
+    ///   10,000 steps to win their compile time back, so every first run would pay for a
+    ///   speed few runs reach.
     /// - GPUs: [`MatmulKernel::Tiled`] for products of at least [`TILED_MIN_WORK`]
     ///   multiply-adds with 128 or more outputs each way, else `Vec4` where the shape allows,
     ///   else `Blocked`.
@@ -88,7 +79,7 @@ impl MatmulKernel {
     /// `WGPU_MLP_MATMUL=<kernel name>` (e.g. `Vec4`) forces a kernel wherever it supports
     /// the shape, for benchmarking.
     pub fn choose(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
-        if let Some(forced) = forced_kernel(gpu).filter(|f| f.supports(layout, m, k, n)) {
+        if let Some(forced) = forced_kernel().filter(|f| f.supports(layout, m, k, n)) {
             return forced;
         }
         if gpu.is_software() {
@@ -115,7 +106,7 @@ impl MatmulKernel {
     /// down, N across, inner dimension `k`): as [`MatmulKernel::choose`], without `Vec4`
     /// (which cannot add the row of ones).
     pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, k: usize, n: usize) -> Self {
-        if let Some(forced) = forced_kernel(gpu).filter(|&f| f != MatmulKernel::Vec4) {
+        if let Some(forced) = forced_kernel().filter(|&f| f != MatmulKernel::Vec4) {
             return forced;
         }
         if gpu.is_software() {
@@ -132,8 +123,6 @@ impl MatmulKernel {
         match self {
             MatmulKernel::Naive => (16, 16),
             MatmulKernel::Blocked | MatmulKernel::Vec4 => (8 * vec4_workgroup_rows(gpu) as usize, 64),
-            MatmulKernel::BlockedNarrow => (64, 8 * vec4_workgroup_rows(gpu) as usize),
-            MatmulKernel::Subgroup => (32, 64),
             MatmulKernel::Tiled => (128, 128),
             MatmulKernel::Lanes => (4, 32),
             MatmulKernel::LanesDown => (32, 4),
@@ -144,22 +133,22 @@ impl MatmulKernel {
 /// Multiply-adds from which [`MatmulKernel::choose`] takes the tiled kernel on GPUs.
 pub const TILED_MIN_WORK: usize = 1 << 24;
 
-/// The kernel `WGPU_MLP_MATMUL` names, if it names one this device can run.
-fn forced_kernel(gpu: &Gpu) -> Option<MatmulKernel> {
+/// Every matmul kernel.
+pub const MATMUL_KERNELS: [MatmulKernel; 6] = [
+    MatmulKernel::Naive,
+    MatmulKernel::Blocked,
+    MatmulKernel::Vec4,
+    MatmulKernel::Tiled,
+    MatmulKernel::Lanes,
+    MatmulKernel::LanesDown,
+];
+
+/// The kernel `WGPU_MLP_MATMUL` names, if it names one.
+fn forced_kernel() -> Option<MatmulKernel> {
     let name = std::env::var("WGPU_MLP_MATMUL").ok()?;
-    let kernel = [
-        MatmulKernel::Naive,
-        MatmulKernel::Blocked,
-        MatmulKernel::BlockedNarrow,
-        MatmulKernel::Vec4,
-        MatmulKernel::Subgroup,
-        MatmulKernel::Tiled,
-        MatmulKernel::Lanes,
-        MatmulKernel::LanesDown,
-    ]
-    .into_iter()
-    .find(|k| format!("{k:?}").eq_ignore_ascii_case(&name))?;
-    (kernel != MatmulKernel::Subgroup || gpu.has_subgroups_of_8()).then_some(kernel)
+    MATMUL_KERNELS
+        .into_iter()
+        .find(|k| format!("{k:?}").eq_ignore_ascii_case(&name))
 }
 
 /// Rows of invocations in a `matmul_blocked` / `matmul_vec4` workgroup: 2 on CPU adapters, where each
@@ -200,11 +189,6 @@ const MATMUL: &str = concat!(
     include_str!("../shaders/matmul_common.wgsl"),
     include_str!("../shaders/matmul.wgsl")
 );
-const MATMUL_SUBGROUP: &str = concat!(
-    include_str!("../shaders/matmul_common.wgsl"),
-    include_str!("../shaders/matmul.wgsl"),
-    include_str!("../shaders/matmul_subgroup.wgsl")
-);
 const MATMUL_TILED: &str = concat!(
     include_str!("../shaders/matmul_common.wgsl"),
     include_str!("../shaders/matmul_tiled.wgsl")
@@ -228,20 +212,11 @@ impl Kernel {
         };
         match self {
             Kernel::Matmul(kernel, layout) => KernelSource {
-                file: match kernel {
-                    MatmulKernel::Subgroup => "matmul_subgroup.wgsl",
-                    MatmulKernel::Tiled => "matmul_tiled.wgsl",
-                    _ => "matmul.wgsl",
-                },
-                source: match kernel {
-                    MatmulKernel::Subgroup => MATMUL_SUBGROUP,
-                    MatmulKernel::Tiled => MATMUL_TILED,
-                    _ => MATMUL,
-                },
+                file: if kernel == MatmulKernel::Tiled { "matmul_tiled.wgsl" } else { "matmul.wgsl" },
+                source: if kernel == MatmulKernel::Tiled { MATMUL_TILED } else { MATMUL },
                 entry: match kernel {
-                    MatmulKernel::Subgroup => "matmul_subgroup",
                     MatmulKernel::Naive => "matmul_naive",
-                    MatmulKernel::Blocked | MatmulKernel::BlockedNarrow => "matmul_blocked",
+                    MatmulKernel::Blocked => "matmul_blocked",
                     MatmulKernel::Vec4 => "matmul_vec4",
                     MatmulKernel::Tiled => "matmul_tiled",
                     MatmulKernel::Lanes | MatmulKernel::LanesDown => "matmul_lanes",
@@ -315,10 +290,6 @@ impl Gpu {
         match kernel {
             Kernel::Matmul(MatmulKernel::Blocked | MatmulKernel::Vec4, _) => {
                 constants.push(("VEC4_WG_ROWS", vec4_workgroup_rows(self) as f64));
-            }
-            Kernel::Matmul(MatmulKernel::BlockedNarrow, _) => {
-                constants.push(("VEC4_WG_ROWS", vec4_workgroup_rows(self) as f64));
-                constants.push(("LANES_DOWN_ROWS", 1.0));
             }
             Kernel::Matmul(MatmulKernel::LanesDown, _) => constants.push(("LANES_DOWN_ROWS", 1.0)),
             Kernel::MseForward => constants.push(("MSE_THREADS", if self.is_software() { 8.0 } else { 256.0 })),

@@ -254,8 +254,6 @@ fn matmul_inner(
             kernel,
             MatmulKernel::Naive
                 | MatmulKernel::Blocked
-                | MatmulKernel::BlockedNarrow
-                | MatmulKernel::Subgroup
                 | MatmulKernel::Tiled
                 | MatmulKernel::Lanes
                 | MatmulKernel::LanesDown
@@ -272,17 +270,7 @@ fn matmul_inner(
     let rows = m + usize::from(bias_grad.is_some());
     let (tile_rows, tile_cols) = kernel.tile(gpu);
     let tiles_n = n.div_ceil(tile_cols);
-    // The subgroup kernel computes the row of ones without a row of tiles for it.
-    let tiled_rows = if kernel == MatmulKernel::Subgroup { m } else { rows };
-    let tiles = tiled_rows.div_ceil(tile_rows) * tiles_n;
-    if kernel == MatmulKernel::Subgroup && !gpu.has_subgroups_of_8() {
-        return Err(Error::invalid(
-            OP,
-            "kernel",
-            "a device with subgroups of at least 8 for the Subgroup kernel",
-            format!("{} without them", gpu.adapter_name()),
-        ));
-    }
+    let tiles = rows.div_ceil(tile_rows) * tiles_n;
     if !kernel.supports(layout, m, k, n) {
         return Err(Error::invalid(
             OP,
@@ -1002,16 +990,7 @@ mod stacked_tests {
     fn stacked_matmuls_equal_per_model_runs() {
         let gpu = gpu();
         let mut rng = StdRng::seed_from_u64(11);
-        let mut kernels = vec![
-            MatmulKernel::Naive,
-            MatmulKernel::Blocked,
-            MatmulKernel::BlockedNarrow,
-            MatmulKernel::Vec4,
-            MatmulKernel::Tiled,
-        ];
-        if gpu.has_subgroups_of_8() {
-            kernels.push(MatmulKernel::Subgroup);
-        }
+        let kernels = crate::kernels::MATMUL_KERNELS;
         let layouts = [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB];
         // (M, K, N): one shape every kernel supports, one awkward one for the scalar kernels
         for (m, k, n) in [(8, 12, 20), (7, 13, 5)] {
@@ -1054,14 +1033,9 @@ mod stacked_tests {
                 }
             }
         }
-        for kernel in [
-            MatmulKernel::Naive,
-            MatmulKernel::Blocked,
-            MatmulKernel::BlockedNarrow,
-            MatmulKernel::Subgroup,
-        ] {
-            if kernel == MatmulKernel::Subgroup && !gpu.has_subgroups_of_8() {
-                continue; // refused there (tests/kernels.rs checks that)
+        for kernel in crate::kernels::MATMUL_KERNELS {
+            if kernel == MatmulKernel::Vec4 {
+                continue; // cannot add the row of ones (refused: tests/kernels.rs)
             }
             for accumulate in [false, true] {
                 let (b, i, o) = (7, 5, 11);
@@ -1091,12 +1065,7 @@ mod stacked_tests {
         let mut rng = StdRng::seed_from_u64(15);
         let (m, k, n) = (9, 8, 12);
         let flags = Tensor::from_u32(&gpu, &[MODELS], &[1, 0, 1]).unwrap();
-        for kernel in [
-            MatmulKernel::Naive,
-            MatmulKernel::Blocked,
-            MatmulKernel::BlockedNarrow,
-            MatmulKernel::Vec4,
-        ] {
+        for kernel in crate::kernels::MATMUL_KERNELS {
             let inputs = [
                 operand(&mut rng, &[m, k], false, -1.0, 1.0),
                 operand(&mut rng, &[k, n], false, -1.0, 1.0),

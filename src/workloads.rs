@@ -47,6 +47,14 @@ pub const XL: Workload = Workload {
     seed: 4,
 };
 
+/// The digits-sized workload (also the unit of the stacked-model workload).
+pub const SMALL: Workload = Workload {
+    name: "small",
+    sizes: &[64, 64, 10],
+    batch: 32,
+    seed: 5,
+};
+
 /// Draw k (k = 1, 2, ...) of the splitmix64 stream of `seed`, as u in [0, 1) (exact in f32).
 pub fn splitmix_uniform(seed: u64, k: u64) -> f64 {
     const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;

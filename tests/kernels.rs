@@ -156,27 +156,16 @@ fn matmul_blocked_abt() {
 fn matmul_blocked_atb() {
     matmul_all_shapes(MatmulKernel::Blocked, MatmulLayout::AtB);
 }
-/// The subgroup-broadcast kernel on every layout and shape where the device has subgroups
-/// (lavapipe does); elsewhere it must be refused with an error, not run.
 #[test]
-fn matmul_subgroup_all_layouts() {
-    let gpu = gpu();
+fn matmul_lanes_all_layouts() {
     for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {
-        if gpu.has_subgroups() {
-            matmul_all_shapes(MatmulKernel::Subgroup, layout);
-        } else {
-            let a = Tensor::zeros(&gpu, &[8, 8]).unwrap();
-            let c = Tensor::zeros(&gpu, &[8, 8]).unwrap();
-            let err = ops::matmul(&gpu, MatmulKernel::Subgroup, layout, &a, &a, &c, false).unwrap_err();
-            assert!(matches!(err, wgpu_mlp::Error::InvalidArgument { .. }), "{err}");
-        }
+        matmul_all_shapes(MatmulKernel::Lanes, layout);
     }
 }
-
 #[test]
-fn matmul_blocked_narrow_all_layouts() {
+fn matmul_lanes_down_all_layouts() {
     for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {
-        matmul_all_shapes(MatmulKernel::BlockedNarrow, layout);
+        matmul_all_shapes(MatmulKernel::LanesDown, layout);
     }
 }
 
@@ -516,17 +505,7 @@ type Expected<'a> = Box<dyn Fn(usize, f64) -> f64 + 'a>;
 #[test]
 fn matmul_epilogues_match_reference() {
     let gpu = gpu();
-    let mut kernels = vec![
-        MatmulKernel::Naive,
-        MatmulKernel::Blocked,
-        MatmulKernel::BlockedNarrow,
-        MatmulKernel::Vec4,
-        MatmulKernel::Tiled,
-    ];
-    if gpu.has_subgroups() {
-        kernels.push(MatmulKernel::Subgroup); // refused without subgroups: see matmul_subgroup_all_layouts
-    }
-    for kernel in kernels {
+    for kernel in wgpu_mlp::kernels::MATMUL_KERNELS {
         for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {
             for &(m, k, n) in &[(1, 4, 4), (12, 20, 28), (68, 132, 260)] {
                 let (seed, mut rng) = seeded_rng();
@@ -625,11 +604,7 @@ fn mse_sigmoid_backward_matches_reference() {
 #[test]
 fn matmul_bias_grad_matches_reference() {
     let gpu = gpu();
-    let mut kernels = vec![MatmulKernel::Naive, MatmulKernel::Blocked, MatmulKernel::BlockedNarrow];
-    if gpu.has_subgroups() {
-        kernels.push(MatmulKernel::Subgroup);
-    }
-    for kernel in kernels {
+    for kernel in wgpu_mlp::kernels::MATMUL_KERNELS.into_iter().filter(|&k| k != MatmulKernel::Vec4) {
         for &(batch, inputs, outputs) in &[(1, 1, 1), (4, 2, 8), (7, 13, 5), (130, 63, 67), (4099, 3, 2)] {
             for accumulate in [false, true] {
                 let (seed, mut rng) = seeded_rng();

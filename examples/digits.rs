@@ -87,11 +87,28 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed} {msg}").map_err(|e| e.to_string())?,
     );
     let n_points = search.grid.points().len();
+    // Without a terminal the bar draws nothing: a line to stderr every tenth of the work.
+    let plain = bar.is_hidden();
+    let total = search.total_epochs().max(1);
+    let mut done = 0usize;
+    eprintln!("preparing kernels and training (the first epoch includes kernel compilation)");
+    let fit_started = Instant::now();
     let report = search.fit(&data, &train, &mut |p| {
         let what = match p.fold {
             Some(k) => format!("point {}/{n_points}, fold {}", p.point + 1, k + 1),
             None => "refit".to_string(),
         };
+        done += 1;
+        if done == 1 {
+            eprintln!("first epoch done after {:.1} s", fit_started.elapsed().as_secs_f64());
+        }
+        if plain && (done * 10 / total != (done - 1) * 10 / total || done == total) {
+            eprintln!(
+                "{done}/{total} epochs, {:.1} s: {what}, loss {:.4}",
+                fit_started.elapsed().as_secs_f64(),
+                p.metrics.train_loss
+            );
+        }
         bar.set_message(format!("{what}, loss {:.4}", p.metrics.train_loss));
         bar.inc(1);
     })?;

@@ -1,5 +1,5 @@
-// Naive (the oracle), register-blocked and vec4 matmuls, plus matmul_lanes, the kernel for
-// CPU adapters. Compiled after matmul_common.wgsl (parameters, bindings, loads, epilogue).
+// Naive (the oracle) and vec4 (register-blocked, for GPUs) matmuls, plus matmul_lanes, the
+// kernel for CPU adapters. Compiled after matmul_common.wgsl (parameters, bindings, loads, epilogue).
 
 // The oracle: one output per invocation, a plain loop over K. Every faster kernel is tested
 // against this one.
@@ -29,92 +29,9 @@ fn matmul_naive(
     store(row, col, sum);
 }
 
-// Register-blocked, any shape: each invocation accumulates an 8×8 block of C in registers
-// (rows row0..row0+8, columns col0..col0+8), the workgroup (8·VEC4_WG_ROWS)×64, no
-// workgroup memory. Per k it loads 16 scalars for 64 FMAs. Rows and columns past the edge
-// are clamped for loading (so the K loop needs no bounds checks) and skipped at the store.
-@compute @workgroup_size(8, VEC4_WG_ROWS)
-fn matmul_blocked(
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_id) lid: vec3<u32>,
-) {
-    load_params(wid.z);
-    if model_skipped(wid.z) {
-        return;
-    }
-    let tile = wid.x + nwg.x * wid.y;
-    if tile >= params.tiles {
-        return;
-    }
-    let row0 = (tile / params.tiles_n) * (8u * VEC4_WG_ROWS) + lid.y * 8u;
-    let col0 = (tile % params.tiles_n) * 64u + lid.x * 8u;
-    if row0 >= params.rows || col0 >= params.n {
-        return;
-    }
-    let last_row = params.rows - 1u;
-    let last_col = params.n - 1u;
-    let r0 = row0;
-    let r1 = min(row0 + 1u, last_row);
-    let r2 = min(row0 + 2u, last_row);
-    let r3 = min(row0 + 3u, last_row);
-    let r4 = min(row0 + 4u, last_row);
-    let r5 = min(row0 + 5u, last_row);
-    let r6 = min(row0 + 6u, last_row);
-    let r7 = min(row0 + 7u, last_row);
-    let c0 = col0;
-    let c1 = min(col0 + 1u, last_col);
-    let c2 = min(col0 + 2u, last_col);
-    let c3 = min(col0 + 3u, last_col);
-    let c4 = min(col0 + 4u, last_col);
-    let c5 = min(col0 + 5u, last_col);
-    let c6 = min(col0 + 6u, last_col);
-    let c7 = min(col0 + 7u, last_col);
-    var lo0 = vec4<f32>(0.0); var lo1 = vec4<f32>(0.0); var lo2 = vec4<f32>(0.0); var lo3 = vec4<f32>(0.0);
-    var lo4 = vec4<f32>(0.0); var lo5 = vec4<f32>(0.0); var lo6 = vec4<f32>(0.0); var lo7 = vec4<f32>(0.0);
-    var hi0 = vec4<f32>(0.0); var hi1 = vec4<f32>(0.0); var hi2 = vec4<f32>(0.0); var hi3 = vec4<f32>(0.0);
-    var hi4 = vec4<f32>(0.0); var hi5 = vec4<f32>(0.0); var hi6 = vec4<f32>(0.0); var hi7 = vec4<f32>(0.0);
-    for (var kk = 0u; kk < params.k; kk++) {
-        let b_lo = vec4<f32>(b_at(kk, c0), b_at(kk, c1), b_at(kk, c2), b_at(kk, c3));
-        let b_hi = vec4<f32>(b_at(kk, c4), b_at(kk, c5), b_at(kk, c6), b_at(kk, c7));
-        let a0 = vec4<f32>(a_at(r0, kk));
-        lo0 = fma(a0, b_lo, lo0);
-        hi0 = fma(a0, b_hi, hi0);
-        let a1 = vec4<f32>(a_at(r1, kk));
-        lo1 = fma(a1, b_lo, lo1);
-        hi1 = fma(a1, b_hi, hi1);
-        let a2 = vec4<f32>(a_at(r2, kk));
-        lo2 = fma(a2, b_lo, lo2);
-        hi2 = fma(a2, b_hi, hi2);
-        let a3 = vec4<f32>(a_at(r3, kk));
-        lo3 = fma(a3, b_lo, lo3);
-        hi3 = fma(a3, b_hi, hi3);
-        let a4 = vec4<f32>(a_at(r4, kk));
-        lo4 = fma(a4, b_lo, lo4);
-        hi4 = fma(a4, b_hi, hi4);
-        let a5 = vec4<f32>(a_at(r5, kk));
-        lo5 = fma(a5, b_lo, lo5);
-        hi5 = fma(a5, b_hi, hi5);
-        let a6 = vec4<f32>(a_at(r6, kk));
-        lo6 = fma(a6, b_lo, lo6);
-        hi6 = fma(a6, b_hi, hi6);
-        let a7 = vec4<f32>(a_at(r7, kk));
-        lo7 = fma(a7, b_lo, lo7);
-        hi7 = fma(a7, b_hi, hi7);
-    }
-    store_row(row0, col0, lo0, hi0);
-    store_row(row0 + 1u, col0, lo1, hi1);
-    store_row(row0 + 2u, col0, lo2, hi2);
-    store_row(row0 + 3u, col0, lo3, hi3);
-    store_row(row0 + 4u, col0, lo4, hi4);
-    store_row(row0 + 5u, col0, lo5, hi5);
-    store_row(row0 + 6u, col0, lo6, hi6);
-    store_row(row0 + 7u, col0, lo7, hi7);
-}
-
 // vec4 loads and an 8×8 register block per invocation, (8·VEC4_WG_ROWS)×64 per workgroup, no workgroup
 // memory. On CPU adapters every storage load costs about the same whatever its width, so
-// this kernel's 4 vec4 loads per k for 64 FMAs beat matmul_blocked's 8 scalar loads for 16.
+// this kernel's 4 vec4 loads per k for 64 FMAs beat 8 scalar loads for 16.
 // Its caller guarantees: K % 4 == 0; N % 4 == 0 unless TRANS_B; M % 4 == 0 if TRANS_A.
 // K is walked in chunks of 4. Everything is spelled out in scalar variables (no private
 // arrays, no dynamic component indices): lavapipe turns those into per-lane memory traffic.
@@ -292,8 +209,8 @@ fn matmul_vec4(
 
 // For CPU adapters, cheap to compile: a workgroup of 8 invocations (one SIMD group on
 // lavapipe) and a 4×4 block of C per invocation, in four vec4 accumulators, over a plain
-// (not unrolled) loop on K. The fully unrolled 8×8 and 32×64 kernels above spend ~25 s and
-// minutes in LLVM's register allocator on a cold shader cache (64 or 256 live accumulators
+// (not unrolled) loop on K. The unrolled 8×8 kernel above (and a former 32×64 one) spend ~25 s
+// (and minutes) in LLVM's register allocator on a cold shader cache (64 or 256 live accumulators
 // per lane spill); this one compiles in about a second. On lavapipe the cost is in the
 // loads (8 per 16 FMAs here); a 16×1 block per lane (17 loads per 16 FMAs, 16 of them the
 // same for all lanes) ran 2× slower, so the uniform loads are not cheaper there.

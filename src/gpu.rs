@@ -80,6 +80,16 @@ fn backend_rank(backend: wgpu::Backend) -> u32 {
     }
 }
 
+/// The adapters of `backends`, from an instance that starts only those backends.
+async fn enumerate(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
+    if backends.is_empty() {
+        return Vec::new();
+    }
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    descriptor.backends = backends;
+    wgpu::Instance::new(descriptor).enumerate_adapters(backends).await
+}
+
 impl Gpu {
     /// Opens the best adapter as described in the module docs.
     ///
@@ -94,8 +104,12 @@ impl Gpu {
 
     async fn new_async() -> Result<Self> {
         let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let mut adapters = instance.enumerate_adapters(backends).await;
+        // GL last, and only when nothing else answered: starting Mesa's EGL on a headless
+        // machine prints warnings (e.g. about XDG_RUNTIME_DIR) that read like failures.
+        let mut adapters = enumerate(backends - wgpu::Backends::GL).await;
+        if adapters.is_empty() && backends.contains(wgpu::Backends::GL) {
+            adapters = enumerate(wgpu::Backends::GL).await;
+        }
         if adapters.is_empty() {
             return Err(Error::NoAdapter {
                 detail: format!("wgpu enumerated no adapter for backends {backends:?}"),

@@ -449,11 +449,11 @@ impl Graph {
                             let (d_w, d_bias) = (plan.target(b)?, plan.target(bias)?);
                             let accumulate = plan.written[b.0];
                             // d_w (IN,OUT) and its row of bias gradients: IN + 1 rows
-                            let (batch, inputs) = value(a).dims2(OP, "layer input")?;
+                            let (_, inputs) = value(a).dims2(OP, "layer input")?;
                             let (_, outputs) = d_out.dims2(OP, "output gradient")?;
                             plan.dispatches.push(ops::matmul_bias_grad_gated(
                                 gpu,
-                                MatmulKernel::choose_for_bias_grad(gpu, inputs + 1, batch, outputs),
+                                MatmulKernel::choose_for_bias_grad(gpu, inputs + 1, outputs),
                                 value(a),
                                 &d_out,
                                 &d_w,

@@ -22,8 +22,6 @@ pub enum MatmulLayout {
 pub enum MatmulKernel {
     /// One output per invocation: the reference every other kernel is tested against.
     Naive,
-    /// 8×8 outputs per invocation in registers, scalar loads, no workgroup memory; any shape.
-    Blocked,
     /// vec4 loads, 8×8 outputs per invocation in registers, no workgroup memory. Needs
     /// K % 4 == 0, N % 4 == 0 (layouts AB, AtB) and M % 4 == 0 (AtB); see
     /// [`MatmulKernel::supports`].
@@ -48,7 +46,6 @@ impl MatmulKernel {
     pub fn supports(self, layout: MatmulLayout, m: usize, k: usize, n: usize) -> bool {
         match self {
             MatmulKernel::Naive
-            | MatmulKernel::Blocked
             | MatmulKernel::Tiled
             | MatmulKernel::Lanes
             | MatmulKernel::LanesDown => true,
@@ -67,14 +64,17 @@ impl MatmulKernel {
     /// as well as run time:
     /// - CPU adapters: [`MatmulKernel::Lanes`], or [`MatmulKernel::LanesDown`] for outputs
     ///   narrower than 32 columns. They compile in about a second each on lavapipe (Mesa 25)
-    ///   with a cold shader cache, where the unrolled `Blocked`/`Vec4` take ~25 s per layout
-    ///   and the former 32×64 subgroup kernel made mnist's first run 35 minutes. Those ran
+    ///   with a cold shader cache, where the unrolled `Vec4` (and the former `Blocked`)
+    ///   take ~25 s per layout and the former 32×64 subgroup kernel made mnist's first run
+    ///   35 minutes. Those ran
     ///   mnist at 4–6 ms/step against 12 ms here (BENCHMARKS.md): a run would need well over
     ///   10,000 steps to win their compile time back, so every first run would pay for a
     ///   speed few runs reach.
-    /// - GPUs: [`MatmulKernel::Tiled`] for products of at least [`TILED_MIN_WORK`]
-    ///   multiply-adds with 128 or more outputs each way, else `Vec4` where the shape allows,
-    ///   else `Blocked`.
+    /// - GPUs, as measured on an H100 (BENCHMARKS.md): [`MatmulKernel::Tiled`] for A·Bᵀ
+    ///   with 128 or more outputs each way (where `Vec4`'s strided loads of B lose), and for
+    ///   products of at least [`TILED_MIN_WORK`] multiply-adds; `Vec4` for the rest where
+    ///   the shape allows (it beat `Tiled` on mnist- and wide-sized A·B and Aᵀ·B); `Tiled`
+    ///   otherwise.
     ///
     /// `WGPU_MLP_MATMUL=<kernel name>` (e.g. `Vec4`) forces a kernel wherever it supports
     /// the shape, for benchmarking.
@@ -85,12 +85,11 @@ impl MatmulKernel {
         if gpu.is_software() {
             return Self::for_cpu_adapter(m, n);
         }
-        if m >= 128 && n >= 128 && m * n * k >= TILED_MIN_WORK {
-            MatmulKernel::Tiled
-        } else if MatmulKernel::Vec4.supports(layout, m, k, n) {
+        let wide_abt = layout == MatmulLayout::ABt && m >= 128 && n >= 128;
+        if !wide_abt && m * n * k < TILED_MIN_WORK && MatmulKernel::Vec4.supports(layout, m, k, n) {
             MatmulKernel::Vec4
         } else {
-            MatmulKernel::Blocked
+            MatmulKernel::Tiled
         }
     }
 
@@ -103,18 +102,16 @@ impl MatmulKernel {
     }
 
     /// The kernel for a weight gradient with its bias gradient (`rows` = M + 1 outputs
-    /// down, N across, inner dimension `k`): as [`MatmulKernel::choose`], without `Vec4`
-    /// (which cannot add the row of ones).
-    pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, k: usize, n: usize) -> Self {
+    /// down, N across): as [`MatmulKernel::choose`], without `Vec4` (which cannot add the
+    /// row of ones), so `Tiled` on GPUs.
+    pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, n: usize) -> Self {
         if let Some(forced) = forced_kernel().filter(|&f| f != MatmulKernel::Vec4) {
             return forced;
         }
         if gpu.is_software() {
             Self::for_cpu_adapter(rows, n)
-        } else if rows >= 128 && n >= 128 && rows * n * k >= TILED_MIN_WORK {
-            MatmulKernel::Tiled
         } else {
-            MatmulKernel::Blocked
+            MatmulKernel::Tiled
         }
     }
 
@@ -122,7 +119,7 @@ impl MatmulKernel {
     pub(crate) fn tile(self, gpu: &Gpu) -> (usize, usize) {
         match self {
             MatmulKernel::Naive => (16, 16),
-            MatmulKernel::Blocked | MatmulKernel::Vec4 => (8 * vec4_workgroup_rows(gpu) as usize, 64),
+            MatmulKernel::Vec4 => (8 * vec4_workgroup_rows(gpu) as usize, 64),
             MatmulKernel::Tiled => (128, 128),
             MatmulKernel::Lanes => (4, 32),
             MatmulKernel::LanesDown => (32, 4),
@@ -130,13 +127,13 @@ impl MatmulKernel {
     }
 }
 
-/// Multiply-adds from which [`MatmulKernel::choose`] takes the tiled kernel on GPUs.
-pub const TILED_MIN_WORK: usize = 1 << 24;
+/// Multiply-adds from which [`MatmulKernel::choose`] takes the tiled kernel on GPUs for
+/// every layout (xl's 4096³ products: 2³⁶).
+pub const TILED_MIN_WORK: usize = 1 << 32;
 
 /// Every matmul kernel.
-pub const MATMUL_KERNELS: [MatmulKernel; 6] = [
+pub const MATMUL_KERNELS: [MatmulKernel; 5] = [
     MatmulKernel::Naive,
-    MatmulKernel::Blocked,
     MatmulKernel::Vec4,
     MatmulKernel::Tiled,
     MatmulKernel::Lanes,
@@ -216,7 +213,6 @@ impl Kernel {
                 source: if kernel == MatmulKernel::Tiled { MATMUL_TILED } else { MATMUL },
                 entry: match kernel {
                     MatmulKernel::Naive => "matmul_naive",
-                    MatmulKernel::Blocked => "matmul_blocked",
                     MatmulKernel::Vec4 => "matmul_vec4",
                     MatmulKernel::Tiled => "matmul_tiled",
                     MatmulKernel::Lanes | MatmulKernel::LanesDown => "matmul_lanes",
@@ -288,7 +284,7 @@ impl Gpu {
         // Sizes that suit the adapter: CPU adapters run a workgroup on one core, one SIMD
         // group after another.
         match kernel {
-            Kernel::Matmul(MatmulKernel::Blocked | MatmulKernel::Vec4, _) => {
+            Kernel::Matmul(MatmulKernel::Vec4, _) => {
                 constants.push(("VEC4_WG_ROWS", vec4_workgroup_rows(self) as f64));
             }
             Kernel::Matmul(MatmulKernel::LanesDown, _) => constants.push(("LANES_DOWN_ROWS", 1.0)),

@@ -253,7 +253,6 @@ fn matmul_inner(
         if !matches!(
             kernel,
             MatmulKernel::Naive
-                | MatmulKernel::Blocked
                 | MatmulKernel::Tiled
                 | MatmulKernel::Lanes
                 | MatmulKernel::LanesDown

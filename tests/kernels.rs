@@ -145,18 +145,6 @@ fn matmul_naive_atb() {
     matmul_all_shapes(MatmulKernel::Naive, MatmulLayout::AtB);
 }
 #[test]
-fn matmul_blocked_ab() {
-    matmul_all_shapes(MatmulKernel::Blocked, MatmulLayout::AB);
-}
-#[test]
-fn matmul_blocked_abt() {
-    matmul_all_shapes(MatmulKernel::Blocked, MatmulLayout::ABt);
-}
-#[test]
-fn matmul_blocked_atb() {
-    matmul_all_shapes(MatmulKernel::Blocked, MatmulLayout::AtB);
-}
-#[test]
 fn matmul_lanes_all_layouts() {
     for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {
         matmul_all_shapes(MatmulKernel::Lanes, layout);
@@ -178,16 +166,16 @@ fn matmul_fast_kernels_match_naive_oracle() {
     let a = Tensor::from_slice(&gpu, &[m, k], &uniform(&mut rng, m * k, -1.0, 1.0)).unwrap();
     let b = Tensor::from_slice(&gpu, &[k, n], &uniform(&mut rng, k * n, -1.0, 1.0)).unwrap();
     let naive = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
-    let blocked = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
     let vec4 = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
+    let lanes = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
     let tiled = Tensor::full(&gpu, &[m, n], f32::NAN).unwrap();
     let d4 = ops::matmul(&gpu, MatmulKernel::Tiled, MatmulLayout::AB, &a, &b, &tiled, false).unwrap();
     let d1 = ops::matmul(&gpu, MatmulKernel::Naive, MatmulLayout::AB, &a, &b, &naive, false).unwrap();
-    let d2 = ops::matmul(&gpu, MatmulKernel::Blocked, MatmulLayout::AB, &a, &b, &blocked, false).unwrap();
+    let d2 = ops::matmul(&gpu, MatmulKernel::Lanes, MatmulLayout::AB, &a, &b, &lanes, false).unwrap();
     let d3 = ops::matmul(&gpu, MatmulKernel::Vec4, MatmulLayout::AB, &a, &b, &vec4, false).unwrap();
     gpu.run(&[&d1, &d2, &d3, &d4]).unwrap();
     let want = to_f64(&naive.to_vec().unwrap());
-    assert_close("blocked vs naive", seed, &blocked.to_vec().unwrap(), &want, TOLERANCE);
+    assert_close("lanes vs naive", seed, &lanes.to_vec().unwrap(), &want, TOLERANCE);
     assert_close("vec4 vs naive", seed, &vec4.to_vec().unwrap(), &want, TOLERANCE);
     assert_close("tiled vs naive", seed, &tiled.to_vec().unwrap(), &want, TOLERANCE);
 }
@@ -482,7 +470,7 @@ fn bad_shapes_are_errors_not_panics() {
     assert!(err.to_string().contains("K = 4"), "{err}");
     let b_ok = Tensor::zeros(&gpu, &[4, 6]).unwrap();
     let c_bad = Tensor::zeros(&gpu, &[3, 5]).unwrap();
-    assert!(ops::matmul(&gpu, MatmulKernel::Blocked, MatmulLayout::AB, &a, &b_ok, &c_bad, false).is_err());
+    assert!(ops::matmul(&gpu, MatmulKernel::Lanes, MatmulLayout::AB, &a, &b_ok, &c_bad, false).is_err());
     assert!(ops::bias_add_forward(&gpu, &a, &Tensor::zeros(&gpu, &[3]).unwrap(), &a).is_err());
     let weights = Tensor::zeros(&gpu, &[3]).unwrap();
     let loss = Tensor::zeros(&gpu, &[1]).unwrap();

@@ -49,15 +49,30 @@ fn main() -> Result<(), wgpu_mlp::Error> {
         .cloned()
         .unwrap_or_else(|| "all".into());
     let chosen_only = which == "chosen";
-    let named: Vec<&str> = if which == "all" || chosen_only { Vec::new() } else { which.split(',').collect() };
+    let named: Vec<&str> = if which == "all" || chosen_only {
+        Vec::new()
+    } else {
+        which.split(',').collect()
+    };
     let gpu = Gpu::new()?;
-    eprintln!("adapter: {} ({:?}, {:?})", gpu.adapter_name(), gpu.backend(), gpu.device_type());
+    eprintln!(
+        "adapter: {} ({:?}, {:?})",
+        gpu.adapter_name(),
+        gpu.backend(),
+        gpu.device_type()
+    );
     println!("kernel\tcreate_ms\tfirst_dispatch_ms\tsecond_dispatch_ms");
     // Shapes divisible by 4 so every kernel (Vec4 included) supports them.
     let (m, k, n) = (64, 64, 64);
     let mut wanted: Vec<(MatmulKernel, MatmulLayout)> = Vec::new();
     if chosen_only {
-        for (rows, fan_in, fan_out) in [(32, 64, 64), (32, 64, 10), (128, 784, 128), (128, 128, 10), (64, 1024, 1024)] {
+        for (rows, fan_in, fan_out) in [
+            (32, 64, 64),
+            (32, 64, 10),
+            (128, 784, 128),
+            (128, 128, 10),
+            (64, 1024, 1024),
+        ] {
             for layout in LAYOUTS {
                 let (mm, kk, nn) = match layout {
                     MatmulLayout::AB => (rows, fan_in, fan_out),
@@ -102,7 +117,9 @@ fn main() -> Result<(), wgpu_mlp::Error> {
     total += time_one(&gpu, "sigmoid_forward", || ops::sigmoid_forward(&gpu, &x, &y))?;
     total += time_one(&gpu, "mse_forward", || ops::mse_forward(&gpu, &x, &y, &weights, &loss))?;
     let d_z = Tensor::zeros(&gpu, &[m, n])?;
-    total += time_one(&gpu, "mse_sigmoid_backward", || ops::mse_sigmoid_backward(&gpu, &x, &y, &weights, &d_z))?;
+    total += time_one(&gpu, "mse_sigmoid_backward", || {
+        ops::mse_sigmoid_backward(&gpu, &x, &y, &weights, &d_z)
+    })?;
     eprintln!("total create + first dispatch: {:.1} s", total / 1e3);
     Ok(())
 }

@@ -12,7 +12,10 @@ use wgpu_mlp::{Gpu, MatmulKernel, MatmulLayout, Tensor, ops};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 fn parse_shape(text: &str) -> Result<(usize, usize, usize), String> {

@@ -132,9 +132,18 @@ fn main() {
     };
     let started = Instant::now();
     let result = Gpu::new().and_then(|gpu| {
-        eprintln!("adapter: {} ({:?}, {:?})", gpu.adapter_name(), gpu.backend(), gpu.device_type());
+        eprintln!(
+            "adapter: {} ({:?}, {:?})",
+            gpu.adapter_name(),
+            gpu.backend(),
+            gpu.device_type()
+        );
         for workload in &options.workloads {
-            let started = if workload == &options.workloads[0] { started } else { Instant::now() };
+            let started = if workload == &options.workloads[0] {
+                started
+            } else {
+                Instant::now()
+            };
             println!("{}", measure(&gpu, workload, &options, started)?);
         }
         Ok(())

@@ -45,10 +45,7 @@ impl MatmulKernel {
     /// Whether this kernel can run `C (M,N) = op(A)·op(B)` with inner dimension K.
     pub fn supports(self, layout: MatmulLayout, m: usize, k: usize, n: usize) -> bool {
         match self {
-            MatmulKernel::Naive
-            | MatmulKernel::Tiled
-            | MatmulKernel::Lanes
-            | MatmulKernel::LanesDown => true,
+            MatmulKernel::Naive | MatmulKernel::Tiled | MatmulKernel::Lanes | MatmulKernel::LanesDown => true,
             MatmulKernel::Vec4 => {
                 k.is_multiple_of(4)
                     && match layout {
@@ -209,8 +206,16 @@ impl Kernel {
         };
         match self {
             Kernel::Matmul(kernel, layout) => KernelSource {
-                file: if kernel == MatmulKernel::Tiled { "matmul_tiled.wgsl" } else { "matmul.wgsl" },
-                source: if kernel == MatmulKernel::Tiled { MATMUL_TILED } else { MATMUL },
+                file: if kernel == MatmulKernel::Tiled {
+                    "matmul_tiled.wgsl"
+                } else {
+                    "matmul.wgsl"
+                },
+                source: if kernel == MatmulKernel::Tiled {
+                    MATMUL_TILED
+                } else {
+                    MATMUL
+                },
                 entry: match kernel {
                     MatmulKernel::Naive => "matmul_naive",
                     MatmulKernel::Vec4 => "matmul_vec4",

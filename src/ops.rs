@@ -252,10 +252,7 @@ fn matmul_inner(
         check_len(OP, "d_bias", d_bias, n)?;
         if !matches!(
             kernel,
-            MatmulKernel::Naive
-                | MatmulKernel::Tiled
-                | MatmulKernel::Lanes
-                | MatmulKernel::LanesDown
+            MatmulKernel::Naive | MatmulKernel::Tiled | MatmulKernel::Lanes | MatmulKernel::LanesDown
         ) {
             return Err(Error::invalid(
                 OP,
@@ -329,7 +326,11 @@ fn matmul_inner(
     // binding needs at least 16 bytes; an operand shorter than that is never read as vec4s
     // (see matmul_tiled.wgsl), so its view gets a stand-in.
     let short = |t: &Tensor| kernel == MatmulKernel::Tiled && t.span() < 4;
-    let stand_in = if short(a) || short(b) { Some(Tensor::zeros(gpu, &[4])?) } else { None };
+    let stand_in = if short(a) || short(b) {
+        Some(Tensor::zeros(gpu, &[4])?)
+    } else {
+        None
+    };
     let a4 = match &stand_in {
         Some(stand_in) if short(a) => stand_in,
         _ => a,

@@ -592,7 +592,10 @@ fn mse_sigmoid_backward_matches_reference() {
 #[test]
 fn matmul_bias_grad_matches_reference() {
     let gpu = gpu();
-    for kernel in wgpu_mlp::kernels::MATMUL_KERNELS.into_iter().filter(|&k| k != MatmulKernel::Vec4) {
+    for kernel in wgpu_mlp::kernels::MATMUL_KERNELS
+        .into_iter()
+        .filter(|&k| k != MatmulKernel::Vec4)
+    {
         for &(batch, inputs, outputs) in &[(1, 1, 1), (4, 2, 8), (7, 13, 5), (130, 63, 67), (4099, 3, 2)] {
             for accumulate in [false, true] {
                 let (seed, mut rng) = seeded_rng();

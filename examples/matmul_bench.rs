@@ -29,6 +29,13 @@ fn parse_shape(text: &str) -> Result<(usize, usize, usize), String> {
     }
 }
 
+/// `len` values in [-1, 1) from the workloads' counter-based generator.
+fn noise(len: usize, seed: u64) -> Vec<f32> {
+    (0..len as u64)
+        .map(|i| (2.0 * wgpu_mlp::workloads::splitmix_uniform(seed, i + 1) - 1.0) as f32)
+        .collect()
+}
+
 /// Seconds for `reps` back-to-back dispatches in one submit, synchronised.
 fn time_reps(gpu: &Gpu, dispatch: &wgpu_mlp::Dispatch, reps: usize) -> Result<f64, wgpu_mlp::Error> {
     let batch: Vec<&wgpu_mlp::Dispatch> = vec![dispatch; reps];
@@ -61,8 +68,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 MatmulLayout::ABt => ([m, k], [n, k]),
                 MatmulLayout::AtB => ([k, m], [k, n]),
             };
-            let a = Tensor::full(&gpu, &a_shape, 0.5)?;
-            let b = Tensor::full(&gpu, &b_shape, 0.25)?;
+            // Random operands: constant ones would flatter kernels whose clocks depend on
+            // the data (toggling bits cost power).
+            let a = Tensor::from_slice(&gpu, &a_shape, &noise(m * k, 1))?;
+            let b = Tensor::from_slice(&gpu, &b_shape, &noise(k * n, 2))?;
             let c = Tensor::zeros(&gpu, &[m, n])?;
             let chosen = MatmulKernel::choose(&gpu, layout, m, k, n);
             for &kernel in &kernels {

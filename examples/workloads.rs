@@ -2,7 +2,8 @@
 //! with the spec's protocol; one JSON line per workload.
 //!
 //! `cargo run --release --example workloads -- [--workload xor|mnist|wide|xl|small]
-//!  [--steps-per-submit K] [--seconds S]`
+//!  [--steps-per-submit K] [--seconds S] [--profile]`
+//! `--profile` adds a line per dispatch of a step: its time run alone (median of 5, synced).
 
 use std::time::Instant;
 
@@ -13,6 +14,7 @@ struct Options {
     workloads: Vec<Workload>,
     steps_per_submit: usize,
     seconds: f64,
+    profile: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -20,6 +22,7 @@ fn parse_args() -> Result<Options, String> {
         workloads: WORKLOADS.to_vec(),
         steps_per_submit: 10,
         seconds: 2.0,
+        profile: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -40,6 +43,7 @@ fn parse_args() -> Result<Options, String> {
                     return Err("--steps-per-submit must be at least 1".into());
                 }
             }
+            "--profile" => options.profile = true,
             "--seconds" => options.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
             _ => return Err(format!("unknown argument {arg}")),
         }
@@ -145,6 +149,16 @@ fn main() {
                 Instant::now()
             };
             println!("{}", measure(&gpu, workload, &options, started)?);
+            if options.profile {
+                let mut mlp = fresh(&gpu, workload)?;
+                mlp.steps(3)?;
+                for (dispatch, ms) in mlp.graph().profile(5)? {
+                    println!(
+                        "{{\"profile\":\"{}\",\"dispatch\":{dispatch:?},\"ms\":{ms:.4}}}",
+                        workload.name
+                    );
+                }
+            }
         }
         Ok(())
     });

@@ -265,28 +265,16 @@ fn matmul_lanes(
         acc2 = fma(vec4<f32>(a_at(r2, kk)), b_row, acc2);
         acc3 = fma(vec4<f32>(a_at(r3, kk)), b_row, acc3);
     }
-    store_lanes(row0, col0, col_step, acc0);
-    store_lanes(row0 + row_step, col0, col_step, acc1);
-    store_lanes(row0 + 2u * row_step, col0, col_step, acc2);
-    store_lanes(row0 + 3u * row_step, col0, col_step, acc3);
-}
-
-// matmul_lanes: stores `values` at (row, col0 + j·col_step), j = 0..4, skipping what lies
-// outside C.
-fn store_lanes(row: u32, col0: u32, col_step: u32, values: vec4<f32>) {
-    if row >= params.rows {
-        return;
-    }
-    if col0 < params.n {
-        store(row, col0, values.x);
-    }
-    if col0 + col_step < params.n {
-        store(row, col0 + col_step, values.y);
-    }
-    if col0 + 2u * col_step < params.n {
-        store(row, col0 + 2u * col_step, values.z);
-    }
-    if col0 + 3u * col_step < params.n {
-        store(row, col0 + 3u * col_step, values.w);
+    // The 16 stores in a loop LLVM does not unroll (its bound is not a constant): each store
+    // inlines the whole epilogue, and sixteen copies of it cost more compile time than the
+    // rest of the kernel.
+    let block = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    let count = min(16u, params.rows * 16u);
+    for (var i = 0u; i < count; i++) {
+        let row = row0 + (i / 4u) * row_step;
+        let col = col0 + (i % 4u) * col_step;
+        if row < params.rows && col < params.n {
+            store(row, col, block[i / 4u][i % 4u]);
+        }
     }
 }

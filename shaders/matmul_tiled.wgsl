@@ -177,6 +177,24 @@ fn outer(acc: Block, a: vec4<f32>, b: vec4<f32>) -> Block {
     );
 }
 
+// One invocation's 8×8 outputs: lo/hi the rows 4·ty.. or 64 + 4·ty.., _lo/_hi the columns
+// 4·tx.. or 64 + 4·tx...
+struct Blocks {
+    lo_lo: Block,
+    lo_hi: Block,
+    hi_lo: Block,
+    hi_hi: Block,
+}
+
+// acc += this invocation's share of one k: `at` indexes the k's 32 vec4s in both tiles.
+fn multiply_k(acc: Blocks, at: u32, tx: u32, ty: u32) -> Blocks {
+    let a_lo = a_tile[at + ty];
+    let a_hi = a_tile[at + 16u + ty];
+    let b_lo = b_tile[at + tx];
+    let b_hi = b_tile[at + 16u + tx];
+    return Blocks(outer(acc.lo_lo, a_lo, b_lo), outer(acc.lo_hi, a_lo, b_hi), outer(acc.hi_lo, a_hi, b_lo), outer(acc.hi_hi, a_hi, b_hi));
+}
+
 fn store_block(row: u32, col: u32, block: Block) {
     store_run(row, col, block.r0);
     store_run(row + 1u, col, block.r1);
@@ -226,11 +244,7 @@ fn matmul_tiled(
     let tx = lid.x;
     let ty = lid.y;
     let zero = Block(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    // lo/hi: the block's rows 4·ty.. or 64 + 4·ty..; _lo/_hi: its columns likewise.
-    var lo_lo = zero;
-    var lo_hi = zero;
-    var hi_lo = zero;
-    var hi_hi = zero;
+    var acc = Blocks(zero, zero, zero, zero);
     var staged = load_slice(tid, row0, col0, 0u);
     for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
         workgroupBarrier(); // everyone is done reading the previous slice
@@ -239,49 +253,19 @@ fn matmul_tiled(
         if k0 + TILE_K < params.k {
             staged = load_slice(tid, row0, col0, k0 + TILE_K);
         }
+        // By hand, four k per pass: drivers need not unroll naga's loops.
         for (var kk = 0u; kk < TILE_K; kk += 4u) {
-            var at = kk * 32u;
-            var a_lo = a_tile[at + ty];
-            var a_hi = a_tile[at + 16u + ty];
-            var b_lo = b_tile[at + tx];
-            var b_hi = b_tile[at + 16u + tx];
-            lo_lo = outer(lo_lo, a_lo, b_lo);
-            lo_hi = outer(lo_hi, a_lo, b_hi);
-            hi_lo = outer(hi_lo, a_hi, b_lo);
-            hi_hi = outer(hi_hi, a_hi, b_hi);
-            at += 32u;
-            a_lo = a_tile[at + ty];
-            a_hi = a_tile[at + 16u + ty];
-            b_lo = b_tile[at + tx];
-            b_hi = b_tile[at + 16u + tx];
-            lo_lo = outer(lo_lo, a_lo, b_lo);
-            lo_hi = outer(lo_hi, a_lo, b_hi);
-            hi_lo = outer(hi_lo, a_hi, b_lo);
-            hi_hi = outer(hi_hi, a_hi, b_hi);
-            at += 32u;
-            a_lo = a_tile[at + ty];
-            a_hi = a_tile[at + 16u + ty];
-            b_lo = b_tile[at + tx];
-            b_hi = b_tile[at + 16u + tx];
-            lo_lo = outer(lo_lo, a_lo, b_lo);
-            lo_hi = outer(lo_hi, a_lo, b_hi);
-            hi_lo = outer(hi_lo, a_hi, b_lo);
-            hi_hi = outer(hi_hi, a_hi, b_hi);
-            at += 32u;
-            a_lo = a_tile[at + ty];
-            a_hi = a_tile[at + 16u + ty];
-            b_lo = b_tile[at + tx];
-            b_hi = b_tile[at + 16u + tx];
-            lo_lo = outer(lo_lo, a_lo, b_lo);
-            lo_hi = outer(lo_hi, a_lo, b_hi);
-            hi_lo = outer(hi_lo, a_hi, b_lo);
-            hi_hi = outer(hi_hi, a_hi, b_hi);
+            let at = kk * 32u;
+            acc = multiply_k(acc, at, tx, ty);
+            acc = multiply_k(acc, at + 32u, tx, ty);
+            acc = multiply_k(acc, at + 64u, tx, ty);
+            acc = multiply_k(acc, at + 96u, tx, ty);
         }
     }
     let row_lo = row0 + 4u * ty;
     let col_lo = col0 + 4u * tx;
-    store_block(row_lo, col_lo, lo_lo);
-    store_block(row_lo, col_lo + 64u, lo_hi);
-    store_block(row_lo + 64u, col_lo, hi_lo);
-    store_block(row_lo + 64u, col_lo + 64u, hi_hi);
+    store_block(row_lo, col_lo, acc.lo_lo);
+    store_block(row_lo, col_lo + 64u, acc.lo_hi);
+    store_block(row_lo + 64u, col_lo, acc.hi_lo);
+    store_block(row_lo + 64u, col_lo + 64u, acc.hi_hi);
 }

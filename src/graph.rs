@@ -658,6 +658,30 @@ impl Graph {
         self.forward.len() + self.backward.len() + 1
     }
 
+    /// Where a step's time goes: each of its dispatches run alone, `reps` times with a
+    /// sync after each, as (kernel and grid, median milliseconds). Runs the update too, so
+    /// the parameters move: profile a throwaway graph.
+    pub fn profile(&self, reps: usize) -> Result<Vec<(String, f64)>> {
+        let steps = self
+            .forward
+            .iter()
+            .chain(&self.backward)
+            .chain(std::iter::once(&self.update));
+        steps
+            .map(|dispatch| {
+                let mut times = Vec::with_capacity(reps.max(1));
+                for _ in 0..reps.max(1) {
+                    let started = std::time::Instant::now();
+                    self.gpu.run(&[dispatch])?;
+                    self.gpu.synchronize()?;
+                    times.push(started.elapsed().as_secs_f64() * 1e3);
+                }
+                times.sort_by(f64::total_cmp);
+                Ok((format!("{dispatch:?}"), times[times.len() / 2]))
+            })
+            .collect()
+    }
+
     /// One training step: forward, loss, backward, update, in one submit.
     pub fn step(&mut self) -> Result<()> {
         self.steps(1)

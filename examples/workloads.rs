@@ -2,7 +2,8 @@
 //! with the spec's protocol; one JSON line per workload.
 //!
 //! `cargo run --release --example workloads -- [--workload xor|mnist|wide|xl|small]
-//!  [--steps-per-submit K] [--seconds S] [--profile]`
+//!  [--steps-per-submit K] [--seconds S] [--profile] [--models N]`
+//! `--models N` runs the stacked form `NAME×N` (workloads.md, "Stacked models").
 //! `--profile` adds a line per dispatch of a step: its time run alone (median of 5, synced).
 
 use std::time::Instant;
@@ -15,6 +16,7 @@ struct Options {
     steps_per_submit: usize,
     seconds: f64,
     profile: bool,
+    models: usize,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -23,6 +25,7 @@ fn parse_args() -> Result<Options, String> {
         steps_per_submit: 10,
         seconds: 2.0,
         profile: false,
+        models: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -44,6 +47,12 @@ fn parse_args() -> Result<Options, String> {
                 }
             }
             "--profile" => options.profile = true,
+            "--models" => {
+                options.models = value()?.parse().map_err(|e| format!("--models: {e}"))?;
+                if options.models == 0 {
+                    return Err("--models must be at least 1".into());
+                }
+            }
             "--seconds" => options.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
             _ => return Err(format!("unknown argument {arg}")),
         }
@@ -62,21 +71,36 @@ fn run_steps(mlp: &mut Mlp, n: usize, per_submit: usize) -> Result<(), wgpu_mlp:
     Ok(())
 }
 
-fn fresh(gpu: &Gpu, workload: &Workload) -> Result<Mlp, wgpu_mlp::Error> {
+/// The workload's model, or with `models` > 1 the stacked form (`NAME×N`): every model
+/// from the same start on the same data, model m with lr 0.1·(m + 1)/N, so the last one
+/// follows the single workload exactly.
+fn fresh(gpu: &Gpu, workload: &Workload, models: usize) -> Result<Mlp, wgpu_mlp::Error> {
     let data = workload.generate();
-    let sgd = Sgd::new(0.1).momentum(0.9).weight_decay(1e-4);
-    let mlp = Mlp::builder(workload.sizes)
-        .parameters(data.params)
-        .build(gpu, workload.batch, sgd)?;
+    let sgd = |lr: f32| Sgd::new(lr).momentum(0.9).weight_decay(1e-4);
+    let builder = Mlp::builder(workload.sizes).parameters(data.params);
+    let mlp = if models == 1 {
+        builder.build(gpu, workload.batch, sgd(0.1))?
+    } else {
+        let sgds: Vec<Sgd> = (0..models).map(|m| sgd(0.1 * (m + 1) as f32 / models as f32)).collect();
+        builder.build_stack(gpu, workload.batch, &sgds)?
+    };
     mlp.set_batch(&data.x, &data.t)?;
     Ok(mlp)
+}
+
+/// The last model's loss after a forward pass (the single model's, unstacked).
+fn last_loss(mlp: &Mlp) -> Result<f32, wgpu_mlp::Error> {
+    mlp.evaluate()?;
+    let losses = mlp.losses()?;
+    Ok(losses[losses.len() - 1])
 }
 
 fn measure(gpu: &Gpu, workload: &Workload, options: &Options, started: Instant) -> Result<String, wgpu_mlp::Error> {
     let per_submit = options.steps_per_submit;
     // 1. Loss sanity check.
-    let mut mlp = fresh(gpu, workload)?;
-    let loss_init = mlp.evaluate()?;
+    let models = options.models;
+    let mut mlp = fresh(gpu, workload, models)?;
+    let loss_init = last_loss(&mlp)?;
     // The first step compiles whatever kernels the forward pass did not: say when it is done.
     mlp.step()?;
     mlp.loss()?;
@@ -86,10 +110,10 @@ fn measure(gpu: &Gpu, workload: &Workload, options: &Options, started: Instant) 
         started.elapsed().as_secs_f64()
     );
     run_steps(&mut mlp, 199, per_submit)?;
-    let loss_after_200 = mlp.evaluate()?;
+    let loss_after_200 = last_loss(&mlp)?;
 
     // 2. Throughput.
-    let mut mlp = fresh(gpu, workload)?;
+    let mut mlp = fresh(gpu, workload, models)?;
     run_steps(&mut mlp, 20, per_submit)?;
     mlp.loss()?;
     let start = Instant::now();
@@ -108,18 +132,24 @@ fn measure(gpu: &Gpu, workload: &Workload, options: &Options, started: Instant) 
     }
     reps.sort_by(f64::total_cmp);
     let s_per_step = reps[1];
+    let name = if models == 1 {
+        workload.name.to_string()
+    } else {
+        format!("{}x{models}", workload.name)
+    };
     Ok(format!(
-        "{{\"workload\":\"{}\",\"adapter\":\"{}\",\"backend\":\"{:?}\",\"loss_init\":{},\"loss_after_200\":{},\
-         \"ms_per_step\":{:.5},\"steps_per_s\":{:.1},\"gflops\":{:.3},\"steps_per_submit\":{},\
+        "{{\"workload\":\"{}\",\"models\":{models},\"adapter\":\"{}\",\"backend\":\"{:?}\",\"loss_init\":{},\"loss_after_200\":{},\
+         \"ms_per_step\":{:.5},\"ms_per_model_step\":{:.5},\"steps_per_s\":{:.1},\"gflops\":{:.3},\"steps_per_submit\":{},\
          \"dispatches_per_step\":{},\"timed_steps\":{}}}",
-        workload.name,
+        name,
         gpu.adapter_name(),
         gpu.backend(),
         loss_init,
         loss_after_200,
         s_per_step * 1e3,
+        s_per_step * 1e3 / models as f64,
         1.0 / s_per_step,
-        workload.flops_per_step() / s_per_step / 1e9,
+        workload.flops_per_step() * models as f64 / s_per_step / 1e9,
         per_submit,
         mlp.dispatches_per_step(),
         n
@@ -150,7 +180,7 @@ fn main() {
             };
             println!("{}", measure(&gpu, workload, &options, started)?);
             if options.profile {
-                let mut mlp = fresh(&gpu, workload)?;
+                let mut mlp = fresh(&gpu, workload, options.models)?;
                 mlp.steps(3)?;
                 for (dispatch, ms) in mlp.graph().profile(5)? {
                     println!(

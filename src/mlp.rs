@@ -126,6 +126,48 @@ impl MlpBuilder {
         self.build_graph(gpu, batch, &[sgd], &[params])
     }
 
+    /// A stack of `optimizers.len()` models of these sizes trained side by side as one GPU
+    /// job: every kernel covers all models in one launch. Model m starts from this builder's
+    /// parameters (given with [`MlpBuilder::parameters`], else drawn from its seed) and
+    /// trains with `optimizers[m]`. [`Mlp::set_batch`] then takes one batch for every
+    /// model or one per model; [`Mlp::losses`] and [`Mlp::stacked_parameters`] read each
+    /// model back. A model of a stack computes exactly what it would alone (bit for bit,
+    /// on the general step path).
+    ///
+    /// ```no_run
+    /// use wgpu_mlp::{Gpu, Mlp, Sgd};
+    /// let gpu = Gpu::new()?;
+    /// // three learning rates, one launch per kernel for all three
+    /// let sgds: Vec<Sgd> = [0.1, 0.5, 1.0].iter().map(|&lr| Sgd::new(lr).momentum(0.9)).collect();
+    /// let mut stack = Mlp::builder(&[2, 8, 1]).seed(7).build_stack(&gpu, 4, &sgds)?;
+    /// stack.set_batch(&[0., 0., 0., 1., 1., 0., 1., 1.], &[0., 1., 1., 0.])?; // shared by all
+    /// stack.steps(1000)?;
+    /// stack.evaluate()?;
+    /// println!("loss per learning rate: {:?}", stack.losses()?);
+    /// # Ok::<(), wgpu_mlp::Error>(())
+    /// ```
+    pub fn build_stack(self, gpu: &Gpu, batch: usize, optimizers: &[Sgd]) -> Result<Mlp> {
+        self.validate()?;
+        if batch == 0 {
+            return Err(Error::invalid("Mlp::build_stack", "batch size", "at least 1", 0));
+        }
+        if optimizers.is_empty() {
+            return Err(Error::invalid(
+                "Mlp::build_stack",
+                "optimizers",
+                "one per model, at least 1",
+                0,
+            ));
+        }
+        let params = match self.params.clone() {
+            Some(params) => params,
+            None => init_params(&self.sizes, self.seed),
+        };
+        let all = vec![params; optimizers.len()];
+        self.step_kernel(StepKernel::General)
+            .build_graph(gpu, batch, optimizers, &all)
+    }
+
     /// A stack of models of these sizes trained side by side (see
     /// [`GraphBuilder::build_stacked`]): model m starts from `init_params(sizes, seeds[m])`
     /// and trains with `optimizers[m]`. Always the general step.
@@ -263,6 +305,26 @@ fn check_params(op: &'static str, sizes: &[usize], params: &[LayerParams]) -> Re
     Ok(())
 }
 
+/// `data` as one (rows, cols) block per model: given once (repeated for every model) or once
+/// per model.
+fn per_model(op: &'static str, what: &str, data: &[f32], [rows, cols]: [usize; 2], models: usize) -> Result<Vec<f32>> {
+    let one = rows * cols;
+    if data.len() == one * models {
+        Ok(data.to_vec())
+    } else if data.len() == one {
+        Ok(data.repeat(models))
+    } else if models == 1 {
+        Err(Error::shape(op, what, format!("[{rows}, {cols}]"), data.len()))
+    } else {
+        Err(Error::shape(
+            op,
+            what,
+            format!("[{rows}, {cols}] (shared) or [{models}, {rows}, {cols}] (one per model)"),
+            data.len(),
+        ))
+    }
+}
+
 /// Weights uniform(−1/√fan_in, 1/√fan_in) from a seeded generator, biases 0.
 pub fn init_params(sizes: &[usize], seed: u64) -> Vec<LayerParams> {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -345,23 +407,32 @@ impl Mlp {
         &mut self.graph
     }
 
-    /// Writes the mini-batch: `x` (batch, inputs) and `t` (batch, outputs), row-major.
+    /// Writes the mini-batch: `x` (batch, inputs) and `t` (batch, outputs), row-major. For
+    /// a stack ([`MlpBuilder::build_stack`]) either one batch for every model or one per
+    /// model, back to back: (models, batch, inputs) and (models, batch, outputs).
     pub fn set_batch(&self, x: &[f32], t: &[f32]) -> Result<()> {
         const OP: &str = "Mlp::set_batch";
         let (inputs, outputs) = (self.sizes[0], self.sizes[self.sizes.len() - 1]);
-        if x.len() != self.batch * inputs {
-            return Err(Error::shape(OP, "x", format!("[{}, {inputs}]", self.batch), x.len()));
-        }
-        if t.len() != self.batch * outputs {
-            return Err(Error::shape(OP, "t", format!("[{}, {outputs}]", self.batch), t.len()));
-        }
-        for (what, data) in [("x", x), ("t", t)] {
+        let models = self.graph.models();
+        let x = per_model(OP, "x", x, [self.batch, inputs], models)?;
+        let t = per_model(OP, "t", t, [self.batch, outputs], models)?;
+        for (what, data) in [("x", &x), ("t", &t)] {
             if let Some(i) = data.iter().position(|v| !v.is_finite()) {
                 return Err(Error::invalid(OP, format!("{what}[{i}]"), "a finite value", data[i]));
             }
         }
-        self.graph.write(self.x, x)?;
-        self.graph.write(self.t, t)
+        self.graph.write(self.x, &x)?;
+        self.graph.write(self.t, &t)
+    }
+
+    /// How many models this is a stack of (1 for a single model).
+    pub fn models(&self) -> usize {
+        self.graph.models()
+    }
+
+    /// The loss of the last forward pass for every model of the stack, in order.
+    pub fn losses(&self) -> Result<Vec<f32>> {
+        self.graph.read(self.graph.loss_node())
     }
 
     /// One training step on the current batch (one submit).
@@ -500,8 +571,8 @@ impl Mlp {
             .collect()
     }
 
-    /// Every stacked model's parameters, model by model.
-    pub(crate) fn stacked_parameters(&self) -> Result<Vec<Vec<LayerParams>>> {
+    /// Every stacked model's parameters, model by model (one entry for a single model).
+    pub fn stacked_parameters(&self) -> Result<Vec<Vec<LayerParams>>> {
         self.split_models(self.parameters()?)
     }
 

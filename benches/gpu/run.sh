@@ -7,21 +7,33 @@ set -uo pipefail
 dev=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-$PWD/gpu-results}
 mkdir -p "$out"
-for f in "$dev"/debs/*.deb; do dpkg -x "$f" /; done
-ldconfig
-export VK_DRIVER_FILES=${VK_DRIVER_FILES:-/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json}
+# A bare GPU machine has no Vulkan loader: unpack the carried one (and glvnd) into /.
+if ! ldconfig -p | grep -q libvulkan.so.1; then
+  for f in "$dev"/debs/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+nvidia_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+[ -f "$nvidia_icd" ] && export VK_DRIVER_FILES=${VK_DRIVER_FILES:-$nvidia_icd}
 export WGPU_BACKEND=${WGPU_BACKEND:-vulkan}
-nvidia-smi -L | tee "$out/device.txt"
+# A dry run on a software adapter: WORKLOADS="xor small" SHAPES=64x64x64 bash .device/run.sh
+workloads=${WORKLOADS:-xor small mnist wide xl}
+(nvidia-smi -L 2>/dev/null || echo "no nvidia-smi") | tee "$out/device.txt"
 step() { echo "== $*" >&2; }
 step adapter;  "$dev/bin/adapter" 2>&1 | tee -a "$out/device.txt"
 step compile;  "$dev/bin/compile_times" > "$out/compile.tsv" 2>&1
 step matmul;   timeout 150 "$dev/bin/matmul_bench" --shapes "${SHAPES:-128x784x256,256x1024x1024,1024x256x1024,4096x4096x4096}" --kernels Vec4,Tiled > "$out/matmul.jsonl"
-for w in xor small mnist wide xl; do
+for w in $workloads; do
   step "ours $w"; timeout 120 "$dev/bin/workloads" --workload "$w" --seconds 1 ${PROFILE:+--profile} >> "$out/ours.jsonl"
 done
-if [ -f "$dev/torch_peer.py" ]; then
-  step "torch eager";  timeout 150 python3 "$dev/torch_peer.py" --device cuda --workloads xor,small,mnist,wide,xl --min-seconds 1 >> "$out/torch.jsonl"
-  step "torch graph";  timeout 120 python3 "$dev/torch_peer.py" --device cuda --workloads xor,small,mnist,wide --min-seconds 1 --cuda-graph >> "$out/torch_graph.jsonl"
+step "ours small x40"; timeout 60 "$dev/bin/workloads" --workload small --models 40 --seconds 1 >> "$out/ours.jsonl"
+torch_list=$(echo $workloads | tr ' ' ',')
+if [ -f "$dev/torch_peer.py" ] && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+  step "torch eager";  timeout 150 python3 "$dev/torch_peer.py" --device cuda --workloads "$torch_list" --min-seconds 1 >> "$out/torch.jsonl"
+  step "torch graph";  timeout 120 python3 "$dev/torch_peer.py" --device cuda --workloads "${torch_list/,xl/}" --min-seconds 1 --cuda-graph >> "$out/torch_graph.jsonl"
+  step "torch x40";    timeout 60 python3 "$dev/torch_peer.py" --device cuda --workloads small --models 40 --min-seconds 1 >> "$out/torch.jsonl"
+  step "torch x40 graph"; timeout 60 python3 "$dev/torch_peer.py" --device cuda --workloads small --models 40 --min-seconds 1 --cuda-graph >> "$out/torch_graph.jsonl"
+else
+  step "no PyTorch with CUDA here: peers skipped"
 fi
 step table
 python3 - "$out" <<'PY'
@@ -31,8 +43,9 @@ def rows(name):
     p = os.path.join(out, name)
     return [json.loads(l) for l in open(p) if l.startswith("{")] if os.path.exists(p) else []
 ours = {r["workload"]: r for r in rows("ours.jsonl") if "workload" in r}
-eager = {r.get("workload"): r for r in rows("torch.jsonl")}
-graph = {r.get("workload"): r for r in rows("torch_graph.jsonl")}
+key = lambda r: r.get("workload", "") + (f"x{r['models']}" if r.get("models", 1) > 1 else "")
+eager = {key(r): r for r in rows("torch.jsonl")}
+graph = {key(r): r for r in rows("torch_graph.jsonl")}
 print(f"{'workload':8} {'ours ms':>10} {'torch ms':>10} {'graph ms':>10} {'x eager':>8} {'x graph':>8}")
 for w, r in ours.items():
     e, g = eager.get(w, {}).get("ms_per_step"), graph.get(w, {}).get("ms_per_step")

@@ -60,13 +60,13 @@ impl MatmulKernel {
     /// The kernel for `C (M,N) = op(A)·op(B)` on `gpu`, chosen with compile time in mind
     /// as well as run time:
     /// - CPU adapters: [`MatmulKernel::Lanes`], or [`MatmulKernel::LanesDown`] for outputs
-    ///   narrower than 32 columns. They compile in about a second each on lavapipe (Mesa 25)
-    ///   with a cold shader cache, where the unrolled `Vec4` (and the former `Blocked`)
-    ///   take ~25 s per layout and the former 32×64 subgroup kernel made mnist's first run
-    ///   35 minutes. Those ran
-    ///   mnist at 4–6 ms/step against 12 ms here (BENCHMARKS.md): a run would need well over
-    ///   10,000 steps to win their compile time back, so every first run would pay for a
-    ///   speed few runs reach.
+    ///   narrower than 32 columns. On lavapipe (Mesa 25) with a cold shader cache they
+    ///   compile in ~0.13 s each, where the unrolled `Vec4` takes 25–35 s per layout (and a
+    ///   former 32×64 subgroup kernel made mnist's first run 35 minutes). Once compiled the
+    ///   unrolled kernels ran mnist at 4–6 ms/step against ~13 ms here (BENCHMARKS.md): a
+    ///   run would need some 20,000 steps to win their compile time back, so every first
+    ///   run would pay for a speed few runs reach. `WGPU_MLP_MATMUL=Vec4` takes the other
+    ///   side of the trade for long jobs on a warm cache.
     /// - GPUs, as measured on an H100 (BENCHMARKS.md): [`MatmulKernel::Tiled`] for A·Bᵀ
     ///   with 128 or more outputs each way (where `Vec4`'s strided loads of B lose), and for
     ///   products of at least [`TILED_MIN_WORK`] multiply-adds; `Vec4` for the rest where

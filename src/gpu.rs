@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::kernels::Kernel;
+use crate::pipeline_cache::{self, DiskPipelineCache};
 
 /// A handle to the device every tensor and kernel of a model lives on. Cheap to clone.
 #[derive(Clone)]
@@ -33,6 +34,16 @@ pub(crate) struct GpuInner {
     pub stats: Arc<Stats>,
     /// Errors reported by wgpu outside any error scope; surfaced at the next sync.
     pub uncaptured: Arc<Mutex<Vec<String>>>,
+    /// Compiled pipelines kept on disk between processes, where the device offers it.
+    pub pipeline_cache: Option<DiskPipelineCache>,
+}
+
+impl Drop for GpuInner {
+    fn drop(&mut self) {
+        if let Some(cache) = &self.pipeline_cache {
+            cache.save();
+        }
+    }
 }
 
 /// Counters of what the library has asked of the device.
@@ -135,7 +146,10 @@ impl Gpu {
 
         // Ask for what the adapter really offers, not the downlevel defaults: bigger
         // bindings and workgroups matter for large layers.
-        let wanted_features = wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        let mut wanted_features = wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+        if pipeline_cache::wanted(&info) {
+            wanted_features |= wgpu::Features::PIPELINE_CACHE;
+        }
         let features = adapter.features() & wanted_features;
         let limits = adapter.limits();
         let (device, queue) = adapter
@@ -168,8 +182,10 @@ impl Gpu {
             }
         });
 
+        let pipeline_cache = DiskPipelineCache::open(&device, &info);
         Ok(Gpu {
             inner: Arc::new(GpuInner {
+                pipeline_cache,
                 device,
                 queue,
                 info,
@@ -206,6 +222,19 @@ impl Gpu {
     /// Whether subgroup operations were enabled on this device.
     pub fn has_subgroups(&self) -> bool {
         self.inner.features.contains(wgpu::Features::SUBGROUP)
+    }
+
+    /// The file where this device's compiled pipelines are kept between processes, if it
+    /// keeps them (Vulkan adapters; `WGPU_MLP_PIPELINE_CACHE=0` turns it off). Written when
+    /// the last handle to this `Gpu` is dropped, if new kernels were compiled.
+    ///
+    /// ```no_run
+    /// let gpu = wgpu_mlp::Gpu::new()?;
+    /// println!("pipeline cache: {:?}", gpu.pipeline_cache_file());
+    /// # Ok::<(), wgpu_mlp::Error>(())
+    /// ```
+    pub fn pipeline_cache_file(&self) -> Option<&std::path::Path> {
+        self.inner.pipeline_cache.as_ref().map(|c| c.path.as_path())
     }
 
     /// The largest tensor, in bytes, one kernel can bind.

@@ -323,8 +323,11 @@ impl Gpu {
                 // Every kernel writes its workgroup memory before reading it.
                 zero_initialize_workgroup_memory: false,
             },
-            cache: None,
+            cache: self.inner.pipeline_cache.as_ref().map(|c| &c.cache),
         });
+        if let Some(cache) = &self.inner.pipeline_cache {
+            cache.compiled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if let Some(error) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu {
                 op: "compiling a kernel",

@@ -21,6 +21,7 @@ pub mod kernels;
 pub mod mlp;
 pub mod ops;
 pub mod optim;
+mod pipeline_cache;
 pub mod tensor;
 pub mod train;
 pub mod workloads;

@@ -103,6 +103,13 @@ fn parse_args() -> Result<Options, String> {
 }
 
 fn main() {
+    // Mesa 22's device-select layer asks Wayland for a display while listing GPUs, which
+    // prints "XDG_RUNTIME_DIR is invalid" twice on a headless machine; we choose the adapter
+    // ourselves, so the layer is not needed.
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: the first statement of main, before any other thread exists.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
     if let Err(e) = parse_args().and_then(|options| run(options).map_err(|e| e.to_string())) {
         eprintln!("error: {e}");
         std::process::exit(1);

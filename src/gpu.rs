@@ -115,8 +115,9 @@ impl Gpu {
 
     async fn new_async() -> Result<Self> {
         let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
-        // GL last, and only when nothing else answered: starting Mesa's EGL on a headless
-        // machine prints warnings (e.g. about XDG_RUNTIME_DIR) that read like failures.
+        // GL last, and only when nothing else answered: there is no reason to start EGL when
+        // Vulkan offers an adapter. (The "XDG_RUNTIME_DIR is invalid" lines seen on headless
+        // machines come from Mesa 22's Vulkan device-select layer, not from us: see README.)
         let mut adapters = enumerate(backends - wgpu::Backends::GL).await;
         if adapters.is_empty() && backends.contains(wgpu::Backends::GL) {
             adapters = enumerate(wgpu::Backends::GL).await;

@@ -12,7 +12,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use wgpu_mlp::data::stratified_split;
 use wgpu_mlp::{
-    CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, ParamGrid, Scaler, Scaling, Sgd,
+    CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, ParamGrid, Scaler, Scaling,
     StratifiedKFold, TrainConfig,
 };
 
@@ -84,7 +84,6 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         refit: true,
         base: TrainConfig {
             seed,
-            sgd: Sgd::new(0.5),
             ..TrainConfig::default()
         },
         execution,

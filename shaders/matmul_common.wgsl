@@ -53,14 +53,15 @@ var<private> params: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
-// The same A and B seen as vec4s, for matmul_vec4 (its caller guarantees the alignment).
+// The same A and B seen as vec4s, for matmul_vec4 (its caller guarantees the alignment) and
+// matmul_tiled (which checks it per dispatch).
 @group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
 // The epilogue's operands (bound to A when unused).
 @group(0) @binding(6) var<storage, read> bias: array<f32>;
 @group(0) @binding(7) var<storage, read> saved: array<f32>;
 @group(0) @binding(8) var<storage, read_write> d_bias: array<f32>; // bound to C when unused
-// Per model: 0 when it sits this step out (read only when params.gated; bound to C otherwise).
+// Per model: 0 when it sits this step out (read only when params.gated; bound to A otherwise).
 @group(0) @binding(9) var<storage, read> model_active: array<u32>;
 
 // Where this workgroup's model starts in each binding.

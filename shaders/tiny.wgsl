@@ -1,6 +1,6 @@
 // A whole training step of a small MLP in ONE invocation: forward, MSE loss, backward and
 // the SGD update, for nets so small that per-dispatch overhead, not arithmetic, is the cost
-// (xor). The same mathematics as the general path, one kernel instead of 4L + 2.
+// (xor). The same mathematics as the general path, one kernel instead of 3L + 2.
 //
 // Layer l (0-based): W_l (in_l, out_l) and b_l (out_l) at offsets in the flat parameter
 // block (velocities at the same offsets); h_0 = x (B, in_0), h_{l+1} = act(h_l·W_l + b_l),

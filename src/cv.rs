@@ -378,10 +378,62 @@ impl GridSearchCv {
         config
     }
 
+    /// Refuses a `base` whose values the grid would silently override: a field the grid
+    /// sets (lr, momentum, weight decay, hidden sizes, epochs, batch size) must be left at
+    /// its default or be one of the grid's values; `early_stopping` needs validation rows,
+    /// which the fold models do not have.
+    fn check_base(&self) -> Result<()> {
+        const OP: &str = "GridSearchCv::base";
+        let (base, default) = (&self.base, TrainConfig::default());
+        fn overridden<T: PartialEq + fmt::Debug>(what: &str, base: &T, default: &T, grid: &[T]) -> Result<()> {
+            if base == default || grid.contains(base) {
+                return Ok(());
+            }
+            Err(Error::invalid(
+                OP,
+                what,
+                format!("its default {default:?} or one of the grid's values {grid:?} (the grid sets it)"),
+                format!("{base:?}: put it in the grid instead"),
+            ))
+        }
+        overridden("sgd.lr", &base.sgd.lr, &default.sgd.lr, &self.grid.lr)?;
+        overridden(
+            "sgd.momentum",
+            &base.sgd.momentum,
+            &default.sgd.momentum,
+            &self.grid.momentum,
+        )?;
+        overridden(
+            "sgd.weight_decay",
+            &base.sgd.weight_decay,
+            &default.sgd.weight_decay,
+            &self.grid.weight_decay,
+        )?;
+        overridden("hidden", &base.hidden, &default.hidden, &self.grid.hidden)?;
+        overridden("epochs", &base.epochs, &default.epochs, &self.grid.epochs)?;
+        overridden(
+            "batch_size",
+            &base.batch_size,
+            &default.batch_size,
+            &self.grid.batch_size,
+        )?;
+        if let Some(patience) = base.early_stopping {
+            return Err(Error::invalid(
+                OP,
+                "early_stopping",
+                "None: a fold model has no validation rows to stop on (its held-out fold is scored, not watched)",
+                format!("Some({patience})"),
+            ));
+        }
+        Ok(())
+    }
+
     /// Cross-validates every grid point on `rows` of `data`, ranks them, and refits the best.
     /// The same seed gives the same report.
     pub fn fit(&self, data: &GpuDataset, rows: &[usize], progress: &mut dyn FnMut(CvProgress)) -> Result<CvReport> {
         const OP: &str = "GridSearchCv";
+        self.check_base()?;
+        data.check_rows(OP, "rows", rows)?;
         let points = self.grid.points();
         if points.is_empty() {
             return Err(Error::invalid(

@@ -45,7 +45,8 @@ enum Op {
     Sigmoid(NodeId),
     /// y = a + b
     Add(NodeId, NodeId),
-    /// loss (1) = (1/B) Σ ½ (y − t)²
+    /// loss (1) = Σ_i w_i · ½ Σ_j (y_ij − t_ij)², w_i the row weights (1/B each unless a
+    /// trainer rewrites them: 0 for the padding rows of a partial batch)
     Mse(NodeId, NodeId),
 }
 

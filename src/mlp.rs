@@ -402,9 +402,17 @@ impl Mlp {
         &self.graph
     }
 
-    /// Mutable access to the graph (e.g. to change the optimizer).
-    pub fn graph_mut(&mut self) -> &mut Graph {
-        &mut self.graph
+    /// Changes the optimizer's hyperparameters (of every model of a stack); velocities are
+    /// kept. Checked first: a bad value changes nothing.
+    ///
+    /// ```no_run
+    /// # let gpu = wgpu_mlp::Gpu::new()?;
+    /// # let mut mlp = wgpu_mlp::Mlp::builder(&[2, 4, 1]).build(&gpu, 4, wgpu_mlp::Sgd::new(1.0))?;
+    /// mlp.set_optimizer(wgpu_mlp::Sgd::new(0.1).momentum(0.9))?; // a lower rate from here on
+    /// # Ok::<(), wgpu_mlp::Error>(())
+    /// ```
+    pub fn set_optimizer(&mut self, sgd: Sgd) -> Result<()> {
+        self.graph.set_optimizer(sgd)
     }
 
     /// Writes the mini-batch: `x` (batch, inputs) and `t` (batch, outputs), row-major. For

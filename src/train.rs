@@ -59,7 +59,7 @@ impl GpuDataset {
         &self.gpu
     }
 
-    fn check_rows(&self, op: &'static str, what: &str, rows: &[usize]) -> Result<()> {
+    pub(crate) fn check_rows(&self, op: &'static str, what: &str, rows: &[usize]) -> Result<()> {
         if rows.is_empty() {
             return Err(Error::invalid(op, what, "at least one sample", "none"));
         }

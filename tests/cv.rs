@@ -256,3 +256,69 @@ fn evaluation_scores_every_row_once() {
         .count();
     assert_eq!(scores.accuracy, Some(correct as f32 / 23.0));
 }
+
+/// A row index past the data set is an error before anything trains, with either splitter
+/// and either execution (it used to panic in the stratified splitter and train on clamped
+/// gathers with KFold).
+#[test]
+fn grid_search_refuses_rows_out_of_range() {
+    let gpu = gpu();
+    let data = GpuDataset::upload(&gpu, &blobs(30, 2)).unwrap();
+    let mut rows: Vec<usize> = (0..30).collect();
+    rows[7] = 30;
+    for folds in [
+        Folds::Stratified(StratifiedKFold {
+            n_splits: 3,
+            shuffle: true,
+            seed: 1,
+        }),
+        Folds::KFold(KFold {
+            n_splits: 3,
+            shuffle: false,
+            seed: 0,
+        }),
+    ] {
+        for execution in [CvExecution::default(), CvExecution::Sequential] {
+            let mut s = search(vec![0.5], 1);
+            s.folds = folds.clone();
+            s.execution = execution;
+            let mut epochs = 0;
+            let err = s.fit(&data, &rows, &mut |_| epochs += 1).err().expect("an error");
+            assert!(matches!(err, wgpu_mlp::Error::InvalidArgument { .. }), "{err}");
+            assert!(err.to_string().contains("30"), "{err}");
+            assert_eq!(epochs, 0, "nothing trains");
+        }
+    }
+}
+
+/// A `base` value the grid would override without a word is refused, naming the field and
+/// the fix; base values at their default or among the grid's values are fine; early stopping
+/// (fold models have no validation rows) is refused.
+#[test]
+fn grid_search_refuses_base_values_the_grid_overrides() {
+    let gpu = gpu();
+    let data = GpuDataset::upload(&gpu, &blobs(30, 3)).unwrap();
+    let rows: Vec<usize> = (0..30).collect();
+    let cases: Vec<(&str, Box<dyn Fn(&mut TrainConfig)>)> = vec![
+        ("sgd.lr", Box::new(|c| c.sgd.lr = 0.3)),
+        ("sgd.momentum", Box::new(|c| c.sgd.momentum = 0.0)),
+        ("sgd.weight_decay", Box::new(|c| c.sgd.weight_decay = 1e-3)),
+        ("hidden", Box::new(|c| c.hidden = vec![9])),
+        ("epochs", Box::new(|c| c.epochs = 3)),
+        ("batch_size", Box::new(|c| c.batch_size = 7)),
+        ("early_stopping", Box::new(|c| c.early_stopping = Some(2))),
+    ];
+    for (field, set) in cases {
+        let mut s = search(vec![0.5], 1);
+        set(&mut s.base);
+        let err = s.fit(&data, &rows, &mut |_| {}).err().expect("an error");
+        assert!(matches!(err, wgpu_mlp::Error::InvalidArgument { .. }), "{field}: {err}");
+        assert!(err.to_string().contains(field), "{field}: {err}");
+    }
+    // A base value that is one of the grid's is not overridden by surprise.
+    let mut s = search(vec![0.5, 0.3], 1);
+    s.base.sgd.lr = 0.3;
+    s.base.hidden = vec![5];
+    s.refit = false;
+    assert!(s.fit(&data, &rows, &mut |_| {}).is_ok());
+}

@@ -154,35 +154,31 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
             Kind::Invalid,
             Box::new(|_| first_err(Mlp::builder(&[3, 2]).build(&gpu, 4, Sgd::new(0.0)))),
         ),
-        (
-            "lr < 0",
-            Kind::Invalid,
-            Box::new(|m| m.graph_mut().set_optimizer(Sgd::new(-0.1))),
-        ),
+        ("lr < 0", Kind::Invalid, Box::new(|m| m.set_optimizer(Sgd::new(-0.1)))),
         (
             "lr NaN",
             Kind::Invalid,
-            Box::new(|m| m.graph_mut().set_optimizer(Sgd::new(f32::NAN))),
+            Box::new(|m| m.set_optimizer(Sgd::new(f32::NAN))),
         ),
         (
             "momentum 1",
             Kind::Invalid,
-            Box::new(|m| m.graph_mut().set_optimizer(Sgd::new(0.1).momentum(1.0))),
+            Box::new(|m| m.set_optimizer(Sgd::new(0.1).momentum(1.0))),
         ),
         (
             "momentum < 0",
             Kind::Invalid,
-            Box::new(|m| m.graph_mut().set_optimizer(Sgd::new(0.1).momentum(-0.5))),
+            Box::new(|m| m.set_optimizer(Sgd::new(0.1).momentum(-0.5))),
         ),
         (
             "weight decay < 0",
             Kind::Invalid,
-            Box::new(|m| m.graph_mut().set_optimizer(Sgd::new(0.1).weight_decay(-1e-4))),
+            Box::new(|m| m.set_optimizer(Sgd::new(0.1).weight_decay(-1e-4))),
         ),
         (
             "weight decay inf",
             Kind::Invalid,
-            Box::new(|m| m.graph_mut().set_optimizer(Sgd::new(0.1).weight_decay(f32::INFINITY))),
+            Box::new(|m| m.set_optimizer(Sgd::new(0.1).weight_decay(f32::INFINITY))),
         ),
         (
             "input width ≠ first layer",

@@ -280,7 +280,7 @@ fn grid_search_refuses_rows_out_of_range() {
     ] {
         for execution in [CvExecution::default(), CvExecution::Sequential] {
             let mut s = search(vec![0.5], 1);
-            s.folds = folds.clone();
+            s.folds = folds;
             s.execution = execution;
             let mut epochs = 0;
             let err = s.fit(&data, &rows, &mut |_| epochs += 1).err().expect("an error");
@@ -299,7 +299,8 @@ fn grid_search_refuses_base_values_the_grid_overrides() {
     let gpu = gpu();
     let data = GpuDataset::upload(&gpu, &blobs(30, 3)).unwrap();
     let rows: Vec<usize> = (0..30).collect();
-    let cases: Vec<(&str, Box<dyn Fn(&mut TrainConfig)>)> = vec![
+    type Change = Box<dyn Fn(&mut TrainConfig)>;
+    let cases: Vec<(&str, Change)> = vec![
         ("sgd.lr", Box::new(|c| c.sgd.lr = 0.3)),
         ("sgd.momentum", Box::new(|c| c.sgd.momentum = 0.0)),
         ("sgd.weight_decay", Box::new(|c| c.sgd.weight_decay = 1e-3)),

@@ -36,6 +36,8 @@ pub(crate) struct GpuInner {
     pub uncaptured: Arc<Mutex<Vec<String>>>,
     /// Compiled pipelines kept on disk between processes, where the device offers it.
     pub pipeline_cache: Option<DiskPipelineCache>,
+    /// Matmul kernels chosen by measurement, per shape bucket (see `autotune`).
+    pub tuning: Mutex<crate::autotune::Tuning>,
 }
 
 impl Drop for GpuInner {
@@ -187,6 +189,7 @@ impl Gpu {
         Ok(Gpu {
             inner: Arc::new(GpuInner {
                 pipeline_cache,
+                tuning: Mutex::new(crate::autotune::load(&info)),
                 device,
                 queue,
                 info,

@@ -67,11 +67,14 @@ impl MatmulKernel {
     ///   run would need some 20,000 steps to win their compile time back, so every first
     ///   run would pay for a speed few runs reach. `WGPU_MLP_MATMUL=Vec4` takes the other
     ///   side of the trade for long jobs on a warm cache.
-    /// - GPUs, as measured on an H100 (BENCHMARKS.md): [`MatmulKernel::Tiled`] for A·Bᵀ
-    ///   with 128 or more outputs each way (where `Vec4`'s strided loads of B lose), and for
-    ///   products of at least [`TILED_MIN_WORK`] multiply-adds; `Vec4` for the rest where
-    ///   the shape allows (it beat `Tiled` on mnist- and wide-sized A·B and Aᵀ·B); `Tiled`
-    ///   otherwise.
+    /// - GPUs: by measurement (`autotune`): the first product of each shape bucket (the
+    ///   layout and each dimension rounded up to a power of two) times `Vec4` and `Tiled` on
+    ///   scratch operands and keeps the faster, in memory and in a file per adapter and driver
+    ///   beside the pipeline cache, so later runs on the machine choose alike without timing.
+    ///   With `WGPU_MLP_AUTOTUNE=0`, the fixed rule measured on an H100 (BENCHMARKS.md):
+    ///   [`MatmulKernel::Tiled`] for A·Bᵀ with 128 or more outputs each way and for products
+    ///   of at least [`TILED_MIN_WORK`] multiply-adds, `Vec4` for the rest where the shape
+    ///   allows, `Tiled` otherwise. (`WGPU_MLP_AUTOTUNE=1` tunes on CPU adapters too.)
     ///
     /// `WGPU_MLP_MATMUL=<kernel name>` (e.g. `Vec4`) forces a kernel wherever it supports
     /// the shape, for benchmarking.
@@ -79,8 +82,11 @@ impl MatmulKernel {
         if let Some(forced) = forced_kernel().filter(|f| f.supports(layout, m, k, n)) {
             return forced;
         }
-        if gpu.is_software() {
+        if gpu.is_software() && !crate::autotune::enabled(gpu) {
             return Self::for_cpu_adapter(m, n);
+        }
+        if crate::autotune::enabled(gpu) {
+            return crate::autotune::choose(gpu, layout, (m, k, n), &[MatmulKernel::Vec4, MatmulKernel::Tiled]);
         }
         let wide_abt = layout == MatmulLayout::ABt && m >= 128 && n >= 128;
         if !wide_abt && m * n * k < TILED_MIN_WORK && MatmulKernel::Vec4.supports(layout, m, k, n) {

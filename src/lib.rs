@@ -11,6 +11,7 @@
 //! - [`GraphBuilder`] / [`Graph`]: ops composed into a training step, one submit per step;
 //! - [`Sgd`]: the optimizer's hyperparameters.
 
+mod autotune;
 pub mod checkpoint;
 pub mod cv;
 pub mod data;

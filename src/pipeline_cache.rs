@@ -2,7 +2,7 @@
 //! `Features::PIPELINE_CACHE`, Vulkan only), so a machine compiles each kernel once.
 //!
 //! The file lives under `$WGPU_MLP_CACHE_DIR`, else `$XDG_CACHE_HOME/wgpu-mlp`, else
-//! `$HOME/.cache/wgpu-mlp`, named by wgpu's adapter key, the driver and this crate's version;
+//! `$HOME/.cache/wgpu-mlp`, named by the backend, adapter, driver and this crate's version;
 //! `WGPU_MLP_PIPELINE_CACHE=0` turns it off. It is written atomically (a temporary file
 //! renamed over the old one) when the last handle to a [`crate::Gpu`] goes, if new pipelines
 //! were compiled. Our own header (magic, length, checksum) guards the bytes handed to the
@@ -58,19 +58,34 @@ fn cache_dir() -> Option<PathBuf> {
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("wgpu-mlp")))
 }
 
-/// The cache file for this adapter, driver and crate version (`None` where wgpu has no key).
-fn file_for(info: &wgpu::AdapterInfo) -> Option<PathBuf> {
-    let key = wgpu::util::pipeline_cache_key(info)?;
-    let driver: String = format!("{}-{}", info.driver, info.driver_info)
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
-        .collect();
-    Some(cache_dir()?.join(format!("{key}-{driver}-v{}.bin", env!("CARGO_PKG_VERSION"))))
+/// `{what}-{backend}-{vendor}-{device}-{driver}-v{crate version}.{ext}` in the cache folder:
+/// one file per adapter, driver and crate version.
+pub(crate) fn file_for(info: &wgpu::AdapterInfo, what: &str, ext: &str) -> Option<PathBuf> {
+    let id: String = format!(
+        "{:?}-{:x}-{:x}-{}-{}",
+        info.backend, info.vendor, info.device, info.driver, info.driver_info
+    )
+    .chars()
+    .map(|c| {
+        if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+            c
+        } else {
+            '_'
+        }
+    })
+    .collect();
+    Some(cache_dir()?.join(format!("{what}-{id}-v{}.{ext}", env!("CARGO_PKG_VERSION"))))
+}
+
+/// The pipeline cache file, where wgpu keeps pipeline caches for this adapter (Vulkan).
+fn pipelines_file(info: &wgpu::AdapterInfo) -> Option<PathBuf> {
+    wgpu::util::pipeline_cache_key(info)?;
+    file_for(info, "pipelines", "bin")
 }
 
 /// Whether to ask for `Features::PIPELINE_CACHE` on this adapter.
 pub(crate) fn wanted(info: &wgpu::AdapterInfo) -> bool {
-    std::env::var("WGPU_MLP_PIPELINE_CACHE").map_or(true, |v| v != "0") && file_for(info).is_some()
+    std::env::var("WGPU_MLP_PIPELINE_CACHE").map_or(true, |v| v != "0") && pipelines_file(info).is_some()
 }
 
 impl DiskPipelineCache {
@@ -80,7 +95,7 @@ impl DiskPipelineCache {
         if !device.features().contains(wgpu::Features::PIPELINE_CACHE) || !wanted(info) {
             return None;
         }
-        let path = file_for(info)?;
+        let path = pipelines_file(info)?;
         let bytes = std::fs::read(&path).unwrap_or_default();
         let data = unwrap_file(&bytes);
         // SAFETY: `data` is a payload that `PipelineCache::get_data` returned (our checksum
@@ -112,7 +127,7 @@ impl DiskPipelineCache {
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().ok_or(std::io::ErrorKind::NotFound)?;
     std::fs::create_dir_all(dir)?;
     let nanos = std::time::SystemTime::now()

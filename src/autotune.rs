@@ -1,0 +1,173 @@
+//! Matmul kernel choice by measurement on GPUs (after CubeCL/Burn's tuning, written here):
+//! the first time a shape bucket is met, each candidate kernel runs the product a few times
+//! on scratch operands of that exact shape and the fastest is kept, in memory and in a small
+//! text file per adapter, driver and crate version next to the pipeline cache, so later
+//! processes on the same machine choose the same kernel without timing. The naive kernel is
+//! the fallback when no candidate can run. CPU adapters keep the fixed choice (tests and CI
+//! stay reproducible there); `WGPU_MLP_AUTOTUNE=0` turns tuning off, `=1` forces it on
+//! (also on CPU adapters, for testing).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::{MATMUL_KERNELS, MatmulKernel, MatmulLayout};
+use crate::tensor::Tensor;
+
+/// A shape bucket: the layout and each dimension rounded up to a power of two.
+pub(crate) type Key = (MatmulLayout, usize, usize, usize);
+
+/// The tuned choices of one device, and where they are kept.
+#[derive(Default)]
+pub(crate) struct Tuning {
+    pub table: HashMap<Key, MatmulKernel>,
+    pub file: Option<PathBuf>,
+}
+
+/// Whether kernel choice on `gpu` is by measurement.
+pub(crate) fn enabled(gpu: &Gpu) -> bool {
+    match std::env::var("WGPU_MLP_AUTOTUNE").as_deref() {
+        Ok("0") => false,
+        Ok("1") => true,
+        _ => !gpu.is_software(),
+    }
+}
+
+pub(crate) fn key(layout: MatmulLayout, m: usize, k: usize, n: usize) -> Key {
+    (
+        layout,
+        m.next_power_of_two(),
+        k.next_power_of_two(),
+        n.next_power_of_two(),
+    )
+}
+
+fn layout_name(layout: MatmulLayout) -> &'static str {
+    match layout {
+        MatmulLayout::AB => "AB",
+        MatmulLayout::ABt => "ABt",
+        MatmulLayout::AtB => "AtB",
+    }
+}
+
+/// One line per entry: `AB 128 1024 256 Vec4`.
+fn format_table(table: &HashMap<Key, MatmulKernel>) -> String {
+    let mut lines: Vec<String> = table
+        .iter()
+        .map(|(&(layout, m, k, n), kernel)| format!("{} {m} {k} {n} {kernel:?}\n", layout_name(layout)))
+        .collect();
+    lines.sort();
+    lines.concat()
+}
+
+/// The entries of a tuning file; lines that do not parse are skipped (a damaged file only
+/// costs a re-tune).
+pub(crate) fn parse_table(text: &str) -> HashMap<Key, MatmulKernel> {
+    let layout_of = |s: &str| {
+        [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB]
+            .into_iter()
+            .find(|&l| layout_name(l) == s)
+    };
+    let kernel_of = |s: &str| MATMUL_KERNELS.into_iter().find(|k| format!("{k:?}") == s);
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let [layout, m, k, n, kernel] = f[..] else { return None };
+            let dim = |s: &str| s.parse::<usize>().ok().filter(|d| d.is_power_of_two());
+            Some(((layout_of(layout)?, dim(m)?, dim(k)?, dim(n)?), kernel_of(kernel)?))
+        })
+        .collect()
+}
+
+/// Loads the tuning file for this device (an empty table where there is none).
+pub(crate) fn load(info: &wgpu::AdapterInfo) -> Tuning {
+    let file = crate::pipeline_cache::file_for(info, "autotune", "txt");
+    let table = file
+        .as_ref()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .map(|text| parse_table(&text))
+        .unwrap_or_default();
+    Tuning { table, file }
+}
+
+/// Seconds for one run of `dispatch`: the best of three after a warm-up.
+fn time_kernel(gpu: &Gpu, dispatch: &crate::kernels::Dispatch) -> Result<f64> {
+    gpu.run(&[dispatch])?;
+    gpu.synchronize()?;
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let started = Instant::now();
+        gpu.run(&[dispatch])?;
+        gpu.synchronize()?;
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
+/// The fastest of `candidates` for `C (M,N) = op(A)·op(B)`, measured on scratch operands
+/// of this shape; `Naive` when none of them runs.
+fn measure(
+    gpu: &Gpu,
+    layout: MatmulLayout,
+    (m, k, n): (usize, usize, usize),
+    candidates: &[MatmulKernel],
+) -> MatmulKernel {
+    let (a_shape, b_shape) = match layout {
+        MatmulLayout::AB => ([m, k], [k, n]),
+        MatmulLayout::ABt => ([m, k], [n, k]),
+        MatmulLayout::AtB => ([k, m], [k, n]),
+    };
+    let timed = |kernel: MatmulKernel| -> Result<f64> {
+        let a = Tensor::full(gpu, &a_shape, 0.5)?;
+        let b = Tensor::full(gpu, &b_shape, -0.25)?;
+        let c = Tensor::zeros(gpu, &[m, n])?;
+        time_kernel(gpu, &crate::ops::matmul(gpu, kernel, layout, &a, &b, &c, false)?)
+    };
+    candidates
+        .iter()
+        .filter(|kernel| kernel.supports(layout, m, k, n))
+        .filter_map(|&kernel| timed(kernel).ok().map(|seconds| (kernel, seconds)))
+        .min_by(|x, y| x.1.total_cmp(&y.1))
+        .map_or(MatmulKernel::Naive, |(kernel, _)| kernel)
+}
+
+/// The tuned kernel for this product among `candidates`, measuring it on first use.
+pub(crate) fn choose(
+    gpu: &Gpu,
+    layout: MatmulLayout,
+    (m, k, n): (usize, usize, usize),
+    candidates: &[MatmulKernel],
+) -> MatmulKernel {
+    let key = key(layout, m, k, n);
+    let known = gpu.inner.tuning.lock().ok().and_then(|t| t.table.get(&key).copied());
+    if let Some(kernel) = known.filter(|kernel| kernel.supports(layout, m, k, n)) {
+        return kernel;
+    }
+    let kernel = measure(gpu, layout, (m, k, n), candidates);
+    if let Ok(mut tuning) = gpu.inner.tuning.lock() {
+        tuning.table.insert(key, kernel);
+        if let Some(file) = &tuning.file {
+            // A table that cannot be written is only a re-tune next time.
+            let _ = crate::pipeline_cache::write_atomically(file, format_table(&tuning.table).as_bytes());
+        }
+    }
+    kernel
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuning_files_round_trip_and_skip_damage() {
+        let mut table = HashMap::new();
+        table.insert(key(MatmulLayout::AB, 100, 784, 256), MatmulKernel::Vec4);
+        table.insert(key(MatmulLayout::ABt, 4096, 4096, 4096), MatmulKernel::Tiled);
+        let text = format_table(&table);
+        assert_eq!(parse_table(&text), table);
+        let damaged = format!("{text}AB 3 4 8 Vec4\nXY 4 4 4 Vec4\nAB 4 4 4 Nonsense\nAB 4 4\n\u{0}\u{1}");
+        assert_eq!(parse_table(&damaged), table, "bad lines are skipped");
+    }
+}

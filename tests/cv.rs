@@ -232,7 +232,7 @@ fn evaluation_scores_every_row_once() {
     assert_close(
         "predictions",
         seed,
-        &model.predict(&gpu_data, &rows).unwrap(),
+        &model.predict_rows(&gpu_data, &rows).unwrap(),
         &outputs,
         1e-5,
     );

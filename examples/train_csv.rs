@@ -16,6 +16,8 @@
 //!   --seed 0                seed of splits, shuffles and initialisation
 //!   --sequential            train the cross-validation models one by one (default: batched,
 //!                           same-shaped models stacked into one GPU job)
+//!   --cv-results FILE       write the search's cv_results (scikit-learn's columns) as CSV,
+//!                           or as JSON when FILE ends in .json
 //! ```
 
 use std::str::FromStr;
@@ -35,6 +37,7 @@ struct Options {
     test_fraction: f64,
     seed: u64,
     execution: CvExecution,
+    cv_results: Option<String>,
 }
 
 fn list<T: FromStr>(flag: &str, text: &str) -> Result<Vec<T>, String> {
@@ -60,6 +63,7 @@ fn parse_args() -> Result<Options, String> {
         test_fraction: 0.2,
         seed: 0,
         execution: CvExecution::default(),
+        cv_results: None,
     };
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
@@ -91,6 +95,7 @@ fn parse_args() -> Result<Options, String> {
             }
             "--seed" => options.seed = value()?.parse().map_err(|_| "--seed: not a number")?,
             "--sequential" => options.execution = CvExecution::Sequential,
+            "--cv-results" => options.cv_results = Some(value()?),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
             path if options.path.is_empty() => options.path = path.to_string(),
             extra => return Err(format!("unexpected argument {extra:?}")),
@@ -188,6 +193,10 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     bar.finish_and_clear();
     println!("\n{n_splits}-fold cross-validation ({}):\n{report}", search.execution);
     println!("best: {}", report.best_params());
+    if let Some(path) = &options.cv_results {
+        report.write_cv_results(path)?;
+        println!("cv_results written to {path}");
+    }
     let model = report.best_model.as_ref().ok_or("refit model")?;
     let scores = model.evaluate(&data, &test)?;
     match scores.accuracy {

@@ -264,6 +264,9 @@ pub struct CvResult {
     pub std: f32,
     /// 1 for the best mean.
     pub rank: usize,
+    /// Mean seconds to train one fold model. Batched, a run's time is shared equally among
+    /// its models.
+    pub mean_fit_time: f64,
 }
 
 /// Where a search is, for progress reports.
@@ -459,11 +462,13 @@ impl GridSearchCv {
         };
         // fold_scores[p][k]: grid point p, fold k left out
         let mut fold_scores = vec![vec![0.0f32; folds.len()]; points.len()];
+        let mut fit_times = vec![0.0f64; points.len()];
         let mut jobs = Vec::new();
         match self.execution {
             CvExecution::Sequential => {
                 for (p, config) in configs.iter().enumerate() {
                     for (k, fold) in folds.iter().enumerate() {
+                        let started = std::time::Instant::now();
                         let model = fit(data, &fold.train, None, config, &mut |metrics| {
                             progress(CvProgress {
                                 point: p,
@@ -471,6 +476,7 @@ impl GridSearchCv {
                                 metrics,
                             })
                         })?;
+                        fit_times[p] += started.elapsed().as_secs_f64();
                         fold_scores[p][k] = score(model.evaluate(data, &fold.validation)?);
                     }
                 }
@@ -493,6 +499,7 @@ impl GridSearchCv {
                             config: &configs[p],
                         })
                         .collect();
+                    let started = std::time::Instant::now();
                     let stack = train_stack(data, &lanes, &mut |m, metrics| {
                         progress(CvProgress {
                             point: models[m].0,
@@ -500,6 +507,8 @@ impl GridSearchCv {
                             metrics,
                         })
                     })?;
+                    let share = started.elapsed().as_secs_f64() / models.len() as f64;
+                    models.iter().for_each(|&(p, _)| fit_times[p] += share);
                     let held_out: Vec<&[usize]> = models.iter().map(|&(_, k)| folds[k].validation.as_slice()).collect();
                     for (&(p, k), scores) in models.iter().zip(evaluate_stack(data, &stack.mlp, &held_out)?) {
                         fold_scores[p][k] = score(scores);
@@ -513,7 +522,7 @@ impl GridSearchCv {
             }
         }
         let mut results = Vec::with_capacity(points.len());
-        for (point, fold_scores) in points.iter().zip(fold_scores) {
+        for ((point, fold_scores), fit_time) in points.iter().zip(fold_scores).zip(fit_times) {
             let n = fold_scores.len() as f64;
             let mean = fold_scores.iter().map(|&s| s as f64).sum::<f64>() / n;
             let var = fold_scores.iter().map(|&s| (s as f64 - mean).powi(2)).sum::<f64>() / n;
@@ -523,6 +532,7 @@ impl GridSearchCv {
                 mean: mean as f32,
                 std: var.sqrt() as f32,
                 rank: 0,
+                mean_fit_time: fit_time / n,
             });
         }
         // Rank by mean score; ties keep grid order (the earlier point wins, as in scikit-learn).

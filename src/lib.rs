@@ -14,6 +14,7 @@
 mod autotune;
 pub mod checkpoint;
 pub mod cv;
+mod cv_results;
 pub mod data;
 pub mod error;
 pub mod gpu;

@@ -323,3 +323,71 @@ fn grid_search_refuses_base_values_the_grid_overrides() {
     s.refit = false;
     assert!(s.fit(&data, &rows, &mut |_| {}).is_ok());
 }
+
+/// `cv_results` in scikit-learn's shape, as CSV and JSON: the columns, one row per grid
+/// point in grid order, and the values of `report.results`.
+#[test]
+fn cv_results_as_csv_and_json() {
+    let gpu = gpu();
+    let data = GpuDataset::upload(&gpu, &blobs(45, 4)).unwrap();
+    let rows: Vec<usize> = (0..45).collect();
+    let mut s = search(vec![0.5, 0.1], 2);
+    s.refit = false;
+    let report = s.fit(&data, &rows, &mut |_| {}).unwrap();
+    let text = report.cv_results_csv();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header,
+        [
+            "mean_fit_time",
+            "param_lr",
+            "param_momentum",
+            "param_weight_decay",
+            "param_hidden",
+            "param_epochs",
+            "param_batch_size",
+            "params",
+            "split0_test_score",
+            "split1_test_score",
+            "split2_test_score",
+            "mean_test_score",
+            "std_test_score",
+            "rank_test_score",
+        ]
+    );
+    let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(records.len(), report.results.len());
+    for (record, result) in records.iter().zip(&report.results) {
+        let number = |i: usize| record[i].parse::<f64>().unwrap();
+        assert!(number(0) > 0.0, "a fit takes time");
+        assert_eq!(number(1) as f32, result.params.lr);
+        assert_eq!(&record[4], "5");
+        assert!(
+            record[7].contains(&format!("\"lr\": {}", result.params.lr)),
+            "{}",
+            &record[7]
+        );
+        for k in 0..3 {
+            assert_eq!(number(8 + k) as f32, result.fold_scores[k]);
+        }
+        assert_eq!(number(11) as f32, result.mean);
+        assert_eq!(number(12) as f32, result.std);
+        assert_eq!(record[13].parse::<usize>().unwrap(), result.rank);
+    }
+    let json = report.cv_results_json();
+    let ranks: Vec<String> = report.results.iter().map(|r| r.rank.to_string()).collect();
+    assert!(json.trim_start().starts_with('{') && json.trim_end().ends_with('}'));
+    assert!(
+        json.contains(&format!("\"rank_test_score\": [{}]", ranks.join(", "))),
+        "{json}"
+    );
+    assert!(json.contains("\"params\": [{\"lr\": 0.5,"), "{json}");
+    // Written by extension; a folder that does not exist is an Io error, not a panic.
+    let path = std::env::temp_dir().join(format!("wgpu-mlp-cv-{}.json", std::process::id()));
+    report.write_cv_results(&path).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), json);
+    let _ = std::fs::remove_file(&path);
+    let err = report.write_cv_results("/nonexistent-folder/cv.csv").unwrap_err();
+    assert!(matches!(err, wgpu_mlp::Error::Io { .. }), "{err}");
+}

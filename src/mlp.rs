@@ -115,15 +115,20 @@ impl MlpBuilder {
 
     /// Builds the model on `gpu` for mini-batches of `batch` rows.
     pub fn build(self, gpu: &Gpu, batch: usize, sgd: Sgd) -> Result<Mlp> {
+        let params = self.starting_params("Mlp::build", batch)?;
+        self.build_graph(gpu, batch, &[sgd], &[params])
+    }
+
+    /// The checked builder's starting parameters (given, else drawn from its seed).
+    fn starting_params(&self, op: &'static str, batch: usize) -> Result<Vec<LayerParams>> {
         self.validate()?;
         if batch == 0 {
-            return Err(Error::invalid("Mlp::build", "batch size", "at least 1", 0));
+            return Err(Error::invalid(op, "batch size", "at least 1", 0));
         }
-        let params = match self.params.clone() {
-            Some(params) => params,
+        Ok(match &self.params {
+            Some(params) => params.clone(),
             None => init_params(&self.sizes, self.seed),
-        };
-        self.build_graph(gpu, batch, &[sgd], &[params])
+        })
     }
 
     /// A stack of `optimizers.len()` models of these sizes trained side by side as one GPU
@@ -147,10 +152,7 @@ impl MlpBuilder {
     /// # Ok::<(), wgpu_mlp::Error>(())
     /// ```
     pub fn build_stack(self, gpu: &Gpu, batch: usize, optimizers: &[Sgd]) -> Result<Mlp> {
-        self.validate()?;
-        if batch == 0 {
-            return Err(Error::invalid("Mlp::build_stack", "batch size", "at least 1", 0));
-        }
+        let params = self.starting_params("Mlp::build_stack", batch)?;
         if optimizers.is_empty() {
             return Err(Error::invalid(
                 "Mlp::build_stack",
@@ -159,10 +161,6 @@ impl MlpBuilder {
                 0,
             ));
         }
-        let params = match self.params.clone() {
-            Some(params) => params,
-            None => init_params(&self.sizes, self.seed),
-        };
         let all = vec![params; optimizers.len()];
         self.step_kernel(StepKernel::General)
             .build_graph(gpu, batch, optimizers, &all)
@@ -307,12 +305,18 @@ fn check_params(op: &'static str, sizes: &[usize], params: &[LayerParams]) -> Re
 
 /// `data` as one (rows, cols) block per model: given once (repeated for every model) or once
 /// per model.
-fn per_model(op: &'static str, what: &str, data: &[f32], [rows, cols]: [usize; 2], models: usize) -> Result<Vec<f32>> {
+fn per_model<'a>(
+    op: &'static str,
+    what: &str,
+    data: &'a [f32],
+    [rows, cols]: [usize; 2],
+    models: usize,
+) -> Result<std::borrow::Cow<'a, [f32]>> {
     let one = rows * cols;
     if data.len() == one * models {
-        Ok(data.to_vec())
+        Ok(std::borrow::Cow::Borrowed(data))
     } else if data.len() == one {
-        Ok(data.repeat(models))
+        Ok(std::borrow::Cow::Owned(data.repeat(models)))
     } else if models == 1 {
         Err(Error::shape(op, what, format!("[{rows}, {cols}]"), data.len()))
     } else {

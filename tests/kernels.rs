@@ -232,15 +232,23 @@ fn bias_add_backward_matches_reference() {
                     base + (0..rows).map(|r| d_y[r * cols + c] as f64).sum::<f64>()
                 })
                 .collect();
+            // Rounding error follows the magnitudes summed (start value included), not the result.
+            let scale: Vec<f64> = (0..cols)
+                .map(|c| {
+                    let base = if accumulate { init[c].abs() as f64 } else { 0.0 };
+                    base + (0..rows).map(|r| d_y[r * cols + c].abs() as f64).sum::<f64>()
+                })
+                .collect();
             let td = Tensor::from_slice(&gpu, &[rows, cols], &d_y).unwrap();
             let tb = Tensor::from_slice(&gpu, &[cols], &init).unwrap();
             gpu.run(&[&ops::bias_add_backward(&gpu, &td, &tb, accumulate).unwrap()])
                 .unwrap();
-            assert_close(
+            assert_close_scaled(
                 &format!("bias backward {rows}x{cols} accumulate={accumulate}"),
                 seed,
                 &tb.to_vec().unwrap(),
                 &want,
+                &scale,
                 TOLERANCE,
             );
         }
@@ -289,16 +297,23 @@ fn sigmoid_backward_matches_reference() {
                     (if accumulate { init[i] as f64 } else { 0.0 }) + dy * yv * (1.0 - yv)
                 })
                 .collect();
+            let scale: Vec<f64> = (0..n)
+                .map(|i| {
+                    let (dy, yv) = (d_y[i].abs() as f64, y[i] as f64);
+                    (if accumulate { init[i].abs() as f64 } else { 0.0 }) + dy * yv * (1.0 - yv)
+                })
+                .collect();
             let td = Tensor::from_slice(&gpu, &[n], &d_y).unwrap();
             let ty = Tensor::from_slice(&gpu, &[n], &y).unwrap();
             let tx = Tensor::from_slice(&gpu, &[n], &init).unwrap();
             gpu.run(&[&ops::sigmoid_backward(&gpu, &td, &ty, &tx, accumulate).unwrap()])
                 .unwrap();
-            assert_close(
+            assert_close_scaled(
                 &format!("sigmoid backward n={n} accumulate={accumulate}"),
                 seed,
                 &tx.to_vec().unwrap(),
                 &want,
+                &scale,
                 TOLERANCE,
             );
         }
@@ -504,6 +519,8 @@ fn matmul_epilogues_match_reference() {
                 let saved = uniform(&mut rng, m * n, 0.0, 1.0);
                 let start = uniform(&mut rng, m * n, -1.0, 1.0);
                 let product = matmul_ref(&to_f64(&a), &to_f64(&b), m, k, n, trans_a, trans_b);
+                let abs = |v: &[f32]| v.iter().map(|x| x.abs() as f64).collect::<Vec<_>>();
+                let product_abs = matmul_ref(&abs(&a), &abs(&b), m, k, n, trans_a, trans_b);
                 if !kernel.supports(layout, m, k, n) {
                     continue;
                 }
@@ -548,8 +565,16 @@ fn matmul_epilogues_match_reference() {
                         ops::matmul_fused(&gpu, kernel, layout, &ta, &tb, &tc, accumulate, epilogue).unwrap();
                     gpu.run(&[&dispatch]).unwrap();
                     let want: Vec<f64> = product.iter().enumerate().map(|(i, &p)| reference(i, p)).collect();
+                    // Bounds every rounding step: the result's own, the product's terms, the bias
+                    // and the accumulated start value (the epilogues' slopes are at most 1).
+                    let scale: Vec<f64> = (0..m * n)
+                        .map(|i| {
+                            let start_abs = if accumulate { start[i].abs() as f64 } else { 0.0 };
+                            want[i].abs() + product_abs[i] + bias[i % n].abs() as f64 + start_abs
+                        })
+                        .collect();
                     let label = format!("{kernel:?} {layout:?} {m}x{k}x{n} {what}");
-                    assert_close(&label, seed, &tc.to_vec().unwrap(), &want, TOLERANCE);
+                    assert_close_scaled(&label, seed, &tc.to_vec().unwrap(), &want, &scale, TOLERANCE);
                 }
                 // A bias epilogue cannot accumulate; a bias of the wrong length is refused.
                 let tc = Tensor::zeros(&gpu, &[m, n]).unwrap();
@@ -613,12 +638,18 @@ fn matmul_bias_grad_matches_reference() {
                 let base = |v: &[f32], i: usize| if accumulate { v[i] as f64 } else { 0.0 };
                 let product = matmul_ref(&to_f64(&x), &to_f64(&d_y), inputs, batch, outputs, true, false);
                 let want_w: Vec<f64> = product.iter().enumerate().map(|(i, p)| p + base(&w0, i)).collect();
-                let scale_w = matmul_ref(&abs(&x), &abs(&d_y), inputs, batch, outputs, true, false);
+                // The scale is the sum of the magnitudes of every term added, the accumulated start value
+                // included: a small product added to a larger start rounds at the start's ulp.
+                let scale_w: Vec<f64> = matmul_ref(&abs(&x), &abs(&d_y), inputs, batch, outputs, true, false)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| s + base(&w0, i).abs())
+                    .collect();
                 let want_b: Vec<f64> = (0..outputs)
                     .map(|c| base(&b0, c) + (0..batch).map(|r| d_y[r * outputs + c] as f64).sum::<f64>())
                     .collect();
                 let scale_b: Vec<f64> = (0..outputs)
-                    .map(|c| (0..batch).map(|r| d_y[r * outputs + c].abs() as f64).sum())
+                    .map(|c| base(&b0, c).abs() + (0..batch).map(|r| d_y[r * outputs + c].abs() as f64).sum::<f64>())
                     .collect();
                 let tx = Tensor::from_slice(&gpu, &[batch, inputs], &x).unwrap();
                 let td = Tensor::from_slice(&gpu, &[batch, outputs], &d_y).unwrap();

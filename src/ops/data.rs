@@ -1,0 +1,143 @@
+//! Moving training data on the device: batch gathers and row copies (shaders/data.wgsl).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{ELEMENTWISE_GROUP, check_dims, check_len, model_strides};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::kernels::{Dispatch, Kernel};
+use crate::tensor::Tensor;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GatherParams {
+    offset: u32,
+    batch: u32,
+    features: u32,
+    outputs: u32,
+    index_stride: u32,
+    x_stride: u32,
+    t_stride: u32,
+    weight_stride: u32,
+}
+
+/// Batch `offset / B` of each stacked model, gathered from the resident data set: for model
+/// m, with `count = min(B, rows_m − offset)` (`rows_m = plan[2m]`), the rows listed in
+/// `indices[m][offset..offset + count]` of `all_x` (N,F) into `x` (B,F), of `all_t` (N,O)
+/// into `t` (B,O), and the loss weights `row_weights` (B) = 1/count; rows count..B are
+/// zeroed (a partial last batch). `active[m]` (u32) becomes whether the model trains on this
+/// batch: count > 0 and `offset / B < plan[2m + 1]` (its steps this epoch). `indices`,
+/// `x`, `t`, `row_weights` and `active` hold one entry per model; `plan` is u32 pairs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gather_batch(
+    gpu: &Gpu,
+    all_x: &Tensor,
+    all_t: &Tensor,
+    indices: &Tensor,
+    plan: &Tensor,
+    offset: usize,
+    x: &Tensor,
+    t: &Tensor,
+    row_weights: &Tensor,
+    active: &Tensor,
+) -> Result<Dispatch> {
+    const OP: &str = "gather_batch";
+    let (batch, features) = x.dims2(OP, "x")?;
+    let (_, outputs) = t.dims2(OP, "t")?;
+    check_dims(OP, "t", t, batch, outputs)?;
+    check_dims(OP, "all_t", all_t, all_x.dims2(OP, "all_x")?.0, outputs)?;
+    check_dims(OP, "all_x", all_x, all_t.dims2(OP, "all_t")?.0, features)?;
+    check_len(OP, "row_weights", row_weights, batch)?;
+    let (models, strides) = model_strides(
+        OP,
+        x,
+        &[
+            ("all_x", all_x, false),
+            ("all_t", all_t, false),
+            ("indices", indices, true),
+            ("x", x, true),
+            ("t", t, true),
+            ("row_weights", row_weights, true),
+        ],
+    )?;
+    check_len(OP, "plan", plan, 2 * models)?;
+    check_len(OP, "active", active, models)?;
+    if offset >= indices.len() {
+        return Err(Error::invalid(
+            OP,
+            "offset",
+            format!("within the {} indices per model", indices.len()),
+            offset,
+        ));
+    }
+    let params = GatherParams {
+        offset: offset as u32,
+        batch: batch as u32,
+        features: features as u32,
+        outputs: outputs as u32,
+        index_stride: strides[2],
+        x_stride: strides[3],
+        t_stride: strides[4],
+        weight_stride: strides[5],
+    };
+    Dispatch::stacked(
+        gpu,
+        Kernel::GatherBatch,
+        bytemuck::bytes_of(&params),
+        &[
+            (1, all_x),
+            (2, all_t),
+            (3, indices),
+            (4, x),
+            (5, t),
+            (6, row_weights),
+            (9, plan),
+            (10, active),
+        ],
+        (batch * (features + outputs + 1)).div_ceil(ELEMENTWISE_GROUP),
+        models,
+    )
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct CopyRowsParams {
+    dst_row0: u32,
+    count: u32,
+    cols: u32,
+    src_stride: u32,
+    dst_stride: u32,
+    _pad: [u32; 3],
+}
+
+/// Rows `0..count` of `src` (B,C) into rows `dst_row0..dst_row0 + count` of `dst` (R,C).
+pub(crate) fn copy_rows(gpu: &Gpu, src: &Tensor, dst: &Tensor, dst_row0: usize, count: usize) -> Result<Dispatch> {
+    const OP: &str = "copy_rows";
+    let (src_rows, cols) = src.dims2(OP, "src")?;
+    let (dst_rows, dst_cols) = dst.dims2(OP, "dst")?;
+    if dst_cols != cols || count > src_rows || dst_row0 + count > dst_rows {
+        return Err(Error::shape(
+            OP,
+            "rows",
+            format!("{count} rows of {cols} columns fitting [{dst_rows}, {dst_cols}] from row {dst_row0}"),
+            format!("src {:?}", src.shape()),
+        ));
+    }
+    let (models, strides) = model_strides(OP, dst, &[("src", src, false), ("dst", dst, true)])?;
+    let params = CopyRowsParams {
+        dst_row0: dst_row0 as u32,
+        count: count as u32,
+        cols: cols as u32,
+        src_stride: strides[0],
+        dst_stride: strides[1],
+        _pad: [0; 3],
+    };
+    Dispatch::stacked(
+        gpu,
+        Kernel::CopyRows,
+        bytemuck::bytes_of(&params),
+        &[(7, src), (8, dst)],
+        (count * cols).div_ceil(ELEMENTWISE_GROUP),
+        models,
+    )
+}

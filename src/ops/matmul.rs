@@ -1,0 +1,315 @@
+//! Matrix multiply in the three layouts backprop needs (shaders/matmul*.wgsl), with fused
+//! epilogues and the fused weight + bias gradient.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{check_dims, check_gpu, check_len, model_strides};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::kernels::{Dispatch, Kernel, MatmulKernel, MatmulLayout};
+use crate::tensor::Tensor;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    accumulate: u32,
+    tiles_n: u32,
+    tiles: u32,
+    epilogue: u32,
+    rows: u32,
+    a_stride: u32,
+    b_stride: u32,
+    c_stride: u32,
+    bias_stride: u32,
+    saved_stride: u32,
+    d_bias_stride: u32,
+    gated: u32,
+    _pad: u32,
+}
+
+/// What a matmul does to each product before storing it: a fused follow-up op.
+#[derive(Clone, Copy, Debug, Default)]
+pub enum Epilogue<'a> {
+    /// Store the product.
+    #[default]
+    None,
+    /// `+ bias[col]`, bias N elements: a linear layer in one dispatch.
+    Bias(&'a Tensor),
+    /// `σ(· + bias[col])`: a sigmoid layer in one dispatch.
+    BiasSigmoid(&'a Tensor),
+    /// `· ⊙ y ⊙ (1 − y)`, y (M,N) the saved output of a sigmoid: the input gradient through
+    /// that sigmoid, in the dispatch that computes the gradient at its output.
+    SigmoidGrad(&'a Tensor),
+}
+
+/// `c = op(a)·op(b)` (or `c += ...` with `accumulate`), `op` per `layout`:
+/// - `AB`:  a (M,K), b (K,N)
+/// - `ABt`: a (M,K), b (N,K)
+/// - `AtB`: a (K,M), b (K,N)
+///
+/// and c (M,N) in each case.
+pub fn matmul(
+    gpu: &Gpu,
+    kernel: MatmulKernel,
+    layout: MatmulLayout,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    matmul_fused(gpu, kernel, layout, a, b, c, accumulate, Epilogue::None)
+}
+
+/// [`matmul`] followed by `epilogue` on every output, in the same dispatch.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_fused(
+    gpu: &Gpu,
+    kernel: MatmulKernel,
+    layout: MatmulLayout,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
+) -> Result<Dispatch> {
+    matmul_inner(gpu, kernel, layout, a, b, c, accumulate, epilogue, None, None)
+}
+
+/// [`matmul_fused`] over a stack whose models may sit out a step: a model whose entry of
+/// `active` (u32, one per model) is 0 skips the product (the trainer's gather kernel
+/// writes the flags: a model whose epochs are over, or whose rows ran out, does no work).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_fused_gated(
+    gpu: &Gpu,
+    kernel: MatmulKernel,
+    layout: MatmulLayout,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
+    active: &Tensor,
+) -> Result<Dispatch> {
+    matmul_inner(gpu, kernel, layout, a, b, c, accumulate, epilogue, None, Some(active))
+}
+
+/// A dense layer's two parameter gradients in one dispatch: `d_w = xᵀ·d_y` (x (B,IN),
+/// d_y (B,OUT), d_w (IN,OUT)) and `d_bias = Σ_rows d_y` (OUT), computed as the product of
+/// xᵀ extended by a row of ones (`+=` both with `accumulate`). Naive and blocked kernels.
+pub fn matmul_bias_grad(
+    gpu: &Gpu,
+    kernel: MatmulKernel,
+    x: &Tensor,
+    d_y: &Tensor,
+    d_w: &Tensor,
+    d_bias: &Tensor,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    matmul_inner(
+        gpu,
+        kernel,
+        MatmulLayout::AtB,
+        x,
+        d_y,
+        d_w,
+        accumulate,
+        Epilogue::None,
+        Some(d_bias),
+        None,
+    )
+}
+
+/// [`matmul_bias_grad`] gated by per-model flags, as [`matmul_fused_gated`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_bias_grad_gated(
+    gpu: &Gpu,
+    kernel: MatmulKernel,
+    x: &Tensor,
+    d_y: &Tensor,
+    d_w: &Tensor,
+    d_bias: &Tensor,
+    accumulate: bool,
+    active: &Tensor,
+) -> Result<Dispatch> {
+    matmul_inner(
+        gpu,
+        kernel,
+        MatmulLayout::AtB,
+        x,
+        d_y,
+        d_w,
+        accumulate,
+        Epilogue::None,
+        Some(d_bias),
+        Some(active),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn matmul_inner(
+    gpu: &Gpu,
+    kernel: MatmulKernel,
+    layout: MatmulLayout,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
+    bias_grad: Option<&Tensor>,
+    active: Option<&Tensor>,
+) -> Result<Dispatch> {
+    const OP: &str = "matmul";
+    check_gpu(gpu, OP, &[("a", a), ("b", b), ("c", c)])?;
+    let (a_rows, a_cols) = a.dims2(OP, "a")?;
+    let (b_rows, b_cols) = b.dims2(OP, "b")?;
+    let (m, k, k_b, n) = match layout {
+        MatmulLayout::AB => (a_rows, a_cols, b_rows, b_cols),
+        MatmulLayout::ABt => (a_rows, a_cols, b_cols, b_rows),
+        MatmulLayout::AtB => (a_cols, a_rows, b_rows, b_cols),
+    };
+    if k != k_b {
+        return Err(Error::shape(
+            OP,
+            format!("b (inner dimension, layout {layout:?})"),
+            format!("K = {k} from a {:?}", a.shape()),
+            format!("K = {k_b} from b {:?}", b.shape()),
+        ));
+    }
+    check_dims(OP, "c", c, m, n)?;
+    if let Some(d_bias) = bias_grad {
+        check_gpu(gpu, OP, &[("d_bias", d_bias)])?;
+        check_len(OP, "d_bias", d_bias, n)?;
+        if !matches!(
+            kernel,
+            MatmulKernel::Naive | MatmulKernel::Tiled | MatmulKernel::Lanes | MatmulKernel::LanesDown
+        ) {
+            return Err(Error::invalid(
+                OP,
+                "kernel for a bias gradient",
+                "any kernel but Vec4",
+                format!("{kernel:?}"),
+            ));
+        }
+    }
+    // With a bias gradient, C gets one more row: op(A)'s row of ones.
+    let rows = m + usize::from(bias_grad.is_some());
+    let (tile_rows, tile_cols) = kernel.tile(gpu);
+    let tiles_n = n.div_ceil(tile_cols);
+    let tiles = rows.div_ceil(tile_rows) * tiles_n;
+    if !kernel.supports(layout, m, k, n) {
+        return Err(Error::invalid(
+            OP,
+            format!("shape for the {kernel:?} kernel ({layout:?})"),
+            "K % 4 == 0, N % 4 == 0 unless ABt, M % 4 == 0 for AtB",
+            format!("M = {m}, K = {k}, N = {n}"),
+        ));
+    }
+    let (code, bias, saved) = match epilogue {
+        Epilogue::None => (0, a, a),
+        Epilogue::Bias(bias) => (1, bias, a),
+        Epilogue::BiasSigmoid(bias) => (2, bias, a),
+        Epilogue::SigmoidGrad(saved) => (3, a, saved),
+    };
+    match epilogue {
+        Epilogue::Bias(bias) | Epilogue::BiasSigmoid(bias) => {
+            check_gpu(gpu, OP, &[("bias", bias)])?;
+            check_len(OP, "bias", bias, n)?;
+            if accumulate {
+                return Err(Error::invalid(OP, "accumulate", "false with a bias epilogue", true));
+            }
+        }
+        Epilogue::SigmoidGrad(saved) => {
+            check_gpu(gpu, OP, &[("saved", saved)])?;
+            check_dims(OP, "saved output", saved, m, n)?;
+        }
+        Epilogue::None => {}
+    }
+    // matmul_vec4 reads A and B through their vec4 views (bindings 4 and 5); unused epilogue
+    // operands are bound to A.
+    let d_bias = bias_grad.unwrap_or(c);
+    let (models, strides) = model_strides(
+        OP,
+        c,
+        &[
+            ("a", a, false),
+            ("b", b, false),
+            ("c", c, true),
+            ("bias", bias, false),
+            ("saved", saved, false),
+            ("d_bias", d_bias, true),
+        ],
+    )?;
+    if kernel == MatmulKernel::Vec4 && strides[..2].iter().any(|s| s % 4 != 0) {
+        return Err(Error::invalid(
+            OP,
+            "model strides of a and b for the Vec4 kernel",
+            "multiples of 4",
+            format!("{:?}", &strides[..2]),
+        ));
+    }
+    if let Some(active) = active {
+        check_len(OP, "active", active, models)?;
+    }
+    let flags = active.unwrap_or(a); // never read unless gated
+    // The tiled kernel reads op(A) and op(B) both ways (vec4 views where aligned). A vec4
+    // binding needs at least 16 bytes; an operand shorter than that is never read as vec4s
+    // (see matmul_tiled.wgsl), so its view gets a stand-in.
+    let short = |t: &Tensor| kernel == MatmulKernel::Tiled && t.span() < 4;
+    let stand_in = if short(a) || short(b) {
+        Some(Tensor::zeros(gpu, &[4])?)
+    } else {
+        None
+    };
+    let a4 = match &stand_in {
+        Some(stand_in) if short(a) => stand_in,
+        _ => a,
+    };
+    let b4 = match &stand_in {
+        Some(stand_in) if short(b) => stand_in,
+        _ => b,
+    };
+    let bindings = match kernel {
+        MatmulKernel::Vec4 => vec![(4, a), (5, b), (3, c), (6, bias), (7, saved), (8, d_bias), (9, flags)],
+        MatmulKernel::Tiled => vec![
+            (1, a),
+            (2, b),
+            (4, a4),
+            (5, b4),
+            (3, c),
+            (6, bias),
+            (7, saved),
+            (8, d_bias),
+            (9, flags),
+        ],
+        _ => vec![(1, a), (2, b), (3, c), (6, bias), (7, saved), (8, d_bias), (9, flags)],
+    };
+    let params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        accumulate: accumulate as u32,
+        tiles_n: tiles_n as u32,
+        tiles: tiles as u32,
+        epilogue: code,
+        rows: rows as u32,
+        a_stride: strides[0],
+        b_stride: strides[1],
+        c_stride: strides[2],
+        bias_stride: strides[3],
+        saved_stride: strides[4],
+        d_bias_stride: strides[5],
+        gated: active.is_some() as u32,
+        _pad: 0,
+    };
+    Dispatch::stacked(
+        gpu,
+        Kernel::Matmul(kernel, layout),
+        bytemuck::bytes_of(&params),
+        &bindings,
+        tiles,
+        models,
+    )
+}

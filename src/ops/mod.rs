@@ -1,0 +1,91 @@
+//! One builder per kernel, forward and backward side by side. Each checks its operands'
+//! shapes and returns a [`Dispatch`] to run with [`Gpu::run`] (or record many times).
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::tensor::Tensor;
+
+mod activation;
+mod bias;
+mod data;
+mod elementwise;
+mod matmul;
+mod mse;
+mod sgd;
+#[cfg(test)]
+mod stacked_tests;
+
+pub use activation::{sigmoid_backward, sigmoid_forward};
+pub use bias::{bias_add_backward, bias_add_forward};
+pub(crate) use data::{copy_rows, gather_batch};
+pub use elementwise::{add, copy};
+pub use matmul::{Epilogue, matmul, matmul_bias_grad, matmul_fused};
+pub(crate) use matmul::{matmul_bias_grad_gated, matmul_fused_gated};
+pub use mse::{mse_backward, mse_forward, mse_sigmoid_backward};
+pub use sgd::sgd_update;
+pub(crate) use sgd::{SgdHyperparams, sgd_update_stacked};
+
+/// Invocations per workgroup of the element-wise kernels.
+const ELEMENTWISE_GROUP: usize = 256;
+
+fn check_gpu(gpu: &Gpu, op: &'static str, tensors: &[(&str, &Tensor)]) -> Result<()> {
+    for (name, tensor) in tensors {
+        if !tensor.same_gpu(gpu) {
+            return Err(Error::invalid(
+                op,
+                *name,
+                "a tensor on this Gpu",
+                "a tensor made on another Gpu",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_len(op: &'static str, what: &str, tensor: &Tensor, len: usize) -> Result<()> {
+    if tensor.len() != len {
+        return Err(Error::shape(
+            op,
+            what,
+            format!("{len} elements"),
+            format!("{:?} ({} elements)", tensor.shape(), tensor.len()),
+        ));
+    }
+    Ok(())
+}
+
+fn check_dims(op: &'static str, what: &str, tensor: &Tensor, rows: usize, cols: usize) -> Result<()> {
+    let got = tensor.dims2(op, what)?;
+    if got != (rows, cols) {
+        return Err(Error::shape(
+            op,
+            what,
+            format!("[{rows}, {cols}]"),
+            format!("{:?}", tensor.shape()),
+        ));
+    }
+    Ok(())
+}
+
+/// Every op runs over a stack of models at once (see `Tensor::stack`): the output's model
+/// count, and each operand's model stride in the order given: 0 for a plain tensor that all
+/// models share (read-only operands only), its stride for one stacked like the output.
+fn model_strides(op: &'static str, output: &Tensor, operands: &[(&str, &Tensor, bool)]) -> Result<(usize, Vec<u32>)> {
+    let models = output.models();
+    operands
+        .iter()
+        .map(|&(what, tensor, written)| {
+            if tensor.models() == models || (tensor.models() == 1 && !written) {
+                Ok(tensor.model_stride() as u32)
+            } else {
+                Err(Error::shape(
+                    op,
+                    format!("{what} (stacked models)"),
+                    format!("{models}{}", if written { "" } else { ", or 1 shared" }),
+                    tensor.models(),
+                ))
+            }
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(|strides| (models, strides))
+}

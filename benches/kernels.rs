@@ -2,7 +2,7 @@
 //! `cargo bench --bench kernels`. Every timed iteration waits for the GPU to finish.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use wgpu_mlp::{Gpu, MatmulKernel, MatmulLayout, Tensor, ops};
+use wgpu_mlp::{Activation, Gpu, MatmulKernel, MatmulLayout, Tensor, ops};
 
 fn matmul(c: &mut Criterion) {
     let gpu = Gpu::new().expect("an adapter (apt-get install -y mesa-vulkan-drivers libvulkan1)");
@@ -39,21 +39,28 @@ fn matmul(c: &mut Criterion) {
     group.finish();
 }
 
+/// Each activation forward and backward on 4M elements: their costs side by side.
 fn elementwise(c: &mut Criterion) {
     let gpu = Gpu::new().expect("an adapter");
     let n = 1 << 22;
     let x = Tensor::full(&gpu, &[n], 0.5).unwrap();
+    let d_y = Tensor::full(&gpu, &[n], 0.25).unwrap();
     let y = Tensor::zeros(&gpu, &[n]).unwrap();
-    let dispatch = ops::sigmoid_forward(&gpu, &x, &y).unwrap();
     let mut group = c.benchmark_group("elementwise");
     group.sample_size(20);
-    group.throughput(Throughput::Bytes(8 * n as u64)); // one read, one write per element
-    group.bench_function("sigmoid_forward/4M", |bench| {
-        bench.iter(|| {
-            gpu.run(&[&dispatch]).unwrap();
-            gpu.synchronize().unwrap();
-        })
-    });
+    for activation in Activation::ALL {
+        let forward = ops::activation_forward(&gpu, activation, &x, &y).unwrap();
+        let backward = ops::activation_backward(&gpu, activation, &d_y, &x, &y, false).unwrap();
+        for (what, dispatch, bytes) in [("forward", &forward, 8), ("backward", &backward, 12)] {
+            group.throughput(Throughput::Bytes(bytes * n as u64)); // reads and writes per element
+            group.bench_function(format!("{}_{what}/4M", activation.name()), |bench| {
+                bench.iter(|| {
+                    gpu.run(&[dispatch]).unwrap();
+                    gpu.synchronize().unwrap();
+                })
+            });
+        }
+    }
     group.finish();
 }
 

@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use wgpu_mlp::{Gpu, MatmulKernel, MatmulLayout, Tensor, ops};
+use wgpu_mlp::{Activation, Gpu, MatmulKernel, MatmulLayout, Tensor, ops};
 
 const LAYOUTS: [MatmulLayout; 3] = [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB];
 
@@ -110,11 +110,13 @@ fn main() -> Result<(), wgpu_mlp::Error> {
     let weights = Tensor::full(&gpu, &[m], 1.0 / m as f32)?;
     let loss = Tensor::zeros(&gpu, &[1])?;
     total += time_one(&gpu, "bias_add_forward", || ops::bias_add_forward(&gpu, &x, &bias, &y))?;
-    total += time_one(&gpu, "sigmoid_forward", || ops::sigmoid_forward(&gpu, &x, &y))?;
+    total += time_one(&gpu, "activation_forward", || {
+        ops::activation_forward(&gpu, Activation::Sigmoid, &x, &y)
+    })?;
     total += time_one(&gpu, "mse_forward", || ops::mse_forward(&gpu, &x, &y, &weights, &loss))?;
     let d_z = Tensor::zeros(&gpu, &[m, n])?;
-    total += time_one(&gpu, "mse_sigmoid_backward", || {
-        ops::mse_sigmoid_backward(&gpu, &x, &y, &weights, &d_z)
+    total += time_one(&gpu, "mse_backward_through", || {
+        ops::mse_backward_through(&gpu, Activation::Sigmoid, &x, &y, &weights, &d_z)
     })?;
     eprintln!("total create + first dispatch: {:.1} s", total / 1e3);
     Ok(())

@@ -14,6 +14,7 @@
 //!   --folds 5               number of cross-validation folds
 //!   --test-fraction 0.2     share of rows held out as the test set
 //!   --seed 0                seed of splits, shuffles and initialisation
+//!   --activation sigmoid    hidden-layer activation: identity, sigmoid, relu, tanh, gelu
 //!   --sequential            train the cross-validation models one by one (default: batched,
 //!                           same-shaped models stacked into one GPU job)
 //!   --cv-results FILE       write the search's cv_results (scikit-learn's columns) as CSV,
@@ -36,6 +37,7 @@ struct Options {
     folds: usize,
     test_fraction: f64,
     seed: u64,
+    activation: Activation,
     execution: CvExecution,
     cv_results: Option<String>,
 }
@@ -62,6 +64,7 @@ fn parse_args() -> Result<Options, String> {
         folds: 5,
         test_fraction: 0.2,
         seed: 0,
+        activation: Activation::Sigmoid,
         execution: CvExecution::default(),
         cv_results: None,
     };
@@ -94,6 +97,11 @@ fn parse_args() -> Result<Options, String> {
                 options.test_fraction = value()?.parse().map_err(|_| "--test-fraction: not a number")?
             }
             "--seed" => options.seed = value()?.parse().map_err(|_| "--seed: not a number")?,
+            "--activation" => {
+                let name = value()?;
+                options.activation = Activation::from_name(&name)
+                    .ok_or_else(|| format!("--activation: unknown {name:?} (identity, sigmoid, relu, tanh or gelu)"))?;
+            }
             "--sequential" => options.execution = CvExecution::Sequential,
             "--cv-results" => options.cv_results = Some(value()?),
             flag if flag.starts_with("--") => return Err(format!("unknown option {flag}")),
@@ -173,6 +181,7 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         refit: true,
         base: TrainConfig {
             seed,
+            hidden_activation: options.activation,
             output_activation: if classification {
                 Activation::Sigmoid
             } else {

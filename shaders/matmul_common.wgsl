@@ -36,14 +36,14 @@ struct MatmulParams {
     d_bias_stride: u32,
     // Whether `model_active` gates the models (a model whose flag is 0 skips the product).
     gated: u32,
-    _pad0: u32,
+    activation: u32, // of the activation epilogues (ACT_* in prelude.wgsl)
 }
 
 // What happens to each product before it is stored: the fusions that save whole dispatches.
 const EPILOGUE_NONE: u32 = 0u;
 const EPILOGUE_BIAS: u32 = 1u;          // + bias[col]                     a linear layer
-const EPILOGUE_BIAS_SIGMOID: u32 = 2u;  // σ(· + bias[col])                a sigmoid layer
-const EPILOGUE_SIGMOID_GRAD: u32 = 3u;  // · y (1 − y), y = saved (M,N)    dX through a sigmoid
+const EPILOGUE_BIAS_ACT: u32 = 2u;      // act(· + bias[col])              a whole dense layer
+const EPILOGUE_ACT_GRAD: u32 = 3u;      // · act'(y), y = saved (M,N)      dX through an activation
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which
@@ -120,12 +120,11 @@ fn store(row: u32, col: u32, product: f32) {
         case EPILOGUE_BIAS: {
             value += bias[bias_base + col];
         }
-        case EPILOGUE_BIAS_SIGMOID: {
-            value = 1.0 / (1.0 + exp(-(value + bias[bias_base + col])));
+        case EPILOGUE_BIAS_ACT: {
+            value = act_forward(params.activation, value + bias[bias_base + col]);
         }
-        case EPILOGUE_SIGMOID_GRAD: {
-            let y = saved[saved_base + row * params.n + col];
-            value *= y * (1.0 - y);
+        case EPILOGUE_ACT_GRAD: {
+            value *= act_grad(params.activation, saved[saved_base + row * params.n + col]);
         }
         default: {}
     }

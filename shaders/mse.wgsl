@@ -1,15 +1,15 @@
 // Mean-squared-error loss over a batch, half the squared error summed over outputs, each
 // row weighted (w_i = 1/B for a full batch; 0 for the padding rows of a partial one):
 //   forward:  loss (1) = Σ_i w_i · ½ Σ_j (y_ij − t_ij)²      y, t (B,N), row_weight (B)
-//   backward: d_y (B,N) = w_i · (y − t), times y (1 − y) when sigmoid_grad: the gradient at
-//             the input of a sigmoid output layer, in the same dispatch
+//   backward: d_y (B,N) = w_i · (y − t), times act'(y) for output_activation (prelude.wgsl):
+//             the gradient at the input of the output layer's activation, in the same dispatch
 // The forward reduction runs in ONE workgroup in a fixed order, with no atomics, so the
 // same inputs give the same bits on every run.
 
 struct MseParams {
     rows: u32,
     cols: u32,
-    sigmoid_grad: u32,
+    output_activation: u32,
     // Batched (stacked) models: the grid's z is the model; each binding's model m starts
     // m · stride elements in (0 for an operand all models share).
     prediction_stride: u32,
@@ -93,8 +93,6 @@ fn mse_backward(
     let z = wid.z;
     let y = prediction[z * params.prediction_stride + i];
     var d = row_weight[z * params.weight_stride + i / params.cols] * (y - target_values[z * params.target_stride + i]);
-    if params.sigmoid_grad != 0u {
-        d *= y * (1.0 - y);
-    }
+    d *= act_grad(params.output_activation, y); // × 1 for identity
     output[z * params.output_stride + i] = d;
 }

@@ -4,19 +4,24 @@
 //
 // Layer l (0-based): W_l (in_l, out_l) and b_l (out_l) at offsets in the flat parameter
 // block (velocities at the same offsets); h_0 = x (B, in_0), h_{l+1} = act(h_l·W_l + b_l),
-// sigmoid on hidden layers and, with output_sigmoid, on the output.
-// loss = Σ_r w_r · ½ Σ_j (y_rj − t_rj)²; δ_L = w_r (y − t) [⊙ y(1 − y)];
-// δ_l = (δ_{l+1} · W_lᵀ) ⊙ h_l (1 − h_l), computed before W_l is updated.
+// act = hidden_activation on hidden layers, output_activation on the last (prelude.wgsl; both
+// with slopes that follow from their outputs).
+// loss = Σ_r w_r · ½ Σ_j (y_rj − t_rj)²; δ_L = w_r (y − t) ⊙ act'(y);
+// δ_l = (δ_{l+1} · W_lᵀ) ⊙ act'(h_l), computed before W_l is updated.
 
 struct TinyParams {
     layers: u32,
     batch: u32,
     coupled: u32,
-    output_sigmoid: u32,
+    hidden_activation: u32,
+    output_activation: u32,
     lr: f32,
     momentum: f32,
     weight_decay: f32,
     delta_offset: u32, // where the two δ buffers start in scratch
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
     // per layer: (in, out, weight offset, bias offset); activations h_1.. in scratch at act_offset
     dims: array<vec4<u32>, 8>,
     act_offset: array<vec4<u32>, 2>, // act_offset[l / 4][l % 4]: start of h_{l+1}
@@ -77,9 +82,7 @@ fn tiny_step() {
                 for (var i = 0u; i < d.x; i++) {
                     z = fma(act(l, r, i, d.x), weights[d.z + i * d.y + j], z);
                 }
-                if l < last || p.output_sigmoid != 0u {
-                    z = 1.0 / (1.0 + exp(-z));
-                }
+                z = act_forward(select(p.output_activation, p.hidden_activation, l < last), z);
                 scratch[act_start(l + 1u) + r * d.y + j] = z;
             }
         }
@@ -92,10 +95,7 @@ fn tiny_step() {
             let y = scratch[act_start(last + 1u) + r * out + j];
             let diff = y - t[r * out + j];
             total += row_weight[r] * diff * diff;
-            var delta = row_weight[r] * diff;
-            if p.output_sigmoid != 0u {
-                delta *= y * (1.0 - y);
-            }
+            let delta = row_weight[r] * diff * act_grad(p.output_activation, y);
             scratch[delta_at(0u, r, j, out)] = delta;
         }
     }
@@ -114,7 +114,7 @@ fn tiny_step() {
                         s = fma(scratch[delta_at(cur, r, j, d.y)], weights[d.z + i * d.y + j], s);
                     }
                     let h = act(l, r, i, d.x);
-                    scratch[delta_at(1u - cur, r, i, d.x)] = s * h * (1.0 - h);
+                    scratch[delta_at(1u - cur, r, i, d.x)] = s * act_grad(p.hidden_activation, h);
                 }
             }
         }

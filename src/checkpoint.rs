@@ -21,7 +21,8 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::mlp::{Activation, LayerParams, Mlp, StepKernel};
+use crate::mlp::{LayerParams, Mlp, StepKernel};
+use crate::ops::Activation;
 use crate::optim::{Sgd, WeightDecay};
 
 const FORMAT: &str = "wgpu-mlp checkpoint";
@@ -33,19 +34,8 @@ pub(crate) fn checkpoint_error(path: &Path, message: impl Into<String>) -> Error
     }
 }
 
-fn activation_name(a: Activation) -> &'static str {
-    match a {
-        Activation::Sigmoid => "sigmoid",
-        Activation::Identity => "identity",
-    }
-}
-
 fn parse_activation(path: &Path, text: &str) -> Result<Activation> {
-    match text {
-        "sigmoid" => Ok(Activation::Sigmoid),
-        "identity" => Ok(Activation::Identity),
-        other => Err(checkpoint_error(path, format!("unknown activation {other:?}"))),
-    }
+    Activation::from_name(text).ok_or_else(|| checkpoint_error(path, format!("unknown activation {text:?}")))
 }
 
 fn names(layer: usize) -> [String; 4] {
@@ -74,8 +64,8 @@ impl Mlp {
             ("format".to_string(), FORMAT.to_string()),
             ("library_version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
             ("sizes".to_string(), sizes.join(",")),
-            ("hidden_activation".to_string(), activation_name(hidden).to_string()),
-            ("output_activation".to_string(), activation_name(output).to_string()),
+            ("hidden_activation".to_string(), hidden.name().to_string()),
+            ("output_activation".to_string(), output.name().to_string()),
             ("lr".to_string(), sgd.lr.to_string()),
             ("momentum".to_string(), sgd.momentum.to_string()),
             ("weight_decay".to_string(), sgd.weight_decay.to_string()),

@@ -25,7 +25,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, MatmulKernel, MatmulLayout};
-use crate::ops;
+use crate::ops::{self, Activation};
 use crate::optim::Sgd;
 use crate::tensor::{Tensor, check_binding_size};
 
@@ -41,8 +41,8 @@ enum Op {
     MatMul(NodeId, NodeId),
     /// y (B,N) = x (B,N) + bias (N)
     BiasAdd(NodeId, NodeId),
-    /// y = σ(x)
-    Sigmoid(NodeId),
+    /// y = act(x)
+    Activation(Activation, NodeId),
     /// y = a + b
     Add(NodeId, NodeId),
     /// loss (1) = Σ_i w_i · ½ Σ_j (y_ij − t_ij)², w_i the row weights (1/B each unless a
@@ -174,11 +174,16 @@ impl GraphBuilder {
         Ok(self.push(Op::BiasAdd(x, bias), name, vec![rows, cols]))
     }
 
-    /// `σ(x)` element-wise.
+    /// `act(x)` element-wise.
+    pub fn activation(&mut self, activation: Activation, x: NodeId) -> Result<NodeId> {
+        let node = self.node("GraphBuilder::activation", x)?;
+        let (name, shape) = (format!("{}({})", activation.name(), node.name), node.shape.clone());
+        Ok(self.push(Op::Activation(activation, x), name, shape))
+    }
+
+    /// `σ(x)` element-wise: [`GraphBuilder::activation`] with [`Activation::Sigmoid`].
     pub fn sigmoid(&mut self, x: NodeId) -> Result<NodeId> {
-        let node = self.node("GraphBuilder::sigmoid", x)?;
-        let (name, shape) = (format!("σ({})", node.name), node.shape.clone());
-        Ok(self.push(Op::Sigmoid(x), name, shape))
+        self.activation(Activation::Sigmoid, x)
     }
 
     /// `a + b`, same shapes, distinct nodes.
@@ -384,12 +389,11 @@ impl Graph {
                 continue;
             }
             let out = value(NodeId(i));
-            if let Some((a, b, bias, sigmoid)) = fusion.layer_at[i] {
-                // matmul, bias add (and sigmoid) in one dispatch
-                let epilogue = if sigmoid {
-                    ops::Epilogue::BiasSigmoid(value(bias))
-                } else {
-                    ops::Epilogue::Bias(value(bias))
+            if let Some((a, b, bias, activation)) = fusion.layer_at[i] {
+                // matmul, bias add (and activation) in one dispatch
+                let epilogue = match activation {
+                    Some(activation) => ops::Epilogue::BiasAct(value(bias), activation),
+                    None => ops::Epilogue::Bias(value(bias)),
                 };
                 forward.push(matmul(MatmulLayout::AB, value(a), value(b), out, false, epilogue)?);
                 continue;
@@ -398,7 +402,7 @@ impl Graph {
                 Op::Input | Op::Param => continue,
                 Op::MatMul(a, b) => matmul(MatmulLayout::AB, value(a), value(b), out, false, ops::Epilogue::None)?,
                 Op::BiasAdd(x, b) => ops::bias_add_forward(gpu, value(x), value(b), out)?,
-                Op::Sigmoid(x) => ops::sigmoid_forward(gpu, value(x), out)?,
+                Op::Activation(activation, x) => ops::activation_forward(gpu, activation, value(x), out)?,
                 Op::Add(a, b) => ops::add(gpu, value(a), value(b), out)?,
                 Op::Mse(y, t) => ops::mse_forward(gpu, value(y), value(t), &row_weights, out)?,
             });
@@ -424,11 +428,12 @@ impl Graph {
             let out = NodeId(i);
             match nodes[i].op {
                 Op::Input | Op::Param => {}
-                Op::Mse(y, t) => match fusion.folded_sigmoid_input(&nodes, y) {
+                Op::Mse(y, t) => match fusion.folded_activation(&nodes, y) {
                     // The loss is the first node planned: its contribution is the first.
-                    Some(z) if needs_grad[z.0] => {
+                    Some((z, activation)) if needs_grad[z.0] => {
                         let d_z = plan.target(z)?;
-                        let dispatch = ops::mse_sigmoid_backward(gpu, value(y), value(t), &row_weights, &d_z)?;
+                        let dispatch =
+                            ops::mse_backward_through(gpu, activation, value(y), value(t), &row_weights, &d_z)?;
                         plan.dispatches.push(dispatch);
                         plan.written[z.0] = true;
                     }
@@ -478,10 +483,10 @@ impl Graph {
                             }
                         }
                     }
-                    match fusion.folded_sigmoid_input(&nodes, a) {
-                        // A = σ(Z): dZ = (dY · Wᵀ) ⊙ A ⊙ (1 − A) in one dispatch
-                        Some(z) if needs_grad[z.0] => plan.contribute(z, |d_z, acc| {
-                            let epilogue = ops::Epilogue::SigmoidGrad(value(a));
+                    match fusion.folded_activation(&nodes, a) {
+                        // A = act(Z): dZ = (dY · Wᵀ) ⊙ act'(A) in one dispatch
+                        Some((z, activation)) if needs_grad[z.0] => plan.contribute(z, |d_z, acc| {
+                            let epilogue = ops::Epilogue::ActGrad(value(a), activation);
                             matmul(MatmulLayout::ABt, &d_out, value(b), d_z, acc, epilogue)
                         })?,
                         Some(_) => {}
@@ -503,10 +508,17 @@ impl Graph {
                         plan.pass_through(x, &d_out)?;
                     }
                 }
-                Op::Sigmoid(_) if fusion.sigmoid_folded[i] => {} // done by its consumer
-                Op::Sigmoid(x) => {
+                Op::Activation(..) if fusion.activation_folded[i] => {} // done by its consumer
+                Op::Activation(activation, x) => {
                     let d_out = plan.grad(out);
-                    plan.contribute(x, |d_x, acc| ops::sigmoid_backward(gpu, &d_out, value(out), d_x, acc))?;
+                    let saved = if activation.grad_from_output() {
+                        value(out)
+                    } else {
+                        value(x)
+                    };
+                    plan.contribute(x, |d_x, acc| {
+                        ops::activation_backward(gpu, activation, &d_out, saved, d_x, acc)
+                    })?;
                 }
                 Op::Add(a, b) => {
                     let d_out = plan.grad(out);
@@ -812,19 +824,24 @@ fn gated_matmul(
     ops::matmul_fused_gated(gpu, kernel, layout, a, b, c, accumulate, epilogue, active)
 }
 
+/// A dense layer run as one matmul: (A, W, bias, its activation if fused too).
+type FusedLayer = (NodeId, NodeId, NodeId, Option<Activation>);
+
 /// Which ops run fused, to save dispatches:
-/// - forward: `MatMul → BiasAdd (→ Sigmoid)` whose intermediates feed nothing else run as one
-///   matmul with a bias (+ sigmoid) epilogue; the intermediates are never materialised;
-/// - backward: a sigmoid whose only consumer is a matmul (as its left operand) or the loss
-///   has no dispatch of its own: that consumer's gradient kernel applies `y (1 − y)`.
+/// - forward: `MatMul → BiasAdd (→ Activation)` whose intermediates feed nothing else run as
+///   one matmul with a bias (+ activation) epilogue; the intermediates are never materialised
+///   (an activation whose slope needs its input, GELU, keeps its own dispatch and input);
+/// - backward: an activation whose slope follows from its output and whose only consumer is
+///   a matmul (as its left operand) or the loss has no dispatch of its own: that consumer's
+///   gradient kernel applies `act'(y)`.
 struct Fusion {
     fused_away: Vec<bool>,
     /// At a fused layer's MatMul: its bias, whose gradient the weight-gradient kernel also
     /// computes.
     bias_of: Vec<Option<NodeId>>,
-    /// At the node that holds a fused layer's output: (A, W, bias, with sigmoid).
-    layer_at: Vec<Option<(NodeId, NodeId, NodeId, bool)>>,
-    sigmoid_folded: Vec<bool>,
+    /// At the node that holds a fused layer's output: the layer.
+    layer_at: Vec<Option<FusedLayer>>,
+    activation_folded: Vec<bool>,
 }
 
 impl Fusion {
@@ -843,13 +860,13 @@ impl Fusion {
             fused_away: vec![false; n],
             bias_of: vec![None; n],
             layer_at: vec![None; n],
-            sigmoid_folded: vec![false; n],
+            activation_folded: vec![false; n],
         };
         for (i, node) in nodes.iter().enumerate() {
             if !live[i] {
                 continue;
             }
-            // A BiasAdd of a MatMul that feeds nothing else, and perhaps its sole Sigmoid.
+            // A BiasAdd of a MatMul that feeds nothing else, and perhaps its sole activation.
             let Op::BiasAdd(mm, bias) = node.op else { continue };
             let Op::MatMul(a, w) = nodes[mm.0].op else { continue };
             if !only(mm.0, i) {
@@ -858,18 +875,24 @@ impl Fusion {
             fusion.fused_away[mm.0] = true;
             fusion.bias_of[mm.0] = Some(bias);
             match consumers[i][..] {
-                [s] if nodes[s].op == Op::Sigmoid(NodeId(i)) => {
-                    fusion.fused_away[i] = true;
-                    fusion.layer_at[s] = Some((a, w, bias, true));
-                }
-                _ => fusion.layer_at[i] = Some((a, w, bias, false)),
+                [s] => match nodes[s].op {
+                    Op::Activation(activation, z) if z.0 == i && activation.grad_from_output() => {
+                        fusion.fused_away[i] = true;
+                        fusion.layer_at[s] = Some((a, w, bias, Some(activation)));
+                    }
+                    _ => fusion.layer_at[i] = Some((a, w, bias, None)),
+                },
+                _ => fusion.layer_at[i] = Some((a, w, bias, None)),
             }
         }
         for (i, node) in nodes.iter().enumerate() {
-            if !(live[i] && matches!(node.op, Op::Sigmoid(_))) {
+            let Op::Activation(activation, _) = node.op else {
+                continue;
+            };
+            if !live[i] || !activation.grad_from_output() {
                 continue;
             }
-            fusion.sigmoid_folded[i] = match consumers[i][..] {
+            fusion.activation_folded[i] = match consumers[i][..] {
                 [c] => match nodes[c].op {
                     Op::MatMul(a, w) => a.0 == i && w.0 != i,
                     Op::Mse(y, t) => y.0 == i && t.0 != i,
@@ -890,10 +913,11 @@ impl Fusion {
         }
     }
 
-    /// The input Z of `node` when `node = σ(Z)` and its backward is folded into its consumer.
-    fn folded_sigmoid_input(&self, nodes: &[Node], node: NodeId) -> Option<NodeId> {
+    /// The input Z of `node` and its activation when `node = act(Z)` and its backward is
+    /// folded into its consumer.
+    fn folded_activation(&self, nodes: &[Node], node: NodeId) -> Option<(NodeId, Activation)> {
         match nodes[node.0].op {
-            Op::Sigmoid(z) if self.sigmoid_folded[node.0] => Some(z),
+            Op::Activation(activation, z) if self.activation_folded[node.0] => Some((z, activation)),
             _ => None,
         }
     }
@@ -902,7 +926,7 @@ impl Fusion {
 fn operands(op: Op) -> Vec<NodeId> {
     match op {
         Op::Input | Op::Param => vec![],
-        Op::Sigmoid(x) => vec![x],
+        Op::Activation(_, x) => vec![x],
         Op::MatMul(a, b) | Op::BiasAdd(a, b) | Op::Add(a, b) | Op::Mse(a, b) => vec![a, b],
     }
 }

@@ -179,8 +179,8 @@ pub(crate) enum Kernel {
     Matmul(MatmulKernel, MatmulLayout),
     BiasAddForward,
     BiasAddBackward,
-    SigmoidForward,
-    SigmoidBackward,
+    ActivationForward,
+    ActivationBackward,
     MseForward,
     MseBackward,
     SgdUpdate,
@@ -202,21 +202,33 @@ struct KernelSource {
 }
 
 // Each matmul family is its own module: the shared prelude plus the family's kernels.
+// Kernels that apply or differentiate activations start with the shared prelude.
 const MATMUL: &str = concat!(
+    include_str!("../shaders/prelude.wgsl"),
     include_str!("../shaders/matmul_common.wgsl"),
     include_str!("../shaders/matmul.wgsl")
 );
 const MATMUL_TILED: &str = concat!(
+    include_str!("../shaders/prelude.wgsl"),
     include_str!("../shaders/matmul_common.wgsl"),
     include_str!("../shaders/matmul_tiled.wgsl")
 );
 const BIAS: &str = include_str!("../shaders/bias.wgsl");
-const SIGMOID: &str = include_str!("../shaders/sigmoid.wgsl");
-const MSE: &str = include_str!("../shaders/mse.wgsl");
+const ACTIVATION: &str = concat!(
+    include_str!("../shaders/prelude.wgsl"),
+    include_str!("../shaders/activation.wgsl")
+);
+const MSE: &str = concat!(
+    include_str!("../shaders/prelude.wgsl"),
+    include_str!("../shaders/mse.wgsl")
+);
 const OPTIM: &str = include_str!("../shaders/optim.wgsl");
 const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
 const DATA: &str = include_str!("../shaders/data.wgsl");
-const TINY: &str = include_str!("../shaders/tiny.wgsl");
+const TINY: &str = concat!(
+    include_str!("../shaders/prelude.wgsl"),
+    include_str!("../shaders/tiny.wgsl")
+);
 
 impl Kernel {
     fn source(self) -> KernelSource {
@@ -254,8 +266,8 @@ impl Kernel {
             },
             Kernel::BiasAddForward => k("bias.wgsl", BIAS, "bias_add_forward"),
             Kernel::BiasAddBackward => k("bias.wgsl", BIAS, "bias_add_backward"),
-            Kernel::SigmoidForward => k("sigmoid.wgsl", SIGMOID, "sigmoid_forward"),
-            Kernel::SigmoidBackward => k("sigmoid.wgsl", SIGMOID, "sigmoid_backward"),
+            Kernel::ActivationForward => k("activation.wgsl", ACTIVATION, "activation_forward"),
+            Kernel::ActivationBackward => k("activation.wgsl", ACTIVATION, "activation_backward"),
             Kernel::MseForward => k("mse.wgsl", MSE, "mse_forward"),
             Kernel::MseBackward => k("mse.wgsl", MSE, "mse_backward"),
             Kernel::SgdUpdate => k("optim.wgsl", OPTIM, "sgd_update"),

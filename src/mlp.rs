@@ -6,17 +6,8 @@ use rand::{Rng, SeedableRng};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::{Graph, GraphBuilder, NodeId};
+use crate::ops::Activation;
 use crate::optim::Sgd;
-
-/// The function applied after a dense layer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Activation {
-    /// The logistic sigmoid `1 / (1 + e^−x)` (the default, output layer included).
-    #[default]
-    Sigmoid,
-    /// No activation (a linear output for regression).
-    Identity,
-}
 
 /// One dense layer's parameters, row-major: `weights` (in, out) and `bias` (out).
 #[derive(Clone, Debug, PartialEq)]
@@ -57,7 +48,7 @@ pub enum StepKernel {
     /// The general path: the graph's 3L + 2 dispatches, for any net.
     General,
     /// One dispatch per step, one invocation doing forward, loss, backward and update; for
-    /// nets of at most 8 layers of at most 64 units with sigmoid hidden layers, and
+    /// nets of at most 8 layers of at most 64 units, activations other than GELU, and
     /// `batch · Σ in·out ≤ 2048`. Building fails for other nets.
     SingleDispatch,
 }
@@ -199,8 +190,8 @@ impl MlpBuilder {
             let xw = g.matmul(h, w)?;
             h = g.bias_add(xw, b)?;
             let activation = if l + 1 == layers { self.output } else { self.hidden };
-            if activation == Activation::Sigmoid {
-                h = g.sigmoid(h)?;
+            if activation != Activation::Identity {
+                h = g.activation(activation, h)?;
             }
             weights.push(w);
             biases.push(b);
@@ -220,7 +211,7 @@ impl MlpBuilder {
             }
         }
         let sgd = optimizers[0];
-        let tiny_fits = tiny_step_fits(&self.sizes, self.hidden, batch);
+        let tiny_fits = tiny_step_fits(&self.sizes, self.hidden, self.output, batch);
         let use_tiny = match self.step_kernel {
             StepKernel::General => false,
             _ if models > 1 => false,
@@ -230,27 +221,13 @@ impl MlpBuilder {
                 return Err(Error::invalid(
                     "Mlp::build",
                     "StepKernel::SingleDispatch",
-                    "≤ 8 layers of ≤ 64 units, sigmoid hidden layers, batch · Σ in·out ≤ 2048",
+                    "≤ 8 layers of ≤ 64 units, activations other than gelu, batch · Σ in·out ≤ 2048",
                     format!("sizes {:?}, batch {batch}", self.sizes),
                 ));
             }
         };
-        let tiny = if use_tiny {
-            Some(TinyStep::new(
-                &graph,
-                &self.sizes,
-                self.output,
-                &weights,
-                &biases,
-                x,
-                t,
-                sgd,
-            )?)
-        } else {
-            None
-        };
-        Ok(Mlp {
-            tiny,
+        let mut mlp = Mlp {
+            tiny: None,
             step_kernel: self.step_kernel,
             sizes: self.sizes,
             hidden: self.hidden,
@@ -263,7 +240,11 @@ impl MlpBuilder {
             weights,
             biases,
             batch,
-        })
+        };
+        if use_tiny {
+            mlp.tiny = Some(TinyStep::new(&mlp, sgd)?);
+        }
+        Ok(mlp)
     }
 }
 
@@ -454,23 +435,14 @@ impl Mlp {
 
     /// `k` training steps on the current batch, one submit for all.
     pub fn steps(&mut self, k: usize) -> Result<()> {
-        match &mut self.tiny {
+        let sgd = self.graph.optimizer();
+        if self.tiny.as_ref().is_some_and(|tiny| tiny.sgd != sgd) {
+            self.tiny = Some(TinyStep::new(self, sgd)?);
+        }
+        match &self.tiny {
             Some(tiny) => {
                 if k == 0 {
                     return Err(Error::invalid("Mlp::steps", "k", "at least 1", 0));
-                }
-                let sgd = self.graph.optimizer();
-                if tiny.sgd != sgd {
-                    *tiny = TinyStep::new(
-                        &self.graph,
-                        &self.sizes,
-                        self.output,
-                        &self.weights,
-                        &self.biases,
-                        self.x,
-                        self.t,
-                        sgd,
-                    )?;
                 }
                 let dispatch = &tiny.dispatch;
                 self.graph.gpu().record_and_submit("Mlp::steps", |pass| {
@@ -631,11 +603,12 @@ impl std::fmt::Debug for Mlp {
 }
 
 /// Whether the single-dispatch step kernel (`shaders/tiny.wgsl`) can run this net.
-fn tiny_step_fits(sizes: &[usize], hidden: Activation, batch: usize) -> bool {
+fn tiny_step_fits(sizes: &[usize], hidden: Activation, output: Activation, batch: usize) -> bool {
     let macs: usize = sizes.windows(2).map(|p| p[0] * p[1]).sum();
     sizes.len() - 1 <= 8
         && sizes.iter().all(|&s| s <= 64)
-        && (hidden == Activation::Sigmoid || sizes.len() == 2)
+        && (hidden.grad_from_output() || sizes.len() == 2)
+        && output.grad_from_output()
         && batch * macs <= 2048
 }
 
@@ -645,11 +618,13 @@ struct TinyParams {
     layers: u32,
     batch: u32,
     coupled: u32,
-    output_sigmoid: u32,
+    hidden_activation: u32,
+    output_activation: u32,
     lr: f32,
     momentum: f32,
     weight_decay: f32,
     delta_offset: u32,
+    _pad: [u32; 3],
     /// per layer: in, out, weight offset, bias offset
     dims: [[u32; 4]; 8],
     /// start of h_{l+1} in scratch, 4 per row
@@ -664,27 +639,32 @@ struct TinyStep {
 }
 
 impl TinyStep {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        graph: &Graph,
-        sizes: &[usize],
-        output: Activation,
-        weights: &[NodeId],
-        biases: &[NodeId],
-        x: NodeId,
-        t: NodeId,
-        sgd: Sgd,
-    ) -> Result<Self> {
+    /// The step of `mlp`'s net (its graph holds the parameters and data the kernel binds).
+    fn new(mlp: &Mlp, sgd: Sgd) -> Result<Self> {
+        let Mlp {
+            graph,
+            sizes,
+            hidden,
+            output,
+            weights,
+            biases,
+            x,
+            t,
+            ..
+        } = mlp;
+        let (x, t) = (*x, *t);
         let batch = graph.tensor(x)?.shape()[0];
         let mut params = TinyParams {
             layers: (sizes.len() - 1) as u32,
             batch: batch as u32,
             coupled: (sgd.decay == crate::optim::WeightDecay::Coupled) as u32,
-            output_sigmoid: (output == Activation::Sigmoid) as u32,
+            hidden_activation: hidden.code(),
+            output_activation: output.code(),
             lr: sgd.lr,
             momentum: sgd.momentum,
             weight_decay: sgd.weight_decay,
             delta_offset: 0,
+            _pad: [0; 3],
             dims: [[0; 4]; 8],
             act_offset: [[0; 4]; 2],
         };

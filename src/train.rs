@@ -9,8 +9,9 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::Dispatch;
-use crate::mlp::{Activation, LayerParams, Mlp, MlpBuilder};
+use crate::mlp::{LayerParams, Mlp, MlpBuilder};
 use crate::ops;
+use crate::ops::Activation;
 use crate::optim::Sgd;
 use crate::tensor::Tensor;
 
@@ -88,7 +89,9 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Seed of the initialisation and of the per-epoch shuffles.
     pub seed: u64,
-    /// Activation of the output layer (hidden layers use sigmoid).
+    /// Activation after every hidden layer.
+    pub hidden_activation: Activation,
+    /// Activation of the output layer.
     pub output_activation: Activation,
     /// Drop the last, partial batch of each epoch instead of training on it.
     pub drop_last: bool,
@@ -105,6 +108,7 @@ impl Default for TrainConfig {
             epochs: 30,
             batch_size: 32,
             seed: 0,
+            hidden_activation: Activation::Sigmoid,
             output_activation: Activation::Sigmoid,
             drop_last: false,
             early_stopping: None,
@@ -479,12 +483,17 @@ pub fn resume(
         ));
     }
     let sizes = layer_sizes(data, config);
-    if mlp.sizes() != sizes || mlp.activations().1 != config.output_activation {
+    let activations = (config.hidden_activation, config.output_activation);
+    if mlp.sizes() != sizes || mlp.activations() != activations {
         return Err(Error::shape(
             OP,
             "checkpoint",
-            format!("layers {sizes:?} with {:?} output", config.output_activation),
-            format!("layers {:?} with {:?} output", mlp.sizes(), mlp.activations().1),
+            format!("layers {sizes:?} with activations (hidden, output) {activations:?}"),
+            format!(
+                "layers {:?} with activations (hidden, output) {:?}",
+                mlp.sizes(),
+                mlp.activations()
+            ),
         ));
     }
     if mlp.graph().optimizer() != config.sgd {
@@ -498,11 +507,11 @@ pub fn resume(
     fit_one(mlp, epochs_done, data, train_rows, validation_rows, config, on_epoch)
 }
 
-/// The network `fit` trains for `config` on `data`: its layer sizes, seed and output
-/// activation.
+/// The network `fit` trains for `config` on `data`: its layer sizes, seed and activations.
 fn mlp_builder(data: &GpuDataset, config: &TrainConfig) -> MlpBuilder {
     Mlp::builder(&layer_sizes(data, config))
         .seed(config.seed)
+        .hidden_activation(config.hidden_activation)
         .output_activation(config.output_activation)
 }
 
@@ -676,9 +685,7 @@ pub(crate) fn train_stack(
     let first = lanes[0].config;
     let seeds: Vec<u64> = lanes.iter().map(|lane| lane.config.seed).collect();
     let optimizers: Vec<Sgd> = lanes.iter().map(|lane| lane.config.sgd).collect();
-    let mlp = Mlp::builder(&layer_sizes(data, first))
-        .output_activation(first.output_activation)
-        .build_stacked(&data.gpu, first.batch_size, &seeds, &optimizers)?;
+    let mlp = mlp_builder(data, first).build_stacked(&data.gpu, first.batch_size, &seeds, &optimizers)?;
     train_epochs(mlp, 0, data, lanes, None, on_epoch)
 }
 
@@ -694,13 +701,15 @@ pub(crate) fn evaluate_stack(data: &GpuDataset, mlp: &Mlp, rows: &[&[usize]]) ->
         .collect())
 }
 
-/// Which jobs can share a stack: the same layer sizes, batch size, output activation and
+/// Which jobs can share a stack: the same layer sizes, batch size, activations and
 /// `drop_last` (learning rate, momentum, weight decay, epochs and seed may differ).
-pub(crate) fn stack_key(config: &TrainConfig) -> (Vec<usize>, usize, Activation, bool) {
+pub(crate) type StackKey = (Vec<usize>, usize, (Activation, Activation), bool);
+
+pub(crate) fn stack_key(config: &TrainConfig) -> StackKey {
     (
         config.hidden.clone(),
         config.batch_size,
-        config.output_activation,
+        (config.hidden_activation, config.output_activation),
         config.drop_last,
     )
 }
@@ -827,7 +836,7 @@ pub(crate) fn stack_groups<'a>(
     cap: usize,
 ) -> Vec<StackRun> {
     let jobs: Vec<(&TrainConfig, usize)> = jobs.collect();
-    let mut keys: Vec<(Vec<usize>, usize, Activation, bool)> = Vec::new();
+    let mut keys: Vec<StackKey> = Vec::new();
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, (config, _)) in jobs.iter().enumerate() {
         let key = stack_key(config);

@@ -120,8 +120,10 @@ fn fit_batched_with_drop_last_and_several_shapes() {
     let (seed, _) = seeded_rng();
     let data = GpuDataset::upload(&gpu, &blobs(50, seed)).unwrap();
     let rows: Vec<usize> = (0..50).collect();
-    let config = |hidden: Vec<usize>, lr: f32, drop_last: bool| TrainConfig {
+    use wgpu_mlp::Activation::{Gelu, Relu, Sigmoid, Tanh};
+    let config = |hidden: Vec<usize>, lr: f32, drop_last: bool, hidden_activation| TrainConfig {
         hidden,
+        hidden_activation,
         sgd: Sgd::new(lr).momentum(0.9),
         epochs: 3,
         batch_size: 16,
@@ -129,34 +131,43 @@ fn fit_batched_with_drop_last_and_several_shapes() {
         seed,
         ..TrainConfig::default()
     };
-    // Two shapes and two drop_last settings interleaved: four stacks, answers in job order.
+    // Two shapes, two drop_last settings and three hidden activations interleaved: six
+    // stacks, answers in job order.
     let jobs = [
         FitJob {
             train_rows: &rows,
-            config: config(vec![4], 0.5, true),
+            config: config(vec![4], 0.5, true, Relu),
         },
         FitJob {
             train_rows: &rows[..37],
-            config: config(vec![7], 0.2, false),
+            config: config(vec![7], 0.2, false, Sigmoid),
         },
         FitJob {
             train_rows: &rows[5..],
-            config: config(vec![4], 0.1, true),
+            config: config(vec![4], 0.1, true, Relu),
         },
         FitJob {
             train_rows: &rows[..33],
-            config: config(vec![4], 0.3, false),
+            config: config(vec![4], 0.3, false, Gelu),
         },
         FitJob {
             train_rows: &rows,
-            config: config(vec![7], 0.4, false),
+            config: config(vec![7], 0.4, false, Sigmoid),
+        },
+        FitJob {
+            train_rows: &rows[2..],
+            config: config(vec![4], 0.2, false, Gelu),
+        },
+        FitJob {
+            train_rows: &rows[..45],
+            config: config(vec![7], 0.3, false, Tanh),
         },
     ];
     let batched = fit_batched(&data, &jobs, &mut |_, _| {}).unwrap();
     for (i, (model, job)) in batched.iter().zip(&jobs).enumerate() {
         assert_eq!(
-            model.mlp().sizes()[1],
-            job.config.hidden[0],
+            (model.mlp().sizes()[1], model.mlp().activations().0),
+            (job.config.hidden[0], job.config.hidden_activation),
             "job {i}: answers in job order"
         );
         let alone = fit(&data, job.train_rows, None, &job.config, &mut |_| {}).unwrap();

@@ -12,9 +12,16 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-/// K steps, save, load on a fresh device, K more steps: the same bits as 2K steps in one go.
+/// K steps, save, load on a fresh device, K more steps: the same bits as 2K steps in one go,
+/// for hidden activations of each kind (fused from the output, and GELU's from the input).
 #[test]
 fn resume_is_bit_exact() {
+    for hidden in [Activation::Sigmoid, Activation::Relu, Activation::Gelu] {
+        resume_is_bit_exact_with(hidden);
+    }
+}
+
+fn resume_is_bit_exact_with(hidden: Activation) {
     let gpu = gpu();
     let (seed, mut rng) = seeded_rng();
     let sizes = [5, 9, 3];
@@ -27,6 +34,7 @@ fn resume_is_bit_exact() {
     let t = uniform(&mut rng, batch * 3, 0.0, 1.0);
     let build = || {
         Mlp::builder(&sizes)
+            .hidden_activation(hidden)
             .output_activation(Activation::Identity)
             .seed(seed)
             .build(&gpu, batch, sgd)
@@ -46,7 +54,7 @@ fn resume_is_bit_exact() {
     let mut resumed = Mlp::load(&fresh_gpu, &path, batch).unwrap();
     assert_eq!(resumed.steps_taken(), 20);
     assert_eq!(resumed.sizes(), &sizes);
-    assert_eq!(resumed.activations(), (Activation::Sigmoid, Activation::Identity));
+    assert_eq!(resumed.activations(), (hidden, Activation::Identity));
     assert_eq!(resumed.graph().optimizer(), sgd);
     resumed.set_batch(&x, &t).unwrap();
     resumed.steps(20).unwrap();

@@ -183,7 +183,7 @@ fn partial_batch_padding_contributes_nothing() {
     };
     let model = fit(&gpu_data, &[row], None, &config, &mut |_| {}).unwrap();
     let init = wgpu_mlp::mlp::init_params(&[4, 6, 3], seed);
-    let mut reference = RefMlp::from_params(&[4, 6, 3], true, &init);
+    let mut reference = RefMlp::from_params(&[4, 6, 3], SIGMOID_NET, &init);
     let x = to_f64(&data.features[row * 4..row * 4 + 4]);
     let t = to_f64(&data.targets[row * 3..row * 3 + 3]);
     let mut velocity = reference.zero_velocity();
@@ -219,7 +219,7 @@ fn evaluation_scores_every_row_once() {
     let model = fit(&gpu_data, &rows, Some(&rows[..7]), &config, &mut |_| {}).unwrap();
     assert_eq!(model.history().len(), 2);
     assert!(model.history()[1].val_accuracy.is_some());
-    let reference = RefMlp::from_params(&[4, 5, 3], true, &model.mlp().parameters().unwrap());
+    let reference = RefMlp::from_params(&[4, 5, 3], SIGMOID_NET, &model.mlp().parameters().unwrap());
     let x: Vec<f64> = rows
         .iter()
         .flat_map(|&r| to_f64(&data.features[r * 4..r * 4 + 4]))

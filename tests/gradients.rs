@@ -13,10 +13,11 @@ use wgpu_mlp::{Activation, GraphBuilder, Mlp, Sgd};
 
 const FD_STEP: f64 = 1e-5;
 
-fn random_net(rng: &mut rand::rngs::StdRng, sizes: &[usize], sigmoid_output: bool) -> RefMlp {
+fn random_net(rng: &mut rand::rngs::StdRng, sizes: &[usize], (hidden, output): (Activation, Activation)) -> RefMlp {
     RefMlp {
         sizes: sizes.to_vec(),
-        sigmoid_output,
+        hidden,
+        output,
         weights: sizes
             .windows(2)
             .map(|p| (0..p[0] * p[1]).map(|_| rng.random_range(-1.0..1.0)).collect())
@@ -51,14 +52,21 @@ fn rel64(got: &[f64], want: &[f64]) -> f64 {
 
 #[test]
 fn reference_backprop_matches_finite_differences() {
-    for (sizes, sigmoid_output, batch) in [
-        (vec![3, 5, 2], true, 5),
-        (vec![4, 7, 3, 2], true, 3),
-        (vec![5, 3, 1], false, 7),
-        (vec![2, 9, 4, 3], false, 1),
+    // ReLU's kink: a pre-activation within FD_STEP of 0 would break the difference; with
+    // continuous random inputs that has probability ~1e-5 per unit.
+    use Activation::{Gelu, Identity, Relu, Sigmoid, Tanh};
+    for (sizes, activations, batch) in [
+        (vec![3, 5, 2], (Sigmoid, Sigmoid), 5),
+        (vec![4, 7, 3, 2], (Sigmoid, Sigmoid), 3),
+        (vec![5, 3, 1], (Sigmoid, Identity), 7),
+        (vec![2, 9, 4, 3], (Sigmoid, Identity), 1),
+        (vec![4, 6, 5, 2], (Relu, Sigmoid), 4),
+        (vec![3, 7, 2], (Tanh, Identity), 6),
+        (vec![5, 4, 6, 3], (Gelu, Tanh), 3),
+        (vec![2, 5, 3], (Identity, Relu), 5),
     ] {
         let (seed, mut rng) = seeded_rng();
-        let net = random_net(&mut rng, &sizes, sigmoid_output);
+        let net = random_net(&mut rng, &sizes, activations);
         let x: Vec<f64> = (0..batch * sizes[0]).map(|_| rng.random_range(-1.0..1.0)).collect();
         let t: Vec<f64> = (0..batch * sizes[sizes.len() - 1])
             .map(|_| rng.random_range(0.0..1.0))
@@ -91,15 +99,25 @@ fn reference_backprop_matches_finite_differences() {
 #[test]
 fn gpu_gradients_match_reference() {
     let gpu = gpu();
-    for (sizes, output, batch) in [
-        (vec![3, 5, 2], Activation::Sigmoid, 5),
-        (vec![7, 13, 3], Activation::Identity, 11),
-        (vec![4, 7, 3, 2], Activation::Sigmoid, 3),
-        (vec![17, 65, 31, 5], Activation::Sigmoid, 67),
-        (vec![2, 9, 4, 1], Activation::Identity, 1),
+    // Every activation in hidden layers (GELU's unfused, from its input) and the fused
+    // output slopes; the tiny single-dispatch step and the general graph both appear.
+    use Activation::{Gelu, Identity, Relu, Sigmoid, Tanh};
+    for (sizes, (hidden, output), batch) in [
+        (vec![3, 5, 2], (Sigmoid, Sigmoid), 5),
+        (vec![7, 13, 3], (Sigmoid, Identity), 11),
+        (vec![4, 7, 3, 2], (Sigmoid, Sigmoid), 3),
+        (vec![17, 65, 31, 5], (Sigmoid, Sigmoid), 67),
+        (vec![2, 9, 4, 1], (Sigmoid, Identity), 1),
+        (vec![6, 11, 7, 3], (Relu, Sigmoid), 9),
+        (vec![5, 8, 2], (Tanh, Identity), 4),
+        (vec![4, 9, 6, 3], (Gelu, Sigmoid), 7),
+        (vec![3, 70, 2], (Gelu, Identity), 5),
+        (vec![3, 6, 4, 2], (Identity, Tanh), 3),
+        (vec![4, 10, 3], (Tanh, Relu), 8),
     ] {
         let (seed, mut rng) = seeded_rng();
         let mlp = Mlp::builder(&sizes)
+            .hidden_activation(hidden)
             .output_activation(output)
             .seed(seed)
             .build(&gpu, batch, Sgd::new(0.1))
@@ -107,18 +125,19 @@ fn gpu_gradients_match_reference() {
         let x = uniform(&mut rng, batch * sizes[0], -1.0, 1.0);
         let t = uniform(&mut rng, batch * sizes[sizes.len() - 1], 0.0, 1.0);
         mlp.set_batch(&x, &t).unwrap();
-        let reference = RefMlp::from_params(&sizes, output == Activation::Sigmoid, &mlp.parameters().unwrap());
+        let reference = RefMlp::from_params(&sizes, (hidden, output), &mlp.parameters().unwrap());
         let (d_w, d_b) = reference.gradients(&to_f64(&x), &to_f64(&t), batch);
         let grads = mlp.gradients().unwrap();
         for l in 0..sizes.len() - 1 {
             assert_close(
-                &format!("{sizes:?} dW{}", l + 1),
+                &format!("{sizes:?} {hidden:?}/{output:?} dW{}", l + 1),
                 seed,
                 &grads[l].weights,
                 &d_w[l],
                 1e-4,
             );
-            assert_close(&format!("{sizes:?} db{}", l + 1), seed, &grads[l].bias, &d_b[l], 1e-4);
+            let what = format!("{sizes:?} {hidden:?}/{output:?} db{}", l + 1);
+            assert_close(&what, seed, &grads[l].bias, &d_b[l], 1e-4);
         }
         let loss = mlp.loss().unwrap();
         let want = reference.loss(&to_f64(&x), &to_f64(&t), batch);

@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use wgpu_mlp::{MatmulKernel, MatmulLayout, Sgd, Tensor, WeightDecay, ops};
+use wgpu_mlp::{Activation, MatmulKernel, MatmulLayout, Sgd, Tensor, WeightDecay, ops};
 
 const TOLERANCE: f64 = 1e-5;
 
@@ -258,68 +258,6 @@ fn bias_add_backward_matches_reference() {
 /// Element counts: 1, around the 256-wide workgroup, and past 65535 workgroups.
 const ELEMENTWISE_LENS: &[usize] = &[1, 7, 255, 256, 257, 1000, 65_537, 16_777_259];
 
-#[test]
-fn sigmoid_forward_matches_reference() {
-    let gpu = gpu();
-    for &n in ELEMENTWISE_LENS {
-        let (seed, mut rng) = seeded_rng();
-        let x = uniform(&mut rng, n, -8.0, 8.0);
-        let want: Vec<f64> = x.iter().map(|&v| sigmoid(v as f64)).collect();
-        let tx = Tensor::from_slice(&gpu, &[n], &x).unwrap();
-        let ty = Tensor::full(&gpu, &[n], f32::NAN).unwrap();
-        gpu.run(&[&ops::sigmoid_forward(&gpu, &tx, &ty).unwrap()]).unwrap();
-        assert_close(
-            &format!("sigmoid forward n={n}"),
-            seed,
-            &ty.to_vec().unwrap(),
-            &want,
-            TOLERANCE,
-        );
-    }
-}
-
-#[test]
-fn sigmoid_backward_matches_reference() {
-    let gpu = gpu();
-    for &n in ELEMENTWISE_LENS {
-        for accumulate in [false, true] {
-            let (seed, mut rng) = seeded_rng();
-            let d_y = uniform(&mut rng, n, -1.0, 1.0);
-            let y = uniform(&mut rng, n, 0.0, 1.0);
-            let init = if accumulate {
-                uniform(&mut rng, n, -1.0, 1.0)
-            } else {
-                vec![f32::NAN; n]
-            };
-            let want: Vec<f64> = (0..n)
-                .map(|i| {
-                    let (dy, yv) = (d_y[i] as f64, y[i] as f64);
-                    (if accumulate { init[i] as f64 } else { 0.0 }) + dy * yv * (1.0 - yv)
-                })
-                .collect();
-            let scale: Vec<f64> = (0..n)
-                .map(|i| {
-                    let (dy, yv) = (d_y[i].abs() as f64, y[i] as f64);
-                    (if accumulate { init[i].abs() as f64 } else { 0.0 }) + dy * yv * (1.0 - yv)
-                })
-                .collect();
-            let td = Tensor::from_slice(&gpu, &[n], &d_y).unwrap();
-            let ty = Tensor::from_slice(&gpu, &[n], &y).unwrap();
-            let tx = Tensor::from_slice(&gpu, &[n], &init).unwrap();
-            gpu.run(&[&ops::sigmoid_backward(&gpu, &td, &ty, &tx, accumulate).unwrap()])
-                .unwrap();
-            assert_close_scaled(
-                &format!("sigmoid backward n={n} accumulate={accumulate}"),
-                seed,
-                &tx.to_vec().unwrap(),
-                &want,
-                &scale,
-                TOLERANCE,
-            );
-        }
-    }
-}
-
 const MSE_SHAPES: &[(usize, usize)] = &[(1, 1), (4, 1), (7, 13), (128, 10), (257, 3), (4099, 17), (3, 65_537)];
 
 /// Row weights: the batch mean (1/B each) and arbitrary weights (a partial batch's padding
@@ -503,8 +441,9 @@ fn bad_shapes_are_errors_not_panics() {
 /// The expected output at flat index i given the f64 product there.
 type Expected<'a> = Box<dyn Fn(usize, f64) -> f64 + 'a>;
 
-/// The fused epilogues of every matmul kernel against the reference: bias, bias + sigmoid,
-/// and the sigmoid gradient (with and without accumulation).
+/// The fused epilogues of every matmul kernel against the reference: bias, bias + each
+/// activation, and each output-derived activation slope (with and without accumulation).
+/// GELU's slope needs the layer's input, so it is refused as a gradient epilogue.
 #[test]
 fn matmul_epilogues_match_reference() {
     let gpu = gpu();
@@ -528,32 +467,36 @@ fn matmul_epilogues_match_reference() {
                 let tb = Tensor::from_slice(&gpu, &if trans_b { [n, k] } else { [k, n] }, &b).unwrap();
                 let t_bias = Tensor::from_slice(&gpu, &[n], &bias).unwrap();
                 let t_saved = Tensor::from_slice(&gpu, &[m, n], &saved).unwrap();
-                let cases: [(&str, ops::Epilogue, bool, Expected); 4] = [
-                    (
-                        "bias",
-                        ops::Epilogue::Bias(&t_bias),
+                let mut cases: Vec<(String, ops::Epilogue, bool, Expected)> = vec![(
+                    "bias".into(),
+                    ops::Epilogue::Bias(&t_bias),
+                    false,
+                    Box::new(|i, p| p + bias[i % n] as f64),
+                )];
+                let (bias_ref, saved_ref, start_ref) = (&bias, &saved, &start);
+                for activation in Activation::ALL {
+                    cases.push((
+                        format!("bias+{}", activation.name()),
+                        ops::Epilogue::BiasAct(&t_bias, activation),
                         false,
-                        Box::new(|i, p| p + bias[i % n] as f64),
-                    ),
-                    (
-                        "bias+sigmoid",
-                        ops::Epilogue::BiasSigmoid(&t_bias),
+                        Box::new(move |i, p| activation.reference(p + bias_ref[i % n] as f64)),
+                    ));
+                }
+                for activation in Activation::ALL.into_iter().filter(|a| a.grad_from_output()) {
+                    let slope = move |i: usize| activation.reference_grad_from_saved(saved_ref[i] as f64);
+                    cases.push((
+                        format!("{} grad", activation.name()),
+                        ops::Epilogue::ActGrad(&t_saved, activation),
                         false,
-                        Box::new(|i, p| sigmoid(p + bias[i % n] as f64)),
-                    ),
-                    (
-                        "sigmoid grad",
-                        ops::Epilogue::SigmoidGrad(&t_saved),
-                        false,
-                        Box::new(|i, p| p * saved[i] as f64 * (1.0 - saved[i] as f64)),
-                    ),
-                    (
-                        "sigmoid grad, accumulated",
-                        ops::Epilogue::SigmoidGrad(&t_saved),
+                        Box::new(move |i, p| p * slope(i)),
+                    ));
+                    cases.push((
+                        format!("{} grad, accumulated", activation.name()),
+                        ops::Epilogue::ActGrad(&t_saved, activation),
                         true,
-                        Box::new(|i, p| start[i] as f64 + p * saved[i] as f64 * (1.0 - saved[i] as f64)),
-                    ),
-                ];
+                        Box::new(move |i, p| start_ref[i] as f64 + p * slope(i)),
+                    ));
+                }
                 for (what, epilogue, accumulate, reference) in cases {
                     let init = if accumulate {
                         start.clone()
@@ -581,35 +524,12 @@ fn matmul_epilogues_match_reference() {
                 let bias_epilogue = ops::Epilogue::Bias(&t_bias);
                 assert!(ops::matmul_fused(&gpu, kernel, layout, &ta, &tb, &tc, true, bias_epilogue).is_err());
                 let short = Tensor::zeros(&gpu, &[n + 1]).unwrap();
-                let short_epilogue = ops::Epilogue::BiasSigmoid(&short);
+                let short_epilogue = ops::Epilogue::BiasAct(&short, Activation::Sigmoid);
                 assert!(ops::matmul_fused(&gpu, kernel, layout, &ta, &tb, &tc, false, short_epilogue).is_err());
+                let gelu_grad = ops::Epilogue::ActGrad(&t_saved, Activation::Gelu);
+                assert!(ops::matmul_fused(&gpu, kernel, layout, &ta, &tb, &tc, false, gelu_grad).is_err());
             }
         }
-    }
-}
-
-#[test]
-fn mse_sigmoid_backward_matches_reference() {
-    let gpu = gpu();
-    for &(rows, cols) in MSE_SHAPES {
-        let (seed, mut rng) = seeded_rng();
-        let y = uniform(&mut rng, rows * cols, 0.0, 1.0);
-        let t = uniform(&mut rng, rows * cols, 0.0, 1.0);
-        let weights = uniform(&mut rng, rows, 0.0, 1.0);
-        let want: Vec<f64> = (0..rows * cols)
-            .map(|i| {
-                let yi = y[i] as f64;
-                weights[i / cols] as f64 * (yi - t[i] as f64) * yi * (1.0 - yi)
-            })
-            .collect();
-        let ty = Tensor::from_slice(&gpu, &[rows, cols], &y).unwrap();
-        let tt = Tensor::from_slice(&gpu, &[rows, cols], &t).unwrap();
-        let tw = Tensor::from_slice(&gpu, &[rows], &weights).unwrap();
-        let td = Tensor::full(&gpu, &[rows, cols], f32::NAN).unwrap();
-        gpu.run(&[&ops::mse_sigmoid_backward(&gpu, &ty, &tt, &tw, &td).unwrap()])
-            .unwrap();
-        let what = format!("mse sigmoid backward {rows}x{cols}");
-        assert_close(&what, seed, &td.to_vec().unwrap(), &want, TOLERANCE);
     }
 }
 

@@ -26,7 +26,7 @@ fn predict_matches_reference_for_any_row_count() {
     };
     let rows: Vec<usize> = (0..n).collect();
     let model = fit(&gpu_data, &rows, None, &config, &mut |_| {}).unwrap();
-    let reference = RefMlp::from_params(&[4, 6, 3], true, &model.mlp().parameters().unwrap());
+    let reference = RefMlp::from_params(&[4, 6, 3], SIGMOID_NET, &model.mlp().parameters().unwrap());
     for count in [1, 15, 17, 10_000] {
         let x = uniform(&mut rng, count * 4, -2.0, 2.0);
         let got = model.predict(&x).unwrap();

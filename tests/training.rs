@@ -28,7 +28,7 @@ fn ten_optimizer_steps_match_reference() {
             let x = uniform(&mut rng, batch * sizes[0], -1.0, 1.0);
             let t = uniform(&mut rng, batch * sizes[3], 0.0, 1.0);
             mlp.set_batch(&x, &t).unwrap();
-            let mut reference = RefMlp::from_params(&sizes, true, &mlp.parameters().unwrap());
+            let mut reference = RefMlp::from_params(&sizes, SIGMOID_NET, &mlp.parameters().unwrap());
             let mut velocity = reference.zero_velocity();
             let hyper = (0.5, momentum as f64, weight_decay as f64, decay == WeightDecay::Coupled);
             for step in 0..10 {
@@ -83,11 +83,19 @@ fn buffers_are_allocated_once() {
 #[test]
 fn dispatches_per_step_with_fusion() {
     let gpu = gpu();
-    for layers in 1..=4 {
-        let sizes: Vec<usize> = (0..=layers).map(|l| 3 + l).collect();
-        let mlp = Mlp::builder(&sizes).build(&gpu, 2, Sgd::new(0.1)).unwrap();
-        // forward L + loss 1 + loss backward 1 + per layer dW with db + dX for all but the first + update
-        assert_eq!(mlp.graph().dispatches_per_step(), 3 * layers + 2, "{layers} layers");
+    use wgpu_mlp::Activation;
+    for hidden in Activation::ALL {
+        for layers in 1..=4 {
+            let sizes: Vec<usize> = (0..=layers).map(|l| 3 + l).collect();
+            let builder = Mlp::builder(&sizes).hidden_activation(hidden);
+            let mlp = builder.build(&gpu, 2, Sgd::new(0.1)).unwrap();
+            // forward L + loss 1 + loss backward 1 + per layer dW with db + dX for all but the
+            // first + update; GELU's slope needs its input, so each hidden GELU layer keeps
+            // its own forward and backward dispatch.
+            let unfused = if hidden.grad_from_output() { 0 } else { 2 * (layers - 1) };
+            let what = format!("{layers} layers, {hidden:?}");
+            assert_eq!(mlp.graph().dispatches_per_step(), 3 * layers + 2 + unfused, "{what}");
+        }
     }
 }
 
@@ -116,7 +124,7 @@ fn workload_losses_match_reference() {
             .build(&gpu, workload.batch, sgd)
             .unwrap();
         mlp.set_batch(&data.x, &data.t).unwrap();
-        let mut reference = RefMlp::from_params(workload.sizes, true, &data.params);
+        let mut reference = RefMlp::from_params(workload.sizes, SIGMOID_NET, &data.params);
         let (x, t) = (to_f64(&data.x), to_f64(&data.t));
         let loss_init = mlp.evaluate().unwrap();
         assert_close(
@@ -145,16 +153,21 @@ fn workload_losses_match_reference() {
 }
 
 /// The single-dispatch step against the general path: ten steps of small nets (2 and 3
-/// layers, sigmoid and identity outputs, both decay forms, a batch of one).
+/// layers, every activation whose slope follows from its output, both decay forms, a batch
+/// of one).
 #[test]
 fn single_dispatch_step_matches_general_path() {
     use wgpu_mlp::{Activation, StepKernel};
     let gpu = gpu();
-    for (sizes, output, batch, decay) in [
-        (vec![2, 8, 1], Activation::Sigmoid, 4, WeightDecay::Decoupled),
-        (vec![3, 7, 5, 2], Activation::Sigmoid, 5, WeightDecay::Coupled),
-        (vec![4, 6, 3], Activation::Identity, 1, WeightDecay::Decoupled),
-        (vec![5, 2], Activation::Identity, 9, WeightDecay::Coupled),
+    use Activation::{Identity, Relu, Sigmoid, Tanh};
+    for (sizes, (hidden, output), batch, decay) in [
+        (vec![2, 8, 1], (Sigmoid, Sigmoid), 4, WeightDecay::Decoupled),
+        (vec![3, 7, 5, 2], (Sigmoid, Sigmoid), 5, WeightDecay::Coupled),
+        (vec![4, 6, 3], (Sigmoid, Identity), 1, WeightDecay::Decoupled),
+        (vec![5, 2], (Sigmoid, Identity), 9, WeightDecay::Coupled),
+        (vec![3, 9, 6, 2], (Relu, Sigmoid), 6, WeightDecay::Decoupled),
+        (vec![4, 5, 3], (Tanh, Relu), 3, WeightDecay::Coupled),
+        (vec![2, 7, 2], (Identity, Tanh), 5, WeightDecay::Decoupled),
     ] {
         let (seed, mut rng) = seeded_rng();
         let sgd = Sgd::new(0.5).momentum(0.9).weight_decay(1e-3).decay(decay);
@@ -162,6 +175,7 @@ fn single_dispatch_step_matches_general_path() {
         let t = uniform(&mut rng, batch * sizes[sizes.len() - 1], 0.0, 1.0);
         let build = |kernel| {
             let mut mlp = Mlp::builder(&sizes)
+                .hidden_activation(hidden)
                 .output_activation(output)
                 .seed(seed)
                 .step_kernel(kernel)
@@ -175,7 +189,7 @@ fn single_dispatch_step_matches_general_path() {
         let general = build(StepKernel::General);
         let single = build(StepKernel::SingleDispatch);
         assert!(single.uses_single_dispatch_step() && !general.uses_single_dispatch_step());
-        let what = format!("{sizes:?} {output:?} batch {batch} {decay:?}");
+        let what = format!("{sizes:?} {hidden:?}/{output:?} batch {batch} {decay:?}");
         for (a, b) in single.parameters().unwrap().iter().zip(&general.parameters().unwrap()) {
             assert_close(&format!("{what} W"), seed, &a.weights, &to_f64(&b.weights), 1e-5);
             assert_close(&format!("{what} b"), seed, &a.bias, &to_f64(&b.bias), 1e-5);
@@ -197,4 +211,12 @@ fn single_dispatch_step_matches_general_path() {
         .step_kernel(StepKernel::SingleDispatch)
         .build(&gpu, 4, Sgd::new(0.1));
     assert!(err.is_err());
+    let gelu = Mlp::builder(&[3, 4, 2])
+        .hidden_activation(Activation::Gelu)
+        .step_kernel(StepKernel::SingleDispatch)
+        .build(&gpu, 4, Sgd::new(0.1));
+    assert!(
+        gelu.is_err(),
+        "GELU's slope needs its input, which the single-dispatch step does not keep"
+    );
 }

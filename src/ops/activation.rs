@@ -1,41 +1,163 @@
-//! Element-wise activations, forward and backward (shaders/activation.wgsl).
+//! Element-wise activations as data: the [`Activation`] type, its f64 reference, and the
+//! forward and backward kernels (shaders/activation.wgsl). The WGSL of each activation lives
+//! once, in shaders/prelude.wgsl (`act_forward` / `act_grad`), which the matmul epilogues,
+//! the loss kernels and the tiny-net step call with [`Activation::code`]. Adding one is a
+//! variant here (code, name, reference) and a case in each of those two WGSL functions.
 
 use bytemuck::{Pod, Zeroable};
 
 use super::{ELEMENTWISE_GROUP, check_gpu, check_len, model_strides};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel};
 use crate::tensor::Tensor;
 
+/// The function applied after a dense layer, as PyTorch defines it.
+///
+/// ```
+/// use wgpu_mlp::Activation;
+/// assert_eq!(Activation::from_name("relu"), Some(Activation::Relu));
+/// assert_eq!(Activation::Relu.reference(-2.0), 0.0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Activation {
+    /// The logistic sigmoid `1 / (1 + e^−x)` (the default, output layer included).
+    #[default]
+    Sigmoid,
+    /// No activation (a linear output for regression).
+    Identity,
+    /// `max(x, 0)`; slope 0 at 0, as PyTorch's.
+    Relu,
+    /// The hyperbolic tangent.
+    Tanh,
+    /// GELU in its tanh approximation, PyTorch's `GELU(approximate="tanh")`:
+    /// `½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
+    Gelu,
+}
+
+impl Activation {
+    /// Every activation, in code order.
+    pub const ALL: [Activation; 5] = [
+        Activation::Identity,
+        Activation::Sigmoid,
+        Activation::Relu,
+        Activation::Tanh,
+        Activation::Gelu,
+    ];
+
+    /// The code the kernels switch on (`ACT_*` in shaders/prelude.wgsl).
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            Activation::Identity => 0,
+            Activation::Sigmoid => 1,
+            Activation::Relu => 2,
+            Activation::Tanh => 3,
+            Activation::Gelu => 4,
+        }
+    }
+
+    /// Its name in checkpoints, the CLI and `cv_results` (PyTorch's lower-case names).
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Identity => "identity",
+            Activation::Sigmoid => "sigmoid",
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+            Activation::Gelu => "gelu",
+        }
+    }
+
+    /// The activation named `name` (see [`Activation::name`]), if any.
+    pub fn from_name(name: &str) -> Option<Activation> {
+        Activation::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// Whether the slope can be computed from the forward output alone, so a fused layer
+    /// never keeps its pre-activation. GELU's needs the input.
+    pub fn grad_from_output(self) -> bool {
+        self != Activation::Gelu
+    }
+
+    /// The f64 reference of the forward function: the oracle the kernels are tested against.
+    pub fn reference(self, x: f64) -> f64 {
+        match self {
+            Activation::Identity => x,
+            Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Activation::Relu => x.max(0.0),
+            Activation::Tanh => x.tanh(),
+            Activation::Gelu => 0.5 * x * (1.0 + (gelu_inner(x)).tanh()),
+        }
+    }
+
+    /// The f64 reference of the slope `dy/dx` at input `x`.
+    pub fn reference_grad(self, x: f64) -> f64 {
+        match self {
+            Activation::Identity => 1.0,
+            Activation::Sigmoid => {
+                let y = 1.0 / (1.0 + (-x).exp());
+                y * (1.0 - y)
+            }
+            Activation::Relu => f64::from(u8::from(x > 0.0)),
+            Activation::Tanh => 1.0 - x.tanh().powi(2),
+            Activation::Gelu => {
+                let th = gelu_inner(x).tanh();
+                let du = GELU_SCALE * (1.0 + 3.0 * GELU_CUBIC * x * x);
+                0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * du
+            }
+        }
+    }
+
+    /// The f64 reference of the kernels' slope from what they save (`act_grad` in
+    /// prelude.wgsl): from the output `y` where [`Activation::grad_from_output`], else from
+    /// the input `x`.
+    pub fn reference_grad_from_saved(self, saved: f64) -> f64 {
+        match self {
+            Activation::Identity => 1.0,
+            Activation::Sigmoid => saved * (1.0 - saved),
+            Activation::Relu => f64::from(u8::from(saved > 0.0)),
+            Activation::Tanh => 1.0 - saved * saved,
+            Activation::Gelu => self.reference_grad(saved),
+        }
+    }
+}
+
+const GELU_SCALE: f64 = 0.797_884_560_802_865_4; // √(2/π)
+const GELU_CUBIC: f64 = 0.044715;
+
+fn gelu_inner(x: f64) -> f64 {
+    GELU_SCALE * (x + GELU_CUBIC * x * x * x)
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
-struct SigmoidParams {
+struct ActivationParams {
     n: u32,
     accumulate: u32,
+    activation: u32,
     input_stride: u32,
     saved_stride: u32,
     output_stride: u32,
-    _pad: [u32; 3],
+    _pad: [u32; 2],
 }
 
-/// `y = σ(x)` element-wise; x and y have the same element count.
-pub fn sigmoid_forward(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
-    const OP: &str = "sigmoid_forward";
+/// `y = act(x)` element-wise; x and y have the same element count.
+pub fn activation_forward(gpu: &Gpu, activation: Activation, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
+    const OP: &str = "activation_forward";
     check_gpu(gpu, OP, &[("x", x), ("y", y)])?;
     check_len(OP, "y", y, x.len())?;
     let (models, strides) = model_strides(OP, y, &[("x", x, false), ("y", y, true)])?;
-    let params = SigmoidParams {
+    let params = ActivationParams {
         n: x.len() as u32,
         accumulate: 0,
+        activation: activation.code(),
         input_stride: strides[0],
         saved_stride: 0,
         output_stride: strides[1],
-        _pad: [0; 3],
+        _pad: [0; 2],
     };
     Dispatch::stacked(
         gpu,
-        Kernel::SigmoidForward,
+        Kernel::ActivationForward,
         bytemuck::bytes_of(&params),
         &[(1, x), (3, y)],
         x.len().div_ceil(ELEMENTWISE_GROUP),
@@ -43,27 +165,107 @@ pub fn sigmoid_forward(gpu: &Gpu, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
     )
 }
 
-/// `d_x = d_y ⊙ y ⊙ (1 − y)` from the saved forward output `y` (or `+=` with `accumulate`).
-pub fn sigmoid_backward(gpu: &Gpu, d_y: &Tensor, y: &Tensor, d_x: &Tensor, accumulate: bool) -> Result<Dispatch> {
-    const OP: &str = "sigmoid_backward";
-    check_gpu(gpu, OP, &[("d_y", d_y), ("y", y), ("d_x", d_x)])?;
-    check_len(OP, "y", y, d_y.len())?;
+/// `d_x = d_y ⊙ act'(·)` (or `+=` with `accumulate`), the slope taken from `saved`: the
+/// forward output y, or the forward input x where [`Activation::grad_from_output`] is false.
+pub fn activation_backward(
+    gpu: &Gpu,
+    activation: Activation,
+    d_y: &Tensor,
+    saved: &Tensor,
+    d_x: &Tensor,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    const OP: &str = "activation_backward";
+    check_gpu(gpu, OP, &[("d_y", d_y), ("saved", saved), ("d_x", d_x)])?;
+    check_len(OP, "saved", saved, d_y.len())?;
     check_len(OP, "d_x", d_x, d_y.len())?;
-    let (models, strides) = model_strides(OP, d_x, &[("d_y", d_y, false), ("y", y, false), ("d_x", d_x, true)])?;
-    let params = SigmoidParams {
+    let (models, strides) = model_strides(
+        OP,
+        d_x,
+        &[("d_y", d_y, false), ("saved", saved, false), ("d_x", d_x, true)],
+    )?;
+    let params = ActivationParams {
         n: d_y.len() as u32,
         accumulate: accumulate as u32,
+        activation: activation.code(),
         input_stride: strides[0],
         saved_stride: strides[1],
         output_stride: strides[2],
-        _pad: [0; 3],
+        _pad: [0; 2],
     };
     Dispatch::stacked(
         gpu,
-        Kernel::SigmoidBackward,
+        Kernel::ActivationBackward,
         bytemuck::bytes_of(&params),
-        &[(1, d_y), (2, y), (3, d_x)],
+        &[(1, d_y), (2, saved), (3, d_x)],
         d_y.len().div_ceil(ELEMENTWISE_GROUP),
         models,
     )
+}
+
+/// An activation fused into a kernel that can only differentiate it from its output.
+pub(crate) fn check_grad_from_output(op: &'static str, activation: Activation) -> Result<()> {
+    if activation.grad_from_output() {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            op,
+            "fused activation",
+            "one whose slope follows from its output (identity, sigmoid, relu, tanh)",
+            activation.name(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The f64 slopes agree with central differences of the f64 forward functions
+    /// (step 1e-6: truncation ~1e-12, rounding ~1e-10; ReLU away from its kink).
+    #[test]
+    fn reference_slopes_match_finite_differences() {
+        for activation in Activation::ALL {
+            for &x in &[-7.3, -2.0, -0.4, -1e-3, 1e-3, 0.3, 1.7, 6.1] {
+                let h = 1e-6;
+                let numeric = (activation.reference(x + h) - activation.reference(x - h)) / (2.0 * h);
+                let analytic = activation.reference_grad(x);
+                assert!(
+                    (numeric - analytic).abs() < 1e-7,
+                    "{activation:?} at {x}: finite difference {numeric}, slope {analytic}"
+                );
+            }
+        }
+    }
+
+    /// The slope from the saved value equals the slope at the input that produced it.
+    #[test]
+    fn slopes_from_saved_values_match_slopes_at_inputs() {
+        for activation in Activation::ALL {
+            for &x in &[-5.0, -0.7, -1e-4, 2e-4, 0.9, 4.2] {
+                let saved = if activation.grad_from_output() {
+                    activation.reference(x)
+                } else {
+                    x
+                };
+                let (from_saved, at_input) = (
+                    activation.reference_grad_from_saved(saved),
+                    activation.reference_grad(x),
+                );
+                assert!(
+                    (from_saved - at_input).abs() < 1e-12,
+                    "{activation:?} at {x}: from saved {from_saved}, at input {at_input}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn names_round_trip_and_codes_are_distinct() {
+        for (i, activation) in Activation::ALL.into_iter().enumerate() {
+            assert_eq!(Activation::from_name(activation.name()), Some(activation));
+            assert_eq!(activation.code(), i as u32);
+        }
+        assert_eq!(Activation::from_name("swish"), None);
+    }
 }

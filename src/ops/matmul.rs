@@ -3,7 +3,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{check_dims, check_gpu, check_len, model_strides};
+use super::{Activation, check_dims, check_gpu, check_grad_from_output, check_len, model_strides};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel, MatmulKernel, MatmulLayout};
@@ -27,7 +27,8 @@ struct MatmulParams {
     saved_stride: u32,
     d_bias_stride: u32,
     gated: u32,
-    _pad: u32,
+    /// `Activation::code` of an activation epilogue.
+    activation: u32,
 }
 
 /// What a matmul does to each product before storing it: a fused follow-up op.
@@ -38,11 +39,12 @@ pub enum Epilogue<'a> {
     None,
     /// `+ bias[col]`, bias N elements: a linear layer in one dispatch.
     Bias(&'a Tensor),
-    /// `σ(· + bias[col])`: a sigmoid layer in one dispatch.
-    BiasSigmoid(&'a Tensor),
-    /// `· ⊙ y ⊙ (1 − y)`, y (M,N) the saved output of a sigmoid: the input gradient through
-    /// that sigmoid, in the dispatch that computes the gradient at its output.
-    SigmoidGrad(&'a Tensor),
+    /// `act(· + bias[col])`: a whole dense layer in one dispatch.
+    BiasAct(&'a Tensor, Activation),
+    /// `· ⊙ act'(y)`, y (M,N) the saved output of the activation: the input gradient through
+    /// it, in the dispatch that computes the gradient at its output. Only for activations
+    /// whose slope follows from their output ([`Activation::grad_from_output`]).
+    ActGrad(&'a Tensor, Activation),
 }
 
 /// `c = op(a)·op(b)` (or `c += ...` with `accumulate`), `op` per `layout`:
@@ -210,18 +212,19 @@ fn matmul_inner(
     let (code, bias, saved) = match epilogue {
         Epilogue::None => (0, a, a),
         Epilogue::Bias(bias) => (1, bias, a),
-        Epilogue::BiasSigmoid(bias) => (2, bias, a),
-        Epilogue::SigmoidGrad(saved) => (3, a, saved),
+        Epilogue::BiasAct(bias, _) => (2, bias, a),
+        Epilogue::ActGrad(saved, _) => (3, a, saved),
     };
     match epilogue {
-        Epilogue::Bias(bias) | Epilogue::BiasSigmoid(bias) => {
+        Epilogue::Bias(bias) | Epilogue::BiasAct(bias, _) => {
             check_gpu(gpu, OP, &[("bias", bias)])?;
             check_len(OP, "bias", bias, n)?;
             if accumulate {
                 return Err(Error::invalid(OP, "accumulate", "false with a bias epilogue", true));
             }
         }
-        Epilogue::SigmoidGrad(saved) => {
+        Epilogue::ActGrad(saved, activation) => {
+            check_grad_from_output(OP, activation)?;
             check_gpu(gpu, OP, &[("saved", saved)])?;
             check_dims(OP, "saved output", saved, m, n)?;
         }
@@ -302,7 +305,10 @@ fn matmul_inner(
         saved_stride: strides[4],
         d_bias_stride: strides[5],
         gated: active.is_some() as u32,
-        _pad: 0,
+        activation: match epilogue {
+            Epilogue::BiasAct(_, activation) | Epilogue::ActGrad(_, activation) => activation.code(),
+            _ => 0,
+        },
     };
     Dispatch::stacked(
         gpu,

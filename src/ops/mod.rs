@@ -15,13 +15,14 @@ mod sgd;
 #[cfg(test)]
 mod stacked_tests;
 
-pub use activation::{sigmoid_backward, sigmoid_forward};
+pub(crate) use activation::check_grad_from_output;
+pub use activation::{Activation, activation_backward, activation_forward};
 pub use bias::{bias_add_backward, bias_add_forward};
 pub(crate) use data::{copy_rows, gather_batch};
 pub use elementwise::{add, copy};
 pub use matmul::{Epilogue, matmul, matmul_bias_grad, matmul_fused};
 pub(crate) use matmul::{matmul_bias_grad_gated, matmul_fused_gated};
-pub use mse::{mse_backward, mse_forward, mse_sigmoid_backward};
+pub use mse::{mse_backward, mse_backward_through, mse_forward};
 pub use sgd::sgd_update;
 pub(crate) use sgd::{SgdHyperparams, sgd_update_stacked};
 

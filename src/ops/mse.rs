@@ -2,7 +2,7 @@
 
 use bytemuck::{Pod, Zeroable};
 
-use super::{ELEMENTWISE_GROUP, check_dims, check_gpu, check_len, model_strides};
+use super::{Activation, ELEMENTWISE_GROUP, check_dims, check_gpu, check_grad_from_output, check_len, model_strides};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel};
@@ -13,7 +13,8 @@ use crate::tensor::Tensor;
 struct MseParams {
     rows: u32,
     cols: u32,
-    sigmoid_grad: u32,
+    /// `Activation::code` of the output layer the gradient is taken through (identity: none).
+    output_activation: u32,
     prediction_stride: u32,
     target_stride: u32,
     output_stride: u32,
@@ -50,7 +51,7 @@ fn mse_dims(
     Ok(MseParams {
         rows: rows as u32,
         cols: cols as u32,
-        sigmoid_grad: 0,
+        output_activation: 0,
         prediction_stride: strides[0],
         target_stride: strides[1],
         output_stride: strides[2],
@@ -77,13 +78,20 @@ pub fn mse_forward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, loss
 
 /// `d_y = w_i · (y − t)` (`(y − t)/B` with `w_i = 1/B`). y, t, d_y (B,N); row_weights B.
 pub fn mse_backward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, d_y: &Tensor) -> Result<Dispatch> {
-    mse_backward_inner(gpu, y, t, row_weights, d_y, false)
+    mse_backward_inner(gpu, y, t, row_weights, d_y, Activation::Identity)
 }
 
-/// [`mse_backward`] through a sigmoid output layer `y = σ(z)` in one dispatch:
-/// `d_z = w_i · (y − t) ⊙ y ⊙ (1 − y)`.
-pub fn mse_sigmoid_backward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, d_z: &Tensor) -> Result<Dispatch> {
-    mse_backward_inner(gpu, y, t, row_weights, d_z, true)
+/// [`mse_backward`] through the output layer `y = act(z)` in one dispatch:
+/// `d_z = w_i · (y − t) ⊙ act'(y)`, for an activation whose slope follows from its output.
+pub fn mse_backward_through(
+    gpu: &Gpu,
+    activation: Activation,
+    y: &Tensor,
+    t: &Tensor,
+    row_weights: &Tensor,
+    d_z: &Tensor,
+) -> Result<Dispatch> {
+    mse_backward_inner(gpu, y, t, row_weights, d_z, activation)
 }
 
 fn mse_backward_inner(
@@ -92,11 +100,12 @@ fn mse_backward_inner(
     t: &Tensor,
     row_weights: &Tensor,
     d_y: &Tensor,
-    sigmoid_grad: bool,
+    activation: Activation,
 ) -> Result<Dispatch> {
     const OP: &str = "mse_backward";
     let mut params = mse_dims(OP, gpu, y, t, row_weights, d_y)?;
-    params.sigmoid_grad = sigmoid_grad as u32;
+    check_grad_from_output(OP, activation)?;
+    params.output_activation = activation.code();
     check_len(OP, "d_y", d_y, y.len())?;
     Dispatch::stacked(
         gpu,

@@ -125,8 +125,8 @@ fn stacked_matmuls_equal_per_model_runs() {
                     check(&gpu, &what, &inputs, &outputs, |gpu, ins, outs| {
                         let epilogue = match epilogue {
                             1 => Epilogue::Bias(&ins[2]),
-                            2 => Epilogue::BiasSigmoid(&ins[2]),
-                            3 => Epilogue::SigmoidGrad(&ins[3]),
+                            2 => Epilogue::BiasAct(&ins[2], Activation::Gelu),
+                            3 => Epilogue::ActGrad(&ins[3], Activation::Tanh),
                             _ => Epilogue::None,
                         };
                         matmul_fused(gpu, kernel, layout, &ins[0], &ins[1], &outs[0], accumulate, epilogue)
@@ -227,25 +227,29 @@ fn stacked_elementwise_and_loss_kernels_equal_per_model_runs() {
         check(&gpu, "bias_add_backward", &[x(&mut rng)], &[d_bias], |gpu, i, o| {
             bias_add_backward(gpu, &i[0], &o[0], accumulate)
         });
-        let saved = operand(&mut rng, &[rows, cols], false, 0.0, 1.0);
-        check(
-            &gpu,
-            "sigmoid_backward",
-            &[x(&mut rng), saved],
-            &[out(&mut rng)],
-            |gpu, i, o| sigmoid_backward(gpu, &i[0], &i[1], &o[0], accumulate),
-        );
+        for activation in Activation::ALL {
+            let saved = operand(&mut rng, &[rows, cols], false, -1.0, 1.0);
+            check(
+                &gpu,
+                &format!("activation_backward {activation:?}"),
+                &[x(&mut rng), saved],
+                &[out(&mut rng)],
+                |gpu, i, o| activation_backward(gpu, activation, &i[0], &i[1], &o[0], accumulate),
+            );
+        }
         check(&gpu, "copy", &[x(&mut rng)], &[out(&mut rng)], |gpu, i, o| {
             copy(gpu, &i[0], &o[0], accumulate)
         });
     }
-    check(
-        &gpu,
-        "sigmoid_forward",
-        &[x(&mut rng)],
-        &[out(&mut rng)],
-        |gpu, i, o| sigmoid_forward(gpu, &i[0], &o[0]),
-    );
+    for activation in Activation::ALL {
+        check(
+            &gpu,
+            &format!("activation_forward {activation:?}"),
+            &[x(&mut rng)],
+            &[out(&mut rng)],
+            |gpu, i, o| activation_forward(gpu, activation, &i[0], &o[0]),
+        );
+    }
     let shared = operand(&mut rng, &[rows, cols], true, -1.0, 1.0);
     check(
         &gpu,
@@ -272,13 +276,15 @@ fn stacked_elementwise_and_loss_kernels_equal_per_model_runs() {
         &[out(&mut rng)],
         |gpu, i, o| mse_backward(gpu, &i[0], &i[1], &i[2], &o[0]),
     );
-    check(
-        &gpu,
-        "mse_sigmoid_backward",
-        &mse_inputs(&mut rng),
-        &[out(&mut rng)],
-        |gpu, i, o| mse_sigmoid_backward(gpu, &i[0], &i[1], &i[2], &o[0]),
-    );
+    for activation in [Activation::Sigmoid, Activation::Relu] {
+        check(
+            &gpu,
+            &format!("mse_backward_through {activation:?}"),
+            &mse_inputs(&mut rng),
+            &[out(&mut rng)],
+            |gpu, i, o| mse_backward_through(gpu, activation, &i[0], &i[1], &i[2], &o[0]),
+        );
+    }
     let dst = operand(&mut rng, &[20, cols], false, -1.0, 1.0);
     check(&gpu, "copy_rows", &[x(&mut rng)], &[dst], |gpu, i, o| {
         copy_rows(gpu, &i[0], &o[0], 6, 8)

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use wgpu_mlp::Gpu;
+use wgpu_mlp::{Activation, Gpu};
 
 pub fn gpu() -> Gpu {
     static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
@@ -113,43 +113,62 @@ pub fn matmul_ref(a: &[f64], b: &[f64], m: usize, k: usize, n: usize, trans_a: b
 
 // ------------------------------------------------------------------ f64 MLP reference
 
-/// A dense sigmoid MLP in f64: `h_l = act(h_{l−1}·W_l + b_l)`, sigmoid on hidden layers and
-/// (if `sigmoid_output`) on the output; loss `(1/B) Σ ½ (y − t)²`.
+/// A dense MLP in f64: `h_l = act(h_{l−1}·W_l + b_l)`, `hidden` on hidden layers and `output`
+/// on the last, each through the library's f64 activation references; loss `(1/B) Σ ½ (y − t)²`.
 #[derive(Clone, Debug)]
 pub struct RefMlp {
     pub sizes: Vec<usize>,
-    pub sigmoid_output: bool,
+    pub hidden: Activation,
+    pub output: Activation,
     /// Per layer: W (in,out) row-major, b (out).
     pub weights: Vec<Vec<f64>>,
     pub biases: Vec<Vec<f64>>,
 }
 
 impl RefMlp {
-    pub fn from_params(sizes: &[usize], sigmoid_output: bool, params: &[wgpu_mlp::LayerParams]) -> Self {
+    /// The net of `params` with activations `(hidden, output)`.
+    pub fn from_params(
+        sizes: &[usize],
+        (hidden, output): (Activation, Activation),
+        params: &[wgpu_mlp::LayerParams],
+    ) -> Self {
         RefMlp {
             sizes: sizes.to_vec(),
-            sigmoid_output,
+            hidden,
+            output,
             weights: params.iter().map(|p| to_f64(&p.weights)).collect(),
             biases: params.iter().map(|p| to_f64(&p.bias)).collect(),
         }
     }
 
+    fn activation(&self, layer: usize) -> Activation {
+        if layer + 2 == self.sizes.len() {
+            self.output
+        } else {
+            self.hidden
+        }
+    }
+
     /// Activations h_0 (= x) .. h_L (= y), each (batch, size_l).
     pub fn forward(&self, x: &[f64], batch: usize) -> Vec<Vec<f64>> {
+        self.forward_with_pre_activations(x, batch).0
+    }
+
+    /// [`RefMlp::forward`] and each layer's pre-activation z_l = h_{l−1}·W_l + b_l.
+    fn forward_with_pre_activations(&self, x: &[f64], batch: usize) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
         let layers = self.sizes.len() - 1;
         let mut hs = vec![x.to_vec()];
+        let mut zs = Vec::with_capacity(layers);
         for l in 0..layers {
             let (fan_in, fan_out) = (self.sizes[l], self.sizes[l + 1]);
             let mut z = matmul_ref(&hs[l], &self.weights[l], batch, fan_in, fan_out, false, false);
-            for (i, v) in z.iter_mut().enumerate() {
-                *v += self.biases[l][i % fan_out];
-                if l + 1 < layers || self.sigmoid_output {
-                    *v = sigmoid(*v);
-                }
-            }
-            hs.push(z);
+            z.iter_mut()
+                .enumerate()
+                .for_each(|(i, v)| *v += self.biases[l][i % fan_out]);
+            hs.push(z.iter().map(|&v| self.activation(l).reference(v)).collect());
+            zs.push(z);
         }
-        hs
+        (hs, zs)
     }
 
     pub fn loss(&self, x: &[f64], t: &[f64], batch: usize) -> f64 {
@@ -161,18 +180,19 @@ impl RefMlp {
     /// (dW, db) per layer by backpropagation.
     pub fn gradients(&self, x: &[f64], t: &[f64], batch: usize) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
         let layers = self.sizes.len() - 1;
-        let hs = self.forward(x, batch);
+        let (hs, zs) = self.forward_with_pre_activations(x, batch);
         let mut d_h: Vec<f64> = hs[layers].iter().zip(t).map(|(y, t)| (y - t) / batch as f64).collect();
         let mut d_w = vec![vec![]; layers];
         let mut d_b = vec![vec![]; layers];
         for l in (0..layers).rev() {
             let (fan_in, fan_out) = (self.sizes[l], self.sizes[l + 1]);
-            // through the activation, from the saved output
-            let d_z: Vec<f64> = if l + 1 < layers || self.sigmoid_output {
-                d_h.iter().zip(&hs[l + 1]).map(|(d, y)| d * y * (1.0 - y)).collect()
-            } else {
-                d_h.clone()
-            };
+            // through the activation, from its input
+            let activation = self.activation(l);
+            let d_z: Vec<f64> = d_h
+                .iter()
+                .zip(&zs[l])
+                .map(|(d, &z)| d * activation.reference_grad(z))
+                .collect();
             d_b[l] = (0..fan_out)
                 .map(|c| (0..batch).map(|r| d_z[r * fan_out + c]).sum())
                 .collect();
@@ -263,3 +283,6 @@ pub fn assert_resources_constant(steps: usize) {
     }
     assert!(checks >= 1);
 }
+
+/// The seed's net: sigmoid hidden layers and a sigmoid output.
+pub const SIGMOID_NET: (Activation, Activation) = (Activation::Sigmoid, Activation::Sigmoid);

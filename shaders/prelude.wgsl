@@ -1,0 +1,77 @@
+// Shared by every kernel that applies or differentiates an activation: the activation kernels,
+// the matmul epilogues, the loss kernels (through an output layer) and the tiny-net step. The
+// codes are `Activation::code` in src/ops/activation.rs, which also holds the f64 references.
+
+const ACT_IDENTITY: u32 = 0u;
+const ACT_SIGMOID: u32 = 1u;
+const ACT_RELU: u32 = 2u;
+const ACT_TANH: u32 = 3u;
+const ACT_GELU: u32 = 4u;
+
+// sqrt(2 / pi), GELU's tanh approximation (PyTorch's approximate="tanh").
+const GELU_SCALE: f32 = 0.7978845608028654;
+const GELU_CUBIC: f32 = 0.044715;
+
+// tanh without the inf/inf of exp-based formulas at large |x|, and with full relative precision
+// near 0 (where 1 − e^(−2|x|) cancels): a Taylor series there.
+fn tanh_stable(x: f32) -> f32 {
+    let ax = abs(x);
+    if ax < 0.125 {
+        let x2 = x * x;
+        return x * (1.0 + x2 * (-1.0 / 3.0 + x2 * (2.0 / 15.0 + x2 * (-17.0 / 315.0))));
+    }
+    let t = exp(-2.0 * ax);
+    return sign(x) * (1.0 - t) / (1.0 + t);
+}
+
+// y = act(x)
+fn act_forward(code: u32, x: f32) -> f32 {
+    switch code {
+        case ACT_SIGMOID: {
+            return 1.0 / (1.0 + exp(-x));
+        }
+        case ACT_RELU: {
+            return max(x, 0.0);
+        }
+        case ACT_TANH: {
+            return tanh_stable(x);
+        }
+        case ACT_GELU: {
+            return 0.5 * x * (1.0 + tanh_stable(GELU_SCALE * (x + GELU_CUBIC * x * x * x)));
+        }
+        default: {
+            return x;
+        }
+    }
+}
+
+// dy/dx from `saved`: the forward OUTPUT y for identity, sigmoid, ReLU and tanh (so a fused
+// layer never has to keep its pre-activation), the forward INPUT x for GELU
+// (`Activation::grad_from_output` says which).
+fn act_grad(code: u32, saved: f32) -> f32 {
+    switch code {
+        case ACT_SIGMOID: {
+            return saved * (1.0 - saved);
+        }
+        case ACT_RELU: {
+            return select(0.0, 1.0, saved > 0.0);
+        }
+        case ACT_TANH: {
+            return 1.0 - saved * saved;
+        }
+        case ACT_GELU: {
+            let x = saved;
+            // Past |x| = 10 the tanh is exactly ±1 in f32 and the slope exactly 1 or 0; the
+            // formula would compute 0 · ∞ there once x³ overflows.
+            if abs(x) > 10.0 {
+                return select(0.0, 1.0, x > 0.0);
+            }
+            let th = tanh_stable(GELU_SCALE * (x + GELU_CUBIC * x * x * x));
+            let du = GELU_SCALE * (1.0 + 3.0 * GELU_CUBIC * x * x);
+            return 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * du;
+        }
+        default: {
+            return 1.0;
+        }
+    }
+}

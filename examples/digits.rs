@@ -12,8 +12,8 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use wgpu_mlp::data::stratified_split;
 use wgpu_mlp::{
-    CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, ParamGrid, Scaler, Scaling,
-    StratifiedKFold, TrainConfig,
+    Activation, CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, Loss, ParamGrid, Scaler,
+    Scaling, StratifiedKFold, TrainConfig,
 };
 
 const DIGITS: &[u8] = include_bytes!("../data/digits.csv.gz");
@@ -35,12 +35,38 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut seed = 0u64;
     let mut execution = CvExecution::default();
+    let mut base = TrainConfig::default();
+    let mut lr = vec![0.05, 0.1];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seed" => seed = args.next().ok_or("--seed needs a value")?.parse()?,
             "--sequential" => execution = CvExecution::Sequential,
-            _ => return Err(format!("unknown argument {arg} (accepted: --seed N, --sequential)").into()),
+            "--activation" => {
+                let name = args.next().ok_or("--activation needs a value")?;
+                base.hidden_activation = Activation::from_name(&name).ok_or(format!("unknown activation {name}"))?;
+            }
+            "--loss" => {
+                let name = args.next().ok_or("--loss needs a value")?;
+                base.loss = Loss::from_name(&name).ok_or(format!("unknown loss {name}"))?;
+                if base.loss == Loss::SoftmaxCrossEntropy {
+                    base.output_activation = Activation::Identity;
+                }
+            }
+            "--lr" => {
+                lr = args
+                    .next()
+                    .ok_or("--lr needs values")?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            _ => {
+                return Err(format!(
+                    "unknown argument {arg} (accepted: --seed N, --sequential, --activation NAME, --loss NAME, --lr A,B)"
+                )
+                .into());
+            }
         }
     }
     let started = Instant::now();
@@ -69,7 +95,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let search = GridSearchCv {
         grid: ParamGrid {
-            lr: vec![0.05, 0.1],
+            lr,
             momentum: vec![0.9],
             weight_decay: vec![1e-4, 1e-5],
             hidden: vec![vec![64]],
@@ -82,10 +108,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             seed,
         }),
         refit: true,
-        base: TrainConfig {
-            seed,
-            ..TrainConfig::default()
-        },
+        base: TrainConfig { seed, ..base },
         execution,
     };
     let bar = ProgressBar::new(search.total_epochs() as u64);

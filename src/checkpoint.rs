@@ -22,7 +22,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::mlp::{LayerParams, Mlp, StepKernel};
-use crate::ops::Activation;
+use crate::ops::{Activation, Loss};
 use crate::optim::{Sgd, WeightDecay};
 
 const FORMAT: &str = "wgpu-mlp checkpoint";
@@ -66,6 +66,7 @@ impl Mlp {
             ("sizes".to_string(), sizes.join(",")),
             ("hidden_activation".to_string(), hidden.name().to_string()),
             ("output_activation".to_string(), output.name().to_string()),
+            ("loss".to_string(), self.loss_function().name().to_string()),
             ("lr".to_string(), sgd.lr.to_string()),
             ("momentum".to_string(), sgd.momentum.to_string()),
             ("weight_decay".to_string(), sgd.weight_decay.to_string()),
@@ -202,8 +203,16 @@ impl Mlp {
             Some("SingleDispatch") => StepKernel::SingleDispatch,
             Some(other) => return Err(checkpoint_error(path, format!("unknown step_kernel {other:?}"))),
         };
+        // Checkpoints from before losses were named trained on MSE.
+        let loss = match meta.get("loss") {
+            None => Loss::Mse,
+            Some(name) => {
+                Loss::from_name(name).ok_or_else(|| checkpoint_error(path, format!("unknown loss {name:?}")))?
+            }
+        };
         let mut mlp = Mlp::builder(&sizes)
             .step_kernel(step_kernel)
+            .loss(loss)
             .hidden_activation(parse_activation(path, get("hidden_activation")?)?)
             .output_activation(parse_activation(path, get("output_activation")?)?)
             .parameters(params)

@@ -25,7 +25,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, MatmulKernel, MatmulLayout};
-use crate::ops::{self, Activation};
+use crate::ops::{self, Activation, Loss};
 use crate::optim::Sgd;
 use crate::tensor::{Tensor, check_binding_size};
 
@@ -45,9 +45,9 @@ enum Op {
     Activation(Activation, NodeId),
     /// y = a + b
     Add(NodeId, NodeId),
-    /// loss (1) = Σ_i w_i · ½ Σ_j (y_ij − t_ij)², w_i the row weights (1/B each unless a
-    /// trainer rewrites them: 0 for the padding rows of a partial batch)
-    Mse(NodeId, NodeId),
+    /// loss (1) = Σ_i w_i · E(y_i, t_i), w_i the row weights (1/B each unless a trainer
+    /// rewrites them: 0 for the padding rows of a partial batch)
+    Loss(Loss, NodeId, NodeId),
 }
 
 struct Node {
@@ -83,7 +83,7 @@ impl GraphBuilder {
                 id.0,
             )
         })?;
-        if let Op::Mse(..) = node.op {
+        if let Op::Loss(..) = node.op {
             return Err(Error::invalid(
                 op,
                 "input node",
@@ -210,9 +210,15 @@ impl GraphBuilder {
         Ok(self.push(Op::Add(a, b), name, shape))
     }
 
-    /// The mean-squared-error loss of prediction `y (B,N)` against targets `t (B,N)`.
+    /// The mean-squared-error loss of prediction `y (B,N)` against targets `t (B,N)`:
+    /// [`GraphBuilder::loss`] with [`Loss::Mse`].
     pub fn mse(&mut self, y: NodeId, t: NodeId) -> Result<NodeId> {
-        const OP: &str = "GraphBuilder::mse";
+        self.loss(Loss::Mse, y, t)
+    }
+
+    /// The batch mean of `loss` of prediction `y (B,N)` against targets `t (B,N)`.
+    pub fn loss(&mut self, loss: Loss, y: NodeId, t: NodeId) -> Result<NodeId> {
+        const OP: &str = "GraphBuilder::loss";
         let shape_y = self.dims2(OP, y)?;
         let shape_t = self.dims2(OP, t)?;
         if shape_y != shape_t {
@@ -223,8 +229,8 @@ impl GraphBuilder {
                 format!("{shape_t:?}"),
             ));
         }
-        let name = format!("mse({})", self.nodes[y.0].name);
-        Ok(self.push(Op::Mse(y, t), name, vec![1]))
+        let name = format!("{}({})", loss.name(), self.nodes[y.0].name);
+        Ok(self.push(Op::Loss(loss, y, t), name, vec![1]))
     }
 
     /// Plans and allocates everything on `gpu`: node values, gradients, one flat block each
@@ -287,11 +293,11 @@ impl Graph {
             sgd.validate()?;
         }
         let nodes = builder.nodes;
-        let Some(Node { op: Op::Mse(..), .. }) = nodes.get(loss.0) else {
+        let Some(Node { op: Op::Loss(..), .. }) = nodes.get(loss.0) else {
             return Err(Error::invalid(
                 OP,
                 "loss",
-                "a node made by GraphBuilder::mse",
+                "a node made by GraphBuilder::loss",
                 format!("{loss:?}"),
             ));
         };
@@ -316,12 +322,12 @@ impl Graph {
                     op => operands(op).iter().any(|x| needs_grad[x.0]),
                 };
         }
-        if let Op::Mse(_, t) = nodes[loss.0].op
+        if let Op::Loss(_, _, t) = nodes[loss.0].op
             && needs_grad[t.0]
         {
             return Err(Error::invalid(
                 OP,
-                "mse targets",
+                "loss targets",
                 "a value that depends on no parameter",
                 &nodes[t.0].name,
             ));
@@ -370,11 +376,11 @@ impl Graph {
         let value = |id: NodeId| values[id.0].as_ref().expect("live nodes have values");
         // The loss weights every row 1/B; a trainer's gather kernel rewrites them for a
         // partial batch (padding rows weigh 0).
-        let Op::Mse(prediction, _) = nodes[loss.0].op else {
+        let Op::Loss(_, prediction, _) = nodes[loss.0].op else {
             return Err(Error::invalid(
                 OP,
                 "loss",
-                "a node made by GraphBuilder::mse",
+                "a node made by GraphBuilder::loss",
                 &nodes[loss.0].name,
             ));
         };
@@ -404,7 +410,7 @@ impl Graph {
                 Op::BiasAdd(x, b) => ops::bias_add_forward(gpu, value(x), value(b), out)?,
                 Op::Activation(activation, x) => ops::activation_forward(gpu, activation, value(x), out)?,
                 Op::Add(a, b) => ops::add(gpu, value(a), value(b), out)?,
-                Op::Mse(y, t) => ops::mse_forward(gpu, value(y), value(t), &row_weights, out)?,
+                Op::Loss(loss, y, t) => ops::loss_forward(gpu, loss, value(y), value(t), &row_weights, out)?,
             });
         }
 
@@ -428,20 +434,28 @@ impl Graph {
             let out = NodeId(i);
             match nodes[i].op {
                 Op::Input | Op::Param => {}
-                Op::Mse(y, t) => match fusion.folded_activation(&nodes, y) {
+                Op::Loss(loss, y, t) => match fusion.folded_activation(&nodes, y) {
                     // The loss is the first node planned: its contribution is the first.
                     Some((z, activation)) if needs_grad[z.0] => {
                         let d_z = plan.target(z)?;
                         let dispatch =
-                            ops::mse_backward_through(gpu, activation, value(y), value(t), &row_weights, &d_z)?;
+                            ops::loss_backward(gpu, loss, activation, value(y), value(t), &row_weights, &d_z)?;
                         plan.dispatches.push(dispatch);
                         plan.written[z.0] = true;
                     }
                     Some(_) => {}
                     None => {
                         let d_y = plan.target(y)?;
-                        plan.dispatches
-                            .push(ops::mse_backward(gpu, value(y), value(t), &row_weights, &d_y)?);
+                        let identity = Activation::Identity;
+                        plan.dispatches.push(ops::loss_backward(
+                            gpu,
+                            loss,
+                            identity,
+                            value(y),
+                            value(t),
+                            &row_weights,
+                            &d_y,
+                        )?);
                         plan.written[y.0] = true;
                     }
                 },
@@ -895,7 +909,8 @@ impl Fusion {
             fusion.activation_folded[i] = match consumers[i][..] {
                 [c] => match nodes[c].op {
                     Op::MatMul(a, w) => a.0 == i && w.0 != i,
-                    Op::Mse(y, t) => y.0 == i && t.0 != i,
+                    // Only MSE takes the slope of an output activation in its own kernel.
+                    Op::Loss(Loss::Mse, y, t) => y.0 == i && t.0 != i,
                     _ => false,
                 },
                 _ => false,
@@ -927,7 +942,7 @@ fn operands(op: Op) -> Vec<NodeId> {
     match op {
         Op::Input | Op::Param => vec![],
         Op::Activation(_, x) => vec![x],
-        Op::MatMul(a, b) | Op::BiasAdd(a, b) | Op::Add(a, b) | Op::Mse(a, b) => vec![a, b],
+        Op::MatMul(a, b) | Op::BiasAdd(a, b) | Op::Add(a, b) | Op::Loss(_, a, b) => vec![a, b],
     }
 }
 

@@ -183,6 +183,8 @@ pub(crate) enum Kernel {
     ActivationBackward,
     MseForward,
     MseBackward,
+    XentForward,
+    XentBackward,
     SgdUpdate,
     Add,
     GatherBatch,
@@ -222,6 +224,7 @@ const MSE: &str = concat!(
     include_str!("../shaders/prelude.wgsl"),
     include_str!("../shaders/mse.wgsl")
 );
+const SOFTMAX_XENT: &str = include_str!("../shaders/softmax_xent.wgsl");
 const OPTIM: &str = include_str!("../shaders/optim.wgsl");
 const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
 const DATA: &str = include_str!("../shaders/data.wgsl");
@@ -270,6 +273,8 @@ impl Kernel {
             Kernel::ActivationBackward => k("activation.wgsl", ACTIVATION, "activation_backward"),
             Kernel::MseForward => k("mse.wgsl", MSE, "mse_forward"),
             Kernel::MseBackward => k("mse.wgsl", MSE, "mse_backward"),
+            Kernel::XentForward => k("softmax_xent.wgsl", SOFTMAX_XENT, "xent_forward"),
+            Kernel::XentBackward => k("softmax_xent.wgsl", SOFTMAX_XENT, "xent_backward"),
             Kernel::SgdUpdate => k("optim.wgsl", OPTIM, "sgd_update"),
             Kernel::Add => k("elementwise.wgsl", ELEMENTWISE, "add"),
             Kernel::GatherBatch => k("data.wgsl", DATA, "gather_batch"),
@@ -329,6 +334,7 @@ impl Gpu {
             }
             Kernel::Matmul(MatmulKernel::LanesDown, _) => constants.push(("LANES_DOWN_ROWS", 1.0)),
             Kernel::MseForward => constants.push(("MSE_THREADS", mse_threads(self) as f64)),
+            Kernel::XentForward => constants.push(("XENT_THREADS", mse_threads(self) as f64)),
             _ => {}
         }
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::{Graph, GraphBuilder, NodeId};
-use crate::ops::Activation;
+use crate::ops::{Activation, Loss};
 use crate::optim::Sgd;
 
 /// One dense layer's parameters, row-major: `weights` (in, out) and `bias` (out).
@@ -34,6 +34,7 @@ pub struct MlpBuilder {
     sizes: Vec<usize>,
     hidden: Activation,
     output: Activation,
+    loss: Loss,
     seed: u64,
     params: Option<Vec<LayerParams>>,
     step_kernel: StepKernel,
@@ -48,7 +49,7 @@ pub enum StepKernel {
     /// The general path: the graph's 3L + 2 dispatches, for any net.
     General,
     /// One dispatch per step, one invocation doing forward, loss, backward and update; for
-    /// nets of at most 8 layers of at most 64 units, activations other than GELU, and
+    /// nets of at most 8 layers of at most 64 units, activations other than GELU, the MSE loss, and
     /// `batch · Σ in·out ≤ 2048`. Building fails for other nets.
     SingleDispatch,
 }
@@ -63,6 +64,13 @@ impl MlpBuilder {
     /// Activation after the output layer (default sigmoid).
     pub fn output_activation(mut self, activation: Activation) -> Self {
         self.output = activation;
+        self
+    }
+
+    /// The training loss (default [`Loss::Mse`]). [`Loss::SoftmaxCrossEntropy`] takes logits:
+    /// set the output activation to [`Activation::Identity`] with it.
+    pub fn loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
         self
     }
 
@@ -101,7 +109,7 @@ impl MlpBuilder {
         if let Some(params) = &self.params {
             check_params(OP, &self.sizes, params)?;
         }
-        Ok(())
+        self.loss.check_output_activation(OP, self.output)
     }
 
     /// Builds the model on `gpu` for mini-batches of `batch` rows.
@@ -196,7 +204,7 @@ impl MlpBuilder {
             weights.push(w);
             biases.push(b);
         }
-        let loss = g.mse(h, t)?;
+        let loss = g.loss(self.loss, h, t)?;
         let graph = g.build_stacked(gpu, loss, optimizers)?;
         if models > 1 {
             for l in 0..layers {
@@ -211,7 +219,7 @@ impl MlpBuilder {
             }
         }
         let sgd = optimizers[0];
-        let tiny_fits = tiny_step_fits(&self.sizes, self.hidden, self.output, batch);
+        let tiny_fits = self.loss == Loss::Mse && tiny_step_fits(&self.sizes, self.hidden, self.output, batch);
         let use_tiny = match self.step_kernel {
             StepKernel::General => false,
             _ if models > 1 => false,
@@ -221,7 +229,7 @@ impl MlpBuilder {
                 return Err(Error::invalid(
                     "Mlp::build",
                     "StepKernel::SingleDispatch",
-                    "≤ 8 layers of ≤ 64 units, activations other than gelu, batch · Σ in·out ≤ 2048",
+                    "≤ 8 layers of ≤ 64 units, activations other than gelu, the mse loss, batch · Σ in·out ≤ 2048",
                     format!("sizes {:?}, batch {batch}", self.sizes),
                 ));
             }
@@ -232,6 +240,7 @@ impl MlpBuilder {
             sizes: self.sizes,
             hidden: self.hidden,
             output: self.output,
+            loss: self.loss,
             step: 0,
             graph,
             x,
@@ -336,6 +345,7 @@ pub struct Mlp {
     sizes: Vec<usize>,
     hidden: Activation,
     output: Activation,
+    loss: Loss,
     /// Training steps taken (restored from checkpoints).
     step: u64,
     graph: Graph,
@@ -354,6 +364,7 @@ impl Mlp {
             sizes: sizes.to_vec(),
             hidden: Activation::Sigmoid,
             output: Activation::Sigmoid,
+            loss: Loss::Mse,
             seed: 0,
             params: None,
             step_kernel: StepKernel::Auto,
@@ -494,6 +505,11 @@ impl Mlp {
     /// Activations of the hidden layers and of the output layer.
     pub fn activations(&self) -> (Activation, Activation) {
         (self.hidden, self.output)
+    }
+
+    /// The loss it trains on.
+    pub fn loss_function(&self) -> Loss {
+        self.loss
     }
 
     /// The optimizer's velocities, per layer (same shapes as the parameters).

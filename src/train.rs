@@ -11,7 +11,7 @@ use crate::gpu::Gpu;
 use crate::kernels::Dispatch;
 use crate::mlp::{LayerParams, Mlp, MlpBuilder};
 use crate::ops;
-use crate::ops::Activation;
+use crate::ops::{Activation, Loss};
 use crate::optim::Sgd;
 use crate::tensor::Tensor;
 
@@ -91,8 +91,11 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Activation after every hidden layer.
     pub hidden_activation: Activation,
-    /// Activation of the output layer.
+    /// Activation of the output layer ([`Activation::Identity`] with
+    /// [`Loss::SoftmaxCrossEntropy`], which takes logits).
     pub output_activation: Activation,
+    /// The training loss.
+    pub loss: Loss,
     /// Drop the last, partial batch of each epoch instead of training on it.
     pub drop_last: bool,
     /// Stop when the validation loss has not improved for this many epochs, and keep the
@@ -110,6 +113,7 @@ impl Default for TrainConfig {
             seed: 0,
             hidden_activation: Activation::Sigmoid,
             output_activation: Activation::Sigmoid,
+            loss: Loss::Mse,
             drop_last: false,
             early_stopping: None,
         }
@@ -133,7 +137,7 @@ impl TrainConfig {
         if self.early_stopping == Some(0) {
             return Err(Error::invalid(OP, "early_stopping patience", "at least 1 epoch", 0));
         }
-        Ok(())
+        self.loss.check_output_activation(OP, self.output_activation)
     }
 }
 
@@ -484,6 +488,14 @@ pub fn resume(
     }
     let sizes = layer_sizes(data, config);
     let activations = (config.hidden_activation, config.output_activation);
+    if mlp.loss_function() != config.loss {
+        return Err(Error::invalid(
+            OP,
+            "config.loss",
+            format!("the checkpoint's {}", mlp.loss_function().name()),
+            config.loss.name(),
+        ));
+    }
     if mlp.sizes() != sizes || mlp.activations() != activations {
         return Err(Error::shape(
             OP,
@@ -513,6 +525,7 @@ fn mlp_builder(data: &GpuDataset, config: &TrainConfig) -> MlpBuilder {
         .seed(config.seed)
         .hidden_activation(config.hidden_activation)
         .output_activation(config.output_activation)
+        .loss(config.loss)
 }
 
 /// Mini-batches an epoch over `rows` rows takes: a partial last one counts unless dropped.
@@ -701,15 +714,16 @@ pub(crate) fn evaluate_stack(data: &GpuDataset, mlp: &Mlp, rows: &[&[usize]]) ->
         .collect())
 }
 
-/// Which jobs can share a stack: the same layer sizes, batch size, activations and
+/// Which jobs can share a stack: the same layer sizes, batch size, activations, loss and
 /// `drop_last` (learning rate, momentum, weight decay, epochs and seed may differ).
-pub(crate) type StackKey = (Vec<usize>, usize, (Activation, Activation), bool);
+pub(crate) type StackKey = (Vec<usize>, usize, (Activation, Activation), Loss, bool);
 
 pub(crate) fn stack_key(config: &TrainConfig) -> StackKey {
     (
         config.hidden.clone(),
         config.batch_size,
         (config.hidden_activation, config.output_activation),
+        config.loss,
         config.drop_last,
     )
 }

@@ -131,8 +131,13 @@ fn fit_batched_with_drop_last_and_several_shapes() {
         seed,
         ..TrainConfig::default()
     };
-    // Two shapes, two drop_last settings and three hidden activations interleaved: six
-    // stacks, answers in job order.
+    let cross_entropy = |config: TrainConfig| TrainConfig {
+        loss: wgpu_mlp::Loss::SoftmaxCrossEntropy,
+        output_activation: wgpu_mlp::Activation::Identity,
+        ..config
+    };
+    // Two shapes, two drop_last settings, four hidden activations and two losses
+    // interleaved: eight stacks, answers in job order.
     let jobs = [
         FitJob {
             train_rows: &rows,
@@ -161,6 +166,14 @@ fn fit_batched_with_drop_last_and_several_shapes() {
         FitJob {
             train_rows: &rows[..45],
             config: config(vec![7], 0.3, false, Tanh),
+        },
+        FitJob {
+            train_rows: &rows[3..],
+            config: cross_entropy(config(vec![7], 0.3, false, Relu)),
+        },
+        FitJob {
+            train_rows: &rows,
+            config: cross_entropy(config(vec![7], 0.1, false, Relu)),
         },
     ];
     let batched = fit_batched(&data, &jobs, &mut |_, _| {}).unwrap();

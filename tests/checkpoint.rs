@@ -16,12 +16,17 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 /// for hidden activations of each kind (fused from the output, and GELU's from the input).
 #[test]
 fn resume_is_bit_exact() {
-    for hidden in [Activation::Sigmoid, Activation::Relu, Activation::Gelu] {
-        resume_is_bit_exact_with(hidden);
+    use wgpu_mlp::Loss::{Mse, SoftmaxCrossEntropy};
+    for (hidden, loss) in [
+        (Activation::Sigmoid, Mse),
+        (Activation::Relu, SoftmaxCrossEntropy),
+        (Activation::Gelu, Mse),
+    ] {
+        resume_is_bit_exact_with(hidden, loss);
     }
 }
 
-fn resume_is_bit_exact_with(hidden: Activation) {
+fn resume_is_bit_exact_with(hidden: Activation, loss: wgpu_mlp::Loss) {
     let gpu = gpu();
     let (seed, mut rng) = seeded_rng();
     let sizes = [5, 9, 3];
@@ -36,6 +41,7 @@ fn resume_is_bit_exact_with(hidden: Activation) {
         Mlp::builder(&sizes)
             .hidden_activation(hidden)
             .output_activation(Activation::Identity)
+            .loss(loss)
             .seed(seed)
             .build(&gpu, batch, sgd)
             .unwrap()
@@ -55,6 +61,7 @@ fn resume_is_bit_exact_with(hidden: Activation) {
     assert_eq!(resumed.steps_taken(), 20);
     assert_eq!(resumed.sizes(), &sizes);
     assert_eq!(resumed.activations(), (hidden, Activation::Identity));
+    assert_eq!(resumed.loss_function(), loss);
     assert_eq!(resumed.graph().optimizer(), sgd);
     resumed.set_batch(&x, &t).unwrap();
     resumed.steps(20).unwrap();

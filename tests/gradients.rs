@@ -18,6 +18,7 @@ fn random_net(rng: &mut rand::rngs::StdRng, sizes: &[usize], (hidden, output): (
         sizes: sizes.to_vec(),
         hidden,
         output,
+        loss_fn: wgpu_mlp::Loss::Mse,
         weights: sizes
             .windows(2)
             .map(|p| (0..p[0] * p[1]).map(|_| rng.random_range(-1.0..1.0)).collect())
@@ -216,4 +217,71 @@ fn gradients_add_at_forks() {
         &[f(&cw1, &cb1, &to_f64(&w2))],
         1e-5,
     );
+}
+
+/// Softmax cross-entropy through whole nets: the f64 reference against finite differences,
+/// and the GPU's gradients and loss against the reference (one-hot targets, a class count of
+/// 1 and 2, several hidden activations). Tolerances as above.
+#[test]
+fn cross_entropy_gradients_match_reference() {
+    use Activation::{Gelu, Identity, Relu, Sigmoid, Tanh};
+    let gpu = gpu();
+    for (sizes, hidden, batch) in [
+        (vec![3, 5, 4], Relu, 6),
+        (vec![4, 7, 3, 2], Tanh, 5),
+        (vec![5, 9, 1], Sigmoid, 3),
+        (vec![6, 11, 10], Gelu, 9),
+    ] {
+        let (seed, mut rng) = seeded_rng();
+        let classes = sizes[sizes.len() - 1];
+        let x = uniform(&mut rng, batch * sizes[0], -1.0, 1.0);
+        let mut t = vec![0.0f32; batch * classes];
+        for r in 0..batch {
+            t[r * classes + rng.random_range(0..classes)] = 1.0;
+        }
+        let mlp = Mlp::builder(&sizes)
+            .hidden_activation(hidden)
+            .output_activation(Identity)
+            .loss(wgpu_mlp::Loss::SoftmaxCrossEntropy)
+            .seed(seed)
+            .build(&gpu, batch, Sgd::new(0.1))
+            .unwrap();
+        mlp.set_batch(&x, &t).unwrap();
+        let mut reference = RefMlp::from_params(&sizes, (hidden, Identity), &mlp.parameters().unwrap());
+        reference.loss_fn = wgpu_mlp::Loss::SoftmaxCrossEntropy;
+        let (x64, t64) = (to_f64(&x), to_f64(&t));
+        let (d_w, d_b) = reference.gradients(&x64, &t64, batch);
+        // the reference against finite differences, first layer's weights
+        let mut probe = reference.clone();
+        let mut w = probe.weights[0].clone();
+        let fd_w = finite_differences(&mut w, |w| {
+            probe.weights[0] = w.to_vec();
+            probe.loss(&x64, &t64, batch)
+        });
+        let error = rel64(&d_w[0], &fd_w);
+        assert!(
+            error < 1e-6,
+            "{sizes:?} {hidden:?}: reference dW1 vs differences {error:e} (TEST_SEED={seed})"
+        );
+        let grads = mlp.gradients().unwrap();
+        for l in 0..sizes.len() - 1 {
+            let what = format!("cross entropy {sizes:?} {hidden:?} layer {}", l + 1);
+            assert_close(&format!("{what} dW"), seed, &grads[l].weights, &d_w[l], 1e-4);
+            assert_close(&format!("{what} db"), seed, &grads[l].bias, &d_b[l], 1e-4);
+        }
+        let want = reference.loss(&x64, &t64, batch);
+        assert_close(
+            &format!("cross entropy {sizes:?} loss"),
+            seed,
+            &[mlp.loss().unwrap()],
+            &[want],
+            1e-5,
+        );
+    }
+    // A softmax loss after a squashing output activation is refused with the fix in the message.
+    let err = Mlp::builder(&[3, 4, 2])
+        .loss(wgpu_mlp::Loss::SoftmaxCrossEntropy)
+        .build(&gpu, 2, Sgd::new(0.1))
+        .unwrap_err();
+    assert!(err.to_string().contains("Activation::Identity"), "{err}");
 }

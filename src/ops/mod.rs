@@ -9,9 +9,11 @@ mod activation;
 mod bias;
 mod data;
 mod elementwise;
+mod loss;
 mod matmul;
 mod mse;
 mod sgd;
+mod softmax_xent;
 #[cfg(test)]
 mod stacked_tests;
 
@@ -20,11 +22,13 @@ pub use activation::{Activation, activation_backward, activation_forward};
 pub use bias::{bias_add_backward, bias_add_forward};
 pub(crate) use data::{copy_rows, gather_batch};
 pub use elementwise::{add, copy};
+pub use loss::{Loss, loss_backward, loss_forward};
 pub use matmul::{Epilogue, matmul, matmul_bias_grad, matmul_fused};
 pub(crate) use matmul::{matmul_bias_grad_gated, matmul_fused_gated};
 pub use mse::{mse_backward, mse_backward_through, mse_forward};
 pub use sgd::sgd_update;
 pub(crate) use sgd::{SgdHyperparams, sgd_update_stacked};
+pub use softmax_xent::{xent_backward, xent_forward};
 
 /// Invocations per workgroup of the element-wise kernels.
 const ELEMENTWISE_GROUP: usize = 256;

@@ -285,6 +285,17 @@ fn stacked_elementwise_and_loss_kernels_equal_per_model_runs() {
             |gpu, i, o| mse_backward_through(gpu, activation, &i[0], &i[1], &i[2], &o[0]),
         );
     }
+    let loss = operand(&mut rng, &[1], false, -1.0, 1.0);
+    check(&gpu, "xent_forward", &mse_inputs(&mut rng), &[loss], |gpu, i, o| {
+        xent_forward(gpu, &i[0], &i[1], &i[2], &o[0])
+    });
+    check(
+        &gpu,
+        "xent_backward",
+        &mse_inputs(&mut rng),
+        &[out(&mut rng)],
+        |gpu, i, o| xent_backward(gpu, &i[0], &i[1], &i[2], &o[0]),
+    );
     let dst = operand(&mut rng, &[20, cols], false, -1.0, 1.0);
     check(&gpu, "copy_rows", &[x(&mut rng)], &[dst], |gpu, i, o| {
         copy_rows(gpu, &i[0], &o[0], 6, 8)

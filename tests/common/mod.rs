@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use wgpu_mlp::{Activation, Gpu};
+use wgpu_mlp::{Activation, Gpu, Loss};
 
 pub fn gpu() -> Gpu {
     static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
@@ -114,12 +114,14 @@ pub fn matmul_ref(a: &[f64], b: &[f64], m: usize, k: usize, n: usize, trans_a: b
 // ------------------------------------------------------------------ f64 MLP reference
 
 /// A dense MLP in f64: `h_l = act(h_{l−1}·W_l + b_l)`, `hidden` on hidden layers and `output`
-/// on the last, each through the library's f64 activation references; loss `(1/B) Σ ½ (y − t)²`.
+/// on the last, each through the library's f64 activation references; the loss the batch
+/// mean of `loss_fn`'s f64 reference (MSE unless set).
 #[derive(Clone, Debug)]
 pub struct RefMlp {
     pub sizes: Vec<usize>,
     pub hidden: Activation,
     pub output: Activation,
+    pub loss_fn: Loss,
     /// Per layer: W (in,out) row-major, b (out).
     pub weights: Vec<Vec<f64>>,
     pub biases: Vec<Vec<f64>>,
@@ -136,6 +138,7 @@ impl RefMlp {
             sizes: sizes.to_vec(),
             hidden,
             output,
+            loss_fn: Loss::Mse,
             weights: params.iter().map(|p| to_f64(&p.weights)).collect(),
             biases: params.iter().map(|p| to_f64(&p.bias)).collect(),
         }
@@ -174,14 +177,24 @@ impl RefMlp {
     pub fn loss(&self, x: &[f64], t: &[f64], batch: usize) -> f64 {
         let hs = self.forward(x, batch);
         let y = &hs[hs.len() - 1];
-        y.iter().zip(t).map(|(a, b)| 0.5 * (a - b).powi(2)).sum::<f64>() / batch as f64
+        let n = y.len() / batch;
+        (0..batch)
+            .map(|r| self.loss_fn.reference(&y[r * n..(r + 1) * n], &t[r * n..(r + 1) * n]))
+            .sum::<f64>()
+            / batch as f64
     }
 
     /// (dW, db) per layer by backpropagation.
     pub fn gradients(&self, x: &[f64], t: &[f64], batch: usize) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
         let layers = self.sizes.len() - 1;
         let (hs, zs) = self.forward_with_pre_activations(x, batch);
-        let mut d_h: Vec<f64> = hs[layers].iter().zip(t).map(|(y, t)| (y - t) / batch as f64).collect();
+        let n = self.sizes[layers];
+        let mut d_h: Vec<f64> = (0..batch)
+            .flat_map(|r| {
+                let (y, t) = (&hs[layers][r * n..(r + 1) * n], &t[r * n..(r + 1) * n]);
+                self.loss_fn.reference_grad(y, t).into_iter().map(|g| g / batch as f64)
+            })
+            .collect();
         let mut d_w = vec![vec![]; layers];
         let mut d_b = vec![vec![]; layers];
         for l in (0..layers).rev() {

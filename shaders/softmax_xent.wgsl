@@ -1,0 +1,110 @@
+// Softmax cross-entropy over classes, from logits, each row weighted (w_i = 1/B for a full
+// batch; 0 for the padding rows of a partial one); the targets t are class probabilities
+// (one-hot for hard labels), as PyTorch's CrossEntropyLoss with probability targets:
+//   forward:  loss (1) = Σ_i w_i · Σ_j t_ij (lse_i − y_ij),  lse_i = log Σ_j exp(y_ij)
+//   backward: d_y (B,N) = w_i · (softmax(y_i) · Σ_j t_ij − t_i)   (softmax − onehot)
+// lse is computed with the row maximum subtracted, so no exp overflows. The forward
+// reduction runs in ONE workgroup in a fixed order, with no atomics: the same bits every run.
+
+struct XentParams {
+    rows: u32,
+    cols: u32,
+    _pad0: u32,
+    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
+    // m · stride elements in (0 for an operand all models share).
+    prediction_stride: u32,
+    target_stride: u32,
+    output_stride: u32,
+    weight_stride: u32,
+    _pad1: u32,
+}
+
+// Parameters come in a storage buffer, not a uniform one (lavapipe recompiles on uniform
+// changes). Each entry point copies them into `params` first.
+@group(0) @binding(0) var<storage, read> params_buffer: XentParams;
+var<private> params: XentParams;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> target_values: array<f32>;
+@group(0) @binding(3) var<storage, read_write> output: array<f32>;
+@group(0) @binding(4) var<storage, read> row_weight: array<f32>;
+
+// Invocations in the reduction (a power of two, at most 1024), as MSE_THREADS in mse.wgsl.
+override XENT_THREADS: u32 = 256u;
+
+var<workgroup> partial: array<f32, 1024>;
+
+// The row's maximum and log Σ exp(y − max): lse = max + log_sum.
+fn row_max_and_log_sum(start: u32) -> vec2<f32> {
+    var top = logits[start];
+    for (var j = 1u; j < params.cols; j++) {
+        top = max(top, logits[start + j]);
+    }
+    var sum = 0.0;
+    for (var j = 0u; j < params.cols; j++) {
+        sum += exp(logits[start + j] - top);
+    }
+    return vec2<f32>(top, log(sum));
+}
+
+@compute @workgroup_size(XENT_THREADS)
+fn xent_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    params = params_buffer;
+    let yb = wid.z * params.prediction_stride;
+    let tb = wid.z * params.target_stride;
+    let wb = wid.z * params.weight_stride;
+    // Each invocation sums a fixed stride of rows (Kahan-compensated)...
+    var sum = 0.0;
+    var carry = 0.0;
+    for (var r = lid; r < params.rows; r += XENT_THREADS) {
+        let start = yb + r * params.cols;
+        let stats = row_max_and_log_sum(start);
+        var row_loss = 0.0;
+        for (var j = 0u; j < params.cols; j++) {
+            // lse − y = (max − y) + log_sum: both terms ≥ 0 for the largest logit
+            row_loss += target_values[tb + r * params.cols + j] * ((stats.x - logits[start + j]) + stats.y);
+        }
+        let term = row_weight[wb + r] * row_loss - carry;
+        let next = sum + term;
+        carry = (next - sum) - term;
+        sum = next;
+    }
+    partial[lid] = sum;
+    workgroupBarrier();
+    // ...then a fixed-shape tree combines the partial sums.
+    for (var width = XENT_THREADS / 2u; width > 0u; width >>= 1u) {
+        if lid < width {
+            partial[lid] += partial[lid + width];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        output[wid.z * params.output_stride] = partial[0];
+    }
+}
+
+// One invocation per row: its softmax needs the whole row.
+@compute @workgroup_size(64)
+fn xent_backward(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    params = params_buffer;
+    let r = (wid.x + nwg.x * wid.y) * 64u + lid;
+    if r >= params.rows {
+        return;
+    }
+    let start = wid.z * params.prediction_stride + r * params.cols;
+    let t_start = wid.z * params.target_stride + r * params.cols;
+    let out_start = wid.z * params.output_stride + r * params.cols;
+    let w = row_weight[wid.z * params.weight_stride + r];
+    let stats = row_max_and_log_sum(start);
+    var t_sum = 0.0;
+    for (var j = 0u; j < params.cols; j++) {
+        t_sum += target_values[t_start + j];
+    }
+    for (var j = 0u; j < params.cols; j++) {
+        let p = exp(logits[start + j] - stats.x - stats.y);
+        output[out_start + j] = w * (p * t_sum - target_values[t_start + j]);
+    }
+}

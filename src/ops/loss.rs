@@ -1,0 +1,224 @@
+//! Losses as data: the [`Loss`] type, its f64 reference, and the forward and backward
+//! dispatch to each loss's kernels (shaders/mse.wgsl, shaders/softmax_xent.wgsl). Every loss
+//! is a mean over the batch of a per-sample loss, each row weighted (`w_i = 1/B`; 0 for the
+//! padding rows of a partial batch).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{Activation, check_dims, check_gpu, check_len, model_strides};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::kernels::Dispatch;
+use crate::tensor::Tensor;
+
+/// The training loss, per sample (a row of outputs `y` against targets `t`).
+///
+/// ```
+/// use wgpu_mlp::Loss;
+/// assert_eq!(Loss::from_name("cross_entropy"), Some(Loss::SoftmaxCrossEntropy));
+/// let half_squared = Loss::Mse.reference(&[1.0, 2.0], &[0.0, 0.0]);
+/// assert_eq!(half_squared, 2.5);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Loss {
+    /// The seed's `½ Σ_j (y_j − t_j)²` (so `dE/dy = y − t`): PyTorch's
+    /// `MSELoss(reduction="sum")` halved, per sample. The default, and the loss for regression.
+    #[default]
+    Mse,
+    /// `−Σ_j t_j log softmax(y)_j` from logits `y` (the output activation must be identity),
+    /// the targets class probabilities (one-hot for labels): PyTorch's `CrossEntropyLoss`
+    /// with probability targets; the gradient is `softmax(y) − t`. The loss for classification.
+    SoftmaxCrossEntropy,
+}
+
+impl Loss {
+    /// Every loss.
+    pub const ALL: [Loss; 2] = [Loss::Mse, Loss::SoftmaxCrossEntropy];
+
+    /// Its name in checkpoints, the CLI and `cv_results`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::Mse => "mse",
+            Loss::SoftmaxCrossEntropy => "cross_entropy",
+        }
+    }
+
+    /// The loss named `name` (see [`Loss::name`]), if any.
+    pub fn from_name(name: &str) -> Option<Loss> {
+        Loss::ALL.into_iter().find(|l| l.name() == name)
+    }
+
+    /// The f64 reference of one sample's loss: the oracle the kernels are tested against.
+    pub fn reference(self, y: &[f64], t: &[f64]) -> f64 {
+        match self {
+            Loss::Mse => y.iter().zip(t).map(|(y, t)| 0.5 * (y - t).powi(2)).sum(),
+            Loss::SoftmaxCrossEntropy => {
+                let lse = log_sum_exp(y);
+                y.iter().zip(t).map(|(y, t)| t * (lse - y)).sum()
+            }
+        }
+    }
+
+    /// The f64 reference of one sample's loss gradient `dE/dy`.
+    pub fn reference_grad(self, y: &[f64], t: &[f64]) -> Vec<f64> {
+        match self {
+            Loss::Mse => y.iter().zip(t).map(|(y, t)| y - t).collect(),
+            Loss::SoftmaxCrossEntropy => {
+                let (lse, t_sum) = (log_sum_exp(y), t.iter().sum::<f64>());
+                y.iter().zip(t).map(|(y, t)| (y - lse).exp() * t_sum - t).collect()
+            }
+        }
+    }
+
+    /// Whether this loss can take the network's outputs through `activation` (softmax cross
+    /// entropy takes raw logits: its softmax is part of the loss).
+    pub(crate) fn check_output_activation(self, op: &'static str, activation: Activation) -> Result<()> {
+        if self == Loss::SoftmaxCrossEntropy && activation != Activation::Identity {
+            return Err(Error::invalid(
+                op,
+                "output activation for the cross_entropy loss",
+                "identity (the loss applies the softmax to the logits itself)",
+                format!("{}: set output_activation(Activation::Identity)", activation.name()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn log_sum_exp(y: &[f64]) -> f64 {
+    let top = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    top + y.iter().map(|v| (v - top).exp()).sum::<f64>().ln()
+}
+
+/// The parameters every loss kernel reads (`MseParams` in mse.wgsl, `XentParams` in
+/// softmax_xent.wgsl: the same eight words).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(super) struct LossParams {
+    pub(super) rows: u32,
+    pub(super) cols: u32,
+    /// `Activation::code` of the output layer the gradient is taken through (MSE only).
+    pub(super) output_activation: u32,
+    pub(super) prediction_stride: u32,
+    pub(super) target_stride: u32,
+    pub(super) output_stride: u32,
+    pub(super) weight_stride: u32,
+    pub(super) _pad: u32,
+}
+
+/// Checks a loss kernel's operands — y, t (B,N), row_weights (B), on `gpu` — and lays out
+/// their model strides; `out` is the loss (1) or the gradient (B,N).
+pub(super) fn loss_params(
+    op: &'static str,
+    gpu: &Gpu,
+    y: &Tensor,
+    t: &Tensor,
+    row_weights: &Tensor,
+    out: &Tensor,
+) -> Result<LossParams> {
+    check_gpu(
+        gpu,
+        op,
+        &[("y", y), ("t", t), ("row_weights", row_weights), ("output", out)],
+    )?;
+    let (rows, cols) = y.dims2(op, "y")?;
+    check_dims(op, "t", t, rows, cols)?;
+    check_len(op, "row_weights", row_weights, rows)?;
+    let (_, strides) = model_strides(
+        op,
+        out,
+        &[
+            ("y", y, false),
+            ("t", t, false),
+            ("output", out, true),
+            ("row_weights", row_weights, false),
+        ],
+    )?;
+    Ok(LossParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        output_activation: 0,
+        prediction_stride: strides[0],
+        target_stride: strides[1],
+        output_stride: strides[2],
+        weight_stride: strides[3],
+        _pad: 0,
+    })
+}
+
+/// `loss = Σ_i w_i · E(y_i, t_i)` into `loss` (1 element), reduced deterministically.
+pub fn loss_forward(
+    gpu: &Gpu,
+    loss: Loss,
+    y: &Tensor,
+    t: &Tensor,
+    row_weights: &Tensor,
+    out: &Tensor,
+) -> Result<Dispatch> {
+    match loss {
+        Loss::Mse => super::mse_forward(gpu, y, t, row_weights, out),
+        Loss::SoftmaxCrossEntropy => super::xent_forward(gpu, y, t, row_weights, out),
+    }
+}
+
+/// `d = w_i · dE/dy_i`, taken on through the output layer's `activation` when it is not
+/// identity (MSE only; its slope must follow from its output).
+pub fn loss_backward(
+    gpu: &Gpu,
+    loss: Loss,
+    activation: Activation,
+    y: &Tensor,
+    t: &Tensor,
+    row_weights: &Tensor,
+    d: &Tensor,
+) -> Result<Dispatch> {
+    loss.check_output_activation("loss_backward", activation)?;
+    match loss {
+        Loss::Mse => super::mse_backward_through(gpu, activation, y, t, row_weights, d),
+        Loss::SoftmaxCrossEntropy => super::xent_backward(gpu, y, t, row_weights, d),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The f64 gradients agree with central differences of the f64 losses.
+    #[test]
+    fn reference_gradients_match_finite_differences() {
+        let y = [0.3, -1.2, 2.5, 0.0];
+        for (loss, t) in [
+            (Loss::Mse, [0.1, 0.7, -0.4, 1.0]),
+            (Loss::SoftmaxCrossEntropy, [0.0, 0.0, 1.0, 0.0]),
+            (Loss::SoftmaxCrossEntropy, [0.2, 0.1, 0.3, 0.1]), // soft targets summing to 0.7
+        ] {
+            let grad = loss.reference_grad(&y, &t);
+            for j in 0..y.len() {
+                let h = 1e-6;
+                let (mut up, mut down) = (y, y);
+                up[j] += h;
+                down[j] -= h;
+                let numeric = (loss.reference(&up, &t) - loss.reference(&down, &t)) / (2.0 * h);
+                assert!(
+                    (numeric - grad[j]).abs() < 1e-7,
+                    "{loss:?} d/dy{j}: {numeric} vs {}",
+                    grad[j]
+                );
+            }
+        }
+    }
+
+    /// Huge logits do not overflow: the row maximum is subtracted first.
+    #[test]
+    fn cross_entropy_reference_is_stable() {
+        let loss = Loss::SoftmaxCrossEntropy.reference(&[1000.0, 0.0], &[0.0, 1.0]);
+        assert!((loss - 1000.0).abs() < 1e-9, "{loss}");
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for loss in Loss::ALL {
+            assert_eq!(Loss::from_name(loss.name()), Some(loss));
+        }
+    }
+}

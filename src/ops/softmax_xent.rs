@@ -1,0 +1,43 @@
+//! Softmax cross-entropy from logits, forward and backward (shaders/softmax_xent.wgsl); the
+//! f64 reference is `Loss::SoftmaxCrossEntropy` in loss.rs.
+
+use super::loss::loss_params;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::{Dispatch, Kernel};
+use crate::tensor::Tensor;
+
+/// Rows per workgroup of the backward kernel (`@workgroup_size` of `xent_backward`).
+const ROWS_PER_GROUP: usize = 64;
+
+/// `loss = Σ_i w_i · Σ_j t_ij (lse_i − y_ij)`, one scalar, reduced deterministically. With
+/// `w_i = 1/B` the mean over the batch. y (logits), t (B,N); row_weights B; loss 1 element.
+pub fn xent_forward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, loss: &Tensor) -> Result<Dispatch> {
+    const OP: &str = "xent_forward";
+    let params = loss_params(OP, gpu, y, t, row_weights, loss)?;
+    super::check_len(OP, "loss", loss, 1)?;
+    Dispatch::stacked(
+        gpu,
+        Kernel::XentForward,
+        bytemuck::bytes_of(&params),
+        &[(1, y), (2, t), (3, loss), (4, row_weights)],
+        1,
+        loss.models(),
+    )
+}
+
+/// `d_y = w_i · (softmax(y_i) · Σ_j t_ij − t_i)` (softmax − onehot for one-hot targets).
+/// y, t, d_y (B,N); row_weights B.
+pub fn xent_backward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, d_y: &Tensor) -> Result<Dispatch> {
+    const OP: &str = "xent_backward";
+    let params = loss_params(OP, gpu, y, t, row_weights, d_y)?;
+    super::check_len(OP, "d_y", d_y, y.len())?;
+    Dispatch::stacked(
+        gpu,
+        Kernel::XentBackward,
+        bytemuck::bytes_of(&params),
+        &[(1, y), (2, t), (3, d_y), (4, row_weights)],
+        (params.rows as usize).div_ceil(ROWS_PER_GROUP),
+        d_y.models(),
+    )
+}

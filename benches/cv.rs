@@ -40,6 +40,7 @@ fn cv(c: &mut Criterion) {
             hidden: vec![vec![64]],
             epochs: vec![EPOCHS],
             batch_size: vec![32],
+            activation: vec![wgpu_mlp::Activation::Sigmoid],
         },
         folds: Folds::Stratified(StratifiedKFold {
             n_splits: 5,

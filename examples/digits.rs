@@ -35,7 +35,12 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut seed = 0u64;
     let mut execution = CvExecution::default();
-    let mut base = TrainConfig::default();
+    let mut base = TrainConfig {
+        loss: Loss::SoftmaxCrossEntropy,
+        output_activation: Activation::Identity,
+        ..TrainConfig::default()
+    };
+    let mut activations = vec![Activation::Sigmoid, Activation::Relu];
     let mut lr = vec![0.05, 0.1];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -43,15 +48,20 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             "--seed" => seed = args.next().ok_or("--seed needs a value")?.parse()?,
             "--sequential" => execution = CvExecution::Sequential,
             "--activation" => {
-                let name = args.next().ok_or("--activation needs a value")?;
-                base.hidden_activation = Activation::from_name(&name).ok_or(format!("unknown activation {name}"))?;
+                let names = args.next().ok_or("--activation needs values")?;
+                activations = names
+                    .split(',')
+                    .map(|name| Activation::from_name(name).ok_or(format!("unknown activation {name}")))
+                    .collect::<Result<_, _>>()?;
             }
             "--loss" => {
                 let name = args.next().ok_or("--loss needs a value")?;
                 base.loss = Loss::from_name(&name).ok_or(format!("unknown loss {name}"))?;
-                if base.loss == Loss::SoftmaxCrossEntropy {
-                    base.output_activation = Activation::Identity;
-                }
+                // cross-entropy takes logits; MSE compares sigmoid outputs with one-hot targets
+                base.output_activation = match base.loss {
+                    Loss::SoftmaxCrossEntropy => Activation::Identity,
+                    Loss::Mse => Activation::Sigmoid,
+                };
             }
             "--lr" => {
                 lr = args
@@ -101,6 +111,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             hidden: vec![vec![64]],
             epochs: vec![20, 30],
             batch_size: vec![32],
+            activation: activations,
         },
         folds: Folds::Stratified(StratifiedKFold {
             n_splits: 5,

@@ -14,7 +14,10 @@
 //!   --folds 5               number of cross-validation folds
 //!   --test-fraction 0.2     share of rows held out as the test set
 //!   --seed 0                seed of splits, shuffles and initialisation
-//!   --activation sigmoid    hidden-layer activation: identity, sigmoid, relu, tanh, gelu
+//!   --activation sigmoid,relu   hidden-layer activations to try: identity, sigmoid, relu,
+//!                           tanh, gelu
+//!   --loss NAME             cross_entropy (default for classes: softmax on an identity output
+//!                           layer) or mse (default for regression; sigmoid outputs for classes)
 //!   --sequential            train the cross-validation models one by one (default: batched,
 //!                           same-shaped models stacked into one GPU job)
 //!   --cv-results FILE       write the search's cv_results (scikit-learn's columns) as CSV,
@@ -26,8 +29,8 @@ use std::str::FromStr;
 use indicatif::{ProgressBar, ProgressStyle};
 use wgpu_mlp::data::{shuffled_indices, stratified_split};
 use wgpu_mlp::{
-    Activation, CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, KFold, LabelColumn, ParamGrid,
-    Scaler, Scaling, StratifiedKFold, Task, TrainConfig,
+    Activation, CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, KFold, LabelColumn, Loss,
+    ParamGrid, Scaler, Scaling, StratifiedKFold, Task, TrainConfig,
 };
 
 struct Options {
@@ -37,7 +40,7 @@ struct Options {
     folds: usize,
     test_fraction: f64,
     seed: u64,
-    activation: Activation,
+    loss: Option<Loss>,
     execution: CvExecution,
     cv_results: Option<String>,
 }
@@ -60,11 +63,12 @@ fn parse_args() -> Result<Options, String> {
             hidden: vec![vec![32], vec![64]],
             epochs: vec![20],
             batch_size: vec![32],
+            activation: vec![Activation::Sigmoid, Activation::Relu],
         },
         folds: 5,
         test_fraction: 0.2,
         seed: 0,
-        activation: Activation::Sigmoid,
+        loss: None,
         execution: CvExecution::default(),
         cv_results: None,
     };
@@ -98,9 +102,20 @@ fn parse_args() -> Result<Options, String> {
             }
             "--seed" => options.seed = value()?.parse().map_err(|_| "--seed: not a number")?,
             "--activation" => {
+                options.grid.activation = value()?
+                    .split(',')
+                    .map(|name| {
+                        Activation::from_name(name.trim()).ok_or_else(|| {
+                            format!("--activation: unknown {name:?} (identity, sigmoid, relu, tanh or gelu)")
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--loss" => {
                 let name = value()?;
-                options.activation = Activation::from_name(&name)
-                    .ok_or_else(|| format!("--activation: unknown {name:?} (identity, sigmoid, relu, tanh or gelu)"))?;
+                options.loss = Some(
+                    Loss::from_name(&name).ok_or_else(|| format!("--loss: unknown {name:?} (cross_entropy or mse)"))?,
+                );
             }
             "--sequential" => options.execution = CvExecution::Sequential,
             "--cv-results" => options.cv_results = Some(value()?),
@@ -163,6 +178,11 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
     let classification = data.labels.is_some();
     let data = GpuDataset::upload(&gpu, &data)?;
     let (n_splits, shuffle, seed) = (options.folds, true, options.seed);
+    let loss = options.loss.unwrap_or(if classification {
+        Loss::SoftmaxCrossEntropy
+    } else {
+        Loss::Mse
+    });
     let search = GridSearchCv {
         grid: options.grid,
         folds: if classification {
@@ -181,8 +201,8 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         refit: true,
         base: TrainConfig {
             seed,
-            hidden_activation: options.activation,
-            output_activation: if classification {
+            loss,
+            output_activation: if loss == Loss::Mse && classification {
                 Activation::Sigmoid
             } else {
                 Activation::Identity

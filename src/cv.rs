@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::error::{Error, Result};
+use crate::ops::Activation;
 use crate::optim::Sgd;
 use crate::train::{
     EpochMetrics, GpuDataset, Lane, Model, TrainConfig, evaluate_stack, fit, stack_groups, train_stack,
@@ -185,6 +186,8 @@ pub struct ParamGrid {
     pub epochs: Vec<usize>,
     /// Batch sizes.
     pub batch_size: Vec<usize>,
+    /// Hidden-layer activations (scikit-learn's `activation`).
+    pub activation: Vec<Activation>,
 }
 
 /// One grid point.
@@ -202,14 +205,22 @@ pub struct Hyperparams {
     pub epochs: usize,
     /// Batch size.
     pub batch_size: usize,
+    /// Hidden-layer activation.
+    pub activation: Activation,
 }
 
 impl fmt::Display for Hyperparams {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "lr={} momentum={} weight_decay={} hidden={:?} epochs={} batch_size={}",
-            self.lr, self.momentum, self.weight_decay, self.hidden, self.epochs, self.batch_size
+            "lr={} momentum={} weight_decay={} hidden={:?} epochs={} batch_size={} activation={}",
+            self.lr,
+            self.momentum,
+            self.weight_decay,
+            self.hidden,
+            self.epochs,
+            self.batch_size,
+            self.activation.name()
         )
     }
 }
@@ -224,14 +235,17 @@ impl ParamGrid {
                     for hidden in &self.hidden {
                         for &epochs in &self.epochs {
                             for &batch_size in &self.batch_size {
-                                points.push(Hyperparams {
-                                    lr,
-                                    momentum,
-                                    weight_decay,
-                                    hidden: hidden.clone(),
-                                    epochs,
-                                    batch_size,
-                                });
+                                for &activation in &self.activation {
+                                    points.push(Hyperparams {
+                                        lr,
+                                        momentum,
+                                        weight_decay,
+                                        hidden: hidden.clone(),
+                                        epochs,
+                                        batch_size,
+                                        activation,
+                                    });
+                                }
                             }
                         }
                     }
@@ -385,6 +399,7 @@ impl GridSearchCv {
         config.hidden = point.hidden.clone();
         config.epochs = point.epochs;
         config.batch_size = point.batch_size;
+        config.hidden_activation = point.activation;
         config.early_stopping = None;
         config
     }
@@ -427,6 +442,12 @@ impl GridSearchCv {
             &base.batch_size,
             &default.batch_size,
             &self.grid.batch_size,
+        )?;
+        overridden(
+            "hidden_activation",
+            &base.hidden_activation,
+            &default.hidden_activation,
+            &self.grid.activation,
         )?;
         if let Some(patience) = base.early_stopping {
             return Err(Error::invalid(

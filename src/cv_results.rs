@@ -21,6 +21,8 @@ enum Cell {
     /// A JSON object: raw in JSON, its text in CSV.
     Object(String),
     Sizes(Vec<usize>),
+    /// A name: plain in CSV, a string in JSON.
+    Name(&'static str),
 }
 
 impl Cell {
@@ -31,6 +33,7 @@ impl Cell {
             Cell::Int(v) => v.to_string(),
             Cell::Object(s) => s.clone(),
             Cell::Sizes(sizes) => sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(";"),
+            Cell::Name(name) => name.to_string(),
         }
     }
 
@@ -46,6 +49,7 @@ impl Cell {
                 "[{}]",
                 sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
             ),
+            Cell::Name(name) => json_string(name),
         }
     }
 }
@@ -70,13 +74,14 @@ fn json_string(s: &str) -> String {
 /// The grid point as a JSON object (the `params` column).
 fn params_object(p: &Hyperparams) -> String {
     format!(
-        "{{\"lr\": {}, \"momentum\": {}, \"weight_decay\": {}, \"hidden\": {}, \"epochs\": {}, \"batch_size\": {}}}",
+        "{{\"lr\": {}, \"momentum\": {}, \"weight_decay\": {}, \"hidden\": {}, \"epochs\": {}, \"batch_size\": {}, \"activation\": {}}}",
         p.lr,
         p.momentum,
         p.weight_decay,
         Cell::Sizes(p.hidden.clone()).json(),
         p.epochs,
-        p.batch_size
+        p.batch_size,
+        json_string(p.activation.name())
     )
 }
 
@@ -91,6 +96,7 @@ fn columns(results: &[CvResult]) -> Vec<(String, Vec<Cell>)> {
         column("param_hidden", &|r| Cell::Sizes(r.params.hidden.clone())),
         column("param_epochs", &|r| Cell::Int(r.params.epochs)),
         column("param_batch_size", &|r| Cell::Int(r.params.batch_size)),
+        column("param_activation", &|r| Cell::Name(r.params.activation.name())),
         column("params", &|r| Cell::Object(params_object(&r.params))),
     ];
     let splits = results.first().map_or(0, |r| r.fold_scores.len());

@@ -323,9 +323,11 @@ fn batched_cross_validation_equals_model_by_model() {
         hidden: vec![vec![5]],
         epochs: vec![3],
         batch_size: vec![10],
+        activation: vec![wgpu_mlp::Activation::Sigmoid],
     };
     assert_same_search("lr × momentum × weight decay", &data, &rows, grid, stratified, seed);
-    // mixed epoch counts (masked updates), 7 folds of unequal sizes, uneven last batches
+    // mixed epoch counts (masked updates), 7 folds of unequal sizes, uneven last batches,
+    // two hidden activations (two stacks)
     let grid = ParamGrid {
         lr: vec![0.3],
         momentum: vec![0.9],
@@ -333,6 +335,7 @@ fn batched_cross_validation_equals_model_by_model() {
         hidden: vec![vec![4]],
         epochs: vec![1, 4, 2],
         batch_size: vec![16],
+        activation: vec![wgpu_mlp::Activation::Sigmoid, wgpu_mlp::Activation::Gelu],
     };
     let kfold = Folds::KFold(KFold {
         n_splits: 7,
@@ -348,6 +351,7 @@ fn batched_cross_validation_equals_model_by_model() {
         hidden: vec![vec![3], vec![6, 4]],
         epochs: vec![2],
         batch_size: vec![8, 13],
+        activation: vec![wgpu_mlp::Activation::Sigmoid],
     };
     assert_same_search("shapes and batch sizes", &data, &rows, grid, stratified, seed);
 }
@@ -367,6 +371,7 @@ fn oversized_groups_are_split_and_reported() {
         hidden: vec![vec![4]],
         epochs: vec![2],
         batch_size: vec![8],
+        activation: vec![wgpu_mlp::Activation::Sigmoid],
     };
     let folds = Folds::KFold(KFold {
         n_splits: 3,

@@ -119,6 +119,7 @@ fn search(lrs: Vec<f32>, seed: u64) -> GridSearchCv {
             hidden: vec![vec![5]],
             epochs: vec![8],
             batch_size: vec![16],
+            activation: vec![wgpu_mlp::Activation::Sigmoid],
         },
         folds: Folds::Stratified(StratifiedKFold {
             n_splits: 3,
@@ -307,6 +308,10 @@ fn grid_search_refuses_base_values_the_grid_overrides() {
         ("hidden", Box::new(|c| c.hidden = vec![9])),
         ("epochs", Box::new(|c| c.epochs = 3)),
         ("batch_size", Box::new(|c| c.batch_size = 7)),
+        (
+            "hidden_activation",
+            Box::new(|c| c.hidden_activation = wgpu_mlp::Activation::Tanh),
+        ),
         ("early_stopping", Box::new(|c| c.early_stopping = Some(2))),
     ];
     for (field, set) in cases {
@@ -347,6 +352,7 @@ fn cv_results_as_csv_and_json() {
             "param_hidden",
             "param_epochs",
             "param_batch_size",
+            "param_activation",
             "params",
             "split0_test_score",
             "split1_test_score",
@@ -363,17 +369,18 @@ fn cv_results_as_csv_and_json() {
         assert!(number(0) > 0.0, "a fit takes time");
         assert_eq!(number(1) as f32, result.params.lr);
         assert_eq!(&record[4], "5");
+        assert_eq!(&record[7], result.params.activation.name());
         assert!(
-            record[7].contains(&format!("\"lr\": {}", result.params.lr)),
+            record[8].contains(&format!("\"lr\": {}", result.params.lr)),
             "{}",
-            &record[7]
+            &record[8]
         );
         for k in 0..3 {
-            assert_eq!(number(8 + k) as f32, result.fold_scores[k]);
+            assert_eq!(number(9 + k) as f32, result.fold_scores[k]);
         }
-        assert_eq!(number(11) as f32, result.mean);
-        assert_eq!(number(12) as f32, result.std);
-        assert_eq!(record[13].parse::<usize>().unwrap(), result.rank);
+        assert_eq!(number(12) as f32, result.mean);
+        assert_eq!(number(13) as f32, result.std);
+        assert_eq!(record[14].parse::<usize>().unwrap(), result.rank);
     }
     let json = report.cv_results_json();
     let ranks: Vec<String> = report.results.iter().map(|r| r.rank.to_string()).collect();
@@ -383,6 +390,10 @@ fn cv_results_as_csv_and_json() {
         "{json}"
     );
     assert!(json.contains("\"params\": [{\"lr\": 0.5,"), "{json}");
+    assert!(
+        json.contains("\"param_activation\": [\"sigmoid\", \"sigmoid\"]"),
+        "{json}"
+    );
     // Written by extension; a folder that does not exist is an Io error, not a panic.
     let path = std::env::temp_dir().join(format!("wgpu-mlp-cv-{}.json", std::process::id()));
     report.write_cv_results(&path).unwrap();

@@ -96,6 +96,7 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
         hidden: vec![vec![3]],
         epochs: vec![1],
         batch_size: vec![4],
+        activation: vec![wgpu_mlp::Activation::Sigmoid],
     };
     let search = |grid: ParamGrid, folds: Folds| GridSearchCv {
         grid,

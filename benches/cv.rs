@@ -85,7 +85,7 @@ fn cv(c: &mut Criterion) {
                 train_rows: &fold_rows[i % 5],
                 config: TrainConfig {
                     hidden: vec![64],
-                    sgd: Sgd::new(0.05 + 0.01 * (i / 5) as f32).momentum(0.9),
+                    optimizer: Sgd::new(0.05 + 0.01 * (i / 5) as f32).momentum(0.9).into(),
                     epochs: EPOCHS,
                     batch_size: 32,
                     ..TrainConfig::default()

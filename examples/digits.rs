@@ -2,18 +2,21 @@
 //! 5-fold stratified cross-validation over a hyperparameter grid, a refit of the winner on
 //! the whole training part, and its accuracy on the untouched test part.
 //!
-//! Cross-validation trains its 40 fold × grid-point models batched (stacked, one kernel
-//! launch per step for all of them); `--sequential` trains them model by model instead.
+//! The grid: Adam at learning rates 0.001, 0.003 and 0.01, weight decay 1e-4 or 1e-5, 20 or
+//! 30 epochs, sigmoid or ReLU hidden units, softmax cross-entropy. Cross-validation trains its
+//! 120 fold × grid-point models batched (stacked, one kernel launch per step for a whole
+//! stack); `--sequential` trains them model by model instead.
 //!
-//! `cargo run --release --example digits [-- --seed N] [--sequential]`
+//! `cargo run --release --example digits [-- --seed N] [--sequential] [--optimizer sgd|adam|adamw]
+//!  [--lr A,B,..] [--activation NAME,..] [--loss cross_entropy|mse]`
 
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use wgpu_mlp::data::stratified_split;
 use wgpu_mlp::{
-    Activation, CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, Loss, ParamGrid, Scaler,
-    Scaling, StratifiedKFold, TrainConfig,
+    Activation, Adam, CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, Loss, ParamGrid, Scaler,
+    Scaling, Sgd, StratifiedKFold, TrainConfig,
 };
 
 const DIGITS: &[u8] = include_bytes!("../data/digits.csv.gz");
@@ -35,13 +38,16 @@ fn main() {
 fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut seed = 0u64;
     let mut execution = CvExecution::default();
+    // What wins under cross-validation here: Adam, softmax cross-entropy on logits, and a
+    // log-spaced learning-rate grid (scikit-learn's MLPClassifier defaults are Adam and ReLU).
     let mut base = TrainConfig {
+        optimizer: Adam::new(1e-3).into(),
         loss: Loss::SoftmaxCrossEntropy,
         output_activation: Activation::Identity,
         ..TrainConfig::default()
     };
     let mut activations = vec![Activation::Sigmoid, Activation::Relu];
-    let mut lr = vec![0.05, 0.1];
+    let mut lr = vec![0.001, 0.003, 0.01];
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -61,6 +67,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 base.output_activation = match base.loss {
                     Loss::SoftmaxCrossEntropy => Activation::Identity,
                     Loss::Mse => Activation::Sigmoid,
+                };
+            }
+            "--optimizer" => {
+                base.optimizer = match args.next().ok_or("--optimizer needs a value")?.as_str() {
+                    "sgd" => Sgd::new(0.5).momentum(0.9).into(),
+                    "adam" => Adam::new(1e-3).into(),
+                    "adamw" => Adam::adamw(1e-3).weight_decay(0.0).into(),
+                    other => return Err(format!("unknown optimizer {other} (sgd, adam, adamw)").into()),
                 };
             }
             "--lr" => {

@@ -1,35 +1,60 @@
-// In-place SGD update of every parameter of every stacked model, element by element, with
-// each model's own hyperparameters:
-//   decoupled (default):  v ← μ·v + g;          w ← w − η·(v + γ·w)
-//   coupled (PyTorch):    g' = g + γ·w;  v ← μ·v + g';  w ← w − η·v
-// With μ = 0 the velocity equals the gradient, so plain SGD is the same formula.
-// grad, weight, velocity (models · n): model m's parameters are elements m·n .. (m+1)·n.
-// A model whose `model_active` flag is 0 is left as it is (its epochs are over, or this
-// step has no rows of its data): neither its weights nor its velocity move.
-struct SgdParams {
+// In-place optimizer update of every parameter of every stacked model, element by element,
+// each model with its own optimizer and settings (`Hyperparams`, one per model):
+// SGD (kind 0), with Δ = v, or g' + μ·v with Nesterov momentum:
+//   decoupled (default):  g' = g;          v ← μ·v + g';  w ← w − η·(Δ + γ·w)
+//   coupled (PyTorch):    g' = g + γ·w;    v ← μ·v + g';  w ← w − η·Δ
+// Adam (kind 1, PyTorch's Adam; AdamW when the decay is decoupled), at the model's step t:
+//   coupled (Adam):       g' = g + λ·w
+//   decoupled (AdamW):    g' = g;          w ← w − η·λ·w first
+//   m ← β₁·m + (1 − β₁)·g';  s ← β₂·s + (1 − β₂)·g'²;  w ← w − (η / c₁)·m / (√s / √c₂ + ε)
+//   with c = 1 − βᵗ from `optimizer_steps`, which counts t and computes c once per model.
+// grad, weight, velocity (m for Adam), second_moment (models · n): model m's parameters are
+// elements m·n .. (m+1)·n. A model whose `model_active` flag is 0 is left as it is (its
+// epochs are over, or this step has no rows of its data): nothing of it moves.
+struct OptimParams {
     n: u32, // parameters per model
     models: u32,
     _pad0: u32,
     _pad1: u32,
 }
 
+const KIND_SGD: u32 = 0u;
+const KIND_ADAM: u32 = 1u;
+const FLAG_COUPLED: u32 = 1u;  // weight decay folded into the gradient
+const FLAG_NESTEROV: u32 = 2u;
+
 struct Hyperparams {
+    kind: u32,
+    flags: u32,
     lr: f32,
-    momentum: f32,
+    momentum: f32, // SGD's μ, Adam's β₁
+    beta2: f32,
+    eps: f32,
     weight_decay: f32,
-    coupled: u32,
+    _pad: f32,
+}
+
+// Per model: the step count t (a float, exact to 2^24 steps) and Adam's c₁ = 1 − β₁ᵗ,
+// c₂ = 1 − β₂ᵗ after the step.
+struct ModelState {
+    steps: f32,
+    correction1: f32,
+    correction2: f32,
+    _pad: f32,
 }
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which
 // costs milliseconds per dispatch. Each entry point copies them into `params` first.
-@group(0) @binding(0) var<storage, read> params_buffer: SgdParams;
-var<private> params: SgdParams;
+@group(0) @binding(0) var<storage, read> params_buffer: OptimParams;
+var<private> params: OptimParams;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> velocity: array<f32>;
 @group(0) @binding(4) var<storage, read> hyperparams: array<Hyperparams>; // (models)
 @group(0) @binding(5) var<storage, read> model_active: array<u32>;        // (models)
+@group(0) @binding(6) var<storage, read_write> second_moment: array<f32>; // Adam only
+@group(0) @binding(7) var<storage, read_write> model_state: array<ModelState>; // (models)
 
 // Each invocation updates a run of PER_INVOCATION consecutive elements, loading a model's
 // settings and flag once per run rather than once per element: on CPU adapters every
@@ -37,7 +62,7 @@ var<private> params: SgdParams;
 const PER_INVOCATION: u32 = 8u;
 
 @compute @workgroup_size(256)
-fn sgd_update(
+fn optimizer_update(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
@@ -47,25 +72,103 @@ fn sgd_update(
     let first = ((wid.x + nwg.x * wid.y) * 256u + lid) * PER_INVOCATION;
     var model = 0xffffffffu;
     var h: Hyperparams;
+    var state: ModelState;
     var updating = false;
     for (var i = first; i < min(first + PER_INVOCATION, total); i++) {
         if i / params.n != model {
             model = i / params.n;
             h = hyperparams[model];
             updating = model_active[model] != 0u;
+            if h.kind == KIND_ADAM {
+                state = model_state[model];
+            }
         }
         if !updating {
             continue;
         }
-        let w = weight[i];
-        if h.coupled != 0u {
-            let v = h.momentum * velocity[i] + grad[i] + h.weight_decay * w;
-            velocity[i] = v;
-            weight[i] = w - h.lr * v;
+        if h.kind == KIND_ADAM {
+            adam_step(i, h, state);
         } else {
-            let v = h.momentum * velocity[i] + grad[i];
-            velocity[i] = v;
+            sgd_step(i, h);
+        }
+    }
+}
+
+fn sgd_step(i: u32, h: Hyperparams) {
+    let w = weight[i];
+    if (h.flags & FLAG_NESTEROV) != 0u && (h.flags & FLAG_COUPLED) != 0u {
+        let g = grad[i] + h.weight_decay * w;
+        let v = h.momentum * velocity[i] + g;
+        velocity[i] = v;
+        weight[i] = w - h.lr * (g + h.momentum * v);
+    } else if (h.flags & FLAG_COUPLED) != 0u {
+        // the seed's order of operations, kept so results stay bit for bit the same
+        let v = h.momentum * velocity[i] + grad[i] + h.weight_decay * w;
+        velocity[i] = v;
+        weight[i] = w - h.lr * v;
+    } else {
+        let g = grad[i];
+        let v = h.momentum * velocity[i] + g;
+        velocity[i] = v;
+        if (h.flags & FLAG_NESTEROV) != 0u {
+            weight[i] = w - h.lr * (g + h.momentum * v + h.weight_decay * w);
+        } else {
             weight[i] = w - h.lr * (v + h.weight_decay * w);
         }
     }
+}
+
+fn adam_step(i: u32, h: Hyperparams, state: ModelState) {
+    var w = weight[i];
+    var g = grad[i];
+    if (h.flags & FLAG_COUPLED) != 0u {
+        g += h.weight_decay * w;
+    } else {
+        w -= h.lr * h.weight_decay * w;
+    }
+    let m = h.momentum * velocity[i] + (1.0 - h.momentum) * g;
+    let s = h.beta2 * second_moment[i] + (1.0 - h.beta2) * g * g;
+    velocity[i] = m;
+    second_moment[i] = s;
+    weight[i] = w - (h.lr / state.correction1) * m / (sqrt(s) / sqrt(state.correction2) + h.eps);
+}
+
+// 1 − βᵗ to full f32 precision for small t as for large, where 1 − pow(β, t) would cancel:
+// −expm1(t · ln β), ln β = ln(1 − d) with d = 1 − β exact (Sterbenz) for β ≥ 0.5, both by
+// their series where the plain formulas lose digits.
+fn one_minus_power(beta: f32, t: f32) -> f32 {
+    let d = 1.0 - beta;
+    if d > 0.5 {
+        return 1.0 - pow(beta, t); // βᵗ ≤ ½: nothing cancels
+    }
+    var ln_beta = 0.0;
+    var d_power = d;
+    for (var k = 1u; k <= 48u; k++) {
+        ln_beta -= d_power / f32(k);
+        d_power *= d;
+    }
+    let x = t * ln_beta;
+    if x < -0.5 {
+        return 1.0 - exp(x); // eˣ < 0.61: at most a bit lost
+    }
+    var sum = 0.0;
+    var term = x;
+    for (var k = 2u; k <= 14u; k++) {
+        sum += term;
+        term *= x / f32(k);
+    }
+    return -sum;
+}
+
+// Before each update: every active Adam model counts its step and its bias corrections.
+@compute @workgroup_size(64)
+fn optimizer_steps(@builtin(global_invocation_id) gid: vec3<u32>) {
+    params = params_buffer;
+    let model = gid.x;
+    if model >= params.models || model_active[model] == 0u || hyperparams[model].kind != KIND_ADAM {
+        return;
+    }
+    let h = hyperparams[model];
+    let t = model_state[model].steps + 1.0;
+    model_state[model] = ModelState(t, one_minus_power(h.momentum, t), one_minus_power(h.beta2, t), 0.0);
 }

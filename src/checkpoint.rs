@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::mlp::{LayerParams, Mlp, StepKernel};
 use crate::ops::{Activation, Loss};
-use crate::optim::{Sgd, WeightDecay};
+use crate::optim::{Adam, Optimizer, Sgd, WeightDecay};
 
 const FORMAT: &str = "wgpu-mlp checkpoint";
 
@@ -36,6 +36,72 @@ pub(crate) fn checkpoint_error(path: &Path, message: impl Into<String>) -> Error
 
 fn parse_activation(path: &Path, text: &str) -> Result<Activation> {
     Activation::from_name(text).ok_or_else(|| checkpoint_error(path, format!("unknown activation {text:?}")))
+}
+
+/// The optimizer's kind and settings as metadata entries (PyTorch's names).
+fn optimizer_metadata(optimizer: &Optimizer) -> Vec<(String, String)> {
+    let mut entries = vec![("optimizer", optimizer.name().to_string())];
+    match optimizer {
+        Optimizer::Sgd(sgd) => entries.extend([
+            ("lr", sgd.lr.to_string()),
+            ("momentum", sgd.momentum.to_string()),
+            ("weight_decay", sgd.weight_decay.to_string()),
+            ("decay", format!("{:?}", sgd.decay)),
+            ("nesterov", sgd.nesterov.to_string()),
+        ]),
+        Optimizer::Adam(adam) => entries.extend([
+            ("lr", adam.lr.to_string()),
+            ("beta1", adam.beta1.to_string()),
+            ("beta2", adam.beta2.to_string()),
+            ("eps", adam.eps.to_string()),
+            ("weight_decay", adam.weight_decay.to_string()),
+        ]),
+    }
+    entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// The optimizer a checkpoint names (SGD where it names none: the files from before Adam).
+fn parse_optimizer(
+    path: &Path,
+    meta: &HashMap<String, String>,
+    number: &dyn Fn(&str) -> Result<f32>,
+) -> Result<Optimizer> {
+    let kind = meta.get("optimizer").map_or("sgd", String::as_str);
+    let optimizer: Optimizer = match kind {
+        "sgd" => {
+            let decay = match meta.get("decay").map(String::as_str) {
+                Some("Decoupled") => WeightDecay::Decoupled,
+                Some("Coupled") => WeightDecay::Coupled,
+                other => return Err(checkpoint_error(path, format!("unknown decay {other:?}"))),
+            };
+            let nesterov = meta.get("nesterov").is_some_and(|v| v == "true");
+            Sgd::new(number("lr")?)
+                .momentum(number("momentum")?)
+                .weight_decay(number("weight_decay")?)
+                .decay(decay)
+                .nesterov(nesterov)
+                .into()
+        }
+        "adam" | "adamw" => Adam {
+            lr: number("lr")?,
+            beta1: number("beta1")?,
+            beta2: number("beta2")?,
+            eps: number("eps")?,
+            weight_decay: number("weight_decay")?,
+            decoupled: kind == "adamw",
+        }
+        .into(),
+        other => return Err(checkpoint_error(path, format!("unknown optimizer {other:?}"))),
+    };
+    optimizer.validate()?;
+    Ok(optimizer)
+}
+
+fn second_moment_names(layer: usize) -> [String; 2] {
+    [
+        format!("layers.{layer}.weight.second_moment"),
+        format!("layers.{layer}.bias.second_moment"),
+    ]
 }
 
 fn names(layer: usize) -> [String; 4] {
@@ -57,7 +123,7 @@ impl Mlp {
     pub(crate) fn save_with(&self, path: &Path, extra: &[(&str, String)]) -> Result<()> {
         let params = self.parameters()?;
         let velocities = self.velocities()?;
-        let sgd = self.graph().optimizer();
+        let optimizer = self.graph().optimizer();
         let (hidden, output) = self.activations();
         let sizes: Vec<String> = self.sizes().iter().map(usize::to_string).collect();
         let metadata = HashMap::from([
@@ -67,16 +133,22 @@ impl Mlp {
             ("hidden_activation".to_string(), hidden.name().to_string()),
             ("output_activation".to_string(), output.name().to_string()),
             ("loss".to_string(), self.loss_function().name().to_string()),
-            ("lr".to_string(), sgd.lr.to_string()),
-            ("momentum".to_string(), sgd.momentum.to_string()),
-            ("weight_decay".to_string(), sgd.weight_decay.to_string()),
-            ("decay".to_string(), format!("{:?}", sgd.decay)),
             ("step".to_string(), self.steps_taken().to_string()),
             ("step_kernel".to_string(), format!("{:?}", self.step_kernel())),
         ]);
         let mut metadata = metadata;
+        metadata.extend(optimizer_metadata(&optimizer));
+        if optimizer.needs_second_moment() {
+            let steps = self.graph().optimizer_steps()?;
+            metadata.insert("optimizer_steps".into(), steps[0].to_string());
+        }
         metadata.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let mut tensors = Vec::new();
+        let second_moments = if optimizer.needs_second_moment() {
+            self.second_moments()?
+        } else {
+            Vec::new()
+        };
         for (l, (p, v)) in params.iter().zip(&velocities).enumerate() {
             let (fan_in, fan_out) = (self.sizes()[l], self.sizes()[l + 1]);
             let [w, b, vw, vb] = names(l);
@@ -87,6 +159,11 @@ impl Mlp {
                 (vb, vec![fan_out], &v.bias),
             ] {
                 tensors.push((name, shape, bytemuck::cast_slice::<f32, u8>(data).to_vec()));
+            }
+            if let Some(s) = second_moments.get(l) {
+                let [sw, sb] = second_moment_names(l);
+                tensors.push((sw, vec![fan_in, fan_out], bytemuck::cast_slice(&s.weights).to_vec()));
+                tensors.push((sb, vec![fan_out], bytemuck::cast_slice(&s.bias).to_vec()));
             }
         }
         let views = tensors
@@ -141,15 +218,7 @@ impl Mlp {
             .map(|s| s.parse::<usize>())
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| checkpoint_error(path, format!("sizes = {:?}", meta.get("sizes"))))?;
-        let decay = match get("decay")? {
-            "Decoupled" => WeightDecay::Decoupled,
-            "Coupled" => WeightDecay::Coupled,
-            other => return Err(checkpoint_error(path, format!("unknown decay {other:?}"))),
-        };
-        let sgd = Sgd::new(number("lr")?)
-            .momentum(number("momentum")?)
-            .weight_decay(number("weight_decay")?)
-            .decay(decay);
+        let optimizer = parse_optimizer(path, meta, &number)?;
         let step: u64 = get("step")?
             .parse()
             .map_err(|_| checkpoint_error(path, "step is not a number"))?;
@@ -179,6 +248,8 @@ impl Mlp {
         };
         let mut params = Vec::new();
         let mut velocities = Vec::new();
+        let mut second_moments = Vec::new();
+        let adam = optimizer.needs_second_moment();
         for l in 0..sizes.len() - 1 {
             let (fan_in, fan_out) = (sizes[l], sizes[l + 1]);
             let [w, b, vw, vb] = names(l);
@@ -190,11 +261,19 @@ impl Mlp {
                 weights: read(&vw, &[fan_in, fan_out])?,
                 bias: read(&vb, &[fan_out])?,
             });
+            if adam {
+                let [sw, sb] = second_moment_names(l);
+                second_moments.push(LayerParams {
+                    weights: read(&sw, &[fan_in, fan_out])?,
+                    bias: read(&sb, &[fan_out])?,
+                });
+            }
         }
-        if tensors.len() != 4 * (sizes.len() - 1) {
+        let expected = (if adam { 6 } else { 4 }) * (sizes.len() - 1);
+        if tensors.len() != expected {
             return Err(checkpoint_error(
                 path,
-                format!("{} tensors, expected {}", tensors.len(), 4 * (sizes.len() - 1)),
+                format!("{} tensors, expected {expected}", tensors.len()),
             ));
         }
         let step_kernel = match meta.get("step_kernel").map(String::as_str) {
@@ -216,8 +295,15 @@ impl Mlp {
             .hidden_activation(parse_activation(path, get("hidden_activation")?)?)
             .output_activation(parse_activation(path, get("output_activation")?)?)
             .parameters(params)
-            .build(gpu, batch, sgd)?;
+            .build(gpu, batch, optimizer)?;
         mlp.set_velocities(&velocities)?;
+        if adam {
+            mlp.set_second_moments(&second_moments)?;
+            let steps: u64 = get("optimizer_steps")?
+                .parse()
+                .map_err(|_| checkpoint_error(path, "optimizer_steps is not a number"))?;
+            mlp.graph().set_optimizer_steps(steps)?;
+        }
         mlp.set_steps_taken(step);
         Ok((mlp, meta.clone()))
     }

@@ -10,7 +10,7 @@ use rand::seq::SliceRandom;
 
 use crate::error::{Error, Result};
 use crate::ops::Activation;
-use crate::optim::Sgd;
+use crate::optim::{Adam, Optimizer};
 use crate::train::{
     EpochMetrics, GpuDataset, Lane, Model, TrainConfig, evaluate_stack, fit, stack_groups, train_stack,
 };
@@ -390,12 +390,7 @@ impl GridSearchCv {
 
     fn config(&self, point: &Hyperparams) -> TrainConfig {
         let mut config = self.base.clone();
-        config.sgd = Sgd {
-            lr: point.lr,
-            momentum: point.momentum,
-            weight_decay: point.weight_decay,
-            decay: self.base.sgd.decay,
-        };
+        config.optimizer = self.base.optimizer.with(point.lr, point.momentum, point.weight_decay);
         config.hidden = point.hidden.clone();
         config.epochs = point.epochs;
         config.batch_size = point.batch_size;
@@ -422,17 +417,27 @@ impl GridSearchCv {
                 format!("{base:?}: put it in the grid instead"),
             ))
         }
-        overridden("sgd.lr", &base.sgd.lr, &default.sgd.lr, &self.grid.lr)?;
+        // With Adam the grid's momentum is β₁, and PyTorch's Adam defaults count as unset.
+        let default_optimizer = match base.optimizer {
+            Optimizer::Adam(_) => Optimizer::Adam(Adam::new(1e-3)),
+            Optimizer::Sgd(_) => default.optimizer,
+        };
         overridden(
-            "sgd.momentum",
-            &base.sgd.momentum,
-            &default.sgd.momentum,
+            "optimizer lr",
+            &base.optimizer.lr(),
+            &default_optimizer.lr(),
+            &self.grid.lr,
+        )?;
+        overridden(
+            "optimizer momentum",
+            &base.optimizer.momentum(),
+            &default_optimizer.momentum(),
             &self.grid.momentum,
         )?;
         overridden(
-            "sgd.weight_decay",
-            &base.sgd.weight_decay,
-            &default.sgd.weight_decay,
+            "optimizer weight_decay",
+            &base.optimizer.weight_decay(),
+            &default_optimizer.weight_decay(),
             &self.grid.weight_decay,
         )?;
         overridden("hidden", &base.hidden, &default.hidden, &self.grid.hidden)?;

@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, MatmulKernel, MatmulLayout};
 use crate::ops::{self, Activation, Loss};
-use crate::optim::Sgd;
+use crate::optim::Optimizer;
 use crate::tensor::{Tensor, check_binding_size};
 
 /// A value in a graph: an input, a parameter or an op's output.
@@ -235,15 +235,15 @@ impl GraphBuilder {
 
     /// Plans and allocates everything on `gpu`: node values, gradients, one flat block each
     /// for parameters, their gradients and velocities, and every kernel's bind group.
-    pub fn build(self, gpu: &Gpu, loss: NodeId, sgd: Sgd) -> Result<Graph> {
-        Graph::new(gpu, self, loss, &[sgd])
+    pub fn build(self, gpu: &Gpu, loss: NodeId, optimizer: impl Into<Optimizer>) -> Result<Graph> {
+        Graph::new(gpu, self, loss, &[optimizer.into()])
     }
 
     /// [`GraphBuilder::build`] for a stack of models, one per entry of `optimizers`: the
     /// same graph, every value, gradient, parameter and velocity once per model, and every
     /// kernel launched once for all of them. Parameters start from the builder's values in
     /// every model.
-    pub(crate) fn build_stacked(self, gpu: &Gpu, loss: NodeId, optimizers: &[Sgd]) -> Result<Graph> {
+    pub(crate) fn build_stacked(self, gpu: &Gpu, loss: NodeId, optimizers: &[Optimizer]) -> Result<Graph> {
         Graph::new(gpu, self, loss, optimizers)
     }
 }
@@ -273,9 +273,16 @@ pub struct Graph {
     param_offsets: Vec<Option<usize>>,
     forward: Vec<Dispatch>,
     backward: Vec<Dispatch>,
-    update: Dispatch,
+    /// The optimizer's dispatches (Adam: a step count, then the update).
+    update: Vec<Dispatch>,
     /// Each model's optimizer, and the same as the update kernel reads it.
-    optimizers: Vec<Sgd>,
+    optimizers: Vec<Optimizer>,
+    /// Adam's second moments in the layout of the parameters (a stand-in without Adam),
+    /// and each parameter's view of them.
+    flat_second_moment: Tensor,
+    second_moments: Vec<Option<Tensor>>,
+    /// Per model: its optimizer step count and Adam's bias corrections.
+    model_state: Tensor,
     hyperparams: Tensor,
     /// Per model, whether the update moves it (u32; all 1 unless a trainer's gather kernel
     /// rewrites them batch by batch).
@@ -283,14 +290,14 @@ pub struct Graph {
 }
 
 impl Graph {
-    fn new(gpu: &Gpu, builder: GraphBuilder, loss: NodeId, optimizers: &[Sgd]) -> Result<Graph> {
+    fn new(gpu: &Gpu, builder: GraphBuilder, loss: NodeId, optimizers: &[Optimizer]) -> Result<Graph> {
         const OP: &str = "GraphBuilder::build";
         let models = optimizers.len();
         if models == 0 {
             return Err(Error::invalid(OP, "models", "at least 1", 0));
         }
-        for sgd in optimizers {
-            sgd.validate()?;
+        for optimizer in optimizers {
+            optimizer.validate()?;
         }
         let nodes = builder.nodes;
         let Some(Node { op: Op::Loss(..), .. }) = nodes.get(loss.0) else {
@@ -353,6 +360,9 @@ impl Graph {
         let flat_params = Tensor::from_slice(gpu, &[stacked_total], &host_params.repeat(models))?;
         let flat_grads = Tensor::zeros(gpu, &[stacked_total])?;
         let flat_velocity = Tensor::zeros(gpu, &[stacked_total])?;
+        let adam = optimizers.iter().any(Optimizer::needs_second_moment);
+        let flat_second_moment = Tensor::zeros(gpu, &[if adam { stacked_total } else { 1 }])?;
+        let model_state = Tensor::zeros(gpu, &[ops::MODEL_STATE_WORDS * models])?;
         // A parameter (or its gradient, or velocity) in every model: `total` apart.
         let param_view = |block: &Tensor, i: usize| block.view(offsets[i], &nodes[i].shape).stack(models, total);
 
@@ -547,18 +557,24 @@ impl Graph {
         }
         let grads = plan.grads;
         let backward = plan.dispatches;
-        let hyperparams = Tensor::from_slice(gpu, &[4 * models], bytemuck::cast_slice(&hyperparams_of(optimizers)))?;
-        let update = ops::sgd_update_stacked(
+        let hyperparams = Tensor::from_slice(
             gpu,
-            models,
-            &flat_grads,
-            &flat_params,
-            &flat_velocity,
-            &hyperparams,
-            &active,
+            &[ops::HYPERPARAM_WORDS * models],
+            bytemuck::cast_slice(&hyperparams_of(optimizers)),
         )?;
+        let state = ops::OptimizerState {
+            velocity: &flat_velocity,
+            second_moment: &flat_second_moment,
+            model_state: &model_state,
+            hyperparams: &hyperparams,
+            active: &active,
+        };
+        let update = ops::optimizer_update_stacked(gpu, models, &flat_grads, &flat_params, state, adam)?;
         let velocities = (0..n)
             .map(|i| (nodes[i].op == Op::Param).then(|| param_view(&flat_velocity, i)))
+            .collect();
+        let second_moments = (0..n)
+            .map(|i| (adam && nodes[i].op == Op::Param).then(|| param_view(&flat_second_moment, i)))
             .collect();
         let param_offsets = (0..n)
             .map(|i| (nodes[i].op == Op::Param).then_some(offsets[i]))
@@ -582,6 +598,9 @@ impl Graph {
             backward,
             update,
             optimizers: optimizers.to_vec(),
+            flat_second_moment,
+            second_moments,
+            model_state,
             hyperparams,
             active,
         })
@@ -682,18 +701,14 @@ impl Graph {
 
     /// Kernel launches in one training step.
     pub fn dispatches_per_step(&self) -> usize {
-        self.forward.len() + self.backward.len() + 1
+        self.forward.len() + self.backward.len() + self.update.len()
     }
 
     /// Where a step's time goes: each of its dispatches run alone, `reps` times with a
     /// sync after each, as (kernel and grid, median milliseconds). Runs the update too, so
     /// the parameters move: profile a throwaway graph.
     pub fn profile(&self, reps: usize) -> Result<Vec<(String, f64)>> {
-        let steps = self
-            .forward
-            .iter()
-            .chain(&self.backward)
-            .chain(std::iter::once(&self.update));
+        let steps = self.forward.iter().chain(&self.backward).chain(&self.update);
         steps
             .map(|dispatch| {
                 let mut times = Vec::with_capacity(reps.max(1));
@@ -748,7 +763,7 @@ impl Graph {
             self.backward.iter().for_each(|d| d.record(pass));
         }
         if update {
-            self.update.record(pass);
+            self.update.iter().for_each(|dispatch| dispatch.record(pass));
         }
     }
 
@@ -783,14 +798,25 @@ impl Graph {
     }
 
     /// The optimizer in use (the first model's, in a stack).
-    pub fn optimizer(&self) -> Sgd {
+    pub fn optimizer(&self) -> Optimizer {
         self.optimizers[0]
     }
 
-    /// Changes the optimizer's hyperparameters (of every stacked model); velocities are kept.
-    pub fn set_optimizer(&mut self, sgd: Sgd) -> Result<()> {
-        sgd.validate()?;
-        let optimizers = vec![sgd; self.models];
+    /// Changes the optimizer's hyperparameters (of every stacked model); its state is kept.
+    /// It may change between SGD and Adam only where the graph was built with the state the
+    /// new one needs (Adam's second moments): else build a new graph.
+    pub fn set_optimizer(&mut self, optimizer: impl Into<Optimizer>) -> Result<()> {
+        let optimizer = optimizer.into();
+        optimizer.validate()?;
+        if optimizer.needs_second_moment() != self.optimizers[0].needs_second_moment() {
+            return Err(Error::invalid(
+                "Graph::set_optimizer",
+                "optimizer",
+                format!("another {} (the state this graph keeps)", self.optimizers[0].name()),
+                format!("{}: build a new model to switch", optimizer.name()),
+            ));
+        }
+        let optimizers = vec![optimizer; self.models];
         self.hyperparams
             .write(bytemuck::cast_slice(&hyperparams_of(&optimizers)))?;
         self.optimizers = optimizers;
@@ -809,13 +835,67 @@ impl Graph {
 
     /// Sets every velocity back to zero.
     pub fn reset_optimizer(&self) -> Result<()> {
-        self.flat_velocity.write(&vec![0.0; self.flat_velocity.len()])
+        self.flat_velocity.write(&vec![0.0; self.flat_velocity.len()])?;
+        self.flat_second_moment
+            .write(&vec![0.0; self.flat_second_moment.len()])?;
+        self.model_state.write(&vec![0.0; self.model_state.len()])
+    }
+
+    /// Adam's second moment of a parameter (every stacked model's, back to back).
+    pub fn read_second_moment(&self, node: NodeId) -> Result<Vec<f32>> {
+        self.second_moment("Graph::read_second_moment", node)?.to_vec()
+    }
+
+    /// Overwrites a parameter's Adam second moment (e.g. from a checkpoint).
+    pub fn write_second_moment(&self, node: NodeId, data: &[f32]) -> Result<()> {
+        const OP: &str = "Graph::write_second_moment";
+        let tensor = self.second_moment(OP, node)?;
+        if data.len() != tensor.len() * self.models {
+            return Err(Error::shape(
+                OP,
+                &self.names[node.0],
+                tensor.len() * self.models,
+                data.len(),
+            ));
+        }
+        tensor.write(data)
+    }
+
+    fn second_moment(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
+        self.second_moments.get(node.0).and_then(Option::as_ref).ok_or_else(|| {
+            Error::invalid(
+                op,
+                "node",
+                "a parameter of a graph trained with Adam",
+                format!("{node:?} ({})", self.optimizers[0].name()),
+            )
+        })
+    }
+
+    /// Optimizer steps each stacked model has taken (Adam counts them for its bias
+    /// corrections; 0 with SGD, which needs no count).
+    pub fn optimizer_steps(&self) -> Result<Vec<u64>> {
+        let state = self.model_state.to_vec()?;
+        Ok(state
+            .chunks(ops::MODEL_STATE_WORDS)
+            .map(|model| model[0] as u64)
+            .collect())
+    }
+
+    /// Sets every stacked model's optimizer step count (e.g. from a checkpoint); the bias
+    /// corrections follow from it at the next step.
+    pub fn set_optimizer_steps(&self, steps: u64) -> Result<()> {
+        let mut state = vec![0.0f32; self.model_state.len()];
+        state
+            .chunks_mut(ops::MODEL_STATE_WORDS)
+            .for_each(|model| model[0] = steps as f32);
+        self.model_state.write(&state)
     }
 }
 
 /// Each model's optimizer settings in the update kernel's layout.
-fn hyperparams_of(optimizers: &[Sgd]) -> Vec<ops::SgdHyperparams> {
-    optimizers.iter().map(ops::SgdHyperparams::from).collect()
+fn hyperparams_of(optimizers: &[Optimizer]) -> Vec<ops::OptimizerHyperparams> {
+    optimizers.iter().map(ops::OptimizerHyperparams::from).collect()
 }
 
 /// A matmul with the kernel [`MatmulKernel::choose`] picks for its shape, skipping the

@@ -39,7 +39,7 @@ pub use graph::{Graph, GraphBuilder, NodeId};
 pub use kernels::{Dispatch, MatmulKernel, MatmulLayout};
 pub use mlp::{LayerParams, Mlp, MlpBuilder, StepKernel};
 pub use ops::{Activation, Loss};
-pub use optim::{Sgd, WeightDecay};
+pub use optim::{Adam, Optimizer, Sgd, WeightDecay};
 pub use tensor::Tensor;
 pub use train::{EpochMetrics, FitJob, GpuDataset, Model, Scores, TrainConfig, fit, fit_batched, resume};
 

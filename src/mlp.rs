@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::{Graph, GraphBuilder, NodeId};
 use crate::ops::{Activation, Loss};
-use crate::optim::Sgd;
+use crate::optim::{Optimizer, Sgd};
 
 /// One dense layer's parameters, row-major: `weights` (in, out) and `bias` (out).
 #[derive(Clone, Debug, PartialEq)]
@@ -113,9 +113,9 @@ impl MlpBuilder {
     }
 
     /// Builds the model on `gpu` for mini-batches of `batch` rows.
-    pub fn build(self, gpu: &Gpu, batch: usize, sgd: Sgd) -> Result<Mlp> {
+    pub fn build(self, gpu: &Gpu, batch: usize, optimizer: impl Into<Optimizer>) -> Result<Mlp> {
         let params = self.starting_params("Mlp::build", batch)?;
-        self.build_graph(gpu, batch, &[sgd], &[params])
+        self.build_graph(gpu, batch, &[optimizer.into()], &[params])
     }
 
     /// The checked builder's starting parameters (given, else drawn from its seed).
@@ -150,7 +150,7 @@ impl MlpBuilder {
     /// println!("loss per learning rate: {:?}", stack.losses()?);
     /// # Ok::<(), wgpu_mlp::Error>(())
     /// ```
-    pub fn build_stack(self, gpu: &Gpu, batch: usize, optimizers: &[Sgd]) -> Result<Mlp> {
+    pub fn build_stack<O: Into<Optimizer> + Copy>(self, gpu: &Gpu, batch: usize, optimizers: &[O]) -> Result<Mlp> {
         let params = self.starting_params("Mlp::build_stack", batch)?;
         if optimizers.is_empty() {
             return Err(Error::invalid(
@@ -161,14 +161,15 @@ impl MlpBuilder {
             ));
         }
         let all = vec![params; optimizers.len()];
+        let optimizers: Vec<Optimizer> = optimizers.iter().map(|&o| o.into()).collect();
         self.step_kernel(StepKernel::General)
-            .build_graph(gpu, batch, optimizers, &all)
+            .build_graph(gpu, batch, &optimizers, &all)
     }
 
     /// A stack of models of these sizes trained side by side (see
     /// [`GraphBuilder::build_stacked`]): model m starts from `init_params(sizes, seeds[m])`
     /// and trains with `optimizers[m]`. Always the general step.
-    pub(crate) fn build_stacked(self, gpu: &Gpu, batch: usize, seeds: &[u64], optimizers: &[Sgd]) -> Result<Mlp> {
+    pub(crate) fn build_stacked(self, gpu: &Gpu, batch: usize, seeds: &[u64], optimizers: &[Optimizer]) -> Result<Mlp> {
         self.validate()?;
         if batch == 0 {
             return Err(Error::invalid("Mlp::build", "batch size", "at least 1", 0));
@@ -182,7 +183,13 @@ impl MlpBuilder {
     }
 
     /// The graph of one model per entry of `optimizers`, starting from `params[m]`.
-    fn build_graph(self, gpu: &Gpu, batch: usize, optimizers: &[Sgd], params: &[Vec<LayerParams>]) -> Result<Mlp> {
+    fn build_graph(
+        self,
+        gpu: &Gpu,
+        batch: usize,
+        optimizers: &[Optimizer],
+        params: &[Vec<LayerParams>],
+    ) -> Result<Mlp> {
         let models = optimizers.len();
         let layers = self.sizes.len() - 1;
         let mut g = GraphBuilder::new();
@@ -218,8 +225,14 @@ impl MlpBuilder {
                 graph.write(biases[l], &stacked(|layer| &layer.bias))?;
             }
         }
-        let sgd = optimizers[0];
-        let tiny_fits = self.loss == Loss::Mse && tiny_step_fits(&self.sizes, self.hidden, self.output, batch);
+        // The single-dispatch step does plain or momentum SGD only.
+        let tiny_sgd = match optimizers[0] {
+            Optimizer::Sgd(sgd) if !sgd.nesterov => Some(sgd),
+            _ => None,
+        };
+        let tiny_fits = self.loss == Loss::Mse
+            && tiny_sgd.is_some()
+            && tiny_step_fits(&self.sizes, self.hidden, self.output, batch);
         let use_tiny = match self.step_kernel {
             StepKernel::General => false,
             _ if models > 1 => false,
@@ -229,7 +242,8 @@ impl MlpBuilder {
                 return Err(Error::invalid(
                     "Mlp::build",
                     "StepKernel::SingleDispatch",
-                    "≤ 8 layers of ≤ 64 units, activations other than gelu, the mse loss, batch · Σ in·out ≤ 2048",
+                    "≤ 8 layers of ≤ 64 units, activations other than gelu, the mse loss, SGD without \
+                     Nesterov, batch · Σ in·out ≤ 2048",
                     format!("sizes {:?}, batch {batch}", self.sizes),
                 ));
             }
@@ -250,7 +264,7 @@ impl MlpBuilder {
             biases,
             batch,
         };
-        if use_tiny {
+        if use_tiny && let Some(sgd) = tiny_sgd {
             mlp.tiny = Some(TinyStep::new(&mlp, sgd)?);
         }
         Ok(mlp)
@@ -407,8 +421,17 @@ impl Mlp {
     /// mlp.set_optimizer(wgpu_mlp::Sgd::new(0.1).momentum(0.9))?; // a lower rate from here on
     /// # Ok::<(), wgpu_mlp::Error>(())
     /// ```
-    pub fn set_optimizer(&mut self, sgd: Sgd) -> Result<()> {
-        self.graph.set_optimizer(sgd)
+    pub fn set_optimizer(&mut self, optimizer: impl Into<Optimizer>) -> Result<()> {
+        let optimizer = optimizer.into();
+        if self.tiny.is_some() && !matches!(optimizer, Optimizer::Sgd(sgd) if !sgd.nesterov) {
+            return Err(Error::invalid(
+                "Mlp::set_optimizer",
+                "optimizer",
+                "plain or momentum SGD on the single-dispatch step",
+                format!("{optimizer:?}: build with StepKernel::General to change it"),
+            ));
+        }
+        self.graph.set_optimizer(optimizer)
     }
 
     /// Writes the mini-batch: `x` (batch, inputs) and `t` (batch, outputs), row-major. For
@@ -446,8 +469,9 @@ impl Mlp {
 
     /// `k` training steps on the current batch, one submit for all.
     pub fn steps(&mut self, k: usize) -> Result<()> {
-        let sgd = self.graph.optimizer();
-        if self.tiny.as_ref().is_some_and(|tiny| tiny.sgd != sgd) {
+        if let Optimizer::Sgd(sgd) = self.graph.optimizer()
+            && self.tiny.as_ref().is_some_and(|tiny| tiny.sgd != sgd)
+        {
             self.tiny = Some(TinyStep::new(self, sgd)?);
         }
         match &self.tiny {
@@ -523,6 +547,17 @@ impl Mlp {
         self.write_layers(velocities, |node, values| self.graph.write_velocity(node, values))
     }
 
+    /// Adam's second moments, per layer (same shapes as the parameters); an error with SGD.
+    pub fn second_moments(&self) -> Result<Vec<LayerParams>> {
+        self.read_layers(|node| self.graph.read_second_moment(node))
+    }
+
+    /// Overwrites Adam's second moments (all layers are checked before any is written).
+    pub fn set_second_moments(&self, moments: &[LayerParams]) -> Result<()> {
+        check_params("Mlp::set_second_moments", &self.sizes, moments)?;
+        self.write_layers(moments, |node, values| self.graph.write_second_moment(node, values))
+    }
+
     /// Loss of the last forward pass (read back from the GPU).
     pub fn loss(&self) -> Result<f32> {
         self.graph.loss()
@@ -579,6 +614,14 @@ impl Mlp {
     /// Every stacked model's velocities, model by model.
     pub(crate) fn stacked_velocities(&self) -> Result<Vec<Vec<LayerParams>>> {
         self.split_models(self.velocities()?)
+    }
+
+    /// Every stacked model's Adam second moments, model by model (None without Adam).
+    pub(crate) fn stacked_second_moments(&self) -> Result<Option<Vec<Vec<LayerParams>>>> {
+        match self.second_moments() {
+            Ok(moments) => self.split_models(moments).map(Some),
+            Err(_) => Ok(None),
+        }
     }
 
     /// Layers holding every model's values back to back, as one list of layers per model.

@@ -12,7 +12,7 @@ use crate::kernels::Dispatch;
 use crate::mlp::{LayerParams, Mlp, MlpBuilder};
 use crate::ops;
 use crate::ops::{Activation, Loss};
-use crate::optim::Sgd;
+use crate::optim::{Optimizer, Sgd};
 use crate::tensor::Tensor;
 
 /// A data set uploaded to the GPU once: features (N,F) and targets (N,O).
@@ -81,8 +81,8 @@ impl GpuDataset {
 pub struct TrainConfig {
     /// Hidden layer sizes (inputs and outputs come from the data).
     pub hidden: Vec<usize>,
-    /// The optimizer.
-    pub sgd: Sgd,
+    /// The optimizer: [`Sgd`] or [`crate::Adam`], converted with `.into()`.
+    pub optimizer: Optimizer,
     /// Passes over the training rows.
     pub epochs: usize,
     /// Rows per mini-batch.
@@ -107,7 +107,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             hidden: vec![64],
-            sgd: Sgd::new(0.5).momentum(0.9),
+            optimizer: Sgd::new(0.5).momentum(0.9).into(),
             epochs: 30,
             batch_size: 32,
             seed: 0,
@@ -124,7 +124,7 @@ impl TrainConfig {
     /// Checks ranges: epochs ≥ 1, batch size ≥ 1, hidden sizes ≥ 1, the optimizer's.
     pub fn validate(&self) -> Result<()> {
         const OP: &str = "TrainConfig";
-        self.sgd.validate()?;
+        self.optimizer.validate()?;
         if self.epochs == 0 {
             return Err(Error::invalid(OP, "epochs", "at least 1", 0));
         }
@@ -425,7 +425,7 @@ pub fn fit(
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
     check_fit("fit", data, train_rows, validation_rows, config)?;
-    let mlp = mlp_builder(data, config).build(&data.gpu, config.batch_size, config.sgd)?;
+    let mlp = mlp_builder(data, config).build(&data.gpu, config.batch_size, config.optimizer)?;
     fit_one(mlp, 0, data, train_rows, validation_rows, config, on_epoch)
 }
 
@@ -508,12 +508,12 @@ pub fn resume(
             ),
         ));
     }
-    if mlp.graph().optimizer() != config.sgd {
+    if mlp.graph().optimizer() != config.optimizer {
         return Err(Error::invalid(
             OP,
-            "config.sgd",
+            "config.optimizer",
             format!("{:?}", mlp.graph().optimizer()),
-            format!("{:?}", config.sgd),
+            format!("{:?}", config.optimizer),
         ));
     }
     fit_one(mlp, epochs_done, data, train_rows, validation_rows, config, on_epoch)
@@ -697,7 +697,7 @@ pub(crate) fn train_stack(
 ) -> Result<TrainedStack> {
     let first = lanes[0].config;
     let seeds: Vec<u64> = lanes.iter().map(|lane| lane.config.seed).collect();
-    let optimizers: Vec<Sgd> = lanes.iter().map(|lane| lane.config.sgd).collect();
+    let optimizers: Vec<Optimizer> = lanes.iter().map(|lane| lane.config.optimizer).collect();
     let mlp = mlp_builder(data, first).build_stacked(&data.gpu, first.batch_size, &seeds, &optimizers)?;
     train_epochs(mlp, 0, data, lanes, None, on_epoch)
 }
@@ -776,7 +776,7 @@ pub struct FitJob<'a> {
 ///     .iter()
 ///     .map(|&lr| {
 ///         let mut config = TrainConfig { batch_size: 4, ..TrainConfig::default() };
-///         config.sgd.lr = lr;
+///         config.optimizer = Sgd::new(lr).momentum(0.9).into();
 ///         FitJob { train_rows: &rows, config }
 ///     })
 ///     .collect();
@@ -807,14 +807,22 @@ pub fn fit_batched(
         let stack = train_stack(data, &lanes, &mut |m, metrics| on_epoch(group[m], metrics))?;
         let params = stack.mlp.stacked_parameters()?;
         let velocities = stack.mlp.stacked_velocities()?;
+        let second_moments = stack.mlp.stacked_second_moments()?;
+        let optimizer_steps = stack.mlp.graph().optimizer_steps()?;
         let histories = stack.histories;
         for (m, ((params, velocities), history)) in params.into_iter().zip(velocities).zip(histories).enumerate() {
             let config = &jobs[group[m]].config;
             let mut mlp =
                 mlp_builder(data, config)
                     .parameters(params)
-                    .build(&data.gpu, config.batch_size, config.sgd)?;
+                    .build(&data.gpu, config.batch_size, config.optimizer)?;
             mlp.set_velocities(&velocities)?;
+            if config.optimizer.needs_second_moment()
+                && let Some(moments) = &second_moments
+            {
+                mlp.set_second_moments(&moments[m])?;
+                mlp.graph().set_optimizer_steps(optimizer_steps[m])?;
+            }
             let n_batches = batches_per_epoch(jobs[group[m]].train_rows.len(), config.batch_size, config.drop_last);
             mlp.set_steps_taken((n_batches * history.len()) as u64);
             models[group[m]] = Some(Model {

@@ -60,6 +60,18 @@ fn assert_same_model(what: &str, seed: u64, batched: &Model, alone: &Model) {
     }
     assert_eq!(batched.epochs_done(), alone.epochs_done(), "{what}: epochs done");
     assert_eq!(batched.mlp().steps_taken(), alone.mlp().steps_taken(), "{what}: steps");
+    let (s, t) = (
+        batched.mlp().graph().optimizer_steps(),
+        alone.mlp().graph().optimizer_steps(),
+    );
+    assert_eq!(s.unwrap(), t.unwrap(), "{what}: optimizer steps");
+    if let (Ok(s), Ok(t)) = (batched.mlp().second_moments(), alone.mlp().second_moments()) {
+        let diff = max_relative_difference(&s, &t);
+        assert!(
+            diff <= 1e-5,
+            "{what} (TEST_SEED={seed}): second moments differ by {diff:e}"
+        );
+    }
 }
 
 #[test]
@@ -97,7 +109,7 @@ fn fit_batched_equals_fit_for_each_job() {
         .map(|(i, &(sgd, epochs, rows))| FitJob {
             train_rows: &row_lists[rows],
             config: TrainConfig {
-                sgd,
+                optimizer: sgd.into(),
                 epochs,
                 seed: seed + i as u64,
                 ..base.clone()
@@ -124,7 +136,7 @@ fn fit_batched_with_drop_last_and_several_shapes() {
     let config = |hidden: Vec<usize>, lr: f32, drop_last: bool, hidden_activation| TrainConfig {
         hidden,
         hidden_activation,
-        sgd: Sgd::new(lr).momentum(0.9),
+        optimizer: Sgd::new(lr).momentum(0.9).into(),
         epochs: 3,
         batch_size: 16,
         drop_last,
@@ -174,6 +186,21 @@ fn fit_batched_with_drop_last_and_several_shapes() {
         FitJob {
             train_rows: &rows,
             config: cross_entropy(config(vec![7], 0.1, false, Relu)),
+        },
+        // Adam and AdamW beside SGD in one stack (same shape as the two above)
+        FitJob {
+            train_rows: &rows[4..],
+            config: TrainConfig {
+                optimizer: wgpu_mlp::Adam::new(0.01).into(),
+                ..cross_entropy(config(vec![7], 0.1, false, Relu))
+            },
+        },
+        FitJob {
+            train_rows: &rows[..40],
+            config: TrainConfig {
+                optimizer: wgpu_mlp::Adam::adamw(0.02).into(),
+                ..cross_entropy(config(vec![7], 0.1, false, Relu))
+            },
         },
     ];
     let batched = fit_batched(&data, &jobs, &mut |_, _| {}).unwrap();
@@ -227,7 +254,7 @@ fn a_diverging_model_in_a_stack_is_reported() {
     let data = GpuDataset::upload(&gpu, &blobs(30, 2)).unwrap();
     let rows: Vec<usize> = (0..30).collect();
     let config = |lr: f32| TrainConfig {
-        sgd: Sgd::new(lr).momentum(0.99),
+        optimizer: Sgd::new(lr).momentum(0.99).into(),
         output_activation: wgpu_mlp::Activation::Identity,
         epochs: 40,
         batch_size: 5,
@@ -465,7 +492,7 @@ fn public_stack_equals_models_trained_alone() {
     assert_eq!(before, param_bits(&stack.stacked_parameters().unwrap().concat()));
     // No optimizers, no stack.
     assert!(matches!(
-        builder.build_stack(&gpu, batch, &[]).unwrap_err(),
+        builder.build_stack::<Sgd>(&gpu, batch, &[]).unwrap_err(),
         Error::InvalidArgument { .. }
     ));
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use wgpu_mlp::{Activation, Dataset, Error, GpuDataset, Mlp, Sgd, TrainConfig, WeightDecay, fit};
+use wgpu_mlp::{Activation, Dataset, Error, GpuDataset, Mlp, Optimizer, Sgd, TrainConfig, WeightDecay, fit};
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("wgpu-mlp-{name}-{}", std::process::id()));
@@ -17,24 +17,27 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 #[test]
 fn resume_is_bit_exact() {
     use wgpu_mlp::Loss::{Mse, SoftmaxCrossEntropy};
-    for (hidden, loss) in [
-        (Activation::Sigmoid, Mse),
-        (Activation::Relu, SoftmaxCrossEntropy),
-        (Activation::Gelu, Mse),
+    let sgd: Optimizer = Sgd::new(0.3)
+        .momentum(0.9)
+        .weight_decay(1e-4)
+        .decay(WeightDecay::Coupled)
+        .into();
+    let adamw: Optimizer = wgpu_mlp::Adam::adamw(1e-2).into();
+    let nesterov: Optimizer = Sgd::new(0.1).momentum(0.9).nesterov(true).into();
+    for (hidden, loss, optimizer) in [
+        (Activation::Sigmoid, Mse, sgd),
+        (Activation::Relu, SoftmaxCrossEntropy, adamw),
+        (Activation::Gelu, Mse, nesterov),
     ] {
-        resume_is_bit_exact_with(hidden, loss);
+        resume_is_bit_exact_with(hidden, loss, optimizer);
     }
 }
 
-fn resume_is_bit_exact_with(hidden: Activation, loss: wgpu_mlp::Loss) {
+fn resume_is_bit_exact_with(hidden: Activation, loss: wgpu_mlp::Loss, sgd: Optimizer) {
     let gpu = gpu();
     let (seed, mut rng) = seeded_rng();
     let sizes = [5, 9, 3];
     let batch = 6;
-    let sgd = Sgd::new(0.3)
-        .momentum(0.9)
-        .weight_decay(1e-4)
-        .decay(WeightDecay::Coupled);
     let x = uniform(&mut rng, batch * 5, -1.0, 1.0);
     let t = uniform(&mut rng, batch * 3, 0.0, 1.0);
     let build = || {
@@ -138,7 +141,7 @@ fn divergence_stops_training_and_keeps_good_parameters() {
     let rows: Vec<usize> = (0..40).collect();
     let config = TrainConfig {
         hidden: vec![4],
-        sgd: Sgd::new(1e30),
+        optimizer: Sgd::new(1e30).into(),
         output_activation: Activation::Identity,
         epochs: 5,
         batch_size: 8,
@@ -188,7 +191,7 @@ fn trainer_resume_is_bit_exact() {
     let rows: Vec<usize> = (0..50).collect();
     let config = |epochs| TrainConfig {
         hidden: vec![7],
-        sgd: Sgd::new(0.2).momentum(0.9).weight_decay(1e-4),
+        optimizer: Sgd::new(0.2).momentum(0.9).weight_decay(1e-4).into(),
         epochs,
         batch_size: 8,
         seed,

@@ -154,7 +154,7 @@ fn grid_search_picks_the_better_point_and_is_deterministic() {
     let winner = &report.results[report.best_index].params;
     let config = TrainConfig {
         seed: 5,
-        sgd: Sgd::new(winner.lr).momentum(winner.momentum),
+        optimizer: Sgd::new(winner.lr).momentum(winner.momentum).into(),
         hidden: winner.hidden.clone(),
         epochs: winner.epochs,
         batch_size: winner.batch_size,
@@ -176,7 +176,7 @@ fn partial_batch_padding_contributes_nothing() {
     let row = rng.random_range(0..10usize);
     let config = TrainConfig {
         hidden: vec![6],
-        sgd: Sgd::new(0.5),
+        optimizer: Sgd::new(0.5).into(),
         epochs: 1,
         batch_size: 4,
         seed,
@@ -302,9 +302,15 @@ fn grid_search_refuses_base_values_the_grid_overrides() {
     let rows: Vec<usize> = (0..30).collect();
     type Change = Box<dyn Fn(&mut TrainConfig)>;
     let cases: Vec<(&str, Change)> = vec![
-        ("sgd.lr", Box::new(|c| c.sgd.lr = 0.3)),
-        ("sgd.momentum", Box::new(|c| c.sgd.momentum = 0.0)),
-        ("sgd.weight_decay", Box::new(|c| c.sgd.weight_decay = 1e-3)),
+        (
+            "optimizer lr",
+            Box::new(|c| c.optimizer = Sgd::new(0.3).momentum(0.9).into()),
+        ),
+        ("optimizer momentum", Box::new(|c| c.optimizer = Sgd::new(0.5).into())),
+        (
+            "optimizer weight_decay",
+            Box::new(|c| c.optimizer = Sgd::new(0.5).momentum(0.9).weight_decay(1e-3).into()),
+        ),
         ("hidden", Box::new(|c| c.hidden = vec![9])),
         ("epochs", Box::new(|c| c.epochs = 3)),
         ("batch_size", Box::new(|c| c.batch_size = 7)),
@@ -323,7 +329,7 @@ fn grid_search_refuses_base_values_the_grid_overrides() {
     }
     // A base value that is one of the grid's is not overridden by surprise.
     let mut s = search(vec![0.5, 0.3], 1);
-    s.base.sgd.lr = 0.3;
+    s.base.optimizer = Sgd::new(0.3).momentum(0.9).into();
     s.base.hidden = vec![5];
     s.refit = false;
     assert!(s.fit(&data, &rows, &mut |_| {}).is_ok());

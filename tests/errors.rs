@@ -39,7 +39,7 @@ fn first_err<T>(result: Result<T, Error>) -> Result<(), Error> {
     result.map(|_| ())
 }
 
-fn snapshot(mlp: &Mlp) -> (Vec<LayerParams>, Vec<LayerParams>, Sgd, u64) {
+fn snapshot(mlp: &Mlp) -> (Vec<LayerParams>, Vec<LayerParams>, wgpu_mlp::Optimizer, u64) {
     (
         mlp.parameters().unwrap(),
         mlp.velocities().unwrap(),

@@ -220,3 +220,68 @@ fn single_dispatch_step_matches_general_path() {
         "GELU's slope needs its input, which the single-dispatch step does not keep"
     );
 }
+
+/// Ten steps of a 3-layer MLP with Adam, AdamW and Nesterov SGD against PyTorch's formulas
+/// in f64, through the whole graph (forward, backward, one update dispatch), with ReLU and
+/// cross-entropy as well as the seed's net. Tolerance 1e-5 as above.
+#[test]
+fn ten_adam_and_nesterov_steps_match_reference() {
+    use wgpu_mlp::{Activation, Adam, Loss, Optimizer};
+    let gpu = gpu();
+    let sizes = [5, 11, 7, 3];
+    let batch = 9;
+    let optimizers: [Optimizer; 4] = [
+        Adam::new(1e-2).into(),
+        Adam::new(1e-2).weight_decay(1e-3).into(),
+        Adam::adamw(3e-3).betas(0.85, 0.995).into(),
+        Sgd::new(0.2).momentum(0.9).nesterov(true).weight_decay(1e-4).into(),
+    ];
+    for optimizer in optimizers {
+        for (hidden, output, loss) in [
+            (Activation::Sigmoid, Activation::Sigmoid, Loss::Mse),
+            (Activation::Relu, Activation::Identity, Loss::SoftmaxCrossEntropy),
+        ] {
+            let (seed, mut rng) = seeded_rng();
+            let builder = Mlp::builder(&sizes)
+                .hidden_activation(hidden)
+                .output_activation(output)
+                .loss(loss)
+                .seed(seed);
+            let mut mlp = builder.build(&gpu, batch, optimizer).unwrap();
+            let x = uniform(&mut rng, batch * sizes[0], -1.0, 1.0);
+            let t = uniform(&mut rng, batch * sizes[3], 0.0, 1.0);
+            mlp.set_batch(&x, &t).unwrap();
+            let mut reference = RefMlp::from_params(&sizes, (hidden, output), &mlp.parameters().unwrap());
+            reference.loss_fn = loss;
+            let mut state = RefOptimizerState::default();
+            for step in 0..10 {
+                mlp.step().unwrap();
+                reference.optimizer_step(&optimizer, &mut state, &to_f64(&x), &to_f64(&t), batch);
+                let what = format!("{} {hidden:?} {loss:?} step {step}", optimizer.name());
+                for (l, layer) in mlp.parameters().unwrap().iter().enumerate() {
+                    assert_close(
+                        &format!("{what} layer {l} W"),
+                        seed,
+                        &layer.weights,
+                        &reference.weights[l],
+                        1e-5,
+                    );
+                    assert_close(
+                        &format!("{what} layer {l} b"),
+                        seed,
+                        &layer.bias,
+                        &reference.biases[l],
+                        1e-5,
+                    );
+                }
+            }
+            let counted = if optimizer.name() == "sgd" { 0 } else { 10 };
+            assert_eq!(
+                mlp.graph().optimizer_steps().unwrap(),
+                [counted],
+                "{}",
+                optimizer.name()
+            );
+        }
+    }
+}

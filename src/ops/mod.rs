@@ -12,7 +12,7 @@ mod elementwise;
 mod loss;
 mod matmul;
 mod mse;
-mod sgd;
+mod optim;
 mod softmax_xent;
 #[cfg(test)]
 mod stacked_tests;
@@ -26,8 +26,10 @@ pub use loss::{Loss, loss_backward, loss_forward};
 pub use matmul::{Epilogue, matmul, matmul_bias_grad, matmul_fused};
 pub(crate) use matmul::{matmul_bias_grad_gated, matmul_fused_gated};
 pub use mse::{mse_backward, mse_backward_through, mse_forward};
-pub use sgd::sgd_update;
-pub(crate) use sgd::{SgdHyperparams, sgd_update_stacked};
+pub(crate) use optim::{
+    HYPERPARAM_WORDS, MODEL_STATE_WORDS, OptimizerHyperparams, OptimizerState, optimizer_update_stacked,
+};
+pub use optim::{optimizer_update, sgd_update};
 pub use softmax_xent::{xent_backward, xent_forward};
 
 /// Invocations per workgroup of the element-wise kernels.

@@ -398,38 +398,64 @@ fn stacked_gather_follows_each_models_plan() {
     }
 }
 
-/// One dispatch updates every model with its own settings; an inactive model's weights
-/// and velocity stay as they were, bit for bit.
+/// One dispatch updates every model with its own optimizer and settings (SGD with and
+/// without Nesterov, Adam, AdamW, side by side), two steps running; an inactive model's
+/// weights and state stay as they were, bit for bit.
 #[test]
-fn stacked_sgd_uses_each_models_settings_and_skips_inactive_ones() {
+fn stacked_optimizers_use_each_models_settings_and_skip_inactive_ones() {
+    use crate::optim::{Adam, Optimizer};
     let gpu = gpu();
     let mut rng = StdRng::seed_from_u64(14);
     let n = 37;
-    let optimizers = [
-        Sgd::new(0.1).momentum(0.9).weight_decay(1e-3),
-        Sgd::new(0.05).weight_decay(1e-2).decay(WeightDecay::Coupled),
-        Sgd::new(0.5).momentum(0.5),
+    let optimizers: [Optimizer; 6] = [
+        Sgd::new(0.1).momentum(0.9).weight_decay(1e-3).into(),
+        Sgd::new(0.05).weight_decay(1e-2).decay(WeightDecay::Coupled).into(),
+        Sgd::new(0.5).momentum(0.5).nesterov(true).into(),
+        Adam::new(0.01).weight_decay(1e-2).into(),
+        Adam::adamw(0.02).betas(0.8, 0.99).into(),
+        Adam::new(0.03).into(),
     ];
-    let active = [1u32, 1, 0];
-    let random = |rng: &mut StdRng| -> Vec<f32> { (0..MODELS * n).map(|_| rng.random_range(-1.0..1.0)).collect() };
+    let models = optimizers.len();
+    let active = [1u32, 1, 1, 1, 1, 0];
+    let random = |rng: &mut StdRng| -> Vec<f32> { (0..models * n).map(|_| rng.random_range(-1.0..1.0)).collect() };
     let (grad, weight, velocity) = (random(&mut rng), random(&mut rng), random(&mut rng));
-    let hyper: Vec<SgdHyperparams> = optimizers.iter().map(SgdHyperparams::from).collect();
-    let stacked = |v: &[f32]| Tensor::from_slice(&gpu, &[MODELS * n], v).unwrap();
-    let (g, w, v) = (stacked(&grad), stacked(&weight), stacked(&velocity));
-    let hyper = Tensor::from_slice(&gpu, &[4 * MODELS], bytemuck::cast_slice(&hyper)).unwrap();
-    let flags = Tensor::from_u32(&gpu, &[MODELS], &active).unwrap();
-    gpu.run(&[&sgd_update_stacked(&gpu, MODELS, &g, &w, &v, &hyper, &flags).unwrap()])
-        .unwrap();
-    let (got_w, got_v) = (w.to_vec().unwrap(), v.to_vec().unwrap());
-    for m in 0..MODELS {
+    let moment: Vec<f32> = random(&mut rng).iter().map(|v| v.abs()).collect();
+    let hyper: Vec<OptimizerHyperparams> = optimizers.iter().map(OptimizerHyperparams::from).collect();
+    let stacked = |v: &[f32]| Tensor::from_slice(&gpu, &[models * n], v).unwrap();
+    let (g, w, v, s2) = (stacked(&grad), stacked(&weight), stacked(&velocity), stacked(&moment));
+    let hyper = Tensor::from_slice(&gpu, &[HYPERPARAM_WORDS * models], bytemuck::cast_slice(&hyper)).unwrap();
+    let flags = Tensor::from_u32(&gpu, &[models], &active).unwrap();
+    let model_state = Tensor::zeros(&gpu, &[MODEL_STATE_WORDS * models]).unwrap();
+    let state = OptimizerState {
+        velocity: &v,
+        second_moment: &s2,
+        model_state: &model_state,
+        hyperparams: &hyper,
+        active: &flags,
+    };
+    let update = optimizer_update_stacked(&gpu, models, &g, &w, state, true).unwrap();
+    for _ in 0..2 {
+        gpu.run(&update.iter().collect::<Vec<_>>()).unwrap();
+    }
+    let (got_w, got_v, got_s) = (w.to_vec().unwrap(), v.to_vec().unwrap(), s2.to_vec().unwrap());
+    for m in 0..models {
         let part = |all: &[f32]| all[m * n..(m + 1) * n].to_vec();
         let one = |values: &[f32]| Tensor::from_slice(&gpu, &[n], values).unwrap();
-        let (g1, w1, v1) = (one(&part(&grad)), one(&part(&weight)), one(&part(&velocity)));
+        let (g1, w1, v1, s1) = (
+            one(&part(&grad)),
+            one(&part(&weight)),
+            one(&part(&velocity)),
+            one(&part(&moment)),
+        );
+        let state1 = Tensor::zeros(&gpu, &[MODEL_STATE_WORDS]).unwrap();
         if active[m] == 1 {
-            gpu.run(&[&sgd_update(&gpu, &optimizers[m], &g1, &w1, &v1).unwrap()])
-                .unwrap();
+            let alone = optimizer_update(&gpu, &optimizers[m], &g1, &w1, &v1, &s1, &state1).unwrap();
+            for _ in 0..2 {
+                gpu.run(&alone.iter().collect::<Vec<_>>()).unwrap();
+            }
         }
         assert_eq!(part(&got_w), w1.to_vec().unwrap(), "model {m}: weights");
         assert_eq!(part(&got_v), v1.to_vec().unwrap(), "model {m}: velocity");
+        assert_eq!(part(&got_s), s1.to_vec().unwrap(), "model {m}: second moment");
     }
 }

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use wgpu_mlp::{Activation, Gpu, Loss};
+use wgpu_mlp::{Activation, Gpu, Loss, Optimizer, WeightDecay};
 
 pub fn gpu() -> Gpu {
     static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
@@ -251,12 +251,17 @@ impl RefMlp {
 }
 
 /// Every parameter and velocity of `mlp` as raw bits, for bit-exactness checks.
+/// (Adam's second moments and step count included.)
 pub fn state_bits(mlp: &wgpu_mlp::Mlp) -> Vec<u32> {
+    let second = mlp.second_moments().unwrap_or_default();
+    let steps = mlp.graph().optimizer_steps().unwrap();
     mlp.parameters()
         .unwrap()
         .iter()
         .chain(&mlp.velocities().unwrap())
+        .chain(&second)
         .flat_map(|l| l.weights.iter().chain(&l.bias).map(|v| v.to_bits()).collect::<Vec<_>>())
+        .chain(steps.iter().map(|&s| s as u32))
         .collect()
 }
 
@@ -299,3 +304,84 @@ pub fn assert_resources_constant(steps: usize) {
 
 /// The seed's net: sigmoid hidden layers and a sigmoid output.
 pub const SIGMOID_NET: (Activation, Activation) = (Activation::Sigmoid, Activation::Sigmoid);
+
+/// PyTorch's update for one weight in f64: returns the new (w, m, s). `t` counts from 1.
+pub fn reference_step(optimizer: &Optimizer, t: u32, w: f64, g: f64, m: f64, s: f64) -> (f64, f64, f64) {
+    match *optimizer {
+        Optimizer::Adam(adam) => {
+            let (lr, b1, b2) = (adam.lr as f64, adam.beta1 as f64, adam.beta2 as f64);
+            let (eps, wd) = (adam.eps as f64, adam.weight_decay as f64);
+            let (w, g) = if adam.decoupled {
+                (w - lr * wd * w, g)
+            } else {
+                (w, g + wd * w)
+            };
+            let m = b1 * m + (1.0 - b1) * g;
+            let s = b2 * s + (1.0 - b2) * g * g;
+            let m_hat = m / (1.0 - b1.powi(t as i32));
+            let s_hat = s / (1.0 - b2.powi(t as i32));
+            (w - lr * m_hat / (s_hat.sqrt() + eps), m, s)
+        }
+        Optimizer::Sgd(sgd) => {
+            let (lr, mu, wd) = (sgd.lr as f64, sgd.momentum as f64, sgd.weight_decay as f64);
+            let coupled = sgd.decay == WeightDecay::Coupled;
+            let g = if coupled { g + wd * w } else { g };
+            let v = mu * m + g;
+            let step = if sgd.nesterov { g + mu * v } else { v };
+            let w = if coupled {
+                w - lr * step
+            } else {
+                w - lr * (step + wd * w)
+            };
+            (w, v, s)
+        }
+    }
+}
+
+/// An optimizer's state for [`RefMlp::optimizer_step`]: per layer, the first moment (SGD's
+/// velocity) and second moment of weights and biases, and the step count.
+#[derive(Clone, Debug, Default)]
+pub struct RefOptimizerState {
+    pub first: (Vec<Vec<f64>>, Vec<Vec<f64>>),
+    pub second: (Vec<Vec<f64>>, Vec<Vec<f64>>),
+    pub steps: u32,
+}
+
+impl RefMlp {
+    /// One step of any optimizer with PyTorch's formulas ([`reference_step`]).
+    pub fn optimizer_step(
+        &mut self,
+        optimizer: &Optimizer,
+        state: &mut RefOptimizerState,
+        x: &[f64],
+        t: &[f64],
+        batch: usize,
+    ) {
+        if state.steps == 0 {
+            state.first = self.zero_velocity();
+            state.second = self.zero_velocity();
+        }
+        state.steps += 1;
+        let (d_w, d_b) = self.gradients(x, t, batch);
+        let step = state.steps;
+        let update = |w: &mut Vec<f64>, m: &mut Vec<f64>, s: &mut Vec<f64>, g: &Vec<f64>| {
+            for i in 0..w.len() {
+                (w[i], m[i], s[i]) = reference_step(optimizer, step, w[i], g[i], m[i], s[i]);
+            }
+        };
+        for l in 0..self.weights.len() {
+            update(
+                &mut self.weights[l],
+                &mut state.first.0[l],
+                &mut state.second.0[l],
+                &d_w[l],
+            );
+            update(
+                &mut self.biases[l],
+                &mut state.first.1[l],
+                &mut state.second.1[l],
+                &d_b[l],
+            );
+        }
+    }
+}

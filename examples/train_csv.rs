@@ -16,6 +16,8 @@
 //!   --seed 0                seed of splits, shuffles and initialisation
 //!   --activation sigmoid,relu   hidden-layer activations to try: identity, sigmoid, relu,
 //!                           tanh, gelu
+//!   --optimizer sgd         sgd (momentum 0.9), adam or adamw (then --lr defaults to
+//!                           0.001,0.003,0.01); the grid's momentum is Adam's β₁
 //!   --loss NAME             cross_entropy (default for classes: softmax on an identity output
 //!                           layer) or mse (default for regression; sigmoid outputs for classes)
 //!   --sequential            train the cross-validation models one by one (default: batched,
@@ -29,8 +31,8 @@ use std::str::FromStr;
 use indicatif::{ProgressBar, ProgressStyle};
 use wgpu_mlp::data::{shuffled_indices, stratified_split};
 use wgpu_mlp::{
-    Activation, CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, KFold, LabelColumn, Loss,
-    ParamGrid, Scaler, Scaling, StratifiedKFold, Task, TrainConfig,
+    Activation, Adam, CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, KFold, LabelColumn, Loss,
+    Optimizer, ParamGrid, Scaler, Scaling, StratifiedKFold, Task, TrainConfig,
 };
 
 struct Options {
@@ -41,6 +43,7 @@ struct Options {
     test_fraction: f64,
     seed: u64,
     loss: Option<Loss>,
+    optimizer: Optimizer,
     execution: CvExecution,
     cv_results: Option<String>,
 }
@@ -69,6 +72,7 @@ fn parse_args() -> Result<Options, String> {
         test_fraction: 0.2,
         seed: 0,
         loss: None,
+        optimizer: TrainConfig::default().optimizer,
         execution: CvExecution::default(),
         cv_results: None,
     };
@@ -116,6 +120,18 @@ fn parse_args() -> Result<Options, String> {
                 options.loss = Some(
                     Loss::from_name(&name).ok_or_else(|| format!("--loss: unknown {name:?} (cross_entropy or mse)"))?,
                 );
+            }
+            "--optimizer" => {
+                options.optimizer = match value()?.as_str() {
+                    "sgd" => TrainConfig::default().optimizer,
+                    "adam" => Adam::new(1e-3).into(),
+                    "adamw" => Adam::adamw(1e-3).weight_decay(0.0).into(),
+                    other => return Err(format!("--optimizer: unknown {other:?} (sgd, adam or adamw)")),
+                };
+                // Adam's own learning rates unless --lr gives others (in any order)
+                if options.grid.lr == [0.05, 0.1] && matches!(options.optimizer, Optimizer::Adam(_)) {
+                    options.grid.lr = vec![0.001, 0.003, 0.01];
+                }
             }
             "--sequential" => options.execution = CvExecution::Sequential,
             "--cv-results" => options.cv_results = Some(value()?),
@@ -202,6 +218,7 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         base: TrainConfig {
             seed,
             loss,
+            optimizer: options.optimizer,
             output_activation: if loss == Loss::Mse && classification {
                 Activation::Sigmoid
             } else {

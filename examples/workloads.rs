@@ -2,14 +2,16 @@
 //! with the spec's protocol; one JSON line per workload.
 //!
 //! `cargo run --release --example workloads -- [--workload xor|mnist|wide|xl|small]
-//!  [--steps-per-submit K] [--seconds S] [--profile] [--models N]`
+//!  [--steps-per-submit K] [--seconds S] [--profile] [--models N] [--activation NAME]
+//!  [--loss mse|cross_entropy] [--optimizer sgd|adam]`
+//! The last three run a variant of the spec's net (sigmoid, MSE, SGD), named in the output.
 //! `--models N` runs the stacked form `NAME×N` (workloads.md, "Stacked models").
 //! `--profile` adds a line per dispatch of a step: its time run alone (median of 5, synced).
 
 use std::time::Instant;
 
 use wgpu_mlp::workloads::{SMALL, WORKLOADS, Workload, XL};
-use wgpu_mlp::{Gpu, Mlp, Sgd};
+use wgpu_mlp::{Activation, Adam, Gpu, Loss, Mlp, Optimizer, Sgd};
 
 struct Options {
     workloads: Vec<Workload>,
@@ -17,6 +19,33 @@ struct Options {
     seconds: f64,
     profile: bool,
     models: usize,
+    variant: Variant,
+}
+
+/// A variant of the spec's net (the spec: sigmoid hidden layers, MSE, SGD): for the cost of
+/// each activation, loss and optimizer per step.
+#[derive(Clone, Copy, Default)]
+struct Variant {
+    hidden: Activation,
+    loss: Loss,
+    adam: bool,
+}
+
+impl Variant {
+    fn label(&self) -> String {
+        let spec = Variant::default();
+        let mut parts = Vec::new();
+        if self.hidden != spec.hidden {
+            parts.push(self.hidden.name());
+        }
+        if self.loss != spec.loss {
+            parts.push(self.loss.name());
+        }
+        if self.adam {
+            parts.push("adam");
+        }
+        parts.join("+")
+    }
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -26,6 +55,7 @@ fn parse_args() -> Result<Options, String> {
         seconds: 2.0,
         profile: false,
         models: 1,
+        variant: Variant::default(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -53,6 +83,21 @@ fn parse_args() -> Result<Options, String> {
                     return Err("--models must be at least 1".into());
                 }
             }
+            "--activation" => {
+                let name = value()?;
+                options.variant.hidden = Activation::from_name(&name).ok_or(format!("unknown activation {name}"))?;
+            }
+            "--loss" => {
+                let name = value()?;
+                options.variant.loss = Loss::from_name(&name).ok_or(format!("unknown loss {name}"))?;
+            }
+            "--optimizer" => {
+                options.variant.adam = match value()?.as_str() {
+                    "sgd" => false,
+                    "adam" => true,
+                    other => return Err(format!("unknown optimizer {other} (sgd or adam)")),
+                };
+            }
             "--seconds" => options.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
             _ => return Err(format!("unknown argument {arg}")),
         }
@@ -74,15 +119,32 @@ fn run_steps(mlp: &mut Mlp, n: usize, per_submit: usize) -> Result<(), wgpu_mlp:
 /// The workload's model, or with `models` > 1 the stacked form (`NAME×N`): every model
 /// from the same start on the same data, model m with lr 0.1·(m + 1)/N, so the last one
 /// follows the single workload exactly.
-fn fresh(gpu: &Gpu, workload: &Workload, models: usize) -> Result<Mlp, wgpu_mlp::Error> {
+fn fresh(gpu: &Gpu, workload: &Workload, models: usize, variant: Variant) -> Result<Mlp, wgpu_mlp::Error> {
     let data = workload.generate();
-    let sgd = |lr: f32| Sgd::new(lr).momentum(0.9).weight_decay(1e-4);
-    let builder = Mlp::builder(workload.sizes).parameters(data.params);
+    // Adam at a hundredth of SGD's rate (PyTorch's default 1e-3 for the single model).
+    let optimizer = |lr: f32| -> Optimizer {
+        if variant.adam {
+            Adam::new(lr / 100.0).weight_decay(1e-4).into()
+        } else {
+            Sgd::new(lr).momentum(0.9).weight_decay(1e-4).into()
+        }
+    };
+    let output = match variant.loss {
+        Loss::SoftmaxCrossEntropy => Activation::Identity,
+        Loss::Mse => Activation::Sigmoid,
+    };
+    let builder = Mlp::builder(workload.sizes)
+        .parameters(data.params)
+        .hidden_activation(variant.hidden)
+        .output_activation(output)
+        .loss(variant.loss);
     let mlp = if models == 1 {
-        builder.build(gpu, workload.batch, sgd(0.1))?
+        builder.build(gpu, workload.batch, optimizer(0.1))?
     } else {
-        let sgds: Vec<Sgd> = (0..models).map(|m| sgd(0.1 * (m + 1) as f32 / models as f32)).collect();
-        builder.build_stack(gpu, workload.batch, &sgds)?
+        let optimizers: Vec<Optimizer> = (0..models)
+            .map(|m| optimizer(0.1 * (m + 1) as f32 / models as f32))
+            .collect();
+        builder.build_stack(gpu, workload.batch, &optimizers)?
     };
     mlp.set_batch(&data.x, &data.t)?;
     Ok(mlp)
@@ -99,7 +161,7 @@ fn measure(gpu: &Gpu, workload: &Workload, options: &Options, started: Instant) 
     let per_submit = options.steps_per_submit;
     // 1. Loss sanity check.
     let models = options.models;
-    let mut mlp = fresh(gpu, workload, models)?;
+    let mut mlp = fresh(gpu, workload, models, options.variant)?;
     let loss_init = last_loss(&mlp)?;
     // The first step compiles whatever kernels the forward pass did not: say when it is done.
     mlp.step()?;
@@ -113,7 +175,7 @@ fn measure(gpu: &Gpu, workload: &Workload, options: &Options, started: Instant) 
     let loss_after_200 = last_loss(&mlp)?;
 
     // 2. Throughput.
-    let mut mlp = fresh(gpu, workload, models)?;
+    let mut mlp = fresh(gpu, workload, models, options.variant)?;
     run_steps(&mut mlp, 20, per_submit)?;
     mlp.loss()?;
     let start = Instant::now();
@@ -132,11 +194,14 @@ fn measure(gpu: &Gpu, workload: &Workload, options: &Options, started: Instant) 
     }
     reps.sort_by(f64::total_cmp);
     let s_per_step = reps[1];
-    let name = if models == 1 {
+    let mut name = if models == 1 {
         workload.name.to_string()
     } else {
         format!("{}x{models}", workload.name)
     };
+    if !options.variant.label().is_empty() {
+        name = format!("{name}[{}]", options.variant.label());
+    }
     Ok(format!(
         "{{\"workload\":\"{}\",\"models\":{models},\"adapter\":\"{}\",\"backend\":\"{:?}\",\"loss_init\":{},\"loss_after_200\":{},\
          \"ms_per_step\":{:.5},\"ms_per_model_step\":{:.5},\"steps_per_s\":{:.1},\"gflops\":{:.3},\"steps_per_submit\":{},\
@@ -187,7 +252,7 @@ fn main() {
             };
             println!("{}", measure(&gpu, workload, &options, started)?);
             if options.profile {
-                let mut mlp = fresh(&gpu, workload, options.models)?;
+                let mut mlp = fresh(&gpu, workload, options.models, options.variant)?;
                 mlp.steps(3)?;
                 for (dispatch, ms) in mlp.graph().profile(5)? {
                     println!(

@@ -759,13 +759,13 @@ pub struct FitJob<'a> {
     pub config: TrainConfig,
 }
 
-/// Trains every job's model, the models that share layer sizes, batch size, output
-/// activation and `drop_last` together as one stacked job on the GPU (split when the stack
+/// Trains every job's model, the models that share layer sizes, batch size, activations,
+/// loss and `drop_last` together as one stacked job on the GPU (split when the stack
 /// would pass the adapter's limits). Each returned model (in job order) is the one
 /// [`fit`] would return for the same rows and config, to float rounding: the same kernels
 /// run per model, with the same shuffles and the same initialisation.
 ///
-/// ```no_run
+/// use wgpu_mlp::{Dataset, FitJob, Gpu, GpuDataset, Sgd, TrainConfig, fit_batched};
 /// use wgpu_mlp::{Dataset, FitJob, Gpu, GpuDataset, TrainConfig, fit_batched};
 /// # fn main() -> wgpu_mlp::Result<()> {
 /// let gpu = Gpu::new()?;

@@ -765,8 +765,8 @@ pub struct FitJob<'a> {
 /// [`fit`] would return for the same rows and config, to float rounding: the same kernels
 /// run per model, with the same shuffles and the same initialisation.
 ///
+/// ```no_run
 /// use wgpu_mlp::{Dataset, FitJob, Gpu, GpuDataset, Sgd, TrainConfig, fit_batched};
-/// use wgpu_mlp::{Dataset, FitJob, Gpu, GpuDataset, TrainConfig, fit_batched};
 /// # fn main() -> wgpu_mlp::Result<()> {
 /// let gpu = Gpu::new()?;
 /// let xor = Dataset::classification("xor", vec![0., 0., 0., 1., 1., 0., 1., 1.], 2, vec![0, 1, 1, 0], 2)?;

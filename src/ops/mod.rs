@@ -1,5 +1,5 @@
 //! One builder per kernel, forward and backward side by side. Each checks its operands'
-//! shapes and returns a [`Dispatch`] to run with [`Gpu::run`] (or record many times).
+//! shapes and returns a [`Dispatch`](crate::Dispatch) to run with [`Gpu::run`](crate::Gpu::run) (or record many times).
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;

@@ -165,7 +165,7 @@ pub(crate) fn optimizer_update_stacked(
 
 /// One in-place step of `optimizer` on `weight` from `grad`, its state in `velocity` (SGD's
 /// v, Adam's m), `second_moment` (Adam's s; ignored by SGD) — all as long as `weight` — and
-/// `model_state` ([`MODEL_STATE_WORDS`] = 4 zeros to start: the step count and Adam's bias
+/// `model_state` (4 zeros to start: the step count and Adam's bias
 /// corrections). Its settings go to small buffers that the returned dispatches keep alive;
 /// run them in order, once per step.
 pub fn optimizer_update(

@@ -438,6 +438,12 @@ fn bad_shapes_are_errors_not_panics() {
     assert!(ops::sgd_update(&gpu, &Sgd::new(-1.0), &a, &a, &a).is_err());
 }
 
+fn fused(kernel: MatmulKernel, layout: MatmulLayout, accumulate: bool, epilogue: ops::Epilogue) -> ops::MatmulOptions {
+    ops::MatmulOptions::new(kernel, layout)
+        .accumulate(accumulate)
+        .epilogue(epilogue)
+}
+
 /// The expected output at flat index i given the f64 product there.
 type Expected<'a> = Box<dyn Fn(usize, f64) -> f64 + 'a>;
 
@@ -504,8 +510,8 @@ fn matmul_epilogues_match_reference() {
                         vec![f32::NAN; m * n]
                     };
                     let tc = Tensor::from_slice(&gpu, &[m, n], &init).unwrap();
-                    let dispatch =
-                        ops::matmul_fused(&gpu, kernel, layout, &ta, &tb, &tc, accumulate, epilogue).unwrap();
+                    let options = fused(kernel, layout, accumulate, epilogue);
+                    let dispatch = ops::matmul_with(&gpu, &ta, &tb, &tc, options).unwrap();
                     gpu.run(&[&dispatch]).unwrap();
                     let want: Vec<f64> = product.iter().enumerate().map(|(i, &p)| reference(i, p)).collect();
                     // Bounds every rounding step: the result's own, the product's terms, the bias
@@ -522,12 +528,12 @@ fn matmul_epilogues_match_reference() {
                 // A bias epilogue cannot accumulate; a bias of the wrong length is refused.
                 let tc = Tensor::zeros(&gpu, &[m, n]).unwrap();
                 let bias_epilogue = ops::Epilogue::Bias(&t_bias);
-                assert!(ops::matmul_fused(&gpu, kernel, layout, &ta, &tb, &tc, true, bias_epilogue).is_err());
+                assert!(ops::matmul_with(&gpu, &ta, &tb, &tc, fused(kernel, layout, true, bias_epilogue)).is_err());
                 let short = Tensor::zeros(&gpu, &[n + 1]).unwrap();
                 let short_epilogue = ops::Epilogue::BiasAct(&short, Activation::Sigmoid);
-                assert!(ops::matmul_fused(&gpu, kernel, layout, &ta, &tb, &tc, false, short_epilogue).is_err());
+                assert!(ops::matmul_with(&gpu, &ta, &tb, &tc, fused(kernel, layout, false, short_epilogue)).is_err());
                 let gelu_grad = ops::Epilogue::ActGrad(&t_saved, Activation::Gelu);
-                assert!(ops::matmul_fused(&gpu, kernel, layout, &ta, &tb, &tc, false, gelu_grad).is_err());
+                assert!(ops::matmul_with(&gpu, &ta, &tb, &tc, fused(kernel, layout, false, gelu_grad)).is_err());
             }
         }
     }

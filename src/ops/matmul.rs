@@ -47,6 +47,60 @@ pub enum Epilogue<'a> {
     ActGrad(&'a Tensor, Activation),
 }
 
+/// How a matmul runs (see [`matmul_with`]): its kernel and layout, whether it adds to C,
+/// the follow-up op fused into it, and, in a stack, which models sit the step out.
+///
+/// ```
+/// use wgpu_mlp::{MatmulKernel, MatmulLayout, ops::MatmulOptions};
+/// let options = MatmulOptions::new(MatmulKernel::Naive, MatmulLayout::AtB).accumulate(true);
+/// assert!(options.accumulate);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct MatmulOptions<'a> {
+    /// The kernel.
+    pub kernel: MatmulKernel,
+    /// Which operands are read transposed.
+    pub layout: MatmulLayout,
+    /// `c += ...` instead of `c = ...`.
+    pub accumulate: bool,
+    /// The op fused after the product.
+    pub epilogue: Epilogue<'a>,
+    /// Per model, u32: a model whose flag is 0 skips the product (the trainer's gather kernel
+    /// writes them: a model whose epochs are over, or whose rows ran out, does no work).
+    pub(crate) active: Option<&'a Tensor>,
+}
+
+impl<'a> MatmulOptions<'a> {
+    /// `c = op(a)·op(b)` with `kernel`, no epilogue.
+    pub fn new(kernel: MatmulKernel, layout: MatmulLayout) -> Self {
+        MatmulOptions {
+            kernel,
+            layout,
+            accumulate: false,
+            epilogue: Epilogue::None,
+            active: None,
+        }
+    }
+
+    /// Adds to c instead of overwriting it.
+    pub fn accumulate(mut self, accumulate: bool) -> Self {
+        self.accumulate = accumulate;
+        self
+    }
+
+    /// Fuses `epilogue` after the product.
+    pub fn epilogue(mut self, epilogue: Epilogue<'a>) -> Self {
+        self.epilogue = epilogue;
+        self
+    }
+
+    /// Skips the models whose `active` flag (u32, one per model) is 0.
+    pub(crate) fn gated(mut self, active: &'a Tensor) -> Self {
+        self.active = Some(active);
+        self
+    }
+}
+
 /// `c = op(a)·op(b)` (or `c += ...` with `accumulate`), `op` per `layout`:
 /// - `AB`:  a (M,K), b (K,N)
 /// - `ABt`: a (M,K), b (N,K)
@@ -62,45 +116,18 @@ pub fn matmul(
     c: &Tensor,
     accumulate: bool,
 ) -> Result<Dispatch> {
-    matmul_fused(gpu, kernel, layout, a, b, c, accumulate, Epilogue::None)
+    matmul_with(gpu, a, b, c, MatmulOptions::new(kernel, layout).accumulate(accumulate))
 }
 
-/// [`matmul`] followed by `epilogue` on every output, in the same dispatch.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_fused(
-    gpu: &Gpu,
-    kernel: MatmulKernel,
-    layout: MatmulLayout,
-    a: &Tensor,
-    b: &Tensor,
-    c: &Tensor,
-    accumulate: bool,
-    epilogue: Epilogue<'_>,
-) -> Result<Dispatch> {
-    matmul_inner(gpu, kernel, layout, a, b, c, accumulate, epilogue, None, None)
-}
-
-/// [`matmul_fused`] over a stack whose models may sit out a step: a model whose entry of
-/// `active` (u32, one per model) is 0 skips the product (the trainer's gather kernel
-/// writes the flags: a model whose epochs are over, or whose rows ran out, does no work).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul_fused_gated(
-    gpu: &Gpu,
-    kernel: MatmulKernel,
-    layout: MatmulLayout,
-    a: &Tensor,
-    b: &Tensor,
-    c: &Tensor,
-    accumulate: bool,
-    epilogue: Epilogue<'_>,
-    active: &Tensor,
-) -> Result<Dispatch> {
-    matmul_inner(gpu, kernel, layout, a, b, c, accumulate, epilogue, None, Some(active))
+/// [`matmul`] with everything [`MatmulOptions`] sets: an epilogue on every output in the same
+/// dispatch, accumulation.
+pub fn matmul_with(gpu: &Gpu, a: &Tensor, b: &Tensor, c: &Tensor, options: MatmulOptions<'_>) -> Result<Dispatch> {
+    matmul_inner(gpu, a, b, c, options, None)
 }
 
 /// A dense layer's two parameter gradients in one dispatch: `d_w = xᵀ·d_y` (x (B,IN),
 /// d_y (B,OUT), d_w (IN,OUT)) and `d_bias = Σ_rows d_y` (OUT), computed as the product of
-/// xᵀ extended by a row of ones (`+=` both with `accumulate`). Naive and blocked kernels.
+/// xᵀ extended by a row of ones (`+=` both with `accumulate`). Any kernel but `Vec4`.
 pub fn matmul_bias_grad(
     gpu: &Gpu,
     kernel: MatmulKernel,
@@ -110,59 +137,42 @@ pub fn matmul_bias_grad(
     d_bias: &Tensor,
     accumulate: bool,
 ) -> Result<Dispatch> {
-    matmul_inner(
-        gpu,
-        kernel,
-        MatmulLayout::AtB,
-        x,
-        d_y,
-        d_w,
-        accumulate,
-        Epilogue::None,
-        Some(d_bias),
-        None,
-    )
+    let options = MatmulOptions::new(kernel, MatmulLayout::AtB).accumulate(accumulate);
+    matmul_bias_grad_with(gpu, x, d_y, d_w, d_bias, options)
 }
 
-/// [`matmul_bias_grad`] gated by per-model flags, as [`matmul_fused_gated`].
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul_bias_grad_gated(
+/// [`matmul_bias_grad`] with [`MatmulOptions`] (its layout is always `AtB`; no epilogue).
+pub(crate) fn matmul_bias_grad_with(
     gpu: &Gpu,
-    kernel: MatmulKernel,
     x: &Tensor,
     d_y: &Tensor,
     d_w: &Tensor,
     d_bias: &Tensor,
-    accumulate: bool,
-    active: &Tensor,
+    options: MatmulOptions<'_>,
 ) -> Result<Dispatch> {
-    matmul_inner(
-        gpu,
-        kernel,
-        MatmulLayout::AtB,
-        x,
-        d_y,
-        d_w,
-        accumulate,
-        Epilogue::None,
-        Some(d_bias),
-        Some(active),
-    )
+    let options = MatmulOptions {
+        layout: MatmulLayout::AtB,
+        epilogue: Epilogue::None,
+        ..options
+    };
+    matmul_inner(gpu, x, d_y, d_w, options, Some(d_bias))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn matmul_inner(
     gpu: &Gpu,
-    kernel: MatmulKernel,
-    layout: MatmulLayout,
     a: &Tensor,
     b: &Tensor,
     c: &Tensor,
-    accumulate: bool,
-    epilogue: Epilogue<'_>,
+    options: MatmulOptions<'_>,
     bias_grad: Option<&Tensor>,
-    active: Option<&Tensor>,
 ) -> Result<Dispatch> {
+    let MatmulOptions {
+        kernel,
+        layout,
+        accumulate,
+        epilogue,
+        active,
+    } = options;
     const OP: &str = "matmul";
     check_gpu(gpu, OP, &[("a", a), ("b", b), ("c", c)])?;
     let (a_rows, a_cols) = a.dims2(OP, "a")?;

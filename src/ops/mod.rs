@@ -23,8 +23,8 @@ pub use bias::{bias_add_backward, bias_add_forward};
 pub(crate) use data::{copy_rows, gather_batch};
 pub use elementwise::{add, copy};
 pub use loss::{Loss, loss_backward, loss_forward};
-pub use matmul::{Epilogue, matmul, matmul_bias_grad, matmul_fused};
-pub(crate) use matmul::{matmul_bias_grad_gated, matmul_fused_gated};
+pub(crate) use matmul::matmul_bias_grad_with;
+pub use matmul::{Epilogue, MatmulOptions, matmul, matmul_bias_grad, matmul_with};
 pub use mse::{mse_backward, mse_backward_through, mse_forward};
 pub(crate) use optim::{
     HYPERPARAM_WORDS, MODEL_STATE_WORDS, OptimizerHyperparams, OptimizerState, optimizer_update_stacked,

@@ -129,7 +129,10 @@ fn stacked_matmuls_equal_per_model_runs() {
                             3 => Epilogue::ActGrad(&ins[3], Activation::Tanh),
                             _ => Epilogue::None,
                         };
-                        matmul_fused(gpu, kernel, layout, &ins[0], &ins[1], &outs[0], accumulate, epilogue)
+                        let options = MatmulOptions::new(kernel, layout)
+                            .accumulate(accumulate)
+                            .epilogue(epilogue);
+                        matmul_with(gpu, &ins[0], &ins[1], &outs[0], options)
                     });
                 }
             }
@@ -174,17 +177,8 @@ fn gated_matmuls_skip_inactive_models() {
         ];
         let c0 = operand(&mut rng, &[m, n], false, -1.0, 1.0);
         let (a, b, c) = (stacked(&gpu, &inputs[0]), stacked(&gpu, &inputs[1]), stacked(&gpu, &c0));
-        let dispatch = matmul_fused_gated(
-            &gpu,
-            kernel,
-            MatmulLayout::AB,
-            &a,
-            &b,
-            &c,
-            false,
-            Epilogue::None,
-            &flags,
-        );
+        let options = MatmulOptions::new(kernel, MatmulLayout::AB).gated(&flags);
+        let dispatch = matmul_with(&gpu, &a, &b, &c, options);
         gpu.run(&[&dispatch.unwrap()]).unwrap();
         let got = c.to_vec().unwrap();
         let len = m * n;

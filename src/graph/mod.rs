@@ -1,0 +1,509 @@
+//! The host-side graph: ops over inputs and parameters, a backward schedule derived from the
+//! loss, every buffer allocated once, and a whole training step (forward, loss, backward,
+//! optimizer update) recorded into one command encoder and one submit.
+//!
+//! ```no_run
+//! use wgpu_mlp::{Gpu, GraphBuilder, Sgd};
+//! let gpu = Gpu::new()?;
+//! let mut b = GraphBuilder::new();
+//! let x = b.input("x", [4, 2])?;                       // x (B,IN)
+//! let t = b.input("t", [4, 1])?;                       // t (B,OUT)
+//! let w = b.param("w", &[2, 1], &[0.5, -0.5])?;        // w (IN,OUT)
+//! let bias = b.param("b", &[1], &[0.0])?;
+//! let xw = b.matmul(x, w)?;
+//! let z = b.bias_add(xw, bias)?;
+//! let y = b.sigmoid(z)?;
+//! let loss = b.mse(y, t)?;
+//! let mut graph = b.build(&gpu, loss, Sgd::new(0.5))?;
+//! graph.write(x, &[0., 0., 0., 1., 1., 0., 1., 1.])?;
+//! graph.write(t, &[0., 1., 1., 1.])?;
+//! graph.steps(100)?;                                    // one submit for all 100 steps
+//! println!("loss {}", graph.loss()?);
+//! # Ok::<(), wgpu_mlp::Error>(())
+//! ```
+
+mod builder;
+mod fusion;
+mod passes;
+mod schedule;
+
+pub use builder::GraphBuilder;
+use builder::Op;
+use fusion::Fusion;
+use passes::{Liveness, ParamLayout};
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::kernels::Dispatch;
+use crate::ops;
+use crate::optim::Optimizer;
+use crate::tensor::Tensor;
+
+/// A value in a graph: an input, a parameter or an op's output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NodeId(usize);
+
+/// A graph on the device, ready to train. See the [module docs](self) for an example.
+pub struct Graph {
+    gpu: Gpu,
+    ops: Vec<Op>,
+    names: Vec<String>,
+    values: Vec<Option<Tensor>>,
+    grads: Vec<Option<Tensor>>,
+    loss: NodeId,
+    /// How many models are stacked (1 unless built by `build_stacked`).
+    models: usize,
+    /// Per-row weights of the loss (1/B each by default).
+    row_weights: Tensor,
+    /// All parameters back to back (offsets aligned for binding), and the same layout for
+    /// their gradients and optimizer state, so one optimizer dispatch updates them all.
+    flat_params: Tensor,
+    /// Read and written only by kernels; held so its memory stays counted in the stats.
+    _flat_grads: Tensor,
+    /// Each parameter's velocity and Adam second moment: views of the optimizer's blocks
+    /// (None for other nodes, and for second moments without Adam).
+    velocities: Vec<Option<Tensor>>,
+    second_moments: Vec<Option<Tensor>>,
+    /// Where each parameter starts in the flat blocks (model 0's; each further model's
+    /// stretch follows the one before).
+    param_offsets: Vec<Option<usize>>,
+    forward: Vec<Dispatch>,
+    backward: Vec<Dispatch>,
+    /// Each model's optimizer, and its state and dispatches.
+    optimizers: Vec<Optimizer>,
+    optimizer: OptimizerBlock,
+    /// Per model, whether the update moves it (u32; all 1 unless a trainer's gather kernel
+    /// rewrites them batch by batch).
+    active: Tensor,
+}
+
+impl Graph {
+    fn new(gpu: &Gpu, builder: GraphBuilder, loss: NodeId, optimizers: &[Optimizer]) -> Result<Graph> {
+        let models = optimizers.len();
+        if models == 0 {
+            return Err(Error::invalid("GraphBuilder::build", "models", "at least 1", 0));
+        }
+        for optimizer in optimizers {
+            optimizer.validate()?;
+        }
+        let nodes = builder.nodes;
+        let n = nodes.len();
+        let Liveness { live, needs_grad } = Liveness::analyze(&nodes, loss)?;
+        let layout = ParamLayout::plan(gpu, n, &builder.param_init, models)?;
+        let fusion = Fusion::plan(&nodes, &live);
+        let stacked_total = layout.total * models;
+        let flat_params = Tensor::from_slice(gpu, &[stacked_total], &layout.initial.repeat(models))?;
+        let flat_grads = Tensor::zeros(gpu, &[stacked_total])?;
+        // A parameter (or its gradient, or optimizer state) in every model: `total` apart.
+        let param_views = |block: &Tensor| -> Vec<Option<Tensor>> {
+            (0..n)
+                .map(|i| {
+                    layout.offsets[i].map(|offset| block.view(offset, &nodes[i].shape).stack(models, layout.total))
+                })
+                .collect()
+        };
+        // Values: parameters are views of the block, everything else its own tensor, but for
+        // the intermediates a fused kernel never materialises.
+        let mut values = param_views(&flat_params);
+        for (i, node) in nodes.iter().enumerate() {
+            values[i] = match (live[i] && !fusion.fused_away[i], node.op) {
+                (false, _) => None,
+                (true, Op::Param) => values[i].take(),
+                (true, _) => Some(Tensor::stacked_zeros(gpu, models, &node.shape)?),
+            };
+        }
+        // The loss weights every row 1/B; a trainer's gather kernel rewrites them for a
+        // partial batch (padding rows weigh 0). Per model, whether it takes part in the step:
+        // its matmuls and update skip it when 0.
+        let batch_rows = match nodes[loss.0].op {
+            Op::Loss(_, prediction, _) => nodes[prediction.0].shape[0],
+            _ => 1,
+        };
+        let row_weights = Tensor::full(gpu, &[models, batch_rows], 1.0 / batch_rows as f32)?
+            .view(0, &[batch_rows])
+            .stack(models, batch_rows);
+        let active = Tensor::from_u32(gpu, &[models], &vec![1; models])?;
+        let cx = schedule::Context {
+            gpu,
+            nodes: &nodes,
+            live: &live,
+            needs_grad: &needs_grad,
+            fusion: &fusion,
+            values: &values,
+            row_weights: &row_weights,
+            active: &active,
+        };
+        let forward = schedule::forward(&cx)?;
+        let (grads, backward) = schedule::backward(&cx, param_views(&flat_grads), models)?;
+        let optimizer = OptimizerBlock::new(gpu, optimizers, &flat_grads, &flat_params, &active)?;
+        Ok(Graph {
+            gpu: gpu.clone(),
+            ops: nodes.iter().map(|node| node.op).collect(),
+            names: nodes.iter().map(|node| node.name.clone()).collect(),
+            values,
+            grads,
+            loss,
+            models,
+            row_weights,
+            velocities: param_views(&optimizer.velocity),
+            second_moments: if optimizer.adam {
+                param_views(&optimizer.second_moment)
+            } else {
+                (0..n).map(|_| None).collect()
+            },
+            flat_params,
+            _flat_grads: flat_grads,
+            param_offsets: layout.offsets,
+            forward,
+            backward,
+            optimizers: optimizers.to_vec(),
+            optimizer,
+            active,
+        })
+    }
+
+    /// The device this graph lives on.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    fn live_value(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
+        self.values.get(node.0).and_then(Option::as_ref).ok_or_else(|| {
+            Error::invalid(
+                op,
+                "node",
+                "a node the loss depends on that is not fused into another op's kernel",
+                format!("{node:?}"),
+            )
+        })
+    }
+
+    /// Overwrites an input's or a parameter's values (row-major).
+    pub fn write(&self, node: NodeId, data: &[f32]) -> Result<()> {
+        const OP: &str = "Graph::write";
+        let tensor = self.live_value(OP, node)?;
+        if !matches!(self.ops[node.0], Op::Input | Op::Param) {
+            return Err(Error::invalid(
+                OP,
+                "node",
+                "an input or a parameter",
+                &self.names[node.0],
+            ));
+        }
+        if data.len() != tensor.len() * self.models {
+            return Err(Error::shape(
+                OP,
+                &self.names[node.0],
+                tensor.len() * self.models,
+                data.len(),
+            ));
+        }
+        tensor.write(data)
+    }
+
+    /// Reads a node's current value (every model's, one after the other, in a stack).
+    pub fn read(&self, node: NodeId) -> Result<Vec<f32>> {
+        self.live_value("Graph::read", node)?.to_vec()
+    }
+
+    fn velocity(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
+        self.velocities
+            .get(node.0)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| Error::invalid(op, "node", "a parameter", format!("{node:?}")))
+    }
+
+    /// Reads a parameter's optimizer velocity.
+    pub fn read_velocity(&self, node: NodeId) -> Result<Vec<f32>> {
+        self.velocity("Graph::read_velocity", node)?.to_vec()
+    }
+
+    /// Overwrites a parameter's optimizer velocity (e.g. from a checkpoint).
+    pub fn write_velocity(&self, node: NodeId, data: &[f32]) -> Result<()> {
+        const OP: &str = "Graph::write_velocity";
+        let tensor = self.velocity(OP, node)?;
+        if data.len() != tensor.len() * self.models {
+            return Err(Error::shape(
+                OP,
+                &self.names[node.0],
+                tensor.len() * self.models,
+                data.len(),
+            ));
+        }
+        tensor.write(data)
+    }
+
+    /// Reads the loss' gradient with respect to `node` from the last step (or
+    /// [`Graph::compute_gradients`]).
+    pub fn read_grad(&self, node: NodeId) -> Result<Vec<f32>> {
+        self.grads
+            .get(node.0)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| {
+                Error::invalid(
+                    "Graph::read_grad",
+                    "node",
+                    "a node with a gradient",
+                    format!("{node:?}"),
+                )
+            })?
+            .to_vec()
+    }
+
+    /// The loss computed by the last forward pass (before that step's update).
+    pub fn loss(&self) -> Result<f32> {
+        Ok(self.read(self.loss)?[0])
+    }
+
+    /// Kernel launches in one training step.
+    pub fn dispatches_per_step(&self) -> usize {
+        self.forward.len() + self.backward.len() + self.optimizer.update.len()
+    }
+
+    /// Where a step's time goes: each of its dispatches run alone, `reps` times with a
+    /// sync after each, as (kernel and grid, median milliseconds). Runs the update too, so
+    /// the parameters move: profile a throwaway graph.
+    pub fn profile(&self, reps: usize) -> Result<Vec<(String, f64)>> {
+        let steps = self.forward.iter().chain(&self.backward).chain(&self.optimizer.update);
+        steps
+            .map(|dispatch| {
+                let mut times = Vec::with_capacity(reps.max(1));
+                for _ in 0..reps.max(1) {
+                    let started = std::time::Instant::now();
+                    self.gpu.run(&[dispatch])?;
+                    self.gpu.synchronize()?;
+                    times.push(started.elapsed().as_secs_f64() * 1e3);
+                }
+                times.sort_by(f64::total_cmp);
+                Ok((format!("{dispatch:?}"), times[times.len() / 2]))
+            })
+            .collect()
+    }
+
+    /// One training step: forward, loss, backward, update, in one submit.
+    pub fn step(&mut self) -> Result<()> {
+        self.steps(1)
+    }
+
+    /// `k` training steps recorded into one command encoder and submitted once. Inputs
+    /// keep the values last written.
+    pub fn steps(&mut self, k: usize) -> Result<()> {
+        if k == 0 {
+            return Err(Error::invalid("Graph::steps", "k", "at least 1", 0));
+        }
+        self.submit(k, true, true)
+    }
+
+    /// Forward and loss only: no gradients, no update.
+    pub fn forward(&self) -> Result<()> {
+        self.submit(1, false, false)
+    }
+
+    /// Forward, loss and backward, without updating the parameters.
+    pub fn compute_gradients(&self) -> Result<()> {
+        self.submit(1, true, false)
+    }
+
+    fn submit(&self, k: usize, backward: bool, update: bool) -> Result<()> {
+        self.gpu.record_and_submit("Graph step", |pass| {
+            for _ in 0..k {
+                self.record(pass, backward, update);
+            }
+        })
+    }
+
+    /// Records forward and loss, then optionally backward and the update, into `pass`.
+    pub(crate) fn record(&self, pass: &mut wgpu::ComputePass<'_>, backward: bool, update: bool) {
+        self.forward.iter().for_each(|d| d.record(pass));
+        if backward {
+            self.backward.iter().for_each(|d| d.record(pass));
+        }
+        if update {
+            self.optimizer.update.iter().for_each(|dispatch| dispatch.record(pass));
+        }
+    }
+
+    /// The tensor holding a live node's value.
+    pub(crate) fn tensor(&self, node: NodeId) -> Result<&Tensor> {
+        self.live_value("Graph::tensor", node)
+    }
+
+    /// The loss' per-row weights (B).
+    pub(crate) fn row_weights(&self) -> &Tensor {
+        &self.row_weights
+    }
+
+    /// The loss node.
+    pub(crate) fn loss_node(&self) -> NodeId {
+        self.loss
+    }
+
+    /// Every parameter, back to back (for snapshots).
+    pub(crate) fn flat_params(&self) -> &Tensor {
+        &self.flat_params
+    }
+
+    /// The velocities, in the layout of [`Graph::flat_params`].
+    pub(crate) fn flat_velocity(&self) -> &Tensor {
+        &self.optimizer.velocity
+    }
+
+    /// Where a parameter starts in the flat blocks.
+    pub(crate) fn param_offset(&self, node: NodeId) -> Option<usize> {
+        self.param_offsets.get(node.0).copied().flatten()
+    }
+
+    /// The optimizer in use (the first model's, in a stack).
+    pub fn optimizer(&self) -> Optimizer {
+        self.optimizers[0]
+    }
+
+    /// Changes the optimizer's hyperparameters (of every stacked model); its state is kept.
+    /// It may change between SGD and Adam only where the graph was built with the state the
+    /// new one needs (Adam's second moments): else build a new graph.
+    pub fn set_optimizer(&mut self, optimizer: impl Into<Optimizer>) -> Result<()> {
+        let optimizer = optimizer.into();
+        optimizer.validate()?;
+        if optimizer.needs_second_moment() != self.optimizers[0].needs_second_moment() {
+            return Err(Error::invalid(
+                "Graph::set_optimizer",
+                "optimizer",
+                format!("another {} (the state this graph keeps)", self.optimizers[0].name()),
+                format!("{}: build a new model to switch", optimizer.name()),
+            ));
+        }
+        let optimizers = vec![optimizer; self.models];
+        self.optimizer
+            .hyperparams
+            .write(bytemuck::cast_slice(&hyperparams_of(&optimizers)))?;
+        self.optimizers = optimizers;
+        Ok(())
+    }
+
+    /// How many models are stacked.
+    pub(crate) fn models(&self) -> usize {
+        self.models
+    }
+
+    /// Per model, whether the next update moves it (u32), for a trainer's gather kernel.
+    pub(crate) fn active(&self) -> &Tensor {
+        &self.active
+    }
+
+    /// Sets every velocity back to zero.
+    pub fn reset_optimizer(&self) -> Result<()> {
+        self.optimizer
+            .velocity
+            .write(&vec![0.0; self.optimizer.velocity.len()])?;
+        let second_moment = &self.optimizer.second_moment;
+        second_moment.write(&vec![0.0; second_moment.len()])?;
+        let model_state = &self.optimizer.model_state;
+        model_state.write(&vec![0.0; model_state.len()])
+    }
+
+    /// Adam's second moment of a parameter (every stacked model's, back to back).
+    pub fn read_second_moment(&self, node: NodeId) -> Result<Vec<f32>> {
+        self.second_moment("Graph::read_second_moment", node)?.to_vec()
+    }
+
+    /// Overwrites a parameter's Adam second moment (e.g. from a checkpoint).
+    pub fn write_second_moment(&self, node: NodeId, data: &[f32]) -> Result<()> {
+        const OP: &str = "Graph::write_second_moment";
+        let tensor = self.second_moment(OP, node)?;
+        if data.len() != tensor.len() * self.models {
+            return Err(Error::shape(
+                OP,
+                &self.names[node.0],
+                tensor.len() * self.models,
+                data.len(),
+            ));
+        }
+        tensor.write(data)
+    }
+
+    fn second_moment(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
+        self.second_moments.get(node.0).and_then(Option::as_ref).ok_or_else(|| {
+            Error::invalid(
+                op,
+                "node",
+                "a parameter of a graph trained with Adam",
+                format!("{node:?} ({})", self.optimizers[0].name()),
+            )
+        })
+    }
+
+    /// Optimizer steps each stacked model has taken (Adam counts them for its bias
+    /// corrections; 0 with SGD, which needs no count).
+    pub fn optimizer_steps(&self) -> Result<Vec<u64>> {
+        let state = self.optimizer.model_state.to_vec()?;
+        Ok(state
+            .chunks(ops::MODEL_STATE_WORDS)
+            .map(|model| model[0] as u64)
+            .collect())
+    }
+
+    /// Sets every stacked model's optimizer step count (e.g. from a checkpoint); the bias
+    /// corrections follow from it at the next step.
+    pub fn set_optimizer_steps(&self, steps: u64) -> Result<()> {
+        let mut state = vec![0.0f32; self.optimizer.model_state.len()];
+        state
+            .chunks_mut(ops::MODEL_STATE_WORDS)
+            .for_each(|model| model[0] = steps as f32);
+        self.optimizer.model_state.write(&state)
+    }
+}
+
+/// Each model's optimizer settings in the update kernel's layout.
+fn hyperparams_of(optimizers: &[Optimizer]) -> Vec<ops::OptimizerHyperparams> {
+    optimizers.iter().map(ops::OptimizerHyperparams::from).collect()
+}
+
+/// The optimizer's state and its dispatches: velocities (SGD's v, Adam's m) and Adam's second
+/// moments in the layout of the parameters, each model's step count and settings.
+struct OptimizerBlock {
+    adam: bool,
+    velocity: Tensor,
+    /// A one-element stand-in when no model uses Adam.
+    second_moment: Tensor,
+    model_state: Tensor,
+    hyperparams: Tensor,
+    /// Adam: a step count, then the update; SGD: the update.
+    update: Vec<Dispatch>,
+}
+
+impl OptimizerBlock {
+    fn new(
+        gpu: &Gpu,
+        optimizers: &[Optimizer],
+        flat_grads: &Tensor,
+        flat_params: &Tensor,
+        active: &Tensor,
+    ) -> Result<OptimizerBlock> {
+        let models = optimizers.len();
+        let adam = optimizers.iter().any(Optimizer::needs_second_moment);
+        let velocity = Tensor::zeros(gpu, &[flat_params.len()])?;
+        let second_moment = Tensor::zeros(gpu, &[if adam { flat_params.len() } else { 1 }])?;
+        let model_state = Tensor::zeros(gpu, &[ops::MODEL_STATE_WORDS * models])?;
+        let hyperparams = Tensor::from_slice(
+            gpu,
+            &[ops::HYPERPARAM_WORDS * models],
+            bytemuck::cast_slice(&hyperparams_of(optimizers)),
+        )?;
+        let state = ops::OptimizerState {
+            velocity: &velocity,
+            second_moment: &second_moment,
+            model_state: &model_state,
+            hyperparams: &hyperparams,
+            active,
+        };
+        let update = ops::optimizer_update_stacked(gpu, models, flat_grads, flat_params, state, adam)?;
+        Ok(OptimizerBlock {
+            adam,
+            velocity,
+            second_moment,
+            model_state,
+            hyperparams,
+            update,
+        })
+    }
+}

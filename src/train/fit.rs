@@ -1,0 +1,316 @@
+//! Training one model or a stack: the epochs, early stopping, the divergence guard, resume.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+
+use crate::error::{Error, Result};
+use crate::mlp::{LayerParams, Mlp, MlpBuilder};
+use crate::optim::Optimizer;
+use crate::tensor::Tensor;
+
+use super::batches::{Batches, Evaluation};
+use super::*;
+
+/// Trains a new model on `train_rows` of `data`, scoring `validation_rows` after each
+/// epoch; `on_epoch` sees every epoch's metrics (for progress bars).
+///
+/// Each epoch is one submit: for every mini-batch, a gather kernel copies the shuffled rows
+/// into the model's inputs, then forward, backward and update follow. The last, partial
+/// batch trains with its padding rows weighted 0, unless `drop_last`.
+pub fn fit(
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Model> {
+    check_fit("fit", data, train_rows, validation_rows, config)?;
+    let mlp = mlp_builder(data, config).build(&data.gpu, config.batch_size, config.optimizer)?;
+    fit_one(mlp, 0, data, train_rows, validation_rows, config, on_epoch)
+}
+
+/// Epochs `epochs_done + 1 ..= config.epochs` of training one model.
+pub(super) fn fit_one(
+    mlp: Mlp,
+    epochs_done: usize,
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Model> {
+    let lane = Lane {
+        rows: train_rows,
+        config,
+    };
+    let mut stack = train_epochs(mlp, epochs_done, data, &[lane], validation_rows, &mut |_, metrics| {
+        on_epoch(metrics)
+    })?;
+    let history = stack.histories.pop().unwrap_or_default();
+    Ok(Model {
+        mlp: stack.mlp,
+        epochs_done: epochs_done + history.len(),
+        history,
+        seed: config.seed,
+    })
+}
+
+/// Continues a run saved by [`Model::save`]: loads parameters, velocities and the epoch count,
+/// then trains the remaining `config.epochs − epochs done` epochs. Each epoch's shuffle is
+/// seeded from `config.seed` and the epoch number, so a resumed run gives the same bits as
+/// one that never stopped.
+pub fn resume(
+    path: impl AsRef<std::path::Path>,
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Model> {
+    const OP: &str = "resume";
+    let path = path.as_ref();
+    check_fit(OP, data, train_rows, validation_rows, config)?;
+    let (mlp, metadata) = Mlp::load_with(&data.gpu, path, config.batch_size)?;
+    let number = |key: &str| -> Result<u64> {
+        metadata
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| crate::checkpoint::checkpoint_error(path, format!("no trainer {key:?} in the metadata")))
+    };
+    let (epochs_done, seed) = (number("epoch")? as usize, number("seed")?);
+    if seed != config.seed {
+        return Err(Error::invalid(
+            OP,
+            "config.seed",
+            format!("the checkpoint's seed {seed}"),
+            config.seed,
+        ));
+    }
+    let sizes = layer_sizes(data, config);
+    let activations = (config.hidden_activation, config.output_activation);
+    if mlp.loss_function() != config.loss {
+        return Err(Error::invalid(
+            OP,
+            "config.loss",
+            format!("the checkpoint's {}", mlp.loss_function().name()),
+            config.loss.name(),
+        ));
+    }
+    if mlp.sizes() != sizes || mlp.activations() != activations {
+        return Err(Error::shape(
+            OP,
+            "checkpoint",
+            format!("layers {sizes:?} with activations (hidden, output) {activations:?}"),
+            format!(
+                "layers {:?} with activations (hidden, output) {:?}",
+                mlp.sizes(),
+                mlp.activations()
+            ),
+        ));
+    }
+    if mlp.graph().optimizer() != config.optimizer {
+        return Err(Error::invalid(
+            OP,
+            "config.optimizer",
+            format!("{:?}", mlp.graph().optimizer()),
+            format!("{:?}", config.optimizer),
+        ));
+    }
+    fit_one(mlp, epochs_done, data, train_rows, validation_rows, config, on_epoch)
+}
+
+/// The network `fit` trains for `config` on `data`: its layer sizes, seed and activations.
+pub(super) fn mlp_builder(data: &GpuDataset, config: &TrainConfig) -> MlpBuilder {
+    Mlp::builder(&layer_sizes(data, config))
+        .seed(config.seed)
+        .hidden_activation(config.hidden_activation)
+        .output_activation(config.output_activation)
+        .loss(config.loss)
+}
+
+/// Mini-batches an epoch over `rows` rows takes: a partial last one counts unless dropped.
+pub(super) fn batches_per_epoch(rows: usize, batch: usize, drop_last: bool) -> usize {
+    if drop_last { rows / batch } else { rows.div_ceil(batch) }
+}
+
+/// Inputs from the data, hidden layers from the config, outputs from the data.
+pub(super) fn layer_sizes(data: &GpuDataset, config: &TrainConfig) -> Vec<usize> {
+    let mut sizes = vec![data.n_features];
+    sizes.extend_from_slice(&config.hidden);
+    sizes.push(data.n_outputs);
+    sizes
+}
+
+pub(super) fn check_fit(
+    op: &'static str,
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
+) -> Result<()> {
+    config.validate()?;
+    data.check_rows(op, "training rows", train_rows)?;
+    if let Some(rows) = validation_rows {
+        data.check_rows(op, "validation rows", rows)?;
+    }
+    if config.early_stopping.is_some() && validation_rows.is_none() {
+        return Err(Error::invalid(op, "early_stopping", "validation rows to watch", "none"));
+    }
+    Ok(())
+}
+
+/// The shuffle seed of one epoch: a function of the run's seed and the epoch alone, so a
+/// resumed run needs no generator state.
+pub(super) fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    (seed ^ 0x5EED_0FE9_0C00).wrapping_add((epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// What a stack of models trained together learned: the stacked network and, per model,
+/// the metrics of the epochs it trained.
+pub(crate) struct TrainedStack {
+    pub(crate) mlp: Mlp,
+    pub(crate) histories: Vec<Vec<EpochMetrics>>,
+}
+
+/// One model of a stacked run: the rows it trains on and its settings.
+pub(crate) struct Lane<'a> {
+    pub(crate) rows: &'a [usize],
+    pub(crate) config: &'a TrainConfig,
+}
+
+/// Epochs `epochs_done + 1 ..= max epochs` of training `mlp`, a single model or a stack with
+/// one lane per model. Each epoch is one submit for all models: each draws its own shuffle
+/// of its own rows (seeded by its seed and the epoch), and a model whose epochs are over, or
+/// whose rows ran out before the longest lane's, sits still (its updates masked) while the
+/// others go on. Validation and early stopping are for a single model.
+pub(super) fn train_epochs(
+    mut mlp: Mlp,
+    epochs_done: usize,
+    data: &GpuDataset,
+    lanes: &[Lane],
+    validation_rows: Option<&[usize]>,
+    on_epoch: &mut dyn FnMut(usize, &EpochMetrics),
+) -> Result<TrainedStack> {
+    let gpu = &data.gpu;
+    let rows: Vec<&[usize]> = lanes.iter().map(|lane| lane.rows).collect();
+    let drop_last = lanes[0].config.drop_last;
+    let early_stopping = lanes[0].config.early_stopping;
+    let batches = Batches::new(data, &mlp, &rows, drop_last)?;
+    let validation = validation_rows
+        .map(|rows| Evaluation::new(data, &mlp, &[rows]))
+        .transpose()?;
+
+    // The parameters as they were before the running epoch, for the divergence guard.
+    let last_good = Tensor::zeros(gpu, mlp.graph().flat_params().shape())?;
+    let max_epochs = lanes.iter().map(|lane| lane.config.epochs).max().unwrap_or(0);
+    let mut histories: Vec<Vec<EpochMetrics>> = lanes.iter().map(|_| Vec::new()).collect();
+    let mut best: Option<(f32, Vec<LayerParams>)> = None;
+    let mut since_best = 0;
+    let mut orders: Vec<Vec<usize>> = rows.iter().map(|r| r.to_vec()).collect();
+    for epoch in epochs_done + 1..=max_epochs {
+        let training: Vec<bool> = lanes.iter().map(|lane| epoch <= lane.config.epochs).collect();
+        for ((order, lane), &on) in orders.iter_mut().zip(lanes).zip(&training) {
+            if on {
+                order.copy_from_slice(lane.rows);
+                order.shuffle(&mut StdRng::seed_from_u64(epoch_seed(lane.config.seed, epoch)));
+            }
+        }
+        let order_refs: Vec<&[usize]> = orders.iter().map(Vec::as_slice).collect();
+        batches.set_rows(&order_refs, &training)?;
+        let graph = mlp.graph();
+        gpu.record_and_submit_after(
+            "training epoch",
+            |encoder| graph.flat_params().copy_to(&last_good, encoder),
+            |pass| {
+                for j in 0..batches.steps() {
+                    batches.record(j, pass, graph, true, None);
+                }
+            },
+        )?;
+        let losses = batches.read_losses()?;
+        let diverged = (0..lanes.len()).filter(|&m| training[m]).find_map(|m| {
+            let batch = losses[m].0.iter().position(|l| !l.is_finite())?;
+            Some((m, batch))
+        });
+        if let Some((m, batch)) = diverged {
+            // Roll back to the parameters before this epoch: the caller never sees NaN weights.
+            let graph = mlp.graph();
+            gpu.record_and_submit_after(
+                "roll back",
+                |encoder| last_good.copy_to(graph.flat_params(), encoder),
+                |_| {},
+            )?;
+            graph.reset_optimizer()?;
+            let last_good = if lanes.len() == 1 {
+                mlp.parameters()?
+            } else {
+                mlp.stacked_parameters()?.swap_remove(m)
+            };
+            return Err(Error::Diverged {
+                epoch,
+                batch: batch + 1,
+                loss: losses[m].0[batch],
+                last_good,
+            });
+        }
+        if lanes.len() == 1 {
+            mlp.add_steps(batches.counts[0].len() as u64);
+        }
+        let val = match &validation {
+            Some(v) => Some(v.run_one(&mlp)?.0),
+            None => None,
+        };
+        for (m, (_, train_loss)) in losses.iter().enumerate().filter(|&(m, _)| training[m]) {
+            let metrics = EpochMetrics {
+                epoch,
+                train_loss: *train_loss as f32,
+                val_loss: val.map(|s| s.loss),
+                val_accuracy: val.and_then(|s| s.accuracy),
+            };
+            on_epoch(m, &metrics);
+            histories[m].push(metrics);
+        }
+        if let (Some(patience), Some(scores)) = (early_stopping, val) {
+            if best.as_ref().is_none_or(|(loss, _)| scores.loss < *loss) {
+                best = Some((scores.loss, mlp.parameters()?));
+                since_best = 0;
+            } else {
+                since_best += 1;
+                if since_best >= patience {
+                    break;
+                }
+            }
+        }
+    }
+    if let Some((_, params)) = best {
+        mlp.set_parameters(&params)?;
+    }
+    Ok(TrainedStack { mlp, histories })
+}
+
+/// Trains the lanes of one group (same layer sizes, batch size, output activation and
+/// `drop_last`; no early stopping) as one stacked run.
+pub(crate) fn train_stack(
+    data: &GpuDataset,
+    lanes: &[Lane],
+    on_epoch: &mut dyn FnMut(usize, &EpochMetrics),
+) -> Result<TrainedStack> {
+    let first = lanes[0].config;
+    let seeds: Vec<u64> = lanes.iter().map(|lane| lane.config.seed).collect();
+    let optimizers: Vec<Optimizer> = lanes.iter().map(|lane| lane.config.optimizer).collect();
+    let mlp = mlp_builder(data, first).build_stacked(&data.gpu, first.batch_size, &seeds, &optimizers)?;
+    train_epochs(mlp, 0, data, lanes, None, on_epoch)
+}
+
+/// Scores each model of a trained stack on its own rows (`rows[m]` for model m).
+pub(crate) fn evaluate_stack(data: &GpuDataset, mlp: &Mlp, rows: &[&[usize]]) -> Result<Vec<Scores>> {
+    for rows in rows {
+        data.check_rows("evaluate", "rows", rows)?;
+    }
+    Ok(Evaluation::new(data, mlp, rows)?
+        .run(mlp)?
+        .into_iter()
+        .map(|(scores, _)| scores)
+        .collect())
+}

@@ -1,0 +1,177 @@
+//! Training on a data set resident on the GPU: shuffled mini-batches gathered on the device,
+//! an epoch per submit, metrics read back once per epoch, optional early stopping.
+
+mod batches;
+mod fit;
+mod model;
+mod stack;
+
+pub(crate) use fit::{Lane, evaluate_stack, train_stack};
+pub use fit::{fit, resume};
+pub(crate) use stack::stack_groups;
+pub use stack::{FitJob, fit_batched};
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::mlp::Mlp;
+use crate::ops::{Activation, Loss};
+use crate::optim::{Optimizer, Sgd};
+use crate::tensor::Tensor;
+/// A data set uploaded to the GPU once: features (N,F) and targets (N,O).
+pub struct GpuDataset {
+    gpu: Gpu,
+    features: Tensor,
+    targets: Tensor,
+    labels: Option<Vec<usize>>,
+    n_features: usize,
+    n_outputs: usize,
+}
+
+impl GpuDataset {
+    /// Validates and uploads `data`.
+    pub fn upload(gpu: &Gpu, data: &Dataset) -> Result<Self> {
+        data.validate()?;
+        let n = data.len();
+        Ok(GpuDataset {
+            gpu: gpu.clone(),
+            features: Tensor::from_slice(gpu, &[n, data.n_features], &data.features)?,
+            targets: Tensor::from_slice(gpu, &[n, data.n_outputs], &data.targets)?,
+            labels: data.labels.clone(),
+            n_features: data.n_features,
+            n_outputs: data.n_outputs,
+        })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.features.shape()[0]
+    }
+
+    /// Whether it holds no samples (never: uploads of empty data sets fail).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Class labels, for classification data.
+    pub fn labels(&self) -> Option<&[usize]> {
+        self.labels.as_deref()
+    }
+
+    /// The device it lives on.
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    pub(crate) fn check_rows(&self, op: &'static str, what: &str, rows: &[usize]) -> Result<()> {
+        if rows.is_empty() {
+            return Err(Error::invalid(op, what, "at least one sample", "none"));
+        }
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.len()) {
+            return Err(Error::invalid(
+                op,
+                format!("{what} index"),
+                format!("< {}", self.len()),
+                bad,
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How to train one model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainConfig {
+    /// Hidden layer sizes (inputs and outputs come from the data).
+    pub hidden: Vec<usize>,
+    /// The optimizer: [`Sgd`] or [`crate::Adam`], converted with `.into()`.
+    pub optimizer: Optimizer,
+    /// Passes over the training rows.
+    pub epochs: usize,
+    /// Rows per mini-batch.
+    pub batch_size: usize,
+    /// Seed of the initialisation and of the per-epoch shuffles.
+    pub seed: u64,
+    /// Activation after every hidden layer.
+    pub hidden_activation: Activation,
+    /// Activation of the output layer ([`Activation::Identity`] with
+    /// [`Loss::SoftmaxCrossEntropy`], which takes logits).
+    pub output_activation: Activation,
+    /// The training loss.
+    pub loss: Loss,
+    /// Drop the last, partial batch of each epoch instead of training on it.
+    pub drop_last: bool,
+    /// Stop when the validation loss has not improved for this many epochs, and keep the
+    /// parameters of the best epoch. Needs validation rows.
+    pub early_stopping: Option<usize>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            hidden: vec![64],
+            optimizer: Sgd::new(0.5).momentum(0.9).into(),
+            epochs: 30,
+            batch_size: 32,
+            seed: 0,
+            hidden_activation: Activation::Sigmoid,
+            output_activation: Activation::Sigmoid,
+            loss: Loss::Mse,
+            drop_last: false,
+            early_stopping: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks ranges: epochs ≥ 1, batch size ≥ 1, hidden sizes ≥ 1, the optimizer's.
+    pub fn validate(&self) -> Result<()> {
+        const OP: &str = "TrainConfig";
+        self.optimizer.validate()?;
+        if self.epochs == 0 {
+            return Err(Error::invalid(OP, "epochs", "at least 1", 0));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::invalid(OP, "batch_size", "at least 1", 0));
+        }
+        if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
+            return Err(Error::invalid(OP, format!("hidden[{i}]"), "at least 1", 0));
+        }
+        if self.early_stopping == Some(0) {
+            return Err(Error::invalid(OP, "early_stopping patience", "at least 1 epoch", 0));
+        }
+        self.loss.check_output_activation(OP, self.output_activation)
+    }
+}
+
+/// What one epoch measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochMetrics {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's samples (each weighted once).
+    pub train_loss: f32,
+    /// Loss on the validation rows after the epoch.
+    pub val_loss: Option<f32>,
+    /// Accuracy on the validation rows after the epoch (classification).
+    pub val_accuracy: Option<f32>,
+}
+
+/// Loss (and accuracy, for classification) of a model on some rows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scores {
+    /// Mean loss per sample.
+    pub loss: f32,
+    /// Fraction of samples whose largest output is their class.
+    pub accuracy: Option<f32>,
+}
+
+/// A trained model with its history.
+pub struct Model {
+    mlp: Mlp,
+    /// Metrics of the epochs this call trained.
+    history: Vec<EpochMetrics>,
+    /// Epochs trained in all, resumed runs included.
+    epochs_done: usize,
+    seed: u64,
+}

@@ -1,0 +1,116 @@
+//! The single-dispatch training step of small nets (shaders/tiny.wgsl).
+
+use super::Mlp;
+use crate::error::{Error, Result};
+use crate::graph::NodeId;
+use crate::ops::Activation;
+use crate::optim::Sgd;
+
+/// Whether the single-dispatch step kernel (`shaders/tiny.wgsl`) can run this net.
+pub(super) fn tiny_step_fits(sizes: &[usize], hidden: Activation, output: Activation, batch: usize) -> bool {
+    let macs: usize = sizes.windows(2).map(|p| p[0] * p[1]).sum();
+    sizes.len() - 1 <= 8
+        && sizes.iter().all(|&s| s <= 64)
+        && (hidden.grad_from_output() || sizes.len() == 2)
+        && output.grad_from_output()
+        && batch * macs <= 2048
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct TinyParams {
+    layers: u32,
+    batch: u32,
+    coupled: u32,
+    hidden_activation: u32,
+    output_activation: u32,
+    lr: f32,
+    momentum: f32,
+    weight_decay: f32,
+    delta_offset: u32,
+    _pad: [u32; 3],
+    /// per layer: in, out, weight offset, bias offset
+    dims: [[u32; 4]; 8],
+    /// start of h_{l+1} in scratch, 4 per row
+    act_offset: [[u32; 4]; 2],
+}
+
+/// The single-dispatch training step and its scratch memory (activations, two δ buffers).
+pub(super) struct TinyStep {
+    pub(super) dispatch: crate::kernels::Dispatch,
+    pub(super) sgd: Sgd,
+    _scratch: crate::tensor::Tensor,
+}
+
+impl TinyStep {
+    /// The step of `mlp`'s net (its graph holds the parameters and data the kernel binds).
+    pub(super) fn new(mlp: &Mlp, sgd: Sgd) -> Result<Self> {
+        let Mlp {
+            graph,
+            sizes,
+            hidden,
+            output,
+            weights,
+            biases,
+            x,
+            t,
+            ..
+        } = mlp;
+        let (x, t) = (*x, *t);
+        let batch = graph.tensor(x)?.shape()[0];
+        let mut params = TinyParams {
+            layers: (sizes.len() - 1) as u32,
+            batch: batch as u32,
+            coupled: (sgd.decay == crate::optim::WeightDecay::Coupled) as u32,
+            hidden_activation: hidden.code(),
+            output_activation: output.code(),
+            lr: sgd.lr,
+            momentum: sgd.momentum,
+            weight_decay: sgd.weight_decay,
+            delta_offset: 0,
+            _pad: [0; 3],
+            dims: [[0; 4]; 8],
+            act_offset: [[0; 4]; 2],
+        };
+        let mut scratch_len = 0;
+        for l in 0..sizes.len() - 1 {
+            let offset = |node: NodeId| {
+                graph
+                    .param_offset(node)
+                    .ok_or_else(|| Error::invalid("TinyStep", "parameter", "a parameter node", format!("{node:?}")))
+            };
+            params.dims[l] = [
+                sizes[l] as u32,
+                sizes[l + 1] as u32,
+                offset(weights[l])? as u32,
+                offset(biases[l])? as u32,
+            ];
+            params.act_offset[l / 4][l % 4] = scratch_len as u32;
+            scratch_len += batch * sizes[l + 1];
+        }
+        params.delta_offset = scratch_len as u32;
+        scratch_len += 2 * batch * 64;
+        let gpu = graph.gpu();
+        let scratch = crate::tensor::Tensor::zeros(gpu, &[scratch_len])?;
+        let dispatch = crate::kernels::Dispatch::new(
+            gpu,
+            crate::kernels::Kernel::TinyStep,
+            bytemuck::bytes_of(&params),
+            &[
+                (1, graph.tensor(x)?),
+                (2, graph.tensor(t)?),
+                (3, graph.flat_params()),
+                (4, graph.flat_velocity()),
+                (5, &scratch),
+                (6, graph.tensor(graph.loss_node())?),
+                (7, graph.row_weights()),
+            ],
+            1,
+        )?;
+        Ok(TinyStep {
+            dispatch,
+            sgd,
+            _scratch: scratch,
+        })
+    }
+}

@@ -108,7 +108,7 @@ pub enum Error {
         /// That loss.
         loss: f32,
         /// Parameters before the diverging epoch, per layer.
-        last_good: Vec<crate::mlp::LayerParams>,
+        last_good: Vec<crate::layer::LayerParams>,
     },
 
     /// The GPU reported an error (validation, out of memory, device lost) or a read-back failed.

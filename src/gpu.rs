@@ -14,8 +14,18 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
-use crate::kernels::Kernel;
 use crate::pipeline_cache::{self, DiskPipelineCache};
+
+static NEXT_GPU_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// What makes a compiled pipeline: the shader file, the entry point and the values of its
+/// override constants (as bits). Pipelines are cached by this data, not by which op asked.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct PipelineKey {
+    pub file: &'static str,
+    pub entry: &'static str,
+    pub constants: Vec<(&'static str, u64)>,
+}
 
 /// A handle to the device every tensor and kernel of a model lives on. Cheap to clone.
 #[derive(Clone)]
@@ -27,17 +37,17 @@ pub(crate) struct GpuInner {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
+    /// Unique in the process: keys state other modules keep per device (matmul tuning).
+    pub id: u64,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
     pub modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
-    pub pipelines: Mutex<HashMap<Kernel, wgpu::ComputePipeline>>,
+    pub pipelines: Mutex<HashMap<PipelineKey, wgpu::ComputePipeline>>,
     pub stats: Arc<Stats>,
     /// Errors reported by wgpu outside any error scope; surfaced at the next sync.
     pub uncaptured: Arc<Mutex<Vec<String>>>,
     /// Compiled pipelines kept on disk between processes, where the device offers it.
     pub pipeline_cache: Option<DiskPipelineCache>,
-    /// Matmul kernels chosen by measurement, per shape bucket (see `autotune`).
-    pub tuning: Mutex<crate::autotune::Tuning>,
 }
 
 impl Drop for GpuInner {
@@ -189,10 +199,10 @@ impl Gpu {
         Ok(Gpu {
             inner: Arc::new(GpuInner {
                 pipeline_cache,
-                tuning: Mutex::new(crate::autotune::load(&info)),
                 device,
                 queue,
                 info,
+                id: NEXT_GPU_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 limits,
                 features,
                 modules: Mutex::new(HashMap::new()),

@@ -3,7 +3,7 @@
 //! A [`Dispatch`] is one kernel bound to its buffers, built once and recorded many times.
 
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, PipelineKey};
 use crate::tensor::{GpuBuffer, Tensor};
 
 /// Which operands of a matmul are stored transposed. `C = op(A)·op(B)`.
@@ -57,67 +57,6 @@ impl MatmulKernel {
         }
     }
 
-    /// The kernel for `C (M,N) = op(A)·op(B)` on `gpu`, chosen with compile time in mind
-    /// as well as run time:
-    /// - CPU adapters: [`MatmulKernel::Lanes`], or [`MatmulKernel::LanesDown`] for outputs
-    ///   narrower than 32 columns. On lavapipe (Mesa 25) with a cold shader cache they
-    ///   compile in ~0.13 s each, where the unrolled `Vec4` takes 25–35 s per layout (and a
-    ///   former 32×64 subgroup kernel made mnist's first run 35 minutes). Once compiled the
-    ///   unrolled kernels ran mnist at 4–6 ms/step against ~13 ms here (BENCHMARKS.md): a
-    ///   run would need some 20,000 steps to win their compile time back, so every first
-    ///   run would pay for a speed few runs reach. `WGPU_MLP_MATMUL=Vec4` takes the other
-    ///   side of the trade for long jobs on a warm cache.
-    /// - GPUs: by measurement (`autotune`): the first product of each shape bucket (the
-    ///   layout and each dimension rounded up to a power of two) times `Vec4` and `Tiled` on
-    ///   scratch operands and keeps the faster, in memory and in a file per adapter and driver
-    ///   beside the pipeline cache, so later runs on the machine choose alike without timing.
-    ///   With `WGPU_MLP_AUTOTUNE=0`, the fixed rule measured on an H100 (BENCHMARKS.md):
-    ///   [`MatmulKernel::Tiled`] for A·Bᵀ with 128 or more outputs each way and for products
-    ///   of at least [`TILED_MIN_WORK`] multiply-adds, `Vec4` for the rest where the shape
-    ///   allows, `Tiled` otherwise. (`WGPU_MLP_AUTOTUNE=1` tunes on CPU adapters too.)
-    ///
-    /// `WGPU_MLP_MATMUL=<kernel name>` (e.g. `Vec4`) forces a kernel wherever it supports
-    /// the shape, for benchmarking.
-    pub fn choose(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
-        if let Some(forced) = forced_kernel().filter(|f| f.supports(layout, m, k, n)) {
-            return forced;
-        }
-        if gpu.is_software() && !crate::autotune::enabled(gpu) {
-            return Self::for_cpu_adapter(m, n);
-        }
-        if crate::autotune::enabled(gpu) {
-            return crate::autotune::choose(gpu, layout, (m, k, n), &[MatmulKernel::Vec4, MatmulKernel::Tiled]);
-        }
-        let wide_abt = layout == MatmulLayout::ABt && m >= 128 && n >= 128;
-        if !wide_abt && m * n * k < TILED_MIN_WORK && MatmulKernel::Vec4.supports(layout, m, k, n) {
-            MatmulKernel::Vec4
-        } else {
-            MatmulKernel::Tiled
-        }
-    }
-
-    fn for_cpu_adapter(m: usize, n: usize) -> Self {
-        if n < 32 && m > n {
-            MatmulKernel::LanesDown
-        } else {
-            MatmulKernel::Lanes
-        }
-    }
-
-    /// The kernel for a weight gradient with its bias gradient (`rows` = M + 1 outputs
-    /// down, N across): as [`MatmulKernel::choose`], without `Vec4` (which cannot add the
-    /// row of ones), so `Tiled` on GPUs.
-    pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, n: usize) -> Self {
-        if let Some(forced) = forced_kernel().filter(|&f| f != MatmulKernel::Vec4) {
-            return forced;
-        }
-        if gpu.is_software() {
-            Self::for_cpu_adapter(rows, n)
-        } else {
-            MatmulKernel::Tiled
-        }
-    }
-
     /// Outputs covered by one workgroup: (rows, columns) of C.
     pub(crate) fn tile(self, gpu: &Gpu) -> (usize, usize) {
         match self {
@@ -144,7 +83,7 @@ pub const MATMUL_KERNELS: [MatmulKernel; 5] = [
 ];
 
 /// The kernel `WGPU_MLP_MATMUL` names, if it names one.
-fn forced_kernel() -> Option<MatmulKernel> {
+pub(crate) fn forced_kernel() -> Option<MatmulKernel> {
     let name = std::env::var("WGPU_MLP_MATMUL").ok()?;
     MATMUL_KERNELS
         .into_iter()
@@ -297,11 +236,28 @@ fn lock_error<T>(_: T) -> Error {
 impl Gpu {
     /// The compiled pipeline for `kernel`, compiling its shader file on first use.
     pub(crate) fn pipeline(&self, kernel: Kernel) -> Result<wgpu::ComputePipeline> {
+        let src = kernel.source();
+        let mut constants = src.constants.to_vec();
+        // Sizes that suit the adapter: CPU adapters run a workgroup on one core, one SIMD
+        // group after another.
+        match kernel {
+            Kernel::Matmul(MatmulKernel::Vec4, _) => {
+                constants.push(("VEC4_WG_ROWS", vec4_workgroup_rows(self) as f64));
+            }
+            Kernel::Matmul(MatmulKernel::LanesDown, _) => constants.push(("LANES_DOWN_ROWS", 1.0)),
+            Kernel::MseForward => constants.push(("MSE_THREADS", mse_threads(self) as f64)),
+            Kernel::XentForward => constants.push(("XENT_THREADS", mse_threads(self) as f64)),
+            _ => {}
+        }
+        let key = PipelineKey {
+            file: src.file,
+            entry: src.entry,
+            constants: constants.iter().map(|&(name, value)| (name, value.to_bits())).collect(),
+        };
         let mut pipelines = self.inner.pipelines.lock().map_err(lock_error)?;
-        if let Some(pipeline) = pipelines.get(&kernel) {
+        if let Some(pipeline) = pipelines.get(&key) {
             return Ok(pipeline.clone());
         }
-        let src = kernel.source();
         let device = self.device();
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = {
@@ -327,18 +283,6 @@ impl Gpu {
                 })
                 .clone()
         };
-        let mut constants = src.constants.to_vec();
-        // Sizes that suit the adapter: CPU adapters run a workgroup on one core, one SIMD
-        // group after another.
-        match kernel {
-            Kernel::Matmul(MatmulKernel::Vec4, _) => {
-                constants.push(("VEC4_WG_ROWS", vec4_workgroup_rows(self) as f64));
-            }
-            Kernel::Matmul(MatmulKernel::LanesDown, _) => constants.push(("LANES_DOWN_ROWS", 1.0)),
-            Kernel::MseForward => constants.push(("MSE_THREADS", mse_threads(self) as f64)),
-            Kernel::XentForward => constants.push(("XENT_THREADS", mse_threads(self) as f64)),
-            _ => {}
-        }
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
             label: Some(src.entry),
             layout: None,
@@ -360,7 +304,7 @@ impl Gpu {
                 message: format!("{} in {}: {error}", src.entry, src.file),
             });
         }
-        pipelines.insert(kernel, pipeline.clone());
+        pipelines.insert(key, pipeline.clone());
         Ok(pipeline)
     }
 

@@ -11,7 +11,6 @@
 //! - [`GraphBuilder`] / [`Graph`]: ops composed into a training step, one submit per step;
 //! - [`Sgd`]: the optimizer's hyperparameters.
 
-mod autotune;
 pub mod checkpoint;
 pub mod cv;
 mod cv_results;
@@ -20,6 +19,7 @@ pub mod error;
 pub mod gpu;
 pub mod graph;
 pub mod kernels;
+mod layer;
 pub mod mlp;
 pub mod ops;
 pub mod optim;

@@ -11,16 +11,9 @@ use rand::{Rng, SeedableRng};
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, NodeId};
+pub use crate::layer::LayerParams;
 use crate::ops::{Activation, Loss};
 use crate::optim::Optimizer;
-/// One dense layer's parameters, row-major: `weights` (in, out) and `bias` (out).
-#[derive(Clone, Debug, PartialEq)]
-pub struct LayerParams {
-    /// `W` of shape `[in, out]`, used as `x·W`.
-    pub weights: Vec<f32>,
-    /// `b` of length `out`.
-    pub bias: Vec<f32>,
-}
 
 /// A multilayer perceptron on the GPU with its optimizer state; trains on fixed-size
 /// mini-batches.

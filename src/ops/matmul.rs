@@ -3,10 +3,11 @@
 
 use bytemuck::{Pod, Zeroable};
 
+use super::autotune;
 use super::{Activation, check_dims, check_gpu, check_grad_from_output, check_len, model_strides};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernels::{Dispatch, Kernel, MatmulKernel, MatmulLayout};
+use crate::kernels::{Dispatch, Kernel, MatmulKernel, MatmulLayout, TILED_MIN_WORK, forced_kernel};
 use crate::tensor::Tensor;
 
 #[repr(C)]
@@ -328,4 +329,69 @@ fn matmul_inner(
         tiles,
         models,
     )
+}
+
+// The kernel policy lives with the op (it times candidate kernels through this module's
+// builders); the kernel list and their shape limits are in `kernels`.
+impl MatmulKernel {
+    /// The kernel for `C (M,N) = op(A)·op(B)` on `gpu`, chosen with compile time in mind
+    /// as well as run time:
+    /// - CPU adapters: [`MatmulKernel::Lanes`], or [`MatmulKernel::LanesDown`] for outputs
+    ///   narrower than 32 columns. On lavapipe (Mesa 25) with a cold shader cache they
+    ///   compile in ~0.13 s each, where the unrolled `Vec4` takes 25–35 s per layout (and a
+    ///   former 32×64 subgroup kernel made mnist's first run 35 minutes). Once compiled the
+    ///   unrolled kernels ran mnist at 4–6 ms/step against ~13 ms here (BENCHMARKS.md): a
+    ///   run would need some 20,000 steps to win their compile time back, so every first
+    ///   run would pay for a speed few runs reach. `WGPU_MLP_MATMUL=Vec4` takes the other
+    ///   side of the trade for long jobs on a warm cache.
+    /// - GPUs: by measurement (`autotune`): the first product of each shape bucket (the
+    ///   layout and each dimension rounded up to a power of two) times `Vec4` and `Tiled` on
+    ///   scratch operands and keeps the faster, in memory and in a file per adapter and driver
+    ///   beside the pipeline cache, so later runs on the machine choose alike without timing.
+    ///   With `WGPU_MLP_AUTOTUNE=0`, the fixed rule measured on an H100 (BENCHMARKS.md):
+    ///   [`MatmulKernel::Tiled`] for A·Bᵀ with 128 or more outputs each way and for products
+    ///   of at least [`TILED_MIN_WORK`] multiply-adds, `Vec4` for the rest where the shape
+    ///   allows, `Tiled` otherwise. (`WGPU_MLP_AUTOTUNE=1` tunes on CPU adapters too.)
+    ///
+    /// `WGPU_MLP_MATMUL=<kernel name>` (e.g. `Vec4`) forces a kernel wherever it supports
+    /// the shape, for benchmarking.
+    pub fn choose(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
+        if let Some(forced) = forced_kernel().filter(|f| f.supports(layout, m, k, n)) {
+            return forced;
+        }
+        if gpu.is_software() && !autotune::enabled(gpu) {
+            return Self::for_cpu_adapter(m, n);
+        }
+        if autotune::enabled(gpu) {
+            return autotune::choose(gpu, layout, (m, k, n), &[MatmulKernel::Vec4, MatmulKernel::Tiled]);
+        }
+        let wide_abt = layout == MatmulLayout::ABt && m >= 128 && n >= 128;
+        if !wide_abt && m * n * k < TILED_MIN_WORK && MatmulKernel::Vec4.supports(layout, m, k, n) {
+            MatmulKernel::Vec4
+        } else {
+            MatmulKernel::Tiled
+        }
+    }
+
+    pub(crate) fn for_cpu_adapter(m: usize, n: usize) -> Self {
+        if n < 32 && m > n {
+            MatmulKernel::LanesDown
+        } else {
+            MatmulKernel::Lanes
+        }
+    }
+
+    /// The kernel for a weight gradient with its bias gradient (`rows` = M + 1 outputs
+    /// down, N across): as [`MatmulKernel::choose`], without `Vec4` (which cannot add the
+    /// row of ones), so `Tiled` on GPUs.
+    pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, n: usize) -> Self {
+        if let Some(forced) = forced_kernel().filter(|&f| f != MatmulKernel::Vec4) {
+            return forced;
+        }
+        if gpu.is_software() {
+            Self::for_cpu_adapter(rows, n)
+        } else {
+            MatmulKernel::Tiled
+        }
+    }
 }

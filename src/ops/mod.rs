@@ -6,6 +6,7 @@ use crate::gpu::Gpu;
 use crate::tensor::Tensor;
 
 mod activation;
+pub(crate) mod autotune;
 mod bias;
 mod data;
 mod elementwise;

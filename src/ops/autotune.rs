@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
 use crate::error::Result;
@@ -141,19 +142,29 @@ pub(crate) fn choose(
     candidates: &[MatmulKernel],
 ) -> MatmulKernel {
     let key = key(layout, m, k, n);
-    let known = gpu.inner.tuning.lock().ok().and_then(|t| t.table.get(&key).copied());
+    let known = with_tuning(gpu, |tuning| tuning.table.get(&key).copied()).flatten();
     if let Some(kernel) = known.filter(|kernel| kernel.supports(layout, m, k, n)) {
         return kernel;
     }
     let kernel = measure(gpu, layout, (m, k, n), candidates);
-    if let Ok(mut tuning) = gpu.inner.tuning.lock() {
+    with_tuning(gpu, |tuning| {
         tuning.table.insert(key, kernel);
         if let Some(file) = &tuning.file {
             // A table that cannot be written is only a re-tune next time.
             let _ = crate::pipeline_cache::write_atomically(file, format_table(&tuning.table).as_bytes());
         }
-    }
+    });
     kernel
+}
+
+/// Each `Gpu`'s table (by its id), loaded from its adapter's file when the `Gpu` first
+/// needs it: a new `Gpu` reads what earlier runs wrote.
+static TUNINGS: LazyLock<Mutex<HashMap<u64, Tuning>>> = LazyLock::new(Default::default);
+
+/// `f` on `gpu`'s table (None if the lock was poisoned: no tuning, no harm).
+fn with_tuning<R>(gpu: &Gpu, f: impl FnOnce(&mut Tuning) -> R) -> Option<R> {
+    let mut tables = TUNINGS.lock().ok()?;
+    Some(f(tables.entry(gpu.inner.id).or_insert_with(|| load(&gpu.inner.info))))
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod mlp;
 pub mod ops;
 pub mod optim;
 mod pipeline_cache;
+pub mod schedule;
 pub mod tensor;
 pub mod train;
 pub mod workloads;
@@ -40,6 +41,7 @@ pub use kernels::{Dispatch, MatmulKernel, MatmulLayout};
 pub use mlp::{LayerParams, Mlp, MlpBuilder, StepKernel};
 pub use ops::{Activation, Loss};
 pub use optim::{Adam, Optimizer, Sgd, WeightDecay};
+pub use schedule::Schedule;
 pub use tensor::Tensor;
 pub use train::{EpochMetrics, FitJob, GpuDataset, Model, Scores, TrainConfig, fit, fit_batched, resume};
 

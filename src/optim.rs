@@ -241,6 +241,11 @@ impl Optimizer {
         }
     }
 
+    /// The same optimizer with learning rate `lr`.
+    pub(crate) fn with_lr(self, lr: f32) -> Optimizer {
+        self.with(lr, self.momentum(), self.weight_decay())
+    }
+
     /// The weight decay.
     pub fn weight_decay(&self) -> f32 {
         match self {

@@ -373,11 +373,31 @@ impl Graph {
                 format!("{}: build a new model to switch", optimizer.name()),
             ));
         }
-        let optimizers = vec![optimizer; self.models];
+        self.set_optimizers(&vec![optimizer; self.models])
+    }
+
+    /// Each stacked model's own optimizer settings (the trainer's schedules); the state is
+    /// kept, so a model may only take Adam where the graph keeps second moments.
+    pub(crate) fn set_optimizers(&mut self, optimizers: &[Optimizer]) -> Result<()> {
+        const OP: &str = "Graph::set_optimizers";
+        if optimizers.len() != self.models {
+            return Err(Error::shape(OP, "optimizers", self.models, optimizers.len()));
+        }
+        for optimizer in optimizers {
+            optimizer.validate()?;
+            if optimizer.needs_second_moment() && !self.optimizer.adam {
+                return Err(Error::invalid(
+                    OP,
+                    "optimizer",
+                    "SGD (no second moments kept)",
+                    optimizer.name(),
+                ));
+            }
+        }
         self.optimizer
             .hyperparams
-            .write(bytemuck::cast_slice(&hyperparams_of(&optimizers)))?;
-        self.optimizers = optimizers;
+            .write(bytemuck::cast_slice(&hyperparams_of(optimizers)))?;
+        self.optimizers = optimizers.to_vec();
         Ok(())
     }
 

@@ -99,6 +99,14 @@ impl Mlp {
         self.graph.set_optimizer(optimizer)
     }
 
+    /// Each stacked model's optimizer settings (one model: [`Mlp::set_optimizer`]).
+    pub(crate) fn set_optimizers(&mut self, optimizers: &[Optimizer]) -> Result<()> {
+        match optimizers {
+            [one] => self.set_optimizer(*one),
+            _ => self.graph.set_optimizers(optimizers),
+        }
+    }
+
     /// Writes the mini-batch: `x` (batch, inputs) and `t` (batch, outputs), row-major. For
     /// a stack ([`MlpBuilder::build_stack`]) either one batch for every model or one per
     /// model, back to back: (models, batch, inputs) and (models, batch, outputs).

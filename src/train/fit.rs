@@ -7,6 +7,7 @@ use rand::seq::SliceRandom;
 use crate::error::{Error, Result};
 use crate::mlp::{LayerParams, Mlp, MlpBuilder};
 use crate::optim::Optimizer;
+use crate::schedule::{Schedule, ScheduleState};
 use crate::tensor::Tensor;
 
 use super::batches::{Batches, Evaluation};
@@ -59,7 +60,8 @@ pub(super) fn fit_one(
 /// Continues a run saved by [`Model::save`]: loads parameters, velocities and the epoch count,
 /// then trains the remaining `config.epochs − epochs done` epochs. Each epoch's shuffle is
 /// seeded from `config.seed` and the epoch number, so a resumed run gives the same bits as
-/// one that never stopped.
+/// one that never stopped. A [`Schedule::ReduceOnPlateau`] carries on from the rate the run
+/// had reached, its patience count started afresh (the other schedules need no state).
 pub fn resume(
     path: impl AsRef<std::path::Path>,
     data: &GpuDataset,
@@ -109,11 +111,13 @@ pub fn resume(
             ),
         ));
     }
-    if mlp.graph().optimizer() != config.optimizer {
+    // A schedule leaves the last epoch's rate in the model; the schedule gives it again.
+    let saved = mlp.graph().optimizer().with_lr(config.optimizer.lr());
+    if saved != config.optimizer {
         return Err(Error::invalid(
             OP,
             "config.optimizer",
-            format!("{:?}", mlp.graph().optimizer()),
+            format!("{saved:?}"),
             format!("{:?}", config.optimizer),
         ));
     }
@@ -208,8 +212,30 @@ pub(super) fn train_epochs(
     let mut best: Option<(f32, Vec<LayerParams>)> = None;
     let mut since_best = 0;
     let mut orders: Vec<Vec<usize>> = rows.iter().map(|r| r.to_vec()).collect();
+    let mut schedules: Vec<ScheduleState> = lanes
+        .iter()
+        .map(|lane| {
+            let state = ScheduleState::new(lane.config.schedule, lane.config.optimizer.lr());
+            // Resuming: reduce-on-plateau carries on from the rate the run had reached.
+            if epochs_done > 0 {
+                state.resumed_at(mlp.graph().optimizer().lr())
+            } else {
+                state
+            }
+        })
+        .collect();
+    let scheduled = lanes.iter().any(|lane| lane.config.schedule != Schedule::Constant);
     for epoch in epochs_done + 1..=max_epochs {
         let training: Vec<bool> = lanes.iter().map(|lane| epoch <= lane.config.epochs).collect();
+        let rates: Vec<f32> = schedules.iter().map(|s| s.rate(epoch)).collect();
+        if scheduled {
+            let optimizers: Vec<Optimizer> = lanes
+                .iter()
+                .zip(&rates)
+                .map(|(lane, &lr)| lane.config.optimizer.with_lr(lr))
+                .collect();
+            mlp.set_optimizers(&optimizers)?;
+        }
         for ((order, lane), &on) in orders.iter_mut().zip(lanes).zip(&training) {
             if on {
                 order.copy_from_slice(lane.rows);
@@ -262,9 +288,11 @@ pub(super) fn train_epochs(
             None => None,
         };
         for (m, (_, train_loss)) in losses.iter().enumerate().filter(|&(m, _)| training[m]) {
+            schedules[m].observe(val.map_or(*train_loss as f32, |s| s.loss));
             let metrics = EpochMetrics {
                 epoch,
                 train_loss: *train_loss as f32,
+                lr: rates[m],
                 val_loss: val.map(|s| s.loss),
                 val_accuracy: val.and_then(|s| s.accuracy),
             };

@@ -17,6 +17,7 @@ use crate::gpu::Gpu;
 use crate::mlp::Mlp;
 use crate::ops::{Activation, Loss};
 use crate::optim::{Optimizer, Sgd};
+use crate::schedule::Schedule;
 use crate::tensor::Tensor;
 /// A data set uploaded to the GPU once: features (N,F) and targets (N,O).
 pub struct GpuDataset {
@@ -99,6 +100,8 @@ pub struct TrainConfig {
     pub output_activation: Activation,
     /// The training loss.
     pub loss: Loss,
+    /// How the learning rate changes from epoch to epoch (from the optimizer's rate).
+    pub schedule: Schedule,
     /// Drop the last, partial batch of each epoch instead of training on it.
     pub drop_last: bool,
     /// Stop when the validation loss has not improved for this many epochs, and keep the
@@ -117,6 +120,7 @@ impl Default for TrainConfig {
             hidden_activation: Activation::Sigmoid,
             output_activation: Activation::Sigmoid,
             loss: Loss::Mse,
+            schedule: Schedule::Constant,
             drop_last: false,
             early_stopping: None,
         }
@@ -128,6 +132,7 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
         const OP: &str = "TrainConfig";
         self.optimizer.validate()?;
+        self.schedule.validate()?;
         if self.epochs == 0 {
             return Err(Error::invalid(OP, "epochs", "at least 1", 0));
         }
@@ -151,6 +156,8 @@ pub struct EpochMetrics {
     pub epoch: usize,
     /// Mean training loss over the epoch's samples (each weighted once).
     pub train_loss: f32,
+    /// The learning rate the epoch trained with (see [`Schedule`]).
+    pub lr: f32,
     /// Loss on the validation rows after the epoch.
     pub val_loss: Option<f32>,
     /// Accuracy on the validation rows after the epoch (classification).

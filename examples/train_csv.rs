@@ -117,9 +117,10 @@ fn parse_args() -> Result<Options, String> {
             }
             "--loss" => {
                 let name = value()?;
-                options.loss = Some(
-                    Loss::from_name(&name).ok_or_else(|| format!("--loss: unknown {name:?} (cross_entropy or mse)"))?,
-                );
+                options.loss =
+                    Some(Loss::from_name(&name).ok_or_else(|| {
+                        format!("--loss: unknown {name:?} (cross_entropy, binary_cross_entropy or mse)")
+                    })?);
             }
             "--optimizer" => {
                 options.optimizer = match value()?.as_str() {

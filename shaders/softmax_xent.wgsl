@@ -1,15 +1,24 @@
-// Softmax cross-entropy over classes, from logits, each row weighted (w_i = 1/B for a full
-// batch; 0 for the padding rows of a partial one); the targets t are class probabilities
-// (one-hot for hard labels), as PyTorch's CrossEntropyLoss with probability targets:
+// Cross-entropy from logits, each row weighted (w_i = 1/B for a full batch; 0 for the padding
+// rows of a partial one), in two kinds:
+// softmax (kind 0) over classes, the targets t class probabilities (one-hot for labels), as
+// PyTorch's CrossEntropyLoss with probability targets:
 //   forward:  loss (1) = Σ_i w_i · Σ_j t_ij (lse_i − y_ij),  lse_i = log Σ_j exp(y_ij)
 //   backward: d_y (B,N) = w_i · (softmax(y_i) · Σ_j t_ij − t_i)   (softmax − onehot)
-// lse is computed with the row maximum subtracted, so no exp overflows. The forward
-// reduction runs in ONE workgroup in a fixed order, with no atomics: the same bits every run.
+// sigmoid (kind 1), each output its own binary target, as PyTorch's BCEWithLogitsLoss summed
+// over outputs:
+//   forward:  loss (1) = Σ_i w_i · Σ_j (max(y, 0) − y t + log(1 + exp(−|y|)))
+//   backward: d_y (B,N) = w_i · (σ(y) − t)
+// Neither exp overflows: lse subtracts the row maximum, the sigmoid form takes exp(−|y|). The
+// forward reduction runs in ONE workgroup in a fixed order, with no atomics: the same bits
+// every run.
+
+const KIND_SOFTMAX: u32 = 0u;
+const KIND_SIGMOID: u32 = 1u;
 
 struct XentParams {
     rows: u32,
     cols: u32,
-    _pad0: u32,
+    kind: u32,
     // Batched (stacked) models: the grid's z is the model; each binding's model m starts
     // m · stride elements in (0 for an operand all models share).
     prediction_stride: u32,
@@ -57,11 +66,18 @@ fn xent_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     var carry = 0.0;
     for (var r = lid; r < params.rows; r += XENT_THREADS) {
         let start = yb + r * params.cols;
-        let stats = row_max_and_log_sum(start);
         var row_loss = 0.0;
-        for (var j = 0u; j < params.cols; j++) {
-            // lse − y = (max − y) + log_sum: both terms ≥ 0 for the largest logit
-            row_loss += target_values[tb + r * params.cols + j] * ((stats.x - logits[start + j]) + stats.y);
+        if params.kind == KIND_SIGMOID {
+            for (var j = 0u; j < params.cols; j++) {
+                let y = logits[start + j];
+                row_loss += max(y, 0.0) - y * target_values[tb + r * params.cols + j] + log(1.0 + exp(-abs(y)));
+            }
+        } else {
+            let stats = row_max_and_log_sum(start);
+            for (var j = 0u; j < params.cols; j++) {
+                // lse − y = (max − y) + log_sum: both terms ≥ 0 for the largest logit
+                row_loss += target_values[tb + r * params.cols + j] * ((stats.x - logits[start + j]) + stats.y);
+            }
         }
         let term = row_weight[wb + r] * row_loss - carry;
         let next = sum + term;
@@ -98,6 +114,16 @@ fn xent_backward(
     let t_start = wid.z * params.target_stride + r * params.cols;
     let out_start = wid.z * params.output_stride + r * params.cols;
     let w = row_weight[wid.z * params.weight_stride + r];
+    if params.kind == KIND_SIGMOID {
+        for (var j = 0u; j < params.cols; j++) {
+            let y = logits[start + j];
+            // σ(y) without overflow for either sign
+            let e = exp(-abs(y));
+            let p = select(e / (1.0 + e), 1.0 / (1.0 + e), y >= 0.0);
+            output[out_start + j] = w * (p - target_values[t_start + j]);
+        }
+        return;
+    }
     let stats = row_max_and_log_sum(start);
     var t_sum = 0.0;
     for (var j = 0u; j < params.cols; j++) {

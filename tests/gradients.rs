@@ -219,18 +219,21 @@ fn gradients_add_at_forks() {
     );
 }
 
-/// Softmax cross-entropy through whole nets: the f64 reference against finite differences,
+/// Softmax and binary cross-entropy through whole nets: the f64 reference against finite differences,
 /// and the GPU's gradients and loss against the reference (one-hot targets, a class count of
 /// 1 and 2, several hidden activations). Tolerances as above.
 #[test]
 fn cross_entropy_gradients_match_reference() {
     use Activation::{Gelu, Identity, Relu, Sigmoid, Tanh};
     let gpu = gpu();
-    for (sizes, hidden, batch) in [
-        (vec![3, 5, 4], Relu, 6),
-        (vec![4, 7, 3, 2], Tanh, 5),
-        (vec![5, 9, 1], Sigmoid, 3),
-        (vec![6, 11, 10], Gelu, 9),
+    use wgpu_mlp::Loss::{BinaryCrossEntropy, SoftmaxCrossEntropy};
+    for (sizes, hidden, batch, loss) in [
+        (vec![3, 5, 4], Relu, 6, SoftmaxCrossEntropy),
+        (vec![4, 7, 3, 2], Tanh, 5, SoftmaxCrossEntropy),
+        (vec![5, 9, 1], Sigmoid, 3, SoftmaxCrossEntropy),
+        (vec![6, 11, 10], Gelu, 9, SoftmaxCrossEntropy),
+        (vec![4, 6, 3], Relu, 7, BinaryCrossEntropy),
+        (vec![3, 8, 1], Tanh, 5, BinaryCrossEntropy),
     ] {
         let (seed, mut rng) = seeded_rng();
         let classes = sizes[sizes.len() - 1];
@@ -242,13 +245,13 @@ fn cross_entropy_gradients_match_reference() {
         let mlp = Mlp::builder(&sizes)
             .hidden_activation(hidden)
             .output_activation(Identity)
-            .loss(wgpu_mlp::Loss::SoftmaxCrossEntropy)
+            .loss(loss)
             .seed(seed)
             .build(&gpu, batch, Sgd::new(0.1))
             .unwrap();
         mlp.set_batch(&x, &t).unwrap();
         let mut reference = RefMlp::from_params(&sizes, (hidden, Identity), &mlp.parameters().unwrap());
-        reference.loss_fn = wgpu_mlp::Loss::SoftmaxCrossEntropy;
+        reference.loss_fn = loss;
         let (x64, t64) = (to_f64(&x), to_f64(&t));
         let (d_w, d_b) = reference.gradients(&x64, &t64, batch);
         // the reference against finite differences, first layer's weights

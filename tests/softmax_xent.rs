@@ -163,3 +163,55 @@ fn bad_operands_are_errors() {
     let err = ops::loss_backward(&gpu, Loss::SoftmaxCrossEntropy, sigmoid, &y, &y, &w, &y).unwrap_err();
     assert!(err.to_string().contains("identity"), "{err}");
 }
+
+/// Binary cross-entropy from logits (the sigmoid kind of the same kernels), forward and
+/// backward, binary and soft targets, logits up to ±40 (where exp(y) alone would overflow
+/// f32 at ±89 and 1 − σ(y) would round to 0 long before). Tolerance as above.
+#[test]
+fn binary_cross_entropy_matches_reference() {
+    let gpu = gpu();
+    for &(rows, cols) in SHAPES {
+        let (seed, mut rng) = seeded_rng();
+        let y: Vec<f32> = uniform(&mut rng, rows * cols, -40.0, 40.0);
+        let t: Vec<f32> = (0..rows * cols)
+            .map(|i| {
+                if i % 3 == 0 {
+                    rng.random_range(0.0..1.0)
+                } else {
+                    (i % 2) as f32
+                }
+            })
+            .collect();
+        let weights = uniform(&mut rng, rows, 0.0, 1.0);
+        let loss_ref = Loss::BinaryCrossEntropy;
+        let rows_loss = per_row(rows, cols, &y, &t, |y, t| loss_ref.reference(y, t));
+        let want_loss: f64 = rows_loss.iter().zip(&weights).map(|(l, &w)| l * w as f64).sum();
+        let grads = per_row(rows, cols, &y, &t, |y, t| loss_ref.reference_grad(y, t));
+        let want_grad: Vec<f64> = (0..rows * cols)
+            .map(|i| weights[i / cols] as f64 * grads[i / cols][i % cols])
+            .collect();
+        let grad_scale: Vec<f64> = (0..rows * cols)
+            .map(|i| weights[i / cols] as f64 * (1.0 + t[i] as f64))
+            .collect();
+        let ty = Tensor::from_slice(&gpu, &[rows, cols], &y).unwrap();
+        let tt = Tensor::from_slice(&gpu, &[rows, cols], &t).unwrap();
+        let tw = Tensor::from_slice(&gpu, &[rows], &weights).unwrap();
+        let loss = Tensor::full(&gpu, &[1], f32::NAN).unwrap();
+        let d_y = Tensor::full(&gpu, &[rows, cols], f32::NAN).unwrap();
+        gpu.run(&[
+            &ops::bce_forward(&gpu, &ty, &tt, &tw, &loss).unwrap(),
+            &ops::bce_backward(&gpu, &ty, &tt, &tw, &d_y).unwrap(),
+        ])
+        .unwrap();
+        let what = format!("bce {rows}x{cols}");
+        assert_close(
+            &format!("{what} loss"),
+            seed,
+            &loss.to_vec().unwrap(),
+            &[want_loss],
+            TOLERANCE,
+        );
+        let got = d_y.to_vec().unwrap();
+        assert_close_scaled(&format!("{what} grad"), seed, &got, &want_grad, &grad_scale, TOLERANCE);
+    }
+}

@@ -29,17 +29,23 @@ pub enum Loss {
     /// the targets class probabilities (one-hot for labels): PyTorch's `CrossEntropyLoss`
     /// with probability targets; the gradient is `softmax(y) − t`. The loss for classification.
     SoftmaxCrossEntropy,
+    /// `Σ_j −t_j log σ(y_j) − (1 − t_j) log(1 − σ(y_j))` from logits `y` (the output
+    /// activation must be identity), each output its own binary target: PyTorch's
+    /// `BCEWithLogitsLoss` summed over the outputs (its default also averages over them; the
+    /// same for one output); the gradient is `σ(y) − t`. For multi-label targets.
+    BinaryCrossEntropy,
 }
 
 impl Loss {
     /// Every loss.
-    pub const ALL: [Loss; 2] = [Loss::Mse, Loss::SoftmaxCrossEntropy];
+    pub const ALL: [Loss; 3] = [Loss::Mse, Loss::SoftmaxCrossEntropy, Loss::BinaryCrossEntropy];
 
     /// Its name in checkpoints, the CLI and `cv_results`.
     pub fn name(self) -> &'static str {
         match self {
             Loss::Mse => "mse",
             Loss::SoftmaxCrossEntropy => "cross_entropy",
+            Loss::BinaryCrossEntropy => "binary_cross_entropy",
         }
     }
 
@@ -56,6 +62,11 @@ impl Loss {
                 let lse = log_sum_exp(y);
                 y.iter().zip(t).map(|(y, t)| t * (lse - y)).sum()
             }
+            Loss::BinaryCrossEntropy => y
+                .iter()
+                .zip(t)
+                .map(|(&y, t)| y.max(0.0) - y * t + (-y.abs()).exp().ln_1p())
+                .sum(),
         }
     }
 
@@ -67,17 +78,18 @@ impl Loss {
                 let (lse, t_sum) = (log_sum_exp(y), t.iter().sum::<f64>());
                 y.iter().zip(t).map(|(y, t)| (y - lse).exp() * t_sum - t).collect()
             }
+            Loss::BinaryCrossEntropy => y.iter().zip(t).map(|(&y, t)| 1.0 / (1.0 + (-y).exp()) - t).collect(),
         }
     }
 
     /// Whether this loss can take the network's outputs through `activation` (softmax cross
     /// entropy takes raw logits: its softmax is part of the loss).
     pub(crate) fn check_output_activation(self, op: &'static str, activation: Activation) -> Result<()> {
-        if self == Loss::SoftmaxCrossEntropy && activation != Activation::Identity {
+        if self != Loss::Mse && activation != Activation::Identity {
             return Err(Error::invalid(
                 op,
-                "output activation for the cross_entropy loss",
-                "identity (the loss applies the softmax to the logits itself)",
+                format!("output activation for the {} loss", self.name()),
+                "identity (the loss applies its softmax or sigmoid to the logits itself)",
                 format!("{}: set output_activation(Activation::Identity)", activation.name()),
             ));
         }
@@ -97,8 +109,9 @@ fn log_sum_exp(y: &[f64]) -> f64 {
 pub(super) struct LossParams {
     pub(super) rows: u32,
     pub(super) cols: u32,
-    /// `Activation::code` of the output layer the gradient is taken through (MSE only).
-    pub(super) output_activation: u32,
+    /// MSE: `Activation::code` of the output layer the gradient is taken through;
+    /// cross-entropy: its kind (0 softmax, 1 sigmoid).
+    pub(super) mode: u32,
     pub(super) prediction_stride: u32,
     pub(super) target_stride: u32,
     pub(super) output_stride: u32,
@@ -137,7 +150,7 @@ pub(super) fn loss_params(
     Ok(LossParams {
         rows: rows as u32,
         cols: cols as u32,
-        output_activation: 0,
+        mode: 0,
         prediction_stride: strides[0],
         target_stride: strides[1],
         output_stride: strides[2],
@@ -158,6 +171,7 @@ pub fn loss_forward(
     match loss {
         Loss::Mse => super::mse_forward(gpu, y, t, row_weights, out),
         Loss::SoftmaxCrossEntropy => super::xent_forward(gpu, y, t, row_weights, out),
+        Loss::BinaryCrossEntropy => super::bce_forward(gpu, y, t, row_weights, out),
     }
 }
 
@@ -176,6 +190,7 @@ pub fn loss_backward(
     match loss {
         Loss::Mse => super::mse_backward_through(gpu, activation, y, t, row_weights, d),
         Loss::SoftmaxCrossEntropy => super::xent_backward(gpu, y, t, row_weights, d),
+        Loss::BinaryCrossEntropy => super::bce_backward(gpu, y, t, row_weights, d),
     }
 }
 
@@ -191,6 +206,7 @@ mod tests {
             (Loss::Mse, [0.1, 0.7, -0.4, 1.0]),
             (Loss::SoftmaxCrossEntropy, [0.0, 0.0, 1.0, 0.0]),
             (Loss::SoftmaxCrossEntropy, [0.2, 0.1, 0.3, 0.1]), // soft targets summing to 0.7
+            (Loss::BinaryCrossEntropy, [0.0, 1.0, 0.3, 1.0]),
         ] {
             let grad = loss.reference_grad(&y, &t);
             for j in 0..y.len() {
@@ -212,6 +228,8 @@ mod tests {
     #[test]
     fn cross_entropy_reference_is_stable() {
         let loss = Loss::SoftmaxCrossEntropy.reference(&[1000.0, 0.0], &[0.0, 1.0]);
+        assert!((loss - 1000.0).abs() < 1e-9, "{loss}");
+        let loss = Loss::BinaryCrossEntropy.reference(&[-1000.0, 1000.0], &[1.0, 1.0]);
         assert!((loss - 1000.0).abs() < 1e-9, "{loss}");
     }
 

@@ -31,7 +31,7 @@ pub(crate) use optim::{
     HYPERPARAM_WORDS, MODEL_STATE_WORDS, OptimizerHyperparams, OptimizerState, optimizer_update_stacked,
 };
 pub use optim::{optimizer_update, sgd_update};
-pub use softmax_xent::{xent_backward, xent_forward};
+pub use softmax_xent::{bce_backward, bce_forward, xent_backward, xent_forward};
 
 /// Invocations per workgroup of the element-wise kernels.
 const ELEMENTWISE_GROUP: usize = 256;

@@ -52,7 +52,7 @@ fn mse_backward_inner(
     const OP: &str = "mse_backward";
     let mut params = loss_params(OP, gpu, y, t, row_weights, d_y)?;
     check_grad_from_output(OP, activation)?;
-    params.output_activation = activation.code();
+    params.mode = activation.code();
     check_len(OP, "d_y", d_y, y.len())?;
     Dispatch::stacked(
         gpu,

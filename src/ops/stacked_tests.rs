@@ -290,6 +290,17 @@ fn stacked_elementwise_and_loss_kernels_equal_per_model_runs() {
         &[out(&mut rng)],
         |gpu, i, o| xent_backward(gpu, &i[0], &i[1], &i[2], &o[0]),
     );
+    let loss = operand(&mut rng, &[1], false, -1.0, 1.0);
+    check(&gpu, "bce_forward", &mse_inputs(&mut rng), &[loss], |gpu, i, o| {
+        bce_forward(gpu, &i[0], &i[1], &i[2], &o[0])
+    });
+    check(
+        &gpu,
+        "bce_backward",
+        &mse_inputs(&mut rng),
+        &[out(&mut rng)],
+        |gpu, i, o| bce_backward(gpu, &i[0], &i[1], &i[2], &o[0]),
+    );
     let dst = operand(&mut rng, &[20, cols], false, -1.0, 1.0);
     check(&gpu, "copy_rows", &[x(&mut rng)], &[dst], |gpu, i, o| {
         copy_rows(gpu, &i[0], &o[0], 6, 8)

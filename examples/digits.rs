@@ -65,8 +65,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 base.loss = Loss::from_name(&name).ok_or(format!("unknown loss {name}"))?;
                 // cross-entropy takes logits; MSE compares sigmoid outputs with one-hot targets
                 base.output_activation = match base.loss {
-                    Loss::SoftmaxCrossEntropy => Activation::Identity,
                     Loss::Mse => Activation::Sigmoid,
+                    _ => Activation::Identity,
                 };
             }
             "--optimizer" => {

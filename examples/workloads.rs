@@ -130,8 +130,8 @@ fn fresh(gpu: &Gpu, workload: &Workload, models: usize, variant: Variant) -> Res
         }
     };
     let output = match variant.loss {
-        Loss::SoftmaxCrossEntropy => Activation::Identity,
         Loss::Mse => Activation::Sigmoid,
+        _ => Activation::Identity,
     };
     let builder = Mlp::builder(workload.sizes)
         .parameters(data.params)

@@ -134,6 +134,7 @@ impl Mlp {
             ("output_activation".to_string(), output.name().to_string()),
             ("loss".to_string(), self.loss_function().name().to_string()),
             ("step".to_string(), self.steps_taken().to_string()),
+            ("batch_size".to_string(), self.batch_size().to_string()),
             ("step_kernel".to_string(), format!("{:?}", self.step_kernel())),
         ]);
         let mut metadata = metadata;
@@ -181,11 +182,11 @@ impl Mlp {
     /// Builds a model from a checkpoint for mini-batches of `batch` rows: same layers,
     /// activations, optimizer, parameters, velocities and step count.
     pub fn load(gpu: &Gpu, path: impl AsRef<Path>, batch: usize) -> Result<Mlp> {
-        Ok(Self::load_with(gpu, path.as_ref(), batch)?.0)
+        Ok(Self::load_with(gpu, path.as_ref(), Some(batch))?.0)
     }
 
-    /// [`Mlp::load`], also returning the file's metadata.
-    pub(crate) fn load_with(gpu: &Gpu, path: &Path, batch: usize) -> Result<(Mlp, HashMap<String, String>)> {
+    /// [`Mlp::load`], also returning the file's metadata; `batch` None takes the saved one.
+    pub(crate) fn load_with(gpu: &Gpu, path: &Path, batch: Option<usize>) -> Result<(Mlp, HashMap<String, String>)> {
         let bytes = std::fs::read(path).map_err(|source| Error::Io {
             file: path.display().to_string(),
             source,
@@ -219,6 +220,13 @@ impl Mlp {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| checkpoint_error(path, format!("sizes = {:?}", meta.get("sizes"))))?;
         let optimizer = parse_optimizer(path, meta, &number)?;
+        // Files from before the batch size was saved: the trainer's default.
+        let saved_batch = match meta.get("batch_size") {
+            Some(text) => text
+                .parse()
+                .map_err(|_| checkpoint_error(path, format!("batch_size = {text:?} is not a number")))?,
+            None => 32,
+        };
         let step: u64 = get("step")?
             .parse()
             .map_err(|_| checkpoint_error(path, "step is not a number"))?;
@@ -295,7 +303,7 @@ impl Mlp {
             .hidden_activation(parse_activation(path, get("hidden_activation")?)?)
             .output_activation(parse_activation(path, get("output_activation")?)?)
             .parameters(params)
-            .build(gpu, batch, optimizer)?;
+            .build(gpu, batch.unwrap_or(saved_batch), optimizer)?;
         mlp.set_velocities(&velocities)?;
         if adam {
             mlp.set_second_moments(&second_moments)?;

@@ -406,7 +406,39 @@ impl Scaler {
                 data.n_features,
             ));
         }
-        for row in data.features.chunks_mut(data.n_features) {
+        self.transform_rows(&mut data.features)
+    }
+
+    /// A scaler from its parts (as [`Scaler::shift`] and [`Scaler::scale`] give them, e.g.
+    /// read back from a saved model): `x ↦ (x − shift) · scale` per feature.
+    pub fn from_parts(shift: Vec<f32>, scale: Vec<f32>) -> Result<Self> {
+        const OP: &str = "Scaler::from_parts";
+        if shift.is_empty() || shift.len() != scale.len() {
+            return Err(Error::shape(OP, "scale", shift.len().max(1), scale.len()));
+        }
+        if let Some(i) = shift.iter().chain(&scale).position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                OP,
+                format!("value {i}"),
+                "finite shifts and scales",
+                "a NaN or infinity",
+            ));
+        }
+        Ok(Scaler { shift, scale })
+    }
+
+    /// Applies the map to rows given as a flat row-major slice (new rows to predict).
+    pub fn transform_rows(&self, x: &mut [f32]) -> Result<()> {
+        let d = self.shift.len();
+        if !x.len().is_multiple_of(d) {
+            return Err(Error::shape(
+                "Scaler::transform_rows",
+                "x",
+                format!("rows of {d} features"),
+                format!("{} values", x.len()),
+            ));
+        }
+        for row in x.chunks_mut(d) {
             for (j, v) in row.iter_mut().enumerate() {
                 *v = (*v - self.shift[j]) * self.scale[j];
             }

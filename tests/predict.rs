@@ -54,3 +54,89 @@ fn predict_matches_reference_for_any_row_count() {
         );
     }
 }
+
+/// The fitted pipeline saved whole and loaded on a fresh device: scaler, network, batch
+/// size; the loaded model takes raw rows and predicts the saved model's outputs bit for bit;
+/// `predict_proba` gives the softmax of the logits; damaged files are errors.
+#[test]
+fn a_saved_pipeline_loads_and_predicts_the_same_bits() {
+    use wgpu_mlp::{Activation, Loss, Model, Scaler, Scaling};
+    let gpu = gpu();
+    let (seed, mut rng) = seeded_rng();
+    let n = 50;
+    // raw features far from unit scale: the scaler matters
+    let features: Vec<f32> = uniform(&mut rng, n * 4, -1.0, 1.0)
+        .iter()
+        .map(|v| 100.0 + 40.0 * v)
+        .collect();
+    let labels: Vec<usize> = (0..n).map(|i| i % 3).collect();
+    let mut data = Dataset::classification("train", features, 4, labels, 3).unwrap();
+    let raw = data.features.clone();
+    let rows: Vec<usize> = (0..n).collect();
+    let scaler = Scaler::fit(Scaling::Standardize, &data, &rows).unwrap();
+    scaler.transform(&mut data).unwrap();
+    let gpu_data = GpuDataset::upload(&gpu, &data).unwrap();
+    let config = TrainConfig {
+        hidden: vec![7],
+        epochs: 4,
+        batch_size: 12,
+        seed,
+        loss: Loss::SoftmaxCrossEntropy,
+        output_activation: Activation::Identity,
+        ..TrainConfig::default()
+    };
+    let model = fit(&gpu_data, &rows, None, &config, &mut |_| {})
+        .unwrap()
+        .with_scaler(scaler.clone());
+    // raw rows through the attached scaler = scaled rows without it
+    let scaled_outputs = model.predict_rows(&gpu_data, &rows).unwrap();
+    assert_eq!(model.predict(&raw).unwrap(), scaled_outputs);
+
+    let dir = std::env::temp_dir().join(format!("wgpu-mlp-pipeline-{}-{seed}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.safetensors");
+    model.save(&path).unwrap();
+    let fresh = own_gpu();
+    let loaded = Model::load(&fresh, &path).unwrap();
+    assert_eq!(loaded.mlp().batch_size(), 12);
+    assert_eq!(loaded.epochs_done(), 4);
+    assert_eq!(loaded.scaler(), Some(&scaler));
+    let bits = |v: Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(loaded.predict(&raw).unwrap()), bits(model.predict(&raw).unwrap()));
+    assert_eq!(loaded.predict_class(&raw).unwrap(), model.predict_class(&raw).unwrap());
+
+    // probabilities: the softmax of the logits, rows summing to 1
+    let proba = loaded.predict_proba(&raw[..8]).unwrap();
+    let logits = loaded.predict(&raw[..8]).unwrap();
+    for (p, z) in proba.chunks(3).zip(logits.chunks(3)) {
+        let top = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+        let total: f64 = z.iter().map(|&v| (v as f64 - top).exp()).sum();
+        let want: Vec<f64> = z.iter().map(|&v| (v as f64 - top).exp() / total).collect();
+        assert_close("predict_proba", seed, p, &want, 1e-6);
+    }
+
+    // damaged files: a clear error, never a panic
+    std::fs::write(&path, b"not a model").unwrap();
+    let err = Model::load(&fresh, &path).unwrap_err();
+    assert!(matches!(err, Error::Checkpoint { .. }), "{err}");
+    let err = Model::load(&fresh, dir.join("missing.safetensors")).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A model trained on MSE has no probabilities: `predict_proba` says so.
+#[test]
+fn predict_proba_needs_a_cross_entropy_model() {
+    let gpu = gpu();
+    let data = Dataset::classification("tiny", vec![0.0, 1.0, 1.0, 0.0], 2, vec![0, 1], 2).unwrap();
+    let gpu_data = GpuDataset::upload(&gpu, &data).unwrap();
+    let config = TrainConfig {
+        hidden: vec![3],
+        epochs: 1,
+        batch_size: 2,
+        ..TrainConfig::default()
+    };
+    let model = fit(&gpu_data, &[0, 1], None, &config, &mut |_| {}).unwrap();
+    let err = model.predict_proba(&[0.0, 1.0]).unwrap_err();
+    assert!(err.to_string().contains("mse"), "{err}");
+}

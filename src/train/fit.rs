@@ -54,6 +54,7 @@ pub(super) fn fit_one(
         epochs_done: epochs_done + history.len(),
         history,
         seed: config.seed,
+        scaler: None,
     })
 }
 
@@ -73,7 +74,7 @@ pub fn resume(
     const OP: &str = "resume";
     let path = path.as_ref();
     check_fit(OP, data, train_rows, validation_rows, config)?;
-    let (mlp, metadata) = Mlp::load_with(&data.gpu, path, config.batch_size)?;
+    let (mlp, metadata) = Mlp::load_with(&data.gpu, path, Some(config.batch_size))?;
     let number = |key: &str| -> Result<u64> {
         metadata
             .get(key)

@@ -11,7 +11,7 @@ pub use fit::{fit, resume};
 pub(crate) use stack::stack_groups;
 pub use stack::{FitJob, fit_batched};
 
-use crate::data::Dataset;
+use crate::data::{Dataset, Scaler};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::mlp::Mlp;
@@ -181,4 +181,6 @@ pub struct Model {
     /// Epochs trained in all, resumed runs included.
     epochs_done: usize,
     seed: u64,
+    /// The feature scaling fitted with it, applied to new rows by `predict`.
+    scaler: Option<Scaler>,
 }

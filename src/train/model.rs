@@ -7,13 +7,67 @@ use super::batches::Evaluation;
 use super::*;
 
 impl Model {
-    /// Saves a checkpoint of the model with the trainer's epoch count and seed, for
-    /// [`resume`]. See [`Mlp::save`].
+    /// Saves the fitted pipeline in one safetensors file, atomically: the network and its
+    /// optimizer state ([`Mlp::save`]), the trainer's epoch count and seed (for [`resume`]),
+    /// and the scaler when one is attached ([`Model::with_scaler`]). [`Model::load`] reads it
+    /// back whole.
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
-        self.mlp.save_with(
-            path.as_ref(),
-            &[("epoch", self.epochs_done.to_string()), ("seed", self.seed.to_string())],
-        )
+        let mut extra = vec![("epoch", self.epochs_done.to_string()), ("seed", self.seed.to_string())];
+        if let Some(scaler) = &self.scaler {
+            // f32's Display is the shortest text that reads back to the same bits.
+            let join = |v: &[f32]| v.iter().map(f32::to_string).collect::<Vec<_>>().join(",");
+            extra.push(("scaler_shift", join(scaler.shift())));
+            extra.push(("scaler_scale", join(scaler.scale())));
+        }
+        self.mlp.save_with(path.as_ref(), &extra)
+    }
+
+    /// Loads a pipeline saved by [`Model::save`] onto `gpu`: the network with its batch size
+    /// and optimizer state, and its scaler if it had one; it predicts what the saved model
+    /// predicted, to the bit. A damaged file or one from another format is an
+    /// [`Error::Checkpoint`](crate::Error::Checkpoint).
+    ///
+    /// ```no_run
+    /// # fn demo(gpu: &wgpu_mlp::Gpu) -> wgpu_mlp::Result<()> {
+    /// let model = wgpu_mlp::Model::load(gpu, "digits.safetensors")?;
+    /// let classes = model.predict_class(&[0.0; 64])?; // one raw row, scaled by the saved scaler
+    /// # Ok(()) }
+    /// ```
+    pub fn load(gpu: &crate::Gpu, path: impl AsRef<std::path::Path>) -> Result<Model> {
+        let path = path.as_ref();
+        let (mlp, meta) = Mlp::load_with(gpu, path, None)?;
+        let bad = |what: &str| crate::checkpoint::checkpoint_error(path, format!("{what} is not readable"));
+        let number =
+            |key: &str| -> Result<u64> { meta.get(key).map_or(Ok(0), |text| text.parse().map_err(|_| bad(key))) };
+        let floats = |key: &str| -> Result<Option<Vec<f32>>> {
+            meta.get(key)
+                .map(|text| text.split(',').map(|v| v.parse().map_err(|_| bad(key))).collect())
+                .transpose()
+        };
+        let scaler = match (floats("scaler_shift")?, floats("scaler_scale")?) {
+            (Some(shift), Some(scale)) => Some(Scaler::from_parts(shift, scale)?),
+            (None, None) => None,
+            _ => return Err(bad("the scaler (half of it is missing)")),
+        };
+        Ok(Model {
+            mlp,
+            history: Vec::new(),
+            epochs_done: number("epoch")? as usize,
+            seed: number("seed")?,
+            scaler,
+        })
+    }
+
+    /// Attaches the feature scaling the model was trained with: [`Model::predict`] and its
+    /// kin then take raw rows, and [`Model::save`] keeps it.
+    pub fn with_scaler(mut self, scaler: Scaler) -> Model {
+        self.scaler = Some(scaler);
+        self
+    }
+
+    /// The attached scaler, if any.
+    pub fn scaler(&self) -> Option<&Scaler> {
+        self.scaler.as_ref()
     }
 
     /// Epochs trained in all (resumed runs included).
@@ -58,7 +112,14 @@ impl Model {
     /// # Ok(()) }
     /// ```
     pub fn predict(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let data = self.upload_rows("Model::predict", x)?;
+        let data = match &self.scaler {
+            Some(scaler) => {
+                let mut scaled = x.to_vec();
+                scaler.transform_rows(&mut scaled)?;
+                self.upload_rows("Model::predict", &scaled)?
+            }
+            None => self.upload_rows("Model::predict", x)?,
+        };
         let rows: Vec<usize> = (0..data.len()).collect();
         self.predict_rows(&data, &rows)
     }
@@ -78,6 +139,38 @@ impl Model {
                         |best, (i, &v)| if v > best.1 { (i, v) } else { best },
                     )
                     .0
+            })
+            .collect())
+    }
+
+    /// Class probabilities for each row of `x` (see [`Model::predict`]), (rows, outputs)
+    /// row-major: the softmax of the logits for [`Loss::SoftmaxCrossEntropy`], each output's
+    /// sigmoid for [`Loss::BinaryCrossEntropy`]. A model trained on MSE has no probabilities:
+    /// an error that says so.
+    pub fn predict_proba(&self, x: &[f32]) -> Result<Vec<f32>> {
+        let loss = self.mlp.loss_function();
+        if loss == Loss::Mse {
+            return Err(Error::invalid(
+                "Model::predict_proba",
+                "the model's loss",
+                "cross_entropy or binary_cross_entropy (whose outputs are logits)",
+                "mse: use predict for its outputs",
+            ));
+        }
+        let logits = self.predict(x)?;
+        let width = self.mlp.sizes()[self.mlp.sizes().len() - 1];
+        Ok(logits
+            .chunks(width)
+            .flat_map(|row| {
+                let row: Vec<f64> = row.iter().map(|&v| v as f64).collect();
+                let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let total: f64 = row.iter().map(|v| (v - top).exp()).sum();
+                row.into_iter()
+                    .map(move |v| match loss {
+                        Loss::BinaryCrossEntropy => (1.0 / (1.0 + (-v).exp())) as f32,
+                        _ => ((v - top).exp() / total) as f32,
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect())
     }

@@ -122,6 +122,7 @@ pub fn fit_batched(
                 epochs_done: history.len(),
                 history,
                 seed: config.seed,
+                scaler: None,
             });
         }
     }

@@ -25,7 +25,7 @@ impl Model {
     /// Loads a pipeline saved by [`Model::save`] onto `gpu`: the network with its batch size
     /// and optimizer state, and its scaler if it had one; it predicts what the saved model
     /// predicted, to the bit. A damaged file or one from another format is an
-    /// [`Error::Checkpoint`](crate::Error::Checkpoint).
+    /// [`Error::Checkpoint`].
     ///
     /// ```no_run
     /// # fn demo(gpu: &wgpu_mlp::Gpu) -> wgpu_mlp::Result<()> {

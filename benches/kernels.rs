@@ -2,7 +2,8 @@
 //! `cargo bench --bench kernels`. Every timed iteration waits for the GPU to finish.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use wgpu_mlp::{Activation, Gpu, MatmulKernel, MatmulLayout, Tensor, ops};
+use wgpu_mlp::raw::{MatmulKernel, MatmulLayout, Tensor, ops};
+use wgpu_mlp::{Activation, Gpu};
 
 fn matmul(c: &mut Criterion) {
     let gpu = Gpu::new().expect("an adapter (apt-get install -y mesa-vulkan-drivers libvulkan1)");

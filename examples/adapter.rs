@@ -2,7 +2,8 @@
 //!
 //! `cargo run --release --example adapter`
 
-use wgpu_mlp::{Gpu, MatmulKernel, MatmulLayout, Tensor, ops};
+use wgpu_mlp::Gpu;
+use wgpu_mlp::raw::{MatmulKernel, MatmulLayout, Tensor, ops};
 
 fn main() -> Result<(), wgpu_mlp::Error> {
     let gpu = Gpu::new()?;

@@ -11,7 +11,8 @@
 
 use std::time::Instant;
 
-use wgpu_mlp::{Activation, Gpu, MatmulKernel, MatmulLayout, Tensor, ops};
+use wgpu_mlp::raw::{MatmulKernel, MatmulLayout, Tensor, ops};
+use wgpu_mlp::{Activation, Gpu};
 
 const LAYOUTS: [MatmulLayout; 3] = [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB];
 
@@ -23,7 +24,7 @@ fn ms(t: Instant) -> f64 {
 fn time_one(
     gpu: &Gpu,
     name: &str,
-    build: impl FnOnce() -> Result<wgpu_mlp::Dispatch, wgpu_mlp::Error>,
+    build: impl FnOnce() -> Result<wgpu_mlp::raw::Dispatch, wgpu_mlp::Error>,
 ) -> Result<f64, wgpu_mlp::Error> {
     let t = Instant::now();
     let dispatch = build()?;
@@ -86,7 +87,7 @@ fn main() -> Result<(), wgpu_mlp::Error> {
             }
         }
     } else {
-        for kernel in wgpu_mlp::kernels::MATMUL_KERNELS {
+        for kernel in wgpu_mlp::raw::MATMUL_KERNELS {
             if !named.is_empty() && !named.contains(&format!("{kernel:?}").as_str()) {
                 continue;
             }

@@ -7,8 +7,9 @@
 
 use std::time::Instant;
 
-use wgpu_mlp::kernels::MATMUL_KERNELS;
-use wgpu_mlp::{Gpu, MatmulKernel, MatmulLayout, Tensor, ops};
+use wgpu_mlp::Gpu;
+use wgpu_mlp::raw::MATMUL_KERNELS;
+use wgpu_mlp::raw::{MatmulKernel, MatmulLayout, Tensor, ops};
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -37,8 +38,8 @@ fn noise(len: usize, seed: u64) -> Vec<f32> {
 }
 
 /// Seconds for `reps` back-to-back dispatches in one submit, synchronised.
-fn time_reps(gpu: &Gpu, dispatch: &wgpu_mlp::Dispatch, reps: usize) -> Result<f64, wgpu_mlp::Error> {
-    let batch: Vec<&wgpu_mlp::Dispatch> = vec![dispatch; reps];
+fn time_reps(gpu: &Gpu, dispatch: &wgpu_mlp::raw::Dispatch, reps: usize) -> Result<f64, wgpu_mlp::Error> {
+    let batch: Vec<&wgpu_mlp::raw::Dispatch> = vec![dispatch; reps];
     let t = Instant::now();
     gpu.run(&batch)?;
     gpu.synchronize()?;

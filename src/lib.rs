@@ -4,12 +4,28 @@
 //! hand-written WGSL compute kernels, falling back to a software adapter (Mesa lavapipe)
 //! where no GPU exists.
 //!
-//! The layers of the crate, bottom up:
+//! The crate root is the trainer, as scikit-learn users meet one:
 //! - [`Gpu`]: adapter choice and the device ([`gpu`] module docs say how it picks);
-//! - [`Tensor`]: f32 buffers resident on the device;
-//! - [`ops`]: one shape-checked builder per WGSL kernel, returning a [`Dispatch`];
-//! - [`GraphBuilder`] / [`Graph`]: ops composed into a training step, one submit per step;
-//! - [`Sgd`]: the optimizer's hyperparameters.
+//! - [`Dataset`] (CSV in, [`Scaler`]) and [`GpuDataset`] (resident on the device);
+//! - [`fit`] / [`fit_batched`] with a [`TrainConfig`] ([`Activation`], [`Loss`], [`Sgd`] or
+//!   [`Adam`], [`Schedule`]) give a [`Model`]: `predict`, `predict_proba`, `save`, `load`;
+//! - [`GridSearchCv`] over a [`ParamGrid`] with [`KFold`] / [`StratifiedKFold`], every fold ×
+//!   grid-point model of a shape trained as one stacked GPU job;
+//! - [`Mlp`]: the network itself, stepped by hand; [`Error`]: every failure.
+//!
+//! The building blocks under it are in [`raw`]: [`raw::Tensor`], one shape-checked builder
+//! per WGSL kernel in [`raw::ops`], and [`raw::GraphBuilder`] / [`raw::Graph`] composing
+//! them into a training step recorded as one submit.
+//!
+//! ```no_run
+//! use wgpu_mlp::{Adam, Gpu, Mlp};
+//! let gpu = Gpu::new()?;
+//! let mut mlp = Mlp::builder(&[2, 8, 1]).seed(1).build(&gpu, 4, Adam::new(0.05))?;
+//! mlp.set_batch(&[0., 0., 0., 1., 1., 0., 1., 1.], &[0., 1., 1., 0.])?;
+//! mlp.steps(500)?; // one submit, nothing read back
+//! println!("loss {}", mlp.loss()?);
+//! # Ok::<(), wgpu_mlp::Error>(())
+//! ```
 
 pub mod checkpoint;
 pub mod cv;
@@ -17,16 +33,19 @@ mod cv_results;
 pub mod data;
 pub mod error;
 pub mod gpu;
-pub mod graph;
-pub mod kernels;
+mod graph;
+mod kernels;
 mod layer;
 pub mod mlp;
-pub mod ops;
+mod ops;
 pub mod optim;
 mod pipeline_cache;
 pub mod schedule;
-pub mod tensor;
+mod tensor;
 pub mod train;
+/// The peers' benchmark workloads (`../shared/bench/workloads.md`): scaffolding for the
+/// examples, tests and benches, not part of the library's API.
+#[doc(hidden)]
 pub mod workloads;
 
 pub use cv::{
@@ -36,14 +55,27 @@ pub use cv::{
 pub use data::{CsvOptions, Dataset, LabelColumn, Scaler, Scaling, Task};
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuStats};
-pub use graph::{Graph, GraphBuilder, NodeId};
-pub use kernels::{Dispatch, MatmulKernel, MatmulLayout};
 pub use mlp::{LayerParams, Mlp, MlpBuilder, StepKernel};
 pub use ops::{Activation, Loss};
 pub use optim::{Adam, Optimizer, Sgd, WeightDecay};
 pub use schedule::Schedule;
-pub use tensor::Tensor;
 pub use train::{EpochMetrics, FitJob, GpuDataset, Model, Scores, TrainConfig, fit, fit_batched, resume};
+
+/// The building blocks under the trainer, for composing your own steps: device tensors, one
+/// shape-checked builder per WGSL kernel (forward and backward side by side), the matmul
+/// kernels, and the graph that turns ops into a whole training step in one submit.
+pub mod raw {
+    pub use crate::graph::{Graph, GraphBuilder, NodeId};
+    pub use crate::kernels::{Dispatch, MATMUL_KERNELS, MatmulKernel, MatmulLayout, TILED_MIN_WORK};
+    pub use crate::tensor::Tensor;
+
+    /// One builder per kernel, forward and backward side by side. Each checks its operands'
+    /// shapes and returns a [`Dispatch`] to run with [`Gpu::run`](crate::Gpu::run) (or
+    /// record many times).
+    pub mod ops {
+        pub use crate::ops::*;
+    }
+}
 
 /// The README's examples, compiled as doctests so they stay true.
 #[doc = include_str!("../README.md")]

@@ -54,7 +54,8 @@ impl Drop for GpuBuffer {
 /// An f32 tensor resident on the GPU, stored row-major.
 ///
 /// ```no_run
-/// use wgpu_mlp::{Gpu, Tensor};
+/// use wgpu_mlp::{Gpu};
+/// use wgpu_mlp::raw::{Tensor};
 /// let gpu = Gpu::new()?;
 /// let x = Tensor::from_slice(&gpu, &[2, 3], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])?;
 /// assert_eq!(x.to_vec()?, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);

@@ -11,7 +11,8 @@
 mod common;
 
 use common::*;
-use wgpu_mlp::{Activation, Tensor, ops};
+use wgpu_mlp::Activation;
+use wgpu_mlp::raw::{Tensor, ops};
 
 const TOLERANCE: f64 = 1e-5;
 

@@ -5,7 +5,8 @@
 
 mod common;
 
-use wgpu_mlp::{MatmulKernel, MatmulLayout, Mlp, Sgd};
+use wgpu_mlp::raw::{MatmulKernel, MatmulLayout};
+use wgpu_mlp::{Mlp, Sgd};
 
 #[test]
 fn autotune_measures_once_and_remembers() {

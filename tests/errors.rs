@@ -5,9 +5,10 @@ mod common;
 
 use common::*;
 use wgpu_mlp::data::stratified_split;
+use wgpu_mlp::raw::{GraphBuilder, MatmulKernel, MatmulLayout, Tensor, ops};
 use wgpu_mlp::{
-    CsvOptions, CvExecution, Dataset, Error, Folds, GpuDataset, GraphBuilder, GridSearchCv, KFold, LayerParams,
-    MatmulKernel, MatmulLayout, Mlp, ParamGrid, Scaler, Scaling, Sgd, StratifiedKFold, Tensor, TrainConfig, fit, ops,
+    CsvOptions, CvExecution, Dataset, Error, Folds, GpuDataset, GridSearchCv, KFold, LayerParams, Mlp, ParamGrid,
+    Scaler, Scaling, Sgd, StratifiedKFold, TrainConfig, fit,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]

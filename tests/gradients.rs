@@ -9,7 +9,8 @@ mod common;
 
 use common::*;
 use rand::Rng;
-use wgpu_mlp::{Activation, GraphBuilder, Mlp, Sgd};
+use wgpu_mlp::raw::GraphBuilder;
+use wgpu_mlp::{Activation, Mlp, Sgd};
 
 const FD_STEP: f64 = 1e-5;
 

@@ -8,7 +8,8 @@
 mod common;
 
 use common::*;
-use wgpu_mlp::{Activation, MatmulKernel, MatmulLayout, Sgd, Tensor, WeightDecay, ops};
+use wgpu_mlp::raw::{MatmulKernel, MatmulLayout, Tensor, ops};
+use wgpu_mlp::{Activation, Sgd, WeightDecay};
 
 const TOLERANCE: f64 = 1e-5;
 
@@ -453,7 +454,7 @@ type Expected<'a> = Box<dyn Fn(usize, f64) -> f64 + 'a>;
 #[test]
 fn matmul_epilogues_match_reference() {
     let gpu = gpu();
-    for kernel in wgpu_mlp::kernels::MATMUL_KERNELS {
+    for kernel in wgpu_mlp::raw::MATMUL_KERNELS {
         for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {
             for &(m, k, n) in &[(1, 4, 4), (12, 20, 28), (68, 132, 260)] {
                 let (seed, mut rng) = seeded_rng();
@@ -543,7 +544,7 @@ fn matmul_epilogues_match_reference() {
 #[test]
 fn matmul_bias_grad_matches_reference() {
     let gpu = gpu();
-    for kernel in wgpu_mlp::kernels::MATMUL_KERNELS
+    for kernel in wgpu_mlp::raw::MATMUL_KERNELS
         .into_iter()
         .filter(|&k| k != MatmulKernel::Vec4)
     {

@@ -11,7 +11,8 @@
 mod common;
 
 use common::*;
-use wgpu_mlp::{Adam, Optimizer, Sgd, Tensor, WeightDecay, ops};
+use wgpu_mlp::raw::{Tensor, ops};
+use wgpu_mlp::{Adam, Optimizer, Sgd, WeightDecay};
 
 const TOLERANCE: f64 = 1e-5;
 

@@ -4,7 +4,8 @@
 
 mod common;
 
-use wgpu_mlp::{Gpu, MatmulKernel, MatmulLayout, Tensor, ops};
+use wgpu_mlp::Gpu;
+use wgpu_mlp::raw::{MatmulKernel, MatmulLayout, Tensor, ops};
 
 /// One small matmul through `gpu`, checked (so the kernel really compiled and ran).
 fn run_matmul(gpu: &Gpu) {

@@ -12,7 +12,8 @@ mod common;
 
 use common::*;
 use rand::Rng;
-use wgpu_mlp::{Loss, Tensor, ops};
+use wgpu_mlp::Loss;
+use wgpu_mlp::raw::{Tensor, ops};
 
 const TOLERANCE: f64 = 1e-5;
 

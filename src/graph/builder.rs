@@ -30,6 +30,27 @@ pub(super) struct Node {
 }
 
 /// Composes a graph; [`GraphBuilder::build`] turns it into a [`Graph`] on a device.
+///
+/// ```no_run
+/// use wgpu_mlp::{Gpu, Sgd};
+/// use wgpu_mlp::raw::GraphBuilder;
+/// let gpu = Gpu::new()?;
+/// let mut b = GraphBuilder::new();
+/// let x = b.input("x", [4, 2])?;                       // x (B,IN)
+/// let t = b.input("t", [4, 1])?;                       // t (B,OUT)
+/// let w = b.param("w", &[2, 1], &[0.5, -0.5])?;        // w (IN,OUT)
+/// let bias = b.param("b", &[1], &[0.0])?;
+/// let xw = b.matmul(x, w)?;
+/// let z = b.bias_add(xw, bias)?;
+/// let y = b.sigmoid(z)?;
+/// let loss = b.mse(y, t)?;
+/// let mut graph = b.build(&gpu, loss, Sgd::new(0.5))?;
+/// graph.write(x, &[0., 0., 0., 1., 1., 0., 1., 1.])?;
+/// graph.write(t, &[0., 1., 1., 1.])?;
+/// graph.steps(100)?;                                    // one submit for all 100 steps
+/// println!("loss {}", graph.loss()?);
+/// # Ok::<(), wgpu_mlp::Error>(())
+/// ```
 #[derive(Default)]
 pub struct GraphBuilder {
     pub(super) nodes: Vec<Node>,

@@ -1,26 +1,6 @@
 //! The host-side graph: ops over inputs and parameters, a backward schedule derived from the
 //! loss, every buffer allocated once, and a whole training step (forward, loss, backward,
 //! optimizer update) recorded into one command encoder and one submit.
-//!
-//! ```no_run
-//! use wgpu_mlp::{Gpu, GraphBuilder, Sgd};
-//! let gpu = Gpu::new()?;
-//! let mut b = GraphBuilder::new();
-//! let x = b.input("x", [4, 2])?;                       // x (B,IN)
-//! let t = b.input("t", [4, 1])?;                       // t (B,OUT)
-//! let w = b.param("w", &[2, 1], &[0.5, -0.5])?;        // w (IN,OUT)
-//! let bias = b.param("b", &[1], &[0.0])?;
-//! let xw = b.matmul(x, w)?;
-//! let z = b.bias_add(xw, bias)?;
-//! let y = b.sigmoid(z)?;
-//! let loss = b.mse(y, t)?;
-//! let mut graph = b.build(&gpu, loss, Sgd::new(0.5))?;
-//! graph.write(x, &[0., 0., 0., 1., 1., 0., 1., 1.])?;
-//! graph.write(t, &[0., 1., 1., 1.])?;
-//! graph.steps(100)?;                                    // one submit for all 100 steps
-//! println!("loss {}", graph.loss()?);
-//! # Ok::<(), wgpu_mlp::Error>(())
-//! ```
 
 mod builder;
 mod fusion;
@@ -44,7 +24,7 @@ use crate::tensor::Tensor;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NodeId(usize);
 
-/// A graph on the device, ready to train. See the [module docs](self) for an example.
+/// A graph on the device, ready to train. See [`GraphBuilder`] for an example.
 pub struct Graph {
     gpu: Gpu,
     ops: Vec<Op>,

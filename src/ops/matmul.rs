@@ -52,7 +52,7 @@ pub enum Epilogue<'a> {
 /// the follow-up op fused into it, and, in a stack, which models sit the step out.
 ///
 /// ```
-/// use wgpu_mlp::{MatmulKernel, MatmulLayout, ops::MatmulOptions};
+/// use wgpu_mlp::raw::{MatmulKernel, MatmulLayout, ops::MatmulOptions};
 /// let options = MatmulOptions::new(MatmulKernel::Naive, MatmulLayout::AtB).accumulate(true);
 /// assert!(options.accumulate);
 /// ```

@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! cargo run --release --example train_csv -- PATH [options]
-//!   --label-column N|last   label column, 0-based (default: last)
-//!   --header                the first line is a header
+//!   --label-column N|last|NAME   label column: 0-based index, last (default), or its
+//!                           header name
+//!   --header                the first line is a header (also recognised without this)
+//!   --delimiter C           field separator: one character or 'tab' (default: detects , ; tab)
 //!   --regression            the label is a real value (default: integer classes)
 //!   --hidden 32,16;64       hidden layer sizes to try, configurations separated by ';'
 //!   --lr 0.05,0.1           learning rates to try
@@ -81,13 +83,21 @@ fn parse_args() -> Result<Options, String> {
         match arg.as_str() {
             "--label-column" => {
                 let v = value()?;
-                options.csv.label_column = if v == "last" {
-                    LabelColumn::Last
-                } else {
-                    LabelColumn::Index(v.parse().map_err(|_| format!("--label-column: cannot read {v:?}"))?)
+                options.csv.label_column = match v.parse() {
+                    _ if v == "last" => LabelColumn::Last,
+                    Ok(index) => LabelColumn::Index(index),
+                    Err(_) => LabelColumn::Name(v),
                 };
             }
             "--header" => options.csv.has_header = true,
+            "--delimiter" => {
+                let v = value()?;
+                options.csv.delimiter = Some(match v.as_str() {
+                    "tab" | "\\t" => b'\t',
+                    one if one.len() == 1 => one.as_bytes()[0],
+                    other => return Err(format!("--delimiter: one character or 'tab', got {other:?}")),
+                });
+            }
             "--regression" => options.csv.task = Task::Regression,
             "--hidden" => {
                 options.grid.hidden = value()?
@@ -192,6 +202,9 @@ fn run(options: Options) -> Result<(), Box<dyn std::error::Error>> {
         train.len(),
         test.len()
     );
+    if let Some(names) = &data.class_names {
+        println!("classes (in output order): {}", names.join(", "));
+    }
     let classification = data.labels.is_some();
     let data = GpuDataset::upload(&gpu, &data)?;
     let (n_splits, shuffle, seed) = (options.folds, true, options.seed);

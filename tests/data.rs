@@ -43,6 +43,7 @@ fn header_label_column_and_regression() {
         has_header: true,
         task: Task::Regression,
         n_classes: None,
+        delimiter: None,
     };
     let data = parse("y,a,b\n0.5,1,2\n-1.5,3,4\n", &options).unwrap();
     assert_eq!(data.features, vec![1.0, 2.0, 3.0, 4.0]);
@@ -79,8 +80,7 @@ fn bad_data_names_file_line_and_column() {
     assert_data_error(parse("1,inf,0\n", &plain), 1, 2, "finite");
     assert_data_error(parse("", &plain), 0, 0, "no data rows");
     assert_data_error(parse("\n\n", &plain), 0, 0, "no data rows");
-    assert_data_error(parse("1,2,-1\n", &plain), 1, 3, "integers >= 0");
-    assert_data_error(parse("1,2,0.5\n", &plain), 1, 3, "integers >= 0");
+    assert_data_error(parse("1,2,0.5\n", &plain), 1, 3, "integers or names");
     let three = CsvOptions {
         n_classes: Some(3),
         ..CsvOptions::default()
@@ -132,4 +132,48 @@ fn stratified_split_keeps_class_shares() {
     assert_eq!(test.iter().filter(|&&i| labels[i] == 1).count(), 6);
     assert_eq!(stratified_split(&labels, 0.2, 3).unwrap(), (train, test));
     assert!(stratified_split(&labels, 1.5, 3).is_err());
+}
+
+/// CSV as found in the wild: `;` and tab detected, a header recognised without being told
+/// (and refused cells pointing at `--header` when it is not), the label column by name,
+/// string labels and labels not starting at 0 mapped to classes with their names kept.
+#[test]
+fn delimiters_headers_and_named_labels() {
+    let plain = CsvOptions::default();
+    let iris =
+        "sepal_length;sepal_width;species\n5.1;3.5;setosa\n7.0;3.2;versicolor\n6.3;3.3;virginica\n4.9;3.0;setosa\n";
+    let data = parse(iris, &plain).unwrap();
+    assert_eq!(data.n_features, 2);
+    assert_eq!(data.features, vec![5.1, 3.5, 7.0, 3.2, 6.3, 3.3, 4.9, 3.0]);
+    assert_eq!(data.labels, Some(vec![0, 1, 2, 0]));
+    let names = ["setosa", "versicolor", "virginica"].map(String::from).to_vec();
+    assert_eq!(data.class_names, Some(names));
+    // by name, label first, tabs
+    let by_name = CsvOptions {
+        label_column: LabelColumn::Name("kind".into()),
+        ..CsvOptions::default()
+    };
+    let data = parse("kind\tx\tz\ncat\t1\t2\ndog\t3\t4\n", &by_name).unwrap();
+    assert_eq!(data.features, vec![1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(data.class_names, Some(vec!["cat".to_string(), "dog".to_string()]));
+    assert_data_error(parse("a,b\n1,2\n", &by_name), 1, 0, "no column named \"kind\"");
+    // labels 1..3: three classes, not four with an empty class 0
+    let data = parse("0.1,1\n0.2,2\n0.3,3\n0.4,1\n", &plain).unwrap();
+    assert_eq!(data.labels, Some(vec![0, 1, 2, 0]));
+    assert_eq!(data.n_outputs, 3);
+    assert_eq!(
+        data.class_names,
+        Some(vec!["1".to_string(), "2".to_string(), "3".to_string()])
+    );
+    // -1 / 1 labels
+    let data = parse("0.1,-1\n0.2,1\n", &plain).unwrap();
+    assert_eq!(data.class_names, Some(vec!["-1".to_string(), "1".to_string()]));
+    // a header on a one-row file cannot be told from data: the error says what to set
+    assert_data_error(parse("a,b,label\n", &plain), 1, 1, "--header");
+    // one column after splitting: the error names the delimiter option
+    let forced = CsvOptions {
+        delimiter: Some(b','),
+        ..CsvOptions::default()
+    };
+    assert_data_error(parse("1;2;0\n", &forced), 1, 1, "--delimiter");
 }

@@ -77,6 +77,7 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
         targets: vec![0.0; 20],
         n_outputs: 1,
         labels: None,
+        class_names: None,
     };
     let regression = GpuDataset::upload(&gpu, &regression).unwrap();
     let config = TrainConfig {

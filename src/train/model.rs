@@ -198,6 +198,7 @@ impl Model {
             targets: vec![0.0; rows * outputs],
             n_outputs: outputs,
             labels: None,
+            class_names: None,
         };
         GpuDataset::upload(self.mlp.graph().gpu(), &data)
     }

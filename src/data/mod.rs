@@ -1,29 +1,32 @@
 //! Data sets on the host: CSV loading (optionally gzip), one-hot targets, feature scaling
 //! fitted on training rows only, seeded shuffling and a stratified train/test split.
 
-use std::io::Read;
-use std::path::Path;
-
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::error::{Error, Result};
 
+mod csv_reader;
+
 /// Which column holds the label.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub enum LabelColumn {
     /// The last column (the default).
     #[default]
     Last,
     /// This 0-based column.
     Index(usize),
+    /// The column with this name in the header row.
+    Name(String),
 }
 
 /// What the labels are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Task {
-    /// Integer class labels `0..n_classes`, trained against one-hot targets.
+    /// Class labels, trained against one-hot targets: integers `0..n_classes`, or any text
+    /// (names, or integers that do not start at 0), mapped to classes in sorted order with
+    /// their names kept in [`Dataset::class_names`].
     #[default]
     Classification,
     /// One real-valued target per row.
@@ -35,8 +38,11 @@ pub enum Task {
 pub struct CsvOptions {
     /// Which column is the label.
     pub label_column: LabelColumn,
-    /// Whether the first line is a header to skip.
+    /// The first line is a header. Without it a header is still recognised: a first row
+    /// whose feature cells are not all numbers, followed by one whose cells are.
     pub has_header: bool,
+    /// The field separator; None detects `,`, `;` or tab from the first line.
+    pub delimiter: Option<u8>,
     /// Classification or regression.
     pub task: Task,
     /// The number of classes; labels at or above it are errors. Default: largest label + 1.
@@ -58,6 +64,9 @@ pub struct Dataset {
     pub n_outputs: usize,
     /// Class of each sample (classification only).
     pub labels: Option<Vec<usize>>,
+    /// The text of each class, where the file's labels were names or integers not starting
+    /// at 0 (class i is `class_names[i]`).
+    pub class_names: Option<Vec<String>>,
 }
 
 fn data_error(file: &str, line: u64, column: usize, message: impl Into<String>) -> Error {
@@ -70,136 +79,6 @@ fn data_error(file: &str, line: u64, column: usize, message: impl Into<String>) 
 }
 
 impl Dataset {
-    /// Reads a CSV file; gzip-compressed files (by their magic bytes) are decompressed.
-    pub fn from_csv_path(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Self> {
-        let path = path.as_ref();
-        let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            file: name.clone(),
-            source,
-        })?;
-        Self::from_csv_bytes(&bytes, &name, options)
-    }
-
-    /// Parses CSV from memory (gzip-compressed or plain); `name` appears in error messages.
-    pub fn from_csv_bytes(bytes: &[u8], name: &str, options: &CsvOptions) -> Result<Self> {
-        let text;
-        let plain: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
-            let mut decoded = Vec::new();
-            flate2::read::GzDecoder::new(bytes)
-                .read_to_end(&mut decoded)
-                .map_err(|e| data_error(name, 0, 0, format!("not valid gzip: {e}")))?;
-            text = decoded;
-            &text
-        } else {
-            bytes
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(options.has_header)
-            .flexible(true)
-            .trim(csv::Trim::All)
-            .from_reader(plain);
-
-        let mut features = Vec::new();
-        let mut raw_labels: Vec<(f64, u64)> = Vec::new();
-        let mut width = None;
-        for record in reader.records() {
-            let record = record.map_err(|e| {
-                let line = e.position().map_or(0, |p| p.line());
-                data_error(name, line, 0, format!("unreadable CSV: {e}"))
-            })?;
-            let line = record.position().map_or(0, |p| p.line());
-            if record.len() == 1 && record[0].is_empty() {
-                continue; // a blank line
-            }
-            let expected = *width.get_or_insert(record.len());
-            if record.len() != expected {
-                return Err(data_error(
-                    name,
-                    line,
-                    record.len().min(expected) + 1,
-                    format!("ragged row: expected {expected} columns, got {}", record.len()),
-                ));
-            }
-            if expected < 2 {
-                return Err(data_error(name, line, 1, "need at least one feature and a label"));
-            }
-            let label_at = match options.label_column {
-                LabelColumn::Last => expected - 1,
-                LabelColumn::Index(i) if i < expected => i,
-                LabelColumn::Index(i) => {
-                    return Err(data_error(
-                        name,
-                        line,
-                        i + 1,
-                        format!("label column {i} is past the {expected} columns"),
-                    ));
-                }
-            };
-            for (column, cell) in record.iter().enumerate() {
-                let value: f64 = cell
-                    .parse()
-                    .map_err(|_| data_error(name, line, column + 1, format!("expected a number, got {cell:?}")))?;
-                if !value.is_finite() {
-                    return Err(data_error(
-                        name,
-                        line,
-                        column + 1,
-                        format!("expected a finite number, got {cell}"),
-                    ));
-                }
-                if column == label_at {
-                    raw_labels.push((value, line));
-                } else {
-                    features.push(value as f32);
-                }
-            }
-        }
-        let Some(width) = width else {
-            return Err(data_error(name, 0, 0, "no data rows"));
-        };
-        let n_features = width - 1;
-        let label_column = match options.label_column {
-            LabelColumn::Last => width,
-            LabelColumn::Index(i) => i + 1,
-        };
-        match options.task {
-            Task::Regression => Ok(Dataset {
-                name: name.to_string(),
-                features,
-                n_features,
-                targets: raw_labels.iter().map(|&(v, _)| v as f32).collect(),
-                n_outputs: 1,
-                labels: None,
-            }),
-            Task::Classification => {
-                let mut labels = Vec::with_capacity(raw_labels.len());
-                for &(value, line) in &raw_labels {
-                    if value < 0.0 || value.fract() != 0.0 {
-                        return Err(data_error(
-                            name,
-                            line,
-                            label_column,
-                            format!("class labels are integers >= 0, got {value}"),
-                        ));
-                    }
-                    labels.push(value as usize);
-                }
-                let largest = labels.iter().copied().max().unwrap_or(0);
-                let n_classes = options.n_classes.unwrap_or(largest + 1);
-                if let Some(i) = labels.iter().position(|&l| l >= n_classes) {
-                    return Err(data_error(
-                        name,
-                        raw_labels[i].1,
-                        label_column,
-                        format!("label {} out of range 0..{n_classes}", labels[i]),
-                    ));
-                }
-                Self::classification(name, features, n_features, labels, n_classes)
-            }
-        }
-    }
-
     /// A classification data set from features and class labels (one-hot targets).
     pub fn classification(
         name: &str,
@@ -215,6 +94,7 @@ impl Dataset {
             labels: Some(labels),
             features,
             n_features,
+            class_names: None,
         };
         data.validate()?;
         Ok(data)

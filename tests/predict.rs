@@ -85,9 +85,12 @@ fn a_saved_pipeline_loads_and_predicts_the_same_bits() {
         output_activation: Activation::Identity,
         ..TrainConfig::default()
     };
+    let names: Vec<String> = ["cat", "dog", "emu, the bird"].map(String::from).to_vec();
     let model = fit(&gpu_data, &rows, None, &config, &mut |_| {})
         .unwrap()
-        .with_scaler(scaler.clone());
+        .with_scaler(scaler.clone())
+        .with_class_names(names.clone())
+        .unwrap();
     // raw rows through the attached scaler = scaled rows without it
     let scaled_outputs = model.predict_rows(&gpu_data, &rows).unwrap();
     assert_eq!(model.predict(&raw).unwrap(), scaled_outputs);
@@ -104,6 +107,10 @@ fn a_saved_pipeline_loads_and_predicts_the_same_bits() {
     let bits = |v: Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(loaded.predict(&raw).unwrap()), bits(model.predict(&raw).unwrap()));
     assert_eq!(loaded.predict_class(&raw).unwrap(), model.predict_class(&raw).unwrap());
+    assert_eq!(loaded.class_names(), Some(&names[..]));
+    let named = loaded.predict_class_names(&raw).unwrap();
+    let numbered = loaded.predict_class(&raw).unwrap();
+    assert!(named.iter().zip(&numbered).all(|(name, &c)| *name == names[c]));
 
     // probabilities: the softmax of the logits, rows summing to 1
     let proba = loaded.predict_proba(&raw[..8]).unwrap();

@@ -55,6 +55,7 @@ pub(super) fn fit_one(
         history,
         seed: config.seed,
         scaler: None,
+        class_names: None,
     })
 }
 

@@ -183,4 +183,6 @@ pub struct Model {
     seed: u64,
     /// The feature scaling fitted with it, applied to new rows by `predict`.
     scaler: Option<Scaler>,
+    /// The text of each class (output order), for `predict_class_names`.
+    class_names: Option<Vec<String>>,
 }

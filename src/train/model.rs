@@ -6,6 +6,9 @@ use crate::mlp::Mlp;
 use super::batches::Evaluation;
 use super::*;
 
+/// Joins class names in a saved model's metadata (a character names do not hold).
+const CLASS_NAME_SEPARATOR: &str = "\u{1f}";
+
 impl Model {
     /// Saves the fitted pipeline in one safetensors file, atomically: the network and its
     /// optimizer state ([`Mlp::save`]), the trainer's epoch count and seed (for [`resume`]),
@@ -13,6 +16,9 @@ impl Model {
     /// back whole.
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
         let mut extra = vec![("epoch", self.epochs_done.to_string()), ("seed", self.seed.to_string())];
+        if let Some(names) = &self.class_names {
+            extra.push(("class_names", names.join(CLASS_NAME_SEPARATOR)));
+        }
         if let Some(scaler) = &self.scaler {
             // f32's Display is the shortest text that reads back to the same bits.
             let join = |v: &[f32]| v.iter().map(f32::to_string).collect::<Vec<_>>().join(",");
@@ -49,12 +55,16 @@ impl Model {
             (None, None) => None,
             _ => return Err(bad("the scaler (half of it is missing)")),
         };
+        let class_names = meta
+            .get("class_names")
+            .map(|text| text.split(CLASS_NAME_SEPARATOR).map(str::to_string).collect());
         Ok(Model {
             mlp,
             history: Vec::new(),
             epochs_done: number("epoch")? as usize,
             seed: number("seed")?,
             scaler,
+            class_names,
         })
     }
 
@@ -68,6 +78,44 @@ impl Model {
     /// The attached scaler, if any.
     pub fn scaler(&self) -> Option<&Scaler> {
         self.scaler.as_ref()
+    }
+
+    /// Names the classes (in output order, as [`Dataset::class_names`](crate::Dataset::class_names)
+    /// gives them): [`Model::predict_class_names`] answers with them and [`Model::save`] keeps
+    /// them. Their count must be the model's output count.
+    pub fn with_class_names(mut self, names: Vec<String>) -> Result<Model> {
+        let outputs = self.mlp.sizes()[self.mlp.sizes().len() - 1];
+        if names.len() != outputs {
+            return Err(Error::shape("Model::with_class_names", "names", outputs, names.len()));
+        }
+        if let Some(name) = names.iter().find(|n| n.contains(CLASS_NAME_SEPARATOR)) {
+            return Err(Error::invalid(
+                "Model::with_class_names",
+                "name",
+                "no U+001F character",
+                name,
+            ));
+        }
+        self.class_names = Some(names);
+        Ok(self)
+    }
+
+    /// The class names, if given.
+    pub fn class_names(&self) -> Option<&[String]> {
+        self.class_names.as_deref()
+    }
+
+    /// The class name of each row of `x` ([`Model::predict_class`] through the names given
+    /// with [`Model::with_class_names`]; the class numbers as text without them).
+    pub fn predict_class_names(&self, x: &[f32]) -> Result<Vec<String>> {
+        let classes = self.predict_class(x)?;
+        Ok(classes
+            .into_iter()
+            .map(|c| match &self.class_names {
+                Some(names) => names[c].clone(),
+                None => c.to_string(),
+            })
+            .collect())
     }
 
     /// Epochs trained in all (resumed runs included).

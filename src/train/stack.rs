@@ -123,6 +123,7 @@ pub fn fit_batched(
                 history,
                 seed: config.seed,
                 scaler: None,
+                class_names: None,
             });
         }
     }

@@ -41,6 +41,7 @@ fn cv(c: &mut Criterion) {
             epochs: vec![EPOCHS],
             batch_size: vec![32],
             activation: vec![wgpu_mlp::Activation::Sigmoid],
+            ..ParamGrid::default()
         },
         folds: Folds::Stratified(StratifiedKFold {
             n_splits: 5,

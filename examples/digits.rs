@@ -126,6 +126,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             epochs: vec![20, 30],
             batch_size: vec![32],
             activation: activations,
+            ..ParamGrid::default()
         },
         folds: Folds::Stratified(StratifiedKFold {
             n_splits: 5,
@@ -140,7 +141,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed} {msg}").map_err(|e| e.to_string())?,
     );
-    let n_points = search.grid.points().len();
+    let n_points = search.grid.points_over(&search.base).len();
     // Without a terminal the bar draws nothing: a line to stderr every tenth of the work.
     let plain = bar.is_hidden();
     let total = search.total_epochs().max(1);

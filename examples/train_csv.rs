@@ -69,6 +69,7 @@ fn parse_args() -> Result<Options, String> {
             epochs: vec![20],
             batch_size: vec![32],
             activation: vec![Activation::Sigmoid, Activation::Relu],
+            ..ParamGrid::default()
         },
         folds: 5,
         test_fraction: 0.2,

@@ -22,7 +22,7 @@ enum Cell {
     Object(String),
     Sizes(Vec<usize>),
     /// A name: plain in CSV, a string in JSON.
-    Name(&'static str),
+    Name(String),
 }
 
 impl Cell {
@@ -33,7 +33,7 @@ impl Cell {
             Cell::Int(v) => v.to_string(),
             Cell::Object(s) => s.clone(),
             Cell::Sizes(sizes) => sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(";"),
-            Cell::Name(name) => name.to_string(),
+            Cell::Name(name) => name.clone(),
         }
     }
 
@@ -74,14 +74,17 @@ fn json_string(s: &str) -> String {
 /// The grid point as a JSON object (the `params` column).
 fn params_object(p: &Hyperparams) -> String {
     format!(
-        "{{\"lr\": {}, \"momentum\": {}, \"weight_decay\": {}, \"hidden\": {}, \"epochs\": {}, \"batch_size\": {}, \"activation\": {}}}",
+        "{{\"optimizer\": {}, \"lr\": {}, \"momentum\": {}, \"weight_decay\": {}, \"hidden\": {}, \"epochs\": {}, \
+         \"batch_size\": {}, \"activation\": {}, \"schedule\": {}}}",
+        json_string(p.optimizer.name()),
         p.lr,
         p.momentum,
         p.weight_decay,
         Cell::Sizes(p.hidden.clone()).json(),
         p.epochs,
         p.batch_size,
-        json_string(p.activation.name())
+        json_string(p.activation.name()),
+        json_string(&p.schedule.label())
     )
 }
 
@@ -96,7 +99,9 @@ fn columns(results: &[CvResult]) -> Vec<(String, Vec<Cell>)> {
         column("param_hidden", &|r| Cell::Sizes(r.params.hidden.clone())),
         column("param_epochs", &|r| Cell::Int(r.params.epochs)),
         column("param_batch_size", &|r| Cell::Int(r.params.batch_size)),
-        column("param_activation", &|r| Cell::Name(r.params.activation.name())),
+        column("param_activation", &|r| Cell::Name(r.params.activation.name().into())),
+        column("param_optimizer", &|r| Cell::Name(r.params.optimizer.name().into())),
+        column("param_schedule", &|r| Cell::Name(r.params.schedule.label())),
         column("params", &|r| Cell::Object(params_object(&r.params))),
     ];
     let splits = results.first().map_or(0, |r| r.fold_scores.len());

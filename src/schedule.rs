@@ -59,6 +59,16 @@ impl Schedule {
         }
     }
 
+    /// A short text for reports and `cv_results`, e.g. `step(3, 0.5)`.
+    pub fn label(&self) -> String {
+        match *self {
+            Schedule::Constant => "constant".into(),
+            Schedule::StepDecay { step_size, gamma } => format!("step({step_size}, {gamma})"),
+            Schedule::Cosine { t_max, eta_min } => format!("cosine({t_max}, {eta_min})"),
+            Schedule::ReduceOnPlateau { factor, patience, .. } => format!("plateau({factor}, {patience})"),
+        }
+    }
+
     /// Checks the ranges.
     pub fn validate(&self) -> Result<()> {
         let bad = |what: &str, expected: &str, got: String| Err(Error::invalid("Schedule", what, expected, got));

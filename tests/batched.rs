@@ -351,6 +351,7 @@ fn batched_cross_validation_equals_model_by_model() {
         epochs: vec![3],
         batch_size: vec![10],
         activation: vec![wgpu_mlp::Activation::Sigmoid],
+        ..ParamGrid::default()
     };
     assert_same_search("lr × momentum × weight decay", &data, &rows, grid, stratified, seed);
     // mixed epoch counts (masked updates), 7 folds of unequal sizes, uneven last batches,
@@ -363,6 +364,7 @@ fn batched_cross_validation_equals_model_by_model() {
         epochs: vec![1, 4, 2],
         batch_size: vec![16],
         activation: vec![wgpu_mlp::Activation::Sigmoid, wgpu_mlp::Activation::Gelu],
+        ..ParamGrid::default()
     };
     let kfold = Folds::KFold(KFold {
         n_splits: 7,
@@ -370,6 +372,30 @@ fn batched_cross_validation_equals_model_by_model() {
         seed,
     });
     assert_same_search("mixed epochs", &data, &rows, grid, kfold, seed);
+    // optimizers and schedules searched like any hyperparameter (SGD and Adam in one stack)
+    let grid = ParamGrid {
+        optimizer: vec![
+            wgpu_mlp::Sgd::new(0.3).momentum(0.9).into(),
+            wgpu_mlp::Adam::new(0.01).into(),
+        ],
+        schedule: vec![
+            wgpu_mlp::Schedule::Constant,
+            wgpu_mlp::Schedule::StepDecay {
+                step_size: 1,
+                gamma: 0.5,
+            },
+        ],
+        hidden: vec![vec![4]],
+        epochs: vec![3],
+        batch_size: vec![16],
+        ..ParamGrid::default()
+    };
+    let kfold = Folds::KFold(KFold {
+        n_splits: 3,
+        shuffle: true,
+        seed,
+    });
+    assert_same_search("optimizers × schedules", &data, &rows, grid, kfold, seed);
     // two shapes and two batch sizes: four stacks
     let grid = ParamGrid {
         lr: vec![0.2, 0.4],
@@ -379,6 +405,7 @@ fn batched_cross_validation_equals_model_by_model() {
         epochs: vec![2],
         batch_size: vec![8, 13],
         activation: vec![wgpu_mlp::Activation::Sigmoid],
+        ..ParamGrid::default()
     };
     assert_same_search("shapes and batch sizes", &data, &rows, grid, stratified, seed);
 }
@@ -399,6 +426,7 @@ fn oversized_groups_are_split_and_reported() {
         epochs: vec![2],
         batch_size: vec![8],
         activation: vec![wgpu_mlp::Activation::Sigmoid],
+        ..ParamGrid::default()
     };
     let folds = Folds::KFold(KFold {
         n_splits: 3,

@@ -120,6 +120,7 @@ fn search(lrs: Vec<f32>, seed: u64) -> GridSearchCv {
             epochs: vec![8],
             batch_size: vec![16],
             activation: vec![wgpu_mlp::Activation::Sigmoid],
+            ..ParamGrid::default()
         },
         folds: Folds::Stratified(StratifiedKFold {
             n_splits: 3,
@@ -359,6 +360,8 @@ fn cv_results_as_csv_and_json() {
             "param_epochs",
             "param_batch_size",
             "param_activation",
+            "param_optimizer",
+            "param_schedule",
             "params",
             "split0_test_score",
             "split1_test_score",
@@ -376,17 +379,19 @@ fn cv_results_as_csv_and_json() {
         assert_eq!(number(1) as f32, result.params.lr);
         assert_eq!(&record[4], "5");
         assert_eq!(&record[7], result.params.activation.name());
+        assert_eq!(&record[8], "sgd");
+        assert_eq!(&record[9], "constant");
         assert!(
-            record[8].contains(&format!("\"lr\": {}", result.params.lr)),
+            record[10].contains(&format!("\"lr\": {}", result.params.lr)),
             "{}",
-            &record[8]
+            &record[10]
         );
         for k in 0..3 {
-            assert_eq!(number(9 + k) as f32, result.fold_scores[k]);
+            assert_eq!(number(11 + k) as f32, result.fold_scores[k]);
         }
-        assert_eq!(number(12) as f32, result.mean);
-        assert_eq!(number(13) as f32, result.std);
-        assert_eq!(record[14].parse::<usize>().unwrap(), result.rank);
+        assert_eq!(number(14) as f32, result.mean);
+        assert_eq!(number(15) as f32, result.std);
+        assert_eq!(record[16].parse::<usize>().unwrap(), result.rank);
     }
     let json = report.cv_results_json();
     let ranks: Vec<String> = report.results.iter().map(|r| r.rank.to_string()).collect();
@@ -395,7 +400,10 @@ fn cv_results_as_csv_and_json() {
         json.contains(&format!("\"rank_test_score\": [{}]", ranks.join(", "))),
         "{json}"
     );
-    assert!(json.contains("\"params\": [{\"lr\": 0.5,"), "{json}");
+    assert!(
+        json.contains("\"params\": [{\"optimizer\": \"sgd\", \"lr\": 0.5,"),
+        "{json}"
+    );
     assert!(
         json.contains("\"param_activation\": [\"sigmoid\", \"sigmoid\"]"),
         "{json}"

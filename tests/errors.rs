@@ -99,6 +99,7 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
         epochs: vec![1],
         batch_size: vec![4],
         activation: vec![wgpu_mlp::Activation::Sigmoid],
+        ..ParamGrid::default()
     };
     let search = |grid: ParamGrid, folds: Folds| GridSearchCv {
         grid,

@@ -106,6 +106,19 @@ pub struct CvJob {
 }
 
 /// A grid search with K-fold cross-validation.
+///
+/// ```no_run
+/// use wgpu_mlp::{Adam, GridSearchCv, ParamGrid, TrainConfig};
+/// # fn demo(data: &wgpu_mlp::GpuDataset, train: &[usize]) -> wgpu_mlp::Result<()> {
+/// let search = GridSearchCv {
+///     grid: ParamGrid { lr: vec![1e-3, 3e-3, 1e-2], ..ParamGrid::default() },
+///     base: TrainConfig { optimizer: Adam::new(1e-3).into(), ..TrainConfig::default() },
+///     ..GridSearchCv::default() // 5 stratified folds, refit, batched
+/// };
+/// let report = search.fit(data, train, &mut |_| {})?;
+/// println!("{report}\nbest: {}", report.best_params());
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct GridSearchCv {
     /// The grid.
@@ -118,6 +131,24 @@ pub struct GridSearchCv {
     pub base: TrainConfig,
     /// Model by model, or batched (the default).
     pub execution: CvExecution,
+}
+
+impl Default for GridSearchCv {
+    /// One grid point (the base's values), 5 stratified shuffled folds (seed 0), refit,
+    /// batched: scikit-learn's `cv=5` for a classifier.
+    fn default() -> Self {
+        GridSearchCv {
+            grid: ParamGrid::default(),
+            folds: Folds::Stratified(StratifiedKFold {
+                n_splits: 5,
+                shuffle: true,
+                seed: 0,
+            }),
+            refit: true,
+            base: TrainConfig::default(),
+            execution: CvExecution::default(),
+        }
+    }
 }
 
 /// What a search found.
@@ -139,9 +170,10 @@ pub struct CvReport {
 impl GridSearchCv {
     /// Number of epochs the whole search trains (for progress bars).
     pub fn total_epochs(&self) -> usize {
-        let per_point: usize = self.grid.points().iter().map(|p| p.epochs).sum();
+        let points = self.grid.points_over(&self.base);
+        let per_point: usize = points.iter().map(|p| p.epochs).sum();
         let refit = if self.refit {
-            self.grid.points().iter().map(|p| p.epochs).max().unwrap_or(0)
+            points.iter().map(|p| p.epochs).max().unwrap_or(0)
         } else {
             0
         };
@@ -150,7 +182,8 @@ impl GridSearchCv {
 
     fn config(&self, point: &Hyperparams) -> TrainConfig {
         let mut config = self.base.clone();
-        config.optimizer = self.base.optimizer.with(point.lr, point.momentum, point.weight_decay);
+        config.optimizer = point.optimizer_settings();
+        config.schedule = point.schedule;
         config.hidden = point.hidden.clone();
         config.epochs = point.epochs;
         config.batch_size = point.batch_size;
@@ -160,14 +193,14 @@ impl GridSearchCv {
     }
 
     /// Refuses a `base` whose values the grid would silently override: a field the grid
-    /// sets (lr, momentum, weight decay, hidden sizes, epochs, batch size) must be left at
-    /// its default or be one of the grid's values; `early_stopping` needs validation rows,
-    /// which the fold models do not have.
+    /// lists values for must be left at its default or be one of the grid's values (a field
+    /// with an empty list is the base's); `early_stopping` needs validation rows, which the
+    /// fold models do not have.
     fn check_base(&self) -> Result<()> {
         const OP: &str = "GridSearchCv::base";
         let (base, default) = (&self.base, TrainConfig::default());
         fn overridden<T: PartialEq + fmt::Debug>(what: &str, base: &T, default: &T, grid: &[T]) -> Result<()> {
-            if base == default || grid.contains(base) {
+            if grid.is_empty() || base == default || grid.contains(base) {
                 return Ok(());
             }
             Err(Error::invalid(
@@ -177,6 +210,8 @@ impl GridSearchCv {
                 format!("{base:?}: put it in the grid instead"),
             ))
         }
+        overridden("optimizer", &base.optimizer, &default.optimizer, &self.grid.optimizer)?;
+        overridden("schedule", &base.schedule, &default.schedule, &self.grid.schedule)?;
         // With Adam the grid's momentum is β₁, and PyTorch's Adam defaults count as unset.
         let default_optimizer = match base.optimizer {
             Optimizer::Adam(_) => Optimizer::Adam(Adam::new(1e-3)),
@@ -231,7 +266,7 @@ impl GridSearchCv {
         const OP: &str = "GridSearchCv";
         self.check_base()?;
         data.check_rows(OP, "rows", rows)?;
-        let points = self.grid.points();
+        let points = self.grid.points_over(&self.base);
         if points.is_empty() {
             return Err(Error::invalid(
                 OP,

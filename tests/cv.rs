@@ -319,7 +319,6 @@ fn grid_search_refuses_base_values_the_grid_overrides() {
             "hidden_activation",
             Box::new(|c| c.hidden_activation = wgpu_mlp::Activation::Tanh),
         ),
-        ("early_stopping", Box::new(|c| c.early_stopping = Some(2))),
     ];
     for (field, set) in cases {
         let mut s = search(vec![0.5], 1);
@@ -415,4 +414,52 @@ fn cv_results_as_csv_and_json() {
     let _ = std::fs::remove_file(&path);
     let err = report.write_cv_results("/nonexistent-folder/cv.csv").unwrap_err();
     assert!(matches!(err, wgpu_mlp::Error::Io { .. }), "{err}");
+}
+
+/// A base with early stopping: each fold model holds out 10% of its training rows and stops
+/// on them, trained one by one whatever the execution; the refit does the same on all rows.
+#[test]
+fn grid_search_with_early_stopping_holds_out_and_stops() {
+    let gpu = gpu();
+    // labels that are noise: the hold-out loss turns up once the nets start memorising
+    let (_, mut rng) = seeded_rng();
+    let features = uniform(&mut rng, 60 * 4, -1.0, 1.0);
+    let labels: Vec<usize> = (0..60).map(|i| (i * 7 + i / 5) % 3).collect();
+    let noise = Dataset::classification("noise", features, 4, labels, 3).unwrap();
+    let data = GpuDataset::upload(&gpu, &noise).unwrap();
+    let rows: Vec<usize> = (0..60).collect();
+    let search = GridSearchCv {
+        grid: ParamGrid {
+            lr: vec![1e-2, 3e-2],
+            ..ParamGrid::default()
+        },
+        folds: Folds::Stratified(StratifiedKFold {
+            n_splits: 3,
+            shuffle: true,
+            seed: 5,
+        }),
+        base: TrainConfig {
+            epochs: 300,
+            hidden: vec![8],
+            early_stopping: Some(3),
+            ..TrainConfig::classifier()
+        },
+        ..GridSearchCv::default()
+    };
+    let report = search.fit(&data, &rows, &mut |_| {}).unwrap();
+    assert!(report.jobs.is_empty(), "trained model by model");
+    assert_eq!(report.results.len(), 2);
+    let model = report.best_model.as_ref().unwrap();
+    assert!(
+        model.epochs_done() < 300,
+        "stopped early after {} epochs",
+        model.epochs_done()
+    );
+    assert!(
+        model.history().iter().all(|m| m.val_loss.is_some()),
+        "watched its hold-out"
+    );
+    // the same search again: the same report (hold-outs drawn from the seed)
+    let again = search.fit(&data, &rows, &mut |_| {}).unwrap();
+    assert_eq!(again.results, report.results);
 }

@@ -320,14 +320,15 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
             Box::new(|_| first_err(search(grid.clone(), stratified(2)).fit(&regression, &rows, &mut |_| {}))),
         ),
         (
-            "empty grid",
+            // (an empty list keeps the base's value: not an error since grids have defaults)
+            "grid with lr 0",
             Kind::Invalid,
             Box::new(|_| {
-                let empty = ParamGrid {
-                    lr: vec![],
+                let zero = ParamGrid {
+                    lr: vec![0.0],
                     ..grid.clone()
                 };
-                first_err(search(empty, kfold(2)).fit(&gpu_data, &rows, &mut |_| {}))
+                first_err(search(zero, kfold(2)).fit(&gpu_data, &rows, &mut |_| {}))
             }),
         ),
         (
@@ -362,16 +363,23 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
             Box::new(|_| first_err(fit(&gpu_data, &[0, 20], None, &config, &mut |_| {}))),
         ),
         (
-            "early stopping without validation",
+            // (without validation rows early stopping holds out validation_fraction of them)
+            "early stopping with a hold-out fraction of 1",
             Kind::Invalid,
             Box::new(|_| {
-                first_err(fit(
-                    &gpu_data,
-                    &rows,
-                    None,
-                    &with(&|c| c.early_stopping = Some(2)),
-                    &mut |_| {},
-                ))
+                let config = with(&|c| {
+                    c.early_stopping = Some(2);
+                    c.validation_fraction = 1.0;
+                });
+                first_err(fit(&gpu_data, &rows, None, &config, &mut |_| {}))
+            }),
+        ),
+        (
+            "early stopping on one training row",
+            Kind::Invalid,
+            Box::new(|_| {
+                let config = with(&|c| c.early_stopping = Some(2));
+                first_err(fit(&gpu_data, &rows[..1], None, &config, &mut |_| {}))
             }),
         ),
         (

@@ -71,7 +71,8 @@ pub enum CvExecution {
     /// points that differ only in lr, momentum, weight decay or epochs) trained together:
     /// stacked along a model dimension, one kernel launch per step for all of them. A group
     /// too large for the adapter's limits, or for `max_models` (0: no cap of our own), is
-    /// split into several runs; the report says so. Same scores as `Sequential`.
+    /// split into several runs; the report says so. Same scores as `Sequential`. A base
+    /// with `early_stopping` trains model by model (each fold model stops on its own hold-out).
     Batched {
         /// The most models in one run (0: as many as the adapter's limits allow).
         max_models: usize,
@@ -188,14 +189,12 @@ impl GridSearchCv {
         config.epochs = point.epochs;
         config.batch_size = point.batch_size;
         config.hidden_activation = point.activation;
-        config.early_stopping = None;
         config
     }
 
     /// Refuses a `base` whose values the grid would silently override: a field the grid
     /// lists values for must be left at its default or be one of the grid's values (a field
-    /// with an empty list is the base's); `early_stopping` needs validation rows, which the
-    /// fold models do not have.
+    /// with an empty list is the base's).
     fn check_base(&self) -> Result<()> {
         const OP: &str = "GridSearchCv::base";
         let (base, default) = (&self.base, TrainConfig::default());
@@ -249,14 +248,6 @@ impl GridSearchCv {
             &default.hidden_activation,
             &self.grid.activation,
         )?;
-        if let Some(patience) = base.early_stopping {
-            return Err(Error::invalid(
-                OP,
-                "early_stopping",
-                "None: a fold model has no validation rows to stop on (its held-out fold is scored, not watched)",
-                format!("Some({patience})"),
-            ));
-        }
         Ok(())
     }
 
@@ -293,7 +284,14 @@ impl GridSearchCv {
         let mut fold_scores = vec![vec![0.0f32; folds.len()]; points.len()];
         let mut fit_times = vec![0.0f64; points.len()];
         let mut jobs = Vec::new();
-        match self.execution {
+        // With early stopping each fold model holds out part of its training rows and stops
+        // on its own: trained one by one (a stack trains its epochs out).
+        let execution = if self.base.early_stopping.is_some() {
+            CvExecution::Sequential
+        } else {
+            self.execution
+        };
+        match execution {
             CvExecution::Sequential => {
                 for (p, config) in configs.iter().enumerate() {
                     for (k, fold) in folds.iter().enumerate() {

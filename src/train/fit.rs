@@ -18,7 +18,22 @@ use super::*;
 ///
 /// Each epoch is one submit: for every mini-batch, a gather kernel copies the shuffled rows
 /// into the model's inputs, then forward, backward and update follow. The last, partial
-/// batch trains with its padding rows weighted 0, unless `drop_last`.
+/// batch trains with its padding rows weighted 0, unless `drop_last`. With
+/// `config.early_stopping` and no validation rows, `config.validation_fraction` of the
+/// training rows is held out to watch (stratified for classes, drawn from `config.seed`).
+///
+/// ```no_run
+/// use wgpu_mlp::{Dataset, Gpu, GpuDataset, TrainConfig, fit};
+/// # fn main() -> wgpu_mlp::Result<()> {
+/// let gpu = Gpu::new()?;
+/// let data = Dataset::from_csv_path("data/digits.csv.gz", &Default::default())?;
+/// let data = GpuDataset::upload(&gpu, &data)?;
+/// let rows: Vec<usize> = (0..data.len()).collect();
+/// // Adam, ReLU, cross-entropy, early stopping on a 10% hold-out: no tuning
+/// let model = fit(&data, &rows, None, &TrainConfig::classifier(), &mut |_| {})?;
+/// println!("{} epochs", model.epochs_done());
+/// # Ok(()) }
+/// ```
 pub fn fit(
     data: &GpuDataset,
     train_rows: &[usize],
@@ -27,8 +42,49 @@ pub fn fit(
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
     check_fit("fit", data, train_rows, validation_rows, config)?;
+    let (train_rows, held_out) = hold_out(data, train_rows, validation_rows, config)?;
+    let validation_rows = validation_rows.or(held_out.as_deref());
     let mlp = mlp_builder(data, config).build(&data.gpu, config.batch_size, config.optimizer)?;
-    fit_one(mlp, 0, data, train_rows, validation_rows, config, on_epoch)
+    fit_one(mlp, 0, data, &train_rows, validation_rows, config, on_epoch)
+}
+
+/// The rows to train on and, where early stopping has no validation rows to watch, the
+/// `validation_fraction` held out for it (at least one row each side; stratified for classes).
+pub(super) fn hold_out(
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
+) -> Result<(Vec<usize>, Option<Vec<usize>>)> {
+    if config.early_stopping.is_none() || validation_rows.is_some() {
+        return Ok((train_rows.to_vec(), None));
+    }
+    if train_rows.len() < 2 {
+        return Err(Error::invalid(
+            "fit",
+            "training rows for early stopping",
+            "at least 2 (some are held out to watch)",
+            train_rows.len(),
+        ));
+    }
+    let fraction = config.validation_fraction;
+    let (train, held): (Vec<usize>, Vec<usize>) = match &data.labels {
+        Some(labels) => {
+            let subset: Vec<usize> = train_rows.iter().map(|&r| labels[r]).collect();
+            let (train, held) = crate::data::stratified_split(&subset, fraction, config.seed)?;
+            (
+                train.iter().map(|&p| train_rows[p]).collect(),
+                held.iter().map(|&p| train_rows[p]).collect(),
+            )
+        }
+        None => {
+            let order = crate::data::shuffled_indices(train_rows.len(), config.seed);
+            let n_held = ((train_rows.len() as f64 * fraction).round() as usize).clamp(1, train_rows.len() - 1);
+            let rows = |positions: &[usize]| positions.iter().map(|&p| train_rows[p]).collect();
+            (rows(&order[n_held..]), rows(&order[..n_held]))
+        }
+    };
+    Ok((train, Some(held)))
 }
 
 /// Epochs `epochs_done + 1 ..= config.epochs` of training one model.
@@ -123,7 +179,9 @@ pub fn resume(
             format!("{:?}", config.optimizer),
         ));
     }
-    fit_one(mlp, epochs_done, data, train_rows, validation_rows, config, on_epoch)
+    let (train_rows, held_out) = hold_out(data, train_rows, validation_rows, config)?;
+    let validation_rows = validation_rows.or(held_out.as_deref());
+    fit_one(mlp, epochs_done, data, &train_rows, validation_rows, config, on_epoch)
 }
 
 /// The network `fit` trains for `config` on `data`: its layer sizes, seed and activations.
@@ -159,9 +217,6 @@ pub(super) fn check_fit(
     data.check_rows(op, "training rows", train_rows)?;
     if let Some(rows) = validation_rows {
         data.check_rows(op, "validation rows", rows)?;
-    }
-    if config.early_stopping.is_some() && validation_rows.is_none() {
-        return Err(Error::invalid(op, "early_stopping", "validation rows to watch", "none"));
     }
     Ok(())
 }

@@ -85,6 +85,14 @@ pub fn fit_batched(
     const OP: &str = "fit_batched";
     for job in jobs {
         check_fit(OP, data, job.train_rows, None, &job.config)?;
+        if let Some(patience) = job.config.early_stopping {
+            return Err(Error::invalid(
+                OP,
+                "early_stopping",
+                "None: stacked models train their epochs out (fit, or a GridSearchCv, stops early)",
+                format!("Some({patience})"),
+            ));
+        }
     }
     let mut models: Vec<Option<Model>> = jobs.iter().map(|_| None).collect();
     for run in stack_groups(data, jobs.iter().map(|job| (&job.config, job.train_rows.len())), 0) {

@@ -3,18 +3,6 @@
 //   backward: d_x = d_y ⊙ act'(saved)                   d_y, saved, d_x (n)   [+ d_x when accumulate]
 //             saved is y, or x for activations whose slope needs the input (GELU)
 
-struct ActivationParams {
-    n: u32,
-    accumulate: u32,
-    activation: u32,
-    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
-    // m · stride elements in (0 for an operand all models share).
-    input_stride: u32,
-    saved_stride: u32,
-    output_stride: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which

@@ -2,17 +2,6 @@
 //   forward:  y (B,N) = x (B,N) + bias (N)
 //   backward: d_bias (N) = Σ_rows d_y (B,N)     (d_x = d_y: the graph passes it through)
 
-struct BiasParams {
-    rows: u32,
-    cols: u32,
-    accumulate: u32,
-    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
-    // m · stride elements in (0 for an operand all models share).
-    input_stride: u32,
-    bias_stride: u32,
-    output_stride: u32,
-    _pad0: u32,
-}
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which

@@ -13,17 +13,6 @@
 //   data ran out, sits still while the others train)
 // copy_rows:    out (R,C) rows dst_row0 .. dst_row0 + count = src (B,C) rows 0 .. count
 
-struct GatherParams {
-    offset: u32,
-    batch: u32,
-    features: u32,
-    outputs: u32,
-    // model strides of the index list, x, t and row_weight (the data set is shared)
-    index_stride: u32,
-    x_stride: u32,
-    t_stride: u32,
-    weight_stride: u32,
-}
 
 // Per model: its row count and how many batches of this epoch it trains.
 struct ModelPlan {
@@ -83,16 +72,6 @@ fn gather_batch(
     }
 }
 
-struct CopyRowsParams {
-    dst_row0: u32,
-    count: u32,
-    cols: u32,
-    src_stride: u32,
-    dst_stride: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which

@@ -2,18 +2,6 @@
 //   add:        out (n) = a (n) + b (n)
 //   copy:       out (n) = a (n), or out += a when accumulate (a gradient passed through)
 
-struct ElementwiseParams {
-    n: u32,
-    accumulate: u32,
-    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
-    // m · stride elements in (0 for an operand all models share).
-    a_stride: u32,
-    b_stride: u32,
-    output_stride: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which

@@ -14,30 +14,6 @@ override VEC4_WG_ROWS: u32 = 8u;
 // lanes cost as much as busy ones on CPU adapters.
 override LANES_DOWN_ROWS: bool = false;
 
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    accumulate: u32,
-    tiles_n: u32, // tiles across a row of C
-    tiles: u32,   // tiles in all
-    epilogue: u32,
-    // Rows of C: m, or m + 1 when op(A) gets an extra row of ones (naive and blocked kernels
-    // only), whose products — the column sums of op(B) — go to d_bias: a layer's bias
-    // gradient in the dispatch of its weight gradient.
-    rows: u32,
-    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
-    // m · stride elements in (0 for an operand all models share).
-    a_stride: u32,
-    b_stride: u32,
-    c_stride: u32,
-    bias_stride: u32,
-    saved_stride: u32,
-    d_bias_stride: u32,
-    // Whether `model_active` gates the models (a model whose flag is 0 skips the product).
-    gated: u32,
-    activation: u32, // of the activation epilogues (ACT_* in prelude.wgsl)
-}
 
 // What happens to each product before it is stored: the fusions that save whole dispatches.
 const EPILOGUE_NONE: u32 = 0u;

@@ -1,29 +1,17 @@
 // Mean-squared-error loss over a batch, half the squared error summed over outputs, each
 // row weighted (w_i = 1/B for a full batch; 0 for the padding rows of a partial one):
 //   forward:  loss (1) = Σ_i w_i · ½ Σ_j (y_ij − t_ij)²      y, t (B,N), row_weight (B)
-//   backward: d_y (B,N) = w_i · (y − t), times act'(y) for output_activation (prelude.wgsl):
+//   backward: d_y (B,N) = w_i · (y − t), times act'(y) for the output activation params.mode (prelude.wgsl):
 //             the gradient at the input of the output layer's activation, in the same dispatch
 // The forward reduction runs in ONE workgroup in a fixed order, with no atomics, so the
 // same inputs give the same bits on every run.
 
-struct MseParams {
-    rows: u32,
-    cols: u32,
-    output_activation: u32,
-    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
-    // m · stride elements in (0 for an operand all models share).
-    prediction_stride: u32,
-    target_stride: u32,
-    output_stride: u32,
-    weight_stride: u32,
-    _pad: u32,
-}
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which
 // costs milliseconds per dispatch. Each entry point copies them into `params` first.
-@group(0) @binding(0) var<storage, read> params_buffer: MseParams;
-var<private> params: MseParams;
+@group(0) @binding(0) var<storage, read> params_buffer: LossParams;
+var<private> params: LossParams;
 @group(0) @binding(1) var<storage, read> prediction: array<f32>;
 @group(0) @binding(2) var<storage, read> target_values: array<f32>;
 @group(0) @binding(3) var<storage, read_write> output: array<f32>;
@@ -93,6 +81,6 @@ fn mse_backward(
     let z = wid.z;
     let y = prediction[z * params.prediction_stride + i];
     var d = row_weight[z * params.weight_stride + i / params.cols] * (y - target_values[z * params.target_stride + i]);
-    d *= act_grad(params.output_activation, y); // × 1 for identity
+    d *= act_grad(params.mode, y); // the output activation; × 1 for identity
     output[z * params.output_stride + i] = d;
 }

@@ -1,5 +1,5 @@
 // In-place optimizer update of every parameter of every stacked model, element by element,
-// each model with its own optimizer and settings (`Hyperparams`, one per model):
+// each model with its own optimizer and settings (`OptimizerHyperparams`, one per model):
 // SGD (kind 0), with Δ = v, or g' + μ·v with Nesterov momentum:
 //   decoupled (default):  g' = g;          v ← μ·v + g';  w ← w − η·(Δ + γ·w)
 //   coupled (PyTorch):    g' = g + γ·w;    v ← μ·v + g';  w ← w − η·Δ
@@ -11,28 +11,12 @@
 // grad, weight, velocity (m for Adam), second_moment (models · n): model m's parameters are
 // elements m·n .. (m+1)·n. A model whose `model_active` flag is 0 is left as it is (its
 // epochs are over, or this step has no rows of its data): nothing of it moves.
-struct OptimParams {
-    n: u32, // parameters per model
-    models: u32,
-    _pad0: u32,
-    _pad1: u32,
-}
 
 const KIND_SGD: u32 = 0u;
 const KIND_ADAM: u32 = 1u;
 const FLAG_COUPLED: u32 = 1u;  // weight decay folded into the gradient
 const FLAG_NESTEROV: u32 = 2u;
 
-struct Hyperparams {
-    kind: u32,
-    flags: u32,
-    lr: f32,
-    momentum: f32, // SGD's μ, Adam's β₁
-    beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    _pad: f32,
-}
 
 // Per model: the step count t (a float, exact to 2^24 steps) and Adam's c₁ = 1 − β₁ᵗ,
 // c₂ = 1 − β₂ᵗ after the step.
@@ -51,7 +35,7 @@ var<private> params: OptimParams;
 @group(0) @binding(1) var<storage, read> grad: array<f32>;
 @group(0) @binding(2) var<storage, read_write> weight: array<f32>;
 @group(0) @binding(3) var<storage, read_write> velocity: array<f32>;
-@group(0) @binding(4) var<storage, read> hyperparams: array<Hyperparams>; // (models)
+@group(0) @binding(4) var<storage, read> hyperparams: array<OptimizerHyperparams>; // (models)
 @group(0) @binding(5) var<storage, read> model_active: array<u32>;        // (models)
 @group(0) @binding(6) var<storage, read_write> second_moment: array<f32>; // Adam only
 @group(0) @binding(7) var<storage, read_write> model_state: array<ModelState>; // (models)
@@ -71,7 +55,7 @@ fn optimizer_update(
     let total = params.n * params.models;
     let first = ((wid.x + nwg.x * wid.y) * 256u + lid) * PER_INVOCATION;
     var model = 0xffffffffu;
-    var h: Hyperparams;
+    var h: OptimizerHyperparams;
     var state: ModelState;
     var updating = false;
     for (var i = first; i < min(first + PER_INVOCATION, total); i++) {
@@ -94,7 +78,7 @@ fn optimizer_update(
     }
 }
 
-fn sgd_step(i: u32, h: Hyperparams) {
+fn sgd_step(i: u32, h: OptimizerHyperparams) {
     let w = weight[i];
     if (h.flags & FLAG_NESTEROV) != 0u && (h.flags & FLAG_COUPLED) != 0u {
         let g = grad[i] + h.weight_decay * w;
@@ -118,7 +102,7 @@ fn sgd_step(i: u32, h: Hyperparams) {
     }
 }
 
-fn adam_step(i: u32, h: Hyperparams, state: ModelState) {
+fn adam_step(i: u32, h: OptimizerHyperparams, state: ModelState) {
     var w = weight[i];
     var g = grad[i];
     if (h.flags & FLAG_COUPLED) != 0u {

@@ -15,23 +15,11 @@
 const KIND_SOFTMAX: u32 = 0u;
 const KIND_SIGMOID: u32 = 1u;
 
-struct XentParams {
-    rows: u32,
-    cols: u32,
-    kind: u32,
-    // Batched (stacked) models: the grid's z is the model; each binding's model m starts
-    // m · stride elements in (0 for an operand all models share).
-    prediction_stride: u32,
-    target_stride: u32,
-    output_stride: u32,
-    weight_stride: u32,
-    _pad1: u32,
-}
 
 // Parameters come in a storage buffer, not a uniform one (lavapipe recompiles on uniform
 // changes). Each entry point copies them into `params` first.
-@group(0) @binding(0) var<storage, read> params_buffer: XentParams;
-var<private> params: XentParams;
+@group(0) @binding(0) var<storage, read> params_buffer: LossParams;
+var<private> params: LossParams;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read> target_values: array<f32>;
 @group(0) @binding(3) var<storage, read_write> output: array<f32>;
@@ -67,7 +55,7 @@ fn xent_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     for (var r = lid; r < params.rows; r += XENT_THREADS) {
         let start = yb + r * params.cols;
         var row_loss = 0.0;
-        if params.kind == KIND_SIGMOID {
+        if params.mode == KIND_SIGMOID {
             for (var j = 0u; j < params.cols; j++) {
                 let y = logits[start + j];
                 row_loss += max(y, 0.0) - y * target_values[tb + r * params.cols + j] + log(1.0 + exp(-abs(y)));
@@ -114,7 +102,7 @@ fn xent_backward(
     let t_start = wid.z * params.target_stride + r * params.cols;
     let out_start = wid.z * params.output_stride + r * params.cols;
     let w = row_weight[wid.z * params.weight_stride + r];
-    if params.kind == KIND_SIGMOID {
+    if params.mode == KIND_SIGMOID {
         for (var j = 0u; j < params.cols; j++) {
             let y = logits[start + j];
             // σ(y) without overflow for either sign

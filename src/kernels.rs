@@ -4,6 +4,10 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, PipelineKey};
+use crate::params::{
+    ActivationParams, BiasParams, CopyRowsParams, ElementwiseParams, GatherParams, LossParams, MatmulParams,
+    OptimParams, OptimizerHyperparams,
+};
 use crate::tensor::{GpuBuffer, Tensor};
 
 /// Which operands of a matmul are stored transposed. `C = op(A)·op(B)`.
@@ -135,7 +139,8 @@ pub(crate) enum Kernel {
 
 struct KernelSource {
     file: &'static str,
-    source: &'static str,
+    /// The module's text, in parts joined when it is compiled.
+    source: &'static [&'static str],
     entry: &'static str,
     constants: &'static [(&'static str, f64)],
     /// Compile without naga's bounds checks and loop bounding. Only for shaders whose every
@@ -143,35 +148,43 @@ struct KernelSource {
     trusted: bool,
 }
 
-// Each matmul family is its own module: the shared prelude plus the family's kernels.
-// Kernels that apply or differentiate activations start with the shared prelude.
-const MATMUL: &str = concat!(
-    include_str!("../shaders/prelude.wgsl"),
+// Each shader module is the parameter structs it reads (declared once, in `params`), the
+// shared prelude where it applies or differentiates activations, and its own file. Each
+// matmul family is its own module.
+const PRELUDE: &str = include_str!("../shaders/prelude.wgsl");
+const MATMUL: &[&str] = &[
+    MatmulParams::WGSL,
+    PRELUDE,
     include_str!("../shaders/matmul_common.wgsl"),
-    include_str!("../shaders/matmul.wgsl")
-);
-const MATMUL_TILED: &str = concat!(
-    include_str!("../shaders/prelude.wgsl"),
+    include_str!("../shaders/matmul.wgsl"),
+];
+const MATMUL_TILED: &[&str] = &[
+    MatmulParams::WGSL,
+    PRELUDE,
     include_str!("../shaders/matmul_common.wgsl"),
-    include_str!("../shaders/matmul_tiled.wgsl")
-);
-const BIAS: &str = include_str!("../shaders/bias.wgsl");
-const ACTIVATION: &str = concat!(
-    include_str!("../shaders/prelude.wgsl"),
-    include_str!("../shaders/activation.wgsl")
-);
-const MSE: &str = concat!(
-    include_str!("../shaders/prelude.wgsl"),
-    include_str!("../shaders/mse.wgsl")
-);
-const SOFTMAX_XENT: &str = include_str!("../shaders/softmax_xent.wgsl");
-const OPTIM: &str = include_str!("../shaders/optim.wgsl");
-const ELEMENTWISE: &str = include_str!("../shaders/elementwise.wgsl");
-const DATA: &str = include_str!("../shaders/data.wgsl");
-const TINY: &str = concat!(
-    include_str!("../shaders/prelude.wgsl"),
-    include_str!("../shaders/tiny.wgsl")
-);
+    include_str!("../shaders/matmul_tiled.wgsl"),
+];
+const BIAS: &[&str] = &[BiasParams::WGSL, include_str!("../shaders/bias.wgsl")];
+const ACTIVATION: &[&str] = &[
+    ActivationParams::WGSL,
+    PRELUDE,
+    include_str!("../shaders/activation.wgsl"),
+];
+const MSE: &[&str] = &[LossParams::WGSL, PRELUDE, include_str!("../shaders/mse.wgsl")];
+const SOFTMAX_XENT: &[&str] = &[LossParams::WGSL, include_str!("../shaders/softmax_xent.wgsl")];
+const OPTIM: &[&str] = &[
+    OptimParams::WGSL,
+    OptimizerHyperparams::WGSL,
+    include_str!("../shaders/optim.wgsl"),
+];
+const ELEMENTWISE: &[&str] = &[ElementwiseParams::WGSL, include_str!("../shaders/elementwise.wgsl")];
+const DATA: &[&str] = &[
+    GatherParams::WGSL,
+    CopyRowsParams::WGSL,
+    include_str!("../shaders/data.wgsl"),
+];
+// The tiny step's parameters hold arrays: declared in its shader (and mirrored in mlp/tiny.rs).
+const TINY: &[&str] = &[PRELUDE, include_str!("../shaders/tiny.wgsl")];
 
 impl Kernel {
     fn source(self) -> KernelSource {
@@ -267,7 +280,7 @@ impl Gpu {
                 .or_insert_with(|| {
                     let descriptor = wgpu::ShaderModuleDescriptor {
                         label: Some(src.file),
-                        source: wgpu::ShaderSource::Wgsl(src.source.into()),
+                        source: wgpu::ShaderSource::Wgsl(src.source.concat().into()),
                     };
                     if src.trusted {
                         // SAFETY: `trusted` shaders clamp every storage index into the

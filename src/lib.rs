@@ -39,6 +39,7 @@ mod layer;
 pub mod mlp;
 mod ops;
 pub mod optim;
+mod params;
 mod pipeline_cache;
 pub mod schedule;
 mod tensor;

@@ -4,7 +4,7 @@
 //! the loss kernels and the tiny-net step call with [`Activation::code`]. Adding one is a
 //! variant here (code, name, reference) and a case in each of those two WGSL functions.
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::ActivationParams;
 
 use super::{ELEMENTWISE_GROUP, check_gpu, check_len, model_strides};
 use crate::error::{Error, Result};
@@ -128,18 +128,6 @@ fn gelu_inner(x: f64) -> f64 {
     GELU_SCALE * (x + GELU_CUBIC * x * x * x)
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ActivationParams {
-    n: u32,
-    accumulate: u32,
-    activation: u32,
-    input_stride: u32,
-    saved_stride: u32,
-    output_stride: u32,
-    _pad: [u32; 2],
-}
-
 /// `y = act(x)` element-wise; x and y have the same element count.
 pub fn activation_forward(gpu: &Gpu, activation: Activation, x: &Tensor, y: &Tensor) -> Result<Dispatch> {
     const OP: &str = "activation_forward";
@@ -153,7 +141,8 @@ pub fn activation_forward(gpu: &Gpu, activation: Activation, x: &Tensor, y: &Ten
         input_stride: strides[0],
         saved_stride: 0,
         output_stride: strides[1],
-        _pad: [0; 2],
+        _pad0: 0,
+        _pad1: 0,
     };
     Dispatch::stacked(
         gpu,
@@ -191,7 +180,8 @@ pub fn activation_backward(
         input_stride: strides[0],
         saved_stride: strides[1],
         output_stride: strides[2],
-        _pad: [0; 2],
+        _pad0: 0,
+        _pad1: 0,
     };
     Dispatch::stacked(
         gpu,

@@ -1,24 +1,12 @@
 //! Bias add, forward and backward (shaders/bias.wgsl).
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::BiasParams;
 
 use super::{ELEMENTWISE_GROUP, check_dims, check_gpu, check_len, model_strides};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel};
 use crate::tensor::Tensor;
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct BiasParams {
-    rows: u32,
-    cols: u32,
-    accumulate: u32,
-    input_stride: u32,
-    bias_stride: u32,
-    output_stride: u32,
-    _pad: [u32; 2],
-}
 
 /// `y = x + bias`, bias broadcast over the rows. x, y (B,N); bias N elements.
 pub fn bias_add_forward(gpu: &Gpu, x: &Tensor, bias: &Tensor, y: &Tensor) -> Result<Dispatch> {
@@ -35,7 +23,8 @@ pub fn bias_add_forward(gpu: &Gpu, x: &Tensor, bias: &Tensor, y: &Tensor) -> Res
         input_stride: strides[0],
         bias_stride: strides[1],
         output_stride: strides[2],
-        _pad: [0; 2],
+        _pad0: 0,
+        _pad1: 0,
     };
     Dispatch::stacked(
         gpu,
@@ -62,7 +51,8 @@ pub fn bias_add_backward(gpu: &Gpu, d_y: &Tensor, d_bias: &Tensor, accumulate: b
         input_stride: strides[0],
         bias_stride: 0,
         output_stride: strides[1],
-        _pad: [0; 2],
+        _pad0: 0,
+        _pad1: 0,
     };
     Dispatch::stacked(
         gpu,

@@ -1,25 +1,12 @@
 //! Moving training data on the device: batch gathers and row copies (shaders/data.wgsl).
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::{CopyRowsParams, GatherParams};
 
 use super::{ELEMENTWISE_GROUP, check_dims, check_len, model_strides};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel};
 use crate::tensor::Tensor;
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct GatherParams {
-    offset: u32,
-    batch: u32,
-    features: u32,
-    outputs: u32,
-    index_stride: u32,
-    x_stride: u32,
-    t_stride: u32,
-    weight_stride: u32,
-}
 
 /// Batch `offset / B` of each stacked model, gathered from the resident data set: for model
 /// m, with `count = min(B, rows_m − offset)` (`rows_m = plan[2m]`), the rows listed in
@@ -99,17 +86,6 @@ pub(crate) fn gather_batch(
     )
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct CopyRowsParams {
-    dst_row0: u32,
-    count: u32,
-    cols: u32,
-    src_stride: u32,
-    dst_stride: u32,
-    _pad: [u32; 3],
-}
-
 /// Rows `0..count` of `src` (B,C) into rows `dst_row0..dst_row0 + count` of `dst` (R,C).
 pub(crate) fn copy_rows(gpu: &Gpu, src: &Tensor, dst: &Tensor, dst_row0: usize, count: usize) -> Result<Dispatch> {
     const OP: &str = "copy_rows";
@@ -130,7 +106,9 @@ pub(crate) fn copy_rows(gpu: &Gpu, src: &Tensor, dst: &Tensor, dst_row0: usize, 
         cols: cols as u32,
         src_stride: strides[0],
         dst_stride: strides[1],
-        _pad: [0; 3],
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
     };
     Dispatch::stacked(
         gpu,

@@ -1,23 +1,12 @@
 //! Element-wise sums and copies (shaders/elementwise.wgsl).
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::ElementwiseParams;
 
 use super::{ELEMENTWISE_GROUP, check_gpu, check_len, model_strides};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel};
 use crate::tensor::Tensor;
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct ElementwiseParams {
-    n: u32,
-    accumulate: u32,
-    a_stride: u32,
-    b_stride: u32,
-    output_stride: u32,
-    _pad: [u32; 3],
-}
 
 /// `out = a + b`, all the same length.
 pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<Dispatch> {
@@ -32,7 +21,9 @@ pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<Dispatch> 
         a_stride: strides[0],
         b_stride: strides[1],
         output_stride: strides[2],
-        _pad: [0; 3],
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
     };
     Dispatch::stacked(
         gpu,
@@ -57,7 +48,9 @@ pub fn copy(gpu: &Gpu, a: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dis
         a_stride: strides[0],
         b_stride: 0,
         output_stride: strides[1],
-        _pad: [0; 3],
+        _pad0: 0,
+        _pad1: 0,
+        _pad2: 0,
     };
     Dispatch::stacked(
         gpu,

@@ -3,7 +3,7 @@
 //! is a mean over the batch of a per-sample loss, each row weighted (`w_i = 1/B`; 0 for the
 //! padding rows of a partial batch).
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::LossParams;
 
 use super::{Activation, check_dims, check_gpu, check_len, model_strides};
 use crate::error::{Error, Result};
@@ -102,23 +102,6 @@ fn log_sum_exp(y: &[f64]) -> f64 {
     top + y.iter().map(|v| (v - top).exp()).sum::<f64>().ln()
 }
 
-/// The parameters every loss kernel reads (`MseParams` in mse.wgsl, `XentParams` in
-/// softmax_xent.wgsl: the same eight words).
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-pub(super) struct LossParams {
-    pub(super) rows: u32,
-    pub(super) cols: u32,
-    /// MSE: `Activation::code` of the output layer the gradient is taken through;
-    /// cross-entropy: its kind (0 softmax, 1 sigmoid).
-    pub(super) mode: u32,
-    pub(super) prediction_stride: u32,
-    pub(super) target_stride: u32,
-    pub(super) output_stride: u32,
-    pub(super) weight_stride: u32,
-    pub(super) _pad: u32,
-}
-
 /// Checks a loss kernel's operands — y, t (B,N), row_weights (B), on `gpu` — and lays out
 /// their model strides; `out` is the loss (1) or the gradient (B,N).
 pub(super) fn loss_params(
@@ -155,7 +138,7 @@ pub(super) fn loss_params(
         target_stride: strides[1],
         output_stride: strides[2],
         weight_stride: strides[3],
-        _pad: 0,
+        _pad0: 0,
     })
 }
 

@@ -1,7 +1,7 @@
 //! Matrix multiply in the three layouts backprop needs (shaders/matmul*.wgsl), with fused
 //! epilogues and the fused weight + bias gradient.
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::MatmulParams;
 
 use super::autotune;
 use super::{Activation, check_dims, check_gpu, check_grad_from_output, check_len, model_strides};
@@ -9,28 +9,6 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel, MatmulKernel, MatmulLayout, TILED_MIN_WORK, forced_kernel};
 use crate::tensor::Tensor;
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    accumulate: u32,
-    tiles_n: u32,
-    tiles: u32,
-    epilogue: u32,
-    rows: u32,
-    a_stride: u32,
-    b_stride: u32,
-    c_stride: u32,
-    bias_stride: u32,
-    saved_stride: u32,
-    d_bias_stride: u32,
-    gated: u32,
-    /// `Activation::code` of an activation epilogue.
-    activation: u32,
-}
 
 /// What a matmul does to each product before storing it: a fused follow-up op.
 #[derive(Clone, Copy, Debug, Default)]

@@ -14,6 +14,7 @@ mod loss;
 mod matmul;
 mod mse;
 mod optim;
+pub(crate) use crate::params::OptimizerHyperparams;
 mod softmax_xent;
 #[cfg(test)]
 mod stacked_tests;
@@ -27,9 +28,7 @@ pub use loss::{Loss, loss_backward, loss_forward};
 pub(crate) use matmul::matmul_bias_grad_with;
 pub use matmul::{Epilogue, MatmulOptions, matmul, matmul_bias_grad, matmul_with};
 pub use mse::{mse_backward, mse_backward_through, mse_forward};
-pub(crate) use optim::{
-    HYPERPARAM_WORDS, MODEL_STATE_WORDS, OptimizerHyperparams, OptimizerState, optimizer_update_stacked,
-};
+pub(crate) use optim::{HYPERPARAM_WORDS, MODEL_STATE_WORDS, OptimizerState, optimizer_update_stacked};
 pub use optim::{optimizer_update, sgd_update};
 pub use softmax_xent::{bce_backward, bce_forward, xent_backward, xent_forward};
 

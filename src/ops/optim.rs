@@ -3,7 +3,7 @@
 //! each model with its own settings. Adam adds one tiny dispatch before the update that
 //! counts each model's steps and its bias corrections.
 
-use bytemuck::{Pod, Zeroable};
+use crate::params::{OptimParams, OptimizerHyperparams};
 
 use super::{ELEMENTWISE_GROUP, check_gpu, check_len};
 use crate::error::{Error, Result};
@@ -18,29 +18,6 @@ const PER_INVOCATION: usize = 8;
 const STEPS_GROUP: usize = 64;
 /// f32 words of a model's state (`ModelState` in optim.wgsl): steps, c₁, c₂, padding.
 pub(crate) const MODEL_STATE_WORDS: usize = 4;
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct OptimParams {
-    n: u32,
-    models: u32,
-    _pad: [u32; 2],
-}
-
-/// One model's optimizer settings as the update kernel reads them (`Hyperparams` in
-/// optim.wgsl, one per stacked model).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Pod, Zeroable)]
-pub(crate) struct OptimizerHyperparams {
-    kind: u32,
-    flags: u32,
-    lr: f32,
-    momentum: f32,
-    beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    _pad: f32,
-}
 
 /// f32 words of one model's [`OptimizerHyperparams`].
 pub(crate) const HYPERPARAM_WORDS: usize = 8;
@@ -63,7 +40,7 @@ impl From<&Optimizer> for OptimizerHyperparams {
                 beta2: 0.0,
                 eps: 0.0,
                 weight_decay: sgd.weight_decay,
-                _pad: 0.0,
+                _pad0: 0.0,
             },
             Optimizer::Adam(adam) => OptimizerHyperparams {
                 kind: 1,
@@ -73,7 +50,7 @@ impl From<&Optimizer> for OptimizerHyperparams {
                 beta2: adam.beta2,
                 eps: adam.eps,
                 weight_decay: adam.weight_decay,
-                _pad: 0.0,
+                _pad0: 0.0,
             },
         }
     }
@@ -132,7 +109,8 @@ pub(crate) fn optimizer_update_stacked(
     let params = OptimParams {
         n: (grad.len() / models) as u32,
         models: models as u32,
-        _pad: [0; 2],
+        _pad0: 0,
+        _pad1: 0,
     };
     let bindings = [
         (1, grad),

@@ -137,6 +137,8 @@ pub(crate) fn matmul_bias_grad_with(
     matmul_inner(gpu, x, d_y, d_w, options, Some(d_bias))
 }
 
+const OP: &str = "matmul";
+
 fn matmul_inner(
     gpu: &Gpu,
     a: &Tensor,
@@ -152,75 +154,14 @@ fn matmul_inner(
         epilogue,
         active,
     } = options;
-    const OP: &str = "matmul";
-    check_gpu(gpu, OP, &[("a", a), ("b", b), ("c", c)])?;
-    let (a_rows, a_cols) = a.dims2(OP, "a")?;
-    let (b_rows, b_cols) = b.dims2(OP, "b")?;
-    let (m, k, k_b, n) = match layout {
-        MatmulLayout::AB => (a_rows, a_cols, b_rows, b_cols),
-        MatmulLayout::ABt => (a_rows, a_cols, b_cols, b_rows),
-        MatmulLayout::AtB => (a_cols, a_rows, b_rows, b_cols),
-    };
-    if k != k_b {
-        return Err(Error::shape(
-            OP,
-            format!("b (inner dimension, layout {layout:?})"),
-            format!("K = {k} from a {:?}", a.shape()),
-            format!("K = {k_b} from b {:?}", b.shape()),
-        ));
-    }
-    check_dims(OP, "c", c, m, n)?;
-    if let Some(d_bias) = bias_grad {
-        check_gpu(gpu, OP, &[("d_bias", d_bias)])?;
-        check_len(OP, "d_bias", d_bias, n)?;
-        if !matches!(
-            kernel,
-            MatmulKernel::Naive | MatmulKernel::Tiled | MatmulKernel::Lanes | MatmulKernel::LanesDown
-        ) {
-            return Err(Error::invalid(
-                OP,
-                "kernel for a bias gradient",
-                "any kernel but Vec4",
-                format!("{kernel:?}"),
-            ));
-        }
-    }
+    let (m, k, n) = check_product(gpu, a, b, c, options, bias_grad)?;
+    let (code, bias, saved) = epilogue_operands(gpu, epilogue, a, accumulate, (m, n))?;
     // With a bias gradient, C gets one more row: op(A)'s row of ones.
     let rows = m + usize::from(bias_grad.is_some());
     let (tile_rows, tile_cols) = kernel.tile(gpu);
     let tiles_n = n.div_ceil(tile_cols);
     let tiles = rows.div_ceil(tile_rows) * tiles_n;
-    if !kernel.supports(layout, m, k, n) {
-        return Err(Error::invalid(
-            OP,
-            format!("shape for the {kernel:?} kernel ({layout:?})"),
-            "K % 4 == 0, N % 4 == 0 unless ABt, M % 4 == 0 for AtB",
-            format!("M = {m}, K = {k}, N = {n}"),
-        ));
-    }
-    let (code, bias, saved) = match epilogue {
-        Epilogue::None => (0, a, a),
-        Epilogue::Bias(bias) => (1, bias, a),
-        Epilogue::BiasAct(bias, _) => (2, bias, a),
-        Epilogue::ActGrad(saved, _) => (3, a, saved),
-    };
-    match epilogue {
-        Epilogue::Bias(bias) | Epilogue::BiasAct(bias, _) => {
-            check_gpu(gpu, OP, &[("bias", bias)])?;
-            check_len(OP, "bias", bias, n)?;
-            if accumulate {
-                return Err(Error::invalid(OP, "accumulate", "false with a bias epilogue", true));
-            }
-        }
-        Epilogue::ActGrad(saved, activation) => {
-            check_grad_from_output(OP, activation)?;
-            check_gpu(gpu, OP, &[("saved", saved)])?;
-            check_dims(OP, "saved output", saved, m, n)?;
-        }
-        Epilogue::None => {}
-    }
-    // matmul_vec4 reads A and B through their vec4 views (bindings 4 and 5); unused epilogue
-    // operands are bound to A.
+    // Unused epilogue operands are bound to A, an unused bias gradient to C.
     let d_bias = bias_grad.unwrap_or(c);
     let (models, strides) = model_strides(
         OP,
@@ -245,39 +186,6 @@ fn matmul_inner(
     if let Some(active) = active {
         check_len(OP, "active", active, models)?;
     }
-    let flags = active.unwrap_or(a); // never read unless gated
-    // The tiled kernel reads op(A) and op(B) both ways (vec4 views where aligned). A vec4
-    // binding needs at least 16 bytes; an operand shorter than that is never read as vec4s
-    // (see matmul_tiled.wgsl), so its view gets a stand-in.
-    let short = |t: &Tensor| kernel == MatmulKernel::Tiled && t.span() < 4;
-    let stand_in = if short(a) || short(b) {
-        Some(Tensor::zeros(gpu, &[4])?)
-    } else {
-        None
-    };
-    let a4 = match &stand_in {
-        Some(stand_in) if short(a) => stand_in,
-        _ => a,
-    };
-    let b4 = match &stand_in {
-        Some(stand_in) if short(b) => stand_in,
-        _ => b,
-    };
-    let bindings = match kernel {
-        MatmulKernel::Vec4 => vec![(4, a), (5, b), (3, c), (6, bias), (7, saved), (8, d_bias), (9, flags)],
-        MatmulKernel::Tiled => vec![
-            (1, a),
-            (2, b),
-            (4, a4),
-            (5, b4),
-            (3, c),
-            (6, bias),
-            (7, saved),
-            (8, d_bias),
-            (9, flags),
-        ],
-        _ => vec![(1, a), (2, b), (3, c), (6, bias), (7, saved), (8, d_bias), (9, flags)],
-    };
     let params = MatmulParams {
         m: m as u32,
         n: n as u32,
@@ -299,14 +207,155 @@ fn matmul_inner(
             _ => 0,
         },
     };
+    // never read unless gated
+    let flags = active.unwrap_or(a);
+    let stand_in = vec4_stand_in(gpu, kernel, a, b)?;
+    let operands = Operands {
+        a,
+        b,
+        c,
+        bias,
+        saved,
+        d_bias,
+        flags,
+    };
     Dispatch::stacked(
         gpu,
         Kernel::Matmul(kernel, layout),
         bytemuck::bytes_of(&params),
-        &bindings,
+        &operands.bindings(kernel, stand_in.as_ref()),
         tiles,
         models,
     )
+}
+
+/// The product's (M, K, N) after checking that the operands fit `options`' layout, kernel
+/// and bias gradient.
+fn check_product(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    options: MatmulOptions<'_>,
+    bias_grad: Option<&Tensor>,
+) -> Result<(usize, usize, usize)> {
+    let (kernel, layout) = (options.kernel, options.layout);
+    check_gpu(gpu, OP, &[("a", a), ("b", b), ("c", c)])?;
+    let (a_rows, a_cols) = a.dims2(OP, "a")?;
+    let (b_rows, b_cols) = b.dims2(OP, "b")?;
+    let (m, k, k_b, n) = match layout {
+        MatmulLayout::AB => (a_rows, a_cols, b_rows, b_cols),
+        MatmulLayout::ABt => (a_rows, a_cols, b_cols, b_rows),
+        MatmulLayout::AtB => (a_cols, a_rows, b_rows, b_cols),
+    };
+    if k != k_b {
+        return Err(Error::shape(
+            OP,
+            format!("b (inner dimension, layout {layout:?})"),
+            format!("K = {k} from a {:?}", a.shape()),
+            format!("K = {k_b} from b {:?}", b.shape()),
+        ));
+    }
+    check_dims(OP, "c", c, m, n)?;
+    if let Some(d_bias) = bias_grad {
+        check_gpu(gpu, OP, &[("d_bias", d_bias)])?;
+        check_len(OP, "d_bias", d_bias, n)?;
+        if kernel == MatmulKernel::Vec4 {
+            return Err(Error::invalid(
+                OP,
+                "kernel for a bias gradient",
+                "any kernel but Vec4",
+                "Vec4",
+            ));
+        }
+    }
+    if !kernel.supports(layout, m, k, n) {
+        return Err(Error::invalid(
+            OP,
+            format!("shape for the {kernel:?} kernel ({layout:?})"),
+            "K % 4 == 0, N % 4 == 0 unless ABt, M % 4 == 0 for AtB",
+            format!("M = {m}, K = {k}, N = {n}"),
+        ));
+    }
+    Ok((m, k, n))
+}
+
+/// The epilogue's code and its operands (bias, saved output), A standing in for the unused,
+/// after checking them against the (M, N) output.
+fn epilogue_operands<'a>(
+    gpu: &Gpu,
+    epilogue: Epilogue<'a>,
+    a: &'a Tensor,
+    accumulate: bool,
+    (m, n): (usize, usize),
+) -> Result<(u32, &'a Tensor, &'a Tensor)> {
+    match epilogue {
+        Epilogue::None => Ok((0, a, a)),
+        Epilogue::Bias(bias) | Epilogue::BiasAct(bias, _) => {
+            check_gpu(gpu, OP, &[("bias", bias)])?;
+            check_len(OP, "bias", bias, n)?;
+            if accumulate {
+                return Err(Error::invalid(OP, "accumulate", "false with a bias epilogue", true));
+            }
+            Ok((if matches!(epilogue, Epilogue::Bias(_)) { 1 } else { 2 }, bias, a))
+        }
+        Epilogue::ActGrad(saved, activation) => {
+            check_grad_from_output(OP, activation)?;
+            check_gpu(gpu, OP, &[("saved", saved)])?;
+            check_dims(OP, "saved output", saved, m, n)?;
+            Ok((3, a, saved))
+        }
+    }
+}
+
+/// The tiled kernel reads op(A) and op(B) both ways (vec4 views where aligned). A vec4
+/// binding needs at least 16 bytes; an operand shorter than that is never read as vec4s
+/// (see matmul_tiled.wgsl), so its view gets this stand-in.
+fn vec4_stand_in(gpu: &Gpu, kernel: MatmulKernel, a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
+    let short = |t: &Tensor| t.span() < 4;
+    if kernel == MatmulKernel::Tiled && (short(a) || short(b)) {
+        Tensor::zeros(gpu, &[4]).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// A matmul's tensors, in the bindings of matmul_common.wgsl.
+struct Operands<'a> {
+    a: &'a Tensor,
+    b: &'a Tensor,
+    c: &'a Tensor,
+    bias: &'a Tensor,
+    saved: &'a Tensor,
+    d_bias: &'a Tensor,
+    flags: &'a Tensor,
+}
+
+impl<'a> Operands<'a> {
+    /// The binding list of `kernel`: matmul_vec4 reads A and B only through their vec4 views
+    /// (bindings 4 and 5), matmul_tiled both ways, the others as scalars.
+    fn bindings(&self, kernel: MatmulKernel, stand_in: Option<&'a Tensor>) -> Vec<(u32, &'a Tensor)> {
+        let Operands {
+            a,
+            b,
+            c,
+            bias,
+            saved,
+            d_bias,
+            flags,
+        } = *self;
+        let view = |t: &'a Tensor| match stand_in {
+            Some(stand_in) if t.span() < 4 => stand_in,
+            _ => t,
+        };
+        let rest = [(3, c), (6, bias), (7, saved), (8, d_bias), (9, flags)];
+        let front: Vec<(u32, &Tensor)> = match kernel {
+            MatmulKernel::Vec4 => vec![(4, a), (5, b)],
+            MatmulKernel::Tiled => vec![(1, a), (2, b), (4, view(a)), (5, view(b))],
+            _ => vec![(1, a), (2, b)],
+        };
+        front.into_iter().chain(rest).collect()
+    }
 }
 
 // The kernel policy lives with the op (it times candidate kernels through this module's

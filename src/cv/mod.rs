@@ -276,14 +276,6 @@ impl GridSearchCv {
         };
         let folds = self.folds.split(data, rows)?;
         let configs: Vec<TrainConfig> = points.iter().map(|point| self.config(point)).collect();
-        let score = |scores: crate::train::Scores| match scoring {
-            Scoring::Accuracy => scores.accuracy.unwrap_or(0.0),
-            Scoring::Loss => scores.loss,
-        };
-        // fold_scores[p][k]: grid point p, fold k left out
-        let mut fold_scores = vec![vec![0.0f32; folds.len()]; points.len()];
-        let mut fit_times = vec![0.0f64; points.len()];
-        let mut jobs = Vec::new();
         // With early stopping each fold model holds out part of its training rows and stops
         // on its own: trained one by one (a stack trains its epochs out).
         let execution = if self.base.early_stopping.is_some() {
@@ -291,63 +283,17 @@ impl GridSearchCv {
         } else {
             self.execution
         };
+        let mut scored = Scored::new(points.len(), folds.len(), scoring);
         match execution {
-            CvExecution::Sequential => {
-                for (p, config) in configs.iter().enumerate() {
-                    for (k, fold) in folds.iter().enumerate() {
-                        let started = std::time::Instant::now();
-                        let model = fit(data, &fold.train, None, config, &mut |metrics| {
-                            progress(CvProgress {
-                                point: p,
-                                fold: Some(k),
-                                metrics,
-                            })
-                        })?;
-                        fit_times[p] += started.elapsed().as_secs_f64();
-                        fold_scores[p][k] = score(model.evaluate(data, &fold.validation)?);
-                    }
-                }
-            }
-            CvExecution::Batched { max_models } => {
-                let pairs: Vec<(usize, usize)> = (0..points.len())
-                    .flat_map(|p| (0..folds.len()).map(move |k| (p, k)))
-                    .collect();
-                let runs = stack_groups(
-                    data,
-                    pairs.iter().map(|&(p, k)| (&configs[p], folds[k].train.len())),
-                    max_models,
-                );
-                for run in runs {
-                    let models: Vec<(usize, usize)> = run.jobs.iter().map(|&i| pairs[i]).collect();
-                    let lanes: Vec<Lane> = models
-                        .iter()
-                        .map(|&(p, k)| Lane {
-                            rows: &folds[k].train,
-                            config: &configs[p],
-                        })
-                        .collect();
-                    let started = std::time::Instant::now();
-                    let stack = train_stack(data, &lanes, &mut |m, metrics| {
-                        progress(CvProgress {
-                            point: models[m].0,
-                            fold: Some(models[m].1),
-                            metrics,
-                        })
-                    })?;
-                    let share = started.elapsed().as_secs_f64() / models.len() as f64;
-                    models.iter().for_each(|&(p, _)| fit_times[p] += share);
-                    let held_out: Vec<&[usize]> = models.iter().map(|&(_, k)| folds[k].validation.as_slice()).collect();
-                    for (&(p, k), scores) in models.iter().zip(evaluate_stack(data, &stack.mlp, &held_out)?) {
-                        fold_scores[p][k] = score(scores);
-                    }
-                    jobs.push(CvJob {
-                        models,
-                        group_size: run.group_size,
-                        limit: run.limit,
-                    });
-                }
-            }
+            CvExecution::Sequential => scored.sequential(data, &folds, &configs, progress)?,
+            CvExecution::Batched { max_models } => scored.batched(data, &folds, &configs, max_models, progress)?,
         }
+        let Scored {
+            fold_scores,
+            fit_times,
+            jobs,
+            ..
+        } = scored;
         let mut results = Vec::with_capacity(points.len());
         for ((point, fold_scores), fit_time) in points.iter().zip(fold_scores).zip(fit_times) {
             let n = fold_scores.len() as f64;
@@ -362,19 +308,7 @@ impl GridSearchCv {
                 mean_fit_time: fit_time / n,
             });
         }
-        // Rank by mean score; ties keep grid order (the earlier point wins, as in scikit-learn).
-        let mut order: Vec<usize> = (0..results.len()).collect();
-        order.sort_by(|&a, &b| {
-            let (x, y) = (results[a].mean, results[b].mean);
-            match scoring {
-                Scoring::Accuracy => y.total_cmp(&x),
-                Scoring::Loss => x.total_cmp(&y),
-            }
-            .then(a.cmp(&b))
-        });
-        for (rank, &i) in order.iter().enumerate() {
-            results[i].rank = rank + 1;
-        }
+        let order = rank(&mut results, scoring);
         let best_index = order[0];
         let best_model = if self.refit {
             let config = self.config(&results[best_index].params);
@@ -456,5 +390,125 @@ impl fmt::Display for CvReport {
                 Ok(())
             }
         }
+    }
+}
+
+/// Ranks `results` by mean score (1 the best); ties keep grid order (the earlier point wins,
+/// as in scikit-learn). The indices from best to worst.
+fn rank(results: &mut [CvResult], scoring: Scoring) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..results.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (results[a].mean, results[b].mean);
+        match scoring {
+            Scoring::Accuracy => y.total_cmp(&x),
+            Scoring::Loss => x.total_cmp(&y),
+        }
+        .then(a.cmp(&b))
+    });
+    for (rank, &i) in order.iter().enumerate() {
+        results[i].rank = rank + 1;
+    }
+    order
+}
+
+/// The fold scores of every grid point as the search trains them: `fold_scores[p][k]` for
+/// point p with fold k left out, each point's fit time, and the stacked runs.
+struct Scored {
+    fold_scores: Vec<Vec<f32>>,
+    fit_times: Vec<f64>,
+    jobs: Vec<CvJob>,
+    scoring: Scoring,
+}
+
+impl Scored {
+    fn new(points: usize, folds: usize, scoring: Scoring) -> Self {
+        Scored {
+            fold_scores: vec![vec![0.0; folds]; points],
+            fit_times: vec![0.0; points],
+            jobs: Vec::new(),
+            scoring,
+        }
+    }
+
+    fn score(&self, scores: crate::train::Scores) -> f32 {
+        match self.scoring {
+            Scoring::Accuracy => scores.accuracy.unwrap_or(0.0),
+            Scoring::Loss => scores.loss,
+        }
+    }
+
+    /// Every fold model trained and scored on its own.
+    fn sequential(
+        &mut self,
+        data: &GpuDataset,
+        folds: &[split::Fold],
+        configs: &[TrainConfig],
+        progress: &mut dyn FnMut(CvProgress),
+    ) -> Result<()> {
+        for (p, config) in configs.iter().enumerate() {
+            for (k, fold) in folds.iter().enumerate() {
+                let started = std::time::Instant::now();
+                let model = fit(data, &fold.train, None, config, &mut |metrics| {
+                    progress(CvProgress {
+                        point: p,
+                        fold: Some(k),
+                        metrics,
+                    })
+                })?;
+                self.fit_times[p] += started.elapsed().as_secs_f64();
+                self.fold_scores[p][k] = self.score(model.evaluate(data, &fold.validation)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The fold models of every point stacked by shape, each stack one GPU job; a stack's
+    /// time is shared among its models.
+    fn batched(
+        &mut self,
+        data: &GpuDataset,
+        folds: &[split::Fold],
+        configs: &[TrainConfig],
+        max_models: usize,
+        progress: &mut dyn FnMut(CvProgress),
+    ) -> Result<()> {
+        let pairs: Vec<(usize, usize)> = (0..configs.len())
+            .flat_map(|p| (0..folds.len()).map(move |k| (p, k)))
+            .collect();
+        let runs = stack_groups(
+            data,
+            pairs.iter().map(|&(p, k)| (&configs[p], folds[k].train.len())),
+            max_models,
+        );
+        for run in runs {
+            let models: Vec<(usize, usize)> = run.jobs.iter().map(|&i| pairs[i]).collect();
+            let lanes: Vec<Lane> = models
+                .iter()
+                .map(|&(p, k)| Lane {
+                    rows: &folds[k].train,
+                    config: &configs[p],
+                })
+                .collect();
+            let started = std::time::Instant::now();
+            let stack = train_stack(data, &lanes, &mut |m, metrics| {
+                progress(CvProgress {
+                    point: models[m].0,
+                    fold: Some(models[m].1),
+                    metrics,
+                })
+            })?;
+            let share = started.elapsed().as_secs_f64() / models.len() as f64;
+            models.iter().for_each(|&(p, _)| self.fit_times[p] += share);
+            let held_out: Vec<&[usize]> = models.iter().map(|&(_, k)| folds[k].validation.as_slice()).collect();
+            for (&(p, k), scores) in models.iter().zip(evaluate_stack(data, &stack.mlp, &held_out)?) {
+                self.fold_scores[p][k] = self.score(scores);
+            }
+            self.jobs.push(CvJob {
+                models,
+                group_size: run.group_size,
+                limit: run.limit,
+            });
+        }
+        Ok(())
     }
 }

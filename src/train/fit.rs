@@ -269,30 +269,10 @@ pub(super) fn train_epochs(
     let mut best: Option<(f32, Vec<LayerParams>)> = None;
     let mut since_best = 0;
     let mut orders: Vec<Vec<usize>> = rows.iter().map(|r| r.to_vec()).collect();
-    let mut schedules: Vec<ScheduleState> = lanes
-        .iter()
-        .map(|lane| {
-            let state = ScheduleState::new(lane.config.schedule, lane.config.optimizer.lr());
-            // Resuming: reduce-on-plateau carries on from the rate the run had reached.
-            if epochs_done > 0 {
-                state.resumed_at(mlp.graph().optimizer().lr())
-            } else {
-                state
-            }
-        })
-        .collect();
-    let scheduled = lanes.iter().any(|lane| lane.config.schedule != Schedule::Constant);
+    let mut schedules = Schedules::new(lanes, epochs_done, &mlp);
     for epoch in epochs_done + 1..=max_epochs {
         let training: Vec<bool> = lanes.iter().map(|lane| epoch <= lane.config.epochs).collect();
-        let rates: Vec<f32> = schedules.iter().map(|s| s.rate(epoch)).collect();
-        if scheduled {
-            let optimizers: Vec<Optimizer> = lanes
-                .iter()
-                .zip(&rates)
-                .map(|(lane, &lr)| lane.config.optimizer.with_lr(lr))
-                .collect();
-            mlp.set_optimizers(&optimizers)?;
-        }
+        let rates = schedules.apply(epoch, &mut mlp)?;
         for ((order, lane), &on) in orders.iter_mut().zip(lanes).zip(&training) {
             if on {
                 order.copy_from_slice(lane.rows);
@@ -317,25 +297,7 @@ pub(super) fn train_epochs(
             Some((m, batch))
         });
         if let Some((m, batch)) = diverged {
-            // Roll back to the parameters before this epoch: the caller never sees NaN weights.
-            let graph = mlp.graph();
-            gpu.record_and_submit_after(
-                "roll back",
-                |encoder| last_good.copy_to(graph.flat_params(), encoder),
-                |_| {},
-            )?;
-            graph.reset_optimizer()?;
-            let last_good = if lanes.len() == 1 {
-                mlp.parameters()?
-            } else {
-                mlp.stacked_parameters()?.swap_remove(m)
-            };
-            return Err(Error::Diverged {
-                epoch,
-                batch: batch + 1,
-                loss: losses[m].0[batch],
-                last_good,
-            });
+            return Err(roll_back(&mlp, &last_good, m, (epoch, batch, losses[m].0[batch])));
         }
         if lanes.len() == 1 {
             mlp.add_steps(batches.counts[0].len() as u64);
@@ -345,7 +307,7 @@ pub(super) fn train_epochs(
             None => None,
         };
         for (m, (_, train_loss)) in losses.iter().enumerate().filter(|&(m, _)| training[m]) {
-            schedules[m].observe(val.map_or(*train_loss as f32, |s| s.loss));
+            schedules.states[m].observe(val.map_or(*train_loss as f32, |s| s.loss));
             let metrics = EpochMetrics {
                 epoch,
                 train_loss: *train_loss as f32,
@@ -372,6 +334,80 @@ pub(super) fn train_epochs(
         mlp.set_parameters(&params)?;
     }
     Ok(TrainedStack { mlp, histories })
+}
+
+/// Rolls the parameters back to `last_good` (from before the epoch that diverged) and resets
+/// the optimizer: the caller never sees NaN weights. The error for model `m`, with its
+/// parameters, at (epoch, batch, loss).
+fn roll_back(mlp: &Mlp, last_good: &Tensor, m: usize, (epoch, batch, loss): (usize, usize, f32)) -> Error {
+    let rolled_back = (|| -> Result<Vec<LayerParams>> {
+        let graph = mlp.graph();
+        graph.gpu().record_and_submit_after(
+            "roll back",
+            |encoder| last_good.copy_to(graph.flat_params(), encoder),
+            |_| {},
+        )?;
+        graph.reset_optimizer()?;
+        Ok(if graph.models() == 1 {
+            mlp.parameters()?
+        } else {
+            mlp.stacked_parameters()?.swap_remove(m)
+        })
+    })();
+    match rolled_back {
+        Ok(last_good) => Error::Diverged {
+            epoch,
+            batch: batch + 1,
+            loss,
+            last_good,
+        },
+        Err(error) => error,
+    }
+}
+
+/// Each lane's learning-rate schedule, applied to the stack before every epoch.
+struct Schedules<'a> {
+    lanes: &'a [Lane<'a>],
+    states: Vec<ScheduleState>,
+    scheduled: bool,
+}
+
+impl<'a> Schedules<'a> {
+    fn new(lanes: &'a [Lane<'a>], epochs_done: usize, mlp: &Mlp) -> Self {
+        let states = lanes
+            .iter()
+            .map(|lane| {
+                let state = ScheduleState::new(lane.config.schedule, lane.config.optimizer.lr());
+                // Resuming: reduce-on-plateau carries on from the rate the run had reached.
+                if epochs_done > 0 {
+                    state.resumed_at(mlp.graph().optimizer().lr())
+                } else {
+                    state
+                }
+            })
+            .collect();
+        let scheduled = lanes.iter().any(|lane| lane.config.schedule != Schedule::Constant);
+        Schedules {
+            lanes,
+            states,
+            scheduled,
+        }
+    }
+
+    /// Each lane's rate for `epoch`, written to the stack's optimizers when any schedules.
+    fn apply(&self, epoch: usize, mlp: &mut Mlp) -> Result<Vec<f32>> {
+        let rates: Vec<f32> = self.states.iter().map(|s| s.rate(epoch)).collect();
+        if self.scheduled {
+            let optimizers: Vec<Optimizer> = self
+                .lanes
+                .iter()
+                .zip(&rates)
+                .map(|(lane, &lr)| lane.config.optimizer.with_lr(lr))
+                .collect();
+            mlp.set_optimizers(&optimizers)?;
+        }
+        Ok(rates)
+    }
 }
 
 /// Trains the lanes of one group (same layer sizes, batch size, output activation and

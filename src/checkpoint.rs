@@ -236,54 +236,8 @@ impl Mlp {
                 format!("sizes {sizes:?}: need at least two layers"),
             ));
         }
-        let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-            let view = tensors
-                .tensor(name)
-                .map_err(|_| checkpoint_error(path, format!("missing tensor {name}")))?;
-            if view.dtype() != Dtype::F32 {
-                return Err(checkpoint_error(
-                    path,
-                    format!("{name} is {:?}, expected F32", view.dtype()),
-                ));
-            }
-            if view.shape() != shape {
-                return Err(checkpoint_error(
-                    path,
-                    format!("{name} has shape {:?}, expected {shape:?}", view.shape()),
-                ));
-            }
-            Ok(bytemuck::pod_collect_to_vec::<u8, f32>(view.data()))
-        };
-        let mut params = Vec::new();
-        let mut velocities = Vec::new();
-        let mut second_moments = Vec::new();
         let adam = optimizer.needs_second_moment();
-        for l in 0..sizes.len() - 1 {
-            let (fan_in, fan_out) = (sizes[l], sizes[l + 1]);
-            let [w, b, vw, vb] = names(l);
-            params.push(LayerParams {
-                weights: read(&w, &[fan_in, fan_out])?,
-                bias: read(&b, &[fan_out])?,
-            });
-            velocities.push(LayerParams {
-                weights: read(&vw, &[fan_in, fan_out])?,
-                bias: read(&vb, &[fan_out])?,
-            });
-            if adam {
-                let [sw, sb] = second_moment_names(l);
-                second_moments.push(LayerParams {
-                    weights: read(&sw, &[fan_in, fan_out])?,
-                    bias: read(&sb, &[fan_out])?,
-                });
-            }
-        }
-        let expected = (if adam { 6 } else { 4 }) * (sizes.len() - 1);
-        if tensors.len() != expected {
-            return Err(checkpoint_error(
-                path,
-                format!("{} tensors, expected {expected}", tensors.len()),
-            ));
-        }
+        let [params, velocities, second_moments] = read_layers(path, &tensors, &sizes, adam)?;
         let step_kernel = match meta.get("step_kernel").map(String::as_str) {
             None | Some("Auto") => StepKernel::Auto,
             Some("General") => StepKernel::General,
@@ -315,6 +269,54 @@ impl Mlp {
         mlp.set_steps_taken(step);
         Ok((mlp, meta.clone()))
     }
+}
+
+/// Per layer of `sizes`: the parameters, their velocities and (with `adam`, else empty)
+/// second moments, every tensor checked for name, dtype and shape, and no tensor left over.
+fn read_layers(path: &Path, tensors: &SafeTensors<'_>, sizes: &[usize], adam: bool) -> Result<[Vec<LayerParams>; 3]> {
+    let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
+        let view = tensors
+            .tensor(name)
+            .map_err(|_| checkpoint_error(path, format!("missing tensor {name}")))?;
+        if view.dtype() != Dtype::F32 {
+            return Err(checkpoint_error(
+                path,
+                format!("{name} is {:?}, expected F32", view.dtype()),
+            ));
+        }
+        if view.shape() != shape {
+            return Err(checkpoint_error(
+                path,
+                format!("{name} has shape {:?}, expected {shape:?}", view.shape()),
+            ));
+        }
+        Ok(bytemuck::pod_collect_to_vec::<u8, f32>(view.data()))
+    };
+    let layer = |[w, b]: [&String; 2], fan_in: usize, fan_out: usize| -> Result<LayerParams> {
+        Ok(LayerParams {
+            weights: read(w, &[fan_in, fan_out])?,
+            bias: read(b, &[fan_out])?,
+        })
+    };
+    let mut layers = [Vec::new(), Vec::new(), Vec::new()];
+    for l in 0..sizes.len() - 1 {
+        let (fan_in, fan_out) = (sizes[l], sizes[l + 1]);
+        let [w, b, vw, vb] = names(l);
+        layers[0].push(layer([&w, &b], fan_in, fan_out)?);
+        layers[1].push(layer([&vw, &vb], fan_in, fan_out)?);
+        if adam {
+            let [sw, sb] = second_moment_names(l);
+            layers[2].push(layer([&sw, &sb], fan_in, fan_out)?);
+        }
+    }
+    let expected = (if adam { 6 } else { 4 }) * (sizes.len() - 1);
+    if tensors.len() != expected {
+        return Err(checkpoint_error(
+            path,
+            format!("{} tensors, expected {expected}", tensors.len()),
+        ));
+    }
+    Ok(layers)
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, renames it over `path` and

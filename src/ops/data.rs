@@ -8,6 +8,19 @@ use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel};
 use crate::tensor::Tensor;
 
+/// What [`gather_batch`] reads and writes.
+#[derive(Clone, Copy)]
+pub(crate) struct Gather<'a> {
+    pub all_x: &'a Tensor,
+    pub all_t: &'a Tensor,
+    pub indices: &'a Tensor,
+    pub plan: &'a Tensor,
+    pub x: &'a Tensor,
+    pub t: &'a Tensor,
+    pub row_weights: &'a Tensor,
+    pub active: &'a Tensor,
+}
+
 /// Batch `offset / B` of each stacked model, gathered from the resident data set: for model
 /// m, with `count = min(B, rows_m − offset)` (`rows_m = plan[2m]`), the rows listed in
 /// `indices[m][offset..offset + count]` of `all_x` (N,F) into `x` (B,F), of `all_t` (N,O)
@@ -15,20 +28,18 @@ use crate::tensor::Tensor;
 /// zeroed (a partial last batch). `active[m]` (u32) becomes whether the model trains on this
 /// batch: count > 0 and `offset / B < plan[2m + 1]` (its steps this epoch). `indices`,
 /// `x`, `t`, `row_weights` and `active` hold one entry per model; `plan` is u32 pairs.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn gather_batch(
-    gpu: &Gpu,
-    all_x: &Tensor,
-    all_t: &Tensor,
-    indices: &Tensor,
-    plan: &Tensor,
-    offset: usize,
-    x: &Tensor,
-    t: &Tensor,
-    row_weights: &Tensor,
-    active: &Tensor,
-) -> Result<Dispatch> {
+pub(crate) fn gather_batch(gpu: &Gpu, operands: &Gather<'_>, offset: usize) -> Result<Dispatch> {
     const OP: &str = "gather_batch";
+    let Gather {
+        all_x,
+        all_t,
+        indices,
+        plan,
+        x,
+        t,
+        row_weights,
+        active,
+    } = *operands;
     let (batch, features) = x.dims2(OP, "x")?;
     let (_, outputs) = t.dims2(OP, "t")?;
     check_dims(OP, "t", t, batch, outputs)?;

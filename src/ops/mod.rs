@@ -22,7 +22,7 @@ mod stacked_tests;
 pub(crate) use activation::check_grad_from_output;
 pub use activation::{Activation, activation_backward, activation_forward};
 pub use bias::{bias_add_backward, bias_add_forward};
-pub(crate) use data::{copy_rows, gather_batch};
+pub(crate) use data::{Gather, copy_rows, gather_batch};
 pub use elementwise::{add, copy};
 pub use loss::{Loss, loss_backward, loss_forward};
 pub(crate) use matmul::matmul_bias_grad_with;

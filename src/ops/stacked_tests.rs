@@ -343,19 +343,17 @@ fn stacked_gather_follows_each_models_plan() {
     let active = Tensor::from_u32(&gpu, &[MODELS], &[7; MODELS]).unwrap();
     for j in 0..3 {
         let offset = j * batch;
-        let gather = gather_batch(
-            &gpu,
-            &all_x,
-            &all_t,
-            &stacked_indices,
-            &plan,
-            offset,
-            &x,
-            &t,
-            &w,
-            &active,
-        )
-        .unwrap();
+        let operands = Gather {
+            all_x: &all_x,
+            all_t: &all_t,
+            indices: &stacked_indices,
+            plan: &plan,
+            x: &x,
+            t: &t,
+            row_weights: &w,
+            active: &active,
+        };
+        let gather = gather_batch(&gpu, &operands, offset).unwrap();
         gpu.run(&[&gather]).unwrap();
         let (got_x, got_t, got_w) = (x.to_vec().unwrap(), t.to_vec().unwrap(), w.to_vec().unwrap());
         let got_active: Vec<u32> = active.to_vec().unwrap().iter().map(|v| v.to_bits()).collect();
@@ -371,19 +369,17 @@ fn stacked_gather_follows_each_models_plan() {
                 Tensor::full(&gpu, &[batch], f32::NAN).unwrap(),
             );
             let one_active = Tensor::from_u32(&gpu, &[1], &[7]).unwrap();
-            let gather = gather_batch(
-                &gpu,
-                &all_x,
-                &all_t,
-                &one_indices,
-                &one_plan,
-                offset,
-                &x1,
-                &t1,
-                &w1,
-                &one_active,
-            )
-            .unwrap();
+            let operands = Gather {
+                all_x: &all_x,
+                all_t: &all_t,
+                indices: &one_indices,
+                plan: &one_plan,
+                x: &x1,
+                t: &t1,
+                row_weights: &w1,
+                active: &one_active,
+            };
+            let gather = gather_batch(&gpu, &operands, offset).unwrap();
             gpu.run(&[&gather]).unwrap();
             let want_w = w1.to_vec().unwrap();
             for (i, &weight) in want_w.iter().enumerate() {

@@ -55,21 +55,18 @@ impl Batches {
         let plan = Tensor::from_u32(gpu, &[2 * models], &vec![0; 2 * models])?;
         let graph = mlp.graph();
         let (x, t) = (graph.tensor(mlp.input_node())?, graph.tensor(mlp.target_node())?);
+        let operands = ops::Gather {
+            all_x: &data.features,
+            all_t: &data.targets,
+            indices: &indices,
+            plan: &plan,
+            x,
+            t,
+            row_weights: graph.row_weights(),
+            active: graph.active(),
+        };
         let gathers = (0..n_steps)
-            .map(|j| {
-                ops::gather_batch(
-                    gpu,
-                    &data.features,
-                    &data.targets,
-                    &indices,
-                    &plan,
-                    j * batch,
-                    x,
-                    t,
-                    graph.row_weights(),
-                    graph.active(),
-                )
-            })
+            .map(|j| ops::gather_batch(gpu, &operands, j * batch))
             .collect::<Result<Vec<_>>>()?;
         let loss = graph.tensor(graph.loss_node())?.reshape(&[1, 1]);
         let losses = Tensor::zeros(gpu, &[models * n_steps])?

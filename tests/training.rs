@@ -103,6 +103,10 @@ fn dispatches_per_step_with_fusion() {
 fn one_submit_per_step() {
     let gpu = own_gpu();
     let mut mlp = Mlp::builder(&[4, 5, 2]).build(&gpu, 3, Sgd::new(0.1)).unwrap();
+    // Without a batch there is nothing to train on: an error, not a step on zeros.
+    let err = mlp.step().unwrap_err();
+    assert!(err.to_string().contains("set_batch"), "{err}");
+    mlp.set_batch(&[0.5; 12], &[0.25; 6]).unwrap();
     let before = gpu.stats().submits;
     mlp.step().unwrap();
     assert_eq!(gpu.stats().submits - before, 1, "one step");

@@ -245,6 +245,7 @@ impl MlpBuilder {
             hidden: self.hidden,
             output: self.output,
             loss: self.loss,
+            batch_written: Default::default(),
             step: 0,
             graph,
             x,

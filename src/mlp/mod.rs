@@ -25,6 +25,8 @@ pub struct Mlp {
     hidden: Activation,
     output: Activation,
     loss: Loss,
+    /// Whether `set_batch` has written a batch to compute on.
+    batch_written: std::sync::atomic::AtomicBool,
     /// Training steps taken (restored from checkpoints).
     step: u64,
     graph: Graph,
@@ -122,7 +124,22 @@ impl Mlp {
             }
         }
         self.graph.write(self.x, &x)?;
-        self.graph.write(self.t, &t)
+        self.graph.write(self.t, &t)?;
+        self.batch_written.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Refuses to compute on a batch never written: it would train on zeros, silently.
+    fn check_batch(&self, op: &'static str) -> Result<()> {
+        if self.batch_written.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
+        Err(Error::invalid(
+            op,
+            "batch",
+            "one written with Mlp::set_batch first",
+            "none: the network would compute on zeros",
+        ))
     }
 
     /// How many models this is a stack of (1 for a single model).
@@ -142,6 +159,7 @@ impl Mlp {
 
     /// `k` training steps on the current batch, one submit for all.
     pub fn steps(&mut self, k: usize) -> Result<()> {
+        self.check_batch("Mlp::steps")?;
         if let Optimizer::Sgd(sgd) = self.graph.optimizer()
             && self.tiny.as_ref().is_some_and(|tiny| tiny.sgd != sgd)
         {
@@ -238,18 +256,21 @@ impl Mlp {
 
     /// Loss of the current parameters on the current batch (forward only, no update).
     pub fn evaluate(&self) -> Result<f32> {
+        self.check_batch("Mlp::evaluate")?;
         self.graph.forward()?;
         self.graph.loss()
     }
 
     /// The network's output for the current batch (forward only).
     pub fn forward(&self) -> Result<Vec<f32>> {
+        self.check_batch("Mlp::forward")?;
         self.graph.forward()?;
         self.graph.read(self.y)
     }
 
     /// Gradients of the loss on the current batch, per layer, without updating.
     pub fn gradients(&self) -> Result<Vec<LayerParams>> {
+        self.check_batch("Mlp::gradients")?;
         self.graph.compute_gradients()?;
         self.read_layers(|node| self.graph.read_grad(node))
     }

@@ -1,0 +1,127 @@
+//! Scoring the grid: every point's fold scores, trained model by model or stacked, and the
+//! ranking.
+
+use super::split::Fold;
+use super::{CvJob, CvProgress, CvResult, Scoring};
+use crate::error::Result;
+use crate::train::{GpuDataset, Lane, TrainConfig, evaluate_stack, fit, stack_groups, train_stack};
+
+/// Ranks `results` by mean score (1 the best); ties keep grid order (the earlier point wins,
+/// as in scikit-learn). The indices from best to worst.
+pub(super) fn rank(results: &mut [CvResult], scoring: Scoring) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..results.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (x, y) = (results[a].mean, results[b].mean);
+        match scoring {
+            Scoring::Accuracy => y.total_cmp(&x),
+            Scoring::Loss => x.total_cmp(&y),
+        }
+        .then(a.cmp(&b))
+    });
+    for (rank, &i) in order.iter().enumerate() {
+        results[i].rank = rank + 1;
+    }
+    order
+}
+
+/// The fold scores of every grid point as the search trains them: `fold_scores[p][k]` for
+/// point p with fold k left out, each point's fit time, and the stacked runs.
+pub(super) struct Scored {
+    pub fold_scores: Vec<Vec<f32>>,
+    pub fit_times: Vec<f64>,
+    pub jobs: Vec<CvJob>,
+    scoring: Scoring,
+}
+
+impl Scored {
+    pub(super) fn new(points: usize, folds: usize, scoring: Scoring) -> Self {
+        Scored {
+            fold_scores: vec![vec![0.0; folds]; points],
+            fit_times: vec![0.0; points],
+            jobs: Vec::new(),
+            scoring,
+        }
+    }
+
+    fn score(&self, scores: crate::train::Scores) -> f32 {
+        match self.scoring {
+            Scoring::Accuracy => scores.accuracy.unwrap_or(0.0),
+            Scoring::Loss => scores.loss,
+        }
+    }
+
+    /// Every fold model trained and scored on its own.
+    pub(super) fn sequential(
+        &mut self,
+        data: &GpuDataset,
+        folds: &[Fold],
+        configs: &[TrainConfig],
+        progress: &mut dyn FnMut(CvProgress),
+    ) -> Result<()> {
+        for (p, config) in configs.iter().enumerate() {
+            for (k, fold) in folds.iter().enumerate() {
+                let started = std::time::Instant::now();
+                let model = fit(data, &fold.train, None, config, &mut |metrics| {
+                    progress(CvProgress {
+                        point: p,
+                        fold: Some(k),
+                        metrics,
+                    })
+                })?;
+                self.fit_times[p] += started.elapsed().as_secs_f64();
+                self.fold_scores[p][k] = self.score(model.evaluate(data, &fold.validation)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// The fold models of every point stacked by shape, each stack one GPU job; a stack's
+    /// time is shared among its models.
+    pub(super) fn batched(
+        &mut self,
+        data: &GpuDataset,
+        folds: &[Fold],
+        configs: &[TrainConfig],
+        max_models: usize,
+        progress: &mut dyn FnMut(CvProgress),
+    ) -> Result<()> {
+        let pairs: Vec<(usize, usize)> = (0..configs.len())
+            .flat_map(|p| (0..folds.len()).map(move |k| (p, k)))
+            .collect();
+        let runs = stack_groups(
+            data,
+            pairs.iter().map(|&(p, k)| (&configs[p], folds[k].train.len())),
+            max_models,
+        );
+        for run in runs {
+            let models: Vec<(usize, usize)> = run.jobs.iter().map(|&i| pairs[i]).collect();
+            let lanes: Vec<Lane> = models
+                .iter()
+                .map(|&(p, k)| Lane {
+                    rows: &folds[k].train,
+                    config: &configs[p],
+                })
+                .collect();
+            let started = std::time::Instant::now();
+            let stack = train_stack(data, &lanes, &mut |m, metrics| {
+                progress(CvProgress {
+                    point: models[m].0,
+                    fold: Some(models[m].1),
+                    metrics,
+                })
+            })?;
+            let share = started.elapsed().as_secs_f64() / models.len() as f64;
+            models.iter().for_each(|&(p, _)| self.fit_times[p] += share);
+            let held_out: Vec<&[usize]> = models.iter().map(|&(_, k)| folds[k].validation.as_slice()).collect();
+            for (&(p, k), scores) in models.iter().zip(evaluate_stack(data, &stack.mlp, &held_out)?) {
+                self.fold_scores[p][k] = self.score(scores);
+            }
+            self.jobs.push(CvJob {
+                models,
+                group_size: run.group_size,
+                limit: run.limit,
+            });
+        }
+        Ok(())
+    }
+}

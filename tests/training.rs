@@ -289,3 +289,29 @@ fn ten_adam_and_nesterov_steps_match_reference() {
         }
     }
 }
+
+/// `fit` with early stopping and no validation rows holds out `validation_fraction` of its
+/// rows (stratified; on data too small for every class to spare a row, a plain split) and
+/// watches them every epoch.
+#[test]
+fn early_stopping_holds_out_its_own_validation_rows() {
+    use wgpu_mlp::{Dataset, GpuDataset, TrainConfig, fit};
+    let gpu = gpu();
+    for n in [10, 60] {
+        let (_, mut rng) = seeded_rng();
+        let features = uniform(&mut rng, n * 3, -1.0, 1.0);
+        let labels: Vec<usize> = (0..n).map(|i| i % 3).collect();
+        let data = GpuDataset::upload(&gpu, &Dataset::classification("d", features, 3, labels, 3).unwrap()).unwrap();
+        let rows: Vec<usize> = (0..n).collect();
+        let config = TrainConfig {
+            hidden: vec![4],
+            epochs: 5,
+            ..TrainConfig::classifier()
+        };
+        let model = fit(&data, &rows, None, &config, &mut |_| {}).unwrap();
+        assert!(
+            model.history().iter().all(|m| m.val_loss.is_some()),
+            "{n} rows: watched a hold-out"
+        );
+    }
+}

@@ -68,19 +68,18 @@ pub(super) fn hold_out(
         ));
     }
     let fraction = config.validation_fraction;
-    let (train, held): (Vec<usize>, Vec<usize>) = match &data.labels {
-        Some(labels) => {
-            let subset: Vec<usize> = train_rows.iter().map(|&r| labels[r]).collect();
-            let (train, held) = crate::data::stratified_split(&subset, fraction, config.seed)?;
-            (
-                train.iter().map(|&p| train_rows[p]).collect(),
-                held.iter().map(|&p| train_rows[p]).collect(),
-            )
-        }
+    let rows = |positions: &[usize]| -> Vec<usize> { positions.iter().map(|&p| train_rows[p]).collect() };
+    // Stratified where every part gets rows (a class too small to spare one rounds to none:
+    // on tiny data that can leave the hold-out empty), else a plain shuffled split.
+    let stratified = data.labels.as_ref().and_then(|labels| {
+        let subset: Vec<usize> = train_rows.iter().map(|&r| labels[r]).collect();
+        crate::data::stratified_split(&subset, fraction, config.seed).ok()
+    });
+    let (train, held) = match stratified {
+        Some((train, held)) => (rows(&train), rows(&held)),
         None => {
             let order = crate::data::shuffled_indices(train_rows.len(), config.seed);
             let n_held = ((train_rows.len() as f64 * fraction).round() as usize).clamp(1, train_rows.len() - 1);
-            let rows = |positions: &[usize]| positions.iter().map(|&p| train_rows[p]).collect();
             (rows(&order[n_held..]), rows(&order[..n_held]))
         }
     };

@@ -97,6 +97,22 @@ fn parse_optimizer(
     Ok(optimizer)
 }
 
+/// The step kernel and the loss a checkpoint names (files from before they were named:
+/// `Auto` and MSE).
+fn parse_kernel_and_loss(path: &Path, meta: &HashMap<String, String>) -> Result<(StepKernel, Loss)> {
+    let step_kernel = match meta.get("step_kernel").map(String::as_str) {
+        None | Some("Auto") => StepKernel::Auto,
+        Some("General") => StepKernel::General,
+        Some("SingleDispatch") => StepKernel::SingleDispatch,
+        Some(other) => return Err(checkpoint_error(path, format!("unknown step_kernel {other:?}"))),
+    };
+    let loss = match meta.get("loss") {
+        None => Loss::Mse,
+        Some(name) => Loss::from_name(name).ok_or_else(|| checkpoint_error(path, format!("unknown loss {name:?}")))?,
+    };
+    Ok((step_kernel, loss))
+}
+
 fn second_moment_names(layer: usize) -> [String; 2] {
     [
         format!("layers.{layer}.weight.second_moment"),
@@ -238,19 +254,7 @@ impl Mlp {
         }
         let adam = optimizer.needs_second_moment();
         let [params, velocities, second_moments] = read_layers(path, &tensors, &sizes, adam)?;
-        let step_kernel = match meta.get("step_kernel").map(String::as_str) {
-            None | Some("Auto") => StepKernel::Auto,
-            Some("General") => StepKernel::General,
-            Some("SingleDispatch") => StepKernel::SingleDispatch,
-            Some(other) => return Err(checkpoint_error(path, format!("unknown step_kernel {other:?}"))),
-        };
-        // Checkpoints from before losses were named trained on MSE.
-        let loss = match meta.get("loss") {
-            None => Loss::Mse,
-            Some(name) => {
-                Loss::from_name(name).ok_or_else(|| checkpoint_error(path, format!("unknown loss {name:?}")))?
-            }
-        };
+        let (step_kernel, loss) = parse_kernel_and_loss(path, meta)?;
         let mut mlp = Mlp::builder(&sizes)
             .step_kernel(step_kernel)
             .loss(loss)

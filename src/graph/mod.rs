@@ -20,6 +20,18 @@ use crate::kernels::Dispatch;
 use crate::optim::Optimizer;
 use crate::tensor::Tensor;
 
+/// The loss's row weights, 1/B each for every model; a trainer's gather kernel rewrites them
+/// for a partial batch (padding rows weigh 0).
+fn row_weights(gpu: &Gpu, nodes: &[builder::Node], loss: NodeId, models: usize) -> Result<Tensor> {
+    let batch_rows = match nodes[loss.0].op {
+        Op::Loss(_, prediction, _) => nodes[prediction.0].shape[0],
+        _ => 1,
+    };
+    Ok(Tensor::full(gpu, &[models, batch_rows], 1.0 / batch_rows as f32)?
+        .view(0, &[batch_rows])
+        .stack(models, batch_rows))
+}
+
 /// A value in a graph: an input, a parameter or an op's output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NodeId(usize);
@@ -93,16 +105,8 @@ impl Graph {
                 (true, _) => Some(Tensor::stacked_zeros(gpu, models, &node.shape)?),
             };
         }
-        // The loss weights every row 1/B; a trainer's gather kernel rewrites them for a
-        // partial batch (padding rows weigh 0). Per model, whether it takes part in the step:
-        // its matmuls and update skip it when 0.
-        let batch_rows = match nodes[loss.0].op {
-            Op::Loss(_, prediction, _) => nodes[prediction.0].shape[0],
-            _ => 1,
-        };
-        let row_weights = Tensor::full(gpu, &[models, batch_rows], 1.0 / batch_rows as f32)?
-            .view(0, &[batch_rows])
-            .stack(models, batch_rows);
+        let row_weights = row_weights(gpu, &nodes, loss, models)?;
+        // Per model, whether it takes part in the step: its matmuls and update skip it when 0.
         let active = Tensor::from_u32(gpu, &[models], &vec![1; models])?;
         let cx = schedule::Context {
             gpu,

@@ -204,16 +204,7 @@ impl MlpBuilder {
         let loss = g.loss(self.loss, h, t)?;
         let graph = g.build_stacked(gpu, loss, optimizers)?;
         if models > 1 {
-            for l in 0..layers {
-                let stacked = |part: fn(&LayerParams) -> &Vec<f32>| -> Vec<f32> {
-                    params
-                        .iter()
-                        .flat_map(|model| part(&model[l]).iter().copied())
-                        .collect()
-                };
-                graph.write(weights[l], &stacked(|layer| &layer.weights))?;
-                graph.write(biases[l], &stacked(|layer| &layer.bias))?;
-            }
+            write_stacked(&graph, (&weights, &biases), params)?;
         }
         // The single-dispatch step does plain or momentum SGD only.
         let tiny_sgd = match optimizers[0] {
@@ -260,4 +251,23 @@ impl MlpBuilder {
         }
         Ok(mlp)
     }
+}
+
+/// Each model's own starting parameters into a stack's graph, layer by layer.
+fn write_stacked(
+    graph: &crate::graph::Graph,
+    (weights, biases): (&[crate::graph::NodeId], &[crate::graph::NodeId]),
+    params: &[Vec<LayerParams>],
+) -> Result<()> {
+    for l in 0..weights.len() {
+        let stacked = |part: fn(&LayerParams) -> &Vec<f32>| -> Vec<f32> {
+            params
+                .iter()
+                .flat_map(|model| part(&model[l]).iter().copied())
+                .collect()
+        };
+        graph.write(weights[l], &stacked(|layer| &layer.weights))?;
+        graph.write(biases[l], &stacked(|layer| &layer.bias))?;
+    }
+    Ok(())
 }

@@ -186,27 +186,15 @@ fn matmul_inner(
     if let Some(active) = active {
         check_len(OP, "active", active, models)?;
     }
-    let params = MatmulParams {
-        m: m as u32,
-        n: n as u32,
-        k: k as u32,
-        accumulate: accumulate as u32,
-        tiles_n: tiles_n as u32,
-        tiles: tiles as u32,
-        epilogue: code,
-        rows: rows as u32,
-        a_stride: strides[0],
-        b_stride: strides[1],
-        c_stride: strides[2],
-        bias_stride: strides[3],
-        saved_stride: strides[4],
-        d_bias_stride: strides[5],
-        gated: active.is_some() as u32,
-        activation: match epilogue {
-            Epilogue::BiasAct(_, activation) | Epilogue::ActGrad(_, activation) => activation.code(),
-            _ => 0,
-        },
+    let shape = Shape {
+        m,
+        n,
+        k,
+        rows,
+        tiles_n,
+        tiles,
     };
+    let params = matmul_params(shape, options, code, &strides);
     // never read unless gated
     let flags = active.unwrap_or(a);
     let stand_in = vec4_stand_in(gpu, kernel, a, b)?;
@@ -227,6 +215,51 @@ fn matmul_inner(
         tiles,
         models,
     )
+}
+
+/// A product's sizes and its grid of tiles.
+#[derive(Clone, Copy)]
+struct Shape {
+    m: usize,
+    n: usize,
+    k: usize,
+    rows: usize,
+    tiles_n: usize,
+    tiles: usize,
+}
+
+/// The parameter block of a product: its shape, `options`, the epilogue `code` and the
+/// model strides of a, b, c, bias, saved and d_bias in that order.
+fn matmul_params(shape: Shape, options: MatmulOptions<'_>, code: u32, strides: &[u32]) -> MatmulParams {
+    let Shape {
+        m,
+        n,
+        k,
+        rows,
+        tiles_n,
+        tiles,
+    } = shape;
+    MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        accumulate: options.accumulate as u32,
+        tiles_n: tiles_n as u32,
+        tiles: tiles as u32,
+        epilogue: code,
+        rows: rows as u32,
+        a_stride: strides[0],
+        b_stride: strides[1],
+        c_stride: strides[2],
+        bias_stride: strides[3],
+        saved_stride: strides[4],
+        d_bias_stride: strides[5],
+        gated: options.active.is_some() as u32,
+        activation: match options.epilogue {
+            Epilogue::BiasAct(_, activation) | Epilogue::ActGrad(_, activation) => activation.code(),
+            _ => 0,
+        },
+    }
 }
 
 /// The product's (M, K, N) after checking that the operands fit `options`' layout, kernel

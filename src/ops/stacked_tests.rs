@@ -202,7 +202,7 @@ fn gated_matmuls_skip_inactive_models() {
 }
 
 #[test]
-fn stacked_elementwise_and_loss_kernels_equal_per_model_runs() {
+fn stacked_elementwise_kernels_equal_per_model_runs() {
     let gpu = gpu();
     let mut rng = StdRng::seed_from_u64(12);
     let (rows, cols) = (9, 7);
@@ -252,6 +252,17 @@ fn stacked_elementwise_and_loss_kernels_equal_per_model_runs() {
         &[out(&mut rng)],
         |gpu, i, o| add(gpu, &i[0], &i[1], &o[0]),
     );
+}
+
+/// The loss kernels (forward reductions and gradients) and the row copy, stacked against
+/// alone, as above.
+#[test]
+fn stacked_loss_kernels_equal_per_model_runs() {
+    let gpu = gpu();
+    let mut rng = StdRng::seed_from_u64(13);
+    let (rows, cols) = (9, 7);
+    let x = |rng: &mut StdRng| operand(rng, &[rows, cols], false, -2.0, 2.0);
+    let out = |rng: &mut StdRng| operand(rng, &[rows, cols], false, -1.0, 1.0);
     let mse_inputs = |rng: &mut StdRng| {
         [
             operand(rng, &[rows, cols], false, 0.0, 1.0),

@@ -255,7 +255,6 @@ pub(super) fn train_epochs(
     let gpu = &data.gpu;
     let rows: Vec<&[usize]> = lanes.iter().map(|lane| lane.rows).collect();
     let drop_last = lanes[0].config.drop_last;
-    let early_stopping = lanes[0].config.early_stopping;
     let batches = Batches::new(data, &mlp, &rows, drop_last)?;
     let validation = validation_rows
         .map(|rows| Evaluation::new(data, &mlp, &[rows]))
@@ -265,8 +264,7 @@ pub(super) fn train_epochs(
     let last_good = Tensor::zeros(gpu, mlp.graph().flat_params().shape())?;
     let max_epochs = lanes.iter().map(|lane| lane.config.epochs).max().unwrap_or(0);
     let mut histories: Vec<Vec<EpochMetrics>> = lanes.iter().map(|_| Vec::new()).collect();
-    let mut best: Option<(f32, Vec<LayerParams>)> = None;
-    let mut since_best = 0;
+    let mut early_stop = EarlyStop::new(lanes[0].config.early_stopping);
     let mut orders: Vec<Vec<usize>> = rows.iter().map(|r| r.to_vec()).collect();
     let mut schedules = Schedules::new(lanes, epochs_done, &mlp);
     for epoch in epochs_done + 1..=max_epochs {
@@ -317,22 +315,54 @@ pub(super) fn train_epochs(
             on_epoch(m, &metrics);
             histories[m].push(metrics);
         }
-        if let (Some(patience), Some(scores)) = (early_stopping, val) {
-            if best.as_ref().is_none_or(|(loss, _)| scores.loss < *loss) {
-                best = Some((scores.loss, mlp.parameters()?));
-                since_best = 0;
-            } else {
-                since_best += 1;
-                if since_best >= patience {
-                    break;
-                }
-            }
+        if let Some(scores) = val
+            && early_stop.should_stop(scores.loss, &mlp)?
+        {
+            break;
         }
     }
-    if let Some((_, params)) = best {
-        mlp.set_parameters(&params)?;
-    }
+    early_stop.restore_best(&mlp)?;
     Ok(TrainedStack { mlp, histories })
+}
+
+/// Early stopping on the validation loss: the best epoch's parameters, and the epochs since.
+struct EarlyStop {
+    patience: Option<usize>,
+    best: Option<(f32, Vec<LayerParams>)>,
+    since_best: usize,
+}
+
+impl EarlyStop {
+    fn new(patience: Option<usize>) -> Self {
+        EarlyStop {
+            patience,
+            best: None,
+            since_best: 0,
+        }
+    }
+
+    /// After an epoch with validation loss `loss`: keeps the parameters if they are the best
+    /// yet; true once `patience` epochs passed without improving.
+    fn should_stop(&mut self, loss: f32, mlp: &Mlp) -> Result<bool> {
+        let Some(patience) = self.patience else {
+            return Ok(false);
+        };
+        if self.best.as_ref().is_none_or(|(best, _)| loss < *best) {
+            self.best = Some((loss, mlp.parameters()?));
+            self.since_best = 0;
+        } else {
+            self.since_best += 1;
+        }
+        Ok(self.since_best >= patience)
+    }
+
+    /// Puts the best epoch's parameters back (if early stopping kept any).
+    fn restore_best(self, mlp: &Mlp) -> Result<()> {
+        match self.best {
+            Some((_, params)) => mlp.set_parameters(&params),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Rolls the parameters back to `last_good` (from before the epoch that diverged) and resets

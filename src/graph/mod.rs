@@ -175,9 +175,14 @@ impl Graph {
                 &self.names[node.0],
             ));
         }
+        self.write_stacked(OP, node, tensor, data)
+    }
+
+    /// Writes `data`, one block per stacked model, into `tensor`, `node`'s value or state.
+    fn write_stacked(&self, op: &'static str, node: NodeId, tensor: &Tensor, data: &[f32]) -> Result<()> {
         if data.len() != tensor.len() * self.models {
             return Err(Error::shape(
-                OP,
+                op,
                 &self.names[node.0],
                 tensor.len() * self.models,
                 data.len(),
@@ -207,15 +212,7 @@ impl Graph {
     pub fn write_velocity(&self, node: NodeId, data: &[f32]) -> Result<()> {
         const OP: &str = "Graph::write_velocity";
         let tensor = self.velocity(OP, node)?;
-        if data.len() != tensor.len() * self.models {
-            return Err(Error::shape(
-                OP,
-                &self.names[node.0],
-                tensor.len() * self.models,
-                data.len(),
-            ));
-        }
-        tensor.write(data)
+        self.write_stacked(OP, node, tensor, data)
     }
 
     /// Reads the loss' gradient with respect to `node` from the last step (or

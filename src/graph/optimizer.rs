@@ -30,15 +30,7 @@ impl Graph {
     pub fn write_second_moment(&self, node: NodeId, data: &[f32]) -> Result<()> {
         const OP: &str = "Graph::write_second_moment";
         let tensor = self.second_moment(OP, node)?;
-        if data.len() != tensor.len() * self.models {
-            return Err(Error::shape(
-                OP,
-                &self.names[node.0],
-                tensor.len() * self.models,
-                data.len(),
-            ));
-        }
-        tensor.write(data)
+        self.write_stacked(OP, node, tensor, data)
     }
 
     fn second_moment(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {

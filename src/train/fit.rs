@@ -42,10 +42,8 @@ pub fn fit(
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
     check_fit("fit", data, train_rows, validation_rows, config)?;
-    let (train_rows, held_out) = hold_out(data, train_rows, validation_rows, config)?;
-    let validation_rows = validation_rows.or(held_out.as_deref());
     let mlp = mlp_builder(data, config).build(&data.gpu, config.batch_size, config.optimizer)?;
-    fit_one(mlp, 0, data, &train_rows, validation_rows, config, on_epoch)
+    fit_one(mlp, 0, data, train_rows, validation_rows, config, on_epoch)
 }
 
 /// The rows to train on and, where early stopping has no validation rows to watch, the
@@ -86,7 +84,8 @@ pub(super) fn hold_out(
     Ok((train, Some(held)))
 }
 
-/// Epochs `epochs_done + 1 ..= config.epochs` of training one model.
+/// Epochs `epochs_done + 1 ..= config.epochs` of training one model (holding out its own
+/// validation rows for early stopping when it is given none).
 pub(super) fn fit_one(
     mlp: Mlp,
     epochs_done: usize,
@@ -96,8 +95,10 @@ pub(super) fn fit_one(
     config: &TrainConfig,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
+    let (train_rows, held_out) = hold_out(data, train_rows, validation_rows, config)?;
+    let validation_rows = validation_rows.or(held_out.as_deref());
     let lane = Lane {
-        rows: train_rows,
+        rows: &train_rows,
         config,
     };
     let mut stack = train_epochs(mlp, epochs_done, data, &[lane], validation_rows, &mut |_, metrics| {
@@ -178,9 +179,7 @@ pub fn resume(
             format!("{:?}", config.optimizer),
         ));
     }
-    let (train_rows, held_out) = hold_out(data, train_rows, validation_rows, config)?;
-    let validation_rows = validation_rows.or(held_out.as_deref());
-    fit_one(mlp, epochs_done, data, &train_rows, validation_rows, config, on_epoch)
+    fit_one(mlp, epochs_done, data, train_rows, validation_rows, config, on_epoch)
 }
 
 /// The network `fit` trains for `config` on `data`: its layer sizes, seed and activations.

@@ -49,7 +49,7 @@ fn cv(c: &mut Criterion) {
             seed: 0,
         }),
         refit: false,
-        base: TrainConfig::default(),
+        base: TrainConfig::classic(),
         execution,
     };
 
@@ -61,9 +61,7 @@ fn cv(c: &mut Criterion) {
         ("model_by_model", CvExecution::Sequential),
     ] {
         let search = search(execution);
-        group.bench_function(name, |bench| {
-            bench.iter(|| search.fit(&data, &train, &mut |_| {}).unwrap())
-        });
+        group.bench_function(name, |bench| bench.iter(|| search.fit(&data, &train).unwrap()));
     }
     group.finish();
 
@@ -89,7 +87,7 @@ fn cv(c: &mut Criterion) {
                     optimizer: Sgd::new(0.05 + 0.01 * (i / 5) as f32).momentum(0.9).into(),
                     epochs: EPOCHS,
                     batch_size: 32,
-                    ..TrainConfig::default()
+                    ..TrainConfig::classic()
                 },
             })
             .collect();

@@ -44,7 +44,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         optimizer: Adam::new(1e-3).into(),
         loss: Loss::SoftmaxCrossEntropy,
         output_activation: Activation::Identity,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     };
     let mut activations = vec![Activation::Sigmoid, Activation::Relu];
     let mut lr = vec![0.001, 0.003, 0.01];
@@ -148,7 +148,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut done = 0usize;
     eprintln!("preparing kernels and training (the first epoch includes kernel compilation)");
     let fit_started = Instant::now();
-    let report = search.fit(&data, &train, &mut |p| {
+    let report = search.fit_with_progress(&data, &train, &mut |p| {
         let what = match p.fold {
             Some(k) => format!("point {}/{n_points}, fold {}", p.point + 1, k + 1),
             None => "refit".to_string(),

@@ -111,6 +111,26 @@ pub enum Error {
         last_good: Vec<crate::layer::LayerParams>,
     },
 
+    /// Training stopped learning: the loss stayed put for `epochs` epochs and the network
+    /// gives the same outputs for every row, its units saturated (sigmoid, tanh) or dead
+    /// (ReLU). The parameters are left as trained; `settings` are the hyperparameters that
+    /// led there.
+    #[error(
+        "training stalled at epoch {epoch}: the loss stayed at {loss} for {epochs} epochs and the network gives \
+         the same outputs for every row (its units saturated or dead), training with {settings}; lower the \
+         learning rate, standardise the features, or try another seed"
+    )]
+    Stalled {
+        /// 1-based epoch at which the stall was recognised.
+        epoch: usize,
+        /// Epochs the loss had not moved for.
+        epochs: usize,
+        /// The stuck training loss.
+        loss: f32,
+        /// The run's hyperparameters (optimizer, learning rate, layers, activations, loss).
+        settings: String,
+    },
+
     /// The GPU reported an error (validation, out of memory, device lost) or a read-back failed.
     #[error("GPU error during {op}: {message}")]
     Gpu {

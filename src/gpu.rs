@@ -113,6 +113,41 @@ async fn enumerate(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
     wgpu::Instance::new(descriptor).enumerate_adapters(backends).await
 }
 
+/// The adapters of the environment's backends that match its filters, best first (see the
+/// module docs); never empty.
+async fn candidates() -> Result<Vec<wgpu::Adapter>> {
+    let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
+    // GL last, and only when nothing else answered: there is no reason to start EGL when
+    // Vulkan offers an adapter. (The "XDG_RUNTIME_DIR is invalid" lines seen on headless
+    // machines come from Mesa 22's Vulkan device-select layer, not from us: see README.)
+    let mut adapters = enumerate(backends - wgpu::Backends::GL).await;
+    if adapters.is_empty() && backends.contains(wgpu::Backends::GL) {
+        adapters = enumerate(wgpu::Backends::GL).await;
+    }
+    if adapters.is_empty() {
+        return Err(Error::NoAdapter {
+            detail: format!("wgpu enumerated no adapter for backends {backends:?}"),
+        });
+    }
+    if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
+        let wanted_lc = wanted.to_lowercase();
+        let seen: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        adapters.retain(|a| a.get_info().name.to_lowercase().contains(&wanted_lc));
+        if adapters.is_empty() {
+            return Err(Error::NoAdapter {
+                detail: format!("WGPU_ADAPTER_NAME={wanted:?} matches none of the adapters {seen:?}"),
+            });
+        }
+    }
+
+    let power = wgpu::PowerPreference::from_env();
+    adapters.sort_by_key(|a| {
+        let info = a.get_info();
+        (type_rank(info.device_type, power), backend_rank(info.backend))
+    });
+    Ok(adapters)
+}
+
 impl Gpu {
     /// Opens the best adapter as described in the module docs.
     ///
@@ -125,36 +160,22 @@ impl Gpu {
         pollster::block_on(Self::new_async())
     }
 
+    /// Every adapter [`Gpu::new`] would consider (the environment's filters applied), best
+    /// first: the first is the one it opens.
+    ///
+    /// ```no_run
+    /// for info in wgpu_mlp::Gpu::adapters()? {
+    ///     println!("{} ({:?}, {:?}, driver {})", info.name, info.backend, info.device_type, info.driver_info);
+    /// }
+    /// # Ok::<(), wgpu_mlp::Error>(())
+    /// ```
+    pub fn adapters() -> Result<Vec<wgpu::AdapterInfo>> {
+        let adapters = pollster::block_on(candidates())?;
+        Ok(adapters.iter().map(wgpu::Adapter::get_info).collect())
+    }
+
     async fn new_async() -> Result<Self> {
-        let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
-        // GL last, and only when nothing else answered: there is no reason to start EGL when
-        // Vulkan offers an adapter. (The "XDG_RUNTIME_DIR is invalid" lines seen on headless
-        // machines come from Mesa 22's Vulkan device-select layer, not from us: see README.)
-        let mut adapters = enumerate(backends - wgpu::Backends::GL).await;
-        if adapters.is_empty() && backends.contains(wgpu::Backends::GL) {
-            adapters = enumerate(wgpu::Backends::GL).await;
-        }
-        if adapters.is_empty() {
-            return Err(Error::NoAdapter {
-                detail: format!("wgpu enumerated no adapter for backends {backends:?}"),
-            });
-        }
-        if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
-            let wanted_lc = wanted.to_lowercase();
-            let seen: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
-            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&wanted_lc));
-            if adapters.is_empty() {
-                return Err(Error::NoAdapter {
-                    detail: format!("WGPU_ADAPTER_NAME={wanted:?} matches none of the adapters {seen:?}"),
-                });
-            }
-        }
-        let power = wgpu::PowerPreference::from_env();
-        adapters.sort_by_key(|a| {
-            let info = a.get_info();
-            (type_rank(info.device_type, power), backend_rank(info.backend))
-        });
-        let adapter = adapters.swap_remove(0);
+        let adapter = candidates().await?.swap_remove(0);
         let info = adapter.get_info();
 
         // Ask for what the adapter really offers, not the downlevel defaults: bigger
@@ -231,6 +252,21 @@ impl Gpu {
     /// Whether the adapter is a software rasterizer running on the CPU (lavapipe, llvmpipe).
     pub fn is_software(&self) -> bool {
         self.inner.info.device_type == DeviceType::Cpu
+    }
+
+    /// What the driver says of the adapter: name, vendor, device, type, driver and version.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.inner.info
+    }
+
+    /// The limits the device was opened with: the adapter's own.
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.inner.limits
+    }
+
+    /// The optional features enabled on the device (subgroups, timestamps, pipeline cache).
+    pub fn features(&self) -> wgpu::Features {
+        self.inner.features
     }
 
     /// Whether subgroup operations were enabled on this device.

@@ -60,7 +60,9 @@ pub use mlp::{LayerParams, Mlp, MlpBuilder, StepKernel};
 pub use ops::{Activation, Loss};
 pub use optim::{Adam, Optimizer, Sgd, WeightDecay};
 pub use schedule::Schedule;
-pub use train::{EpochMetrics, FitJob, GpuDataset, Model, Scores, TrainConfig, fit, fit_batched, resume};
+pub use train::{
+    EpochMetrics, FitJob, GpuDataset, Model, Scores, TrainConfig, fit, fit_batched, fit_with_progress, resume,
+};
 
 /// The building blocks under the trainer, for composing your own steps: device tensors, one
 /// shape-checked builder per WGSL kernel (forward and backward side by side), the matmul

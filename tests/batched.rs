@@ -87,7 +87,7 @@ fn fit_batched_equals_fit_for_each_job() {
         hidden: vec![6, 5],
         batch_size: 8,
         seed,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     };
     let settings = [
         (Sgd::new(0.5).momentum(0.9), 4, 0),
@@ -121,7 +121,7 @@ fn fit_batched_equals_fit_for_each_job() {
     assert_eq!(batched.len(), jobs.len());
     for (i, (model, job)) in batched.iter().zip(&jobs).enumerate() {
         assert_eq!(reported[i], job.config.epochs, "job {i}: one report per epoch");
-        let alone = fit(&data, job.train_rows, None, &job.config, &mut |_| {}).unwrap();
+        let alone = fit(&data, job.train_rows, None, &job.config).unwrap();
         assert_same_model(&format!("job {i}"), seed, model, &alone);
     }
 }
@@ -141,7 +141,7 @@ fn fit_batched_with_drop_last_and_several_shapes() {
         batch_size: 16,
         drop_last,
         seed,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     };
     let cross_entropy = |config: TrainConfig| TrainConfig {
         loss: wgpu_mlp::Loss::SoftmaxCrossEntropy,
@@ -210,7 +210,7 @@ fn fit_batched_with_drop_last_and_several_shapes() {
             (job.config.hidden[0], job.config.hidden_activation),
             "job {i}: answers in job order"
         );
-        let alone = fit(&data, job.train_rows, None, &job.config, &mut |_| {}).unwrap();
+        let alone = fit(&data, job.train_rows, None, &job.config).unwrap();
         assert_same_model(&format!("job {i}"), seed, model, &alone);
     }
 }
@@ -222,13 +222,13 @@ fn fit_batched_rejects_bad_jobs_before_training() {
     let rows: Vec<usize> = (0..12).collect();
     let good = FitJob {
         train_rows: &rows,
-        config: TrainConfig::default(),
+        config: TrainConfig::classic(),
     };
     let early = FitJob {
         train_rows: &rows,
         config: TrainConfig {
             early_stopping: Some(2),
-            ..TrainConfig::default()
+            ..TrainConfig::classic()
         },
     };
     match fit_batched(&data, &[good.clone(), early], &mut |_, _| {}) {
@@ -238,7 +238,7 @@ fn fit_batched_rejects_bad_jobs_before_training() {
     let bad_rows = [3, 12];
     let out_of_range = FitJob {
         train_rows: &bad_rows,
-        config: TrainConfig::default(),
+        config: TrainConfig::classic(),
     };
     match fit_batched(&data, &[good, out_of_range], &mut |_, _| {}) {
         Err(Error::InvalidArgument { .. }) => {}
@@ -258,7 +258,7 @@ fn a_diverging_model_in_a_stack_is_reported() {
         output_activation: wgpu_mlp::Activation::Identity,
         epochs: 40,
         batch_size: 5,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     };
     let jobs = [
         FitJob {
@@ -270,7 +270,7 @@ fn a_diverging_model_in_a_stack_is_reported() {
             config: config(1e6),
         },
     ];
-    let alone = fit(&data, &rows, None, &jobs[1].config, &mut |_| {});
+    let alone = fit(&data, &rows, None, &jobs[1].config);
     let Err(Error::Diverged { epoch, last_good, .. }) = alone else {
         panic!("lr 1e6 should diverge alone: {:?}", alone.map(|m| m.history().len()));
     };
@@ -298,7 +298,7 @@ fn search(grid: ParamGrid, folds: Folds, seed: u64, execution: CvExecution) -> G
         refit: false,
         base: TrainConfig {
             seed,
-            ..TrainConfig::default()
+            ..TrainConfig::classic()
         },
         execution,
     }
@@ -307,11 +307,13 @@ fn search(grid: ParamGrid, folds: Folds, seed: u64, execution: CvExecution) -> G
 /// Identical fold scores, means, ranks and winner, batched or model by model.
 fn assert_same_search(what: &str, data: &GpuDataset, rows: &[usize], grid: ParamGrid, folds: Folds, seed: u64) {
     let sequential = search(grid.clone(), folds, seed, CvExecution::Sequential)
-        .fit(data, rows, &mut |_| {})
+        .fit(data, rows)
         .unwrap();
     let mut epochs = 0;
     let batched_search = search(grid, folds, seed, CvExecution::default());
-    let batched = batched_search.fit(data, rows, &mut |_| epochs += 1).unwrap();
+    let batched = batched_search
+        .fit_with_progress(data, rows, &mut |_| epochs += 1)
+        .unwrap();
     assert_eq!(
         epochs,
         batched_search.total_epochs(),
@@ -434,11 +436,11 @@ fn oversized_groups_are_split_and_reported() {
         seed,
     });
     let whole = search(grid.clone(), folds, seed, CvExecution::default())
-        .fit(&data, &rows, &mut |_| {})
+        .fit(&data, &rows)
         .unwrap();
     assert_eq!(whole.jobs.len(), 1, "9 small models fit one run");
     let split = search(grid, folds, seed, CvExecution::Batched { max_models: 4 })
-        .fit(&data, &rows, &mut |_| {})
+        .fit(&data, &rows)
         .unwrap();
     let sizes: Vec<usize> = split.jobs.iter().map(|job| job.models.len()).collect();
     assert_eq!(sizes, [4, 4, 1]);

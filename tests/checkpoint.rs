@@ -145,9 +145,9 @@ fn divergence_stops_training_and_keeps_good_parameters() {
         output_activation: Activation::Identity,
         epochs: 5,
         batch_size: 8,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     };
-    match fit(&data, &rows, None, &config, &mut |_| {}) {
+    match fit(&data, &rows, None, &config) {
         Err(Error::Diverged {
             epoch,
             batch,
@@ -195,11 +195,11 @@ fn trainer_resume_is_bit_exact() {
         epochs,
         batch_size: 8,
         seed,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     };
     let on_gpu = GpuDataset::upload(&gpu, &data).unwrap();
-    let straight = fit(&on_gpu, &rows, None, &config(6), &mut |_| {}).unwrap();
-    let half = fit(&on_gpu, &rows, None, &config(3), &mut |_| {}).unwrap();
+    let straight = fit(&on_gpu, &rows, None, &config(6)).unwrap();
+    let half = fit(&on_gpu, &rows, None, &config(3)).unwrap();
     let dir = temp_dir("trainer");
     let path = dir.join("run.safetensors");
     half.save(&path).unwrap();

@@ -130,7 +130,7 @@ fn search(lrs: Vec<f32>, seed: u64) -> GridSearchCv {
         refit: true,
         base: TrainConfig {
             seed,
-            ..TrainConfig::default()
+            ..TrainConfig::classic()
         },
         execution: CvExecution::default(),
     }
@@ -143,13 +143,15 @@ fn grid_search_picks_the_better_point_and_is_deterministic() {
     let rows: Vec<usize> = (0..150).collect();
     let search = search(vec![1e-4, 1.0], 5);
     let mut epochs_seen = 0;
-    let report = search.fit(&data, &rows, &mut |_| epochs_seen += 1).unwrap();
+    let report = search
+        .fit_with_progress(&data, &rows, &mut |_| epochs_seen += 1)
+        .unwrap();
     assert_eq!(epochs_seen, search.total_epochs());
     assert_eq!(report.best_params().lr, 1.0, "\n{report}");
     assert_eq!(report.results[1].rank, 1);
     assert!(report.results[1].mean > 0.9, "\n{report}");
     assert_eq!(report.results[0].fold_scores.len(), 3);
-    let again = search.fit(&data, &rows, &mut |_| {}).unwrap();
+    let again = search.fit(&data, &rows).unwrap();
     assert_eq!(report.results, again.results, "same seed, same results");
     // The refit trained on all rows: it is exactly `fit` on all rows with the winner.
     let winner = &report.results[report.best_index].params;
@@ -159,9 +161,9 @@ fn grid_search_picks_the_better_point_and_is_deterministic() {
         hidden: winner.hidden.clone(),
         epochs: winner.epochs,
         batch_size: winner.batch_size,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     };
-    let direct = fit(&data, &rows, None, &config, &mut |_| {}).unwrap();
+    let direct = fit(&data, &rows, None, &config).unwrap();
     let refit = report.best_model.as_ref().unwrap();
     assert_eq!(refit.mlp().parameters().unwrap(), direct.mlp().parameters().unwrap());
 }
@@ -181,9 +183,9 @@ fn partial_batch_padding_contributes_nothing() {
         epochs: 1,
         batch_size: 4,
         seed,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     };
-    let model = fit(&gpu_data, &[row], None, &config, &mut |_| {}).unwrap();
+    let model = fit(&gpu_data, &[row], None, &config).unwrap();
     let init = wgpu_mlp::mlp::init_params(&[4, 6, 3], seed);
     let mut reference = RefMlp::from_params(&[4, 6, 3], SIGMOID_NET, &init);
     let x = to_f64(&data.features[row * 4..row * 4 + 4]);
@@ -215,10 +217,10 @@ fn evaluation_scores_every_row_once() {
         epochs: 2,
         batch_size: 8,
         seed,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     };
     let rows: Vec<usize> = (0..23).rev().collect();
-    let model = fit(&gpu_data, &rows, Some(&rows[..7]), &config, &mut |_| {}).unwrap();
+    let model = fit(&gpu_data, &rows, Some(&rows[..7]), &config).unwrap();
     assert_eq!(model.history().len(), 2);
     assert!(model.history()[1].val_accuracy.is_some());
     let reference = RefMlp::from_params(&[4, 5, 3], SIGMOID_NET, &model.mlp().parameters().unwrap());
@@ -285,7 +287,10 @@ fn grid_search_refuses_rows_out_of_range() {
             s.folds = folds;
             s.execution = execution;
             let mut epochs = 0;
-            let err = s.fit(&data, &rows, &mut |_| epochs += 1).err().expect("an error");
+            let err = s
+                .fit_with_progress(&data, &rows, &mut |_| epochs += 1)
+                .err()
+                .expect("an error");
             assert!(matches!(err, wgpu_mlp::Error::InvalidArgument { .. }), "{err}");
             assert!(err.to_string().contains("30"), "{err}");
             assert_eq!(epochs, 0, "nothing trains");
@@ -323,7 +328,7 @@ fn grid_search_refuses_base_values_the_grid_overrides() {
     for (field, set) in cases {
         let mut s = search(vec![0.5], 1);
         set(&mut s.base);
-        let err = s.fit(&data, &rows, &mut |_| {}).err().expect("an error");
+        let err = s.fit(&data, &rows).err().expect("an error");
         assert!(matches!(err, wgpu_mlp::Error::InvalidArgument { .. }), "{field}: {err}");
         assert!(err.to_string().contains(field), "{field}: {err}");
     }
@@ -332,7 +337,7 @@ fn grid_search_refuses_base_values_the_grid_overrides() {
     s.base.optimizer = Sgd::new(0.3).momentum(0.9).into();
     s.base.hidden = vec![5];
     s.refit = false;
-    assert!(s.fit(&data, &rows, &mut |_| {}).is_ok());
+    assert!(s.fit(&data, &rows).is_ok());
 }
 
 /// `cv_results` in scikit-learn's shape, as CSV and JSON: the columns, one row per grid
@@ -344,7 +349,7 @@ fn cv_results_as_csv_and_json() {
     let rows: Vec<usize> = (0..45).collect();
     let mut s = search(vec![0.5, 0.1], 2);
     s.refit = false;
-    let report = s.fit(&data, &rows, &mut |_| {}).unwrap();
+    let report = s.fit(&data, &rows).unwrap();
     let text = report.cv_results_csv();
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
@@ -446,7 +451,7 @@ fn grid_search_with_early_stopping_holds_out_and_stops() {
         },
         ..GridSearchCv::default()
     };
-    let report = search.fit(&data, &rows, &mut |_| {}).unwrap();
+    let report = search.fit(&data, &rows).unwrap();
     assert!(report.jobs.is_empty(), "trained model by model");
     assert_eq!(report.results.len(), 2);
     let model = report.best_model.as_ref().unwrap();
@@ -460,6 +465,6 @@ fn grid_search_with_early_stopping_holds_out_and_stops() {
         "watched its hold-out"
     );
     // the same search again: the same report (hold-outs drawn from the seed)
-    let again = search.fit(&data, &rows, &mut |_| {}).unwrap();
+    let again = search.fit(&data, &rows).unwrap();
     assert_eq!(again.results, report.results);
 }

@@ -84,7 +84,7 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
         hidden: vec![3],
         epochs: 1,
         batch_size: 4,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     };
     let with = |f: &dyn Fn(&mut TrainConfig)| {
         let mut c = config.clone();
@@ -302,22 +302,22 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
         (
             "n_splits < 2",
             Kind::Invalid,
-            Box::new(|_| first_err(search(grid.clone(), kfold(1)).fit(&gpu_data, &rows, &mut |_| {}))),
+            Box::new(|_| first_err(search(grid.clone(), kfold(1)).fit(&gpu_data, &rows))),
         ),
         (
             "n_splits > samples",
             Kind::Invalid,
-            Box::new(|_| first_err(search(grid.clone(), kfold(21)).fit(&gpu_data, &rows, &mut |_| {}))),
+            Box::new(|_| first_err(search(grid.clone(), kfold(21)).fit(&gpu_data, &rows))),
         ),
         (
             "class smaller than n_splits",
             Kind::Invalid,
-            Box::new(|_| first_err(search(grid.clone(), stratified(11)).fit(&gpu_data, &rows, &mut |_| {}))),
+            Box::new(|_| first_err(search(grid.clone(), stratified(11)).fit(&gpu_data, &rows))),
         ),
         (
             "stratified folds of regression data",
             Kind::Invalid,
-            Box::new(|_| first_err(search(grid.clone(), stratified(2)).fit(&regression, &rows, &mut |_| {}))),
+            Box::new(|_| first_err(search(grid.clone(), stratified(2)).fit(&regression, &rows))),
         ),
         (
             // (an empty list keeps the base's value: not an error since grids have defaults)
@@ -328,7 +328,7 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
                     lr: vec![0.0],
                     ..grid.clone()
                 };
-                first_err(search(zero, kfold(2)).fit(&gpu_data, &rows, &mut |_| {}))
+                first_err(search(zero, kfold(2)).fit(&gpu_data, &rows))
             }),
         ),
         (
@@ -339,28 +339,28 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
                     batch_size: vec![0],
                     ..grid.clone()
                 };
-                first_err(search(zero, kfold(2)).fit(&gpu_data, &rows, &mut |_| {}))
+                first_err(search(zero, kfold(2)).fit(&gpu_data, &rows))
             }),
         ),
         (
             "epochs 0",
             Kind::Invalid,
-            Box::new(|_| first_err(fit(&gpu_data, &rows, None, &with(&|c| c.epochs = 0), &mut |_| {}))),
+            Box::new(|_| first_err(fit(&gpu_data, &rows, None, &with(&|c| c.epochs = 0)))),
         ),
         (
             "hidden layer 0",
             Kind::Invalid,
-            Box::new(|_| first_err(fit(&gpu_data, &rows, None, &with(&|c| c.hidden = vec![0]), &mut |_| {}))),
+            Box::new(|_| first_err(fit(&gpu_data, &rows, None, &with(&|c| c.hidden = vec![0])))),
         ),
         (
             "no training rows",
             Kind::Invalid,
-            Box::new(|_| first_err(fit(&gpu_data, &[], None, &config, &mut |_| {}))),
+            Box::new(|_| first_err(fit(&gpu_data, &[], None, &config))),
         ),
         (
             "training row out of range",
             Kind::Invalid,
-            Box::new(|_| first_err(fit(&gpu_data, &[0, 20], None, &config, &mut |_| {}))),
+            Box::new(|_| first_err(fit(&gpu_data, &[0, 20], None, &config))),
         ),
         (
             // (without validation rows early stopping holds out validation_fraction of them)
@@ -371,7 +371,7 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
                     c.early_stopping = Some(2);
                     c.validation_fraction = 1.0;
                 });
-                first_err(fit(&gpu_data, &rows, None, &config, &mut |_| {}))
+                first_err(fit(&gpu_data, &rows, None, &config))
             }),
         ),
         (
@@ -379,27 +379,19 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
             Kind::Invalid,
             Box::new(|_| {
                 let config = with(&|c| c.early_stopping = Some(2));
-                first_err(fit(&gpu_data, &rows[..1], None, &config, &mut |_| {}))
+                first_err(fit(&gpu_data, &rows[..1], None, &config))
             }),
         ),
         (
             "drop_last with too few rows",
             Kind::Invalid,
-            Box::new(|_| {
-                first_err(fit(
-                    &gpu_data,
-                    &rows[..3],
-                    None,
-                    &with(&|c| c.drop_last = true),
-                    &mut |_| {},
-                ))
-            }),
+            Box::new(|_| first_err(fit(&gpu_data, &rows[..3], None, &with(&|c| c.drop_last = true)))),
         ),
         (
             "evaluating on data of another width",
             Kind::Shape,
             Box::new(|_| {
-                let model = fit(&gpu_data, &rows, None, &config, &mut |_| {})?;
+                let model = fit(&gpu_data, &rows, None, &config)?;
                 first_err(model.evaluate(&wide, &rows))
             }),
         ),

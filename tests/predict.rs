@@ -22,10 +22,10 @@ fn predict_matches_reference_for_any_row_count() {
         epochs: 3,
         batch_size: 16,
         seed,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     };
     let rows: Vec<usize> = (0..n).collect();
-    let model = fit(&gpu_data, &rows, None, &config, &mut |_| {}).unwrap();
+    let model = fit(&gpu_data, &rows, None, &config).unwrap();
     let reference = RefMlp::from_params(&[4, 6, 3], SIGMOID_NET, &model.mlp().parameters().unwrap());
     for count in [1, 15, 17, 10_000] {
         let x = uniform(&mut rng, count * 4, -2.0, 2.0);
@@ -83,10 +83,10 @@ fn a_saved_pipeline_loads_and_predicts_the_same_bits() {
         seed,
         loss: Loss::SoftmaxCrossEntropy,
         output_activation: Activation::Identity,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     };
     let names: Vec<String> = ["cat", "dog", "emu, the bird"].map(String::from).to_vec();
-    let model = fit(&gpu_data, &rows, None, &config, &mut |_| {})
+    let model = fit(&gpu_data, &rows, None, &config)
         .unwrap()
         .with_scaler(scaler.clone())
         .with_class_names(names.clone())
@@ -141,9 +141,9 @@ fn predict_proba_needs_a_cross_entropy_model() {
         hidden: vec![3],
         epochs: 1,
         batch_size: 2,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     };
-    let model = fit(&gpu_data, &[0, 1], None, &config, &mut |_| {}).unwrap();
+    let model = fit(&gpu_data, &[0, 1], None, &config).unwrap();
     let err = model.predict_proba(&[0.0, 1.0]).unwrap_err();
     assert!(err.to_string().contains("mse"), "{err}");
 }

@@ -22,7 +22,7 @@ fn config(schedule: Schedule) -> TrainConfig {
         epochs: 7,
         batch_size: 8,
         schedule,
-        ..TrainConfig::default()
+        ..TrainConfig::classic()
     }
 }
 
@@ -41,13 +41,13 @@ fn each_epoch_trains_at_the_scheduled_rate() {
             eta_min: 0.01,
         },
     ] {
-        let model = fit(&data, &rows, None, &config(schedule), &mut |_| {}).unwrap();
+        let model = fit(&data, &rows, None, &config(schedule)).unwrap();
         let rates: Vec<f32> = model.history().iter().map(|m| m.lr).collect();
         let want: Vec<f32> = (1..=7).map(|epoch| schedule.rate(0.4, epoch)).collect();
         assert_eq!(rates, want, "{schedule:?}");
         assert_eq!(model.mlp().graph().optimizer().lr(), want[6], "{schedule:?}: last rate");
         // A schedule changes the training: not the constant-rate model.
-        let constant = fit(&data, &rows, None, &config(Schedule::Constant), &mut |_| {}).unwrap();
+        let constant = fit(&data, &rows, None, &config(Schedule::Constant)).unwrap();
         assert_ne!(model.mlp().parameters().unwrap(), constant.mlp().parameters().unwrap());
     }
 }
@@ -84,7 +84,7 @@ fn stacked_schedules_equal_models_trained_alone() {
         .collect();
     let stacked = fit_batched(&data, &jobs, &mut |_, _| {}).unwrap();
     for (i, (model, config)) in stacked.iter().zip(&configs).enumerate() {
-        let alone = fit(&data, &rows, None, config, &mut |_| {}).unwrap();
+        let alone = fit(&data, &rows, None, config).unwrap();
         let rates = |m: &wgpu_mlp::Model| m.history().iter().map(|e| e.lr).collect::<Vec<_>>();
         assert_eq!(rates(model), rates(&alone), "job {i}: rates");
         let (a, b) = (model.mlp().parameters().unwrap(), alone.mlp().parameters().unwrap());
@@ -104,7 +104,7 @@ fn a_resumed_run_carries_on_its_schedule() {
         step_size: 2,
         gamma: 0.5,
     });
-    let straight = fit(&data, &rows, None, &full, &mut |_| {}).unwrap();
+    let straight = fit(&data, &rows, None, &full).unwrap();
     let first = fit(
         &data,
         &rows,
@@ -113,7 +113,6 @@ fn a_resumed_run_carries_on_its_schedule() {
             epochs: 3,
             ..full.clone()
         },
-        &mut |_| {},
     )
     .unwrap();
     let dir = std::env::temp_dir().join(format!("wgpu-mlp-schedule-{}", std::process::id()));

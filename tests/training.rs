@@ -308,10 +308,59 @@ fn early_stopping_holds_out_its_own_validation_rows() {
             epochs: 5,
             ..TrainConfig::classifier()
         };
-        let model = fit(&data, &rows, None, &config, &mut |_| {}).unwrap();
+        let model = fit(&data, &rows, None, &config).unwrap();
         assert!(
             model.history().iter().all(|m| m.val_loss.is_some()),
             "{n} rows: watched a hold-out"
         );
     }
+}
+
+/// A learning rate that saturates every sigmoid (the loss stuck at a constant, all outputs
+/// alike) is an `Error::Stalled` naming the settings; the same run at a sane rate trains on,
+/// and a cross-validation fold that stalls is scored, not fatal.
+#[test]
+fn a_saturated_run_is_reported_with_its_settings() {
+    use wgpu_mlp::{Activation, Dataset, Error, GpuDataset, GridSearchCv, Loss, TrainConfig, fit};
+    let gpu = gpu();
+    let (_, mut rng) = seeded_rng();
+    let n = 60;
+    let features = uniform(&mut rng, n * 4, -1.0, 1.0);
+    let labels: Vec<usize> = (0..n).map(|i| usize::from(features[i * 4] > 0.0)).collect();
+    let data = GpuDataset::upload(&gpu, &Dataset::classification("d", features, 4, labels, 2).unwrap()).unwrap();
+    let rows: Vec<usize> = (0..n).collect();
+    let config = |lr: f32| TrainConfig {
+        hidden: vec![8],
+        optimizer: Sgd::new(lr).into(),
+        epochs: 40,
+        batch_size: 10,
+        hidden_activation: Activation::Sigmoid,
+        output_activation: Activation::Sigmoid,
+        loss: Loss::Mse,
+        early_stopping: None,
+        ..TrainConfig::classic()
+    };
+    match fit(&data, &rows, None, &config(1e4)) {
+        Err(Error::Stalled { epoch, settings, .. }) => {
+            assert!(epoch < 40, "caught before the run ended (epoch {epoch})");
+            assert!(settings.contains("lr=10000"), "names the rate: {settings}");
+        }
+        other => panic!("lr 1e4 saturates every unit: expected Stalled, got {other:?}"),
+    }
+    let sane = fit(&data, &rows, None, &config(0.5)).unwrap();
+    assert_eq!(sane.history().len(), 40);
+    let search = GridSearchCv {
+        base: config(1e4),
+        refit: false,
+        ..GridSearchCv::default()
+    };
+    let scored = search.fit(&data, &rows).map(|r| r.results[0].mean);
+    assert!(scored.is_ok(), "stalled folds are scored: {scored:?}");
+    let refit = GridSearchCv { refit: true, ..search }
+        .fit(&data, &rows)
+        .map(|r| r.results[0].mean);
+    assert!(
+        matches!(refit, Err(Error::Stalled { .. })),
+        "the refit of a stalled winner fails: {refit:?}"
+    );
 }

@@ -18,7 +18,7 @@ use crate::train::TrainConfig;
 ///     activation: vec![Activation::Relu, Activation::Tanh],
 ///     ..ParamGrid::default()
 /// };
-/// assert_eq!(grid.points_over(&TrainConfig::default()).len(), 4);
+/// assert_eq!(grid.points_over(&TrainConfig::classic()).len(), 4);
 /// ```
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct ParamGrid {
@@ -169,7 +169,7 @@ mod tests {
     fn empty_lists_take_the_base_and_optimizers_keep_their_settings() {
         let base = TrainConfig {
             epochs: 7,
-            ..TrainConfig::default()
+            ..TrainConfig::classic()
         };
         let grid = ParamGrid {
             optimizer: vec![Sgd::new(0.2).momentum(0.5).into(), Adam::new(3e-3).into()],

@@ -3,6 +3,7 @@
 //! refit of the winners on all the training rows.
 
 mod grid;
+mod pipeline;
 mod scored;
 mod split;
 
@@ -14,7 +15,7 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::optim::{Adam, Optimizer};
-use crate::train::{EpochMetrics, GpuDataset, Model, TrainConfig, fit};
+use crate::train::{EpochMetrics, GpuDataset, Model, TrainConfig, fit_with_progress};
 
 /// How a grid point is scored on a held-out fold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +66,7 @@ pub struct CvProgress<'a> {
 /// How a search trains its fold × grid-point models.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CvExecution {
-    /// One model after another, each a [`fit`] of its own.
+    /// One model after another, each a [`fit`](crate::fit) of its own.
     Sequential,
     /// Models that share layer sizes and batch size (the folds of a grid point, and grid
     /// points that differ only in lr, momentum, weight decay or epochs) trained together:
@@ -116,7 +117,7 @@ pub struct CvJob {
 ///     base: TrainConfig { optimizer: Adam::new(1e-3).into(), ..TrainConfig::default() },
 ///     ..GridSearchCv::default() // 5 stratified folds, refit, batched
 /// };
-/// let report = search.fit(data, train, &mut |_| {})?;
+/// let report = search.fit(data, train)?;
 /// println!("{report}\nbest: {}", report.best_params());
 /// # Ok(()) }
 /// ```
@@ -193,67 +194,103 @@ impl GridSearchCv {
     }
 
     /// Refuses a `base` whose values the grid would silently override: a field the grid
-    /// lists values for must be left at its default or be one of the grid's values (a field
-    /// with an empty list is the base's).
+    /// lists values for must be left at a preset's value ([`TrainConfig::classifier`], the
+    /// default, or [`TrainConfig::classic`]) or be one of the grid's values (a field with an
+    /// empty list is the base's).
     fn check_base(&self) -> Result<()> {
         const OP: &str = "GridSearchCv::base";
-        let (base, default) = (&self.base, TrainConfig::default());
-        fn overridden<T: PartialEq + fmt::Debug>(what: &str, base: &T, default: &T, grid: &[T]) -> Result<()> {
-            if grid.is_empty() || base == default || grid.contains(base) {
+        fn overridden<T: PartialEq + fmt::Debug>(what: &str, base: T, presets: [T; 2], grid: &[T]) -> Result<()> {
+            if grid.is_empty() || presets.contains(&base) || grid.contains(&base) {
                 return Ok(());
             }
             Err(Error::invalid(
                 OP,
                 what,
-                format!("its default {default:?} or one of the grid's values {grid:?} (the grid sets it)"),
+                format!(
+                    "a preset's value ({:?} or {:?}) or one of the grid's values {grid:?} (the grid sets it)",
+                    presets[0], presets[1]
+                ),
                 format!("{base:?}: put it in the grid instead"),
             ))
         }
-        overridden("optimizer", &base.optimizer, &default.optimizer, &self.grid.optimizer)?;
-        overridden("schedule", &base.schedule, &default.schedule, &self.grid.schedule)?;
-        // With Adam the grid's momentum is β₁, and PyTorch's Adam defaults count as unset.
-        let default_optimizer = match base.optimizer {
-            Optimizer::Adam(_) => Optimizer::Adam(Adam::new(1e-3)),
-            Optimizer::Sgd(_) => default.optimizer,
-        };
+        let (base, grid) = (&self.base, &self.grid);
+        let presets = [TrainConfig::classifier(), TrainConfig::classic()];
+        let each = |get: fn(&TrainConfig) -> Vec<usize>| [get(&presets[0]), get(&presets[1])];
         overridden(
-            "optimizer lr",
-            &base.optimizer.lr(),
-            &default_optimizer.lr(),
-            &self.grid.lr,
+            "optimizer",
+            base.optimizer,
+            presets.each_ref().map(|p| p.optimizer),
+            &grid.optimizer,
         )?;
         overridden(
-            "optimizer momentum",
-            &base.optimizer.momentum(),
-            &default_optimizer.momentum(),
-            &self.grid.momentum,
+            "schedule",
+            base.schedule,
+            presets.each_ref().map(|p| p.schedule),
+            &grid.schedule,
         )?;
+        overridden("hidden", base.hidden.clone(), each(|p| p.hidden.clone()), &grid.hidden)?;
         overridden(
-            "optimizer weight_decay",
-            &base.optimizer.weight_decay(),
-            &default_optimizer.weight_decay(),
-            &self.grid.weight_decay,
+            "epochs",
+            base.epochs,
+            presets.each_ref().map(|p| p.epochs),
+            &grid.epochs,
         )?;
-        overridden("hidden", &base.hidden, &default.hidden, &self.grid.hidden)?;
-        overridden("epochs", &base.epochs, &default.epochs, &self.grid.epochs)?;
-        overridden(
-            "batch_size",
-            &base.batch_size,
-            &default.batch_size,
-            &self.grid.batch_size,
-        )?;
+        let batch_sizes = presets.each_ref().map(|p| p.batch_size);
+        overridden("batch_size", base.batch_size, batch_sizes, &grid.batch_size)?;
+        let activations = presets.each_ref().map(|p| p.hidden_activation);
         overridden(
             "hidden_activation",
-            &base.hidden_activation,
-            &default.hidden_activation,
-            &self.grid.activation,
+            base.hidden_activation,
+            activations,
+            &grid.activation,
         )?;
-        Ok(())
+        // With Adam the grid's momentum is β₁, and PyTorch's Adam defaults count as unset;
+        // for SGD, the classic network's settings do.
+        let unset = match base.optimizer {
+            Optimizer::Adam(_) => Optimizer::Adam(Adam::new(1e-3)),
+            Optimizer::Sgd(_) => TrainConfig::classic().optimizer,
+        };
+        let (optimizer, unset) = (&base.optimizer, [unset; 2]);
+        overridden("optimizer lr", optimizer.lr(), unset.map(|o| o.lr()), &grid.lr)?;
+        overridden(
+            "optimizer momentum",
+            optimizer.momentum(),
+            unset.map(|o| o.momentum()),
+            &grid.momentum,
+        )?;
+        let decays = unset.map(|o| o.weight_decay());
+        overridden(
+            "optimizer weight_decay",
+            optimizer.weight_decay(),
+            decays,
+            &grid.weight_decay,
+        )
     }
 
     /// Cross-validates every grid point on `rows` of `data`, ranks them, and refits the best.
-    /// The same seed gives the same report.
-    pub fn fit(&self, data: &GpuDataset, rows: &[usize], progress: &mut dyn FnMut(CvProgress)) -> Result<CvReport> {
+    /// The same seed gives the same report. [`GridSearchCv::fit_with_progress`] shows each
+    /// epoch as it ends; [`GridSearchCv::fit_dataset`] starts from a data set on the host.
+    pub fn fit(&self, data: &GpuDataset, rows: &[usize]) -> Result<CvReport> {
+        self.fit_with_progress(data, rows, &mut |_| {})
+    }
+
+    /// [`GridSearchCv::fit`], with `progress` seeing every epoch of every model as it ends
+    /// (which grid point, which fold, the epoch's metrics).
+    ///
+    /// ```no_run
+    /// # fn demo(data: &wgpu_mlp::GpuDataset, train: &[usize]) -> wgpu_mlp::Result<()> {
+    /// let search = wgpu_mlp::GridSearchCv::default();
+    /// let report = search.fit_with_progress(data, train, &mut |p| {
+    ///     eprintln!("point {} fold {:?}: epoch {}", p.point, p.fold, p.metrics.epoch)
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn fit_with_progress(
+        &self,
+        data: &GpuDataset,
+        rows: &[usize],
+        progress: &mut dyn FnMut(CvProgress),
+    ) -> Result<CvReport> {
         const OP: &str = "GridSearchCv";
         self.check_base()?;
         data.check_rows(OP, "rows", rows)?;
@@ -312,7 +349,7 @@ impl GridSearchCv {
         let best_index = order[0];
         let best_model = if self.refit {
             let config = self.config(&results[best_index].params);
-            Some(fit(data, rows, None, &config, &mut |metrics| {
+            Some(fit_with_progress(data, rows, None, &config, &mut |metrics| {
                 progress(CvProgress {
                     point: best_index,
                     fold: None,
@@ -327,7 +364,7 @@ impl GridSearchCv {
             best_index,
             scoring,
             best_model,
-            execution: self.execution,
+            execution,
             jobs,
         })
     }

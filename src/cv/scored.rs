@@ -4,7 +4,7 @@
 use super::split::Fold;
 use super::{CvJob, CvProgress, CvResult, Scoring};
 use crate::error::Result;
-use crate::train::{GpuDataset, Lane, TrainConfig, evaluate_stack, fit, stack_groups, train_stack};
+use crate::train::{GpuDataset, Lane, TrainConfig, evaluate_stack, fit_fold, stack_groups, train_stack};
 
 /// Ranks `results` by mean score (1 the best); ties keep grid order (the earlier point wins,
 /// as in scikit-learn). The indices from best to worst.
@@ -61,7 +61,7 @@ impl Scored {
         for (p, config) in configs.iter().enumerate() {
             for (k, fold) in folds.iter().enumerate() {
                 let started = std::time::Instant::now();
-                let model = fit(data, &fold.train, None, config, &mut |metrics| {
+                let model = fit_fold(data, &fold.train, config, &mut |metrics| {
                     progress(CvProgress {
                         point: p,
                         fold: Some(k),
@@ -97,10 +97,7 @@ impl Scored {
             let models: Vec<(usize, usize)> = run.jobs.iter().map(|&i| pairs[i]).collect();
             let lanes: Vec<Lane> = models
                 .iter()
-                .map(|&(p, k)| Lane {
-                    rows: &folds[k].train,
-                    config: &configs[p],
-                })
+                .map(|&(p, k)| Lane::new(&folds[k].train, &configs[p]))
                 .collect();
             let started = std::time::Instant::now();
             let stack = train_stack(data, &lanes, &mut |m, metrics| {

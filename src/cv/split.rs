@@ -130,7 +130,8 @@ pub enum Folds {
 }
 
 impl Folds {
-    pub(super) fn n_splits(&self) -> usize {
+    /// The number of folds (scikit-learn's `n_splits`).
+    pub fn n_splits(&self) -> usize {
         match self {
             Folds::KFold(k) => k.n_splits,
             Folds::Stratified(k) => k.n_splits,

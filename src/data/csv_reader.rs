@@ -31,22 +31,92 @@ impl Dataset {
 
     /// Parses CSV from memory (gzip-compressed or plain); `name` appears in error messages.
     pub fn from_csv_bytes(bytes: &[u8], name: &str, options: &CsvOptions) -> Result<Self> {
-        let text;
-        let plain: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
-            let mut decoded = Vec::new();
-            flate2::read::GzDecoder::new(bytes)
-                .read_to_end(&mut decoded)
-                .map_err(|e| data_error(name, 0, 0, format!("not valid gzip: {e}")))?;
-            text = decoded;
-            &text
-        } else {
-            bytes
-        };
-        let delimiter = options.delimiter.unwrap_or_else(|| detect_delimiter(plain));
-        let rows = read_rows(plain, name, delimiter)?;
+        let plain = decompressed(bytes, name)?;
+        let delimiter = options.delimiter.unwrap_or_else(|| detect_delimiter(&plain));
+        let rows = read_rows(&plain, name, delimiter, 2)?;
         let table = Table::new(rows, name, options, delimiter)?;
         table.into_dataset(name, options)
     }
+}
+
+/// Reads rows to predict on from a CSV file (gzip or plain) as [`Dataset::from_csv_path`]
+/// reads training files (delimiter and header detected or set): `n_features` columns, or
+/// `n_features + 1` whose label column (`options.label_column`) is left out, so a file laid
+/// out like the training file works too. Row-major, as [`Model::predict`](crate::Model::predict)
+/// takes them.
+///
+/// ```no_run
+/// # fn demo(model: &wgpu_mlp::Model) -> wgpu_mlp::Result<()> {
+/// let x = wgpu_mlp::data::read_features("new_rows.csv", &Default::default(), model.n_features())?;
+/// let names = model.predict_class_names(&x)?;
+/// # Ok(()) }
+/// ```
+pub fn read_features(path: impl AsRef<Path>, options: &CsvOptions, n_features: usize) -> Result<Vec<f32>> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| crate::error::Error::Io {
+        file: name.clone(),
+        source,
+    })?;
+    let plain = decompressed(&bytes, &name)?;
+    let delimiter = options.delimiter.unwrap_or_else(|| detect_delimiter(&plain));
+    let mut rows = read_rows(&plain, &name, delimiter, 1)?;
+    let width = rows[0].1.len();
+    let skip = if width == n_features + 1 {
+        let table = Table::new(rows, &name, options, delimiter)?;
+        rows = table.rows;
+        Some(table.label_at)
+    } else if width == n_features {
+        let header =
+            options.has_header || (rows.len() > 1 && !all_numbers(&rows[0].1, None) && all_numbers(&rows[1].1, None));
+        if header {
+            rows.remove(0);
+        }
+        None
+    } else {
+        let shown = char::from(delimiter).escape_default();
+        return Err(data_error(
+            &name,
+            rows[0].0,
+            0,
+            format!(
+                "expected {n_features} feature columns (or {} with a label), got {width} split on '{shown}' \
+                 (set --delimiter if the file uses another separator)",
+                n_features + 1
+            ),
+        ));
+    };
+    let mut features = Vec::with_capacity(rows.len() * n_features);
+    for (line, cells) in &rows {
+        for (column, cell) in cells.iter().enumerate().filter(|&(c, _)| Some(c) != skip) {
+            features.push(parse_number(&name, *line, column, cell, !options.has_header)? as f32);
+        }
+    }
+    if features.is_empty() {
+        return Err(data_error(&name, 0, 0, "no data rows"));
+    }
+    Ok(features)
+}
+
+/// The file's bytes, gunzipped when they start with gzip's magic bytes.
+fn decompressed<'a>(bytes: &'a [u8], name: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return Ok(std::borrow::Cow::Borrowed(bytes));
+    }
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(bytes)
+        .read_to_end(&mut decoded)
+        .map_err(|e| data_error(name, 0, 0, format!("not valid gzip: {e}")))?;
+    Ok(std::borrow::Cow::Owned(decoded))
+}
+
+/// Whether every cell but `skip` reads as a number.
+fn all_numbers(cells: &[String], skip: Option<usize>) -> bool {
+    cells
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| Some(i) != skip)
+        .all(|(_, c)| c.parse::<f64>().is_ok())
 }
 
 /// `,`, `;` or tab: whichever the first non-empty line holds most of (`,` on a tie).
@@ -62,7 +132,7 @@ fn detect_delimiter(text: &[u8]) -> u8 {
 }
 
 /// Every non-blank record, as (line, cells), all of the same width.
-fn read_rows(text: &[u8], name: &str, delimiter: u8) -> Result<Vec<(u64, Vec<String>)>> {
+fn read_rows(text: &[u8], name: &str, delimiter: u8, min_width: usize) -> Result<Vec<(u64, Vec<String>)>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .delimiter(delimiter)
@@ -89,7 +159,7 @@ fn read_rows(text: &[u8], name: &str, delimiter: u8) -> Result<Vec<(u64, Vec<Str
                 format!("ragged row: expected {expected} columns, got {}", record.len()),
             ));
         }
-        if expected < 2 {
+        if expected < min_width {
             let shown = char::from(delimiter).escape_default();
             return Err(data_error(
                 name,
@@ -118,13 +188,7 @@ struct Table {
 impl Table {
     fn new(mut rows: Vec<(u64, Vec<String>)>, name: &str, options: &CsvOptions, delimiter: u8) -> Result<Table> {
         let width = rows[0].1.len();
-        let numeric = |cells: &[String], skip: Option<usize>| {
-            cells
-                .iter()
-                .enumerate()
-                .filter(|&(i, _)| Some(i) != skip)
-                .all(|(_, c)| c.parse::<f64>().is_ok())
-        };
+        let numeric = all_numbers;
         let guess_label = match options.label_column {
             LabelColumn::Index(i) => Some(i),
             LabelColumn::Last => Some(width - 1),

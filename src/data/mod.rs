@@ -8,6 +8,7 @@ use rand::seq::SliceRandom;
 use crate::error::{Error, Result};
 
 mod csv_reader;
+pub use csv_reader::read_features;
 
 /// Which column holds the label.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -175,6 +176,53 @@ impl Dataset {
     /// The number of classes (classification) or None.
     pub fn n_classes(&self) -> Option<usize> {
         self.labels.as_ref().map(|_| self.n_outputs)
+    }
+
+    /// Splits the row indices into (train, test) as scikit-learn's `train_test_split`:
+    /// stratified by class for classification ([`stratified_split`]), a seeded shuffle for
+    /// regression; `test_fraction` in (0, 1), at least one row each side.
+    ///
+    /// ```
+    /// # use wgpu_mlp::Dataset;
+    /// let data = Dataset::classification("toy", vec![0.0; 10], 1, vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1], 2)?;
+    /// let (train, test) = data.train_test_split(0.2, 0)?;
+    /// assert_eq!((train.len(), test.len()), (8, 2));
+    /// # Ok::<(), wgpu_mlp::Error>(())
+    /// ```
+    pub fn train_test_split(&self, test_fraction: f64, seed: u64) -> Result<(Vec<usize>, Vec<usize>)> {
+        if let Some(labels) = &self.labels {
+            return stratified_split(labels, test_fraction, seed);
+        }
+        if !(test_fraction > 0.0 && test_fraction < 1.0) || self.len() < 2 {
+            return Err(Error::invalid(
+                "Dataset::train_test_split",
+                "test_fraction (and rows)",
+                "a value in (0, 1), with at least 2 rows",
+                format!("{test_fraction} with {} rows", self.len()),
+            ));
+        }
+        let order = shuffled_indices(self.len(), seed);
+        let n_test = ((self.len() as f64 * test_fraction).round() as usize).clamp(1, self.len() - 1);
+        Ok((order[n_test..].to_vec(), order[..n_test].to_vec()))
+    }
+
+    /// The features of `rows`, row-major: what [`Model::predict`](crate::Model::predict)
+    /// takes.
+    pub fn features_of(&self, rows: &[usize]) -> Result<Vec<f32>> {
+        let d = self.n_features;
+        if let Some(&bad) = rows.iter().find(|&&r| r >= self.len()) {
+            return Err(Error::invalid(
+                "Dataset::features_of",
+                "row",
+                format!("< {} (the data set's rows)", self.len()),
+                bad,
+            ));
+        }
+        Ok(rows
+            .iter()
+            .flat_map(|&r| &self.features[r * d..(r + 1) * d])
+            .copied()
+            .collect())
     }
 }
 

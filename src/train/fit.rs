@@ -11,10 +11,11 @@ use crate::schedule::{Schedule, ScheduleState};
 use crate::tensor::Tensor;
 
 use super::batches::{Batches, Evaluation};
+use super::stall::StallWatch;
 use super::*;
 
 /// Trains a new model on `train_rows` of `data`, scoring `validation_rows` after each
-/// epoch; `on_epoch` sees every epoch's metrics (for progress bars).
+/// epoch ([`fit_with_progress`] shows each epoch's metrics as it ends).
 ///
 /// Each epoch is one submit: for every mini-batch, a gather kernel copies the shuffled rows
 /// into the model's inputs, then forward, backward and update follow. The last, partial
@@ -30,7 +31,7 @@ use super::*;
 /// let data = GpuDataset::upload(&gpu, &data)?;
 /// let rows: Vec<usize> = (0..data.len()).collect();
 /// // Adam, ReLU, cross-entropy, early stopping on a 10% hold-out: no tuning
-/// let model = fit(&data, &rows, None, &TrainConfig::classifier(), &mut |_| {})?;
+/// let model = fit(&data, &rows, None, &TrainConfig::classifier())?;
 /// println!("{} epochs", model.epochs_done());
 /// # Ok(()) }
 /// ```
@@ -39,11 +40,45 @@ pub fn fit(
     train_rows: &[usize],
     validation_rows: Option<&[usize]>,
     config: &TrainConfig,
+) -> Result<Model> {
+    fit_with_progress(data, train_rows, validation_rows, config, &mut |_| {})
+}
+
+/// [`fit`], with `on_epoch` seeing every epoch's metrics as it ends (for progress bars).
+///
+/// ```no_run
+/// # fn demo(data: &wgpu_mlp::GpuDataset, rows: &[usize]) -> wgpu_mlp::Result<()> {
+/// use wgpu_mlp::{TrainConfig, fit_with_progress};
+/// let model = fit_with_progress(data, rows, None, &TrainConfig::default(), &mut |m| {
+///     eprintln!("epoch {}: loss {:.4}", m.epoch, m.train_loss)
+/// })?;
+/// # Ok(()) }
+/// ```
+pub fn fit_with_progress(
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
     check_fit("fit", data, train_rows, validation_rows, config)?;
     let mlp = mlp_builder(data, config).build(&data.gpu, config.batch_size, config.optimizer)?;
-    fit_one(mlp, 0, data, train_rows, validation_rows, config, on_epoch)
+    let lane = Lane::watched(train_rows, config);
+    fit_one(mlp, 0, data, lane, validation_rows, on_epoch)
+}
+
+/// [`fit_with_progress`] for a cross-validation fold: a model that stalls is scored as it
+/// is (badly) instead of failing the search, as its stacked twin would be.
+pub(crate) fn fit_fold(
+    data: &GpuDataset,
+    train_rows: &[usize],
+    config: &TrainConfig,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Model> {
+    check_fit("fit", data, train_rows, None, config)?;
+    let mlp = mlp_builder(data, config).build(&data.gpu, config.batch_size, config.optimizer)?;
+    let lane = Lane::new(train_rows, config);
+    fit_one(mlp, 0, data, lane, None, on_epoch)
 }
 
 /// The rows to train on and, where early stopping has no validation rows to watch, the
@@ -90,16 +125,16 @@ pub(super) fn fit_one(
     mlp: Mlp,
     epochs_done: usize,
     data: &GpuDataset,
-    train_rows: &[usize],
+    lane: Lane,
     validation_rows: Option<&[usize]>,
-    config: &TrainConfig,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
-    let (train_rows, held_out) = hold_out(data, train_rows, validation_rows, config)?;
+    let config = lane.config;
+    let (train_rows, held_out) = hold_out(data, lane.rows, validation_rows, config)?;
     let validation_rows = validation_rows.or(held_out.as_deref());
     let lane = Lane {
         rows: &train_rows,
-        config,
+        ..lane
     };
     let mut stack = train_epochs(mlp, epochs_done, data, &[lane], validation_rows, &mut |_, metrics| {
         on_epoch(metrics)
@@ -179,7 +214,14 @@ pub fn resume(
             format!("{:?}", config.optimizer),
         ));
     }
-    fit_one(mlp, epochs_done, data, train_rows, validation_rows, config, on_epoch)
+    fit_one(
+        mlp,
+        epochs_done,
+        data,
+        Lane::watched(train_rows, config),
+        validation_rows,
+        on_epoch,
+    )
 }
 
 /// The network `fit` trains for `config` on `data`: its layer sizes, seed and activations.
@@ -236,6 +278,25 @@ pub(crate) struct TrainedStack {
 pub(crate) struct Lane<'a> {
     pub(crate) rows: &'a [usize],
     pub(crate) config: &'a TrainConfig,
+    /// Fail with [`Error::Stalled`] when the model stops learning (a single model only).
+    watch_stalls: bool,
+}
+
+impl<'a> Lane<'a> {
+    pub(crate) fn new(rows: &'a [usize], config: &'a TrainConfig) -> Self {
+        Lane {
+            rows,
+            config,
+            watch_stalls: false,
+        }
+    }
+
+    fn watched(rows: &'a [usize], config: &'a TrainConfig) -> Self {
+        Lane {
+            watch_stalls: true,
+            ..Lane::new(rows, config)
+        }
+    }
 }
 
 /// Epochs `epochs_done + 1 ..= max epochs` of training `mlp`, a single model or a stack with
@@ -266,6 +327,7 @@ pub(super) fn train_epochs(
     let mut early_stop = EarlyStop::new(lanes[0].config.early_stopping);
     let mut orders: Vec<Vec<usize>> = rows.iter().map(|r| r.to_vec()).collect();
     let mut schedules = Schedules::new(lanes, epochs_done, &mlp);
+    let mut stall = StallWatch::new(lanes.len() == 1 && lanes[0].watch_stalls);
     for epoch in epochs_done + 1..=max_epochs {
         let training: Vec<bool> = lanes.iter().map(|lane| epoch <= lane.config.epochs).collect();
         let rates = schedules.apply(epoch, &mut mlp)?;
@@ -314,6 +376,7 @@ pub(super) fn train_epochs(
             on_epoch(m, &metrics);
             histories[m].push(metrics);
         }
+        stall.observe((epoch, losses[0].1 as f32), &mlp, data, lanes[0].rows, lanes[0].config)?;
         if let Some(scores) = val
             && early_stop.should_stop(scores.loss, &mlp)?
         {

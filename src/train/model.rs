@@ -118,6 +118,16 @@ impl Model {
             .collect())
     }
 
+    /// Features per row the model takes.
+    pub fn n_features(&self) -> usize {
+        self.mlp.sizes()[0]
+    }
+
+    /// Outputs per row the model gives (classes, for a classifier).
+    pub fn n_outputs(&self) -> usize {
+        self.mlp.sizes()[self.mlp.sizes().len() - 1]
+    }
+
     /// Epochs trained in all (resumed runs included).
     pub fn epochs_done(&self) -> usize {
         self.epochs_done
@@ -138,6 +148,49 @@ impl Model {
         data.check_rows("Model::evaluate", "rows", rows)?;
         self.check_data("Model::evaluate", data)?;
         Ok(Evaluation::new(data, &self.mlp, &[rows])?.run_one(&self.mlp)?.0)
+    }
+
+    /// scikit-learn's `score` on `rows` of a data set on the host, its features raw as read
+    /// (the attached scaler applies): the share of rows whose predicted class is their label
+    /// for classification, the coefficient of determination R² (averaged over outputs) for
+    /// regression.
+    ///
+    /// ```no_run
+    /// # fn demo(model: &wgpu_mlp::Model, data: &wgpu_mlp::Dataset, test: &[usize]) -> wgpu_mlp::Result<()> {
+    /// println!("test accuracy {:.3}", model.score(data, test)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn score(&self, data: &Dataset, rows: &[usize]) -> Result<f64> {
+        const OP: &str = "Model::score";
+        let outputs = self.mlp.sizes()[self.mlp.sizes().len() - 1];
+        if data.n_outputs != outputs {
+            return Err(Error::shape(OP, "data set outputs", outputs, data.n_outputs));
+        }
+        if rows.is_empty() {
+            return Err(Error::invalid(OP, "rows", "at least one row", 0));
+        }
+        let x = data.features_of(rows)?;
+        if let Some(labels) = &data.labels {
+            let predicted = self.predict_class(&x)?;
+            let right = rows.iter().zip(&predicted).filter(|&(&r, &p)| labels[r] == p).count();
+            return Ok(right as f64 / rows.len() as f64);
+        }
+        let predicted = self.predict(&x)?;
+        let r2_of_output = |j: usize| {
+            let target = |i: usize| data.targets[rows[i] * outputs + j] as f64;
+            let mean = (0..rows.len()).map(target).sum::<f64>() / rows.len() as f64;
+            let total: f64 = (0..rows.len()).map(|i| (target(i) - mean).powi(2)).sum();
+            let residual: f64 = (0..rows.len())
+                .map(|i| (target(i) - predicted[i * outputs + j] as f64).powi(2))
+                .sum();
+            // scikit-learn's convention for a constant target: perfect is 1, anything else 0.
+            match (total > 0.0, residual > 0.0) {
+                (true, _) => 1.0 - residual / total,
+                (false, false) => 1.0,
+                (false, true) => 0.0,
+            }
+        };
+        Ok((0..outputs).map(r2_of_output).sum::<f64>() / outputs as f64)
     }
 
     /// The network's outputs for `rows` of a data set already on the GPU, (rows, outputs)

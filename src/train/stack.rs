@@ -67,7 +67,7 @@ pub struct FitJob<'a> {
 /// let jobs: Vec<FitJob> = [0.1, 0.5, 1.0]
 ///     .iter()
 ///     .map(|&lr| {
-///         let mut config = TrainConfig { batch_size: 4, ..TrainConfig::default() };
+///         let mut config = TrainConfig { batch_size: 4, ..TrainConfig::classic() };
 ///         config.optimizer = Sgd::new(lr).momentum(0.9).into();
 ///         FitJob { train_rows: &rows, config }
 ///     })
@@ -99,10 +99,7 @@ pub fn fit_batched(
         let group = run.jobs;
         let lanes: Vec<Lane> = group
             .iter()
-            .map(|&i| Lane {
-                rows: jobs[i].train_rows,
-                config: &jobs[i].config,
-            })
+            .map(|&i| Lane::new(jobs[i].train_rows, &jobs[i].config))
             .collect();
         let stack = train_stack(data, &lanes, &mut |m, metrics| on_epoch(group[m], metrics))?;
         let params = stack.mlp.stacked_parameters()?;

@@ -1,0 +1,276 @@
+//! `wgpu-mlp fit`: a CSV file in; a cross-validated grid search, the winner refit on the
+//! training rows, its score on held-out test rows, and the fitted pipeline (scaler, network,
+//! class names) saved for `predict`.
+//!
+//! With no search options it needs no tuning: scikit-learn's MLP defaults
+//! (`TrainConfig::classifier`, or `::regressor` with `--regression`). Each search option
+//! adds a hyperparameter to the grid.
+
+use std::str::FromStr;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use wgpu_mlp::{
+    Activation, Adam, CvExecution, Dataset, Folds, Gpu, GridSearchCv, KFold, Loss, Optimizer, ParamGrid, Sgd,
+    StratifiedKFold, Task, TrainConfig,
+};
+
+use super::progress::Progress;
+
+pub fn command() -> Command {
+    let value = |name: &'static str, value_name: &'static str, help: &'static str| {
+        Arg::new(name).long(name).value_name(value_name).help(help)
+    };
+    Command::new("fit")
+        .about("Cross-validate a grid, refit the best, score it on held-out rows, save the model")
+        .arg(
+            Arg::new("data")
+                .required(true)
+                .value_name("DATA.csv")
+                .help("Training data: CSV, gzip or not"),
+        )
+        .args(super::csv_args())
+        .arg(
+            value("output", "MODEL", "Where to save the fitted model")
+                .short('o')
+                .default_value("model.safetensors"),
+        )
+        .arg(flag("regression", "The label is a real value (default: classes)"))
+        .arg(
+            value(
+                "hidden",
+                "32,16;64",
+                "Hidden layer sizes to try, configurations separated by ';'",
+            )
+            .value_parser(hidden),
+        )
+        .arg(value("lr", "LIST", "Learning rates to try, e.g. 0.001,0.01").value_parser(list::<f32>))
+        .arg(value("momentum", "LIST", "Momenta (Adam's β₁) to try").value_parser(list::<f32>))
+        .arg(value("weight-decay", "LIST", "Weight decays to try").value_parser(list::<f32>))
+        .arg(value("epochs", "LIST", "Epoch counts to try (the most, with early stopping)").value_parser(list::<usize>))
+        .arg(value("batch-size", "LIST", "Batch sizes to try").value_parser(list::<usize>))
+        .arg(
+            value(
+                "activation",
+                "LIST",
+                "Hidden activations to try: identity, sigmoid, relu, tanh, gelu",
+            )
+            .value_parser(activations),
+        )
+        .arg(
+            value(
+                "optimizer",
+                "NAME",
+                "adam (default), adamw, or sgd (lr 0.1, momentum 0.9)",
+            )
+            .value_parser(optimizer),
+        )
+        .arg(
+            value(
+                "loss",
+                "NAME",
+                "cross_entropy (default for classes), binary_cross_entropy, or mse (default for regression)",
+            )
+            .value_parser(loss),
+        )
+        .arg(
+            value(
+                "early-stopping",
+                "N|off",
+                "Patience in epochs on a 10% hold-out, or off (then CV stacks models)",
+            )
+            .default_value("10")
+            .value_parser(patience),
+        )
+        .arg(
+            value("folds", "K", "Cross-validation folds")
+                .default_value("5")
+                .value_parser(clap::value_parser!(usize)),
+        )
+        .arg(
+            value("test-fraction", "F", "Share of rows held out to test the refit model")
+                .default_value("0.2")
+                .value_parser(clap::value_parser!(f64)),
+        )
+        .arg(
+            value("seed", "N", "Seed of splits, shuffles and initialisation")
+                .default_value("0")
+                .value_parser(clap::value_parser!(u64)),
+        )
+        .arg(flag(
+            "sequential",
+            "Train the cross-validation models one by one (default: same-shaped ones stacked)",
+        ))
+        .arg(value(
+            "cv-results",
+            "FILE",
+            "Write scikit-learn's cv_results as CSV, or JSON for a .json FILE",
+        ))
+        .arg(flag("quiet", "No progress on stderr").short('q'))
+}
+
+fn flag(name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name).long(name).action(ArgAction::SetTrue).help(help)
+}
+
+fn list<T: FromStr>(text: &str) -> Result<Vec<T>, String> {
+    text.split(',')
+        .map(|v| v.trim().parse().map_err(|_| format!("cannot read {v:?}")))
+        .collect()
+}
+
+fn hidden(text: &str) -> Result<Vec<Vec<usize>>, String> {
+    text.split(';').map(list).collect()
+}
+
+fn activations(text: &str) -> Result<Vec<Activation>, String> {
+    text.split(',')
+        .map(|name| Activation::from_name(name.trim()).ok_or_else(|| format!("unknown activation {name:?}")))
+        .collect()
+}
+
+fn optimizer(text: &str) -> Result<Optimizer, String> {
+    match text {
+        "sgd" => Ok(Sgd::new(0.1).momentum(0.9).into()),
+        "adam" => Ok(Adam::new(1e-3).into()),
+        "adamw" => Ok(Adam::adamw(1e-3).into()),
+        other => Err(format!("unknown optimizer {other:?} (sgd, adam or adamw)")),
+    }
+}
+
+fn loss(text: &str) -> Result<Loss, String> {
+    Loss::from_name(text).ok_or_else(|| format!("unknown loss {text:?} (cross_entropy, binary_cross_entropy or mse)"))
+}
+
+fn patience(text: &str) -> Result<Option<usize>, String> {
+    match text {
+        "off" => Ok(None),
+        n => n
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("a patience in epochs or 'off', got {n:?}")),
+    }
+}
+
+pub fn run(args: &ArgMatches) -> super::Outcome {
+    let path = args.get_one::<String>("data").ok_or("DATA.csv is needed")?;
+    let mut csv = super::csv_options(args);
+    if args.get_flag("regression") {
+        csv.task = Task::Regression;
+    }
+    let data = Dataset::from_csv_path(path, &csv)?;
+    let gpu = Gpu::new()?;
+    println!(
+        "adapter: {} ({:?}, {:?})",
+        gpu.adapter_name(),
+        gpu.backend(),
+        gpu.device_type()
+    );
+    let test_fraction = *args.get_one::<f64>("test-fraction").ok_or("--test-fraction")?;
+    let seed = *args.get_one::<u64>("seed").ok_or("--seed")?;
+    let (train, test) = data.train_test_split(test_fraction, seed)?;
+    println!(
+        "{path}: {} samples, {} features, {} outputs; {} train / {} test",
+        data.len(),
+        data.n_features,
+        data.n_outputs,
+        train.len(),
+        test.len()
+    );
+    if let Some(names) = &data.class_names {
+        println!("classes (in output order): {}", names.join(", "));
+    }
+    let search = search(args, data.labels.is_some(), seed)?;
+    let quiet = args.get_flag("quiet");
+    let mut progress = Progress::new(search.total_epochs(), quiet);
+    let report =
+        search.fit_dataset_with_progress(&gpu, &data, &train, &mut |p| progress.epoch(p.metrics.train_loss))?;
+    progress.finish();
+    println!(
+        "\n{}-fold cross-validation ({}):\n{report}",
+        search.folds.n_splits(),
+        report.execution
+    );
+    println!("best: {}", report.best_params());
+    if let Some(path) = args.get_one::<String>("cv-results") {
+        report.write_cv_results(path)?;
+        println!("cv_results written to {path}");
+    }
+    let model = report.into_best_model()?;
+    let score = model.score(&data, &test)?;
+    match data.labels {
+        Some(_) => println!("test accuracy {:.2}%", 100.0 * score),
+        None => println!("test R² {score:.4}"),
+    }
+    let output = args.get_one::<String>("output").ok_or("--output")?;
+    model.save(output)?;
+    println!("model saved to {output}; predict with: wgpu-mlp predict {output} ROWS.csv");
+    Ok(())
+}
+
+/// The search the options ask for: scikit-learn's defaults as the base, each search option a
+/// hyperparameter of the grid.
+fn search(args: &ArgMatches, classification: bool, seed: u64) -> Result<GridSearchCv, String> {
+    let get = |name: &str| args.get_one::<Vec<f32>>(name).cloned().unwrap_or_default();
+    let counts = |name: &str| args.get_one::<Vec<usize>>(name).cloned().unwrap_or_default();
+    let grid = ParamGrid {
+        hidden: args.get_one::<Vec<Vec<usize>>>("hidden").cloned().unwrap_or_default(),
+        lr: get("lr"),
+        momentum: get("momentum"),
+        weight_decay: get("weight-decay"),
+        epochs: counts("epochs"),
+        batch_size: counts("batch-size"),
+        activation: args
+            .get_one::<Vec<Activation>>("activation")
+            .cloned()
+            .unwrap_or_default(),
+        ..ParamGrid::default()
+    };
+    let defaults = if classification {
+        TrainConfig::classifier()
+    } else {
+        TrainConfig::regressor()
+    };
+    let loss = args.get_one::<Loss>("loss").copied().unwrap_or(defaults.loss);
+    let base = TrainConfig {
+        seed,
+        loss,
+        optimizer: args
+            .get_one::<Optimizer>("optimizer")
+            .copied()
+            .unwrap_or(defaults.optimizer),
+        // MSE on classes trains sigmoid outputs on one-hot rows; the cross-entropies take logits.
+        output_activation: if loss == Loss::Mse && classification {
+            Activation::Sigmoid
+        } else {
+            Activation::Identity
+        },
+        early_stopping: args.get_one::<Option<usize>>("early-stopping").copied().flatten(),
+        ..defaults
+    };
+    let n_splits = *args.get_one::<usize>("folds").ok_or("--folds")?;
+    let folds = if classification {
+        Folds::Stratified(StratifiedKFold {
+            n_splits,
+            shuffle: true,
+            seed,
+        })
+    } else {
+        Folds::KFold(KFold {
+            n_splits,
+            shuffle: true,
+            seed,
+        })
+    };
+    let execution = if args.get_flag("sequential") {
+        CvExecution::Sequential
+    } else {
+        CvExecution::default()
+    };
+    Ok(GridSearchCv {
+        grid,
+        folds,
+        refit: true,
+        base,
+        execution,
+    })
+}

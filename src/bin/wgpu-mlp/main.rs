@@ -1,0 +1,95 @@
+//! `wgpu-mlp`: train, tune and use multilayer perceptrons on any GPU from the command line.
+//!
+//! ```text
+//! wgpu-mlp fit DATA.csv [options]      cross-validated search, refit, test score, saved model
+//! wgpu-mlp predict MODEL DATA.csv      predictions as CSV
+//! wgpu-mlp info                        the adapters, the one chosen, its limits
+//! ```
+//!
+//! Exit status: 0 done, 1 bad input or a failure (the message on stderr), 2 a usage error.
+
+mod fit;
+mod info;
+mod predict;
+mod progress;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use wgpu_mlp::{CsvOptions, LabelColumn};
+
+type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+fn main() {
+    // Mesa 22's device-select layer asks Wayland for a display while listing GPUs, which
+    // prints "XDG_RUNTIME_DIR is invalid" twice on a headless machine; the library chooses
+    // the adapter itself, so the layer is not needed.
+    if std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: the first statement of main, before any other thread exists.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+    // Usage errors exit with 2 and --help with 0, from clap.
+    let matches = cli().get_matches();
+    let outcome = match matches.subcommand() {
+        Some(("fit", args)) => fit::run(args),
+        Some(("predict", args)) => predict::run(args),
+        Some(("info", _)) => info::run(),
+        _ => Err("a subcommand is needed: fit, predict or info (see --help)".into()),
+    };
+    if let Err(e) = outcome {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn cli() -> Command {
+    Command::new("wgpu-mlp")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Train, tune and use multilayer perceptrons on any GPU (wgpu: Vulkan, Metal, DX12, GL)")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommand(fit::command())
+        .subcommand(predict::command())
+        .subcommand(Command::new("info").about("List the adapters, the one chosen and its limits"))
+}
+
+/// The options that say how to read a CSV file, shared by `fit` and `predict`.
+fn csv_args() -> [Arg; 3] {
+    [
+        Arg::new("label-column")
+            .long("label-column")
+            .value_name("N|last|NAME")
+            .help("The label column: a 0-based index, last (default), or its header name"),
+        Arg::new("header")
+            .long("header")
+            .action(ArgAction::SetTrue)
+            .help("The first line is a header (also recognised without this)"),
+        Arg::new("delimiter")
+            .long("delimiter")
+            .value_name("C")
+            .value_parser(parse_delimiter)
+            .help("Field separator: one character or 'tab' (default: detects , ; tab)"),
+    ]
+}
+
+fn csv_options(args: &ArgMatches) -> CsvOptions {
+    let label_column = match args.get_one::<String>("label-column").map(String::as_str) {
+        None | Some("last") => LabelColumn::Last,
+        Some(text) => match text.parse() {
+            Ok(index) => LabelColumn::Index(index),
+            Err(_) => LabelColumn::Name(text.to_string()),
+        },
+    };
+    CsvOptions {
+        label_column,
+        has_header: args.get_flag("header"),
+        delimiter: args.get_one::<u8>("delimiter").copied(),
+        ..CsvOptions::default()
+    }
+}
+
+fn parse_delimiter(text: &str) -> Result<u8, String> {
+    match text {
+        "tab" | "\\t" => Ok(b'\t'),
+        one if one.len() == 1 => Ok(one.as_bytes()[0]),
+        other => Err(format!("one character or 'tab', got {other:?}")),
+    }
+}

@@ -1,0 +1,75 @@
+//! The search from a data set on the host: features standardised on the training rows, the
+//! data uploaded once, the refit model handed back as a whole fitted pipeline.
+
+use super::{CvProgress, CvReport, GridSearchCv};
+use crate::data::{Dataset, Scaler, Scaling};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::train::{GpuDataset, Model};
+
+impl GridSearchCv {
+    /// [`GridSearchCv::fit`] from a data set on the host, with raw features: standardises
+    /// them on `rows` (a scaler fitted on those rows only, as scikit-learn's
+    /// `make_pipeline(StandardScaler(), MLPClassifier())` searched on them), uploads the data
+    /// once, searches, and refits. The refit model carries the scaler and the class names
+    /// (the file's, or the class numbers as text), so it predicts on raw rows and
+    /// [`Model::save`] keeps the whole pipeline.
+    ///
+    /// ```no_run
+    /// use wgpu_mlp::{CsvOptions, Dataset, Gpu, GridSearchCv};
+    /// # fn main() -> wgpu_mlp::Result<()> {
+    /// let gpu = Gpu::new()?;
+    /// let data = Dataset::from_csv_path("data/digits.csv.gz", &CsvOptions::default())?;
+    /// let (train, test) = data.train_test_split(0.2, 0)?;
+    /// let model = GridSearchCv::default().fit_dataset(&gpu, &data, &train)?.into_best_model()?;
+    /// println!("test accuracy {:.3}", model.score(&data, &test)?);
+    /// # Ok(()) }
+    /// ```
+    pub fn fit_dataset(&self, gpu: &Gpu, data: &Dataset, rows: &[usize]) -> Result<CvReport> {
+        self.fit_dataset_with_progress(gpu, data, rows, &mut |_| {})
+    }
+
+    /// [`GridSearchCv::fit_dataset`], with `progress` seeing every epoch of every model as
+    /// it ends (see [`GridSearchCv::fit_with_progress`]).
+    pub fn fit_dataset_with_progress(
+        &self,
+        gpu: &Gpu,
+        data: &Dataset,
+        rows: &[usize],
+        progress: &mut dyn FnMut(CvProgress),
+    ) -> Result<CvReport> {
+        data.validate()?;
+        let scaler = Scaler::fit(Scaling::Standardize, data, rows)?;
+        let mut scaled = data.clone();
+        scaler.transform(&mut scaled)?;
+        let on_gpu = GpuDataset::upload(gpu, &scaled)?;
+        drop(scaled);
+        let mut report = self.fit_with_progress(&on_gpu, rows, progress)?;
+        if let Some(model) = report.best_model.take() {
+            let model = model.with_scaler(scaler);
+            // Classes keep the file's names, or their numbers as text: a saved classifier
+            // says it is one.
+            let numbers = || data.n_classes().map(|k| (0..k).map(|c| c.to_string()).collect());
+            report.best_model = Some(match data.class_names.clone().or_else(numbers) {
+                Some(names) => model.with_class_names(names)?,
+                None => model,
+            });
+        }
+        Ok(report)
+    }
+}
+
+impl CvReport {
+    /// The refit model, for a search run with `refit` (the default); without it, an error
+    /// that says so.
+    pub fn into_best_model(self) -> Result<Model> {
+        self.best_model.ok_or_else(|| {
+            Error::invalid(
+                "CvReport::into_best_model",
+                "GridSearchCv::refit",
+                "true (the winner refit on all training rows)",
+                "false: set refit to get a model",
+            )
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! The `wgpu-mlp` command: help and exit codes (0 done, 1 bad input, 2 usage), `fit` on a CSV
+//! as found in the wild (a header, `;`, class names) saving a model that `predict`, in
+//! another process, answers with class names, the same ones the library's `Model::load`
+//! gives, and `info`.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::*;
+
+fn wgpu_mlp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wgpu-mlp"))
+        .args(args)
+        .output()
+        .expect("the wgpu-mlp binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_and_usage_errors() {
+    for args in [
+        &["--help"][..],
+        &["fit", "--help"],
+        &["predict", "--help"],
+        &["info", "--help"],
+    ] {
+        let out = wgpu_mlp(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).contains("Usage: wgpu-mlp"),
+            "{args:?} prints its usage"
+        );
+    }
+    for args in [
+        &[][..],
+        &["fit"],
+        &["fit", "x.csv", "--lr", "fast"],
+        &["predict", "model"],
+        &["nonsense"],
+    ] {
+        let out = wgpu_mlp(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?} is a usage error: {}",
+            text(&out.stderr)
+        );
+    }
+    let out = wgpu_mlp(&["fit", "/nonexistent/data.csv"]);
+    assert_eq!(out.status.code(), Some(1), "a missing file is bad input");
+    assert!(
+        text(&out.stderr).contains("/nonexistent/data.csv"),
+        "names the file: {}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn fit_then_predict_in_other_processes_gives_class_names() {
+    let gpu = gpu();
+    let (seed, mut rng) = seeded_rng();
+    let dir = std::env::temp_dir().join(format!("wgpu-mlp-cli-{}-{seed}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // Three well-separated blobs named by species, ';'-separated, with a header.
+    let names = ["setosa", "versicolor", "virginica"];
+    let mut csv = String::from("width;length;depth;species\n");
+    let mut rows = String::new();
+    for i in 0..90 {
+        let class = i % 3;
+        let x = uniform(&mut rng, 3, -0.5, 0.5);
+        let line = format!("{};{};{}", x[0] + 3.0 * class as f32, x[1] - 2.0 * class as f32, x[2]);
+        csv += &format!("{line};{}\n", names[class]);
+        if i < 12 {
+            rows += &format!("{line}\n");
+        }
+    }
+    let (train_path, rows_path) = (dir.join("train.csv"), dir.join("rows.csv"));
+    let model_path = dir.join("model.safetensors");
+    std::fs::write(&train_path, csv).unwrap();
+    std::fs::write(&rows_path, rows).unwrap();
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+
+    let seed_text = (seed % 1000).to_string();
+    let fit = wgpu_mlp(&[
+        "fit",
+        &path(&train_path),
+        "-o",
+        &path(&model_path),
+        "--folds",
+        "3",
+        "--seed",
+        &seed_text,
+    ]);
+    let stdout = text(&fit.stdout);
+    assert_eq!(
+        fit.status.code(),
+        Some(0),
+        "seed {seed}: {}\n{stdout}",
+        text(&fit.stderr)
+    );
+    assert!(
+        stdout.contains("classes (in output order): setosa, versicolor, virginica"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("test accuracy"), "{stdout}");
+
+    let predict = wgpu_mlp(&["predict", &path(&model_path), &path(&rows_path)]);
+    assert_eq!(predict.status.code(), Some(0), "{}", text(&predict.stderr));
+    let answered: Vec<String> = text(&predict.stdout).lines().map(str::to_string).collect();
+    assert_eq!(answered[0], "class");
+    let want: Vec<&str> = (0..12).map(|i| names[i % 3]).collect();
+    assert_eq!(
+        &answered[1..],
+        &want[..],
+        "seed {seed}: separable blobs are classified right"
+    );
+
+    // The library loading the same file answers the same.
+    let model = wgpu_mlp::Model::load(&gpu, &model_path).unwrap();
+    let x = wgpu_mlp::data::read_features(&rows_path, &Default::default(), model.n_features()).unwrap();
+    assert_eq!(model.predict_class_names(&x).unwrap(), want);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn info_names_the_adapter() {
+    let gpu = gpu();
+    let out = wgpu_mlp(&["info"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&format!("* {}", gpu.adapter_name())),
+        "{}",
+        text(&out.stdout)
+    );
+}

@@ -152,7 +152,7 @@ fn fresh(gpu: &Gpu, workload: &Workload, models: usize, variant: Variant) -> Res
 
 /// The last model's loss after a forward pass (the single model's, unstacked).
 fn last_loss(mlp: &Mlp) -> Result<f32, wgpu_mlp::Error> {
-    mlp.evaluate()?;
+    mlp.batch_loss()?;
     let losses = mlp.losses()?;
     Ok(losses[losses.len() - 1])
 }

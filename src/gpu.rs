@@ -28,6 +28,12 @@ pub(crate) struct PipelineKey {
 }
 
 /// A handle to the device every tensor and kernel of a model lives on. Cheap to clone.
+///
+/// ```no_run
+/// let gpu = wgpu_mlp::Gpu::new()?; // the best adapter: a GPU, else the software fallback
+/// println!("{} ({:?}), {} MiB per tensor", gpu.adapter_name(), gpu.backend(), gpu.max_binding_bytes() >> 20);
+/// # Ok::<(), wgpu_mlp::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Gpu {
     pub(crate) inner: Arc<GpuInner>,

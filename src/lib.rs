@@ -1,8 +1,6 @@
-//! # wgpu-mlp
+#![doc = include_str!("../README.md")]
 //!
-//! Train multilayer perceptrons on any GPU through wgpu (Vulkan, Metal, DX12, GL) with
-//! hand-written WGSL compute kernels, falling back to a software adapter (Mesa lavapipe)
-//! where no GPU exists.
+//! # The API at a glance
 //!
 //! The crate root is the trainer, as scikit-learn users meet one:
 //! - [`Gpu`]: adapter choice and the device ([`gpu`] module docs say how it picks);
@@ -79,8 +77,3 @@ pub mod raw {
         pub use crate::ops::*;
     }
 }
-
-/// The README's examples, compiled as doctests so they stay true.
-#[doc = include_str!("../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;

@@ -488,7 +488,7 @@ fn public_stack_equals_models_trained_alone() {
     stack.steps(5).unwrap();
     stack.set_batch(&xs, &ts).unwrap();
     stack.steps(4).unwrap();
-    stack.evaluate().unwrap();
+    stack.batch_loss().unwrap();
     let stacked = stack.stacked_parameters().unwrap();
     let losses = stack.losses().unwrap();
     assert_eq!(losses.len(), 3);
@@ -506,7 +506,7 @@ fn public_stack_equals_models_trained_alone() {
         );
         alone.set_batch(xm, tm).unwrap();
         alone.steps(4).unwrap();
-        let loss = alone.evaluate().unwrap();
+        let loss = alone.batch_loss().unwrap();
         assert_eq!(
             param_bits(&stacked[m]),
             param_bits(&alone.parameters().unwrap()),

@@ -63,11 +63,11 @@ fn xor_converges() {
         .build(&gpu, 4, Sgd::new(1.0).momentum(0.9))
         .unwrap();
     mlp.set_batch(&x, &t).unwrap();
-    let initial = mlp.evaluate().unwrap();
+    let initial = mlp.batch_loss().unwrap();
     mlp.steps(3000).unwrap();
-    let loss = mlp.evaluate().unwrap();
+    let loss = mlp.batch_loss().unwrap();
     assert!(loss < 0.01, "XOR loss {loss} after 3000 steps (initial {initial})");
-    let y = mlp.forward().unwrap();
+    let y = mlp.batch_outputs().unwrap();
     for (yi, ti) in y.iter().zip(t) {
         assert!((yi - ti).abs() < 0.2, "XOR outputs {y:?}");
     }
@@ -130,7 +130,7 @@ fn workload_losses_match_reference() {
         mlp.set_batch(&data.x, &data.t).unwrap();
         let mut reference = RefMlp::from_params(workload.sizes, SIGMOID_NET, &data.params);
         let (x, t) = (to_f64(&data.x), to_f64(&data.t));
-        let loss_init = mlp.evaluate().unwrap();
+        let loss_init = mlp.batch_loss().unwrap();
         assert_close(
             &format!("{} loss_init", workload.name),
             0,
@@ -144,7 +144,7 @@ fn workload_losses_match_reference() {
             reference.sgd_step(&mut velocity, &x, &t, workload.batch, (0.1, 0.9, 1e-4, false));
         }
         mlp.steps(steps).unwrap();
-        let loss = mlp.evaluate().unwrap();
+        let loss = mlp.batch_loss().unwrap();
         let want = reference.loss(&x, &t, workload.batch);
         assert_close(
             &format!("{} loss after {steps}", workload.name),

@@ -170,6 +170,50 @@ pub struct CvReport {
 }
 
 impl GridSearchCv {
+    /// A search of `grid` over `base` with the defaults for the rest (5 stratified shuffled
+    /// folds, refit, batched); the setters below change those.
+    ///
+    /// ```
+    /// use wgpu_mlp::{CvExecution, GridSearchCv, ParamGrid, TrainConfig};
+    /// let grid = ParamGrid { lr: vec![1e-3, 1e-2], ..ParamGrid::default() };
+    /// let search = GridSearchCv::new(TrainConfig::default(), grid).n_splits(3).execution(CvExecution::Sequential);
+    /// assert_eq!(search.folds.n_splits(), 3);
+    /// ```
+    pub fn new(base: TrainConfig, grid: ParamGrid) -> Self {
+        GridSearchCv {
+            base,
+            grid,
+            ..GridSearchCv::default()
+        }
+    }
+
+    /// The number of folds, keeping the splitter's kind, shuffling and seed.
+    pub fn n_splits(mut self, n_splits: usize) -> Self {
+        match &mut self.folds {
+            Folds::KFold(k) => k.n_splits = n_splits,
+            Folds::Stratified(k) => k.n_splits = n_splits,
+        }
+        self
+    }
+
+    /// The splitter ([`KFold`] for regression, [`StratifiedKFold`] for classes).
+    pub fn folds(mut self, folds: Folds) -> Self {
+        self.folds = folds;
+        self
+    }
+
+    /// Whether to retrain the winner on all training rows.
+    pub fn refit(mut self, refit: bool) -> Self {
+        self.refit = refit;
+        self
+    }
+
+    /// Model by model, or batched.
+    pub fn execution(mut self, execution: CvExecution) -> Self {
+        self.execution = execution;
+        self
+    }
+
     /// Number of epochs the whole search trains (for progress bars).
     pub fn total_epochs(&self) -> usize {
         let points = self.grid.points_over(&self.base);

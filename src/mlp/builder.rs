@@ -136,7 +136,7 @@ impl MlpBuilder {
     /// let mut stack = Mlp::builder(&[2, 8, 1]).seed(7).build_stack(&gpu, 4, &sgds)?;
     /// stack.set_batch(&[0., 0., 0., 1., 1., 0., 1., 1.], &[0., 1., 1., 0.])?; // shared by all
     /// stack.steps(1000)?;
-    /// stack.evaluate()?;
+    /// stack.batch_loss()?;
     /// println!("loss per learning rate: {:?}", stack.losses()?);
     /// # Ok::<(), wgpu_mlp::Error>(())
     /// ```

@@ -16,7 +16,19 @@ use crate::ops::{Activation, Loss};
 use crate::optim::Optimizer;
 
 /// A multilayer perceptron on the GPU with its optimizer state; trains on fixed-size
-/// mini-batches.
+/// mini-batches that you write ([`Mlp::set_batch`]), stepped by hand. [`fit`](crate::fit)
+/// and [`GridSearchCv`](crate::GridSearchCv) drive one for you and hand back a
+/// [`Model`](crate::Model).
+///
+/// ```no_run
+/// use wgpu_mlp::{Activation, Gpu, Mlp, Sgd};
+/// let gpu = Gpu::new()?;
+/// let mut mlp = Mlp::builder(&[2, 8, 1]).hidden_activation(Activation::Tanh).seed(3).build(&gpu, 4, Sgd::new(0.5))?;
+/// mlp.set_batch(&[0., 0., 0., 1., 1., 0., 1., 1.], &[0., 1., 1., 0.])?;
+/// mlp.steps(1000)?;
+/// println!("loss {}, outputs {:?}", mlp.loss()?, mlp.batch_outputs()?);
+/// # Ok::<(), wgpu_mlp::Error>(())
+/// ```
 pub struct Mlp {
     /// The single-dispatch step, when [`StepKernel`] chose it.
     tiny: Option<TinyStep>,
@@ -254,16 +266,18 @@ impl Mlp {
         self.graph.loss()
     }
 
-    /// Loss of the current parameters on the current batch (forward only, no update).
-    pub fn evaluate(&self) -> Result<f32> {
-        self.check_batch("Mlp::evaluate")?;
+    /// Loss of the current parameters on the batch written by [`Mlp::set_batch`] (forward
+    /// only, no update). [`Model::evaluate`](crate::Model::evaluate) scores rows of a data set.
+    pub fn batch_loss(&self) -> Result<f32> {
+        self.check_batch("Mlp::batch_loss")?;
         self.graph.forward()?;
         self.graph.loss()
     }
 
-    /// The network's output for the current batch (forward only).
-    pub fn forward(&self) -> Result<Vec<f32>> {
-        self.check_batch("Mlp::forward")?;
+    /// The network's outputs for the batch written by [`Mlp::set_batch`] (forward only).
+    /// [`Model::predict`](crate::Model::predict) takes any rows.
+    pub fn batch_outputs(&self) -> Result<Vec<f32>> {
+        self.check_batch("Mlp::batch_outputs")?;
         self.graph.forward()?;
         self.graph.read(self.y)
     }

@@ -20,7 +20,17 @@ use crate::ops::{Activation, Loss};
 use crate::optim::{Optimizer, Sgd};
 use crate::schedule::Schedule;
 use crate::tensor::Tensor;
-/// A data set uploaded to the GPU once: features (N,F) and targets (N,O).
+/// A data set uploaded to the GPU once: features (N,F) and targets (N,O). Training, cross-
+/// validation and evaluation gather their batches from it on the device.
+///
+/// ```no_run
+/// use wgpu_mlp::{Dataset, Gpu, GpuDataset};
+/// let gpu = Gpu::new()?;
+/// let data = Dataset::classification("toy", vec![0.0, 1.0, 2.0, 3.0], 1, vec![0, 0, 1, 1], 2)?;
+/// let on_gpu = GpuDataset::upload(&gpu, &data)?;
+/// assert_eq!(on_gpu.len(), 4);
+/// # Ok::<(), wgpu_mlp::Error>(())
+/// ```
 pub struct GpuDataset {
     gpu: Gpu,
     features: Tensor,
@@ -81,7 +91,19 @@ impl GpuDataset {
     }
 }
 
-/// How to train one model.
+/// How to train one model. [`TrainConfig::default`] (= [`TrainConfig::classifier`]) needs no
+/// tuning on small tabular data; change what you need with struct update syntax.
+///
+/// ```
+/// use wgpu_mlp::{Activation, Adam, TrainConfig};
+/// let config = TrainConfig {
+///     hidden: vec![64, 32],
+///     hidden_activation: Activation::Tanh,
+///     optimizer: Adam::adamw(3e-3).weight_decay(1e-2).into(),
+///     ..TrainConfig::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainConfig {
     /// Hidden layer sizes (inputs and outputs come from the data).
@@ -230,7 +252,19 @@ pub struct Scores {
     pub accuracy: Option<f32>,
 }
 
-/// A trained model with its history.
+/// A trained model with its history: what [`fit`], [`GridSearchCv`](crate::GridSearchCv)
+/// and [`Model::load`] give. With its scaler and class names attached it is the whole
+/// fitted pipeline: it predicts on raw rows and saves as one file.
+///
+/// ```no_run
+/// # fn demo(gpu: &wgpu_mlp::Gpu, data: &wgpu_mlp::Dataset, test: &[usize]) -> wgpu_mlp::Result<()> {
+/// let model = wgpu_mlp::Model::load(gpu, "model.safetensors")?;
+/// let x = data.features_of(test)?;
+/// println!("accuracy {:.3}", model.score(data, test)?);
+/// println!("classes {:?}", model.predict_class_names(&x)?);
+/// println!("probabilities {:?}", model.predict_proba(&x)?);
+/// # Ok(()) }
+/// ```
 pub struct Model {
     mlp: Mlp,
     /// Metrics of the epochs this call trained.

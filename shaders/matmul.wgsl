@@ -41,30 +41,6 @@ fn fma_chunk(acc: vec4<f32>, a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec
     return fma(vec4<f32>(a.w), b3, fma(vec4<f32>(a.z), b2, fma(vec4<f32>(a.y), b1, fma(vec4<f32>(a.x), b0, acc))));
 }
 
-// One row of the 8×8 block: columns col0..col0+4 from `lo`, col0+4..col0+8 from `hi`.
-fn store_row(row: u32, col0: u32, lo: vec4<f32>, hi: vec4<f32>) {
-    if row >= params.rows {
-        return;
-    }
-    if col0 + 7u < params.n {
-        store(row, col0, lo.x);
-        store(row, col0 + 1u, lo.y);
-        store(row, col0 + 2u, lo.z);
-        store(row, col0 + 3u, lo.w);
-        store(row, col0 + 4u, hi.x);
-        store(row, col0 + 5u, hi.y);
-        store(row, col0 + 6u, hi.z);
-        store(row, col0 + 7u, hi.w);
-        return;
-    }
-    let values = array<f32, 8>(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w);
-    for (var j = 0u; j < 8u; j++) {
-        if col0 + j < params.n {
-            store(row, col0 + j, values[j]);
-        }
-    }
-}
-
 @compute @workgroup_size(8, VEC4_WG_ROWS)
 fn matmul_vec4(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -197,14 +173,20 @@ fn matmul_vec4(
         lo7 = fma_chunk(lo7, a7, b_lo0, b_lo1, b_lo2, b_lo3);
         hi7 = fma_chunk(hi7, a7, b_hi0, b_hi1, b_hi2, b_hi3);
     }
-    store_row(row0, col0, lo0, hi0);
-    store_row(row0 + 1u, col0, lo1, hi1);
-    store_row(row0 + 2u, col0, lo2, hi2);
-    store_row(row0 + 3u, col0, lo3, hi3);
-    store_row(row0 + 4u, col0, lo4, hi4);
-    store_row(row0 + 5u, col0, lo5, hi5);
-    store_row(row0 + 6u, col0, lo6, hi6);
-    store_row(row0 + 7u, col0, lo7, hi7);
+    // The 64 stores in a loop LLVM keeps rolled (its bound is not a constant): each store
+    // inlines the epilogue, a switch over every activation, and 64 unrolled copies of it
+    // took lavapipe's LLVM 74-78 s per layout on a cold cache. The block goes through a
+    // private array once, after the K loop, where its cost is one write and one read per
+    // output.
+    let block = array<vec4<f32>, 16>(lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, lo4, hi4, lo5, hi5, lo6, hi6, lo7, hi7);
+    let count = min(64u, params.rows * 64u);
+    for (var i = 0u; i < count; i++) {
+        let row = row0 + i / 8u;
+        let col = col0 + i % 8u;
+        if row < params.rows && col < params.n {
+            store(row, col, block[i / 4u][i % 4u]);
+        }
+    }
 }
 
 // For CPU adapters, cheap to compile: a workgroup of 8 invocations (one SIMD group on

@@ -195,31 +195,6 @@ fn multiply_k(acc: Blocks, at: u32, tx: u32, ty: u32) -> Blocks {
     return Blocks(outer(acc.lo_lo, a_lo, b_lo), outer(acc.lo_hi, a_lo, b_hi), outer(acc.hi_lo, a_hi, b_lo), outer(acc.hi_hi, a_hi, b_hi));
 }
 
-fn store_block(row: u32, col: u32, block: Block) {
-    store_run(row, col, block.r0);
-    store_run(row + 1u, col, block.r1);
-    store_run(row + 2u, col, block.r2);
-    store_run(row + 3u, col, block.r3);
-}
-
-fn store_run(row: u32, col: u32, v: vec4<f32>) {
-    if row >= params.rows {
-        return;
-    }
-    if col < params.n {
-        store(row, col, v.x);
-    }
-    if col + 1u < params.n {
-        store(row, col + 1u, v.y);
-    }
-    if col + 2u < params.n {
-        store(row, col + 2u, v.z);
-    }
-    if col + 3u < params.n {
-        store(row, col + 3u, v.w);
-    }
-}
-
 @compute @workgroup_size(16, 16)
 fn matmul_tiled(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -262,10 +237,25 @@ fn matmul_tiled(
             acc = multiply_k(acc, at + 96u, tx, ty);
         }
     }
+    // The 64 stores in a loop LLVM keeps rolled (its bound is not a constant), as in
+    // matmul_vec4: unrolled, each inlined the epilogue's activation switch (23 s per layout
+    // on a cold lavapipe cache). Block q of the four: rows +64 for q ≥ 2, columns +64 for
+    // odd q; row (i / 4) % 4 and column i % 4 within it.
     let row_lo = row0 + 4u * ty;
     let col_lo = col0 + 4u * tx;
-    store_block(row_lo, col_lo, acc.lo_lo);
-    store_block(row_lo, col_lo + 64u, acc.lo_hi);
-    store_block(row_lo + 64u, col_lo, acc.hi_lo);
-    store_block(row_lo + 64u, col_lo + 64u, acc.hi_hi);
+    let rows = array<vec4<f32>, 16>(
+        acc.lo_lo.r0, acc.lo_lo.r1, acc.lo_lo.r2, acc.lo_lo.r3,
+        acc.lo_hi.r0, acc.lo_hi.r1, acc.lo_hi.r2, acc.lo_hi.r3,
+        acc.hi_lo.r0, acc.hi_lo.r1, acc.hi_lo.r2, acc.hi_lo.r3,
+        acc.hi_hi.r0, acc.hi_hi.r1, acc.hi_hi.r2, acc.hi_hi.r3,
+    );
+    let count = min(64u, params.rows * 64u);
+    for (var i = 0u; i < count; i++) {
+        let q = i / 16u;
+        let row = row_lo + select(0u, 64u, q >= 2u) + (i / 4u) % 4u;
+        let col = col_lo + select(0u, 64u, (q & 1u) == 1u) + i % 4u;
+        if row < params.rows && col < params.n {
+            store(row, col, rows[i / 4u][i % 4u]);
+        }
+    }
 }

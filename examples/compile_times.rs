@@ -88,7 +88,7 @@ fn main() -> Result<(), wgpu_mlp::Error> {
         }
     } else {
         for kernel in wgpu_mlp::raw::MATMUL_KERNELS {
-            if !named.is_empty() && !named.contains(&format!("{kernel:?}").as_str()) {
+            if !kernel.available(&gpu) || !named.is_empty() && !named.contains(&format!("{kernel:?}").as_str()) {
                 continue;
             }
             for layout in LAYOUTS {

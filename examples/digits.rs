@@ -2,10 +2,11 @@
 //! 5-fold stratified cross-validation over a hyperparameter grid, a refit of the winner on
 //! the whole training part, and its accuracy on the untouched test part.
 //!
-//! The grid: Adam at learning rates 0.001, 0.003 and 0.01, weight decay 1e-4 or 1e-5, 20 or
-//! 30 epochs, sigmoid or ReLU hidden units, softmax cross-entropy. Cross-validation trains its
-//! 120 fold × grid-point models batched (stacked, one kernel launch per step for a whole
-//! stack); `--sequential` trains them model by model instead.
+//! The grid: Adam at learning rates 0.001, 0.003 and 0.01, sigmoid or ReLU hidden units (64),
+//! softmax cross-entropy, weight decay 1e-5, 20 epochs of batches of 32. (A 24-point grid that
+//! also tried weight decay 1e-4 and 30 epochs picked the same winner at four times the cost.)
+//! Cross-validation trains its 30 fold × grid-point models batched (stacked, one kernel launch
+//! per step for a whole stack); `--sequential` trains them model by model instead.
 //!
 //! `cargo run --release --example digits [-- --seed N] [--sequential] [--optimizer sgd|adam|adamw]
 //!  [--lr A,B,..] [--activation NAME,..] [--loss cross_entropy|mse]`
@@ -121,9 +122,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         grid: ParamGrid {
             lr,
             momentum: vec![0.9],
-            weight_decay: vec![1e-4, 1e-5],
+            weight_decay: vec![1e-5],
             hidden: vec![vec![64]],
-            epochs: vec![20, 30],
+            epochs: vec![20],
             batch_size: vec![32],
             activation: activations,
             ..ParamGrid::default()

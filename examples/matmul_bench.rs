@@ -57,6 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let seconds: f64 = arg("--seconds").map(|s| s.parse()).transpose()?.unwrap_or(0.3);
     let kernels: Vec<MatmulKernel> = MATMUL_KERNELS
         .into_iter()
+        .filter(|k| k.available(&gpu))
         .filter(|k| match &named {
             Some(list) => list.split(',').any(|n| n.eq_ignore_ascii_case(&format!("{k:?}"))),
             None => *k != MatmulKernel::Naive,

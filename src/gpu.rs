@@ -275,6 +275,11 @@ impl Gpu {
         self.inner.features
     }
 
+    /// The smallest subgroup the adapter may run (0 where it does not say).
+    pub(crate) fn adapter_min_subgroup_size(&self) -> u32 {
+        self.inner.info.subgroup_min_size
+    }
+
     /// Whether subgroup operations were enabled on this device.
     pub fn has_subgroups(&self) -> bool {
         self.inner.features.contains(wgpu::Features::SUBGROUP)

@@ -43,13 +43,22 @@ pub enum MatmulKernel {
     /// [`MatmulKernel::Lanes`] with the lanes down the rows (tiles of 32×4), for outputs
     /// narrower than 32 columns. Any shape.
     LanesDown,
+    /// For CPU adapters with subgroups of 8 or more: a workgroup of 8 (one subgroup)
+    /// computes 32×64 outputs, each invocation loading a quarter of op(A)'s column and
+    /// `subgroupBroadcast` sharing it, 12 loads per 256 FMAs. Any shape; only where
+    /// [`MatmulKernel::available`] says so.
+    Subgroup,
 }
 
 impl MatmulKernel {
     /// Whether this kernel can run `C (M,N) = op(A)·op(B)` with inner dimension K.
     pub fn supports(self, layout: MatmulLayout, m: usize, k: usize, n: usize) -> bool {
         match self {
-            MatmulKernel::Naive | MatmulKernel::Tiled | MatmulKernel::Lanes | MatmulKernel::LanesDown => true,
+            MatmulKernel::Naive
+            | MatmulKernel::Tiled
+            | MatmulKernel::Lanes
+            | MatmulKernel::LanesDown
+            | MatmulKernel::Subgroup => true,
             MatmulKernel::Vec4 => {
                 k.is_multiple_of(4)
                     && match layout {
@@ -69,6 +78,16 @@ impl MatmulKernel {
             MatmulKernel::Tiled => (128, 128),
             MatmulKernel::Lanes => (4, 32),
             MatmulKernel::LanesDown => (32, 4),
+            MatmulKernel::Subgroup => (32, 64),
+        }
+    }
+
+    /// Whether `gpu` can run this kernel: [`MatmulKernel::Subgroup`] needs subgroup
+    /// operations with subgroups of at least 8 invocations; the others run anywhere.
+    pub fn available(self, gpu: &Gpu) -> bool {
+        match self {
+            MatmulKernel::Subgroup => gpu.has_subgroups() && gpu.adapter_min_subgroup_size() >= 8,
+            _ => true,
         }
     }
 }
@@ -78,12 +97,13 @@ impl MatmulKernel {
 pub const TILED_MIN_WORK: usize = 1 << 32;
 
 /// Every matmul kernel.
-pub const MATMUL_KERNELS: [MatmulKernel; 5] = [
+pub const MATMUL_KERNELS: [MatmulKernel; 6] = [
     MatmulKernel::Naive,
     MatmulKernel::Vec4,
     MatmulKernel::Tiled,
     MatmulKernel::Lanes,
     MatmulKernel::LanesDown,
+    MatmulKernel::Subgroup,
 ];
 
 /// The kernel `WGPU_MLP_MATMUL` names, if it names one.
@@ -164,6 +184,13 @@ const MATMUL_TILED: &[&str] = &[
     include_str!("../shaders/matmul_common.wgsl"),
     include_str!("../shaders/matmul_tiled.wgsl"),
 ];
+// Its own module: only devices with subgroups accept its builtin.
+const MATMUL_SUBGROUP: &[&str] = &[
+    MatmulParams::WGSL,
+    PRELUDE,
+    include_str!("../shaders/matmul_common.wgsl"),
+    include_str!("../shaders/matmul_subgroup.wgsl"),
+];
 const BIAS: &[&str] = &[BiasParams::WGSL, include_str!("../shaders/bias.wgsl")];
 const ACTIVATION: &[&str] = &[
     ActivationParams::WGSL,
@@ -197,21 +224,22 @@ impl Kernel {
         };
         match self {
             Kernel::Matmul(kernel, layout) => KernelSource {
-                file: if kernel == MatmulKernel::Tiled {
-                    "matmul_tiled.wgsl"
-                } else {
-                    "matmul.wgsl"
+                file: match kernel {
+                    MatmulKernel::Tiled => "matmul_tiled.wgsl",
+                    MatmulKernel::Subgroup => "matmul_subgroup.wgsl",
+                    _ => "matmul.wgsl",
                 },
-                source: if kernel == MatmulKernel::Tiled {
-                    MATMUL_TILED
-                } else {
-                    MATMUL
+                source: match kernel {
+                    MatmulKernel::Tiled => MATMUL_TILED,
+                    MatmulKernel::Subgroup => MATMUL_SUBGROUP,
+                    _ => MATMUL,
                 },
                 entry: match kernel {
                     MatmulKernel::Naive => "matmul_naive",
                     MatmulKernel::Vec4 => "matmul_vec4",
                     MatmulKernel::Tiled => "matmul_tiled",
                     MatmulKernel::Lanes | MatmulKernel::LanesDown => "matmul_lanes",
+                    MatmulKernel::Subgroup => "matmul_subgroup",
                 },
                 constants: match layout {
                     MatmulLayout::AB => &[("TRANS_A", 0.0), ("TRANS_B", 0.0)],

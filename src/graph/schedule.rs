@@ -200,9 +200,9 @@ fn matmul_backward(cx: &Context<'_>, plan: &mut BackwardPlan<'_>, out: NodeId, a
         Some(bias) if cx.needs_grad(w) && plan.written[w.0] == plan.written[bias.0] => {
             let (d_w, d_bias) = (plan.target(w)?, plan.target(bias)?);
             // d_w (IN,OUT) and its row of bias gradients: IN + 1 rows
-            let (_, inputs) = cx.value(a).dims2("GraphBuilder::build", "layer input")?;
+            let (batch, inputs) = cx.value(a).dims2("GraphBuilder::build", "layer input")?;
             let (_, outputs) = d_out.dims2("GraphBuilder::build", "output gradient")?;
-            let kernel = MatmulKernel::choose_for_bias_grad(cx.gpu, inputs + 1, outputs);
+            let kernel = MatmulKernel::choose_for_bias_grad(cx.gpu, inputs + 1, batch, outputs);
             let options = ops::MatmulOptions::new(kernel, MatmulLayout::AtB)
                 .accumulate(plan.written[w.0])
                 .gated(cx.active);

@@ -302,6 +302,14 @@ fn check_product(
             ));
         }
     }
+    if !kernel.available(gpu) {
+        return Err(Error::invalid(
+            OP,
+            "kernel",
+            "one this adapter runs (Subgroup needs subgroups of at least 8 invocations)",
+            format!("{kernel:?} on {}", gpu.adapter_name()),
+        ));
+    }
     if !kernel.supports(layout, m, k, n) {
         return Err(Error::invalid(
             OP,
@@ -391,19 +399,27 @@ impl<'a> Operands<'a> {
     }
 }
 
+/// Products smaller than this many multiply-adds use `Lanes` on CPU adapters even where
+/// `Subgroup` or `Vec4` would take them: they run alike there, and `Lanes` compiles faster
+/// (see [`MatmulKernel::choose`]).
+pub const CPU_BLOCKED_MIN_WORK: usize = 1 << 22;
+
 // The kernel policy lives with the op (it times candidate kernels through this module's
 // builders); the kernel list and their shape limits are in `kernels`.
 impl MatmulKernel {
     /// The kernel for `C (M,N) = op(A)·op(B)` on `gpu`, chosen with compile time in mind
     /// as well as run time:
-    /// - CPU adapters: [`MatmulKernel::Lanes`], or [`MatmulKernel::LanesDown`] for outputs
-    ///   narrower than 32 columns. On lavapipe (Mesa 25) with a cold shader cache they
-    ///   compile in ~0.13 s each, where the unrolled `Vec4` takes 25–35 s per layout (and a
-    ///   former 32×64 subgroup kernel made mnist's first run 35 minutes). Once compiled the
-    ///   unrolled kernels ran mnist at 4–6 ms/step against ~13 ms here (BENCHMARKS.md): a
-    ///   run would need some 20,000 steps to win their compile time back, so every first
-    ///   run would pay for a speed few runs reach. `WGPU_MLP_MATMUL=Vec4` takes the other
-    ///   side of the trade for long jobs on a warm cache.
+    /// - CPU adapters: for products of at least [`CPU_BLOCKED_MIN_WORK`] multiply-adds,
+    ///   [`MatmulKernel::Subgroup`] where the adapter has subgroups of 8 or more (lavapipe
+    ///   does), else [`MatmulKernel::Vec4`] where the shape allows; the rest, and smaller
+    ///   products, [`MatmulKernel::Lanes`] ([`MatmulKernel::LanesDown`] for outputs narrower
+    ///   than 32 columns). Measured on lavapipe (Mesa 25, 2 cores; BENCHMARKS.md): on
+    ///   128×784×256 `Subgroup` runs ~32 GFLOP/s, `Vec4` ~20, `Lanes` ~9, and on a cold
+    ///   shader cache they compile in ~0.5, ~0.7 and ~0.15 s per layout: mnist's step 13.4 →
+    ///   6.1 ms and wide's 501 → 161 ms for under a second more on a first run. Digits-sized
+    ///   products run alike in all of them, so they keep the cheapest compile. (Until their
+    ///   stores were rolled into a loop, the unrolled kernels took 25 s to minutes per
+    ///   layout to compile there, and `Lanes` alone was the right choice.)
     /// - GPUs: by measurement (`autotune`): the first product of each shape bucket (the
     ///   layout and each dimension rounded up to a power of two) times `Vec4` and `Tiled` on
     ///   scratch operands and keeps the faster, in memory and in a file per adapter and driver
@@ -416,11 +432,11 @@ impl MatmulKernel {
     /// `WGPU_MLP_MATMUL=<kernel name>` (e.g. `Vec4`) forces a kernel wherever it supports
     /// the shape, for benchmarking.
     pub fn choose(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
-        if let Some(forced) = forced_kernel().filter(|f| f.supports(layout, m, k, n)) {
+        if let Some(forced) = forced_kernel().filter(|f| f.available(gpu) && f.supports(layout, m, k, n)) {
             return forced;
         }
         if gpu.is_software() && !autotune::enabled(gpu) {
-            return Self::for_cpu_adapter(m, n);
+            return Self::for_cpu_adapter(gpu, layout, m, k, n);
         }
         if autotune::enabled(gpu) {
             return autotune::choose(gpu, layout, (m, k, n), &[MatmulKernel::Vec4, MatmulKernel::Tiled]);
@@ -433,7 +449,15 @@ impl MatmulKernel {
         }
     }
 
-    pub(crate) fn for_cpu_adapter(m: usize, n: usize) -> Self {
+    pub(crate) fn for_cpu_adapter(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
+        if m * k * n >= CPU_BLOCKED_MIN_WORK {
+            if MatmulKernel::Subgroup.available(gpu) {
+                return MatmulKernel::Subgroup;
+            }
+            if MatmulKernel::Vec4.supports(layout, m, k, n) {
+                return MatmulKernel::Vec4;
+            }
+        }
         if n < 32 && m > n {
             MatmulKernel::LanesDown
         } else {
@@ -442,14 +466,21 @@ impl MatmulKernel {
     }
 
     /// The kernel for a weight gradient with its bias gradient (`rows` = M + 1 outputs
-    /// down, N across): as [`MatmulKernel::choose`], without `Vec4` (which cannot add the
-    /// row of ones), so `Tiled` on GPUs.
-    pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, n: usize) -> Self {
-        if let Some(forced) = forced_kernel().filter(|&f| f != MatmulKernel::Vec4) {
+    /// down, N across, K summed): as [`MatmulKernel::choose`], with `Tiled` where that would
+    /// fall back to `Lanes` for a large product (on an adapter without subgroups: `Vec4`
+    /// cannot add the row of ones); `Tiled` runs mnist's 785×128×256 at ~13 GFLOP/s on
+    /// lavapipe against ~9 for `Lanes`.
+    pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, k: usize, n: usize) -> Self {
+        if let Some(forced) = forced_kernel().filter(|&f| f != MatmulKernel::Vec4 && f.available(gpu)) {
             return forced;
         }
         if gpu.is_software() {
-            Self::for_cpu_adapter(rows, n)
+            match Self::for_cpu_adapter(gpu, MatmulLayout::AtB, rows, k, n) {
+                MatmulKernel::Lanes | MatmulKernel::LanesDown if rows * k * n >= CPU_BLOCKED_MIN_WORK => {
+                    MatmulKernel::Tiled
+                }
+                kernel => kernel,
+            }
         } else {
             MatmulKernel::Tiled
         }

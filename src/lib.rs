@@ -67,7 +67,9 @@ pub use train::{
 /// kernels, and the graph that turns ops into a whole training step in one submit.
 pub mod raw {
     pub use crate::graph::{Graph, GraphBuilder, NodeId};
-    pub use crate::kernels::{Dispatch, MATMUL_KERNELS, MatmulKernel, MatmulLayout, TILED_MIN_WORK};
+    pub use crate::kernels::{
+        CPU_BLOCKED_MIN_WORK, Dispatch, MATMUL_KERNELS, MatmulKernel, MatmulLayout, TILED_MIN_WORK,
+    };
     pub use crate::tensor::Tensor;
 
     /// One builder per kernel, forward and backward side by side. Each checks its operands'

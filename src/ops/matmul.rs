@@ -7,7 +7,9 @@ use super::autotune;
 use super::{Activation, check_dims, check_gpu, check_grad_from_output, check_len, model_strides};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernels::{Dispatch, Kernel, MatmulKernel, MatmulLayout, TILED_MIN_WORK, forced_kernel};
+use crate::kernels::{
+    CPU_BLOCKED_MIN_WORK, Dispatch, Kernel, MatmulKernel, MatmulLayout, TILED_MIN_WORK, forced_kernel,
+};
 use crate::tensor::Tensor;
 
 /// What a matmul does to each product before storing it: a fused follow-up op.
@@ -398,11 +400,6 @@ impl<'a> Operands<'a> {
         front.into_iter().chain(rest).collect()
     }
 }
-
-/// Products smaller than this many multiply-adds use `Lanes` on CPU adapters even where
-/// `Subgroup` or `Vec4` would take them: they run alike there, and `Lanes` compiles faster
-/// (see [`MatmulKernel::choose`]).
-pub const CPU_BLOCKED_MIN_WORK: usize = 1 << 22;
 
 // The kernel policy lives with the op (it times candidate kernels through this module's
 // builders); the kernel list and their shape limits are in `kernels`.

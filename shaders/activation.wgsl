@@ -7,11 +7,7 @@
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which
 // costs milliseconds per dispatch. Each entry point copies them into `params` first.
-@group(0) @binding(0) var<storage, read> params_buffer: ActivationParams;
 var<private> params: ActivationParams;
-@group(0) @binding(1) var<storage, read> input: array<f32>;
-@group(0) @binding(2) var<storage, read> saved: array<f32>;
-@group(0) @binding(3) var<storage, read_write> output: array<f32>;
 
 @compute @workgroup_size(256)
 fn activation_forward(

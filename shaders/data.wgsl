@@ -23,16 +23,7 @@ struct ModelPlan {
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which
 // costs milliseconds per dispatch. Each entry point copies them into `gather` first.
-@group(0) @binding(0) var<storage, read> gather_buffer: GatherParams;
 var<private> gather: GatherParams;
-@group(0) @binding(1) var<storage, read> all_features: array<f32>;
-@group(0) @binding(2) var<storage, read> all_targets: array<f32>;
-@group(0) @binding(3) var<storage, read> indices: array<u32>;
-@group(0) @binding(4) var<storage, read_write> x: array<f32>;
-@group(0) @binding(5) var<storage, read_write> t: array<f32>;
-@group(0) @binding(6) var<storage, read_write> row_weight: array<f32>;
-@group(0) @binding(9) var<storage, read> plan: array<ModelPlan>;
-@group(0) @binding(10) var<storage, read_write> model_active: array<u32>;
 
 @compute @workgroup_size(256)
 fn gather_batch(
@@ -76,10 +67,7 @@ fn gather_batch(
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which
 // costs milliseconds per dispatch. Each entry point copies them into `copy_rows_params` first.
-@group(0) @binding(0) var<storage, read> copy_rows_params_buffer: CopyRowsParams;
 var<private> copy_rows_params: CopyRowsParams;
-@group(0) @binding(7) var<storage, read> src_rows: array<f32>;
-@group(0) @binding(8) var<storage, read_write> dst_rows: array<f32>;
 
 @compute @workgroup_size(256)
 fn copy_rows(

@@ -23,22 +23,10 @@ const EPILOGUE_ACT_GRAD: u32 = 3u;      // · act'(y), y = saved (M,N)      dX t
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which
-// costs milliseconds per dispatch. Each entry point copies them into `params` first.
-@group(0) @binding(0) var<storage, read> params_buffer: MatmulParams;
+// costs milliseconds per dispatch. Each entry point copies them into `params` first. The
+// bindings (a, b, c, their vec4 views a4 and b4, the epilogue's bias and saved, d_bias,
+// model_active) are declared once in src/bindings.rs (`MatmulBindings`).
 var<private> params: MatmulParams;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-// The same A and B seen as vec4s, for matmul_vec4 (its caller guarantees the alignment) and
-// matmul_tiled (which checks it per dispatch).
-@group(0) @binding(4) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(5) var<storage, read> b4: array<vec4<f32>>;
-// The epilogue's operands (bound to A when unused).
-@group(0) @binding(6) var<storage, read> bias: array<f32>;
-@group(0) @binding(7) var<storage, read> saved: array<f32>;
-@group(0) @binding(8) var<storage, read_write> d_bias: array<f32>; // bound to C when unused
-// Per model: 0 when it sits this step out (read only when params.gated; bound to A otherwise).
-@group(0) @binding(9) var<storage, read> model_active: array<u32>;
 
 // Where this workgroup's model starts in each binding.
 var<private> a_base: u32;

@@ -10,12 +10,7 @@
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which
 // costs milliseconds per dispatch. Each entry point copies them into `params` first.
-@group(0) @binding(0) var<storage, read> params_buffer: LossParams;
 var<private> params: LossParams;
-@group(0) @binding(1) var<storage, read> prediction: array<f32>;
-@group(0) @binding(2) var<storage, read> target_values: array<f32>;
-@group(0) @binding(3) var<storage, read_write> output: array<f32>;
-@group(0) @binding(4) var<storage, read> row_weight: array<f32>;
 
 // Invocations in the reduction (a power of two, at most 1024). Few on CPU adapters, where
 // each barrier switches every SIMD group of the workgroup in and out; as many as the device

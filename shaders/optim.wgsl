@@ -30,15 +30,7 @@ struct ModelState {
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which
 // costs milliseconds per dispatch. Each entry point copies them into `params` first.
-@group(0) @binding(0) var<storage, read> params_buffer: OptimParams;
 var<private> params: OptimParams;
-@group(0) @binding(1) var<storage, read> grad: array<f32>;
-@group(0) @binding(2) var<storage, read_write> weight: array<f32>;
-@group(0) @binding(3) var<storage, read_write> velocity: array<f32>;
-@group(0) @binding(4) var<storage, read> hyperparams: array<OptimizerHyperparams>; // (models)
-@group(0) @binding(5) var<storage, read> model_active: array<u32>;        // (models)
-@group(0) @binding(6) var<storage, read_write> second_moment: array<f32>; // Adam only
-@group(0) @binding(7) var<storage, read_write> model_state: array<ModelState>; // (models)
 
 // Each invocation updates a run of PER_INVOCATION consecutive elements, loading a model's
 // settings and flag once per run rather than once per element: on CPU adapters every

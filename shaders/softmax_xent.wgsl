@@ -18,12 +18,7 @@ const KIND_SIGMOID: u32 = 1u;
 
 // Parameters come in a storage buffer, not a uniform one (lavapipe recompiles on uniform
 // changes). Each entry point copies them into `params` first.
-@group(0) @binding(0) var<storage, read> params_buffer: LossParams;
 var<private> params: LossParams;
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read> target_values: array<f32>;
-@group(0) @binding(3) var<storage, read_write> output: array<f32>;
-@group(0) @binding(4) var<storage, read> row_weight: array<f32>;
 
 // Invocations in the reduction (a power of two, at most 1024), as MSE_THREADS in mse.wgsl.
 override XENT_THREADS: u32 = 256u;
@@ -32,13 +27,13 @@ var<workgroup> partial: array<f32, 1024>;
 
 // The row's maximum and log Σ exp(y − max): lse = max + log_sum.
 fn row_max_and_log_sum(start: u32) -> vec2<f32> {
-    var top = logits[start];
+    var top = prediction[start];
     for (var j = 1u; j < params.cols; j++) {
-        top = max(top, logits[start + j]);
+        top = max(top, prediction[start + j]);
     }
     var sum = 0.0;
     for (var j = 0u; j < params.cols; j++) {
-        sum += exp(logits[start + j] - top);
+        sum += exp(prediction[start + j] - top);
     }
     return vec2<f32>(top, log(sum));
 }
@@ -57,14 +52,14 @@ fn xent_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         var row_loss = 0.0;
         if params.mode == KIND_SIGMOID {
             for (var j = 0u; j < params.cols; j++) {
-                let y = logits[start + j];
+                let y = prediction[start + j];
                 row_loss += max(y, 0.0) - y * target_values[tb + r * params.cols + j] + log(1.0 + exp(-abs(y)));
             }
         } else {
             let stats = row_max_and_log_sum(start);
             for (var j = 0u; j < params.cols; j++) {
                 // lse − y = (max − y) + log_sum: both terms ≥ 0 for the largest logit
-                row_loss += target_values[tb + r * params.cols + j] * ((stats.x - logits[start + j]) + stats.y);
+                row_loss += target_values[tb + r * params.cols + j] * ((stats.x - prediction[start + j]) + stats.y);
             }
         }
         let term = row_weight[wb + r] * row_loss - carry;
@@ -104,7 +99,7 @@ fn xent_backward(
     let w = row_weight[wid.z * params.weight_stride + r];
     if params.mode == KIND_SIGMOID {
         for (var j = 0u; j < params.cols; j++) {
-            let y = logits[start + j];
+            let y = prediction[start + j];
             // σ(y) without overflow for either sign
             let e = exp(-abs(y));
             let p = select(e / (1.0 + e), 1.0 / (1.0 + e), y >= 0.0);
@@ -118,7 +113,7 @@ fn xent_backward(
         t_sum += target_values[t_start + j];
     }
     for (var j = 0u; j < params.cols; j++) {
-        let p = exp(logits[start + j] - stats.x - stats.y);
+        let p = exp(prediction[start + j] - stats.x - stats.y);
         output[out_start + j] = w * (p * t_sum - target_values[t_start + j]);
     }
 }

@@ -27,15 +27,7 @@ struct TinyParams {
     act_offset: array<vec4<u32>, 2>, // act_offset[l / 4][l % 4]: start of h_{l+1}
 }
 
-@group(0) @binding(0) var<storage, read> params_buffer: TinyParams;
 var<private> p: TinyParams;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> t: array<f32>;
-@group(0) @binding(3) var<storage, read_write> weights: array<f32>;
-@group(0) @binding(4) var<storage, read_write> velocity: array<f32>;
-@group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
-@group(0) @binding(6) var<storage, read_write> loss: array<f32>;
-@group(0) @binding(7) var<storage, read> row_weight: array<f32>;
 
 fn act_start(l: u32) -> u32 {
     // start of h_l in scratch, l >= 1

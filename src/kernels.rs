@@ -2,6 +2,10 @@
 //! constants. Pipelines are compiled once per device and cached by kernel.
 //! A [`Dispatch`] is one kernel bound to its buffers, built once and recorded many times.
 
+use crate::bindings::{
+    ActivationBindings, BiasBindings, DataBindings, ElementwiseBindings, LossBindings, MatmulBindings, OptimBindings,
+    TinyBindings,
+};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, PipelineKey};
 use crate::params::{
@@ -173,18 +177,20 @@ struct KernelSource {
     trusted: bool,
 }
 
-// Each shader module is the parameter structs it reads (declared once, in `params`), the
-// shared prelude where it applies or differentiates activations, and its own file. Each
-// matmul family is its own module.
+// Each shader module is the parameter structs it reads (declared once, in `params`), its
+// bindings (declared once, in `bindings`), the shared prelude where it applies or
+// differentiates activations, and its own file. Each matmul family is its own module.
 const PRELUDE: &str = include_str!("../shaders/prelude.wgsl");
 const MATMUL: &[&str] = &[
     MatmulParams::WGSL,
+    MatmulBindings::WGSL,
     PRELUDE,
     include_str!("../shaders/matmul_common.wgsl"),
     include_str!("../shaders/matmul.wgsl"),
 ];
 const MATMUL_TILED: &[&str] = &[
     MatmulParams::WGSL,
+    MatmulBindings::WGSL,
     PRELUDE,
     include_str!("../shaders/matmul_common.wgsl"),
     include_str!("../shaders/matmul_tiled.wgsl"),
@@ -192,31 +198,52 @@ const MATMUL_TILED: &[&str] = &[
 // Its own module: only devices with subgroups accept its builtin.
 const MATMUL_SUBGROUP: &[&str] = &[
     MatmulParams::WGSL,
+    MatmulBindings::WGSL,
     PRELUDE,
     include_str!("../shaders/matmul_common.wgsl"),
     include_str!("../shaders/matmul_subgroup.wgsl"),
 ];
-const BIAS: &[&str] = &[BiasParams::WGSL, include_str!("../shaders/bias.wgsl")];
+const BIAS: &[&str] = &[
+    BiasParams::WGSL,
+    BiasBindings::WGSL,
+    include_str!("../shaders/bias.wgsl"),
+];
 const ACTIVATION: &[&str] = &[
     ActivationParams::WGSL,
+    ActivationBindings::WGSL,
     PRELUDE,
     include_str!("../shaders/activation.wgsl"),
 ];
-const MSE: &[&str] = &[LossParams::WGSL, PRELUDE, include_str!("../shaders/mse.wgsl")];
-const SOFTMAX_XENT: &[&str] = &[LossParams::WGSL, include_str!("../shaders/softmax_xent.wgsl")];
+const MSE: &[&str] = &[
+    LossParams::WGSL,
+    LossBindings::WGSL,
+    PRELUDE,
+    include_str!("../shaders/mse.wgsl"),
+];
+const SOFTMAX_XENT: &[&str] = &[
+    LossParams::WGSL,
+    LossBindings::WGSL,
+    include_str!("../shaders/softmax_xent.wgsl"),
+];
 const OPTIM: &[&str] = &[
     OptimParams::WGSL,
     OptimizerHyperparams::WGSL,
+    OptimBindings::WGSL,
     include_str!("../shaders/optim.wgsl"),
 ];
-const ELEMENTWISE: &[&str] = &[ElementwiseParams::WGSL, include_str!("../shaders/elementwise.wgsl")];
+const ELEMENTWISE: &[&str] = &[
+    ElementwiseParams::WGSL,
+    ElementwiseBindings::WGSL,
+    include_str!("../shaders/elementwise.wgsl"),
+];
 const DATA: &[&str] = &[
     GatherParams::WGSL,
     CopyRowsParams::WGSL,
+    DataBindings::WGSL,
     include_str!("../shaders/data.wgsl"),
 ];
 // The tiny step's parameters hold arrays: declared in its shader (and mirrored in mlp/tiny.rs).
-const TINY: &[&str] = &[PRELUDE, include_str!("../shaders/tiny.wgsl")];
+const TINY: &[&str] = &[TinyBindings::WGSL, PRELUDE, include_str!("../shaders/tiny.wgsl")];
 
 impl Kernel {
     fn source(self) -> KernelSource {
@@ -444,7 +471,7 @@ impl Dispatch {
         let pipeline = gpu.pipeline(kernel)?;
         let params = GpuBuffer::storage(gpu, "params", params)?;
         let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
+            binding: crate::bindings::PARAMS_BINDING,
             resource: params.buffer.as_entire_binding(),
         }];
         entries.extend(tensors.iter().map(|&(binding, tensor)| wgpu::BindGroupEntry {

@@ -25,6 +25,7 @@
 //! # Ok::<(), wgpu_mlp::Error>(())
 //! ```
 
+mod bindings;
 pub mod checkpoint;
 pub mod cv;
 mod cv_results;

@@ -1,6 +1,7 @@
 //! The single-dispatch training step of small nets (shaders/tiny.wgsl).
 
 use super::Mlp;
+use crate::bindings::TinyBindings;
 use crate::error::{Error, Result};
 use crate::graph::NodeId;
 use crate::ops::Activation;
@@ -97,13 +98,13 @@ impl TinyStep {
             crate::kernels::Kernel::TinyStep,
             bytemuck::bytes_of(&params),
             &[
-                (1, graph.tensor(x)?),
-                (2, graph.tensor(t)?),
-                (3, graph.flat_params()),
-                (4, graph.flat_velocity()),
-                (5, &scratch),
-                (6, graph.tensor(graph.loss_node())?),
-                (7, graph.row_weights()),
+                (TinyBindings::X, graph.tensor(x)?),
+                (TinyBindings::T, graph.tensor(t)?),
+                (TinyBindings::WEIGHTS, graph.flat_params()),
+                (TinyBindings::VELOCITY, graph.flat_velocity()),
+                (TinyBindings::SCRATCH, &scratch),
+                (TinyBindings::LOSS, graph.tensor(graph.loss_node())?),
+                (TinyBindings::ROW_WEIGHT, graph.row_weights()),
             ],
             1,
         )?;

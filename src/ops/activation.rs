@@ -4,6 +4,7 @@
 //! the loss kernels and the tiny-net step call with [`Activation::code`]. Adding one is a
 //! variant here (code, name, reference) and a case in each of those two WGSL functions.
 
+use crate::bindings::ActivationBindings;
 use crate::params::ActivationParams;
 
 use super::{ELEMENTWISE_GROUP, check_gpu, check_len, model_strides};
@@ -148,7 +149,7 @@ pub fn activation_forward(gpu: &Gpu, activation: Activation, x: &Tensor, y: &Ten
         gpu,
         Kernel::ActivationForward,
         bytemuck::bytes_of(&params),
-        &[(1, x), (3, y)],
+        &[(ActivationBindings::INPUT, x), (ActivationBindings::OUTPUT, y)],
         x.len().div_ceil(ELEMENTWISE_GROUP),
         models,
     )
@@ -187,7 +188,11 @@ pub fn activation_backward(
         gpu,
         Kernel::ActivationBackward,
         bytemuck::bytes_of(&params),
-        &[(1, d_y), (2, saved), (3, d_x)],
+        &[
+            (ActivationBindings::INPUT, d_y),
+            (ActivationBindings::SAVED, saved),
+            (ActivationBindings::OUTPUT, d_x),
+        ],
         d_y.len().div_ceil(ELEMENTWISE_GROUP),
         models,
     )

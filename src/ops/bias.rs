@@ -1,5 +1,6 @@
 //! Bias add, forward and backward (shaders/bias.wgsl).
 
+use crate::bindings::BiasBindings;
 use crate::params::BiasParams;
 
 use super::{ELEMENTWISE_GROUP, check_dims, check_gpu, check_len, model_strides};
@@ -30,7 +31,11 @@ pub fn bias_add_forward(gpu: &Gpu, x: &Tensor, bias: &Tensor, y: &Tensor) -> Res
         gpu,
         Kernel::BiasAddForward,
         bytemuck::bytes_of(&params),
-        &[(1, x), (2, bias), (3, y)],
+        &[
+            (BiasBindings::INPUT, x),
+            (BiasBindings::BIAS, bias),
+            (BiasBindings::OUTPUT, y),
+        ],
         (rows * cols).div_ceil(ELEMENTWISE_GROUP),
         models,
     )
@@ -58,7 +63,7 @@ pub fn bias_add_backward(gpu: &Gpu, d_y: &Tensor, d_bias: &Tensor, accumulate: b
         gpu,
         Kernel::BiasAddBackward,
         bytemuck::bytes_of(&params),
-        &[(1, d_y), (3, d_bias)],
+        &[(BiasBindings::INPUT, d_y), (BiasBindings::OUTPUT, d_bias)],
         cols.div_ceil(ELEMENTWISE_GROUP),
         models,
     )

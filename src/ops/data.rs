@@ -1,5 +1,6 @@
 //! Moving training data on the device: batch gathers and row copies (shaders/data.wgsl).
 
+use crate::bindings::DataBindings;
 use crate::params::{CopyRowsParams, GatherParams};
 
 use super::{ELEMENTWISE_GROUP, check_dims, check_len, model_strides};
@@ -83,14 +84,14 @@ pub(crate) fn gather_batch(gpu: &Gpu, operands: &Gather<'_>, offset: usize) -> R
         Kernel::GatherBatch,
         bytemuck::bytes_of(&params),
         &[
-            (1, all_x),
-            (2, all_t),
-            (3, indices),
-            (4, x),
-            (5, t),
-            (6, row_weights),
-            (9, plan),
-            (10, active),
+            (DataBindings::ALL_FEATURES, all_x),
+            (DataBindings::ALL_TARGETS, all_t),
+            (DataBindings::INDICES, indices),
+            (DataBindings::X, x),
+            (DataBindings::T, t),
+            (DataBindings::ROW_WEIGHT, row_weights),
+            (DataBindings::PLAN, plan),
+            (DataBindings::ACTIVE, active),
         ],
         (batch * (features + outputs + 1)).div_ceil(ELEMENTWISE_GROUP),
         models,
@@ -125,7 +126,7 @@ pub(crate) fn copy_rows(gpu: &Gpu, src: &Tensor, dst: &Tensor, dst_row0: usize, 
         gpu,
         Kernel::CopyRows,
         bytemuck::bytes_of(&params),
-        &[(7, src), (8, dst)],
+        &[(DataBindings::SRC_ROWS, src), (DataBindings::DST_ROWS, dst)],
         (count * cols).div_ceil(ELEMENTWISE_GROUP),
         models,
     )

@@ -1,5 +1,6 @@
 //! Element-wise sums and copies (shaders/elementwise.wgsl).
 
+use crate::bindings::ElementwiseBindings;
 use crate::params::ElementwiseParams;
 
 use super::{ELEMENTWISE_GROUP, check_gpu, check_len, model_strides};
@@ -29,7 +30,11 @@ pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<Dispatch> 
         gpu,
         Kernel::Add,
         bytemuck::bytes_of(&params),
-        &[(1, a), (2, b), (3, out)],
+        &[
+            (ElementwiseBindings::A, a),
+            (ElementwiseBindings::B, b),
+            (ElementwiseBindings::OUTPUT, out),
+        ],
         a.len().div_ceil(ELEMENTWISE_GROUP),
         models,
     )
@@ -56,7 +61,7 @@ pub fn copy(gpu: &Gpu, a: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dis
         gpu,
         Kernel::Copy,
         bytemuck::bytes_of(&params),
-        &[(1, a), (3, out)],
+        &[(ElementwiseBindings::A, a), (ElementwiseBindings::OUTPUT, out)],
         a.len().div_ceil(ELEMENTWISE_GROUP),
         models,
     )

@@ -3,6 +3,7 @@
 //! is a mean over the batch of a per-sample loss, each row weighted (`w_i = 1/B`; 0 for the
 //! padding rows of a partial batch).
 
+use crate::bindings::LossBindings;
 use crate::params::LossParams;
 
 use super::{Activation, check_dims, check_gpu, check_len, model_strides};
@@ -222,4 +223,20 @@ mod tests {
             assert_eq!(Loss::from_name(loss.name()), Some(loss));
         }
     }
+}
+
+/// The bindings every loss kernel takes: predictions (or logits) y, targets t, the loss or
+/// gradient output, and the per-row weights.
+pub(super) fn loss_bindings<'a>(
+    y: &'a Tensor,
+    t: &'a Tensor,
+    output: &'a Tensor,
+    row_weights: &'a Tensor,
+) -> [(u32, &'a Tensor); 4] {
+    [
+        (LossBindings::PREDICTION, y),
+        (LossBindings::TARGETS, t),
+        (LossBindings::OUTPUT, output),
+        (LossBindings::ROW_WEIGHT, row_weights),
+    ]
 }

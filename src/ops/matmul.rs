@@ -1,6 +1,7 @@
 //! Matrix multiply in the three layouts backprop needs (shaders/matmul*.wgsl), with fused
 //! epilogues and the fused weight + bias gradient.
 
+use crate::bindings::MatmulBindings;
 use crate::params::MatmulParams;
 
 use super::autotune;
@@ -391,11 +392,18 @@ impl<'a> Operands<'a> {
             Some(stand_in) if t.span() < 4 => stand_in,
             _ => t,
         };
-        let rest = [(3, c), (6, bias), (7, saved), (8, d_bias), (9, flags)];
+        type M = MatmulBindings;
+        let rest = [
+            (M::C, c),
+            (M::BIAS, bias),
+            (M::SAVED, saved),
+            (M::D_BIAS, d_bias),
+            (M::ACTIVE, flags),
+        ];
         let front: Vec<(u32, &Tensor)> = match kernel {
-            MatmulKernel::Vec4 => vec![(4, a), (5, b)],
-            MatmulKernel::Tiled => vec![(1, a), (2, b), (4, view(a)), (5, view(b))],
-            _ => vec![(1, a), (2, b)],
+            MatmulKernel::Vec4 => vec![(M::A4, a), (M::B4, b)],
+            MatmulKernel::Tiled => vec![(M::A, a), (M::B, b), (M::A4, view(a)), (M::B4, view(b))],
+            _ => vec![(M::A, a), (M::B, b)],
         };
         front.into_iter().chain(rest).collect()
     }

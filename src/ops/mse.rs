@@ -1,6 +1,6 @@
 //! Mean squared error, the seed's ½ Σ (y − t)² per sample, forward and backward (shaders/mse.wgsl).
 
-use super::loss::loss_params;
+use super::loss::{loss_bindings, loss_params};
 use super::{Activation, ELEMENTWISE_GROUP, check_grad_from_output, check_len};
 use crate::error::Result;
 use crate::gpu::Gpu;
@@ -17,7 +17,7 @@ pub fn mse_forward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, loss
         gpu,
         Kernel::MseForward,
         bytemuck::bytes_of(&params),
-        &[(1, y), (2, t), (3, loss), (4, row_weights)],
+        &loss_bindings(y, t, loss, row_weights),
         1,
         loss.models(),
     )
@@ -58,7 +58,7 @@ fn mse_backward_inner(
         gpu,
         Kernel::MseBackward,
         bytemuck::bytes_of(&params),
-        &[(1, y), (2, t), (3, d_y), (4, row_weights)],
+        &loss_bindings(y, t, d_y, row_weights),
         y.len().div_ceil(ELEMENTWISE_GROUP),
         d_y.models(),
     )

@@ -3,6 +3,7 @@
 //! each model with its own settings. Adam adds one tiny dispatch before the update that
 //! counts each model's steps and its bias corrections.
 
+use crate::bindings::OptimBindings;
 use crate::params::{OptimParams, OptimizerHyperparams};
 
 use super::{ELEMENTWISE_GROUP, check_gpu, check_len};
@@ -112,14 +113,15 @@ pub(crate) fn optimizer_update_stacked(
         _pad0: 0,
         _pad1: 0,
     };
+    type O = OptimBindings;
     let bindings = [
-        (1, grad),
-        (2, weight),
-        (3, velocity),
-        (4, hyperparams),
-        (5, active),
-        (6, second_moment),
-        (7, model_state),
+        (O::GRAD, grad),
+        (O::WEIGHT, weight),
+        (O::VELOCITY, velocity),
+        (O::HYPERPARAMS, hyperparams),
+        (O::ACTIVE, active),
+        (O::SECOND_MOMENT, second_moment),
+        (O::MODEL_STATE, model_state),
     ];
     let mut dispatches = Vec::with_capacity(2);
     if count_steps {
@@ -127,7 +129,11 @@ pub(crate) fn optimizer_update_stacked(
             gpu,
             Kernel::OptimizerSteps,
             bytemuck::bytes_of(&params),
-            &[(4, hyperparams), (5, active), (7, model_state)],
+            &[
+                (O::HYPERPARAMS, hyperparams),
+                (O::ACTIVE, active),
+                (O::MODEL_STATE, model_state),
+            ],
             models.div_ceil(STEPS_GROUP),
         )?);
     }

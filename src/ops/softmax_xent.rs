@@ -2,7 +2,7 @@
 //! classes, or a sigmoid per output (binary); the f64 references are `Loss::SoftmaxCrossEntropy`
 //! and `Loss::BinaryCrossEntropy` in loss.rs.
 
-use super::loss::loss_params;
+use super::loss::{loss_bindings, loss_params};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::{Dispatch, Kernel};
@@ -41,7 +41,7 @@ fn forward(gpu: &Gpu, kind: u32, y: &Tensor, t: &Tensor, row_weights: &Tensor, l
         gpu,
         Kernel::XentForward,
         bytemuck::bytes_of(&params),
-        &[(1, y), (2, t), (3, loss), (4, row_weights)],
+        &loss_bindings(y, t, loss, row_weights),
         1,
         loss.models(),
     )
@@ -62,7 +62,7 @@ fn backward(gpu: &Gpu, kind: u32, y: &Tensor, t: &Tensor, row_weights: &Tensor, 
         gpu,
         Kernel::XentBackward,
         bytemuck::bytes_of(&params),
-        &[(1, y), (2, t), (3, d_y), (4, row_weights)],
+        &loss_bindings(y, t, d_y, row_weights),
         (params.rows as usize).div_ceil(ROWS_PER_GROUP),
         d_y.models(),
     )

@@ -178,6 +178,22 @@ pub fn loss_backward(
     }
 }
 
+/// The bindings every loss kernel takes: predictions (or logits) y, targets t, the loss or
+/// gradient output, and the per-row weights.
+pub(super) fn loss_bindings<'a>(
+    y: &'a Tensor,
+    t: &'a Tensor,
+    output: &'a Tensor,
+    row_weights: &'a Tensor,
+) -> [(u32, &'a Tensor); 4] {
+    [
+        (LossBindings::PREDICTION, y),
+        (LossBindings::TARGETS, t),
+        (LossBindings::OUTPUT, output),
+        (LossBindings::ROW_WEIGHT, row_weights),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,20 +239,4 @@ mod tests {
             assert_eq!(Loss::from_name(loss.name()), Some(loss));
         }
     }
-}
-
-/// The bindings every loss kernel takes: predictions (or logits) y, targets t, the loss or
-/// gradient output, and the per-row weights.
-pub(super) fn loss_bindings<'a>(
-    y: &'a Tensor,
-    t: &'a Tensor,
-    output: &'a Tensor,
-    row_weights: &'a Tensor,
-) -> [(u32, &'a Tensor); 4] {
-    [
-        (LossBindings::PREDICTION, y),
-        (LossBindings::TARGETS, t),
-        (LossBindings::OUTPUT, output),
-        (LossBindings::ROW_WEIGHT, row_weights),
-    ]
 }

@@ -8,9 +8,7 @@
 //                     row_weight (B) = 1 / count
 //   for count ≤ row < B (a partial last batch): zeros, so padded rows add nothing to the
 //   loss or to any gradient
-//   model_active[m] = count > 0 and this batch (offset / B) < plan[m].steps: whether the
-//   optimizer moves model m after this batch (a model whose epochs are over, or whose
-//   data ran out, sits still while the others train)
+//   (whether model m trains on this batch is the trainer's plan: step_plan.wgsl)
 // copy_rows:    out (R,C) rows dst_row0 .. dst_row0 + count = src (B,C) rows 0 .. count
 
 
@@ -57,9 +55,6 @@ fn gather_batch(
     } else if i < x_len + t_len + gather.batch {
         let row = i - x_len - t_len;
         row_weight[m * gather.weight_stride + row] = select(0.0, 1.0 / f32(count), row < count);
-        if row == 0u {
-            model_active[m] = select(0u, 1u, count > 0u && gather.offset / gather.batch < plan[m].steps);
-        }
     }
 }
 

@@ -105,7 +105,15 @@ wgsl_bindings! {
         SRC_ROWS = 7 => "read" src_rows: "array<f32>",
         DST_ROWS = 8 => "read_write" dst_rows: "array<f32>",
         PLAN = 9 => "read" plan: "array<ModelPlan>",
-        ACTIVE = 10 => "read_write" model_active: "array<u32>",
+    }
+}
+
+wgsl_bindings! {
+    /// step_plan.wgsl.
+    struct StepPlanBindings {
+        PARAMS = 0 => "read" params_buffer: "StepPlanParams",
+        PLAN = 1 => "read" plan: "array<ModelPlan>",
+        ACTIVE = 2 => "read_write" model_active: "array<u32>",
     }
 }
 
@@ -165,6 +173,7 @@ mod tests {
             DataBindings::GATHER_PARAMS,
             DataBindings::COPY_ROWS_PARAMS,
             OptimBindings::PARAMS,
+            StepPlanBindings::PARAMS,
             TinyBindings::PARAMS,
         ] {
             assert_eq!(params, PARAMS_BINDING);

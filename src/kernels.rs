@@ -4,13 +4,13 @@
 
 use crate::bindings::{
     ActivationBindings, BiasBindings, DataBindings, ElementwiseBindings, LossBindings, MatmulBindings, OptimBindings,
-    TinyBindings,
+    StepPlanBindings, TinyBindings,
 };
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, PipelineKey};
 use crate::params::{
     ActivationParams, BiasParams, CopyRowsParams, ElementwiseParams, GatherParams, LossParams, MatmulParams,
-    OptimParams, OptimizerHyperparams,
+    OptimParams, OptimizerHyperparams, StepPlanParams,
 };
 use crate::tensor::{GpuBuffer, Tensor};
 
@@ -161,6 +161,7 @@ pub(crate) enum Kernel {
     OptimizerSteps,
     Add,
     GatherBatch,
+    ModelsToStep,
     CopyRows,
     Copy,
     TinyStep,
@@ -242,6 +243,11 @@ const DATA: &[&str] = &[
     DataBindings::WGSL,
     include_str!("../shaders/data.wgsl"),
 ];
+const STEP_PLAN: &[&str] = &[
+    StepPlanParams::WGSL,
+    StepPlanBindings::WGSL,
+    include_str!("../shaders/step_plan.wgsl"),
+];
 // The tiny step's parameters hold arrays: declared in its shader (and mirrored in mlp/tiny.rs).
 const TINY: &[&str] = &[TinyBindings::WGSL, PRELUDE, include_str!("../shaders/tiny.wgsl")];
 
@@ -292,6 +298,7 @@ impl Kernel {
             Kernel::OptimizerSteps => k("optim.wgsl", OPTIM, "optimizer_steps"),
             Kernel::Add => k("elementwise.wgsl", ELEMENTWISE, "add"),
             Kernel::GatherBatch => k("data.wgsl", DATA, "gather_batch"),
+            Kernel::ModelsToStep => k("step_plan.wgsl", STEP_PLAN, "models_to_step"),
             Kernel::CopyRows => k("data.wgsl", DATA, "copy_rows"),
             Kernel::TinyStep => k("tiny.wgsl", TINY, "tiny_step"),
             Kernel::Copy => k("elementwise.wgsl", ELEMENTWISE, "copy"),

@@ -167,9 +167,20 @@ wgsl_struct! {
     }
 }
 
+wgsl_struct! {
+    /// step_plan.wgsl: which of `models` stacked models train on batch `step`.
+    struct StepPlanParams {
+        step: u32,
+        models: u32,
+        _pad0: u32,
+        _pad1: u32,
+    }
+}
+
 /// Every declaration, for the size check.
 #[cfg(test)]
-const ALL: [(&str, usize); 9] = [
+const ALL: [(&str, usize); 10] = [
+    (StepPlanParams::WGSL, size_of::<StepPlanParams>()),
     (MatmulParams::WGSL, size_of::<MatmulParams>()),
     (BiasParams::WGSL, size_of::<BiasParams>()),
     (ActivationParams::WGSL, size_of::<ActivationParams>()),

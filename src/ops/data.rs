@@ -19,16 +19,15 @@ pub(crate) struct Gather<'a> {
     pub x: &'a Tensor,
     pub t: &'a Tensor,
     pub row_weights: &'a Tensor,
-    pub active: &'a Tensor,
 }
 
 /// Batch `offset / B` of each stacked model, gathered from the resident data set: for model
 /// m, with `count = min(B, rows_m − offset)` (`rows_m = plan[2m]`), the rows listed in
 /// `indices[m][offset..offset + count]` of `all_x` (N,F) into `x` (B,F), of `all_t` (N,O)
 /// into `t` (B,O), and the loss weights `row_weights` (B) = 1/count; rows count..B are
-/// zeroed (a partial last batch). `active[m]` (u32) becomes whether the model trains on this
-/// batch: count > 0 and `offset / B < plan[2m + 1]` (its steps this epoch). `indices`,
-/// `x`, `t`, `row_weights` and `active` hold one entry per model; `plan` is u32 pairs.
+/// zeroed (a partial last batch). Whether the model trains on this batch is the trainer's
+/// plan ([`models_to_step`](super::step_plan::models_to_step)), not the loader's. `indices`,
+/// `x`, `t` and `row_weights` hold one entry per model; `plan` is u32 pairs.
 pub(crate) fn gather_batch(gpu: &Gpu, operands: &Gather<'_>, offset: usize) -> Result<Dispatch> {
     const OP: &str = "gather_batch";
     let Gather {
@@ -39,7 +38,6 @@ pub(crate) fn gather_batch(gpu: &Gpu, operands: &Gather<'_>, offset: usize) -> R
         x,
         t,
         row_weights,
-        active,
     } = *operands;
     let (batch, features) = x.dims2(OP, "x")?;
     let (_, outputs) = t.dims2(OP, "t")?;
@@ -60,7 +58,6 @@ pub(crate) fn gather_batch(gpu: &Gpu, operands: &Gather<'_>, offset: usize) -> R
         ],
     )?;
     check_len(OP, "plan", plan, 2 * models)?;
-    check_len(OP, "active", active, models)?;
     if offset >= indices.len() {
         return Err(Error::invalid(
             OP,
@@ -91,7 +88,6 @@ pub(crate) fn gather_batch(gpu: &Gpu, operands: &Gather<'_>, offset: usize) -> R
             (DataBindings::T, t),
             (DataBindings::ROW_WEIGHT, row_weights),
             (DataBindings::PLAN, plan),
-            (DataBindings::ACTIVE, active),
         ],
         (batch * (features + outputs + 1)).div_ceil(ELEMENTWISE_GROUP),
         models,

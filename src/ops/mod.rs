@@ -18,6 +18,7 @@ pub(crate) use crate::params::OptimizerHyperparams;
 mod softmax_xent;
 #[cfg(test)]
 mod stacked_tests;
+mod step_plan;
 
 pub(crate) use activation::check_grad_from_output;
 pub use activation::{Activation, activation_backward, activation_forward};
@@ -31,6 +32,7 @@ pub use mse::{mse_backward, mse_backward_through, mse_forward};
 pub(crate) use optim::{HYPERPARAM_WORDS, MODEL_STATE_WORDS, OptimizerState, optimizer_update_stacked};
 pub use optim::{optimizer_update, sgd_update};
 pub use softmax_xent::{bce_backward, bce_forward, xent_backward, xent_forward};
+pub(crate) use step_plan::models_to_step;
 
 /// Invocations per workgroup of the element-wise kernels.
 const ELEMENTWISE_GROUP: usize = 256;

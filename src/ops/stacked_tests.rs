@@ -13,7 +13,7 @@ use crate::optim::{Sgd, WeightDecay};
 
 const MODELS: usize = 3;
 
-fn gpu() -> Gpu {
+pub(super) fn gpu() -> Gpu {
     Gpu::new().expect("an adapter (apt-get install -y mesa-vulkan-drivers libvulkan1)")
 }
 
@@ -354,7 +354,6 @@ fn stacked_gather_follows_each_models_plan() {
     let x = Tensor::stacked_zeros(&gpu, MODELS, &[batch, features]).unwrap();
     let t = Tensor::stacked_zeros(&gpu, MODELS, &[batch, outputs]).unwrap();
     let w = Tensor::stacked_zeros(&gpu, MODELS, &[batch]).unwrap();
-    let active = Tensor::from_u32(&gpu, &[MODELS], &[7; MODELS]).unwrap();
     for j in 0..3 {
         let offset = j * batch;
         let operands = Gather {
@@ -365,16 +364,12 @@ fn stacked_gather_follows_each_models_plan() {
             x: &x,
             t: &t,
             row_weights: &w,
-            active: &active,
         };
         let gather = gather_batch(&gpu, &operands, offset).unwrap();
         gpu.run(&[&gather]).unwrap();
         let (got_x, got_t, got_w) = (x.to_vec().unwrap(), t.to_vec().unwrap(), w.to_vec().unwrap());
-        let got_active: Vec<u32> = active.to_vec().unwrap().iter().map(|v| v.to_bits()).collect();
         for m in 0..MODELS {
             let count = (rows[m] as usize).saturating_sub(offset).min(batch);
-            let want_active = u32::from(count > 0 && (j as u32) < steps[m]);
-            assert_eq!(got_active[m], want_active, "batch {j}, model {m}: active flag");
             let one_plan = Tensor::from_u32(&gpu, &[2], &[rows[m], steps[m]]).unwrap();
             let one_indices = Tensor::from_u32(&gpu, &[longest], &indices[m * longest..(m + 1) * longest]).unwrap();
             let (x1, t1, w1) = (
@@ -382,7 +377,6 @@ fn stacked_gather_follows_each_models_plan() {
                 Tensor::full(&gpu, &[batch, outputs], f32::NAN).unwrap(),
                 Tensor::full(&gpu, &[batch], f32::NAN).unwrap(),
             );
-            let one_active = Tensor::from_u32(&gpu, &[1], &[7]).unwrap();
             let operands = Gather {
                 all_x: &all_x,
                 all_t: &all_t,
@@ -391,7 +385,6 @@ fn stacked_gather_follows_each_models_plan() {
                 x: &x1,
                 t: &t1,
                 row_weights: &w1,
-                active: &one_active,
             };
             let gather = gather_batch(&gpu, &operands, offset).unwrap();
             gpu.run(&[&gather]).unwrap();

@@ -11,7 +11,8 @@ use super::*;
 
 /// The batches of fixed rows, for one model or a stack of them (one list of rows each):
 /// one index buffer, and per batch a gather dispatch (built once) that fills every model's
-/// inputs, targets and loss weights, and a copy that keeps each model's batch loss, so one
+/// inputs, targets and loss weights, for a stack one that sets which models train on it
+/// (from each model's planned steps), and a copy that keeps each model's batch loss, so one
 /// read-back after the submit gives them all.
 pub(super) struct Batches {
     /// (models × longest row list) row indices, rewritten with each epoch's shuffles.
@@ -20,6 +21,8 @@ pub(super) struct Batches {
     /// Per model: its row count and how many batches it trains this epoch (u32 pairs).
     plan: Tensor,
     gathers: Vec<Dispatch>,
+    /// Per batch, for a stack: which models train on it (from `plan`).
+    to_step: Vec<Dispatch>,
     collect_losses: Vec<Dispatch>,
     losses: Tensor,
     /// Per model, the rows in each of its batches (0 past its last).
@@ -63,11 +66,17 @@ impl Batches {
             x,
             t,
             row_weights: graph.row_weights(),
-            active: graph.active(),
         };
         let gathers = (0..n_steps)
             .map(|j| ops::gather_batch(gpu, &operands, j * batch))
             .collect::<Result<Vec<_>>>()?;
+        // A single model trains on every batch of its epoch: its flag stays 1.
+        let to_step = match models {
+            1 => Vec::new(),
+            _ => (0..n_steps)
+                .map(|j| ops::models_to_step(gpu, &plan, graph.active(), j))
+                .collect::<Result<Vec<_>>>()?,
+        };
         let loss = graph.tensor(graph.loss_node())?.reshape(&[1, 1]);
         let losses = Tensor::zeros(gpu, &[models * n_steps])?
             .view(0, &[n_steps, 1])
@@ -80,6 +89,7 @@ impl Batches {
             longest,
             plan,
             gathers,
+            to_step,
             collect_losses,
             losses,
             counts,
@@ -119,6 +129,9 @@ impl Batches {
         after: Option<&Dispatch>,
     ) {
         self.gathers[j].record(pass);
+        if let Some(to_step) = self.to_step.get(j) {
+            to_step.record(pass);
+        }
         graph.record(pass, train, train);
         if let Some(dispatch) = after {
             dispatch.record(pass);

@@ -41,6 +41,7 @@ pub mod optim;
 mod params;
 mod pipeline_cache;
 pub mod schedule;
+mod shader_sources;
 mod tensor;
 pub mod train;
 /// The peers' benchmark workloads (`../shared/bench/workloads.md`): scaffolding for the

@@ -369,26 +369,7 @@ impl GridSearchCv {
             CvExecution::Sequential => scored.sequential(data, &folds, &configs, progress)?,
             CvExecution::Batched { max_models } => scored.batched(data, &folds, &configs, max_models, progress)?,
         }
-        let Scored {
-            fold_scores,
-            fit_times,
-            jobs,
-            ..
-        } = scored;
-        let mut results = Vec::with_capacity(points.len());
-        for ((point, fold_scores), fit_time) in points.iter().zip(fold_scores).zip(fit_times) {
-            let n = fold_scores.len() as f64;
-            let mean = fold_scores.iter().map(|&s| s as f64).sum::<f64>() / n;
-            let var = fold_scores.iter().map(|&s| (s as f64 - mean).powi(2)).sum::<f64>() / n;
-            results.push(CvResult {
-                params: point.clone(),
-                fold_scores,
-                mean: mean as f32,
-                std: var.sqrt() as f32,
-                rank: 0,
-                mean_fit_time: fit_time / n,
-            });
-        }
+        let (mut results, jobs) = scored.into_results(&points);
         let order = rank(&mut results, scoring);
         let best_index = order[0];
         let best_model = if self.refit {

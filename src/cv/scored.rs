@@ -2,7 +2,7 @@
 //! ranking.
 
 use super::split::Fold;
-use super::{CvJob, CvProgress, CvResult, Scoring};
+use super::{CvJob, CvProgress, CvResult, Hyperparams, Scoring};
 use crate::error::Result;
 use crate::train::{GpuDataset, Lane, TrainConfig, evaluate_stack, fit_fold, stack_groups, train_stack};
 
@@ -41,6 +41,26 @@ impl Scored {
             jobs: Vec::new(),
             scoring,
         }
+    }
+
+    /// One row per grid point: its fold scores, their mean and spread and its mean fit time
+    /// (ranked later); and the stacked runs.
+    pub(super) fn into_results(self, points: &[Hyperparams]) -> (Vec<CvResult>, Vec<CvJob>) {
+        let mut results = Vec::with_capacity(points.len());
+        for ((point, fold_scores), fit_time) in points.iter().zip(self.fold_scores).zip(self.fit_times) {
+            let n = fold_scores.len() as f64;
+            let mean = fold_scores.iter().map(|&s| s as f64).sum::<f64>() / n;
+            let var = fold_scores.iter().map(|&s| (s as f64 - mean).powi(2)).sum::<f64>() / n;
+            results.push(CvResult {
+                params: point.clone(),
+                fold_scores,
+                mean: mean as f32,
+                std: var.sqrt() as f32,
+                rank: 0,
+                mean_fit_time: fit_time / n,
+            });
+        }
+        (results, self.jobs)
     }
 
     fn score(&self, scores: crate::train::Scores) -> f32 {

@@ -321,27 +321,20 @@ fn stacked_loss_kernels_equal_per_model_runs() {
     });
 }
 
-/// Each model's own row list, row count and step budget: the gather of a stack equals
-/// each model's gather alone, and its `active` flags say who trains on this batch.
+/// Each model's own row list and row count: the gather of a stack equals each model's
+/// gather alone (who trains on the batch: `step_plan`'s test).
 #[test]
 fn stacked_gather_follows_each_models_plan() {
     let gpu = gpu();
     let mut rng = StdRng::seed_from_u64(13);
     let (n, features, outputs, batch, longest) = (40, 5, 3, 4, 10);
-    let all_x = Tensor::from_slice(
-        &gpu,
-        &[n, features],
-        &(0..n * features).map(|_| rng.random()).collect::<Vec<f32>>(),
-    )
-    .unwrap();
-    let all_t = Tensor::from_slice(
-        &gpu,
-        &[n, outputs],
-        &(0..n * outputs).map(|_| rng.random()).collect::<Vec<f32>>(),
-    )
-    .unwrap();
-    // model 0: 10 rows, trains 3 batches; model 1: 6 rows (its 3rd batch is empty);
-    // model 2: 10 rows but done for this epoch (0 steps)
+    let mut random = |cols: usize| {
+        let values: Vec<f32> = (0..n * cols).map(|_| rng.random()).collect();
+        Tensor::from_slice(&gpu, &[n, cols], &values).unwrap()
+    };
+    let (all_x, all_t) = (random(features), random(outputs));
+    // model 0: 10 rows, 3 batches; model 1: 6 rows (its 3rd batch is empty); model 2: 10
+    // rows, 0 steps planned (the gather fills its batch all the same)
     let rows = [10u32, 6, 10];
     let steps = [3u32, 2, 0];
     let indices: Vec<u32> = (0..MODELS * longest).map(|_| rng.random_range(0..n as u32)).collect();

@@ -5,12 +5,12 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::error::{Error, Result};
-use crate::mlp::{LayerParams, Mlp, MlpBuilder};
+use crate::mlp::{Mlp, MlpBuilder};
 use crate::optim::Optimizer;
-use crate::schedule::{Schedule, ScheduleState};
 use crate::tensor::Tensor;
 
 use super::batches::{Batches, Evaluation};
+use super::guards::{EarlyStop, Schedules, roll_back};
 use super::stall::StallWatch;
 use super::*;
 
@@ -274,31 +274,6 @@ pub(crate) struct TrainedStack {
     pub(crate) histories: Vec<Vec<EpochMetrics>>,
 }
 
-/// One model of a stacked run: the rows it trains on and its settings.
-pub(crate) struct Lane<'a> {
-    pub(crate) rows: &'a [usize],
-    pub(crate) config: &'a TrainConfig,
-    /// Fail with [`Error::Stalled`] when the model stops learning (a single model only).
-    watch_stalls: bool,
-}
-
-impl<'a> Lane<'a> {
-    pub(crate) fn new(rows: &'a [usize], config: &'a TrainConfig) -> Self {
-        Lane {
-            rows,
-            config,
-            watch_stalls: false,
-        }
-    }
-
-    fn watched(rows: &'a [usize], config: &'a TrainConfig) -> Self {
-        Lane {
-            watch_stalls: true,
-            ..Lane::new(rows, config)
-        }
-    }
-}
-
 /// Epochs `epochs_done + 1 ..= max epochs` of training `mlp`, a single model or a stack with
 /// one lane per model. Each epoch is one submit for all models: each draws its own shuffle
 /// of its own rows (seeded by its seed and the epoch), and a model whose epochs are over, or
@@ -331,12 +306,7 @@ pub(super) fn train_epochs(
     for epoch in epochs_done + 1..=max_epochs {
         let training: Vec<bool> = lanes.iter().map(|lane| epoch <= lane.config.epochs).collect();
         let rates = schedules.apply(epoch, &mut mlp)?;
-        for ((order, lane), &on) in orders.iter_mut().zip(lanes).zip(&training) {
-            if on {
-                order.copy_from_slice(lane.rows);
-                order.shuffle(&mut StdRng::seed_from_u64(epoch_seed(lane.config.seed, epoch)));
-            }
-        }
+        shuffle_rows(&mut orders, lanes, &training, epoch);
         let order_refs: Vec<&[usize]> = orders.iter().map(Vec::as_slice).collect();
         batches.set_rows(&order_refs, &training)?;
         let graph = mlp.graph();
@@ -387,117 +357,14 @@ pub(super) fn train_epochs(
     Ok(TrainedStack { mlp, histories })
 }
 
-/// Early stopping on the validation loss: the best epoch's parameters, and the epochs since.
-struct EarlyStop {
-    patience: Option<usize>,
-    best: Option<(f32, Vec<LayerParams>)>,
-    since_best: usize,
-}
-
-impl EarlyStop {
-    fn new(patience: Option<usize>) -> Self {
-        EarlyStop {
-            patience,
-            best: None,
-            since_best: 0,
+/// Each training lane's rows in this epoch's order (seeded by its seed and the epoch alone,
+/// so a resumed run needs no generator state).
+fn shuffle_rows(orders: &mut [Vec<usize>], lanes: &[Lane], training: &[bool], epoch: usize) {
+    for ((order, lane), &on) in orders.iter_mut().zip(lanes).zip(training) {
+        if on {
+            order.copy_from_slice(lane.rows);
+            order.shuffle(&mut StdRng::seed_from_u64(epoch_seed(lane.config.seed, epoch)));
         }
-    }
-
-    /// After an epoch with validation loss `loss`: keeps the parameters if they are the best
-    /// yet; true once `patience` epochs passed without improving.
-    fn should_stop(&mut self, loss: f32, mlp: &Mlp) -> Result<bool> {
-        let Some(patience) = self.patience else {
-            return Ok(false);
-        };
-        if self.best.as_ref().is_none_or(|(best, _)| loss < *best) {
-            self.best = Some((loss, mlp.parameters()?));
-            self.since_best = 0;
-        } else {
-            self.since_best += 1;
-        }
-        Ok(self.since_best >= patience)
-    }
-
-    /// Puts the best epoch's parameters back (if early stopping kept any).
-    fn restore_best(self, mlp: &Mlp) -> Result<()> {
-        match self.best {
-            Some((_, params)) => mlp.set_parameters(&params),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Rolls the parameters back to `last_good` (from before the epoch that diverged) and resets
-/// the optimizer: the caller never sees NaN weights. The error for model `m`, with its
-/// parameters, at (epoch, batch, loss).
-fn roll_back(mlp: &Mlp, last_good: &Tensor, m: usize, (epoch, batch, loss): (usize, usize, f32)) -> Error {
-    let rolled_back = (|| -> Result<Vec<LayerParams>> {
-        let graph = mlp.graph();
-        graph.gpu().record_and_submit_after(
-            "roll back",
-            |encoder| last_good.copy_to(graph.flat_params(), encoder),
-            |_| {},
-        )?;
-        graph.reset_optimizer()?;
-        Ok(if graph.models() == 1 {
-            mlp.parameters()?
-        } else {
-            mlp.stacked_parameters()?.swap_remove(m)
-        })
-    })();
-    match rolled_back {
-        Ok(last_good) => Error::Diverged {
-            epoch,
-            batch: batch + 1,
-            loss,
-            last_good,
-        },
-        Err(error) => error,
-    }
-}
-
-/// Each lane's learning-rate schedule, applied to the stack before every epoch.
-struct Schedules<'a> {
-    lanes: &'a [Lane<'a>],
-    states: Vec<ScheduleState>,
-    scheduled: bool,
-}
-
-impl<'a> Schedules<'a> {
-    fn new(lanes: &'a [Lane<'a>], epochs_done: usize, mlp: &Mlp) -> Self {
-        let states = lanes
-            .iter()
-            .map(|lane| {
-                let state = ScheduleState::new(lane.config.schedule, lane.config.optimizer.lr());
-                // Resuming: reduce-on-plateau carries on from the rate the run had reached.
-                if epochs_done > 0 {
-                    state.resumed_at(mlp.graph().optimizer().lr())
-                } else {
-                    state
-                }
-            })
-            .collect();
-        let scheduled = lanes.iter().any(|lane| lane.config.schedule != Schedule::Constant);
-        Schedules {
-            lanes,
-            states,
-            scheduled,
-        }
-    }
-
-    /// Each lane's rate for `epoch`, written to the stack's optimizers when any schedules.
-    fn apply(&self, epoch: usize, mlp: &mut Mlp) -> Result<Vec<f32>> {
-        let rates: Vec<f32> = self.states.iter().map(|s| s.rate(epoch)).collect();
-        if self.scheduled {
-            let optimizers: Vec<Optimizer> = self
-                .lanes
-                .iter()
-                .zip(&rates)
-                .map(|(lane, &lr)| lane.config.optimizer.with_lr(lr))
-                .collect();
-            mlp.set_optimizers(&optimizers)?;
-        }
-        Ok(rates)
     }
 }
 

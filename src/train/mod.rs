@@ -3,11 +3,12 @@
 
 mod batches;
 mod fit;
+mod guards;
 mod model;
 mod stack;
 mod stall;
 
-pub(crate) use fit::{Lane, evaluate_stack, fit_fold, train_stack};
+pub(crate) use fit::{evaluate_stack, fit_fold, train_stack};
 pub use fit::{fit, fit_with_progress, resume};
 pub(crate) use stack::stack_groups;
 pub use stack::{FitJob, fit_batched};
@@ -276,4 +277,29 @@ pub struct Model {
     scaler: Option<Scaler>,
     /// The text of each class (output order), for `predict_class_names`.
     class_names: Option<Vec<String>>,
+}
+
+/// One model of a stacked run: the rows it trains on and its settings.
+pub(crate) struct Lane<'a> {
+    pub(crate) rows: &'a [usize],
+    pub(crate) config: &'a TrainConfig,
+    /// Fail with [`Error::Stalled`] when the model stops learning (a single model only).
+    pub(crate) watch_stalls: bool,
+}
+
+impl<'a> Lane<'a> {
+    pub(crate) fn new(rows: &'a [usize], config: &'a TrainConfig) -> Self {
+        Lane {
+            rows,
+            config,
+            watch_stalls: false,
+        }
+    }
+
+    pub(crate) fn watched(rows: &'a [usize], config: &'a TrainConfig) -> Self {
+        Lane {
+            watch_stalls: true,
+            ..Lane::new(rows, config)
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::ops::{Activation, Loss};
 
-use super::fit::{Lane, batches_per_epoch, check_fit, layer_sizes, mlp_builder, train_stack};
+use super::fit::{batches_per_epoch, check_fit, layer_sizes, mlp_builder, train_stack};
 use super::*;
 
 /// Which jobs can share a stack: the same layer sizes, batch size, activations, loss and

@@ -17,9 +17,6 @@ use wgpu_mlp::{
 use super::progress::Progress;
 
 pub fn command() -> Command {
-    let value = |name: &'static str, value_name: &'static str, help: &'static str| {
-        Arg::new(name).long(name).value_name(value_name).help(help)
-    };
     Command::new("fit")
         .about("Cross-validate a grid, refit the best, score it on held-out rows, save the model")
         .arg(
@@ -35,27 +32,7 @@ pub fn command() -> Command {
                 .default_value("model.safetensors"),
         )
         .arg(flag("regression", "The label is a real value (default: classes)"))
-        .arg(
-            value(
-                "hidden",
-                "32,16;64",
-                "Hidden layer sizes to try, configurations separated by ';'",
-            )
-            .value_parser(hidden),
-        )
-        .arg(value("lr", "LIST", "Learning rates to try, e.g. 0.001,0.01").value_parser(list::<f32>))
-        .arg(value("momentum", "LIST", "Momenta (Adam's β₁) to try").value_parser(list::<f32>))
-        .arg(value("weight-decay", "LIST", "Weight decays to try").value_parser(list::<f32>))
-        .arg(value("epochs", "LIST", "Epoch counts to try (the most, with early stopping)").value_parser(list::<usize>))
-        .arg(value("batch-size", "LIST", "Batch sizes to try").value_parser(list::<usize>))
-        .arg(
-            value(
-                "activation",
-                "LIST",
-                "Hidden activations to try: identity, sigmoid, relu, tanh, gelu",
-            )
-            .value_parser(activations),
-        )
+        .args(grid_args())
         .arg(
             value(
                 "optimizer",
@@ -106,6 +83,33 @@ pub fn command() -> Command {
             "Write scikit-learn's cv_results as CSV, or JSON for a .json FILE",
         ))
         .arg(flag("quiet", "No progress on stderr").short('q'))
+}
+
+/// The options that add a hyperparameter to the grid.
+fn grid_args() -> [Arg; 7] {
+    [
+        value(
+            "hidden",
+            "32,16;64",
+            "Hidden layer sizes to try, configurations separated by ';'",
+        )
+        .value_parser(hidden),
+        value("lr", "LIST", "Learning rates to try, e.g. 0.001,0.01").value_parser(list::<f32>),
+        value("momentum", "LIST", "Momenta (Adam's β₁) to try").value_parser(list::<f32>),
+        value("weight-decay", "LIST", "Weight decays to try").value_parser(list::<f32>),
+        value("epochs", "LIST", "Epoch counts to try (the most, with early stopping)").value_parser(list::<usize>),
+        value("batch-size", "LIST", "Batch sizes to try").value_parser(list::<usize>),
+        value(
+            "activation",
+            "LIST",
+            "Hidden activations to try: identity, sigmoid, relu, tanh, gelu",
+        )
+        .value_parser(activations),
+    ]
+}
+
+fn value(name: &'static str, value_name: &'static str, help: &'static str) -> Arg {
+    Arg::new(name).long(name).value_name(value_name).help(help)
 }
 
 fn flag(name: &'static str, help: &'static str) -> Arg {

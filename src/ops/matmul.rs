@@ -4,13 +4,10 @@
 use crate::bindings::MatmulBindings;
 use crate::params::MatmulParams;
 
-use super::autotune;
 use super::{Activation, check_dims, check_gpu, check_grad_from_output, check_len, model_strides};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernels::{
-    CPU_BLOCKED_MIN_WORK, Dispatch, Kernel, MatmulKernel, MatmulLayout, TILED_MIN_WORK, forced_kernel,
-};
+use crate::kernels::{Dispatch, Kernel, MatmulKernel, MatmulLayout};
 use crate::tensor::Tensor;
 
 /// What a matmul does to each product before storing it: a fused follow-up op.
@@ -406,88 +403,5 @@ impl<'a> Operands<'a> {
             _ => vec![(M::A, a), (M::B, b)],
         };
         front.into_iter().chain(rest).collect()
-    }
-}
-
-// The kernel policy lives with the op (it times candidate kernels through this module's
-// builders); the kernel list and their shape limits are in `kernels`.
-impl MatmulKernel {
-    /// The kernel for `C (M,N) = op(A)·op(B)` on `gpu`, chosen with compile time in mind
-    /// as well as run time:
-    /// - CPU adapters: for products of at least [`CPU_BLOCKED_MIN_WORK`] multiply-adds,
-    ///   [`MatmulKernel::Subgroup`] where the adapter has subgroups of 8 or more (lavapipe
-    ///   does), else [`MatmulKernel::Vec4`] where the shape allows; the rest, and smaller
-    ///   products, [`MatmulKernel::Lanes`] ([`MatmulKernel::LanesDown`] for outputs narrower
-    ///   than 32 columns). Measured on lavapipe (Mesa 25, 2 cores; BENCHMARKS.md): on
-    ///   128×784×256 `Subgroup` runs ~32 GFLOP/s, `Vec4` ~20, `Lanes` ~9, and on a cold
-    ///   shader cache they compile in ~0.5, ~0.7 and ~0.15 s per layout: mnist's step 13.4 →
-    ///   6.1 ms and wide's 501 → 161 ms for under a second more on a first run. Digits-sized
-    ///   products run alike in all of them, so they keep the cheapest compile. (Until their
-    ///   stores were rolled into a loop, the unrolled kernels took 25 s to minutes per
-    ///   layout to compile there, and `Lanes` alone was the right choice.)
-    /// - GPUs: by measurement (`autotune`): the first product of each shape bucket (the
-    ///   layout and each dimension rounded up to a power of two) times `Vec4` and `Tiled` on
-    ///   scratch operands and keeps the faster, in memory and in a file per adapter and driver
-    ///   beside the pipeline cache, so later runs on the machine choose alike without timing.
-    ///   With `WGPU_MLP_AUTOTUNE=0`, the fixed rule measured on an H100 (BENCHMARKS.md):
-    ///   [`MatmulKernel::Tiled`] for A·Bᵀ with 128 or more outputs each way and for products
-    ///   of at least [`TILED_MIN_WORK`] multiply-adds, `Vec4` for the rest where the shape
-    ///   allows, `Tiled` otherwise. (`WGPU_MLP_AUTOTUNE=1` tunes on CPU adapters too.)
-    ///
-    /// `WGPU_MLP_MATMUL=<kernel name>` (e.g. `Vec4`) forces a kernel wherever it supports
-    /// the shape, for benchmarking.
-    pub fn choose(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
-        if let Some(forced) = forced_kernel().filter(|f| f.available(gpu) && f.supports(layout, m, k, n)) {
-            return forced;
-        }
-        if gpu.is_software() && !autotune::enabled(gpu) {
-            return Self::for_cpu_adapter(gpu, layout, m, k, n);
-        }
-        if autotune::enabled(gpu) {
-            return autotune::choose(gpu, layout, (m, k, n), &[MatmulKernel::Vec4, MatmulKernel::Tiled]);
-        }
-        let wide_abt = layout == MatmulLayout::ABt && m >= 128 && n >= 128;
-        if !wide_abt && m * n * k < TILED_MIN_WORK && MatmulKernel::Vec4.supports(layout, m, k, n) {
-            MatmulKernel::Vec4
-        } else {
-            MatmulKernel::Tiled
-        }
-    }
-
-    pub(crate) fn for_cpu_adapter(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
-        if m * k * n >= CPU_BLOCKED_MIN_WORK {
-            if MatmulKernel::Subgroup.available(gpu) {
-                return MatmulKernel::Subgroup;
-            }
-            if MatmulKernel::Vec4.supports(layout, m, k, n) {
-                return MatmulKernel::Vec4;
-            }
-        }
-        if n < 32 && m > n {
-            MatmulKernel::LanesDown
-        } else {
-            MatmulKernel::Lanes
-        }
-    }
-
-    /// The kernel for a weight gradient with its bias gradient (`rows` = M + 1 outputs
-    /// down, N across, K summed): as [`MatmulKernel::choose`], with `Tiled` where that would
-    /// fall back to `Lanes` for a large product (on an adapter without subgroups: `Vec4`
-    /// cannot add the row of ones); `Tiled` runs mnist's 785×128×256 at ~13 GFLOP/s on
-    /// lavapipe against ~9 for `Lanes`.
-    pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, k: usize, n: usize) -> Self {
-        if let Some(forced) = forced_kernel().filter(|&f| f != MatmulKernel::Vec4 && f.available(gpu)) {
-            return forced;
-        }
-        if gpu.is_software() {
-            match Self::for_cpu_adapter(gpu, MatmulLayout::AtB, rows, k, n) {
-                MatmulKernel::Lanes | MatmulKernel::LanesDown if rows * k * n >= CPU_BLOCKED_MIN_WORK => {
-                    MatmulKernel::Tiled
-                }
-                kernel => kernel,
-            }
-        } else {
-            MatmulKernel::Tiled
-        }
     }
 }

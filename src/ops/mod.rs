@@ -12,6 +12,7 @@ mod data;
 mod elementwise;
 mod loss;
 mod matmul;
+mod matmul_choice;
 mod mse;
 mod optim;
 pub(crate) use crate::params::OptimizerHyperparams;

@@ -6,7 +6,6 @@ use crate::mlp::Mlp;
 use crate::ops;
 use crate::tensor::Tensor;
 
-use super::fit::batches_per_epoch;
 use super::*;
 
 /// The batches of fixed rows, for one model or a stack of them (one list of rows each):
@@ -255,4 +254,9 @@ pub(super) fn argmax(row: &[f32]) -> usize {
         }
     }
     best
+}
+
+/// Mini-batches an epoch over `rows` rows takes: a partial last one counts unless dropped.
+pub(super) fn batches_per_epoch(rows: usize, batch: usize, drop_last: bool) -> usize {
+    if drop_last { rows / batch } else { rows.div_ceil(batch) }
 }

@@ -233,11 +233,6 @@ pub(super) fn mlp_builder(data: &GpuDataset, config: &TrainConfig) -> MlpBuilder
         .loss(config.loss)
 }
 
-/// Mini-batches an epoch over `rows` rows takes: a partial last one counts unless dropped.
-pub(super) fn batches_per_epoch(rows: usize, batch: usize, drop_last: bool) -> usize {
-    if drop_last { rows / batch } else { rows.div_ceil(batch) }
-}
-
 /// Inputs from the data, hidden layers from the config, outputs from the data.
 pub(super) fn layer_sizes(data: &GpuDataset, config: &TrainConfig) -> Vec<usize> {
     let mut sizes = vec![data.n_features];

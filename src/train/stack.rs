@@ -3,7 +3,8 @@
 use crate::error::{Error, Result};
 use crate::ops::{Activation, Loss};
 
-use super::fit::{batches_per_epoch, check_fit, layer_sizes, mlp_builder, train_stack};
+use super::batches::batches_per_epoch;
+use super::fit::{check_fit, layer_sizes, mlp_builder, train_stack};
 use super::*;
 
 /// Which jobs can share a stack: the same layer sizes, batch size, activations, loss and

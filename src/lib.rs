@@ -51,7 +51,7 @@ pub mod workloads;
 
 pub use cv::{
     CvExecution, CvJob, CvProgress, CvReport, CvResult, Folds, GridSearchCv, Hyperparams, KFold, ParamGrid, Scoring,
-    StratifiedKFold,
+    Shard, ShardScores, StratifiedKFold,
 };
 pub use data::{CsvOptions, Dataset, LabelColumn, Scaler, Scaling, Task};
 pub use error::{Error, Result};

@@ -137,3 +137,73 @@ fn info_names_the_adapter() {
         text(&out.stdout)
     );
 }
+
+/// A search cut into 3 shards run as 3 processes (as a Slurm array or a Kubernetes Indexed
+/// Job would, the index from SLURM_ARRAY_TASK_ID for one of them), then merged, ranks the
+/// grid and refits exactly as the search in one go; a merge with a shard missing is refused.
+#[test]
+fn three_shards_merged_equal_the_whole_search() {
+    let dir = std::env::temp_dir().join(format!("wgpu-mlp-shards-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = dir.join("digits.csv.gz");
+    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/data/digits.csv.gz"), &data).unwrap();
+    let (data, shards) = (data.to_str().unwrap().to_string(), dir.join("shards"));
+    let shards = shards.to_str().unwrap().to_string();
+    let model = dir.join("m.safetensors").to_str().unwrap().to_string();
+    let options = [
+        "fit",
+        &data,
+        "--lr",
+        "0.003,0.03",
+        "--activation",
+        "relu,tanh",
+        "--epochs",
+        "3",
+        "--early-stopping",
+        "off",
+        "--folds",
+        "3",
+        "-q",
+        "-o",
+        &model,
+        "--shard-dir",
+        &shards,
+    ];
+    let with = |extra: &[&str]| -> Vec<String> { options.iter().chain(extra).map(|s| s.to_string()).collect() };
+    let run = |args: Vec<String>, env: Option<(&str, &str)>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wgpu-mlp"));
+        command.args(&args);
+        if let Some((name, value)) = env {
+            command.env(name, value);
+        }
+        let out = command.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    run(with(&["--shard", "0/3"]), None);
+    run(with(&["--shard", "3"]), Some(("SLURM_ARRAY_TASK_ID", "1")));
+    let missing = Command::new(env!("CARGO_BIN_EXE_wgpu-mlp"))
+        .args(with(&["--merge", &shards]))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1), "a merge without shard 2 is refused");
+    assert!(
+        text(&missing.stderr).contains("shard is missing"),
+        "{}",
+        text(&missing.stderr)
+    );
+    run(with(&["--shard", "2/3"]), None);
+    let table = |stdout: String| -> Vec<String> {
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("   ") || l.starts_with("best") || l.starts_with("test"))
+            .map(str::to_string)
+            .collect()
+    };
+    let merged = table(run(with(&["--merge", &shards]), None));
+    let whole = table(run(with(&[]), None));
+    assert_eq!(merged.len(), 4 + 2, "four grid points, best, test: {merged:?}");
+    assert_eq!(merged, whole, "ranks, mean and fold scores, winner and its test score");
+    std::fs::remove_dir_all(&dir).ok();
+}

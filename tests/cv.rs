@@ -468,3 +468,47 @@ fn grid_search_with_early_stopping_holds_out_and_stops() {
     let again = search.fit(&data, &rows).unwrap();
     assert_eq!(again.results, report.results);
 }
+
+/// Shards' scores go through their files bit for bit, merge to the whole search's results,
+/// and a merge refuses another search's shards and a doubled model.
+#[test]
+fn shards_round_trip_through_files_and_merge_only_their_own_search() {
+    use wgpu_mlp::{Shard, ShardScores};
+    let gpu = gpu();
+    let data = GpuDataset::upload(&gpu, &blobs(90, 2)).unwrap();
+    let rows: Vec<usize> = (0..90).collect();
+    let search = search(vec![0.1, 0.5, 1.0], 4);
+    let dir = std::env::temp_dir().join(format!("wgpu-mlp-cv-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shards: Vec<ShardScores> = (0..2)
+        .map(|i| {
+            let scores = search.fit_shard(&data, &rows, Shard { index: i, count: 2 }).unwrap();
+            let path = dir.join(format!("shard-{i}.csv"));
+            scores.write(&path).unwrap();
+            let read = ShardScores::read(&path).unwrap();
+            assert_eq!(read, scores, "shard {i} through its file");
+            read
+        })
+        .collect();
+    assert_eq!(shards[0].models.len() + shards[1].models.len(), 9, "3 points × 3 folds");
+    let merged = search.merge_shards(&data, &rows, &shards).unwrap();
+    let whole = search.fit(&data, &rows).unwrap();
+    assert_eq!(merged.results, whole.results);
+    assert_eq!(
+        merged.best_model.unwrap().mlp().parameters().unwrap(),
+        whole.best_model.unwrap().mlp().parameters().unwrap()
+    );
+    let other = search.clone().n_splits(4);
+    assert!(
+        other.merge_shards(&data, &rows, &shards).is_err(),
+        "another search's shards"
+    );
+    let doubled = [shards[0].clone(), shards[0].clone(), shards[1].clone()];
+    assert!(search.merge_shards(&data, &rows, &doubled).is_err(), "a model twice");
+    std::fs::write(dir.join("bad.csv"), "point,fold\n").unwrap();
+    assert!(matches!(
+        ShardScores::read(dir.join("bad.csv")),
+        Err(wgpu_mlp::Error::Data { .. })
+    ));
+    std::fs::remove_dir_all(&dir).ok();
+}

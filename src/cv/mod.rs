@@ -4,18 +4,20 @@
 
 mod grid;
 mod pipeline;
+mod plan;
 mod scored;
+mod shard;
 mod split;
 
 pub use grid::{Hyperparams, ParamGrid};
-use scored::{Scored, rank};
+pub use shard::{Shard, ShardScores};
 pub use split::{Fold, Folds, KFold, StratifiedKFold};
 
 use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::optim::{Adam, Optimizer};
-use crate::train::{EpochMetrics, GpuDataset, Model, TrainConfig, fit_with_progress};
+use crate::train::{EpochMetrics, GpuDataset, Model, TrainConfig};
 
 /// How a grid point is scored on a held-out fold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -335,63 +337,9 @@ impl GridSearchCv {
         rows: &[usize],
         progress: &mut dyn FnMut(CvProgress),
     ) -> Result<CvReport> {
-        const OP: &str = "GridSearchCv";
-        self.check_base()?;
-        data.check_rows(OP, "rows", rows)?;
-        let points = self.grid.points_over(&self.base);
-        if points.is_empty() {
-            return Err(Error::invalid(
-                OP,
-                "grid",
-                "at least one value per hyperparameter",
-                "an empty list",
-            ));
-        }
-        for point in &points {
-            self.config(point).validate()?;
-        }
-        let scoring = if data.labels().is_some() {
-            Scoring::Accuracy
-        } else {
-            Scoring::Loss
-        };
-        let folds = self.folds.split(data, rows)?;
-        let configs: Vec<TrainConfig> = points.iter().map(|point| self.config(point)).collect();
-        // With early stopping each fold model holds out part of its training rows and stops
-        // on its own: trained one by one (a stack trains its epochs out).
-        let execution = if self.base.early_stopping.is_some() {
-            CvExecution::Sequential
-        } else {
-            self.execution
-        };
-        let mut scored = Scored::new(points.len(), folds.len(), scoring);
-        match execution {
-            CvExecution::Sequential => scored.sequential(data, &folds, &configs, progress)?,
-            CvExecution::Batched { max_models } => scored.batched(data, &folds, &configs, max_models, progress)?,
-        }
-        let (mut results, jobs) = scored.into_results(&points);
-        let order = rank(&mut results, scoring);
-        let best_index = order[0];
-        let best_model = if self.refit {
-            let config = self.config(&results[best_index].params);
-            Some(fit_with_progress(data, rows, None, &config, &mut |metrics| {
-                progress(CvProgress {
-                    point: best_index,
-                    fold: None,
-                    metrics,
-                })
-            })?)
-        } else {
-            None
-        };
-        Ok(CvReport {
-            results,
-            best_index,
-            scoring,
-            best_model,
-            execution,
-            jobs,
-        })
+        let plan = self.plan(data, rows)?;
+        let scored = self.score(data, &plan, &plan.all_pairs(), progress)?;
+        self.finish(data, rows, &plan, scored, progress)
     }
 }
 

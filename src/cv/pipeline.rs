@@ -1,7 +1,7 @@
 //! The search from a data set on the host: features standardised on the training rows, the
 //! data uploaded once, the refit model handed back as a whole fitted pipeline.
 
-use super::{CvProgress, CvReport, GridSearchCv};
+use super::{CvProgress, CvReport, GridSearchCv, Shard, ShardScores};
 use crate::data::{Dataset, Scaler, Scaling};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -38,24 +38,60 @@ impl GridSearchCv {
         rows: &[usize],
         progress: &mut dyn FnMut(CvProgress),
     ) -> Result<CvReport> {
-        data.validate()?;
-        let scaler = Scaler::fit(Scaling::Standardize, data, rows)?;
-        let mut scaled = data.clone();
-        scaler.transform(&mut scaled)?;
-        let on_gpu = GpuDataset::upload(gpu, &scaled)?;
-        drop(scaled);
+        let (scaler, on_gpu) = standardised_upload(gpu, data, rows)?;
         let mut report = self.fit_with_progress(&on_gpu, rows, progress)?;
-        if let Some(model) = report.best_model.take() {
-            let model = model.with_scaler(scaler);
-            // Classes keep the file's names, or their numbers as text: a saved classifier
-            // says it is one.
-            let numbers = || data.n_classes().map(|k| (0..k).map(|c| c.to_string()).collect());
-            report.best_model = Some(match data.class_names.clone().or_else(numbers) {
-                Some(names) => model.with_class_names(names)?,
-                None => model,
-            });
-        }
+        report.best_model = report
+            .best_model
+            .take()
+            .map(|m| fitted_pipeline(m, scaler, data))
+            .transpose()?;
         Ok(report)
+    }
+
+    /// [`GridSearchCv::fit_shard`] from a data set on the host, standardised as
+    /// [`GridSearchCv::fit_dataset`] does (every shard fits the same scaler on the same rows).
+    pub fn fit_dataset_shard(&self, gpu: &Gpu, data: &Dataset, rows: &[usize], shard: Shard) -> Result<ShardScores> {
+        let (_, on_gpu) = standardised_upload(gpu, data, rows)?;
+        self.fit_shard(&on_gpu, rows, shard)
+    }
+
+    /// [`GridSearchCv::merge_shards`] from a data set on the host: the refit model is the
+    /// whole fitted pipeline, as from [`GridSearchCv::fit_dataset`].
+    pub fn merge_dataset_shards(
+        &self,
+        gpu: &Gpu,
+        data: &Dataset,
+        rows: &[usize],
+        shards: &[ShardScores],
+    ) -> Result<CvReport> {
+        let (scaler, on_gpu) = standardised_upload(gpu, data, rows)?;
+        let mut report = self.merge_shards(&on_gpu, rows, shards)?;
+        report.best_model = report
+            .best_model
+            .take()
+            .map(|m| fitted_pipeline(m, scaler, data))
+            .transpose()?;
+        Ok(report)
+    }
+}
+
+/// The scaler fitted on `rows` of `data`, and `data` standardised by it on the GPU.
+fn standardised_upload(gpu: &Gpu, data: &Dataset, rows: &[usize]) -> Result<(Scaler, GpuDataset)> {
+    data.validate()?;
+    let scaler = Scaler::fit(Scaling::Standardize, data, rows)?;
+    let mut scaled = data.clone();
+    scaler.transform(&mut scaled)?;
+    Ok((scaler, GpuDataset::upload(gpu, &scaled)?))
+}
+
+/// `model` with its scaler and its class names: the file's, or for classes the numbers as
+/// text, so a saved classifier says it is one.
+fn fitted_pipeline(model: Model, scaler: Scaler, data: &Dataset) -> Result<Model> {
+    let model = model.with_scaler(scaler);
+    let numbers = || data.n_classes().map(|k| (0..k).map(|c| c.to_string()).collect());
+    match data.class_names.clone().or_else(numbers) {
+        Some(names) => model.with_class_names(names),
+        None => Ok(model),
     }
 }
 

@@ -25,19 +25,20 @@ pub(super) fn rank(results: &mut [CvResult], scoring: Scoring) -> Vec<usize> {
 }
 
 /// The fold scores of every grid point as the search trains them: `fold_scores[p][k]` for
-/// point p with fold k left out, each point's fit time, and the stacked runs.
+/// point p with fold k left out, `fit_times[p][k]` the seconds that model took (its share
+/// of a stack's), and the stacked runs.
 pub(super) struct Scored {
     pub fold_scores: Vec<Vec<f32>>,
-    pub fit_times: Vec<f64>,
+    pub fit_times: Vec<Vec<f64>>,
     pub jobs: Vec<CvJob>,
-    scoring: Scoring,
+    pub scoring: Scoring,
 }
 
 impl Scored {
     pub(super) fn new(points: usize, folds: usize, scoring: Scoring) -> Self {
         Scored {
             fold_scores: vec![vec![0.0; folds]; points],
-            fit_times: vec![0.0; points],
+            fit_times: vec![vec![0.0; folds]; points],
             jobs: Vec::new(),
             scoring,
         }
@@ -49,6 +50,7 @@ impl Scored {
         let mut results = Vec::with_capacity(points.len());
         for ((point, fold_scores), fit_time) in points.iter().zip(self.fold_scores).zip(self.fit_times) {
             let n = fold_scores.len() as f64;
+            let fit_time: f64 = fit_time.iter().sum();
             let mean = fold_scores.iter().map(|&s| s as f64).sum::<f64>() / n;
             let var = fold_scores.iter().map(|&s| (s as f64 - mean).powi(2)).sum::<f64>() / n;
             results.push(CvResult {
@@ -70,44 +72,38 @@ impl Scored {
         }
     }
 
-    /// Every fold model trained and scored on its own.
+    /// Every (point, fold) model of `pairs` trained and scored on its own.
     pub(super) fn sequential(
         &mut self,
         data: &GpuDataset,
-        folds: &[Fold],
-        configs: &[TrainConfig],
+        (folds, configs): (&[Fold], &[TrainConfig]),
+        pairs: &[(usize, usize)],
         progress: &mut dyn FnMut(CvProgress),
     ) -> Result<()> {
-        for (p, config) in configs.iter().enumerate() {
-            for (k, fold) in folds.iter().enumerate() {
-                let started = std::time::Instant::now();
-                let model = fit_fold(data, &fold.train, config, &mut |metrics| {
-                    progress(CvProgress {
-                        point: p,
-                        fold: Some(k),
-                        metrics,
-                    })
-                })?;
-                self.fit_times[p] += started.elapsed().as_secs_f64();
-                self.fold_scores[p][k] = self.score(model.evaluate(data, &fold.validation)?);
-            }
+        for &(p, k) in pairs {
+            let started = std::time::Instant::now();
+            let model = fit_fold(data, &folds[k].train, &configs[p], &mut |metrics| {
+                progress(CvProgress {
+                    point: p,
+                    fold: Some(k),
+                    metrics,
+                })
+            })?;
+            self.fit_times[p][k] = started.elapsed().as_secs_f64();
+            self.fold_scores[p][k] = self.score(model.evaluate(data, &folds[k].validation)?);
         }
         Ok(())
     }
 
-    /// The fold models of every point stacked by shape, each stack one GPU job; a stack's
-    /// time is shared among its models.
+    /// The (point, fold) models of `pairs` stacked by shape, each stack one GPU job; a
+    /// stack's time is shared among its models.
     pub(super) fn batched(
         &mut self,
         data: &GpuDataset,
-        folds: &[Fold],
-        configs: &[TrainConfig],
-        max_models: usize,
+        (folds, configs): (&[Fold], &[TrainConfig]),
+        (pairs, max_models): (&[(usize, usize)], usize),
         progress: &mut dyn FnMut(CvProgress),
     ) -> Result<()> {
-        let pairs: Vec<(usize, usize)> = (0..configs.len())
-            .flat_map(|p| (0..folds.len()).map(move |k| (p, k)))
-            .collect();
         let runs = stack_groups(
             data,
             pairs.iter().map(|&(p, k)| (&configs[p], folds[k].train.len())),
@@ -128,7 +124,7 @@ impl Scored {
                 })
             })?;
             let share = started.elapsed().as_secs_f64() / models.len() as f64;
-            models.iter().for_each(|&(p, _)| self.fit_times[p] += share);
+            models.iter().for_each(|&(p, k)| self.fit_times[p][k] = share);
             let held_out: Vec<&[usize]> = models.iter().map(|&(_, k)| folds[k].validation.as_slice()).collect();
             for (&(p, k), scores) in models.iter().zip(evaluate_stack(data, &stack.mlp, &held_out)?) {
                 self.fold_scores[p][k] = self.score(scores);

@@ -10,8 +10,8 @@ use std::str::FromStr;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use wgpu_mlp::{
-    Activation, Adam, CvExecution, Dataset, Folds, Gpu, GridSearchCv, KFold, Loss, Optimizer, ParamGrid, Sgd,
-    StratifiedKFold, Task, TrainConfig,
+    Activation, Adam, CvExecution, Dataset, Folds, Gpu, GridSearchCv, KFold, Loss, Optimizer, ParamGrid, Sgd, Shard,
+    ShardScores, StratifiedKFold, Task, TrainConfig,
 };
 
 use super::progress::Progress;
@@ -83,6 +83,9 @@ pub fn command() -> Command {
             "Write scikit-learn's cv_results as CSV, or JSON for a .json FILE",
         ))
         .arg(flag("quiet", "No progress on stderr").short('q'))
+        .arg(value("shard", "i/N", "Train only share i of N of the CV models and write their scores to --shard-dir (N alone: i from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX)").conflicts_with("merge"))
+        .arg(value("shard-dir", "DIR", "Where shards write their scores").default_value("shards"))
+        .arg(value("merge", "DIR", "Rank the CV scores the shards wrote to DIR (same options), then refit, test and save"))
 }
 
 /// The options that add a hyperparameter to the grid.
@@ -184,11 +187,19 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
         println!("classes (in output order): {}", names.join(", "));
     }
     let search = search(args, data.labels.is_some(), seed)?;
-    let quiet = args.get_flag("quiet");
-    let mut progress = Progress::new(search.total_epochs(), quiet);
-    let report =
-        search.fit_dataset_with_progress(&gpu, &data, &train, &mut |p| progress.epoch(p.metrics.train_loss))?;
-    progress.finish();
+    if let Some(spec) = args.get_one::<String>("shard") {
+        return run_shard(args, &search, (&gpu, &data, &train), spec);
+    }
+    let report = match args.get_one::<String>("merge") {
+        Some(dir) => search.merge_dataset_shards(&gpu, &data, &train, &read_shards(dir)?)?,
+        None => {
+            let mut progress = Progress::new(search.total_epochs(), args.get_flag("quiet"));
+            let on_epoch = &mut |p: wgpu_mlp::CvProgress| progress.epoch(p.metrics.train_loss);
+            let report = search.fit_dataset_with_progress(&gpu, &data, &train, on_epoch)?;
+            progress.finish();
+            report
+        }
+    };
     println!(
         "\n{}-fold cross-validation ({}):\n{report}",
         search.folds.n_splits(),
@@ -209,6 +220,48 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
     model.save(output)?;
     println!("model saved to {output}; predict with: wgpu-mlp predict {output} ROWS.csv");
     Ok(())
+}
+
+/// `--shard`: this share of the CV models, trained and scored, written to `--shard-dir`.
+fn run_shard(
+    args: &ArgMatches,
+    search: &GridSearchCv,
+    (gpu, data, train): (&Gpu, &Dataset, &[usize]),
+    spec: &str,
+) -> super::Outcome {
+    let shard = Shard::parse(spec)?;
+    let dir = args.get_one::<String>("shard-dir").ok_or("--shard-dir")?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+    let scores = search.fit_dataset_shard(gpu, data, train, shard)?;
+    let path = std::path::Path::new(dir).join(format!("shard-{}-of-{}.csv", shard.index, shard.count));
+    scores.write(&path)?;
+    println!(
+        "shard {}/{}: {} of the {} models scored, written to {}; when every shard is done: the same command with --merge {dir} in place of --shard",
+        shard.index,
+        shard.count,
+        scores.models.len(),
+        scores.points * scores.folds,
+        path.display()
+    );
+    Ok(())
+}
+
+/// Every `shard-*-of-*.csv` in `dir`.
+fn read_shards(dir: &str) -> Result<Vec<ShardScores>, Box<dyn std::error::Error>> {
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{dir}: {e}"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("shard-") && n.ends_with(".csv"))
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(format!("{dir}: no shard-*-of-*.csv files (run with --shard first)").into());
+    }
+    Ok(paths.iter().map(ShardScores::read).collect::<Result<_, _>>()?)
 }
 
 /// The search the options ask for: scikit-learn's defaults as the base, each search option a

@@ -1,0 +1,120 @@
+//! The steps of a search: its plan (points, settings, folds, scoring, execution, checked),
+//! scoring a set of its (point, fold) models, and ranking and refitting. `fit` runs all three;
+//! shards (`shard.rs`) run the middle one on their share and a merge runs the last.
+
+use super::scored::{Scored, rank};
+use super::{CvExecution, CvProgress, CvReport, Fold, GridSearchCv, Hyperparams, Scoring};
+use crate::error::{Error, Result};
+use crate::train::{GpuDataset, TrainConfig, fit_with_progress};
+
+/// What a search trains (see `GridSearchCv::plan`).
+pub(super) struct Plan {
+    pub(super) points: Vec<Hyperparams>,
+    pub(super) configs: Vec<TrainConfig>,
+    pub(super) folds: Vec<Fold>,
+    pub(super) scoring: Scoring,
+    pub(super) execution: CvExecution,
+}
+
+impl Plan {
+    /// Every (point, fold) model, points in grid order, folds within.
+    pub(super) fn all_pairs(&self) -> Vec<(usize, usize)> {
+        (0..self.points.len())
+            .flat_map(|p| (0..self.folds.len()).map(move |k| (p, k)))
+            .collect()
+    }
+}
+
+impl GridSearchCv {
+    /// What the search trains, after checking it: the points and their settings, the folds,
+    /// the scoring and the execution.
+    pub(super) fn plan(&self, data: &GpuDataset, rows: &[usize]) -> Result<Plan> {
+        const OP: &str = "GridSearchCv";
+        self.check_base()?;
+        data.check_rows(OP, "rows", rows)?;
+        let points = self.grid.points_over(&self.base);
+        if points.is_empty() {
+            return Err(Error::invalid(
+                OP,
+                "grid",
+                "at least one value per hyperparameter",
+                "an empty list",
+            ));
+        }
+        let configs: Vec<TrainConfig> = points.iter().map(|point| self.config(point)).collect();
+        for config in &configs {
+            config.validate()?;
+        }
+        let scoring = if data.labels().is_some() {
+            Scoring::Accuracy
+        } else {
+            Scoring::Loss
+        };
+        // With early stopping each fold model holds out part of its training rows and stops
+        // on its own: trained one by one (a stack trains its epochs out).
+        let execution = if self.base.early_stopping.is_some() {
+            CvExecution::Sequential
+        } else {
+            self.execution
+        };
+        let folds = self.folds.split(data, rows)?;
+        Ok(Plan {
+            points,
+            configs,
+            folds,
+            scoring,
+            execution,
+        })
+    }
+
+    /// Trains and scores the (point, fold) models of `pairs`.
+    pub(super) fn score(
+        &self,
+        data: &GpuDataset,
+        plan: &Plan,
+        pairs: &[(usize, usize)],
+        progress: &mut dyn FnMut(CvProgress),
+    ) -> Result<Scored> {
+        let mut scored = Scored::new(plan.points.len(), plan.folds.len(), plan.scoring);
+        let setup = (plan.folds.as_slice(), plan.configs.as_slice());
+        match plan.execution {
+            CvExecution::Sequential => scored.sequential(data, setup, pairs, progress)?,
+            CvExecution::Batched { max_models } => scored.batched(data, setup, (pairs, max_models), progress)?,
+        }
+        Ok(scored)
+    }
+
+    /// Ranks the scored grid and refits the winner.
+    pub(super) fn finish(
+        &self,
+        data: &GpuDataset,
+        rows: &[usize],
+        plan: &Plan,
+        scored: Scored,
+        progress: &mut dyn FnMut(CvProgress),
+    ) -> Result<CvReport> {
+        let (mut results, jobs) = scored.into_results(&plan.points);
+        let order = rank(&mut results, plan.scoring);
+        let best_index = order[0];
+        let best_model = if self.refit {
+            let config = self.config(&results[best_index].params);
+            Some(fit_with_progress(data, rows, None, &config, &mut |metrics| {
+                progress(CvProgress {
+                    point: best_index,
+                    fold: None,
+                    metrics,
+                })
+            })?)
+        } else {
+            None
+        };
+        Ok(CvReport {
+            results,
+            best_index,
+            scoring: plan.scoring,
+            best_model,
+            execution: plan.execution,
+            jobs,
+        })
+    }
+}

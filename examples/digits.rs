@@ -16,8 +16,8 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use wgpu_mlp::data::stratified_split;
 use wgpu_mlp::{
-    Activation, Adam, CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, Loss, ParamGrid, Scaler,
-    Scaling, Sgd, StratifiedKFold, TrainConfig,
+    Activation, Adam, CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, HalvingGridSearchCv,
+    Loss, ParamGrid, Scaler, Scaling, Sgd, StratifiedKFold, TrainConfig,
 };
 
 const DIGITS: &[u8] = include_bytes!("../data/digits.csv.gz");
@@ -49,11 +49,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut activations = vec![Activation::Sigmoid, Activation::Relu];
     let mut lr = vec![0.001, 0.003, 0.01];
+    let mut halving: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seed" => seed = args.next().ok_or("--seed needs a value")?.parse()?,
             "--sequential" => execution = CvExecution::Sequential,
+            "--halving" => halving = Some(args.next().ok_or("--halving needs a factor")?.parse()?),
             "--activation" => {
                 let names = args.next().ok_or("--activation needs values")?;
                 activations = names
@@ -118,13 +120,18 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         test.len()
     );
 
+    // With --halving, four times the grid (weight decay and epochs searched too), halved.
+    let (weight_decay, epochs) = match halving {
+        Some(_) => (vec![1e-4, 1e-5], vec![20, 30]),
+        None => (vec![1e-5], vec![20]),
+    };
     let search = GridSearchCv {
         grid: ParamGrid {
             lr,
             momentum: vec![0.9],
-            weight_decay: vec![1e-5],
+            weight_decay,
             hidden: vec![vec![64]],
-            epochs: vec![20],
+            epochs,
             batch_size: vec![32],
             activation: activations,
             ..ParamGrid::default()
@@ -138,6 +145,14 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         base: TrainConfig { seed, ..base },
         execution,
     };
+    if let Some(factor) = halving {
+        return run_halving(
+            HalvingGridSearchCv::new(search, factor),
+            &data,
+            (&train, &test),
+            started,
+        );
+    }
     let bar = ProgressBar::new(search.total_epochs() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed} {msg}").map_err(|e| e.to_string())?,
@@ -180,6 +195,42 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         100.0 * accuracy,
         test.len(),
         scores.loss
+    );
+    println!("total time {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `--halving FACTOR`: the 24-point grid by successive halving, each round's candidates and
+/// winner, then the refit winner's test accuracy.
+fn run_halving(
+    halving: HalvingGridSearchCv,
+    data: &GpuDataset,
+    (train, test): (&[usize], &[usize]),
+    started: Instant,
+) -> Result<(), Box<dyn std::error::Error>> {
+    eprintln!(
+        "preparing kernels and training by successive halving (factor {})",
+        halving.factor
+    );
+    let report = halving.fit(data, train)?;
+    for (r, round) in report.rounds.iter().enumerate() {
+        let best = round.results.iter().find(|x| x.rank == 1).ok_or("a ranked round")?;
+        println!(
+            "round {}: {} candidates × {} epochs; best {:.4}: {}",
+            r + 1,
+            round.results.len(),
+            round.epochs,
+            best.mean,
+            best.params
+        );
+    }
+    println!("{} model-epochs; best: {}", report.model_epochs, report.best_params);
+    let scores = report.best_model.as_ref().ok_or("refit model")?.evaluate(data, test)?;
+    let accuracy = scores.accuracy.ok_or("classification")?;
+    println!(
+        "test accuracy {:.2}% ({} samples never used before)",
+        100.0 * accuracy,
+        test.len()
     );
     println!("total time {:.1} s", started.elapsed().as_secs_f64());
     Ok(())

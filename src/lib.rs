@@ -50,8 +50,8 @@ pub mod train;
 pub mod workloads;
 
 pub use cv::{
-    CvExecution, CvJob, CvProgress, CvReport, CvResult, Folds, GridSearchCv, Hyperparams, KFold, ParamGrid, Scoring,
-    Shard, ShardScores, StratifiedKFold,
+    CvExecution, CvJob, CvProgress, CvReport, CvResult, Folds, GridSearchCv, HalvingGridSearchCv, HalvingReport,
+    HalvingRound, Hyperparams, KFold, ParamGrid, Scoring, Shard, ShardScores, StratifiedKFold,
 };
 pub use data::{CsvOptions, Dataset, LabelColumn, Scaler, Scaling, Task};
 pub use error::{Error, Result};

@@ -512,3 +512,31 @@ fn shards_round_trip_through_files_and_merge_only_their_own_search() {
     ));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Successive halving keeps the full grid's clear winner (learning rates far too small lose
+/// at any epoch count) for fewer model-epochs: 8 points × 2 epochs, 4 × 4, 2 × 8, against
+/// 8 × 8; the last round has at most `factor` candidates and its winner is refit.
+#[test]
+fn halving_keeps_the_grid_winner_for_fewer_model_epochs() {
+    use wgpu_mlp::HalvingGridSearchCv;
+    let gpu = gpu();
+    let data = GpuDataset::upload(&gpu, &blobs(120, 3)).unwrap();
+    let rows: Vec<usize> = (0..120).collect();
+    let mut grid_search = search(vec![1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 0.1, 1.0], 6);
+    grid_search.grid.epochs = vec![8];
+    let full = grid_search.fit(&data, &rows).unwrap();
+    let halving = HalvingGridSearchCv::new(grid_search.clone(), 2);
+    let report = halving.fit(&data, &rows).unwrap();
+    let shape: Vec<(usize, usize)> = report.rounds.iter().map(|r| (r.results.len(), r.epochs)).collect();
+    assert_eq!(shape, [(8, 2), (4, 4), (2, 8)]);
+    assert_eq!(report.model_epochs, (16 + 16 + 16) * 3);
+    assert!(report.model_epochs < 8 * 8 * 3, "fewer model-epochs than the grid's");
+    assert_eq!(report.best_params, *full.best_params(), "the grid's winner");
+    let last = &report.rounds[2].results;
+    assert_eq!(last.iter().find(|r| r.rank == 1).unwrap().params, report.best_params);
+    assert!(report.best_model.is_some());
+    assert!(
+        HalvingGridSearchCv::new(grid_search, 1).fit(&data, &rows).is_err(),
+        "factor 1"
+    );
+}

@@ -3,6 +3,7 @@
 //! refit of the winners on all the training rows.
 
 mod grid;
+mod halving;
 mod pipeline;
 mod plan;
 mod scored;
@@ -10,6 +11,7 @@ mod shard;
 mod split;
 
 pub use grid::{Hyperparams, ParamGrid};
+pub use halving::{HalvingGridSearchCv, HalvingReport, HalvingRound};
 pub use shard::{Shard, ShardScores};
 pub use split::{Fold, Folds, KFold, StratifiedKFold};
 
@@ -228,7 +230,7 @@ impl GridSearchCv {
         per_point * self.folds.n_splits() + refit
     }
 
-    fn config(&self, point: &Hyperparams) -> TrainConfig {
+    pub(super) fn config(&self, point: &Hyperparams) -> TrainConfig {
         let mut config = self.base.clone();
         config.optimizer = point.optimizer_settings();
         config.schedule = point.schedule;

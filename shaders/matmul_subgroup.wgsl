@@ -200,14 +200,26 @@ fn matmul_subgroup(
         lo24, hi24, lo25, hi25, lo26, hi26, lo27, hi27,
         lo28, hi28, lo29, hi29, lo30, hi30, lo31, hi31,
     );
-    // Rows of the tile below m (the row of ones is stored from the sums), 8 columns each; the
-    // bound is not a constant, so the loop stays rolled.
+    // Rows of the tile below m (the row of ones is stored from the sums), a vec4 of
+    // columns per pass of a loop LLVM keeps rolled (its bound is not a constant): the
+    // epilogue is inlined 4 times, not 256 (minutes to compile), and the loop runs 64
+    // passes, not 256 (a quarter of the time at K = 256).
     let count = select(0u, min(row0 + 32u, params.m) - row0, row0 < params.m);
-    for (var i = 0u; i < count * 8u; i++) {
-        let row = row0 + i / 8u;
-        let col = col0 + i % 8u;
+    for (var i = 0u; i < 2u * count; i++) {
+        let row = row0 + i / 2u;
+        let col = col0 + 4u * (i % 2u);
+        let v = block[i];
         if col < params.n {
-            store(row, col, block[i / 4u][i % 4u]);
+            store(row, col, v.x);
+        }
+        if col + 1u < params.n {
+            store(row, col + 1u, v.y);
+        }
+        if col + 2u < params.n {
+            store(row, col + 2u, v.z);
+        }
+        if col + 3u < params.n {
+            store(row, col + 3u, v.w);
         }
     }
     if with_bias && row0 == 0u {

@@ -14,9 +14,9 @@ impl MatmulKernel {
     ///   does), else [`MatmulKernel::Vec4`] where the shape allows; the rest, and smaller
     ///   products, [`MatmulKernel::Lanes`] ([`MatmulKernel::LanesDown`] for outputs narrower
     ///   than 32 columns). Measured on lavapipe (Mesa 25, 2 cores; BENCHMARKS.md): on
-    ///   128×784×256 `Subgroup` runs ~32 GFLOP/s, `Vec4` ~20, `Lanes` ~9, and on a cold
-    ///   shader cache they compile in ~0.5, ~0.7 and ~0.15 s per layout: mnist's step 13.4 →
-    ///   6.1 ms and wide's 501 → 161 ms for under a second more on a first run. Digits-sized
+    ///   128×784×256 `Subgroup` runs ~38 GFLOP/s, `Vec4` ~20, `Lanes` ~9, and on a cold
+    ///   shader cache they compile in ~1.0, ~0.7 and ~0.15 s per layout: mnist's step 13.4 →
+    ///   4.9 ms and wide's 501 → 142 ms for about two seconds more on a first run. Digits-sized
     ///   products run alike in all of them, so they keep the cheapest compile. (Until their
     ///   stores were rolled into a loop, the unrolled kernels took 25 s to minutes per
     ///   layout to compile there, and `Lanes` alone was the right choice.)

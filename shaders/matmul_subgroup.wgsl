@@ -8,8 +8,8 @@
 // all 32 values of op(A): 12 loads per 256 FMAs, where on lavapipe a load costs far more than
 // a broadcast. Broadcasts need a constant lane, so the 32 rows are spelled out below (rows
 // r = 8q + l: `s{r} = subgroupBroadcast(a{q}, l)`). The stores run in a loop LLVM keeps
-// rolled, so the epilogue is inlined once (unrolled, 256 copies of it took minutes to
-// compile). Any shape and every epilogue; the bias gradient's row of ones is not a row of
+// rolled, a vec4 per pass, so the epilogue is inlined 4 times (unrolled, 256 copies of it
+// took minutes to compile). Any shape and every epilogue; the bias gradient's row of ones is not a row of
 // the tiles: each invocation sums its op(B) values as it loads them, and the first row of
 // tiles stores the sums.
 @compute @workgroup_size(8)

@@ -36,66 +36,84 @@ fn main() {
     }
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let mut seed = 0u64;
-    let mut execution = CvExecution::default();
+/// What the command line asks for.
+struct Options {
+    seed: u64,
+    execution: CvExecution,
+    base: TrainConfig,
+    activations: Vec<Activation>,
+    lr: Vec<f32>,
+    halving: Option<usize>,
+}
+
+fn parse_args() -> Result<Options, Box<dyn std::error::Error>> {
     // What wins under cross-validation here: Adam, softmax cross-entropy on logits, and a
     // log-spaced learning-rate grid (scikit-learn's MLPClassifier defaults are Adam and ReLU).
-    let mut base = TrainConfig {
-        optimizer: Adam::new(1e-3).into(),
-        loss: Loss::SoftmaxCrossEntropy,
-        output_activation: Activation::Identity,
-        ..TrainConfig::classic()
+    let mut o = Options {
+        seed: 0,
+        execution: CvExecution::default(),
+        base: TrainConfig {
+            optimizer: Adam::new(1e-3).into(),
+            loss: Loss::SoftmaxCrossEntropy,
+            output_activation: Activation::Identity,
+            ..TrainConfig::classic()
+        },
+        activations: vec![Activation::Sigmoid, Activation::Relu],
+        lr: vec![0.001, 0.003, 0.01],
+        halving: None,
     };
-    let mut activations = vec![Activation::Sigmoid, Activation::Relu];
-    let mut lr = vec![0.001, 0.003, 0.01];
-    let mut halving: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
-            "--seed" => seed = args.next().ok_or("--seed needs a value")?.parse()?,
-            "--sequential" => execution = CvExecution::Sequential,
-            "--halving" => halving = Some(args.next().ok_or("--halving needs a factor")?.parse()?),
+            "--seed" => o.seed = value()?.parse()?,
+            "--sequential" => o.execution = CvExecution::Sequential,
+            "--halving" => o.halving = Some(value()?.parse()?),
             "--activation" => {
-                let names = args.next().ok_or("--activation needs values")?;
-                activations = names
+                o.activations = value()?
                     .split(',')
                     .map(|name| Activation::from_name(name).ok_or(format!("unknown activation {name}")))
                     .collect::<Result<_, _>>()?;
             }
             "--loss" => {
-                let name = args.next().ok_or("--loss needs a value")?;
-                base.loss = Loss::from_name(&name).ok_or(format!("unknown loss {name}"))?;
+                let name = value()?;
+                o.base.loss = Loss::from_name(&name).ok_or(format!("unknown loss {name}"))?;
                 // cross-entropy takes logits; MSE compares sigmoid outputs with one-hot targets
-                base.output_activation = match base.loss {
+                o.base.output_activation = match o.base.loss {
                     Loss::Mse => Activation::Sigmoid,
                     _ => Activation::Identity,
                 };
             }
             "--optimizer" => {
-                base.optimizer = match args.next().ok_or("--optimizer needs a value")?.as_str() {
+                o.base.optimizer = match value()?.as_str() {
                     "sgd" => Sgd::new(0.5).momentum(0.9).into(),
                     "adam" => Adam::new(1e-3).into(),
                     "adamw" => Adam::adamw(1e-3).weight_decay(0.0).into(),
                     other => return Err(format!("unknown optimizer {other} (sgd, adam, adamw)").into()),
                 };
             }
-            "--lr" => {
-                lr = args
-                    .next()
-                    .ok_or("--lr needs values")?
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
-            }
+            "--lr" => o.lr = value()?.split(',').map(str::parse).collect::<Result<_, _>>()?,
             _ => {
                 return Err(format!(
-                    "unknown argument {arg} (accepted: --seed N, --sequential, --activation NAME, --loss NAME, --lr A,B)"
+                    "unknown argument {arg} (accepted: --seed N, --sequential, --halving F, --activation NAME, \
+                     --loss NAME, --optimizer NAME, --lr A,B)"
                 )
                 .into());
             }
         }
     }
+    Ok(o)
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let Options {
+        seed,
+        execution,
+        base,
+        activations,
+        lr,
+        halving,
+    } = parse_args()?;
     let started = Instant::now();
     let gpu = Gpu::new()?;
     println!(
@@ -153,37 +171,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             started,
         );
     }
-    let bar = ProgressBar::new(search.total_epochs() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed} {msg}").map_err(|e| e.to_string())?,
-    );
     let n_points = search.grid.points_over(&search.base).len();
-    // Without a terminal the bar draws nothing: a line to stderr every tenth of the work.
-    let plain = bar.is_hidden();
-    let total = search.total_epochs().max(1);
-    let mut done = 0usize;
-    eprintln!("preparing kernels and training (the first epoch includes kernel compilation)");
-    let fit_started = Instant::now();
-    let report = search.fit_with_progress(&data, &train, &mut |p| {
-        let what = match p.fold {
-            Some(k) => format!("point {}/{n_points}, fold {}", p.point + 1, k + 1),
-            None => "refit".to_string(),
-        };
-        done += 1;
-        if done == 1 {
-            eprintln!("first epoch done after {:.1} s", fit_started.elapsed().as_secs_f64());
-        }
-        if plain && (done * 10 / total != (done - 1) * 10 / total || done == total) {
-            eprintln!(
-                "{done}/{total} epochs, {:.1} s: {what}, loss {:.4}",
-                fit_started.elapsed().as_secs_f64(),
-                p.metrics.train_loss
-            );
-        }
-        bar.set_message(format!("{what}, loss {:.4}", p.metrics.train_loss));
-        bar.inc(1);
-    })?;
-    bar.finish_and_clear();
+    let report = search_with_progress(&search, &data, &train, n_points)?;
 
     println!("\n5-fold stratified cross-validation ({n_points} grid points, {execution}):\n{report}");
     println!("best: {}", report.best_params());
@@ -234,4 +223,43 @@ fn run_halving(
     );
     println!("total time {:.1} s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// The search with a progress bar on a terminal, and without one a line to stderr every
+/// tenth of the work; the first epoch's time (kernel compilation included) either way.
+fn search_with_progress(
+    search: &GridSearchCv,
+    data: &GpuDataset,
+    train: &[usize],
+    n_points: usize,
+) -> Result<wgpu_mlp::CvReport, Box<dyn std::error::Error>> {
+    let bar = ProgressBar::new(search.total_epochs() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed} {msg}").map_err(|e| e.to_string())?,
+    );
+    let (plain, total) = (bar.is_hidden(), search.total_epochs().max(1));
+    let mut done = 0usize;
+    eprintln!("preparing kernels and training (the first epoch includes kernel compilation)");
+    let fit_started = Instant::now();
+    let report = search.fit_with_progress(data, train, &mut |p| {
+        let what = match p.fold {
+            Some(k) => format!("point {}/{n_points}, fold {}", p.point + 1, k + 1),
+            None => "refit".to_string(),
+        };
+        done += 1;
+        let seconds = fit_started.elapsed().as_secs_f64();
+        if done == 1 {
+            eprintln!("first epoch done after {seconds:.1} s");
+        }
+        if plain && (done * 10 / total != (done - 1) * 10 / total || done == total) {
+            eprintln!(
+                "{done}/{total} epochs, {seconds:.1} s: {what}, loss {:.4}",
+                p.metrics.train_loss
+            );
+        }
+        bar.set_message(format!("{what}, loss {:.4}", p.metrics.train_loss));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    Ok(report)
 }

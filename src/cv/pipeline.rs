@@ -38,14 +38,7 @@ impl GridSearchCv {
         rows: &[usize],
         progress: &mut dyn FnMut(CvProgress),
     ) -> Result<CvReport> {
-        let (scaler, on_gpu) = standardised_upload(gpu, data, rows)?;
-        let mut report = self.fit_with_progress(&on_gpu, rows, progress)?;
-        report.best_model = report
-            .best_model
-            .take()
-            .map(|m| fitted_pipeline(m, scaler, data))
-            .transpose()?;
-        Ok(report)
+        on_host(gpu, data, rows, |on_gpu| self.fit_with_progress(on_gpu, rows, progress))
     }
 
     /// [`GridSearchCv::fit_shard`] from a data set on the host, standardised as
@@ -64,15 +57,26 @@ impl GridSearchCv {
         rows: &[usize],
         shards: &[ShardScores],
     ) -> Result<CvReport> {
-        let (scaler, on_gpu) = standardised_upload(gpu, data, rows)?;
-        let mut report = self.merge_shards(&on_gpu, rows, shards)?;
-        report.best_model = report
-            .best_model
-            .take()
-            .map(|m| fitted_pipeline(m, scaler, data))
-            .transpose()?;
-        Ok(report)
+        on_host(gpu, data, rows, |on_gpu| self.merge_shards(on_gpu, rows, shards))
     }
+}
+
+/// `search` on `data` standardised on `rows` and uploaded; its refit model made the whole
+/// fitted pipeline.
+fn on_host(
+    gpu: &Gpu,
+    data: &Dataset,
+    rows: &[usize],
+    search: impl FnOnce(&GpuDataset) -> Result<CvReport>,
+) -> Result<CvReport> {
+    let (scaler, on_gpu) = standardised_upload(gpu, data, rows)?;
+    let mut report = search(&on_gpu)?;
+    report.best_model = report
+        .best_model
+        .take()
+        .map(|m| fitted_pipeline(m, scaler, data))
+        .transpose()?;
+    Ok(report)
 }
 
 /// The scaler fitted on `rows` of `data`, and `data` standardised by it on the GPU.

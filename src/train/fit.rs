@@ -61,10 +61,7 @@ pub fn fit_with_progress(
     config: &TrainConfig,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
-    check_fit("fit", data, train_rows, validation_rows, config)?;
-    let mlp = mlp_builder(data, config).build(&data.gpu, config.batch_size, config.optimizer)?;
-    let lane = Lane::watched(train_rows, config);
-    fit_one(mlp, 0, data, lane, validation_rows, on_epoch)
+    fit_new(data, Lane::watched(train_rows, config), validation_rows, on_epoch)
 }
 
 /// [`fit_with_progress`] for a cross-validation fold: a model that stalls is scored as it
@@ -75,10 +72,20 @@ pub(crate) fn fit_fold(
     config: &TrainConfig,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
-    check_fit("fit", data, train_rows, None, config)?;
+    fit_new(data, Lane::new(train_rows, config), None, on_epoch)
+}
+
+/// A new network for `lane`'s settings, trained on its rows.
+fn fit_new(
+    data: &GpuDataset,
+    lane: Lane,
+    validation_rows: Option<&[usize]>,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Model> {
+    let config = lane.config;
+    check_fit("fit", data, lane.rows, validation_rows, config)?;
     let mlp = mlp_builder(data, config).build(&data.gpu, config.batch_size, config.optimizer)?;
-    let lane = Lane::new(train_rows, config);
-    fit_one(mlp, 0, data, lane, None, on_epoch)
+    fit_one(mlp, 0, data, lane, validation_rows, on_epoch)
 }
 
 /// The rows to train on and, where early stopping has no validation rows to watch, the

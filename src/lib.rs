@@ -7,9 +7,15 @@
 //! - [`Dataset`] (CSV in, [`Scaler`]) and [`GpuDataset`] (resident on the device);
 //! - [`fit`] / [`fit_batched`] with a [`TrainConfig`] ([`Activation`], [`Loss`], [`Sgd`] or
 //!   [`Adam`], [`Schedule`]) give a [`Model`]: `predict`, `predict_proba`, `save`, `load`;
+//!   [`Model::score`] on host rows; [`fit_with_progress`] shows each epoch;
 //! - [`GridSearchCv`] over a [`ParamGrid`] with [`KFold`] / [`StratifiedKFold`], every fold ×
-//!   grid-point model of a shape trained as one stacked GPU job;
+//!   grid-point model of a shape trained as one stacked GPU job; `fit_dataset` from a host
+//!   [`Dataset`] to a fitted pipeline; [`HalvingGridSearchCv`] by successive halving;
+//!   [`Shard`] / [`ShardScores`] to spread a search over machines and merge it;
 //! - [`Mlp`]: the network itself, stepped by hand; [`Error`]: every failure.
+//!
+//! The `wgpu-mlp` command (`fit`, `predict`, `info`; the default `cli` feature) does the
+//! same from a shell.
 //!
 //! The building blocks under it are in [`raw`]: [`raw::Tensor`], one shape-checked builder
 //! per WGSL kernel in [`raw::ops`], and [`raw::GraphBuilder`] / [`raw::Graph`] composing

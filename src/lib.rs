@@ -46,6 +46,7 @@ mod ops;
 pub mod optim;
 mod params;
 mod pipeline_cache;
+pub mod plots;
 pub mod schedule;
 mod shader_sources;
 mod tensor;

@@ -85,6 +85,7 @@ fn fit_then_predict_in_other_processes_gives_class_names() {
     let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
 
     let seed_text = (seed % 1000).to_string();
+    let plots = path(&dir.join("plots"));
     let fit = wgpu_mlp(&[
         "fit",
         &path(&train_path),
@@ -94,6 +95,8 @@ fn fit_then_predict_in_other_processes_gives_class_names() {
         "3",
         "--seed",
         &seed_text,
+        "--plots",
+        &plots,
     ]);
     let stdout = text(&fit.stdout);
     assert_eq!(
@@ -107,6 +110,11 @@ fn fit_then_predict_in_other_processes_gives_class_names() {
         "{stdout}"
     );
     assert!(stdout.contains("test accuracy"), "{stdout}");
+    for name in ["grid.svg", "loss.svg"] {
+        let svg = std::fs::read_to_string(format!("{plots}/{name}")).unwrap();
+        assert!(svg.starts_with("<svg"), "{name}");
+        assert_eq!(svg.contains("polyline"), name == "loss.svg", "{name}: its lines");
+    }
 
     let predict = wgpu_mlp(&["predict", &path(&model_path), &path(&rows_path)]);
     assert_eq!(predict.status.code(), Some(0), "{}", text(&predict.stderr));

@@ -86,6 +86,7 @@ pub fn command() -> Command {
         .arg(value("shard", "i/N", "Train only share i of N of the CV models and write their scores to --shard-dir (N alone: i from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX)").conflicts_with("merge"))
         .arg(value("shard-dir", "DIR", "Where shards write their scores").default_value("shards"))
         .arg(value("merge", "DIR", "Rank the CV scores the shards wrote to DIR (same options), then refit, test and save"))
+        .arg(value("plots", "DIR", "Write SVG plots: the grid's mean score ± std (grid.svg), the best point's loss per epoch on each fold and the refit (loss.svg)"))
 }
 
 /// The options that add a hyperparameter to the grid.
@@ -190,16 +191,23 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
     if let Some(spec) = args.get_one::<String>("shard") {
         return run_shard(args, &search, (&gpu, &data, &train), spec);
     }
+    let mut curves = Curves::default();
     let report = match args.get_one::<String>("merge") {
         Some(dir) => search.merge_dataset_shards(&gpu, &data, &train, &read_shards(dir)?)?,
         None => {
             let mut progress = Progress::new(search.total_epochs(), args.get_flag("quiet"));
-            let on_epoch = &mut |p: wgpu_mlp::CvProgress| progress.epoch(p.metrics.train_loss);
+            let on_epoch = &mut |p: wgpu_mlp::CvProgress| {
+                progress.epoch(p.metrics.train_loss);
+                curves.record(&p);
+            };
             let report = search.fit_dataset_with_progress(&gpu, &data, &train, on_epoch)?;
             progress.finish();
             report
         }
     };
+    if let Some(dir) = args.get_one::<String>("plots") {
+        curves.write(dir, path, &report)?;
+    }
     println!(
         "\n{}-fold cross-validation ({}):\n{report}",
         search.folds.n_splits(),
@@ -330,4 +338,75 @@ fn search(args: &ArgMatches, classification: bool, seed: u64) -> Result<GridSear
         base,
         execution,
     })
+}
+
+/// Every model's training loss per epoch, and the refit's validation loss, as the search
+/// reports them, for `--plots`.
+#[derive(Default)]
+struct Curves {
+    /// (grid point, fold or None for the refit) → train losses.
+    train: std::collections::HashMap<(usize, Option<usize>), Vec<f32>>,
+    refit_validation: Vec<f32>,
+}
+
+impl Curves {
+    fn record(&mut self, p: &wgpu_mlp::CvProgress) {
+        self.train
+            .entry((p.point, p.fold))
+            .or_default()
+            .push(p.metrics.train_loss);
+        if let (None, Some(loss)) = (p.fold, p.metrics.val_loss) {
+            self.refit_validation.push(loss);
+        }
+    }
+
+    /// grid.svg, and loss.svg where the search ran here (a merge has no curves).
+    fn write(&self, dir: &str, data_name: &str, report: &wgpu_mlp::CvReport) -> super::Outcome {
+        use wgpu_mlp::plots::{Series, grid_scores_svg, loss_curves_svg};
+        std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
+        let save = |name: &str, svg: String| {
+            std::fs::write(format!("{dir}/{name}"), svg).map_err(|e| format!("{dir}/{name}: {e}"))
+        };
+        save(
+            "grid.svg",
+            grid_scores_svg(&format!("{data_name}: cross-validation"), report),
+        )?;
+        let best = report.best_index;
+        let mut folds: Vec<(usize, &Vec<f32>)> = self
+            .train
+            .iter()
+            .filter_map(|(&(p, k), losses)| (p == best).then_some((k?, losses)))
+            .collect();
+        folds.sort_by_key(|&(k, _)| k);
+        let mut series: Vec<Series> = folds
+            .into_iter()
+            .map(|(k, losses)| Series {
+                name: format!("fold {} train", k + 1),
+                values: losses.clone(),
+                dashed: false,
+            })
+            .collect();
+        if let Some(losses) = self.train.get(&(best, None)) {
+            series.push(Series {
+                name: "refit train".into(),
+                values: losses.clone(),
+                dashed: false,
+            });
+        }
+        if !self.refit_validation.is_empty() {
+            series.push(Series {
+                name: "refit validation".into(),
+                values: self.refit_validation.clone(),
+                dashed: true,
+            });
+        }
+        if !series.is_empty() {
+            save(
+                "loss.svg",
+                loss_curves_svg(&format!("{data_name}: the best point's loss"), &series),
+            )?;
+        }
+        println!("plots written to {dir}");
+        Ok(())
+    }
 }

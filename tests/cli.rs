@@ -215,3 +215,35 @@ fn three_shards_merged_equal_the_whole_search() {
     assert_eq!(merged, whole, "ranks, mean and fold scores, winner and its test score");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `--test-data`: every row of the training file trains, the test file scores, its classes
+/// matched by name (here the test file holds only two of the three classes).
+#[test]
+fn a_separate_test_file_is_scored_by_class_name() {
+    let (seed, mut rng) = seeded_rng();
+    let dir = std::env::temp_dir().join(format!("wgpu-mlp-test-data-{}-{seed}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let names = ["alpha", "beta", "gamma"];
+    let mut write = |file: &str, rows: usize, classes: &[usize]| {
+        let mut csv = String::from("x;y;label\n");
+        for i in 0..rows {
+            let class = classes[i % classes.len()];
+            let noise = uniform(&mut rng, 2, -0.4, 0.4);
+            csv += &format!("{};{};{}\n", noise[0] + 4.0 * class as f32, noise[1], names[class]);
+        }
+        let path = dir.join(file);
+        std::fs::write(&path, csv).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (train, test) = (write("train.csv", 90, &[0, 1, 2]), write("test.csv", 20, &[2, 1]));
+    let model = dir.join("m.safetensors").to_str().unwrap().to_string();
+    let out = wgpu_mlp(&["fit", &train, "--test-data", &test, "--folds", "3", "-q", "-o", &model]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "seed {seed}: {}", text(&out.stderr));
+    assert!(
+        stdout.contains("all train; test: ") && stdout.contains("20 samples"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("test accuracy 100.00%"), "seed {seed}: {stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -68,6 +68,11 @@ pub fn command() -> Command {
                 .default_value("0.2")
                 .value_parser(clap::value_parser!(f64)),
         )
+        .arg(value(
+            "test-data",
+            "FILE",
+            "Test on this file (laid out as DATA) and train on all of DATA, instead of holding out --test-fraction",
+        ))
         .arg(
             value("seed", "N", "Seed of splits, shuffles and initialisation")
                 .default_value("0")
@@ -175,14 +180,24 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
     );
     let test_fraction = *args.get_one::<f64>("test-fraction").ok_or("--test-fraction")?;
     let seed = *args.get_one::<u64>("seed").ok_or("--seed")?;
-    let (train, test) = data.train_test_split(test_fraction, seed)?;
+    // A test file: every row of DATA trains; else --test-fraction of DATA is held out.
+    let test_data = match args.get_one::<String>("test-data") {
+        Some(file) => Some(Dataset::from_csv_path(file, &csv)?),
+        None => None,
+    };
+    let (train, test) = match &test_data {
+        Some(_) => ((0..data.len()).collect(), Vec::new()),
+        None => data.train_test_split(test_fraction, seed)?,
+    };
+    let split = match (&test_data, args.get_one::<String>("test-data")) {
+        (Some(t), Some(file)) => format!("all train; test: {file}, {} samples", t.len()),
+        _ => format!("{} train / {} test", train.len(), test.len()),
+    };
     println!(
-        "{path}: {} samples, {} features, {} outputs; {} train / {} test",
+        "{path}: {} samples, {} features, {} outputs; {split}",
         data.len(),
         data.n_features,
-        data.n_outputs,
-        train.len(),
-        test.len()
+        data.n_outputs
     );
     if let Some(names) = &data.class_names {
         println!("classes (in output order): {}", names.join(", "));
@@ -219,7 +234,10 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
         println!("cv_results written to {path}");
     }
     let model = report.into_best_model()?;
-    let score = model.score(&data, &test)?;
+    let score = match &test_data {
+        Some(test_data) => score_file(&model, test_data)?,
+        None => model.score(&data, &test)?,
+    };
     match data.labels {
         Some(_) => println!("test accuracy {:.2}%", 100.0 * score),
         None => println!("test R² {score:.4}"),
@@ -228,6 +246,22 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
     model.save(output)?;
     println!("model saved to {output}; predict with: wgpu-mlp predict {output} ROWS.csv");
     Ok(())
+}
+
+/// The model's score on a test file: accuracy by class name (the file's own labels, so its
+/// classes need not be numbered as the training file's), or R².
+fn score_file(model: &wgpu_mlp::Model, test: &Dataset) -> Result<f64, Box<dyn std::error::Error>> {
+    let Some(labels) = &test.labels else {
+        let rows: Vec<usize> = (0..test.len()).collect();
+        return Ok(model.score(test, &rows)?);
+    };
+    let predicted = model.predict_class_names(&test.features)?;
+    let truth = labels.iter().map(|&l| match &test.class_names {
+        Some(names) => names[l].clone(),
+        None => l.to_string(),
+    });
+    let right = truth.zip(&predicted).filter(|(t, p)| t == *p).count();
+    Ok(right as f64 / labels.len() as f64)
 }
 
 /// `--shard`: this share of the CV models, trained and scored, written to `--shard-dir`.

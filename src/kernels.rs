@@ -92,9 +92,9 @@ impl MatmulKernel {
 /// every layout (xl's 4096³ products: 2³⁶).
 pub const TILED_MIN_WORK: usize = 1 << 32;
 
-/// Products smaller than this many multiply-adds use `Lanes` on CPU adapters even where
-/// `Subgroup` or `Vec4` would take them: they run alike there, and `Lanes` compiles faster
-/// (see [`MatmulKernel::choose`]).
+/// On CPU adapters without subgroups, products smaller than this many multiply-adds use
+/// `Lanes` even where `Vec4` would take them: they run alike there, and `Lanes` compiles
+/// faster (see [`MatmulKernel::choose`]).
 pub const CPU_BLOCKED_MIN_WORK: usize = 1 << 22;
 
 /// Every matmul kernel.

@@ -9,17 +9,19 @@ use crate::kernels::{CPU_BLOCKED_MIN_WORK, MatmulKernel, MatmulLayout, TILED_MIN
 impl MatmulKernel {
     /// The kernel for `C (M,N) = op(A)·op(B)` on `gpu`, chosen with compile time in mind
     /// as well as run time:
-    /// - CPU adapters: for products of at least [`CPU_BLOCKED_MIN_WORK`] multiply-adds,
-    ///   [`MatmulKernel::Subgroup`] where the adapter has subgroups of 8 or more (lavapipe
-    ///   does), else [`MatmulKernel::Vec4`] where the shape allows; the rest, and smaller
-    ///   products, [`MatmulKernel::Lanes`] ([`MatmulKernel::LanesDown`] for outputs narrower
-    ///   than 32 columns). Measured on lavapipe (Mesa 25, 2 cores; BENCHMARKS.md): on
-    ///   128×784×256 `Subgroup` runs ~38 GFLOP/s, `Vec4` ~20, `Lanes` ~9, and on a cold
-    ///   shader cache they compile in ~1.0, ~0.7 and ~0.15 s per layout: mnist's step 13.4 →
-    ///   4.9 ms and wide's 501 → 142 ms for about two seconds more on a first run. Digits-sized
-    ///   products run alike in all of them, so they keep the cheapest compile. (Until their
-    ///   stores were rolled into a loop, the unrolled kernels took 25 s to minutes per
-    ///   layout to compile there, and `Lanes` alone was the right choice.)
+    /// - CPU adapters: [`MatmulKernel::Subgroup`] for outputs 32 or more columns wide where
+    ///   the adapter has subgroups of 8 or more (lavapipe does); without subgroups
+    ///   [`MatmulKernel::Vec4`] for products of at least [`CPU_BLOCKED_MIN_WORK`]
+    ///   multiply-adds where the shape allows; the rest [`MatmulKernel::Lanes`]
+    ///   ([`MatmulKernel::LanesDown`] for outputs narrower than 32 columns). Measured on
+    ///   lavapipe (Mesa 25, 2 cores; BENCHMARKS.md): on 128×784×256 `Subgroup` runs ~38
+    ///   GFLOP/s, `Vec4` ~20, `Lanes` ~9, and on a cold shader cache they compile in ~1.0,
+    ///   ~0.7 and ~0.15 s per layout: mnist's step 13.4 → 4.7 ms, wide's 501 → 142 ms, 40
+    ///   stacked digits-sized nets 5.2 → 3.8 ms, for about two seconds more on a first run.
+    ///   The choice goes by one model's shape, so a model stacked runs the kernel it runs
+    ///   alone, to the bit. (Until their stores were rolled into a loop, the unrolled
+    ///   kernels took 25 s to minutes per layout to compile there, and `Lanes` alone was the
+    ///   right choice.)
     /// - GPUs: by measurement (`autotune`): the first product of each shape bucket (the
     ///   layout and each dimension rounded up to a power of two) times `Vec4` and `Tiled` on
     ///   scratch operands and keeps the faster, in memory and in a file per adapter and driver
@@ -50,13 +52,13 @@ impl MatmulKernel {
     }
 
     pub(crate) fn for_cpu_adapter(gpu: &Gpu, layout: MatmulLayout, m: usize, k: usize, n: usize) -> Self {
-        if m * k * n >= CPU_BLOCKED_MIN_WORK {
-            if MatmulKernel::Subgroup.available(gpu) {
-                return MatmulKernel::Subgroup;
-            }
-            if MatmulKernel::Vec4.supports(layout, m, k, n) {
-                return MatmulKernel::Vec4;
-            }
+        // By the shape of one model's product, never the stack's: a model stacked runs the
+        // kernel it runs alone, so the two give the same bits.
+        if n >= 32 && MatmulKernel::Subgroup.available(gpu) {
+            return MatmulKernel::Subgroup;
+        }
+        if m * k * n >= CPU_BLOCKED_MIN_WORK && MatmulKernel::Vec4.supports(layout, m, k, n) {
+            return MatmulKernel::Vec4;
         }
         if n < 32 && m > n {
             MatmulKernel::LanesDown

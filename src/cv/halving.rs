@@ -29,7 +29,7 @@ pub struct HalvingGridSearchCv {
     /// Keep the best 1/factor of the candidates each round, with factor times the epochs.
     pub factor: usize,
     /// Epochs of the first round; `None`: as few as let the last round reach the grid's
-    /// epochs (the most epochs over `factor` per round still to come).
+    /// epochs (the most epochs over `factor` per round still to come, rounded up).
     pub min_epochs: Option<usize>,
 }
 
@@ -126,11 +126,12 @@ impl HalvingGridSearchCv {
             return epochs;
         }
         let most = points.iter().map(|p| p.epochs).max().unwrap_or(1);
-        let (mut candidates, mut epochs) = (points.len(), most);
+        let (mut candidates, mut divisor) = (points.len(), 1);
         while candidates > self.factor {
             candidates = candidates.div_ceil(self.factor);
-            epochs = (epochs / self.factor).max(1);
+            divisor *= self.factor;
         }
-        epochs
+        // Rounded up, so the last round trains the grid's epochs (capped per point).
+        most.div_ceil(divisor)
     }
 }

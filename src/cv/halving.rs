@@ -17,7 +17,7 @@ use crate::train::{GpuDataset, Model, fit};
 /// # fn demo(data: &wgpu_mlp::GpuDataset, train: &[usize]) -> wgpu_mlp::Result<()> {
 /// let grid = ParamGrid { lr: vec![1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2], epochs: vec![30], ..ParamGrid::default() };
 /// let halving = HalvingGridSearchCv::new(GridSearchCv { grid, ..GridSearchCv::default() }, 3);
-/// let report = halving.fit(data, train)?; // 6 points × 3 epochs, then 2 × 10 (≤ 3 left), ...
+/// let report = halving.fit(data, train)?; // 6 points × 10 epochs, then the best 2 × 30
 /// println!("{} rounds, {} model-epochs, best {}", report.rounds.len(), report.model_epochs, report.best_params);
 /// # Ok(()) }
 /// ```

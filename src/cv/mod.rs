@@ -135,7 +135,8 @@ pub struct GridSearchCv {
     pub refit: bool,
     /// Settings the grid does not vary (seed, output activation, decay form, drop_last).
     pub base: TrainConfig,
-    /// Model by model, or batched (the default).
+    /// Model by model, or batched (the default; a base with early stopping trains model by
+    /// model whatever this says, each fold model holding out its own rows).
     pub execution: CvExecution,
 }
 

@@ -422,7 +422,8 @@ fn cv_results_as_csv_and_json() {
 }
 
 /// A base with early stopping: each fold model holds out 10% of its training rows and stops
-/// on them, trained one by one whatever the execution; the refit does the same on all rows.
+/// on them, on its own inside a stack (the others train on), giving the scores it gives
+/// trained alone; the refit does the same on all rows.
 #[test]
 fn grid_search_with_early_stopping_holds_out_and_stops() {
     let gpu = gpu();
@@ -452,7 +453,15 @@ fn grid_search_with_early_stopping_holds_out_and_stops() {
         ..GridSearchCv::default()
     };
     let report = search.fit(&data, &rows).unwrap();
-    assert!(report.jobs.is_empty(), "trained model by model");
+    assert!(!report.jobs.is_empty(), "trained stacked");
+    let alone = GridSearchCv {
+        execution: CvExecution::Sequential,
+        ..search.clone()
+    }
+    .fit(&data, &rows)
+    .unwrap();
+    assert!(alone.jobs.is_empty(), "trained model by model");
+    assert_eq!(report.results, alone.results, "stacked early stopping = alone");
     assert_eq!(report.results.len(), 2);
     let model = report.best_model.as_ref().unwrap();
     assert!(
@@ -539,4 +548,71 @@ fn halving_keeps_the_grid_winner_for_fewer_model_epochs() {
         HalvingGridSearchCv::new(grid_search, 1).fit(&data, &rows).is_err(),
         "factor 1"
     );
+}
+
+/// Early stopping inside a stack, scored by loss (a regression): every fold model's
+/// held-out loss, a continuous number, is the one it gets trained alone, to the bit, though
+/// the models of the stack stop at different epochs.
+#[test]
+fn stacked_early_stopping_gives_each_model_its_lone_loss() {
+    let gpu = gpu();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(9);
+    let n = 120;
+    let features: Vec<f32> = (0..n * 3).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let targets: Vec<f32> = (0..n)
+        .map(|i| features[i * 3] - 0.5 * features[i * 3 + 1] + rng.random_range(-0.1..0.1))
+        .collect();
+    let data = Dataset {
+        name: "linear".into(),
+        features,
+        n_features: 3,
+        targets,
+        n_outputs: 1,
+        labels: None,
+        class_names: None,
+    };
+    let data = GpuDataset::upload(&gpu, &data).unwrap();
+    let rows: Vec<usize> = (0..n).collect();
+    let search = GridSearchCv {
+        grid: ParamGrid {
+            lr: vec![3e-3, 3e-2, 0.3],
+            ..ParamGrid::default()
+        },
+        folds: Folds::KFold(KFold {
+            n_splits: 3,
+            shuffle: true,
+            seed: 2,
+        }),
+        base: TrainConfig {
+            hidden: vec![8],
+            epochs: 80,
+            batch_size: 16,
+            early_stopping: Some(3),
+            ..TrainConfig::regressor()
+        },
+        refit: false,
+        ..GridSearchCv::default()
+    };
+    let mut epochs = std::collections::HashMap::new();
+    let stacked = search
+        .fit_with_progress(&data, &rows, &mut |p| {
+            *epochs.entry((p.point, p.fold)).or_insert(0) += 1
+        })
+        .unwrap();
+    let alone = GridSearchCv {
+        execution: CvExecution::Sequential,
+        ..search.clone()
+    }
+    .fit(&data, &rows)
+    .unwrap();
+    assert_eq!(stacked.jobs.len(), 1, "one stack of 9 models");
+    let (fewest, most) = (epochs.values().min().unwrap(), epochs.values().max().unwrap());
+    assert!(
+        fewest < most && *fewest < 80,
+        "models stopped at different epochs: {epochs:?}"
+    );
+    for (s, a) in stacked.results.iter().zip(&alone.results) {
+        let bits = |r: &wgpu_mlp::CvResult| r.fold_scores.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(s), bits(a), "lr {}: held-out losses", s.params.lr);
+    }
 }

@@ -135,8 +135,8 @@ pub struct GridSearchCv {
     pub refit: bool,
     /// Settings the grid does not vary (seed, output activation, decay form, drop_last).
     pub base: TrainConfig,
-    /// Model by model, or batched (the default; a base with early stopping trains model by
-    /// model whatever this says, each fold model holding out its own rows).
+    /// Model by model, or batched (the default; with early stopping each stacked model holds
+    /// out its own rows and stops on its own, as it would alone).
     pub execution: CvExecution,
 }
 

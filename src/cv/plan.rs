@@ -50,13 +50,7 @@ impl GridSearchCv {
         } else {
             Scoring::Loss
         };
-        // With early stopping each fold model holds out part of its training rows and stops
-        // on its own: trained one by one (a stack trains its epochs out).
-        let execution = if self.base.early_stopping.is_some() {
-            CvExecution::Sequential
-        } else {
-            self.execution
-        };
+        let execution = self.execution;
         let folds = self.folds.split(data, rows)?;
         Ok(Plan {
             points,

@@ -4,7 +4,7 @@
 use super::split::Fold;
 use super::{CvJob, CvProgress, CvResult, Hyperparams, Scoring};
 use crate::error::Result;
-use crate::train::{GpuDataset, Lane, TrainConfig, evaluate_stack, fit_fold, stack_groups, train_stack};
+use crate::train::{GpuDataset, Lane, TrainConfig, evaluate_stack, fit_fold, hold_out, stack_groups, train_stack};
 
 /// Ranks `results` by mean score (1 the best); ties keep grid order (the earlier point wins,
 /// as in scikit-learn). The indices from best to worst.
@@ -111,12 +111,25 @@ impl Scored {
         );
         for run in runs {
             let models: Vec<(usize, usize)> = run.jobs.iter().map(|&i| pairs[i]).collect();
+            // With early stopping each model holds out part of its fold's training rows, as
+            // it would alone, and stops on its own.
+            let parts = models
+                .iter()
+                .map(|&(p, k)| hold_out(data, &folds[k].train, None, &configs[p]))
+                .collect::<Result<Vec<_>>>()?;
             let lanes: Vec<Lane> = models
                 .iter()
-                .map(|&(p, k)| Lane::new(&folds[k].train, &configs[p]))
+                .zip(&parts)
+                .map(|(&(p, _), (train, _))| Lane::new(train, &configs[p]))
                 .collect();
+            let watched: Vec<&[usize]> = parts.iter().filter_map(|(_, held)| held.as_deref()).collect();
+            let validation = if watched.len() == lanes.len() {
+                watched
+            } else {
+                Vec::new()
+            };
             let started = std::time::Instant::now();
-            let stack = train_stack(data, &lanes, &mut |m, metrics| {
+            let stack = train_stack(data, &lanes, &validation, &mut |m, metrics| {
                 progress(CvProgress {
                     point: models[m].0,
                     fold: Some(models[m].1),

@@ -319,6 +319,25 @@ impl Mlp {
         self.split_models(self.parameters()?)
     }
 
+    /// Overwrites every stacked model's parameters, model by model (each checked before any
+    /// is written).
+    pub(crate) fn set_stacked_parameters(&self, models: &[Vec<LayerParams>]) -> Result<()> {
+        const OP: &str = "Mlp::set_stacked_parameters";
+        if models.len() != self.graph.models() {
+            return Err(Error::shape(OP, "models", self.graph.models(), models.len()));
+        }
+        for params in models {
+            check_params(OP, &self.sizes, params)?;
+        }
+        let layers: Vec<LayerParams> = (0..self.weights.len())
+            .map(|l| LayerParams {
+                weights: models.iter().flat_map(|m| m[l].weights.iter().copied()).collect(),
+                bias: models.iter().flat_map(|m| m[l].bias.iter().copied()).collect(),
+            })
+            .collect();
+        self.write_layers(&layers, |node, values| self.graph.write(node, values))
+    }
+
     /// Every stacked model's velocities, model by model.
     pub(crate) fn stacked_velocities(&self) -> Result<Vec<Vec<LayerParams>>> {
         self.split_models(self.velocities()?)

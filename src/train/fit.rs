@@ -10,7 +10,7 @@ use crate::optim::Optimizer;
 use crate::tensor::Tensor;
 
 use super::batches::{Batches, Evaluation};
-use super::guards::{EarlyStop, Schedules, roll_back};
+use super::guards::{EarlyStop, Schedules, restore_best, roll_back, watch_early_stops};
 use super::stall::StallWatch;
 use super::*;
 
@@ -90,7 +90,7 @@ fn fit_new(
 
 /// The rows to train on and, where early stopping has no validation rows to watch, the
 /// `validation_fraction` held out for it (at least one row each side; stratified for classes).
-pub(super) fn hold_out(
+pub(crate) fn hold_out(
     data: &GpuDataset,
     train_rows: &[usize],
     validation_rows: Option<&[usize]>,
@@ -143,7 +143,8 @@ pub(super) fn fit_one(
         rows: &train_rows,
         ..lane
     };
-    let mut stack = train_epochs(mlp, epochs_done, data, &[lane], validation_rows, &mut |_, metrics| {
+    let validation: Vec<&[usize]> = validation_rows.into_iter().collect();
+    let mut stack = train_epochs(mlp, epochs_done, data, &[lane], &validation, &mut |_, metrics| {
         on_epoch(metrics)
     })?;
     let history = stack.histories.pop().unwrap_or_default();
@@ -279,34 +280,42 @@ pub(crate) struct TrainedStack {
 /// Epochs `epochs_done + 1 ..= max epochs` of training `mlp`, a single model or a stack with
 /// one lane per model. Each epoch is one submit for all models: each draws its own shuffle
 /// of its own rows (seeded by its seed and the epoch), and a model whose epochs are over, or
-/// whose rows ran out before the longest lane's, sits still (its updates masked) while the
-/// others go on. Validation and early stopping are for a single model.
+/// whose rows ran out before the longest lane's, or that stopped early, sits still (its
+/// updates masked) while the others go on. `validation_rows`: none, or one list per lane,
+/// scored after every epoch (each lane's early stopping and plateau schedule watch its own).
 pub(super) fn train_epochs(
     mut mlp: Mlp,
     epochs_done: usize,
     data: &GpuDataset,
     lanes: &[Lane],
-    validation_rows: Option<&[usize]>,
+    validation_rows: &[&[usize]],
     on_epoch: &mut dyn FnMut(usize, &EpochMetrics),
 ) -> Result<TrainedStack> {
     let gpu = &data.gpu;
     let rows: Vec<&[usize]> = lanes.iter().map(|lane| lane.rows).collect();
     let drop_last = lanes[0].config.drop_last;
     let batches = Batches::new(data, &mlp, &rows, drop_last)?;
-    let validation = validation_rows
-        .map(|rows| Evaluation::new(data, &mlp, &[rows]))
-        .transpose()?;
+    let validation = match validation_rows {
+        [] => None,
+        rows => Some(Evaluation::new(data, &mlp, rows)?),
+    };
 
     // The parameters as they were before the running epoch, for the divergence guard.
     let last_good = Tensor::zeros(gpu, mlp.graph().flat_params().shape())?;
     let max_epochs = lanes.iter().map(|lane| lane.config.epochs).max().unwrap_or(0);
     let mut histories: Vec<Vec<EpochMetrics>> = lanes.iter().map(|_| Vec::new()).collect();
-    let mut early_stop = EarlyStop::new(lanes[0].config.early_stopping);
+    let mut early_stops: Vec<EarlyStop> = lanes.iter().map(|l| EarlyStop::new(l.config.early_stopping)).collect();
+    let mut stopped = vec![false; lanes.len()];
     let mut orders: Vec<Vec<usize>> = rows.iter().map(|r| r.to_vec()).collect();
     let mut schedules = Schedules::new(lanes, epochs_done, &mlp);
     let mut stall = StallWatch::new(lanes.len() == 1 && lanes[0].watch_stalls);
     for epoch in epochs_done + 1..=max_epochs {
-        let training: Vec<bool> = lanes.iter().map(|lane| epoch <= lane.config.epochs).collect();
+        let training: Vec<bool> = (lanes.iter().zip(&stopped))
+            .map(|(l, &s)| !s && epoch <= l.config.epochs)
+            .collect();
+        if !training.contains(&true) {
+            break;
+        }
         let rates = schedules.apply(epoch, &mut mlp)?;
         shuffle_rows(&mut orders, lanes, &training, epoch);
         let order_refs: Vec<&[usize]> = orders.iter().map(Vec::as_slice).collect();
@@ -332,30 +341,34 @@ pub(super) fn train_epochs(
         if lanes.len() == 1 {
             mlp.add_steps(batches.counts[0].len() as u64);
         }
-        let val = match &validation {
-            Some(v) => Some(v.run_one(&mlp)?.0),
-            None => None,
+        let val: Vec<Option<Scores>> = match &validation {
+            Some(v) => v.run(&mlp)?.into_iter().map(|(scores, _)| Some(scores)).collect(),
+            None => vec![None; lanes.len()],
         };
         for (m, (_, train_loss)) in losses.iter().enumerate().filter(|&(m, _)| training[m]) {
-            schedules.states[m].observe(val.map_or(*train_loss as f32, |s| s.loss));
+            schedules.states[m].observe(val[m].map_or(*train_loss as f32, |s| s.loss));
             let metrics = EpochMetrics {
                 epoch,
                 train_loss: *train_loss as f32,
                 lr: rates[m],
-                val_loss: val.map(|s| s.loss),
-                val_accuracy: val.and_then(|s| s.accuracy),
+                val_loss: val[m].map(|s| s.loss),
+                val_accuracy: val[m].and_then(|s| s.accuracy),
             };
             on_epoch(m, &metrics);
             histories[m].push(metrics);
         }
         stall.observe((epoch, losses[0].1 as f32), &mlp, data, lanes[0].rows, lanes[0].config)?;
-        if let Some(scores) = val
-            && early_stop.should_stop(scores.loss, &mlp)?
+        let watched: Vec<Option<f32>> = (0..lanes.len())
+            .map(|m| val[m].filter(|_| training[m]).map(|s| s.loss))
+            .collect();
+        for (m, stop) in watch_early_stops(&mut early_stops, &watched, &mlp)?
+            .into_iter()
+            .enumerate()
         {
-            break;
+            stopped[m] |= stop;
         }
     }
-    early_stop.restore_best(&mlp)?;
+    restore_best(early_stops, &mlp)?;
     Ok(TrainedStack { mlp, histories })
 }
 
@@ -371,17 +384,19 @@ fn shuffle_rows(orders: &mut [Vec<usize>], lanes: &[Lane], training: &[bool], ep
 }
 
 /// Trains the lanes of one group (same layer sizes, batch size, output activation and
-/// `drop_last`; no early stopping) as one stacked run.
+/// `drop_last`) as one stacked run, each lane scored on its `validation_rows` (none, or one
+/// list per lane) for its early stopping.
 pub(crate) fn train_stack(
     data: &GpuDataset,
     lanes: &[Lane],
+    validation_rows: &[&[usize]],
     on_epoch: &mut dyn FnMut(usize, &EpochMetrics),
 ) -> Result<TrainedStack> {
     let first = lanes[0].config;
     let seeds: Vec<u64> = lanes.iter().map(|lane| lane.config.seed).collect();
     let optimizers: Vec<Optimizer> = lanes.iter().map(|lane| lane.config.optimizer).collect();
     let mlp = mlp_builder(data, first).build_stacked(&data.gpu, first.batch_size, &seeds, &optimizers)?;
-    train_epochs(mlp, 0, data, lanes, None, on_epoch)
+    train_epochs(mlp, 0, data, lanes, validation_rows, on_epoch)
 }
 
 /// Scores each model of a trained stack on its own rows (`rows[m]` for model m).

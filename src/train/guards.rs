@@ -9,10 +9,12 @@ use crate::tensor::Tensor;
 
 use super::Lane;
 
-/// Early stopping on the validation loss: the best epoch's parameters, and the epochs since.
+/// Early stopping on the validation loss, one per model of a stack: the best epoch's loss and
+/// parameters, and the epochs since.
 pub(super) struct EarlyStop {
     patience: Option<usize>,
-    best: Option<(f32, Vec<LayerParams>)>,
+    best_loss: Option<f32>,
+    best: Option<Vec<LayerParams>>,
     since_best: usize,
 }
 
@@ -20,33 +22,81 @@ impl EarlyStop {
     pub(super) fn new(patience: Option<usize>) -> Self {
         EarlyStop {
             patience,
+            best_loss: None,
             best: None,
             since_best: 0,
         }
     }
 
-    /// After an epoch with validation loss `loss`: keeps the parameters if they are the best
-    /// yet; true once `patience` epochs passed without improving.
-    pub(super) fn should_stop(&mut self, loss: f32, mlp: &Mlp) -> Result<bool> {
-        let Some(patience) = self.patience else {
-            return Ok(false);
-        };
-        if self.best.as_ref().is_none_or(|(best, _)| loss < *best) {
-            self.best = Some((loss, mlp.parameters()?));
+    /// After an epoch with validation loss `loss`: whether it is the best yet, so that its
+    /// parameters are to be kept ([`EarlyStop::keep`]). Counts the epochs without one.
+    pub(super) fn improves(&mut self, loss: f32) -> bool {
+        if self.patience.is_none() {
+            return false;
+        }
+        if self.best_loss.is_none_or(|best| loss < best) {
+            self.best_loss = Some(loss);
             self.since_best = 0;
+            true
         } else {
             self.since_best += 1;
+            false
         }
-        Ok(self.since_best >= patience)
     }
 
-    /// Puts the best epoch's parameters back (if early stopping kept any).
-    pub(super) fn restore_best(self, mlp: &Mlp) -> Result<()> {
-        match self.best {
-            Some((_, params)) => mlp.set_parameters(&params),
-            None => Ok(()),
+    /// The best epoch's parameters (this model's).
+    pub(super) fn keep(&mut self, params: Vec<LayerParams>) {
+        self.best = Some(params);
+    }
+
+    /// Whether `patience` epochs passed without improving.
+    pub(super) fn should_stop(&self) -> bool {
+        self.patience.is_some_and(|patience| self.since_best >= patience)
+    }
+
+    /// The best epoch's parameters, if early stopping kept any.
+    pub(super) fn into_best(self) -> Option<Vec<LayerParams>> {
+        self.best
+    }
+}
+
+/// After an epoch with validation losses `val` (per model; None for a model not training
+/// or without validation rows): keeps each improved model's parameters (one read-back for
+/// all of them) and says which models are to stop.
+pub(super) fn watch_early_stops(stops: &mut [EarlyStop], val: &[Option<f32>], mlp: &Mlp) -> Result<Vec<bool>> {
+    let improved: Vec<usize> = (0..stops.len())
+        .filter(|&m| val[m].is_some_and(|loss| stops[m].improves(loss)))
+        .collect();
+    if !improved.is_empty() {
+        let mut params = match stops.len() {
+            1 => vec![mlp.parameters()?],
+            _ => mlp.stacked_parameters()?,
+        };
+        for &m in &improved {
+            stops[m].keep(std::mem::take(&mut params[m]));
         }
     }
+    Ok((0..stops.len())
+        .map(|m| val[m].is_some() && stops[m].should_stop())
+        .collect())
+}
+
+/// Puts each model's best epoch's parameters back, where early stopping kept any.
+pub(super) fn restore_best(stops: Vec<EarlyStop>, mlp: &Mlp) -> Result<()> {
+    let best: Vec<Option<Vec<LayerParams>>> = stops.into_iter().map(EarlyStop::into_best).collect();
+    if best.iter().all(Option::is_none) {
+        return Ok(());
+    }
+    if best.len() == 1 {
+        return best[0].as_ref().map_or(Ok(()), |params| mlp.set_parameters(params));
+    }
+    let mut all = mlp.stacked_parameters()?;
+    for (m, params) in best.into_iter().enumerate() {
+        if let Some(params) = params {
+            all[m] = params;
+        }
+    }
+    mlp.set_stacked_parameters(&all)
 }
 
 /// Rolls the parameters back to `last_good` (from before the epoch that diverged) and resets

@@ -8,7 +8,7 @@ mod model;
 mod stack;
 mod stall;
 
-pub(crate) use fit::{evaluate_stack, fit_fold, train_stack};
+pub(crate) use fit::{evaluate_stack, fit_fold, hold_out, train_stack};
 pub use fit::{fit, fit_with_progress, resume};
 pub(crate) use stack::stack_groups;
 pub use stack::{FitJob, fit_batched};

@@ -90,7 +90,7 @@ pub fn fit_batched(
             return Err(Error::invalid(
                 OP,
                 "early_stopping",
-                "None: stacked models train their epochs out (fit, or a GridSearchCv, stops early)",
+                "None: fit_batched's jobs have no validation rows to watch (fit and GridSearchCv hold some out and stop early)",
                 format!("Some({patience})"),
             ));
         }
@@ -102,7 +102,7 @@ pub fn fit_batched(
             .iter()
             .map(|&i| Lane::new(jobs[i].train_rows, &jobs[i].config))
             .collect();
-        let stack = train_stack(data, &lanes, &mut |m, metrics| on_epoch(group[m], metrics))?;
+        let stack = train_stack(data, &lanes, &[], &mut |m, metrics| on_epoch(group[m], metrics))?;
         let params = stack.mlp.stacked_parameters()?;
         let velocities = stack.mlp.stacked_velocities()?;
         let second_moments = stack.mlp.stacked_second_moments()?;

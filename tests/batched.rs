@@ -215,34 +215,61 @@ fn fit_batched_with_drop_last_and_several_shapes() {
     }
 }
 
+/// Jobs with early stopping hold out their rows and stop as `fit` does, each where it would
+/// alone (in a stack of their own); a job too small to hold rows out, or with rows out of
+/// range, is refused before anything trains.
 #[test]
-fn fit_batched_rejects_bad_jobs_before_training() {
+fn fit_batched_stops_early_like_fit_and_rejects_bad_jobs() {
     let gpu = gpu();
-    let data = GpuDataset::upload(&gpu, &blobs(12, 1)).unwrap();
-    let rows: Vec<usize> = (0..12).collect();
+    let (seed, mut rng) = seeded_rng();
+    // Labels that are noise: the held-out loss soon stops improving, so early stopping acts.
+    let features: Vec<f32> = (0..60 * 4).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let labels: Vec<usize> = (0..60).map(|_| rng.random_range(0..3)).collect();
+    let noise = Dataset::classification("noise", features, 4, labels, 3).unwrap();
+    let data = GpuDataset::upload(&gpu, &noise).unwrap();
+    let rows: Vec<usize> = (0..60).collect();
     let good = FitJob {
         train_rows: &rows,
         config: TrainConfig::classic(),
     };
-    let early = FitJob {
+    let early = |lr: f32, patience: usize| FitJob {
         train_rows: &rows,
         config: TrainConfig {
-            early_stopping: Some(2),
+            optimizer: Sgd::new(lr).momentum(0.9).into(),
+            early_stopping: Some(patience),
+            epochs: 60,
+            seed,
             ..TrainConfig::classic()
         },
     };
-    match fit_batched(&data, &[good.clone(), early], &mut |_, _| {}) {
-        Err(Error::InvalidArgument { .. }) => {}
-        other => panic!("early stopping without validation rows: expected InvalidArgument, got {other:?}"),
+    let jobs = [good.clone(), early(0.5, 2), early(0.1, 3)];
+    let models = fit_batched(&data, &jobs, &mut |_, _| {}).unwrap();
+    for (i, (job, model)) in jobs.iter().zip(&models).enumerate() {
+        let alone = fit(&data, job.train_rows, None, &job.config).unwrap();
+        assert_same_model(&format!("job {i}"), seed, model, &alone);
     }
-    let bad_rows = [3, 12];
+    let trained: Vec<usize> = models.iter().map(|m| m.history().len()).collect();
+    assert!(
+        trained[1] < 60 && trained[2] < 60,
+        "the early-stopping jobs stopped early: {trained:?}"
+    );
+    let one_row = [0];
+    let too_small = FitJob {
+        train_rows: &one_row,
+        ..early(0.5, 2)
+    };
+    match fit_batched(&data, &[good.clone(), too_small], &mut |_, _| {}) {
+        Err(Error::InvalidArgument { .. }) => {}
+        other => panic!("early stopping on one row: expected InvalidArgument, got {other:?}"),
+    }
+    let bad_rows = [3, 60];
     let out_of_range = FitJob {
         train_rows: &bad_rows,
         config: TrainConfig::classic(),
     };
     match fit_batched(&data, &[good, out_of_range], &mut |_, _| {}) {
         Err(Error::InvalidArgument { .. }) => {}
-        other => panic!("row 12 of 12: expected InvalidArgument, got {other:?}"),
+        other => panic!("row 60 of 60: expected InvalidArgument, got {other:?}"),
     }
 }
 

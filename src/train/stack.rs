@@ -4,12 +4,13 @@ use crate::error::{Error, Result};
 use crate::ops::{Activation, Loss};
 
 use super::batches::batches_per_epoch;
-use super::fit::{check_fit, layer_sizes, mlp_builder, train_stack};
+use super::fit::{check_fit, hold_out, layer_sizes, mlp_builder, train_stack};
 use super::*;
 
-/// Which jobs can share a stack: the same layer sizes, batch size, activations, loss and
-/// `drop_last` (learning rate, momentum, weight decay, epochs and seed may differ).
-pub(crate) type StackKey = (Vec<usize>, usize, (Activation, Activation), Loss, bool);
+/// Which jobs can share a stack: the same layer sizes, batch size, activations, loss,
+/// `drop_last`, and early stopping or not (learning rate, momentum, weight decay, epochs,
+/// patience and seed may differ).
+pub(crate) type StackKey = (Vec<usize>, usize, (Activation, Activation), Loss, (bool, bool));
 
 pub(crate) fn stack_key(config: &TrainConfig) -> StackKey {
     (
@@ -17,7 +18,7 @@ pub(crate) fn stack_key(config: &TrainConfig) -> StackKey {
         config.batch_size,
         (config.hidden_activation, config.output_activation),
         config.loss,
-        config.drop_last,
+        (config.drop_last, config.early_stopping.is_some()),
     )
 }
 
@@ -48,7 +49,8 @@ pub(crate) fn max_stacked_models(data: &GpuDataset, config: &TrainConfig, rows: 
 pub struct FitJob<'a> {
     /// Training rows.
     pub train_rows: &'a [usize],
-    /// Its settings (`early_stopping` must be `None`: there are no validation rows).
+    /// Its settings; with `early_stopping`, `validation_fraction` of the rows is held out to
+    /// watch, as [`fit`] does.
     pub config: TrainConfig,
 }
 
@@ -86,23 +88,19 @@ pub fn fit_batched(
     const OP: &str = "fit_batched";
     for job in jobs {
         check_fit(OP, data, job.train_rows, None, &job.config)?;
-        if let Some(patience) = job.config.early_stopping {
-            return Err(Error::invalid(
-                OP,
-                "early_stopping",
-                "None: fit_batched's jobs have no validation rows to watch (fit and GridSearchCv hold some out and stop early)",
-                format!("Some({patience})"),
-            ));
-        }
     }
+    // As `fit`: with early stopping a job holds out `validation_fraction` of its rows.
+    let parts = jobs
+        .iter()
+        .map(|job| hold_out(data, job.train_rows, None, &job.config))
+        .collect::<Result<Vec<_>>>()?;
     let mut models: Vec<Option<Model>> = jobs.iter().map(|_| None).collect();
     for run in stack_groups(data, jobs.iter().map(|job| (&job.config, job.train_rows.len())), 0) {
         let group = run.jobs;
-        let lanes: Vec<Lane> = group
-            .iter()
-            .map(|&i| Lane::new(jobs[i].train_rows, &jobs[i].config))
-            .collect();
-        let stack = train_stack(data, &lanes, &[], &mut |m, metrics| on_epoch(group[m], metrics))?;
+        let lanes: Vec<Lane> = group.iter().map(|&i| Lane::new(&parts[i].0, &jobs[i].config)).collect();
+        // A group stops early in all its jobs or in none (`stack_key`).
+        let validation: Vec<&[usize]> = group.iter().filter_map(|&i| parts[i].1.as_deref()).collect();
+        let stack = train_stack(data, &lanes, &validation, &mut |m, metrics| on_epoch(group[m], metrics))?;
         let params = stack.mlp.stacked_parameters()?;
         let velocities = stack.mlp.stacked_velocities()?;
         let second_moments = stack.mlp.stacked_second_moments()?;
@@ -121,7 +119,7 @@ pub fn fit_batched(
                 mlp.set_second_moments(&moments[m])?;
                 mlp.graph().set_optimizer_steps(optimizer_steps[m])?;
             }
-            let n_batches = batches_per_epoch(jobs[group[m]].train_rows.len(), config.batch_size, config.drop_last);
+            let n_batches = batches_per_epoch(parts[group[m]].0.len(), config.batch_size, config.drop_last);
             mlp.set_steps_taken((n_batches * history.len()) as u64);
             models[group[m]] = Some(Model {
                 mlp,

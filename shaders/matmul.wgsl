@@ -9,12 +9,8 @@ fn matmul_naive(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    load_params(wid.z);
-    if model_skipped(wid.z) {
-        return;
-    }
-    let tile = wid.x + nwg.x * wid.y;
-    if tile >= params.tiles {
+    let tile = start_tile(wid, nwg);
+    if tile == NO_TILE {
         return;
     }
     let row = (tile / params.tiles_n) * 16u + lid.y;
@@ -47,12 +43,8 @@ fn matmul_vec4(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    load_params(wid.z);
-    if model_skipped(wid.z) {
-        return;
-    }
-    let tile = wid.x + nwg.x * wid.y;
-    if tile >= params.tiles {
+    let tile = start_tile(wid, nwg);
+    if tile == NO_TILE {
         return;
     }
     let row0 = (tile / params.tiles_n) * (8u * VEC4_WG_ROWS) + lid.y * 8u;
@@ -207,12 +199,8 @@ fn matmul_lanes(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    load_params(wid.z);
-    if model_skipped(wid.z) {
-        return;
-    }
-    let tile = wid.x + nwg.x * wid.y;
-    if tile >= params.tiles {
+    let tile = start_tile(wid, nwg);
+    if tile == NO_TILE {
         return;
     }
     var row0 = (tile / params.tiles_n) * 4u;

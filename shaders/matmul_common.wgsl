@@ -51,6 +51,23 @@ fn load_params(model: u32) {
     d_bias_base = model * params.d_bias_stride;
 }
 
+// No tile for this workgroup: its model sits the step out, or it is past the last tile.
+const NO_TILE: u32 = 0xffffffffu;
+
+// Every matmul kernel's start: its model's parameters loaded, and the tile of C this
+// workgroup computes (tiles are numbered over a 2-D grid, x fastest), or NO_TILE.
+fn start_tile(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    load_params(wid.z);
+    if model_skipped(wid.z) {
+        return NO_TILE;
+    }
+    let tile = wid.x + nwg.x * wid.y;
+    if tile >= params.tiles {
+        return NO_TILE;
+    }
+    return tile;
+}
+
 fn a_at(row: u32, kk: u32) -> f32 {
     if row >= params.m {
         return 1.0; // the row of ones (row == m < rows)

@@ -18,12 +18,8 @@ fn matmul_subgroup(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(subgroup_invocation_id) lane: u32,
 ) {
-    load_params(wid.z);
-    if model_skipped(wid.z) {
-        return;
-    }
-    let tile = wid.x + nwg.x * wid.y;
-    if tile >= params.tiles {
+    let tile = start_tile(wid, nwg);
+    if tile == NO_TILE {
         return;
     }
     let row0 = (tile / params.tiles_n) * 32u;

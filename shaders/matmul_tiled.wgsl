@@ -202,14 +202,10 @@ fn matmul_tiled(
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) tid: u32,
 ) {
-    load_params(wid.z);
-    // Both exits are the same for the whole workgroup, so every barrier below is reached by
-    // all of its invocations or by none.
-    if model_skipped(wid.z) {
-        return;
-    }
-    let tile = wid.x + nwg.x * wid.y;
-    if tile >= params.tiles {
+    // The exit is the same for the whole workgroup, so every barrier below is reached by all
+    // of its invocations or by none.
+    let tile = start_tile(wid, nwg);
+    if tile == NO_TILE {
         return;
     }
     let row0 = (tile / params.tiles_n) * TILE;

@@ -20,12 +20,7 @@ impl Dataset {
     /// # Ok::<(), wgpu_mlp::Error>(())
     /// ```
     pub fn from_csv_path(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Self> {
-        let path = path.as_ref();
-        let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| crate::error::Error::Io {
-            file: name.clone(),
-            source,
-        })?;
+        let (name, bytes) = read_file(path.as_ref())?;
         Self::from_csv_bytes(&bytes, &name, options)
     }
 
@@ -52,12 +47,7 @@ impl Dataset {
 /// # Ok(()) }
 /// ```
 pub fn read_features(path: impl AsRef<Path>, options: &CsvOptions, n_features: usize) -> Result<Vec<f32>> {
-    let path = path.as_ref();
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| crate::error::Error::Io {
-        file: name.clone(),
-        source,
-    })?;
+    let (name, bytes) = read_file(path.as_ref())?;
     let plain = decompressed(&bytes, &name)?;
     let delimiter = options.delimiter.unwrap_or_else(|| detect_delimiter(&plain));
     let mut rows = read_rows(&plain, &name, delimiter, 1)?;
@@ -96,6 +86,16 @@ pub fn read_features(path: impl AsRef<Path>, options: &CsvOptions, n_features: u
         return Err(data_error(&name, 0, 0, "no data rows"));
     }
     Ok(features)
+}
+
+/// The file's name (for messages) and bytes; an unreadable file is an `Error::Io` naming it.
+fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| crate::error::Error::Io {
+        file: name.clone(),
+        source,
+    })?;
+    Ok((name, bytes))
 }
 
 /// The file's bytes, gunzipped when they start with gzip's magic bytes.

@@ -5,7 +5,10 @@
 //! as scikit-learn's dict of arrays; `pandas.DataFrame(json.load(f))`).
 //!
 //! Scores are accuracies for classification (higher is better) and losses for regression
-//! (lower is better; scikit-learn would report their negatives).
+//! (lower is better; scikit-learn would report their negatives). A failed grid point (a fold
+//! model diverged or stalled; see [`CvReport::warnings`]) has its failed splits' scores and
+//! its mean and std missing, as scikit-learn's `error_score=np.nan` leaves them: `NaN` in the
+//! CSV (what pandas writes and reads as missing), `null` in the JSON (which has no NaN).
 
 use std::fmt::Write as _;
 

@@ -67,7 +67,7 @@ pub enum Error {
 
     /// A data file or data set is malformed: ragged rows, non-numeric or non-finite cells,
     /// an empty file, a label out of range.
-    #[error("{file}: line {line}, column {column}: {message}")]
+    #[error("{file}{}: {message}", location(*line, *column))]
     Data {
         /// The file (or a name for in-memory data).
         file: String,
@@ -139,6 +139,16 @@ pub enum Error {
         /// What the driver or wgpu said.
         message: String,
     },
+}
+
+/// ", line L, column C" with the parts that are known (1-based; 0 is unknown).
+fn location(line: u64, column: usize) -> String {
+    match (line, column) {
+        (0, 0) => String::new(),
+        (0, c) => format!(", column {c}"),
+        (l, 0) => format!(", line {l}"),
+        (l, c) => format!(", line {l}, column {c}"),
+    }
 }
 
 /// `Result` with this crate's [`Error`].

@@ -60,7 +60,7 @@ pub use cv::{
     CvExecution, CvJob, CvProgress, CvReport, CvResult, Folds, GridSearchCv, HalvingGridSearchCv, HalvingReport,
     HalvingRound, Hyperparams, KFold, ParamGrid, Scoring, Shard, ShardScores, StratifiedKFold,
 };
-pub use data::{CsvOptions, Dataset, LabelColumn, Scaler, Scaling, Task};
+pub use data::{CsvOptions, Dataset, FeatureRows, LabelColumn, Scaler, Scaling, Schema, Task};
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuStats};
 pub use mlp::{LayerParams, Mlp, MlpBuilder, StepKernel};

@@ -129,7 +129,9 @@ fn fit_then_predict_in_other_processes_gives_class_names() {
 
     // The library loading the same file answers the same.
     let model = wgpu_mlp::Model::load(&gpu, &model_path).unwrap();
-    let x = wgpu_mlp::data::read_features(&rows_path, &Default::default(), model.n_features()).unwrap();
+    let x = wgpu_mlp::data::read_features(&rows_path, &Default::default(), &model.schema(), model.n_features())
+        .unwrap()
+        .features;
     assert_eq!(model.predict_class_names(&x).unwrap(), want);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -570,6 +570,8 @@ fn stacked_early_stopping_gives_each_model_its_lone_loss() {
         n_outputs: 1,
         labels: None,
         class_names: None,
+        schema: None,
+        notes: Vec::new(),
     };
     let data = GpuDataset::upload(&gpu, &data).unwrap();
     let rows: Vec<usize> = (0..n).collect();

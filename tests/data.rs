@@ -40,7 +40,7 @@ fn parses_features_labels_and_one_hot_targets() {
 fn header_label_column_and_regression() {
     let options = CsvOptions {
         label_column: LabelColumn::Index(0),
-        has_header: true,
+        header: Some(true),
         task: Task::Regression,
         n_classes: None,
         delimiter: None,
@@ -73,19 +73,29 @@ fn bad_data_names_file_line_and_column() {
         parse("1,2,0\n3,4\n", &plain),
         2,
         3,
-        "ragged row: expected 3 columns, got 2",
+        "ragged row: expected 3 columns (as on line 1), got 2",
     );
-    assert_data_error(parse("1,2,0\n3,x,1\n", &plain), 2, 2, "expected a number, got \"x\"");
-    assert_data_error(parse("1,2,0\n3,NaN,1\n", &plain), 2, 2, "finite");
+    assert_data_error(
+        parse("1,2,0\n3,x,1\n", &plain),
+        2,
+        2,
+        "expected a number in column 2, got \"x\"",
+    );
+    assert_data_error(parse("1,2,0\n3,NaN,1\n", &plain), 2, 2, "missing value");
     assert_data_error(parse("1,inf,0\n", &plain), 1, 2, "finite");
     assert_data_error(parse("", &plain), 0, 0, "no data rows");
     assert_data_error(parse("\n\n", &plain), 0, 0, "no data rows");
-    assert_data_error(parse("1,2,0.5\n", &plain), 1, 3, "integers or names");
+    assert_data_error(parse("1,2,0.5\n", &plain), 1, 3, "names or whole numbers");
     let three = CsvOptions {
         n_classes: Some(3),
         ..CsvOptions::default()
     };
-    assert_data_error(parse("1,2,0\n1,2,3\n", &three), 2, 3, "label 3 out of range 0..3");
+    assert_data_error(
+        parse("1,2,0\n1,2,3\n", &three),
+        2,
+        3,
+        "label \"3\" is not a class number 0..3",
+    );
     let far = CsvOptions {
         label_column: LabelColumn::Index(7),
         ..CsvOptions::default()
@@ -169,7 +179,7 @@ fn delimiters_headers_and_named_labels() {
     let data = parse("0.1,-1\n0.2,1\n", &plain).unwrap();
     assert_eq!(data.class_names, Some(vec!["-1".to_string(), "1".to_string()]));
     // a header on a one-row file cannot be told from data: the error says what to set
-    assert_data_error(parse("a,b,label\n", &plain), 1, 1, "--header");
+    assert_data_error(parse("a,b,label\n", &plain), 1, 0, "header but no data rows");
     // one column after splitting: the error names the delimiter option
     let forced = CsvOptions {
         delimiter: Some(b','),

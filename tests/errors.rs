@@ -78,6 +78,8 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
         n_outputs: 1,
         labels: None,
         class_names: None,
+        schema: None,
+        notes: Vec::new(),
     };
     let regression = GpuDataset::upload(&gpu, &regression).unwrap();
     let config = TrainConfig {

@@ -5,7 +5,6 @@
 //! as a grid search does. Many points cost the epochs of few.
 
 use super::plan::Plan;
-use super::scored::rank;
 use super::{CvResult, GridSearchCv, Hyperparams};
 use crate::error::{Error, Result};
 use crate::train::{GpuDataset, Model, fit};
@@ -65,7 +64,10 @@ impl HalvingGridSearchCv {
     }
 
     /// Runs the rounds on `rows` of `data` and refits the winner. The same seed gives the
-    /// same report.
+    /// same report. A candidate whose training diverges or stalls scores NaN, ranks last in
+    /// its round and goes no further ([`HalvingReport::warnings`] lists it), the rounds
+    /// going on as if it had (the last still trains the grid's epochs); a round where every
+    /// candidate fails ends the search with the first failure's error.
     pub fn fit(&self, data: &GpuDataset, rows: &[usize]) -> Result<HalvingReport> {
         const OP: &str = "HalvingGridSearchCv";
         if self.factor < 2 {
@@ -78,6 +80,8 @@ impl HalvingGridSearchCv {
         let mut candidates = plan.points.clone();
         let mut epochs = self.first_epochs(&candidates);
         let (mut rounds, mut model_epochs) = (Vec::new(), 0);
+        // The candidates a round would have had with no failures: they set the rounds.
+        let mut nominal = candidates.len();
         loop {
             let points: Vec<Hyperparams> = candidates
                 .iter()
@@ -94,9 +98,9 @@ impl HalvingGridSearchCv {
             };
             model_epochs += round.points.iter().map(|p| p.epochs).sum::<usize>() * round.folds.len();
             let scored = self.search.score(data, &round, &round.all_pairs(), &mut |_| {})?;
-            let (mut results, _) = scored.into_results(&round.points);
-            let order = rank(&mut results, plan.scoring);
-            let done = candidates.len() <= self.factor || candidates.iter().all(|p| p.epochs <= epochs);
+            let (results, _, order) = scored.ranked(&round.points)?;
+            let done = nominal <= self.factor || candidates.iter().all(|p| p.epochs <= epochs);
+            let failed: Vec<bool> = results.iter().map(|r| !r.failures.is_empty()).collect();
             rounds.push(HalvingRound { epochs, results });
             if done {
                 let best_params = round.points[order[0]].clone();
@@ -111,8 +115,11 @@ impl HalvingGridSearchCv {
                     model_epochs,
                 });
             }
-            // The best, kept in grid order so ties break as in a grid search.
-            let mut kept = order[..candidates.len().div_ceil(self.factor)].to_vec();
+            // The best, as many as the round would keep with no failures, kept in grid order so
+            // ties break as in a grid search; a failed candidate (no score to go on) is dropped.
+            nominal = nominal.div_ceil(self.factor);
+            let mut kept = order[..nominal.min(order.len())].to_vec();
+            kept.retain(|&i| !failed[i]);
             kept.sort_unstable();
             candidates = kept.iter().map(|&i| candidates[i].clone()).collect();
             epochs *= self.factor;

@@ -1,7 +1,10 @@
 //! Cross-validation in the style of scikit-learn: `KFold` and `StratifiedKFold` splitters, a
 //! grid over the training hyperparameters, per-fold scores with mean, std and rank, and a
-//! refit of the winners on all the training rows.
+//! refit of the winners on all the training rows. A grid point whose training diverges or
+//! stalls is a failed candidate (NaN scores, ranked last, a warning), as with scikit-learn's
+//! `error_score=np.nan`; the search fails only when every point does.
 
+mod failures;
 mod grid;
 mod halving;
 mod pipeline;
@@ -10,6 +13,7 @@ mod scored;
 mod shard;
 mod split;
 
+pub use failures::FoldFailure;
 pub use grid::{Hyperparams, ParamGrid};
 pub use halving::{HalvingGridSearchCv, HalvingReport, HalvingRound};
 pub use shard::{Shard, ShardScores};
@@ -35,24 +39,32 @@ pub enum Scoring {
 pub struct CvResult {
     /// The grid point.
     pub params: Hyperparams,
-    /// Its score on each held-out fold.
+    /// Its score on each held-out fold; NaN for a fold whose model diverged or stalled.
     pub fold_scores: Vec<f32>,
-    /// Mean of the fold scores.
+    /// Mean of the fold scores (NaN if any is).
     pub mean: f32,
-    /// Population standard deviation of the fold scores.
+    /// Population standard deviation of the fold scores (NaN if any is).
     pub std: f32,
-    /// 1 for the best mean.
+    /// 1 for the best mean; a NaN mean ranks after every number.
     pub rank: usize,
     /// Mean seconds to train one fold model. Batched, a run's time is shared equally among
     /// its models. Not part of equality: two searches with the same scores are the same
     /// result however long they took.
     pub mean_fit_time: f64,
+    /// The folds whose model diverged or stalled, in fold order, and what happened (empty
+    /// when every fold trained): the point is a failed candidate, never the winner
+    /// ([`CvReport::warnings`] says it in words).
+    pub failures: Vec<FoldFailure>,
 }
 
 impl PartialEq for CvResult {
+    /// The same point, scores (NaN equal to NaN), rank and failures.
     fn eq(&self, other: &Self) -> bool {
-        (&self.params, &self.fold_scores, self.mean, self.std, self.rank)
-            == (&other.params, &other.fold_scores, other.mean, other.std, other.rank)
+        use failures::{same_score, same_scores};
+        (&self.params, self.rank, &self.failures) == (&other.params, other.rank, &other.failures)
+            && same_scores(&self.fold_scores, &other.fold_scores)
+            && same_score(self.mean, other.mean)
+            && same_score(self.std, other.std)
     }
 }
 
@@ -109,6 +121,9 @@ pub struct CvJob {
     pub group_size: usize,
     /// The most models one run of the group could hold (adapter limits, or the cap).
     pub limit: usize,
+    /// A model of the run diverged or stalled, which ends a stacked run: its models were
+    /// trained again one by one (each scores as it would stacked; the failed ones NaN).
+    pub retrained_alone: bool,
 }
 
 /// A grid search with K-fold cross-validation.
@@ -162,7 +177,7 @@ impl Default for GridSearchCv {
 pub struct CvReport {
     /// One row per grid point, in grid order.
     pub results: Vec<CvResult>,
-    /// Index into `results` of the winner.
+    /// Index into `results` of the winner (never a failed point).
     pub best_index: usize,
     /// How the folds were scored.
     pub scoring: Scoring,
@@ -231,7 +246,8 @@ impl GridSearchCv {
         per_point * self.folds.n_splits() + refit
     }
 
-    pub(super) fn config(&self, point: &Hyperparams) -> TrainConfig {
+    /// The settings grid point `point` trains with: the base's, with the point's values.
+    pub fn config(&self, point: &Hyperparams) -> TrainConfig {
         let mut config = self.base.clone();
         config.optimizer = point.optimizer_settings();
         config.schedule = point.schedule;
@@ -317,8 +333,12 @@ impl GridSearchCv {
     }
 
     /// Cross-validates every grid point on `rows` of `data`, ranks them, and refits the best.
-    /// The same seed gives the same report. [`GridSearchCv::fit_with_progress`] shows each
-    /// epoch as it ends; [`GridSearchCv::fit_dataset`] starts from a data set on the host.
+    /// The same seed gives the same report. A fold model whose training diverges or stalls
+    /// makes its point a failed candidate (NaN scores, ranked last, listed by
+    /// [`CvReport::warnings`]); if every point fails, the first failure's error (in grid
+    /// order) is returned. Other errors end the search. [`GridSearchCv::fit_with_progress`]
+    /// shows each epoch as it ends; [`GridSearchCv::fit_dataset`] starts from a data set on
+    /// the host.
     pub fn fit(&self, data: &GpuDataset, rows: &[usize]) -> Result<CvReport> {
         self.fit_with_progress(data, rows, &mut |_| {})
     }
@@ -367,6 +387,10 @@ impl fmt::Display for CvReport {
         rows.sort_by_key(|r| r.rank);
         for r in rows {
             let folds: Vec<String> = r.fold_scores.iter().map(|s| format!("{s:.4}")).collect();
+            let params = match r.failures.is_empty() {
+                true => r.params.to_string(),
+                false => format!("{} (failed)", r.params),
+            };
             writeln!(
                 f,
                 "{:>4}  {:<13.4}  {:<8.4}  {:<32}  {}",
@@ -374,7 +398,15 @@ impl fmt::Display for CvReport {
                 r.mean,
                 r.std,
                 folds.join(" "),
-                r.params
+                params
+            )?;
+        }
+        let failed = self.failed_points();
+        if failed > 0 {
+            writeln!(
+                f,
+                "{failed} of {} grid points failed (a fold model diverged or stalled): scored NaN, ranked last",
+                self.results.len()
             )?;
         }
         match self.execution {
@@ -391,6 +423,12 @@ impl fmt::Display for CvReport {
                         i + 1,
                         job.models.len()
                     )?;
+                    if job.retrained_alone {
+                        write!(
+                            f,
+                            "; a model diverged or stalled, so its models were retrained one by one"
+                        )?;
+                    }
                     if job.group_size > job.models.len() {
                         write!(
                             f,

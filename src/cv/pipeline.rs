@@ -88,10 +88,13 @@ fn standardised_upload(gpu: &Gpu, data: &Dataset, rows: &[usize]) -> Result<(Sca
     Ok((scaler, GpuDataset::upload(gpu, &scaled)?))
 }
 
-/// `model` with its scaler and its class names: the file's, or for classes the numbers as
+/// `model` with its scaler, its input schema and its class names: the file's, or for classes the numbers as
 /// text, so a saved classifier says it is one.
 fn fitted_pipeline(model: Model, scaler: Scaler, data: &Dataset) -> Result<Model> {
-    let model = model.with_scaler(scaler);
+    let mut model = model.with_scaler(scaler);
+    if let Some(schema) = &data.schema {
+        model = model.with_schema(schema.clone())?;
+    }
     let numbers = || data.n_classes().map(|k| (0..k).map(|c| c.to_string()).collect());
     match data.class_names.clone().or_else(numbers) {
         Some(names) => model.with_class_names(names),

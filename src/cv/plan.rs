@@ -2,7 +2,7 @@
 //! scoring a set of its (point, fold) models, and ranking and refitting. `fit` runs all three;
 //! shards (`shard.rs`) run the middle one on their share and a merge runs the last.
 
-use super::scored::{Scored, rank};
+use super::scored::Scored;
 use super::{CvExecution, CvProgress, CvReport, Fold, GridSearchCv, Hyperparams, Scoring};
 use crate::error::{Error, Result};
 use crate::train::{GpuDataset, TrainConfig, fit_with_progress};
@@ -78,7 +78,8 @@ impl GridSearchCv {
         Ok(scored)
     }
 
-    /// Ranks the scored grid and refits the winner.
+    /// Ranks the scored grid and refits the winner (the best point that did not fail; if
+    /// all failed, the first failure's error).
     pub(super) fn finish(
         &self,
         data: &GpuDataset,
@@ -87,8 +88,7 @@ impl GridSearchCv {
         scored: Scored,
         progress: &mut dyn FnMut(CvProgress),
     ) -> Result<CvReport> {
-        let (mut results, jobs) = scored.into_results(&plan.points);
-        let order = rank(&mut results, plan.scoring);
+        let (results, jobs, order) = scored.ranked(&plan.points)?;
         let best_index = order[0];
         let best_model = if self.refit {
             let config = self.config(&results[best_index].params);

@@ -3,7 +3,8 @@
 //! file, ranks the grid and refits the winner. Sharded and merged gives the unsharded
 //! search's results exactly (each model's score does not depend on what it was stacked
 //! with). The share of shard i of N is every N-th model from the i-th, so shards get
-//! similar mixes of points.
+//! similar mixes of points. A model that diverged or stalled is written with a NaN score and
+//! what happened, and the merge treats its point as a failed candidate, as `fit` does.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -72,7 +73,8 @@ impl Shard {
 
 /// What one shard scored: a fold score and a fit time per model of its share, with what
 /// identifies the search (grid size, folds, scoring, a fingerprint of the grid's points).
-#[derive(Clone, Debug, PartialEq)]
+/// Equality compares the scores and times bit for bit (a NaN score equals itself).
+#[derive(Clone, Debug)]
 pub struct ShardScores {
     /// Which shard.
     pub shard: Shard,
@@ -84,8 +86,25 @@ pub struct ShardScores {
     pub scoring: Scoring,
     /// A hash of every grid point's settings: merging shards of another search is refused.
     pub grid_fingerprint: u64,
-    /// (point, fold, score, seconds) of each model this shard trained.
+    /// (point, fold, score, seconds) of each model this shard trained; the score is NaN for
+    /// a model whose training failed.
     pub models: Vec<(usize, usize, f32, f64)>,
+    /// (point, fold, what happened) of each model of `models` whose training diverged or
+    /// stalled (as [`FoldFailure::reason`](super::FoldFailure::reason)).
+    pub failures: Vec<(usize, usize, String)>,
+}
+
+impl PartialEq for ShardScores {
+    fn eq(&self, other: &Self) -> bool {
+        let identity = |s: &ShardScores| (s.shard, s.points, s.folds, s.scoring, s.grid_fingerprint);
+        let bits = |s: &ShardScores| -> Vec<(usize, usize, u32, u64)> {
+            s.models
+                .iter()
+                .map(|&(p, k, score, seconds)| (p, k, score.to_bits(), seconds.to_bits()))
+                .collect()
+        };
+        identity(self) == identity(other) && self.failures == other.failures && bits(self) == bits(other)
+    }
 }
 
 impl GridSearchCv {
@@ -114,6 +133,10 @@ impl GridSearchCv {
             .iter()
             .map(|&(p, k)| (p, k, scored.fold_scores[p][k], scored.fit_times[p][k]))
             .collect();
+        let failures = pairs
+            .iter()
+            .filter_map(|&(p, k)| scored.failures[p][k].clone().map(|reason| (p, k, reason)))
+            .collect();
         Ok(ShardScores {
             shard,
             points: plan.points.len(),
@@ -121,13 +144,15 @@ impl GridSearchCv {
             scoring: plan.scoring,
             grid_fingerprint: fingerprint(&plan),
             models,
+            failures,
         })
     }
 
     /// Ranks the grid from every shard's scores and refits the winner on `rows` (with
     /// `refit`): the report [`GridSearchCv::fit`] gives, but for the fit times and the
-    /// stacked runs it lists (none). Refused, naming what is wrong, if a shard is missing,
-    /// doubled, or from another search.
+    /// stacked runs it lists (none). A model a shard marks failed makes its point a failed
+    /// candidate; if every point failed, an error naming the first failure. Refused, naming
+    /// what is wrong, if a shard is missing, doubled, or from another search.
     pub fn merge_shards(&self, data: &GpuDataset, rows: &[usize], shards: &[ShardScores]) -> Result<CvReport> {
         const OP: &str = "GridSearchCv::merge_shards";
         let plan = self.plan(data, rows)?;
@@ -160,6 +185,17 @@ impl GridSearchCv {
                 scored.fold_scores[p][k] = score;
                 scored.fit_times[p][k] = seconds;
             }
+            for (p, k, reason) in &shard.failures {
+                if seen.get(*p).and_then(|folds| folds.get(*k)) != Some(&true) {
+                    return Err(Error::invalid(
+                        OP,
+                        "failure",
+                        "a failure of a model the shard scored",
+                        format!("({p}, {k})"),
+                    ));
+                }
+                scored.fail((*p, *k), reason.clone());
+            }
         }
         if let Some(p) = seen.iter().position(|folds| folds.contains(&false)) {
             let k = seen[p].iter().position(|&s| !s).unwrap_or(0);
@@ -190,8 +226,9 @@ fn fingerprint(plan: &Plan) -> u64 {
 
 impl ShardScores {
     /// As CSV: a `#` line with the shard and the search's identity, then
-    /// `point,fold,score,seconds` rows (scores in the shortest text that reads back to the
-    /// same bits). Written whole to a temporary file, then renamed.
+    /// `point,fold,score,seconds,failure` rows (scores in the shortest text that reads back
+    /// to the same bits, `NaN` for a failed model; `failure` what happened, empty for a model
+    /// that trained). Written whole to a temporary file, then renamed.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let scoring = match self.scoring {
@@ -199,12 +236,10 @@ impl ShardScores {
             Scoring::Loss => "loss",
         };
         let mut text = format!(
-            "# wgpu-mlp shard {}/{} points={} folds={} scoring={scoring} grid={:016x}\npoint,fold,score,seconds\n",
+            "# wgpu-mlp shard {}/{} points={} folds={} scoring={scoring} grid={:016x}\n",
             self.shard.index, self.shard.count, self.points, self.folds, self.grid_fingerprint
         );
-        for (p, k, score, seconds) in &self.models {
-            let _ = writeln!(text, "{p},{k},{score},{seconds}");
-        }
+        text.push_str(&self.rows_csv());
         let io = |source| Error::Io {
             file: path.display().to_string(),
             source,
@@ -229,8 +264,7 @@ impl ShardScores {
             column: 0,
             message: format!("{what} (not a shard file written by wgpu-mlp?)"),
         };
-        let mut lines = text.lines();
-        let header = lines.next().unwrap_or_default();
+        let (header, body) = text.split_once('\n').unwrap_or((&text, ""));
         let fields: Vec<&str> = header.split_whitespace().collect();
         let [_, "wgpu-mlp", "shard", shard, points, folds, scoring, grid] = fields[..] else {
             return Err(bad(1, "expected the '# wgpu-mlp shard i/N ...' line"));
@@ -247,18 +281,7 @@ impl ShardScores {
         };
         let grid_fingerprint =
             u64::from_str_radix(value(grid, "grid=")?, 16).map_err(|_| bad(1, "expected grid=<hex>"))?;
-        let mut models = Vec::new();
-        for (i, line) in lines.enumerate().skip(1) {
-            let cells: Vec<&str> = line.split(',').collect();
-            let parsed = match cells[..] {
-                [p, k, score, seconds] => (p.parse(), k.parse(), score.parse(), seconds.parse()),
-                _ => return Err(bad(i + 2, "expected point,fold,score,seconds")),
-            };
-            let (Ok(p), Ok(k), Ok(score), Ok(seconds)) = parsed else {
-                return Err(bad(i + 2, "expected numbers"));
-            };
-            models.push((p, k, score, seconds));
-        }
+        let (models, failures) = read_rows(body, &bad)?;
         Ok(ShardScores {
             shard: Shard::parse(shard).map_err(|_| bad(1, "expected shard i/N"))?,
             points: number(value(points, "points=")?)?,
@@ -266,6 +289,64 @@ impl ShardScores {
             scoring,
             grid_fingerprint,
             models,
+            failures,
         })
     }
+
+    /// The rows of [`ShardScores::write`]'s file after its `#` line: a header, then one row
+    /// per model.
+    fn rows_csv(&self) -> String {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        // Writing into memory cannot fail.
+        let _ = writer.write_record(["point", "fold", "score", "seconds", "failure"]);
+        for &(p, k, score, seconds) in &self.models {
+            let failure = self
+                .failures
+                .iter()
+                .find(|&&(q, j, _)| (q, j) == (p, k))
+                .map_or("", |(_, _, reason)| reason.as_str());
+            let _ = writer.write_record([
+                p.to_string(),
+                k.to_string(),
+                score.to_string(),
+                seconds.to_string(),
+                failure.to_string(),
+            ]);
+        }
+        writer
+            .into_inner()
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// A shard file's models and failures, as [`ShardScores`] holds them.
+type Rows = (Vec<(usize, usize, f32, f64)>, Vec<(usize, usize, String)>);
+
+/// The `point,fold,score,seconds[,failure]` rows after a shard file's first line (a header
+/// row, then one per model; files from before failures were recorded have no `failure`);
+/// `bad` makes the error for a line of the file.
+fn read_rows(body: &str, bad: &dyn Fn(usize, &str) -> Error) -> Result<Rows> {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(body.as_bytes());
+    // Lines of the body are 1-based; the file's first line comes before them.
+    let line_of = |position: Option<&csv::Position>| position.map_or(0, |p| p.line() as usize + 1);
+    let (mut models, mut failures) = (Vec::new(), Vec::new());
+    for record in reader.records() {
+        let record = record.map_err(|e| bad(line_of(e.position()), "expected CSV rows"))?;
+        let line = line_of(record.position());
+        if !(4..=5).contains(&record.len()) {
+            return Err(bad(line, "expected point,fold,score,seconds,failure"));
+        }
+        let cell = |i: usize| record.get(i).unwrap_or_default();
+        let parsed = (cell(0).parse(), cell(1).parse(), cell(2).parse(), cell(3).parse());
+        let (Ok(p), Ok(k), Ok(score), Ok(seconds)) = parsed else {
+            return Err(bad(line, "expected numbers"));
+        };
+        models.push((p, k, score, seconds));
+        if !cell(4).is_empty() {
+            failures.push((p, k, cell(4).to_string()));
+        }
+    }
+    Ok((models, failures))
 }

@@ -1,15 +1,31 @@
-//! CSV as found in the wild: the delimiter detected (`,` `;` tab), a header row recognised or
-//! forced, the label column by index or by name, labels as integers or as names. Every
-//! refusal names the file, line and column, and the option that fixes it.
+//! CSV as found in the wild: gzip or plain, from a file, a FIFO or standard input (`-`); the
+//! delimiter detected (`,` `;` tab); a header row recognised only on clear evidence (else
+//! `--header` / `--no-header` decide); columns empty in every row dropped with a note; the
+//! label column by position or by name. Every row is read or the file is refused with its
+//! 1-based line and column, as a spreadsheet numbers them.
 
 use std::io::Read;
 use std::path::Path;
 
-use super::{CsvOptions, Dataset, LabelColumn, Task, data_error};
-use crate::error::Result;
+use super::labels::{class_labels, regression_targets};
+use super::{CsvOptions, Dataset, LabelColumn, Schema, Task, data_error, shown};
+use crate::error::{Error, Result};
+
+/// Cells read as a missing value (pandas' defaults that matter in practice).
+pub(crate) const MISSING: [&str; 7] = ["", "NA", "N/A", "NaN", "nan", "null", "?"];
+
+pub(crate) fn is_missing(cell: &str) -> bool {
+    MISSING.contains(&cell)
+}
+
+/// A finite number.
+pub(crate) fn is_number(cell: &str) -> bool {
+    cell.parse::<f64>().is_ok_and(f64::is_finite)
+}
 
 impl Dataset {
-    /// Reads a CSV file; gzip-compressed files (by their magic bytes) are decompressed.
+    /// Reads a CSV file (gzip-compressed or plain, by its magic bytes); `-` reads standard
+    /// input, and FIFOs such as `<(zcat data.csv.gz)` work.
     ///
     /// ```no_run
     /// use wgpu_mlp::{CsvOptions, Dataset, LabelColumn};
@@ -26,97 +42,60 @@ impl Dataset {
 
     /// Parses CSV from memory (gzip-compressed or plain); `name` appears in error messages.
     pub fn from_csv_bytes(bytes: &[u8], name: &str, options: &CsvOptions) -> Result<Self> {
-        let plain = decompressed(bytes, name)?;
-        let delimiter = options.delimiter.unwrap_or_else(|| detect_delimiter(&plain));
-        let rows = read_rows(&plain, name, delimiter, 2)?;
-        let table = Table::new(rows, name, options, delimiter)?;
-        table.into_dataset(name, options)
+        let label_named = matches!(options.label_column, LabelColumn::Name(_));
+        if label_named && options.header == Some(false) {
+            return Err(data_error(
+                name,
+                0,
+                0,
+                "the label column is given by name, which needs a header: drop --no-header or give its position",
+            ));
+        }
+        let rule = |rows: &[(u64, Vec<String>)]| first_row_is_header(rows, name, options.header, label_named);
+        let mut table = Table::read(bytes, name, options, &rule)?;
+        let label_at = table.drop_empty_features(options)?;
+        table.into_dataset(options, label_at)
     }
 }
 
-/// Reads rows to predict on from a CSV file (gzip or plain) as [`Dataset::from_csv_path`]
-/// reads training files (delimiter and header detected or set): `n_features` columns, or
-/// `n_features + 1` whose label column (`options.label_column`) is left out, so a file laid
-/// out like the training file works too. Row-major, as [`Model::predict`](crate::Model::predict)
-/// takes them.
-///
-/// ```no_run
-/// # fn demo(model: &wgpu_mlp::Model) -> wgpu_mlp::Result<()> {
-/// let x = wgpu_mlp::data::read_features("new_rows.csv", &Default::default(), model.n_features())?;
-/// let names = model.predict_class_names(&x)?;
-/// # Ok(()) }
-/// ```
-pub fn read_features(path: impl AsRef<Path>, options: &CsvOptions, n_features: usize) -> Result<Vec<f32>> {
-    let (name, bytes) = read_file(path.as_ref())?;
-    let plain = decompressed(&bytes, &name)?;
-    let delimiter = options.delimiter.unwrap_or_else(|| detect_delimiter(&plain));
-    let mut rows = read_rows(&plain, &name, delimiter, 1)?;
-    let width = rows[0].1.len();
-    let skip = if width == n_features + 1 {
-        let table = Table::new(rows, &name, options, delimiter)?;
-        rows = table.rows;
-        Some(table.label_at)
-    } else if width == n_features {
-        let header =
-            options.has_header || (rows.len() > 1 && !all_numbers(&rows[0].1, None) && all_numbers(&rows[1].1, None));
-        if header {
-            rows.remove(0);
-        }
-        None
-    } else {
-        let shown = char::from(delimiter).escape_default();
-        return Err(data_error(
-            &name,
-            rows[0].0,
-            0,
-            format!(
-                "expected {n_features} feature columns (or {} with a label), got {width} split on '{shown}' \
-                 (set --delimiter if the file uses another separator)",
-                n_features + 1
-            ),
-        ));
-    };
-    let mut features = Vec::with_capacity(rows.len() * n_features);
-    for (line, cells) in &rows {
-        for (column, cell) in cells.iter().enumerate().filter(|&(c, _)| Some(c) != skip) {
-            features.push(parse_number(&name, *line, column, cell, !options.has_header)? as f32);
-        }
-    }
-    if features.is_empty() {
-        return Err(data_error(&name, 0, 0, "no data rows"));
-    }
-    Ok(features)
-}
-
-/// The file's name (for messages) and bytes; an unreadable file is an `Error::Io` naming it.
-fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
+/// The file's name (for messages) and bytes; `-` is standard input. An unreadable file is an
+/// `Error::Io` naming it.
+pub(crate) fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| crate::error::Error::Io {
+    let io = |source| Error::Io {
         file: name.clone(),
         source,
-    })?;
+    };
+    if name == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin().lock().read_to_end(&mut bytes).map_err(io)?;
+        return Ok(("standard input".into(), bytes));
+    }
+    if path.is_dir() {
+        return Err(data_error(&name, 0, 0, "is a folder, not a CSV file"));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
     Ok((name, bytes))
 }
 
-/// The file's bytes, gunzipped when they start with gzip's magic bytes.
+/// The file's bytes, gunzipped (every member) when they start with gzip's magic bytes;
+/// anything after the last member that is not gzip is refused.
 fn decompressed<'a>(bytes: &'a [u8], name: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Ok(std::borrow::Cow::Borrowed(bytes));
     }
     let mut decoded = Vec::new();
-    flate2::read::GzDecoder::new(bytes)
+    flate2::read::MultiGzDecoder::new(bytes)
         .read_to_end(&mut decoded)
-        .map_err(|e| data_error(name, 0, 0, format!("not valid gzip: {e}")))?;
+        .map_err(|e| {
+            data_error(
+                name,
+                0,
+                0,
+                format!("not valid gzip ({e}): the file is damaged or has bytes after its compressed data"),
+            )
+        })?;
     Ok(std::borrow::Cow::Owned(decoded))
-}
-
-/// Whether every cell but `skip` reads as a number.
-fn all_numbers(cells: &[String], skip: Option<usize>) -> bool {
-    cells
-        .iter()
-        .enumerate()
-        .filter(|&(i, _)| Some(i) != skip)
-        .all(|(_, c)| c.parse::<f64>().is_ok())
 }
 
 /// `,`, `;` or tab: whichever the first non-empty line holds most of (`,` on a tie).
@@ -131,8 +110,8 @@ fn detect_delimiter(text: &[u8]) -> u8 {
         .unwrap_or(b',')
 }
 
-/// Every non-blank record, as (line, cells), all of the same width.
-fn read_rows(text: &[u8], name: &str, delimiter: u8, min_width: usize) -> Result<Vec<(u64, Vec<String>)>> {
+/// Every non-blank record, as (1-based line, cells), all of the same width.
+fn read_rows(text: &[u8], name: &str, delimiter: u8) -> Result<Vec<(u64, Vec<String>)>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .delimiter(delimiter)
@@ -152,198 +131,358 @@ fn read_rows(text: &[u8], name: &str, delimiter: u8, min_width: usize) -> Result
         }
         let expected = *width.get_or_insert(record.len());
         if record.len() != expected {
-            return Err(data_error(
-                name,
-                line,
-                record.len().min(expected) + 1,
-                format!("ragged row: expected {expected} columns, got {}", record.len()),
-            ));
-        }
-        if expected < min_width {
             let shown = char::from(delimiter).escape_default();
             return Err(data_error(
                 name,
                 line,
-                1,
+                record.len().min(expected) + 1,
                 format!(
-                    "need at least one feature and a label, found one column split on '{shown}' \
-                     (set CsvOptions::delimiter / --delimiter if the file uses another separator)"
+                    "ragged row: expected {expected} columns (as on line {}), got {} split on '{shown}'",
+                    rows.first().map_or(line, |r: &(u64, Vec<String>)| r.0),
+                    record.len()
                 ),
             ));
         }
         rows.push((line, record.iter().map(str::to_string).collect()));
     }
     if rows.is_empty() {
-        return Err(data_error(name, 0, 0, "no data rows"));
+        return Err(data_error(name, 0, 0, "the file has no data rows (it is empty)"));
     }
     Ok(rows)
 }
 
-/// The rows split into header, label column and data rows.
-struct Table {
-    rows: Vec<(u64, Vec<String>)>,
-    label_at: usize,
+/// Whether the first row is a header, from `header` (`--header` / `--no-header`) or, left
+/// unset, from clear evidence only: no cell of it is a number, and either some column below
+/// it holds only numbers under a text name, or (all-text tables) none of its values appears
+/// again in its column while some column repeats values. Anything else is refused with a
+/// request to say.
+fn first_row_is_header(
+    rows: &[(u64, Vec<String>)],
+    name: &str,
+    header: Option<bool>,
+    label_named: bool,
+) -> Result<bool> {
+    let first = &rows[0].1;
+    if first.len() < 2 {
+        return Err(data_error(
+            name,
+            rows[0].0,
+            1,
+            "need at least one feature and a label, found one column (another separator? set --delimiter)",
+        ));
+    }
+    if let Some(header) = header {
+        return Ok(header);
+    }
+    if first.iter().any(|c| is_number(c)) {
+        return Ok(false);
+    }
+    if label_named || rows.len() == 1 {
+        return Ok(true);
+    }
+    let below = &rows[1..];
+    let numeric_below = |j: usize| {
+        let mut present = below
+            .iter()
+            .map(|r| r.1[j].as_str())
+            .filter(|c| !is_missing(c))
+            .peekable();
+        present.peek().is_some() && present.all(is_number)
+    };
+    let named = |j: usize| !is_missing(&first[j]);
+    if (0..first.len()).any(|j| named(j) && numeric_below(j)) {
+        return Ok(true);
+    }
+    let novel = (0..first.len()).all(|j| !named(j) || below.iter().all(|r| r.1[j] != first[j]));
+    let repeats = (0..first.len()).any(|j| {
+        let mut seen = std::collections::HashSet::new();
+        below.iter().any(|r| !seen.insert(r.1[j].as_str()))
+    });
+    if novel && repeats {
+        return Ok(true);
+    }
+    Err(data_error(
+        name,
+        rows[0].0,
+        0,
+        format!(
+            "cannot tell whether line {} ({}) is a header or data: pass --header or --no-header",
+            rows[0].0,
+            shown(&first.join(","))
+        ),
+    ))
+}
+
+/// Names a header uses twice made unique as pandas does (`x`, `x.1`, `x.2`).
+pub(crate) fn unique_names(names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        let mut candidate = name.clone();
+        let mut k = 1;
+        while out.contains(&candidate) {
+            candidate = format!("{name}.{k}");
+            k += 1;
+        }
+        out.push(candidate);
+    }
+    out
+}
+
+/// Decides from the rows whether the first one is a header.
+pub(crate) type HeaderRule<'a> = dyn Fn(&[(u64, Vec<String>)]) -> Result<bool> + 'a;
+
+/// A CSV file split into its header and data rows, with the notes reading it produced.
+pub(crate) struct Table {
+    pub name: String,
+    /// Column names as the header gives them (duplicates made unique), if it has one.
+    pub header: Option<Vec<String>>,
+    /// The header as written (for refusing an ambiguous label name).
+    pub raw_header: Option<Vec<String>>,
+    pub header_line: u64,
+    pub rows: Vec<(u64, Vec<String>)>,
+    pub notes: Vec<String>,
 }
 
 impl Table {
-    fn new(mut rows: Vec<(u64, Vec<String>)>, name: &str, options: &CsvOptions, delimiter: u8) -> Result<Table> {
-        let width = rows[0].1.len();
-        let numeric = all_numbers;
-        let guess_label = match options.label_column {
-            LabelColumn::Index(i) => Some(i),
-            LabelColumn::Last => Some(width - 1),
-            LabelColumn::Name(_) => None,
+    /// Reads `bytes` into rows, the first one a header where `header_rule` says so.
+    pub(crate) fn read(bytes: &[u8], name: &str, options: &CsvOptions, header_rule: &HeaderRule) -> Result<Table> {
+        let plain = decompressed(bytes, name)?;
+        let delimiter = options.delimiter.unwrap_or_else(|| detect_delimiter(&plain));
+        let mut rows = read_rows(&plain, name, delimiter)?;
+        let has_header = header_rule(&rows)?;
+        let (header_line, raw_header) = match has_header {
+            true => {
+                let (line, cells) = rows.remove(0);
+                (line, Some(cells))
+            }
+            false => (0, None),
         };
-        let header_seen = options.has_header
-            || matches!(options.label_column, LabelColumn::Name(_))
-            || (rows.len() > 1 && !numeric(&rows[0].1, guess_label) && numeric(&rows[1].1, guess_label));
-        let header = if header_seen { Some(rows.remove(0)) } else { None };
         if rows.is_empty() {
-            return Err(data_error(name, 0, 0, "no data rows after the header"));
+            return Err(data_error(
+                name,
+                header_line,
+                0,
+                "the file has a header but no data rows",
+            ));
         }
-        let line = rows[0].0;
-        let label_at = match &options.label_column {
-            LabelColumn::Last => width - 1,
-            LabelColumn::Index(i) if *i < width => *i,
-            LabelColumn::Index(i) => {
-                return Err(data_error(
-                    name,
-                    line,
-                    i + 1,
-                    format!("label column {i} is past the {width} columns (set --label-column)"),
-                ));
-            }
-            LabelColumn::Name(wanted) => {
-                let names = header.as_ref().map(|(_, cells)| cells.clone()).unwrap_or_default();
-                names.iter().position(|c| c == wanted).ok_or_else(|| {
-                    let shown = char::from(delimiter).escape_default();
-                    data_error(
-                        name,
-                        header.as_ref().map_or(0, |h| h.0),
-                        0,
-                        format!("no column named {wanted:?} in the header {names:?} (split on '{shown}')"),
-                    )
-                })?
-            }
-        };
-        Ok(Table { rows, label_at })
+        Ok(Table {
+            name: name.to_string(),
+            header: raw_header.as_deref().map(unique_names),
+            raw_header,
+            header_line,
+            rows,
+            notes: Vec::new(),
+        })
     }
 
-    fn into_dataset(self, name: &str, options: &CsvOptions) -> Result<Dataset> {
-        let width = self.rows[0].1.len();
-        let mut features = Vec::with_capacity(self.rows.len() * (width - 1));
-        for (line, cells) in &self.rows {
-            for (column, cell) in cells.iter().enumerate().filter(|&(c, _)| c != self.label_at) {
-                features.push(parse_number(name, *line, column, cell, !options.has_header)? as f32);
-            }
+    pub(crate) fn width(&self) -> usize {
+        self.rows[0].1.len()
+    }
+
+    /// A column's name for messages: its header name, else its 1-based number.
+    pub(crate) fn column_name(&self, j: usize) -> String {
+        match &self.header {
+            Some(names) if !names[j].is_empty() => format!("column {} ({})", j + 1, shown(&names[j])),
+            _ => format!("column {}", j + 1),
         }
-        let n_features = width - 1;
-        let label_cells: Vec<(u64, &str)> = self
-            .rows
-            .iter()
-            .map(|(line, cells)| (*line, cells[self.label_at].as_str()))
+    }
+
+    /// Drops the columns whose every data cell is empty (a trailing delimiter, an empty
+    /// spreadsheet column), each with a note.
+    pub(crate) fn drop_empty_columns(&mut self) {
+        let empty: Vec<usize> = (0..self.width())
+            .filter(|&j| self.rows.iter().all(|r| r.1[j].is_empty()))
             .collect();
-        let column = self.label_at;
-        match options.task {
-            Task::Regression => {
-                let targets = label_cells
-                    .iter()
-                    .map(|&(line, cell)| parse_number(name, line, column, cell, false).map(|v| v as f32))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(Dataset {
-                    name: name.to_string(),
-                    features,
-                    n_features,
-                    targets,
-                    n_outputs: 1,
-                    labels: None,
-                    class_names: None,
-                })
+        for &j in empty.iter().rev() {
+            self.notes.push(format!(
+                "{} is empty in every row (a trailing delimiter?): dropped",
+                self.column_name(j)
+            ));
+            for row in &mut self.rows {
+                row.1.remove(j);
             }
-            Task::Classification => classify(name, column, &label_cells, features, n_features, options.n_classes),
+            for header in [&mut self.header, &mut self.raw_header].into_iter().flatten() {
+                header.remove(j);
+            }
         }
     }
-}
 
-fn parse_number(name: &str, line: u64, column: usize, cell: &str, header_possible: bool) -> Result<f64> {
-    let value: f64 = cell.parse().map_err(|_| {
-        let hint = if header_possible && line == 1 {
-            " (a header row? set CsvOptions::has_header / --header)"
-        } else {
-            " (the wrong column as label? set --label-column; another separator? set --delimiter)"
+    /// [`Table::drop_empty_columns`] for a training file, whose label column must not be
+    /// empty, and which needs a feature and a label: the label's column after the drop.
+    fn drop_empty_features(&mut self, options: &CsvOptions) -> Result<usize> {
+        let empty = |j: usize| self.rows.iter().all(|r| r.1[j].is_empty());
+        let label = match options.label_column {
+            LabelColumn::Last => (0..self.width()).rev().find(|&j| !empty(j)).unwrap_or_default(),
+            _ => self.label_at(&options.label_column)?,
         };
-        data_error(name, line, column + 1, format!("expected a number, got {cell:?}{hint}"))
-    })?;
-    if !value.is_finite() {
-        return Err(data_error(
-            name,
-            line,
-            column + 1,
-            format!("expected a finite number, got {cell}"),
-        ));
+        if empty(label) {
+            return Err(data_error(
+                &self.name,
+                self.rows[0].0,
+                label + 1,
+                format!("the label {} is empty in every row", self.column_name(label)),
+            ));
+        }
+        let empty_before: Vec<bool> = (0..self.width()).map(empty).collect();
+        self.drop_empty_columns();
+        if self.width() < 2 {
+            return Err(data_error(
+                &self.name,
+                self.rows[0].0,
+                1,
+                format!(
+                    "need at least one feature and a label, found {} column(s) (another separator? set --delimiter)",
+                    self.width()
+                ),
+            ));
+        }
+        Ok(label - (0..label).filter(|&j| empty_before[j]).count())
     }
-    Ok(value)
-}
 
-/// Class labels: integers 0..n kept as they are; anything else (names, or integers that do
-/// not start at 0 or skip values) mapped to classes in sorted order, their text kept.
-fn classify(
-    name: &str,
-    column: usize,
-    cells: &[(u64, &str)],
-    features: Vec<f32>,
-    n_features: usize,
-    n_classes: Option<usize>,
-) -> Result<Dataset> {
-    let integers: Option<Vec<usize>> = cells.iter().map(|(_, c)| c.parse::<usize>().ok()).collect();
-    if let Some(labels) = integers {
-        let largest = labels.iter().copied().max().unwrap_or(0);
-        let mut seen = vec![false; largest + 1];
-        labels.iter().for_each(|&l| seen[l] = true);
-        // Integers 0..k with every class present, or a class count given: the labels are
-        // the classes.
-        if let Some(n_classes) = n_classes {
-            if let Some(i) = labels.iter().position(|&l| l >= n_classes) {
-                return Err(data_error(
-                    name,
-                    cells[i].0,
-                    column + 1,
-                    format!(
-                        "label {} out of range 0..{n_classes} (CsvOptions::n_classes)",
-                        labels[i]
-                    ),
-                ));
-            }
-            return Dataset::classification(name, features, n_features, labels, n_classes);
+    /// The 0-based label column.
+    pub(crate) fn label_at(&self, label_column: &LabelColumn) -> Result<usize> {
+        let width = self.width();
+        match label_column {
+            LabelColumn::Last => Ok(width - 1),
+            LabelColumn::Index(i) if *i < width => Ok(*i),
+            LabelColumn::Index(i) => Err(data_error(
+                &self.name,
+                self.rows[0].0,
+                i + 1,
+                format!(
+                    "label column {} is past the {width} columns (columns are numbered from 1; set --label-column)",
+                    i + 1
+                ),
+            )),
+            LabelColumn::Name(wanted) => self.label_by_name(wanted),
         }
-        if seen.iter().all(|&s| s) {
-            return Dataset::classification(name, features, n_features, labels, largest + 1);
-        }
-    } else if let Some(&(line, cell)) = cells
-        .iter()
-        .find(|(_, c)| c.parse::<f64>().is_ok_and(|v| v.fract() != 0.0))
-    {
-        return Err(data_error(
-            name,
-            line,
-            column + 1,
-            format!(
-                "class labels are integers or names, got {cell} (a regression target? set Task::Regression / --regression)"
-            ),
-        ));
     }
-    let mut names: Vec<&str> = cells.iter().map(|&(_, c)| c).collect();
-    // Numbers in numeric order, names in text order.
-    names.sort_by(|a, b| match (a.parse::<i64>(), b.parse::<i64>()) {
-        (Ok(x), Ok(y)) => x.cmp(&y),
-        _ => a.cmp(b),
-    });
-    names.dedup();
-    let labels: Vec<usize> = cells
-        .iter()
-        .map(|(_, c)| names.iter().position(|n| n == c).unwrap_or_default())
-        .collect();
-    let mut data = Dataset::classification(name, features, n_features, labels, names.len())?;
-    data.class_names = Some(names.into_iter().map(str::to_string).collect());
-    Ok(data)
+
+    pub(crate) fn label_by_name(&self, wanted: &str) -> Result<usize> {
+        let raw = self.raw_header.as_deref().unwrap_or_default();
+        let matches: Vec<usize> = (0..raw.len()).filter(|&j| raw[j] == wanted).collect();
+        match matches.as_slice() {
+            [j] => Ok(*j),
+            [] => {
+                let names: Vec<String> = raw.iter().take(20).map(|n| shown(n)).collect();
+                Err(data_error(
+                    &self.name,
+                    self.header_line,
+                    0,
+                    format!(
+                        "no column named {} in the header ({}{})",
+                        shown(wanted),
+                        names.join(", "),
+                        if raw.len() > 20 { ", ..." } else { "" }
+                    ),
+                ))
+            }
+            several => Err(data_error(
+                &self.name,
+                self.header_line,
+                several[1] + 1,
+                format!(
+                    "the header names {} twice (columns {}): the label is ambiguous; rename one, or give its position with --label-column",
+                    shown(wanted),
+                    several
+                        .iter()
+                        .map(|j| (j + 1).to_string())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+            )),
+        }
+    }
+
+    /// The number in `row`'s cell `j`, or an error naming line, column and cell.
+    pub(crate) fn number(&self, line: u64, j: usize, cell: &str) -> Result<f32> {
+        if let Ok(value) = cell.parse::<f64>()
+            && value.is_finite()
+            && (value as f32).is_finite()
+        {
+            return Ok(value as f32);
+        }
+        let problem = if is_missing(cell) {
+            format!(
+                "a missing value ({}) in feature {}: this version reads complete numeric rows only; fill or drop it",
+                shown(cell),
+                self.column_name(j)
+            )
+        } else if cell.parse::<f64>().is_ok() {
+            format!(
+                "{} in {} is not a finite 32-bit number",
+                shown(cell),
+                self.column_name(j)
+            )
+        } else {
+            let hint = if self.header.is_none() && line == self.rows[0].0 {
+                " (if this line is a header, pass --header)"
+            } else {
+                " (features must be numbers: encode or drop text columns; is --label-column or --delimiter right?)"
+            };
+            format!(
+                "expected a number in {}, got {}{hint}",
+                self.column_name(j),
+                shown(cell)
+            )
+        };
+        Err(data_error(&self.name, line, j + 1, problem))
+    }
+
+    fn into_dataset(self, options: &CsvOptions, label_at: usize) -> Result<Dataset> {
+        let mut notes = self.notes.clone();
+        let kept: Vec<&(u64, Vec<String>)> = self.rows.iter().filter(|r| !is_missing(&r.1[label_at])).collect();
+        let dropped = self.rows.len() - kept.len();
+        if dropped > 0 {
+            notes.push(format!(
+                "{dropped} row(s) with a missing label in {} dropped (first: line {})",
+                self.column_name(label_at),
+                self.rows.iter().find(|r| is_missing(&r.1[label_at])).map_or(0, |r| r.0)
+            ));
+        }
+        if kept.is_empty() {
+            return Err(data_error(
+                &self.name,
+                0,
+                label_at + 1,
+                format!("every row's label in {} is missing", self.column_name(label_at)),
+            ));
+        }
+        let width = self.width();
+        let mut features = Vec::with_capacity(kept.len() * (width - 1));
+        for (line, cells) in &kept {
+            for (j, cell) in cells.iter().enumerate().filter(|&(j, _)| j != label_at) {
+                features.push(self.number(*line, j, cell)?);
+            }
+        }
+        let cells: Vec<(u64, &str)> = kept.iter().map(|(l, c)| (*l, c[label_at].as_str())).collect();
+        let column = self.column_name(label_at);
+        let schema = Schema {
+            feature_names: self.header.as_ref().map(|h| {
+                h.iter()
+                    .enumerate()
+                    .filter(|&(j, _)| j != label_at)
+                    .map(|(_, n)| n.clone())
+                    .collect()
+            }),
+            label_name: self.header.as_ref().map(|h| h[label_at].clone()),
+            label_position: Some(label_at),
+            task: options.task,
+        };
+        let mut data = match options.task {
+            Task::Regression => {
+                let targets = regression_targets(&self.name, &column, label_at, &cells)?;
+                Dataset::regression(&self.name, features, width - 1, targets)?
+            }
+            Task::Classification => {
+                let (labels, names) = class_labels(&self.name, &column, label_at, &cells, options.n_classes)?;
+                let mut data = Dataset::classification(&self.name, features, width - 1, labels, names.len())?;
+                data.class_names = Some(names);
+                data
+            }
+        };
+        data.schema = Some(schema);
+        data.notes = notes;
+        Ok(data)
+    }
 }

@@ -8,7 +8,10 @@ use rand::seq::SliceRandom;
 use crate::error::{Error, Result};
 
 mod csv_reader;
-pub use csv_reader::read_features;
+mod labels;
+mod schema;
+pub(crate) use schema::select_columns;
+pub use schema::{FeatureRows, Schema, features_from_bytes, read_features};
 
 /// Which column holds the label.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -16,7 +19,7 @@ pub enum LabelColumn {
     /// The last column (the default).
     #[default]
     Last,
-    /// This 0-based column.
+    /// This 0-based column (the command line's `--label-column` counts from 1).
     Index(usize),
     /// The column with this name in the header row.
     Name(String),
@@ -34,19 +37,23 @@ pub enum Task {
     Regression,
 }
 
-/// How to read a CSV file.
+/// How to read a CSV file (each field is the command line's option of the same name).
 #[derive(Clone, Debug, Default)]
 pub struct CsvOptions {
-    /// Which column is the label.
+    /// Which column is the label (`--label-column`).
     pub label_column: LabelColumn,
-    /// The first line is a header. Without it a header is still recognised: a first row
-    /// whose feature cells are not all numbers, followed by one whose cells are.
-    pub has_header: bool,
-    /// The field separator; None detects `,`, `;` or tab from the first line.
+    /// Whether the first line is a header: `Some(true)` (`--header`), `Some(false)`
+    /// (`--no-header`), or None to decide from the file, on clear evidence only — a first
+    /// row without numbers over columns of numbers (or, in all-text files, values that never
+    /// recur below it); where the evidence is not clear, reading fails asking for one of the
+    /// two rather than guessing. A label column given by name implies a header.
+    pub header: Option<bool>,
+    /// The field separator (`--delimiter`); None detects `,`, `;` or tab from the first line.
     pub delimiter: Option<u8>,
-    /// Classification or regression.
+    /// Classification or regression (`--regression`).
     pub task: Task,
-    /// The number of classes; labels at or above it are errors. Default: largest label + 1.
+    /// The number of classes, for labels that are the class numbers `0..n_classes` (some
+    /// classes may then be absent); None takes the classes the labels name.
     pub n_classes: Option<usize>,
 }
 
@@ -73,9 +80,24 @@ pub struct Dataset {
     pub n_outputs: usize,
     /// Class of each sample (classification only).
     pub labels: Option<Vec<usize>>,
-    /// The text of each class, where the file's labels were names or integers not starting
-    /// at 0 (class i is `class_names[i]`).
+    /// The text of each class (class i is `class_names[i]`): a file's labels as written,
+    /// sorted (numbers by value, then text).
     pub class_names: Option<Vec<String>>,
+    /// The columns it was read from (names, label position, task), for a model to keep.
+    pub schema: Option<Schema>,
+    /// What reading did that its user should know: columns dropped, rows without a label.
+    pub notes: Vec<String>,
+}
+
+/// `cell` quoted for a message, cut to about 60 characters.
+pub(crate) fn shown(cell: &str) -> String {
+    const MOST: usize = 60;
+    let count = cell.chars().count();
+    if count <= MOST {
+        return format!("{cell:?}");
+    }
+    let head: String = cell.chars().take(MOST).collect();
+    format!("{head:?}... ({count} characters)")
 }
 
 fn data_error(file: &str, line: u64, column: usize, message: impl Into<String>) -> Error {
@@ -104,6 +126,25 @@ impl Dataset {
             features,
             n_features,
             class_names: None,
+            schema: None,
+            notes: Vec::new(),
+        };
+        data.validate()?;
+        Ok(data)
+    }
+
+    /// A regression data set from features and one real-valued target per row.
+    pub fn regression(name: &str, features: Vec<f32>, n_features: usize, targets: Vec<f32>) -> Result<Self> {
+        let data = Dataset {
+            name: name.to_string(),
+            features,
+            n_features,
+            targets,
+            n_outputs: 1,
+            labels: None,
+            class_names: None,
+            schema: None,
+            notes: Vec::new(),
         };
         data.validate()?;
         Ok(data)
@@ -278,9 +319,13 @@ pub fn stratified_split(labels: &[usize], test_fraction: f64, seed: u64) -> Resu
     if train.is_empty() || test.is_empty() {
         return Err(Error::invalid(
             "stratified_split",
-            "split",
-            "non-empty train and test parts",
-            format!("{} train, {} test samples", train.len(), test.len()),
+            "test_fraction",
+            "a share that leaves rows of some class on both sides (classes too small? more rows, or a test file: --test-data)",
+            format!(
+                "{test_fraction}, giving {} train and {} test rows",
+                train.len(),
+                test.len()
+            ),
         ));
     }
     Ok((train, test))
@@ -391,4 +436,10 @@ impl Scaler {
     pub fn scale(&self) -> &[f32] {
         &self.scale
     }
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file beside it, synced, renamed over it):
+/// readers see the old file or the new one, never a half-written one.
+pub fn write_atomically(path: impl AsRef<std::path::Path>, bytes: &[u8]) -> Result<()> {
+    crate::checkpoint::write_atomically(path.as_ref(), bytes)
 }

@@ -155,6 +155,7 @@ pub(super) fn fit_one(
         seed: config.seed,
         scaler: None,
         class_names: None,
+        schema: None,
     })
 }
 

@@ -5,6 +5,7 @@ mod batches;
 mod fit;
 mod guards;
 mod model;
+mod model_file;
 mod stack;
 mod stall;
 
@@ -13,7 +14,7 @@ pub use fit::{fit, fit_with_progress, resume};
 pub(crate) use stack::stack_groups;
 pub use stack::{FitJob, fit_batched};
 
-use crate::data::{Dataset, Scaler};
+use crate::data::{Dataset, Scaler, Schema, Task};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::mlp::Mlp;
@@ -277,6 +278,8 @@ pub struct Model {
     scaler: Option<Scaler>,
     /// The text of each class (output order), for `predict_class_names`.
     class_names: Option<Vec<String>>,
+    /// The input columns and task it was fitted with, where known.
+    schema: Option<crate::data::Schema>,
 }
 
 /// One model of a stacked run: the rows it trains on and its settings.

@@ -6,32 +6,28 @@ use crate::mlp::Mlp;
 use super::batches::Evaluation;
 use super::*;
 
-/// Joins class names in a saved model's metadata (a character names do not hold).
-const CLASS_NAME_SEPARATOR: &str = "\u{1f}";
-
 impl Model {
     /// Saves the fitted pipeline in one safetensors file, atomically: the network and its
     /// optimizer state ([`Mlp::save`]), the trainer's epoch count and seed (for [`resume`]),
-    /// and the scaler when one is attached ([`Model::with_scaler`]). [`Model::load`] reads it
-    /// back whole.
+    /// the scaler, the class names and the input [`Schema`] when known, the format version,
+    /// and a checksum over all of it that [`Model::load`] verifies.
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
-        let mut extra = vec![("epoch", self.epochs_done.to_string()), ("seed", self.seed.to_string())];
-        if let Some(names) = &self.class_names {
-            extra.push(("class_names", names.join(CLASS_NAME_SEPARATOR)));
-        }
-        if let Some(scaler) = &self.scaler {
-            // f32's Display is the shortest text that reads back to the same bits.
-            let join = |v: &[f32]| v.iter().map(f32::to_string).collect::<Vec<_>>().join(",");
-            extra.push(("scaler_shift", join(scaler.shift())));
-            extra.push(("scaler_scale", join(scaler.scale())));
-        }
-        self.mlp.save_with(path.as_ref(), &extra)
+        let path = path.as_ref();
+        let file = self.mlp.checkpoint_file(&self.pipeline_metadata()?)?;
+        crate::checkpoint::write_atomically(path, &super::model_file::checked_bytes(&file, path)?)
+    }
+
+    /// The model file's bytes, as [`Model::save`] writes them.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let path = std::path::Path::new("model");
+        super::model_file::checked_bytes(&self.mlp.checkpoint_file(&self.pipeline_metadata()?)?, path)
     }
 
     /// Loads a pipeline saved by [`Model::save`] onto `gpu`: the network with its batch size
-    /// and optimizer state, and its scaler if it had one; it predicts what the saved model
-    /// predicted, to the bit. A damaged file or one from another format is an
-    /// [`Error::Checkpoint`].
+    /// and optimizer state, its scaler, class names and input schema; it predicts what the
+    /// saved model predicted, to the bit. A damaged, truncated, edited or inconsistent file
+    /// is an [`Error::Checkpoint`] that says what is wrong. Files from before the format was
+    /// numbered (no checksum, no schema) load with their old meaning.
     ///
     /// ```no_run
     /// # fn demo(gpu: &wgpu_mlp::Gpu) -> wgpu_mlp::Result<()> {
@@ -41,31 +37,112 @@ impl Model {
     /// ```
     pub fn load(gpu: &crate::Gpu, path: impl AsRef<std::path::Path>) -> Result<Model> {
         let path = path.as_ref();
-        let (mlp, meta) = Mlp::load_with(gpu, path, None)?;
-        let bad = |what: &str| crate::checkpoint::checkpoint_error(path, format!("{what} is not readable"));
-        let number =
-            |key: &str| -> Result<u64> { meta.get(key).map_or(Ok(0), |text| text.parse().map_err(|_| bad(key))) };
-        let floats = |key: &str| -> Result<Option<Vec<f32>>> {
-            meta.get(key)
-                .map(|text| text.split(',').map(|v| v.parse().map_err(|_| bad(key))).collect())
-                .transpose()
-        };
-        let scaler = match (floats("scaler_shift")?, floats("scaler_scale")?) {
-            (Some(shift), Some(scale)) => Some(Scaler::from_parts(shift, scale)?),
-            (None, None) => None,
-            _ => return Err(bad("the scaler (half of it is missing)")),
-        };
-        let class_names = meta
-            .get("class_names")
-            .map(|text| text.split(CLASS_NAME_SEPARATOR).map(str::to_string).collect());
+        Self::from_bytes(gpu, &crate::checkpoint::read_bytes(path)?, path)
+    }
+
+    /// [`Model::load`] from a file's bytes in memory; `path` names it in messages.
+    pub fn from_bytes(gpu: &crate::Gpu, bytes: &[u8], path: impl AsRef<std::path::Path>) -> Result<Model> {
+        let path = path.as_ref();
+        let file = crate::checkpoint::CheckpointFile::decode(bytes, path)?;
+        let parts = crate::checkpoint::MlpParts::read(&file, path)?;
+        let pipeline = super::model_file::PipelineParts::read(&file, path, &parts)?;
+        let mlp = Mlp::from_parts(gpu, parts, None)?;
         Ok(Model {
             mlp,
             history: Vec::new(),
-            epochs_done: number("epoch")? as usize,
-            seed: number("seed")?,
-            scaler,
-            class_names,
+            epochs_done: pipeline.epochs_done,
+            seed: pipeline.seed,
+            scaler: pipeline.scaler,
+            class_names: pipeline.class_names,
+            schema: pipeline.schema,
         })
+    }
+
+    /// The metadata entries of the pipeline around the network.
+    fn pipeline_metadata(&self) -> Result<Vec<(&'static str, String)>> {
+        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_default();
+        let mut extra = vec![
+            ("epoch", self.epochs_done.to_string()),
+            ("seed", self.seed.to_string()),
+            ("task", task_name(self.task()).to_string()),
+        ];
+        if let Some(names) = &self.class_names {
+            extra.push(("class_names", json(names)));
+        }
+        if let Some(scaler) = &self.scaler {
+            // f32's Display is the shortest text that reads back to the same bits.
+            let join = |v: &[f32]| v.iter().map(f32::to_string).collect::<Vec<_>>().join(",");
+            extra.push(("scaler_shift", join(scaler.shift())));
+            extra.push(("scaler_scale", join(scaler.scale())));
+        }
+        if let Some(schema) = &self.schema {
+            if let Some(names) = &schema.feature_names {
+                extra.push(("feature_names", json(names)));
+            }
+            if let Some(label) = &schema.label_name {
+                extra.push(("label_name", label.clone()));
+            }
+            if let Some(at) = schema.label_position {
+                extra.push(("label_position", at.to_string()));
+            }
+        }
+        Ok(extra)
+    }
+
+    /// Classification or regression: the schema's, else a model with class names, a
+    /// cross-entropy loss or several outputs classifies.
+    pub fn task(&self) -> Task {
+        match &self.schema {
+            Some(schema) => schema.task,
+            None if self.class_names.is_some() || self.mlp.loss_function() != Loss::Mse || self.n_outputs() > 1 => {
+                Task::Classification
+            }
+            None => Task::Regression,
+        }
+    }
+
+    /// What the model reads: the feature columns by name where the training file had a
+    /// header, and where its label was (see [`crate::data::read_features`]).
+    pub fn schema(&self) -> Schema {
+        self.schema.clone().unwrap_or(Schema {
+            feature_names: None,
+            label_name: None,
+            label_position: None,
+            task: self.task(),
+        })
+    }
+
+    /// Attaches the input schema (as [`Dataset::schema`](crate::Dataset::schema) gives it):
+    /// [`Model::save`] keeps it, `predict` matches columns by it. Its feature names must be
+    /// as many as the model's inputs.
+    pub fn with_schema(mut self, schema: Schema) -> Result<Model> {
+        if let Some(names) = &schema.feature_names
+            && names.len() != self.n_features()
+        {
+            return Err(Error::shape(
+                "Model::with_schema",
+                "feature_names",
+                self.n_features(),
+                names.len(),
+            ));
+        }
+        self.schema = Some(schema);
+        Ok(self)
+    }
+
+    /// Predicts on rows whose columns are named (`names`, one per value of a row; `x`
+    /// row-major): the columns are put in the model's order, extra ones ignored, a missing
+    /// one is an error naming it. For models fitted on a file with a header.
+    ///
+    /// ```no_run
+    /// # fn demo(model: &wgpu_mlp::Model) -> wgpu_mlp::Result<()> {
+    /// // Two rows, their columns in any order, with an id the model does not use.
+    /// let y = model.predict_named(&["petal_width", "id", "sepal_length", "petal_length", "sepal_width"],
+    ///                             &[0.2, 1.0, 5.1, 1.4, 3.5, 1.8, 2.0, 6.3, 4.9, 2.7])?;
+    /// # Ok(()) }
+    /// ```
+    pub fn predict_named(&self, names: &[impl AsRef<str>], x: &[f32]) -> Result<Vec<f32>> {
+        self.predict(&crate::data::select_columns(&self.schema(), names, x)?)
     }
 
     /// Attaches the feature scaling the model was trained with: [`Model::predict`] and its
@@ -87,14 +164,6 @@ impl Model {
         let outputs = self.mlp.sizes()[self.mlp.sizes().len() - 1];
         if names.len() != outputs {
             return Err(Error::shape("Model::with_class_names", "names", outputs, names.len()));
-        }
-        if let Some(name) = names.iter().find(|n| n.contains(CLASS_NAME_SEPARATOR)) {
-            return Err(Error::invalid(
-                "Model::with_class_names",
-                "name",
-                "no U+001F character",
-                name,
-            ));
         }
         self.class_names = Some(names);
         Ok(self)
@@ -222,12 +291,32 @@ impl Model {
             None => self.upload_rows("Model::predict", x)?,
         };
         let rows: Vec<usize> = (0..data.len()).collect();
-        self.predict_rows(&data, &rows)
+        let outputs = self.predict_rows(&data, &rows)?;
+        if let Some(i) = outputs.iter().position(|v| !v.is_finite()) {
+            return Err(Error::invalid(
+                "Model::predict",
+                format!("output of row {}", i / self.n_outputs() + 1),
+                "a finite value",
+                format!(
+                    "{}: the model's parameters overflow on this row (a damaged model, or inputs far outside the training range)",
+                    outputs[i]
+                ),
+            ));
+        }
+        Ok(outputs)
     }
 
     /// The class of each row of `x` (see [`Model::predict`]): the index of its largest
     /// output (the first of equals), for a model trained on one-hot class targets.
     pub fn predict_class(&self, x: &[f32]) -> Result<Vec<usize>> {
+        if self.task() == Task::Regression {
+            return Err(Error::invalid(
+                "Model::predict_class",
+                "the model",
+                "a classifier",
+                "a regression model: use predict for its values",
+            ));
+        }
         let outputs = self.predict(x)?;
         let width = self.mlp.sizes()[self.mlp.sizes().len() - 1];
         Ok(outputs
@@ -300,6 +389,8 @@ impl Model {
             n_outputs: outputs,
             labels: None,
             class_names: None,
+            schema: None,
+            notes: Vec::new(),
         };
         GpuDataset::upload(self.mlp.graph().gpu(), &data)
     }
@@ -325,5 +416,12 @@ impl std::fmt::Debug for Model {
             .field("mlp", &self.mlp)
             .field("epochs", &self.history.len())
             .finish()
+    }
+}
+
+fn task_name(task: Task) -> &'static str {
+    match task {
+        Task::Classification => "classification",
+        Task::Regression => "regression",
     }
 }

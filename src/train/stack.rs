@@ -128,6 +128,7 @@ pub fn fit_batched(
                 seed: config.seed,
                 scaler: None,
                 class_names: None,
+                schema: None,
             });
         }
     }

@@ -14,7 +14,10 @@ use wgpu_mlp::{
     ShardScores, StratifiedKFold, Task, TrainConfig,
 };
 
+use super::checks;
+use super::messages::{note, warn};
 use super::progress::Progress;
+use super::say;
 
 pub fn command() -> Command {
     Command::new("fit")
@@ -166,13 +169,19 @@ fn patience(text: &str) -> Result<Option<usize>, String> {
 
 pub fn run(args: &ArgMatches) -> super::Outcome {
     let path = args.get_one::<String>("data").ok_or("DATA.csv is needed")?;
-    let mut csv = super::csv_options(args);
+    let mut csv = super::csv_options(args)?;
     if args.get_flag("regression") {
         csv.task = Task::Regression;
     }
+    let output = args.get_one::<String>("output").ok_or("--output")?;
+    checks::prepare_output(output, "-o/--output")?;
+    if let Some(file) = args.get_one::<String>("cv-results") {
+        checks::prepare_output(file, "--cv-results")?;
+    }
     let data = Dataset::from_csv_path(path, &csv)?;
+    data.notes.iter().for_each(note);
     let gpu = Gpu::new()?;
-    println!(
+    say!(
         "adapter: {} ({:?}, {:?})",
         gpu.adapter_name(),
         gpu.backend(),
@@ -182,7 +191,7 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
     let seed = *args.get_one::<u64>("seed").ok_or("--seed")?;
     // A test file: every row of DATA trains; else --test-fraction of DATA is held out.
     let test_data = match args.get_one::<String>("test-data") {
-        Some(file) => Some(Dataset::from_csv_path(file, &csv)?),
+        Some(file) => Some(checks::read_test_file(file, &csv, &data)?),
         None => None,
     };
     let (train, test) = match &test_data {
@@ -193,16 +202,17 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
         (Some(t), Some(file)) => format!("all train; test: {file}, {} samples", t.len()),
         _ => format!("{} train / {} test", train.len(), test.len()),
     };
-    println!(
+    say!(
         "{path}: {} samples, {} features, {} outputs; {split}",
         data.len(),
         data.n_features,
         data.n_outputs
     );
+    say!("{}", checks::columns_line(&data));
     if let Some(names) = &data.class_names {
-        println!("classes (in output order): {}", names.join(", "));
+        say!("classes (in output order): {}", names.join(", "));
     }
-    let search = search(args, data.labels.is_some(), seed)?;
+    let search = search(args, data.labels.is_some(), seed, train.len())?;
     if let Some(spec) = args.get_one::<String>("shard") {
         return run_shard(args, &search, (&gpu, &data, &train), spec);
     }
@@ -220,31 +230,33 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
             report
         }
     };
+    report.warnings().iter().for_each(warn);
     if let Some(dir) = args.get_one::<String>("plots") {
         curves.write(dir, path, &report)?;
     }
-    println!(
+    say!(
         "\n{}-fold cross-validation ({}):\n{report}",
         search.folds.n_splits(),
         report.execution
     );
-    println!("best: {}", report.best_params());
+    say!("best: {}", report.best_params());
     if let Some(path) = args.get_one::<String>("cv-results") {
         report.write_cv_results(path)?;
-        println!("cv_results written to {path}");
+        say!("cv_results written to {path}");
     }
+    let best = search.config(report.best_params());
     let model = report.into_best_model()?;
+    checks::warn_about_fit(&model, &best, &data, &train)?;
     let score = match &test_data {
         Some(test_data) => score_file(&model, test_data)?,
         None => model.score(&data, &test)?,
     };
     match data.labels {
-        Some(_) => println!("test accuracy {:.2}%", 100.0 * score),
-        None => println!("test R² {score:.4}"),
+        Some(_) => say!("test accuracy {:.2}%", 100.0 * score),
+        None => say!("test R² {score:.4}"),
     }
-    let output = args.get_one::<String>("output").ok_or("--output")?;
     model.save(output)?;
-    println!("model saved to {output}; predict with: wgpu-mlp predict {output} ROWS.csv");
+    say!("model saved to {output}; predict with: wgpu-mlp predict {output} ROWS.csv");
     Ok(())
 }
 
@@ -277,7 +289,7 @@ fn run_shard(
     let scores = search.fit_dataset_shard(gpu, data, train, shard)?;
     let path = std::path::Path::new(dir).join(format!("shard-{}-of-{}.csv", shard.index, shard.count));
     scores.write(&path)?;
-    println!(
+    say!(
         "shard {}/{}: {} of the {} models scored, written to {}; when every shard is done: the same command with --merge {dir} in place of --shard",
         shard.index,
         shard.count,
@@ -308,10 +320,10 @@ fn read_shards(dir: &str) -> Result<Vec<ShardScores>, Box<dyn std::error::Error>
 
 /// The search the options ask for: scikit-learn's defaults as the base, each search option a
 /// hyperparameter of the grid.
-fn search(args: &ArgMatches, classification: bool, seed: u64) -> Result<GridSearchCv, String> {
+fn search(args: &ArgMatches, classification: bool, seed: u64, n_train: usize) -> Result<GridSearchCv, String> {
     let get = |name: &str| args.get_one::<Vec<f32>>(name).cloned().unwrap_or_default();
     let counts = |name: &str| args.get_one::<Vec<usize>>(name).cloned().unwrap_or_default();
-    let grid = ParamGrid {
+    let mut grid = ParamGrid {
         hidden: args.get_one::<Vec<Vec<usize>>>("hidden").cloned().unwrap_or_default(),
         lr: get("lr"),
         momentum: get("momentum"),
@@ -330,7 +342,7 @@ fn search(args: &ArgMatches, classification: bool, seed: u64) -> Result<GridSear
         TrainConfig::regressor()
     };
     let loss = args.get_one::<Loss>("loss").copied().unwrap_or(defaults.loss);
-    let base = TrainConfig {
+    let mut base = TrainConfig {
         seed,
         loss,
         optimizer: args
@@ -346,6 +358,10 @@ fn search(args: &ArgMatches, classification: bool, seed: u64) -> Result<GridSear
         early_stopping: args.get_one::<Option<usize>>("early-stopping").copied().flatten(),
         ..defaults
     };
+    // The grid's first values in the base, so the optimizer chosen with --optimizer is the
+    // one the grid varies (its own defaults are not "overridden" settings).
+    base.optimizer = checks::with_grid_firsts(base.optimizer, &grid);
+    checks::clip_batch_sizes(&mut base, &mut grid, n_train);
     let n_splits = *args.get_one::<usize>("folds").ok_or("--folds")?;
     let folds = if classification {
         Folds::Stratified(StratifiedKFold {
@@ -440,7 +456,7 @@ impl Curves {
                 loss_curves_svg(&format!("{data_name}: the best point's loss"), &series),
             )?;
         }
-        println!("plots written to {dir}");
+        say!("plots written to {dir}");
         Ok(())
     }
 }

@@ -8,8 +8,10 @@
 //!
 //! Exit status: 0 done, 1 bad input or a failure (the message on stderr), 2 a usage error.
 
+mod checks;
 mod fit;
 mod info;
+mod messages;
 mod predict;
 mod progress;
 
@@ -17,6 +19,15 @@ use clap::{Arg, ArgAction, ArgMatches, Command};
 use wgpu_mlp::{CsvOptions, LabelColumn};
 
 type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+/// `println!` that never fails: once standard output is closed (`| head`), output is dropped
+/// quietly instead of panicking or printing an error.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::messages::say(format_args!($($arg)*))
+    };
+}
+pub(crate) use say;
 
 fn main() {
     // Mesa 22's device-select layer asks Wayland for a display while listing GPUs, which
@@ -35,7 +46,10 @@ fn main() {
         _ => Err("a subcommand is needed: fit, predict or info (see --help)".into()),
     };
     if let Err(e) = outcome {
-        eprintln!("error: {e}");
+        if messages::is_closed_pipe(e.as_ref()) {
+            return; // the reader of our output went away (`| head`): nothing to say
+        }
+        eprintln!("error: {}", messages::describe(e.as_ref()));
         std::process::exit(1);
     }
 }
@@ -52,16 +66,24 @@ fn cli() -> Command {
 }
 
 /// The options that say how to read a CSV file, shared by `fit` and `predict`.
-fn csv_args() -> [Arg; 3] {
+fn csv_args() -> [Arg; 4] {
     [
         Arg::new("label-column")
             .long("label-column")
-            .value_name("N|last|NAME")
-            .help("The label column: a 0-based index, last (default), or its header name"),
+            .visible_alias("label")
+            .value_name("NAME|N|last")
+            .help(
+                "The label column: its header name, its number counted from 1 (as in a spreadsheet), or last (default)",
+            ),
         Arg::new("header")
             .long("header")
             .action(ArgAction::SetTrue)
-            .help("The first line is a header (also recognised without this)"),
+            .conflicts_with("no-header")
+            .help("The first line is a header (default: recognised where the evidence is clear, else you are asked)"),
+        Arg::new("no-header")
+            .long("no-header")
+            .action(ArgAction::SetTrue)
+            .help("The first line is data, not a header"),
         Arg::new("delimiter")
             .long("delimiter")
             .value_name("C")
@@ -70,20 +92,26 @@ fn csv_args() -> [Arg; 3] {
     ]
 }
 
-fn csv_options(args: &ArgMatches) -> CsvOptions {
+fn csv_options(args: &ArgMatches) -> Result<CsvOptions, String> {
     let label_column = match args.get_one::<String>("label-column").map(String::as_str) {
         None | Some("last") => LabelColumn::Last,
-        Some(text) => match text.parse() {
-            Ok(index) => LabelColumn::Index(index),
+        Some(text) => match text.parse::<usize>() {
+            Ok(0) => return Err("--label-column: columns are numbered from 1 (as in a spreadsheet), got 0".into()),
+            Ok(number) => LabelColumn::Index(number - 1),
             Err(_) => LabelColumn::Name(text.to_string()),
         },
     };
-    CsvOptions {
+    let header = match (args.get_flag("header"), args.get_flag("no-header")) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    Ok(CsvOptions {
         label_column,
-        has_header: args.get_flag("header"),
+        header,
         delimiter: args.get_one::<u8>("delimiter").copied(),
         ..CsvOptions::default()
-    }
+    })
 }
 
 fn parse_delimiter(text: &str) -> Result<u8, String> {

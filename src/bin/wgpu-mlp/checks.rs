@@ -1,0 +1,175 @@
+//! `fit`'s checks around the search: the output paths before training, batch sizes clipped to
+//! the data, the test file's layout, and warnings about a refit model that did not converge or
+//! learned less than a trivial baseline.
+
+use wgpu_mlp::{Dataset, Model, Optimizer, ParamGrid, TrainConfig};
+
+use super::messages::{note, warn};
+
+/// Makes sure `path` can be written before minutes of training: its missing folders are
+/// created, and a probe file is written and removed beside it.
+pub fn prepare_output(path: &str, option: &str) -> Result<(), String> {
+    let path = std::path::Path::new(path);
+    if path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') {
+        return Err(format!("{option} {}: is a folder; give a file name", path.display()));
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| format!("{option} {}: cannot create its folder: {e}", path.display()))?;
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().to_string());
+    let probe = dir.join(format!(".{name}.probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| format!("{option} {}: cannot write there: {e}", path.display()))?;
+    std::fs::remove_file(&probe).ok();
+    Ok(())
+}
+
+/// The `--test-data` file, read as DATA was; it must have DATA's columns.
+pub fn read_test_file(
+    file: &str,
+    csv: &wgpu_mlp::CsvOptions,
+    data: &Dataset,
+) -> Result<Dataset, Box<dyn std::error::Error>> {
+    let test = Dataset::from_csv_path(file, csv)?;
+    test.notes.iter().for_each(|n| note(format!("--test-data: {n}")));
+    let names = |d: &Dataset| d.schema.as_ref().and_then(|s| s.feature_names.clone());
+    let same = match (names(data), names(&test)) {
+        (Some(a), Some(b)) => a == b,
+        (None, None) => true,
+        _ => false,
+    } && test.n_features == data.n_features;
+    if !same {
+        let describe = |d: &Dataset| match names(d) {
+            Some(n) => format!("{} features ({})", n.len(), preview(&n)),
+            None => format!("{} features, no header", d.n_features),
+        };
+        return Err(format!(
+            "--test-data {file} has {} where the training file has {}: it must be laid out as the training file",
+            describe(&test),
+            describe(data)
+        )
+        .into());
+    }
+    Ok(test)
+}
+
+fn preview(names: &[String]) -> String {
+    let shown: Vec<&str> = names.iter().take(8).map(String::as_str).collect();
+    format!("{}{}", shown.join(", "), if names.len() > 8 { ", ..." } else { "" })
+}
+
+/// One line on the columns used: the features (by name where there is a header) and the label.
+pub fn columns_line(data: &Dataset) -> String {
+    let Some(schema) = &data.schema else {
+        return format!("columns: {} features", data.n_features);
+    };
+    let label = match (&schema.label_name, schema.label_position) {
+        (Some(name), Some(at)) => format!("label {name:?} (column {})", at + 1),
+        (None, Some(at)) => format!("label: column {} (no header)", at + 1),
+        _ => "label".into(),
+    };
+    match &schema.feature_names {
+        Some(names) => format!("columns: {label}; {} numeric features: {}", names.len(), preview(names)),
+        None => format!("columns: {label}; {} numeric features", data.n_features),
+    }
+}
+
+/// `optimizer` with the grid's first learning rate, momentum and weight decay where it lists
+/// them, so the base agrees with the grid.
+pub fn with_grid_firsts(optimizer: Optimizer, grid: &ParamGrid) -> Optimizer {
+    let first = |values: &[f32], current: f32| values.first().copied().unwrap_or(current);
+    let lr = first(&grid.lr, optimizer.lr());
+    let momentum = first(&grid.momentum, optimizer.momentum());
+    let weight_decay = first(&grid.weight_decay, optimizer.weight_decay());
+    match optimizer {
+        Optimizer::Sgd(sgd) => Optimizer::Sgd(wgpu_mlp::Sgd {
+            lr,
+            momentum,
+            weight_decay,
+            ..sgd
+        }),
+        Optimizer::Adam(adam) => Optimizer::Adam(wgpu_mlp::Adam {
+            lr,
+            beta1: momentum,
+            weight_decay,
+            ..adam
+        }),
+    }
+}
+
+/// Batch sizes above the training rows clipped to them, with a note (as scikit-learn does).
+pub fn clip_batch_sizes(base: &mut TrainConfig, grid: &mut ParamGrid, n_train: usize) {
+    let n_train = n_train.max(1);
+    let clipped = |b: usize| {
+        if b > n_train {
+            note(format!(
+                "batch size {b} is larger than the {n_train} training rows: clipped to {n_train}"
+            ));
+        }
+        b.min(n_train)
+    };
+    if grid.batch_size.is_empty() {
+        base.batch_size = base.batch_size.min(n_train);
+    } else {
+        grid.batch_size = grid.batch_size.iter().map(|&b| clipped(b)).collect();
+        grid.batch_size.dedup();
+        base.batch_size = grid.batch_size[0];
+    }
+}
+
+/// Warnings about the refit model: trained to the epoch limit while still improving, or
+/// scoring on its own training rows below the trivial baseline.
+pub fn warn_about_fit(model: &Model, config: &TrainConfig, data: &Dataset, train: &[usize]) -> wgpu_mlp::Result<()> {
+    let history = model.history();
+    if !history.is_empty() && history.len() >= config.epochs && still_improving(history, config.early_stopping) {
+        warn(format!(
+            "training stopped at the epoch limit ({} epochs) while the loss was still improving: it may not have converged; raise --epochs",
+            config.epochs
+        ));
+    }
+    let score = model.score(data, train)?;
+    match &data.labels {
+        Some(labels) => {
+            let mut counts = std::collections::HashMap::new();
+            train
+                .iter()
+                .for_each(|&r| *counts.entry(labels[r]).or_insert(0usize) += 1);
+            let majority = counts.values().copied().max().unwrap_or(0) as f64 / train.len().max(1) as f64;
+            if score < majority {
+                warn(format!(
+                    "the model scores {:.2}% on its own training rows, below always answering the most frequent class ({:.2}%): it did not learn; try a lower --lr or more --epochs",
+                    100.0 * score,
+                    100.0 * majority
+                ));
+            }
+        }
+        None if score < 0.0 => warn(format!(
+            "the model's R² on its own training rows is {score:.4}, worse than predicting the mean (R² 0): it did not learn; try a lower --lr or more --epochs"
+        )),
+        None => {}
+    }
+    Ok(())
+}
+
+/// Whether the loss watched (validation with early stopping, else training) improved in the
+/// last epochs: by any amount within the patience, or by more than scikit-learn's tol (1e-4)
+/// over the last 10 epochs without early stopping.
+fn still_improving(history: &[wgpu_mlp::EpochMetrics], early_stopping: Option<usize>) -> bool {
+    let (losses, window): (Vec<f32>, usize) = match early_stopping {
+        Some(patience) => (history.iter().filter_map(|m| m.val_loss).collect(), patience),
+        None => (history.iter().map(|m| m.train_loss).collect(), 10),
+    };
+    if losses.len() <= window {
+        return false;
+    }
+    let (before, last) = losses.split_at(losses.len() - window);
+    let best_before = before.iter().copied().fold(f32::INFINITY, f32::min);
+    let best_last = last.iter().copied().fold(f32::INFINITY, f32::min);
+    match early_stopping {
+        Some(_) => best_last < best_before,
+        None => best_last < best_before - 1e-4 * best_before.abs().max(1e-12),
+    }
+}

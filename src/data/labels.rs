@@ -1,0 +1,158 @@
+//! Labels as read from a file: class names (any text or number, sorted) for classification,
+//! finite numbers for regression. No label value is ever used as an index or a size, so none
+//! can panic or allocate.
+
+use std::collections::BTreeMap;
+
+use super::{data_error, shown};
+use crate::error::Result;
+
+/// More distinct numeric labels than this, making up more than half the rows, look like a
+/// real-valued target rather than classes.
+const MANY_CLASSES: usize = 10;
+
+/// Each row's class and the class names, in sorted order: numbers by value (`1` and `1.0` are
+/// one class, named `1`), then text. With `n_classes` given the labels must be the integers
+/// `0..n_classes`. `column` names the label column in messages, `at` is its 0-based index.
+pub(crate) fn class_labels(
+    file: &str,
+    column: &str,
+    at: usize,
+    cells: &[(u64, &str)],
+    n_classes: Option<usize>,
+) -> Result<(Vec<usize>, Vec<String>)> {
+    if let Some(n_classes) = n_classes {
+        return fixed_classes(file, at, cells, n_classes);
+    }
+    let numbers: Option<Vec<f64>> = cells
+        .iter()
+        .map(|(_, c)| c.parse::<f64>().ok().filter(|v| v.is_finite()))
+        .collect();
+    let (labels, names) = match numbers {
+        Some(values) => numeric_classes(file, column, at, cells, &values)?,
+        None => text_classes(cells),
+    };
+    if names.len() < 2 {
+        return Err(data_error(
+            file,
+            0,
+            at + 1,
+            format!(
+                "the label {column} holds one class only ({}) in {} row(s): a classifier needs two or more \
+                 (is --label-column right? for a real-valued target add --regression)",
+                names.first().map_or_else(String::new, |n| shown(n)),
+                cells.len()
+            ),
+        ));
+    }
+    Ok((labels, names))
+}
+
+/// Labels that must be the integers `0..n_classes` (`CsvOptions::n_classes`).
+fn fixed_classes(file: &str, at: usize, cells: &[(u64, &str)], n_classes: usize) -> Result<(Vec<usize>, Vec<String>)> {
+    let labels = cells
+        .iter()
+        .map(|&(line, cell)| match cell.parse::<u64>() {
+            Ok(v) if v < n_classes as u64 => Ok(v as usize),
+            _ => Err(data_error(
+                file,
+                line,
+                at + 1,
+                format!("label {} is not a class number 0..{n_classes} (n_classes)", shown(cell)),
+            )),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((labels, (0..n_classes).map(|c| c.to_string()).collect()))
+}
+
+/// Classes from numeric labels: whole numbers only (a fraction means a real-valued target),
+/// not so many distinct ones that they look like one.
+fn numeric_classes(
+    file: &str,
+    column: &str,
+    at: usize,
+    cells: &[(u64, &str)],
+    values: &[f64],
+) -> Result<(Vec<usize>, Vec<String>)> {
+    if let Some(i) = values.iter().position(|v| v.fract() != 0.0) {
+        return Err(data_error(
+            file,
+            cells[i].0,
+            at + 1,
+            format!(
+                "class labels are names or whole numbers, got {} in the label {column}: for a real-valued target add --regression",
+                shown(cells[i].1)
+            ),
+        ));
+    }
+    // Keyed by the value's bits (whole numbers: no NaN, and -0.0 made 0.0).
+    let mut distinct: BTreeMap<i128, (f64, &str)> = BTreeMap::new();
+    let key = |v: f64| if v.abs() < 1e30 { v as i128 } else { v.to_bits() as i128 };
+    for (&v, &(_, cell)) in values.iter().zip(cells) {
+        distinct.entry(key(v + 0.0)).or_insert((v, cell));
+    }
+    if distinct.len() > MANY_CLASSES && 2 * distinct.len() > values.len() {
+        return Err(data_error(
+            file,
+            0,
+            at + 1,
+            format!(
+                "the label {column} has {} distinct numbers in {} rows, which looks like a real-valued target: \
+                 add --regression (or, if they are classes, write them as names)",
+                distinct.len(),
+                values.len()
+            ),
+        ));
+    }
+    let mut sorted: Vec<(f64, &str)> = distinct.into_values().collect();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let names: Vec<String> = sorted
+        .iter()
+        .map(|&(v, cell)| {
+            if v.abs() < 1e15 {
+                format!("{}", v as i64)
+            } else {
+                cell.to_string()
+            }
+        })
+        .collect();
+    let labels = values
+        .iter()
+        .map(|&v| sorted.partition_point(|&(s, _)| s < v))
+        .collect();
+    Ok((labels, names))
+}
+
+/// Classes from text labels, in text order (numbers among them by value first).
+fn text_classes(cells: &[(u64, &str)]) -> (Vec<usize>, Vec<String>) {
+    let mut names: Vec<&str> = cells.iter().map(|&(_, c)| c).collect();
+    names.sort_by(|a, b| match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y).then(a.cmp(b)),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        _ => a.cmp(b),
+    });
+    names.dedup();
+    let index: std::collections::HashMap<&str, usize> = names.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    let labels = cells.iter().map(|(_, c)| index[c]).collect();
+    (labels, names.into_iter().map(str::to_string).collect())
+}
+
+/// Real-valued targets: every cell a finite number.
+pub(crate) fn regression_targets(file: &str, column: &str, at: usize, cells: &[(u64, &str)]) -> Result<Vec<f32>> {
+    cells
+        .iter()
+        .map(|&(line, cell)| match cell.parse::<f64>() {
+            Ok(v) if v.is_finite() && (v as f32).is_finite() => Ok(v as f32),
+            _ => Err(data_error(
+                file,
+                line,
+                at + 1,
+                format!(
+                    "a regression target must be a finite number, got {} in the label {column} (classes? drop --regression)",
+                    shown(cell)
+                ),
+            )),
+        })
+        .collect()
+}

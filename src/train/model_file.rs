@@ -1,0 +1,144 @@
+//! A model file's pipeline around the network: epochs and seed, task, class names, scaler and
+//! input schema, read and checked against the network without a GPU. Anything inconsistent
+//! (class names not one per output, a scaler or feature names of another width) is refused
+//! with a message, at save and at load.
+
+use std::path::Path;
+
+use crate::checkpoint::{CheckpointFile, MlpParts, checkpoint_error};
+use crate::data::{Scaler, Schema, Task};
+use crate::error::Result;
+
+/// Joined class names in files from before the format was numbered.
+const OLD_CLASS_NAME_SEPARATOR: &str = "\u{1f}";
+
+/// The pipeline entries of a model file.
+pub(crate) struct PipelineParts {
+    pub epochs_done: usize,
+    pub seed: u64,
+    pub scaler: Option<Scaler>,
+    pub class_names: Option<Vec<String>>,
+    pub schema: Option<Schema>,
+}
+
+impl PipelineParts {
+    /// Reads and checks the pipeline entries of `file` against its network `parts`.
+    pub(crate) fn read(file: &CheckpointFile, path: &Path, parts: &MlpParts) -> Result<PipelineParts> {
+        let meta = &file.metadata;
+        let bad = |what: &str| checkpoint_error(path, format!("{what} is not readable: the file is damaged"));
+        let number =
+            |key: &str| -> Result<u64> { meta.get(key).map_or(Ok(0), |text| text.parse().map_err(|_| bad(key))) };
+        let floats = |key: &str| -> Result<Option<Vec<f32>>> {
+            meta.get(key)
+                .map(|text| text.split(',').map(|v| v.parse().map_err(|_| bad(key))).collect())
+                .transpose()
+        };
+        let list = |key: &str| -> Result<Option<Vec<String>>> {
+            meta.get(key)
+                .map(|text| match file.versioned() {
+                    true => serde_json::from_str::<Vec<String>>(text).map_err(|_| bad(key)),
+                    false => Ok(text.split(OLD_CLASS_NAME_SEPARATOR).map(str::to_string).collect()),
+                })
+                .transpose()
+        };
+        let (inputs, outputs) = (parts.sizes[0], parts.sizes[parts.sizes.len() - 1]);
+        let scaler = match (floats("scaler_shift")?, floats("scaler_scale")?) {
+            (Some(shift), Some(scale)) => {
+                if shift.len() != inputs || scale.len() != inputs {
+                    return Err(checkpoint_error(
+                        path,
+                        format!("the scaler has {} values for a network of {inputs} inputs", shift.len()),
+                    ));
+                }
+                Some(Scaler::from_parts(shift, scale).map_err(|e| checkpoint_error(path, e.to_string()))?)
+            }
+            (None, None) => None,
+            _ => return Err(bad("the scaler (half of it is missing)")),
+        };
+        let class_names = list("class_names")?;
+        check_class_names(path, class_names.as_deref(), outputs)?;
+        let schema = match file.versioned() {
+            true => Some(read_schema(file, path, inputs, class_names.is_some())?),
+            false => None,
+        };
+        Ok(PipelineParts {
+            epochs_done: number("epoch")? as usize,
+            seed: number("seed")?,
+            scaler,
+            class_names,
+            schema,
+        })
+    }
+}
+
+/// The schema entries of a numbered file.
+fn read_schema(file: &CheckpointFile, path: &Path, inputs: usize, has_classes: bool) -> Result<Schema> {
+    let meta = &file.metadata;
+    let task = match meta.get("task").map(String::as_str) {
+        Some("classification") => Task::Classification,
+        Some("regression") => Task::Regression,
+        other => {
+            return Err(checkpoint_error(
+                path,
+                format!("task {other:?} is not classification or regression"),
+            ));
+        }
+    };
+    if task == Task::Regression && has_classes {
+        return Err(checkpoint_error(
+            path,
+            "a regression model with class names: the file is inconsistent",
+        ));
+    }
+    let feature_names = meta
+        .get("feature_names")
+        .map(|text| serde_json::from_str::<Vec<String>>(text))
+        .transpose()
+        .map_err(|_| checkpoint_error(path, "feature_names is not readable: the file is damaged"))?;
+    if let Some(names) = &feature_names
+        && names.len() != inputs
+    {
+        return Err(checkpoint_error(
+            path,
+            format!(
+                "{} feature names for a network of {inputs} inputs: the file is inconsistent",
+                names.len()
+            ),
+        ));
+    }
+    let label_position = meta
+        .get("label_position")
+        .map(|text| text.parse::<usize>().ok().filter(|&at| at <= inputs))
+        .map(|at| at.ok_or_else(|| checkpoint_error(path, "label_position is not a column of the training file")))
+        .transpose()?;
+    Ok(Schema {
+        feature_names,
+        label_name: meta.get("label_name").cloned(),
+        label_position,
+        task,
+    })
+}
+
+/// Class names, where given, one per output.
+fn check_class_names(path: &Path, names: Option<&[String]>, outputs: usize) -> Result<()> {
+    match names {
+        Some(names) if names.len() != outputs => Err(checkpoint_error(
+            path,
+            format!(
+                "{} class names for a network of {outputs} outputs: the file is inconsistent; fit the model again",
+                names.len()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The bytes of `file`, read back and checked as [`crate::Model::load`] will, so that what
+/// is written always loads.
+pub(crate) fn checked_bytes(file: &CheckpointFile, path: &Path) -> Result<Vec<u8>> {
+    let bytes = file.encode(path)?;
+    let decoded = CheckpointFile::decode(&bytes, path)?;
+    let parts = MlpParts::read(&decoded, path)?;
+    PipelineParts::read(&decoded, path, &parts)?;
+    Ok(bytes)
+}

@@ -385,3 +385,6 @@ fn read_layers(path: &Path, file: &CheckpointFile, sizes: &[usize], adam: bool) 
     }
     Ok(layers)
 }
+
+#[cfg(test)]
+mod fuzz_tests;

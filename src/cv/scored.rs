@@ -232,3 +232,37 @@ impl Scored {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cv::ParamGrid;
+
+    fn results(means: &[f32]) -> Vec<CvResult> {
+        let point = ParamGrid::default().points_over(&TrainConfig::default()).remove(0);
+        means
+            .iter()
+            .map(|&mean| CvResult {
+                params: point.clone(),
+                fold_scores: vec![mean],
+                mean,
+                std: 0.0,
+                rank: 0,
+                mean_fit_time: 0.0,
+                failures: Vec::new(),
+            })
+            .collect()
+    }
+
+    /// NaN means (either sign) rank after every number, in grid order, whichever way the
+    /// scoring goes.
+    #[test]
+    fn nan_ranks_last_either_way() {
+        for (scoring, numbers) in [(Scoring::Accuracy, [2, 4, 0]), (Scoring::Loss, [0, 4, 2])] {
+            let mut ranked = results(&[0.5, f32::NAN, 0.7, -f32::NAN, 0.6]);
+            let order = rank(&mut ranked, scoring);
+            assert_eq!(order, [&numbers[..], &[1, 3]].concat(), "{scoring:?}");
+            assert_eq!((ranked[1].rank, ranked[3].rank), (4, 5), "{scoring:?}");
+        }
+    }
+}

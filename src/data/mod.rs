@@ -443,3 +443,6 @@ impl Scaler {
 pub fn write_atomically(path: impl AsRef<std::path::Path>, bytes: &[u8]) -> Result<()> {
     crate::checkpoint::write_atomically(path.as_ref(), bytes)
 }
+
+#[cfg(test)]
+mod fuzz_tests;

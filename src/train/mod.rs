@@ -5,7 +5,7 @@ mod batches;
 mod fit;
 mod guards;
 mod model;
-mod model_file;
+pub(crate) mod model_file;
 mod stack;
 mod stall;
 

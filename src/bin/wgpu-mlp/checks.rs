@@ -27,6 +27,27 @@ pub fn prepare_output(path: &str, option: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Every class needs a row in each of `folds` stratified folds: refused otherwise, naming the
+/// class and the options that help.
+pub fn enough_rows_per_class(data: &Dataset, train: &[usize], folds: usize) -> Result<(), String> {
+    if folds < 2 {
+        return Err(format!("--folds: expected 2 or more, got {folds}"));
+    }
+    let (Some(labels), Some(names)) = (&data.labels, &data.class_names) else {
+        return Ok(());
+    };
+    let mut counts = vec![0usize; names.len()];
+    train.iter().for_each(|&r| counts[labels[r]] += 1);
+    match counts.iter().enumerate().find(|&(_, &n)| n < folds) {
+        Some((class, &n)) => Err(format!(
+            "class {:?} has {n} training row(s), fewer than the {folds} cross-validation folds need: \
+             lower --folds, give more rows of it, or remove it from the file",
+            names[class]
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The `--test-data` file, read as DATA was; it must have DATA's columns.
 pub fn read_test_file(
     file: &str,

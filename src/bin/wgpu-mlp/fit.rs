@@ -180,13 +180,6 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
     }
     let data = Dataset::from_csv_path(path, &csv)?;
     data.notes.iter().for_each(note);
-    let gpu = Gpu::new()?;
-    say!(
-        "adapter: {} ({:?}, {:?})",
-        gpu.adapter_name(),
-        gpu.backend(),
-        gpu.device_type()
-    );
     let test_fraction = *args.get_one::<f64>("test-fraction").ok_or("--test-fraction")?;
     let seed = *args.get_one::<u64>("seed").ok_or("--seed")?;
     // A test file: every row of DATA trains; else --test-fraction of DATA is held out.
@@ -198,6 +191,14 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
         Some(_) => ((0..data.len()).collect(), Vec::new()),
         None => data.train_test_split(test_fraction, seed)?,
     };
+    checks::enough_rows_per_class(&data, &train, *args.get_one::<usize>("folds").ok_or("--folds")?)?;
+    let gpu = Gpu::new()?;
+    say!(
+        "adapter: {} ({:?}, {:?})",
+        gpu.adapter_name(),
+        gpu.backend(),
+        gpu.device_type()
+    );
     let split = match (&test_data, args.get_one::<String>("test-data")) {
         (Some(t), Some(file)) => format!("all train; test: {file}, {} samples", t.len()),
         _ => format!("{} train / {} test", train.len(), test.len()),

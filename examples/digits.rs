@@ -162,6 +162,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         refit: true,
         base: TrainConfig { seed, ..base },
         execution,
+        preprocess: Default::default(),
     };
     if let Some(factor) = halving {
         return run_halving(

@@ -63,6 +63,7 @@ fn search(lrs: Vec<f32>, folds: Folds, execution: CvExecution) -> GridSearchCv {
             ..TrainConfig::classic()
         },
         execution,
+        preprocess: Default::default(),
     }
 }
 

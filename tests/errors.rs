@@ -109,6 +109,7 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
         refit: false,
         base: config.clone(),
         execution: CvExecution::default(),
+        preprocess: Default::default(),
     };
     let kfold = |n_splits| {
         Folds::KFold(KFold {

@@ -94,6 +94,7 @@ impl HalvingGridSearchCv {
                 configs: points.iter().map(|p| self.search.config(p)).collect(),
                 points,
                 folds: plan.folds.clone(),
+                refit_rows: plan.refit_rows.clone(),
                 ..plan
             };
             model_epochs += round.points.iter().map(|p| p.epochs).sum::<usize>() * round.folds.len();
@@ -105,7 +106,7 @@ impl HalvingGridSearchCv {
             if done {
                 let best_params = round.points[order[0]].clone();
                 let best_model = match self.search.refit {
-                    true => Some(fit(data, rows, None, &self.search.config(&best_params))?),
+                    true => Some(fit(data, &plan.refit_rows, None, &self.search.config(&best_params))?),
                     false => None,
                 };
                 return Ok(HalvingReport {

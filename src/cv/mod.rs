@@ -153,6 +153,9 @@ pub struct GridSearchCv {
     /// Model by model, or batched (the default; with early stopping each stacked model holds
     /// out its own rows and stops on its own, as it would alone).
     pub execution: CvExecution,
+    /// How [`GridSearchCv::fit_dataset`] prepares a table's columns (imputation, categories,
+    /// missing indicators); fitted on each fold's training rows.
+    pub preprocess: crate::data::PreprocessOptions,
 }
 
 impl Default for GridSearchCv {
@@ -169,6 +172,7 @@ impl Default for GridSearchCv {
             refit: true,
             base: TrainConfig::default(),
             execution: CvExecution::default(),
+            preprocess: Default::default(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! data uploaded once, the refit model handed back as a whole fitted pipeline.
 
 use super::{CvProgress, CvReport, GridSearchCv, Shard, ShardScores};
-use crate::data::{Dataset, Scaler, Scaling};
+use crate::data::{Dataset, PreprocessOptions, Preprocessor, Scaler};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::train::{GpuDataset, Model};
@@ -38,13 +38,15 @@ impl GridSearchCv {
         rows: &[usize],
         progress: &mut dyn FnMut(CvProgress),
     ) -> Result<CvReport> {
-        on_host(gpu, data, rows, |on_gpu| self.fit_with_progress(on_gpu, rows, progress))
+        on_host(self, gpu, data, rows, |on_gpu| {
+            self.fit_with_progress(on_gpu, rows, progress)
+        })
     }
 
     /// [`GridSearchCv::fit_shard`] from a data set on the host, standardised as
     /// [`GridSearchCv::fit_dataset`] does (every shard fits the same scaler on the same rows).
     pub fn fit_dataset_shard(&self, gpu: &Gpu, data: &Dataset, rows: &[usize], shard: Shard) -> Result<ShardScores> {
-        let (_, on_gpu) = standardised_upload(gpu, data, rows)?;
+        let (_, on_gpu) = prepared_upload(self, gpu, data, rows)?;
         self.fit_shard(&on_gpu, rows, shard)
     }
 
@@ -57,49 +59,119 @@ impl GridSearchCv {
         rows: &[usize],
         shards: &[ShardScores],
     ) -> Result<CvReport> {
-        on_host(gpu, data, rows, |on_gpu| self.merge_shards(on_gpu, rows, shards))
+        on_host(self, gpu, data, rows, |on_gpu| self.merge_shards(on_gpu, rows, shards))
     }
 }
 
-/// `search` on `data` standardised on `rows` and uploaded; its refit model made the whole
-/// fitted pipeline.
+/// `search` on `data` prepared per fold (see [`prepared_upload`]); its refit model made the
+/// whole fitted pipeline.
 fn on_host(
+    search_settings: &GridSearchCv,
     gpu: &Gpu,
     data: &Dataset,
     rows: &[usize],
     search: impl FnOnce(&GpuDataset) -> Result<CvReport>,
 ) -> Result<CvReport> {
-    let (scaler, on_gpu) = standardised_upload(gpu, data, rows)?;
+    let (pipeline, on_gpu) = prepared_upload(search_settings, gpu, data, rows)?;
     let mut report = search(&on_gpu)?;
-    report.best_model = report
-        .best_model
-        .take()
-        .map(|m| fitted_pipeline(m, scaler, data))
-        .transpose()?;
+    report.best_model = report.best_model.take().map(|m| pipeline.attach(m, data)).transpose()?;
     Ok(report)
 }
 
-/// The scaler fitted on `rows` of `data`, and `data` standardised by it on the GPU.
-fn standardised_upload(gpu: &Gpu, data: &Dataset, rows: &[usize]) -> Result<(Scaler, GpuDataset)> {
-    data.validate()?;
-    let scaler = Scaler::fit(Scaling::Standardize, data, rows)?;
-    let mut scaled = data.clone();
-    scaler.transform(&mut scaled)?;
-    Ok((scaler, GpuDataset::upload(gpu, &scaled)?))
+/// What a model learns from its training rows besides the network: the column transformer
+/// (imputation, scaling, categories) and, for a regression, the targets' standardisation.
+struct Prepared {
+    preprocessor: Preprocessor,
+    target: Option<Scaler>,
 }
 
-/// `model` with its scaler, its input schema and its class names: the file's, or for classes the numbers as
-/// text, so a saved classifier says it is one.
-fn fitted_pipeline(model: Model, scaler: Scaler, data: &Dataset) -> Result<Model> {
-    let mut model = model.with_scaler(scaler);
-    if let Some(schema) = &data.schema {
-        model = model.with_schema(schema.clone())?;
+impl Prepared {
+    fn fit(data: &Dataset, rows: &[usize], options: &PreprocessOptions) -> Result<Prepared> {
+        let target = match data.labels {
+            Some(_) => None,
+            None => Some(target_scaler(data, rows)?),
+        };
+        Ok(Prepared {
+            preprocessor: Preprocessor::fit(data, rows, options)?,
+            target,
+        })
     }
-    let numbers = || data.n_classes().map(|k| (0..k).map(|c| c.to_string()).collect());
-    match data.class_names.clone().or_else(numbers) {
-        Some(names) => model.with_class_names(names),
-        None => Ok(model),
+
+    /// `data` as the network sees it: features transformed, regression targets standardised.
+    fn transform(&self, data: &Dataset) -> Result<Dataset> {
+        let mut out = self.preprocessor.transform(data)?;
+        if let Some(target) = &self.target {
+            let o = out.n_outputs;
+            for (i, t) in out.targets.iter_mut().enumerate() {
+                *t = (*t - target.shift()[i % o]) * target.scale()[i % o];
+            }
+        }
+        Ok(out)
     }
+
+    /// `model` with its preprocessing, schema, class names and target scaling.
+    fn attach(self, model: Model, data: &Dataset) -> Result<Model> {
+        let mut model = model.with_preprocessor(self.preprocessor)?;
+        if let Some(schema) = &data.schema {
+            model = model.with_schema(schema.clone())?;
+        }
+        if let Some(target) = self.target {
+            model = model.with_target_scaler(target)?;
+        }
+        let numbers = || data.n_classes().map(|k| (0..k).map(|c| c.to_string()).collect());
+        match data.class_names.clone().or_else(numbers) {
+            Some(names) => model.with_class_names(names),
+            None => Ok(model),
+        }
+    }
+}
+
+/// Each target column's mean and 1/std on `rows` (scikit-learn's `StandardScaler` inside a
+/// `TransformedTargetRegressor`).
+fn target_scaler(data: &Dataset, rows: &[usize]) -> Result<Scaler> {
+    let o = data.n_outputs;
+    let (shift, scale) = (0..o)
+        .map(|j| {
+            let values = || rows.iter().map(move |&r| data.targets[r * o + j] as f64);
+            let mean = values().sum::<f64>() / rows.len().max(1) as f64;
+            let std = (values().map(|v| (v - mean).powi(2)).sum::<f64>() / rows.len().max(1) as f64).sqrt();
+            (mean as f32, if std > 0.0 { (1.0 / std) as f32 } else { 1.0 })
+        })
+        .unzip();
+    Scaler::from_parts(shift, scale)
+}
+
+/// `data` prepared and uploaded for a search over `rows`: one copy per cross-validation fold,
+/// prepared on that fold's training rows alone (so no held-out row shapes the statistics it
+/// is scored with), and a last copy prepared on all of `rows` for the refit — all in one
+/// data set on the GPU, so the stacked search still trains every fold model in one job.
+/// Where the copies would not fit one GPU binding, one copy prepared on all of `rows` serves
+/// the folds as well. The preparation the refit model keeps is returned.
+fn prepared_upload(search: &GridSearchCv, gpu: &Gpu, data: &Dataset, rows: &[usize]) -> Result<(Prepared, GpuDataset)> {
+    data.validate()?;
+    let options = &search.preprocess;
+    let refit = Prepared::fit(data, rows, options)?;
+    let whole = refit.transform(data)?;
+    let folds = search.folds.split_host(data.labels.as_deref(), rows)?;
+    let bytes = (folds.len() + 1) * data.len() * (whole.n_features + whole.n_outputs) * 4;
+    if bytes as u64 > gpu.max_binding_bytes() {
+        return Ok((refit, GpuDataset::upload(gpu, &whole)?));
+    }
+    let mut copies = Vec::with_capacity(folds.len() + 1);
+    for fold in &folds {
+        copies.push(Prepared::fit(data, &fold.train, options)?.transform(data)?);
+    }
+    copies.push(whole);
+    let stacked = Dataset {
+        features: copies.iter().flat_map(|c| c.features.iter().copied()).collect(),
+        targets: copies.iter().flat_map(|c| c.targets.iter().copied()).collect(),
+        labels: data
+            .labels
+            .as_ref()
+            .map(|l| std::iter::repeat_n(l.iter().copied(), copies.len()).flatten().collect()),
+        ..copies[0].clone()
+    };
+    Ok((refit, GpuDataset::upload(gpu, &stacked)?.with_fold_copies(data.len())))
 }
 
 impl CvReport {

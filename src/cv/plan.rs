@@ -14,6 +14,9 @@ pub(super) struct Plan {
     pub(super) folds: Vec<Fold>,
     pub(super) scoring: Scoring,
     pub(super) execution: CvExecution,
+    /// The rows the winner is refit on (the search's rows, in the last copy where the data
+    /// holds copies preprocessed per fold).
+    pub(super) refit_rows: Vec<usize>,
 }
 
 impl Plan {
@@ -51,13 +54,33 @@ impl GridSearchCv {
             Scoring::Loss
         };
         let execution = self.execution;
-        let folds = self.folds.split(data, rows)?;
+        let mut folds = self.folds.split(data, rows)?;
+        let mut refit_rows = rows.to_vec();
+        // Copies preprocessed per fold: fold k trains and is scored on copy k, the refit on the last.
+        if let Some(n) = data.fold_copies() {
+            if data.len() != (folds.len() + 1) * n || rows.iter().any(|&r| r >= n) {
+                return Err(Error::invalid(
+                    OP,
+                    "fold copies",
+                    format!("{} copies of the rows", folds.len() + 1),
+                    data.len(),
+                ));
+            }
+            for (k, fold) in folds.iter_mut().enumerate() {
+                fold.train
+                    .iter_mut()
+                    .chain(fold.validation.iter_mut())
+                    .for_each(|r| *r += k * n);
+            }
+            refit_rows.iter_mut().for_each(|r| *r += folds.len() * n);
+        }
         Ok(Plan {
             points,
             configs,
             folds,
             scoring,
             execution,
+            refit_rows,
         })
     }
 
@@ -83,7 +106,7 @@ impl GridSearchCv {
     pub(super) fn finish(
         &self,
         data: &GpuDataset,
-        rows: &[usize],
+        _rows: &[usize],
         plan: &Plan,
         scored: Scored,
         progress: &mut dyn FnMut(CvProgress),
@@ -92,13 +115,19 @@ impl GridSearchCv {
         let best_index = order[0];
         let best_model = if self.refit {
             let config = self.config(&results[best_index].params);
-            Some(fit_with_progress(data, rows, None, &config, &mut |metrics| {
-                progress(CvProgress {
-                    point: best_index,
-                    fold: None,
-                    metrics,
-                })
-            })?)
+            Some(fit_with_progress(
+                data,
+                &plan.refit_rows,
+                None,
+                &config,
+                &mut |metrics| {
+                    progress(CvProgress {
+                        point: best_index,
+                        fold: None,
+                        metrics,
+                    })
+                },
+            )?)
         } else {
             None
         };

@@ -140,10 +140,15 @@ impl Folds {
 
     /// Folds over `rows` of `data`, as row numbers of `data`.
     pub(super) fn split(&self, data: &GpuDataset, rows: &[usize]) -> Result<Vec<Fold>> {
+        self.split_host(data.labels(), rows)
+    }
+
+    /// Folds over `rows` given the data's class labels (None for regression), as row numbers.
+    pub(super) fn split_host(&self, labels: Option<&[usize]>, rows: &[usize]) -> Result<Vec<Fold>> {
         let folds = match self {
             Folds::KFold(k) => k.split(rows.len())?,
             Folds::Stratified(k) => {
-                let labels = data.labels().ok_or_else(|| {
+                let labels = labels.ok_or_else(|| {
                     Error::invalid(
                         "StratifiedKFold",
                         "data",

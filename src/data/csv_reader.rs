@@ -431,13 +431,14 @@ impl Table {
 
     fn into_dataset(self, options: &CsvOptions, label_at: usize) -> Result<Dataset> {
         let mut notes = self.notes.clone();
-        let kept: Vec<&(u64, Vec<String>)> = self.rows.iter().filter(|r| !is_missing(&r.1[label_at])).collect();
+        let missing = |c: &str| super::columns::missing_under(options, c);
+        let kept: Vec<&(u64, Vec<String>)> = self.rows.iter().filter(|r| !missing(&r.1[label_at])).collect();
         let dropped = self.rows.len() - kept.len();
         if dropped > 0 {
             notes.push(format!(
                 "{dropped} row(s) with a missing label in {} dropped (first: line {})",
                 self.column_name(label_at),
-                self.rows.iter().find(|r| is_missing(&r.1[label_at])).map_or(0, |r| r.0)
+                self.rows.iter().find(|r| missing(&r.1[label_at])).map_or(0, |r| r.0)
             ));
         }
         if kept.is_empty() {
@@ -448,41 +449,61 @@ impl Table {
                 format!("every row's label in {} is missing", self.column_name(label_at)),
             ));
         }
-        let width = self.width();
-        let mut features = Vec::with_capacity(kept.len() * (width - 1));
-        for (line, cells) in &kept {
-            for (j, cell) in cells.iter().enumerate().filter(|&(j, _)| j != label_at) {
-                features.push(self.number(*line, j, cell)?);
-            }
-        }
-        let cells: Vec<(u64, &str)> = kept.iter().map(|(l, c)| (*l, c[label_at].as_str())).collect();
+        let kept_rows = Table {
+            rows: kept.into_iter().cloned().collect(),
+            notes: Vec::new(),
+            header: self.header.clone(),
+            raw_header: None,
+            name: self.name.clone(),
+            header_line: self.header_line,
+        };
+        let coded = super::columns::code_features(&kept_rows, label_at, options)?;
+        notes.extend(coded.notes);
+        let cells: Vec<(u64, &str)> = kept_rows.rows.iter().map(|(l, c)| (*l, c[label_at].as_str())).collect();
         let column = self.column_name(label_at);
+        let n_features = coded.positions.len();
+        let features = coded.values;
         let schema = Schema {
-            feature_names: self.header.as_ref().map(|h| {
-                h.iter()
-                    .enumerate()
-                    .filter(|&(j, _)| j != label_at)
-                    .map(|(_, n)| n.clone())
-                    .collect()
-            }),
+            feature_names: self
+                .header
+                .as_ref()
+                .map(|h| coded.positions.iter().map(|&j| h[j].clone()).collect()),
             label_name: self.header.as_ref().map(|h| h[label_at].clone()),
             label_position: Some(label_at),
             task: options.task,
+            feature_kinds: coded.kinds,
+            feature_columns: coded.positions,
+            n_columns: Some(self.width()),
         };
-        let mut data = match options.task {
-            Task::Regression => {
-                let targets = regression_targets(&self.name, &column, label_at, &cells)?;
-                Dataset::regression(&self.name, features, width - 1, targets)?
-            }
+        let (targets, n_outputs, labels, class_names) = match options.task {
+            Task::Regression => (
+                regression_targets(&self.name, &column, label_at, &cells)?,
+                1,
+                None,
+                None,
+            ),
             Task::Classification => {
                 let (labels, names) = class_labels(&self.name, &column, label_at, &cells, options.n_classes)?;
-                let mut data = Dataset::classification(&self.name, features, width - 1, labels, names.len())?;
-                data.class_names = Some(names);
-                data
+                (
+                    super::one_hot(&labels, names.len()),
+                    names.len(),
+                    Some(labels),
+                    Some(names),
+                )
             }
         };
-        data.schema = Some(schema);
-        data.notes = notes;
+        let data = Dataset {
+            name: self.name.clone(),
+            features,
+            n_features,
+            targets,
+            n_outputs,
+            labels,
+            class_names,
+            schema: Some(schema),
+            notes,
+        };
+        data.validate()?;
         Ok(data)
     }
 }

@@ -122,7 +122,7 @@ fn written_back(data: &Dataset) -> (Vec<u8>, CsvOptions) {
         header: Some(schema.feature_names.is_some()),
         delimiter: Some(b','),
         task: schema.task,
-        n_classes: None,
+        ..CsvOptions::default()
     };
     (out.into_inner().expect("in memory"), options)
 }
@@ -172,6 +172,9 @@ fn mutated_csv_files_never_panic_and_accepted_ones_round_trip() {
             label_name: Some("species".into()),
             label_position: Some(3),
             task: Task::Classification,
+            feature_kinds: Vec::new(),
+            feature_columns: Vec::new(),
+            n_columns: None,
         };
         let rows = catch_unwind(AssertUnwindSafe(|| {
             features_from_bytes(&bytes, "fuzz.csv", &options, &schema, 3)

@@ -7,11 +7,14 @@ use rand::seq::SliceRandom;
 
 use crate::error::{Error, Result};
 
+mod columns;
 mod csv_reader;
 mod labels;
+mod preprocess;
 mod schema;
+pub use preprocess::{ColumnStep, Impute, PreprocessOptions, Preprocessor};
 pub(crate) use schema::select_columns;
-pub use schema::{FeatureRows, Schema, features_from_bytes, read_features};
+pub use schema::{FeatureKind, FeatureRows, Schema, features_from_bytes, read_features};
 
 /// Which column holds the label.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -55,6 +58,19 @@ pub struct CsvOptions {
     /// The number of classes, for labels that are the class numbers `0..n_classes` (some
     /// classes may then be absent); None takes the classes the labels name.
     pub n_classes: Option<usize>,
+    /// The cells read as missing besides empty ones (`--na-values`); None: `NA`, `N/A`,
+    /// `NaN`, `nan`, `null` and `?`.
+    pub na_values: Option<Vec<String>>,
+    /// Only these feature columns, by header name or 1-based number (`--features`); None:
+    /// all but the label.
+    pub features: Option<Vec<String>>,
+    /// Columns left out (`--drop`).
+    pub drop: Vec<String>,
+    /// Columns read as categories even where every value is a number (`--categorical`); a
+    /// text column is one anyway.
+    pub categorical: Vec<String>,
+    /// Columns read as numbers, a text cell then an error (`--numeric`).
+    pub numeric: Vec<String>,
 }
 
 /// A data set in memory: row-major features and the targets the network trains against.
@@ -174,7 +190,13 @@ impl Dataset {
                 ),
             ));
         }
-        if let Some(i) = self.features.iter().position(|v| !v.is_finite()) {
+        // NaN marks a missing cell in a table read from a file (a preprocessor fills it).
+        let missing_allowed = self.schema.is_some();
+        if let Some(i) = self
+            .features
+            .iter()
+            .position(|v| v.is_infinite() || (v.is_nan() && !missing_allowed))
+        {
             let (row, col) = (i / self.n_features, i % self.n_features);
             return Err(data_error(
                 name,
@@ -210,6 +232,20 @@ impl Dataset {
             }
         }
         Ok(())
+    }
+
+    /// Each feature column's kind: the schema's, else all numeric.
+    pub fn feature_kinds(&self) -> Vec<FeatureKind> {
+        match &self.schema {
+            Some(schema) if schema.feature_kinds.len() == self.n_features => schema.feature_kinds.clone(),
+            _ => vec![FeatureKind::Numeric; self.n_features],
+        }
+    }
+
+    /// Whether any feature is missing (NaN) or categorical: then it needs a [`Preprocessor`]
+    /// before training.
+    pub fn needs_preprocessing(&self) -> bool {
+        self.features.iter().any(|v| v.is_nan()) || self.feature_kinds().iter().any(|k| *k != FeatureKind::Numeric)
     }
 
     /// Number of samples.

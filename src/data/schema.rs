@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::columns::code_rows;
 use super::csv_reader::{Table, is_number, read_file, unique_names};
 use super::{CsvOptions, LabelColumn, Task, data_error, shown};
 use crate::error::{Error, Result};
@@ -22,6 +23,24 @@ pub struct Schema {
     pub label_position: Option<usize>,
     /// Classification or regression.
     pub task: Task,
+    /// Each feature column's kind, in order (empty: all numeric, as files from before kinds
+    /// were kept).
+    pub feature_kinds: Vec<FeatureKind>,
+    /// Each feature's 0-based column in the training file (empty: every column but the label).
+    pub feature_columns: Vec<usize>,
+    /// The training file's column count, if known (a headerless file of that width is read
+    /// as the training file was).
+    pub n_columns: Option<usize>,
+}
+
+/// What a feature column holds.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum FeatureKind {
+    /// Numbers (missing cells allowed).
+    Numeric,
+    /// Text categories: the values seen in the training file, sorted; a row holds the index
+    /// of its value.
+    Categorical(Vec<String>),
 }
 
 /// Rows read for a model to predict on: row-major features in the model's column order.
@@ -81,17 +100,31 @@ pub fn features_from_bytes(
             _ => format!("column {}", j + 1),
         })
         .collect();
-    let mut features = Vec::with_capacity(table.rows.len() * columns.len());
-    for (line, cells) in &table.rows {
-        for &j in &columns {
-            features.push(table.number(*line, j, &cells[j])?);
+    let kinds = match schema.feature_kinds.len() == columns.len() {
+        true => schema.feature_kinds.clone(),
+        false => vec![FeatureKind::Numeric; columns.len()],
+    };
+    let features = code_rows(&table, &columns, &kinds, options)?;
+    let mut notes = table.notes.clone();
+    for (k, &j) in columns.iter().enumerate() {
+        let unseen = features
+            .iter()
+            .skip(k)
+            .step_by(columns.len())
+            .filter(|&&v| v == -1.0)
+            .count();
+        if unseen > 0 && matches!(kinds[k], FeatureKind::Categorical(_)) {
+            notes.push(format!(
+                "{}: {unseen} value(s) in categories not seen at fit, encoded as none of them (all zeros)",
+                table.column_name(j)
+            ));
         }
     }
     Ok(FeatureRows {
         features,
         n_rows: table.rows.len(),
         ignored,
-        notes: table.notes,
+        notes,
     })
 }
 
@@ -144,8 +177,20 @@ fn by_name(table: &Table, header: &[String], names: &[String], schema: &Schema) 
 /// The file's columns in order, without a header to match: exactly the model's features, or
 /// the training layout (the label at its position) one wider.
 fn by_position(table: &mut Table, options: &CsvOptions, schema: &Schema, n_features: usize) -> Result<Vec<usize>> {
+    if let Some(n) = schema.n_columns
+        && table.width() == n
+        && schema.feature_columns.len() == n_features
+    {
+        return Ok(schema.feature_columns.clone());
+    }
     table.drop_empty_columns();
     let width = table.width();
+    if let Some(n) = schema.n_columns
+        && width == n
+        && schema.feature_columns.len() == n_features
+    {
+        return Ok(schema.feature_columns.clone());
+    }
     if width == n_features {
         return Ok((0..width).collect());
     }

@@ -156,6 +156,8 @@ pub(super) fn fit_one(
         scaler: None,
         class_names: None,
         schema: None,
+        preprocessor: None,
+        target_scaler: None,
     })
 }
 

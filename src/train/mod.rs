@@ -40,6 +40,11 @@ pub struct GpuDataset {
     labels: Option<Vec<usize>>,
     n_features: usize,
     n_outputs: usize,
+    /// The targets on the host too, (N,O), for scores computed there (R²).
+    host_targets: Vec<f32>,
+    /// Set when the rows are K+1 copies of an n-row table, copy k preprocessed on the
+    /// training rows of fold k and the last on all training rows: the n of a row.
+    fold_copies: Option<usize>,
 }
 
 impl GpuDataset {
@@ -54,7 +59,27 @@ impl GpuDataset {
             labels: data.labels.clone(),
             n_features: data.n_features,
             n_outputs: data.n_outputs,
+            host_targets: data.targets.clone(),
+            fold_copies: None,
         })
+    }
+
+    /// Marks the rows as K+1 copies of an `n`-row table (see [`GpuDataset::fold_copies`]).
+    pub(crate) fn with_fold_copies(mut self, n: usize) -> Self {
+        self.fold_copies = Some(n);
+        self
+    }
+
+    /// Where the rows are K+1 copies of an n-row table (copy k preprocessed on the training
+    /// rows of cross-validation fold k, the last on all training rows): n. Searches then
+    /// train and score fold k on copy k and refit on the last.
+    pub(crate) fn fold_copies(&self) -> Option<usize> {
+        self.fold_copies
+    }
+
+    /// The targets of row `row`, as uploaded.
+    pub(crate) fn host_target(&self, row: usize) -> &[f32] {
+        &self.host_targets[row * self.n_outputs..(row + 1) * self.n_outputs]
     }
 
     /// Number of samples.
@@ -280,6 +305,10 @@ pub struct Model {
     class_names: Option<Vec<String>>,
     /// The input columns and task it was fitted with, where known.
     schema: Option<crate::data::Schema>,
+    /// The column transformer its inputs go through (in place of `scaler`), if any.
+    preprocessor: Option<crate::data::Preprocessor>,
+    /// The standardisation of a regression's targets: outputs are mapped back through it.
+    target_scaler: Option<Scaler>,
 }
 
 /// One model of a stacked run: the rows it trains on and its settings.

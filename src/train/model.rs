@@ -55,6 +55,8 @@ impl Model {
             scaler: pipeline.scaler,
             class_names: pipeline.class_names,
             schema: pipeline.schema,
+            preprocessor: pipeline.preprocessor,
+            target_scaler: pipeline.target_scaler,
         })
     }
 
@@ -75,7 +77,30 @@ impl Model {
             extra.push(("scaler_shift", join(scaler.shift())));
             extra.push(("scaler_scale", join(scaler.scale())));
         }
+        if let Some(preprocessor) = &self.preprocessor {
+            extra.push(("preprocessor", serde_json::to_string(preprocessor).unwrap_or_default()));
+        }
+        if let Some(target) = &self.target_scaler {
+            let join = |v: &[f32]| v.iter().map(f32::to_string).collect::<Vec<_>>().join(",");
+            extra.push(("target_shift", join(target.shift())));
+            extra.push(("target_scale", join(target.scale())));
+        }
         if let Some(schema) = &self.schema {
+            if !schema.feature_kinds.is_empty() {
+                extra.push((
+                    "feature_kinds",
+                    serde_json::to_string(&schema.feature_kinds).unwrap_or_default(),
+                ));
+            }
+            if !schema.feature_columns.is_empty() {
+                extra.push((
+                    "feature_columns",
+                    serde_json::to_string(&schema.feature_columns).unwrap_or_default(),
+                ));
+            }
+            if let Some(n) = schema.n_columns {
+                extra.push(("n_columns", n.to_string()));
+            }
             if let Some(names) = &schema.feature_names {
                 extra.push(("feature_names", json(names)));
             }
@@ -109,6 +134,9 @@ impl Model {
             label_name: None,
             label_position: None,
             task: self.task(),
+            feature_kinds: Vec::new(),
+            feature_columns: Vec::new(),
+            n_columns: None,
         })
     }
 
@@ -187,9 +215,46 @@ impl Model {
             .collect())
     }
 
-    /// Features per row the model takes.
+    /// Features per row the model takes: its input columns (before its preprocessor, if it
+    /// has one).
     pub fn n_features(&self) -> usize {
-        self.mlp.sizes()[0]
+        self.preprocessor.as_ref().map_or(self.mlp.sizes()[0], |p| p.n_inputs())
+    }
+
+    /// Attaches the column transformer the model was trained behind: [`Model::predict`] then
+    /// takes coded rows (see [`crate::data::Preprocessor`]) and [`Model::save`] keeps it. Its
+    /// outputs must be the network's inputs.
+    pub fn with_preprocessor(mut self, preprocessor: crate::data::Preprocessor) -> Result<Model> {
+        if preprocessor.n_outputs() != self.mlp.sizes()[0] {
+            return Err(Error::shape(
+                "Model::with_preprocessor",
+                "outputs",
+                self.mlp.sizes()[0],
+                preprocessor.n_outputs(),
+            ));
+        }
+        self.preprocessor = Some(preprocessor);
+        Ok(self)
+    }
+
+    /// The attached column transformer, if any.
+    pub fn preprocessor(&self) -> Option<&crate::data::Preprocessor> {
+        self.preprocessor.as_ref()
+    }
+
+    /// Attaches the standardisation of a regression's targets (fitted on its training rows):
+    /// [`Model::predict`] maps the network's outputs back to the targets' units.
+    pub fn with_target_scaler(mut self, scaler: Scaler) -> Result<Model> {
+        if scaler.shift().len() != self.n_outputs() {
+            return Err(Error::shape(
+                "Model::with_target_scaler",
+                "scaler",
+                self.n_outputs(),
+                scaler.shift().len(),
+            ));
+        }
+        self.target_scaler = Some(scaler);
+        Ok(self)
     }
 
     /// Outputs per row the model gives (classes, for a classifier).
@@ -282,16 +347,35 @@ impl Model {
     /// # Ok(()) }
     /// ```
     pub fn predict(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let data = match &self.scaler {
-            Some(scaler) => {
+        let data = match (&self.preprocessor, &self.scaler) {
+            (Some(preprocessor), _) => {
+                let width = preprocessor.n_inputs();
+                if x.is_empty() || !x.len().is_multiple_of(width) {
+                    return Err(Error::shape(
+                        "Model::predict",
+                        "x",
+                        format!("rows of {width} values"),
+                        x.len(),
+                    ));
+                }
+                self.upload_rows("Model::predict", &preprocessor.transform_rows(x)?)?
+            }
+            (None, Some(scaler)) => {
                 let mut scaled = x.to_vec();
                 scaler.transform_rows(&mut scaled)?;
                 self.upload_rows("Model::predict", &scaled)?
             }
-            None => self.upload_rows("Model::predict", x)?,
+            (None, None) => self.upload_rows("Model::predict", x)?,
         };
         let rows: Vec<usize> = (0..data.len()).collect();
-        let outputs = self.predict_rows(&data, &rows)?;
+        let mut outputs = self.predict_rows(&data, &rows)?;
+        if let Some(target) = &self.target_scaler {
+            let width = self.n_outputs();
+            for (i, v) in outputs.iter_mut().enumerate() {
+                let j = i % width;
+                *v = *v / target.scale()[j] + target.shift()[j];
+            }
+        }
         if let Some(i) = outputs.iter().position(|v| !v.is_finite()) {
             return Err(Error::invalid(
                 "Model::predict",
@@ -378,7 +462,12 @@ impl Model {
             ));
         }
         if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-            return Err(Error::invalid(op, format!("x[{i}]"), "a finite value", x[i]));
+            return Err(Error::invalid(
+                op,
+                format!("row {}, feature {}", i / inputs + 1, i % inputs + 1),
+                "a value (this model was fitted without a preprocessor to fill missing ones; fit it again)",
+                x[i],
+            ));
         }
         let rows = x.len() / inputs;
         let data = crate::data::Dataset {

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::checkpoint::{CheckpointFile, MlpParts, checkpoint_error};
-use crate::data::{Scaler, Schema, Task};
+use crate::data::{FeatureKind, Preprocessor, Scaler, Schema, Task};
 use crate::error::Result;
 
 /// Joined class names in files from before the format was numbered.
@@ -19,6 +19,8 @@ pub(crate) struct PipelineParts {
     pub scaler: Option<Scaler>,
     pub class_names: Option<Vec<String>>,
     pub schema: Option<Schema>,
+    pub preprocessor: Option<Preprocessor>,
+    pub target_scaler: Option<Scaler>,
 }
 
 impl PipelineParts {
@@ -57,11 +59,28 @@ impl PipelineParts {
         };
         let class_names = list("class_names")?;
         check_class_names(path, class_names.as_deref(), outputs)?;
+        let preprocessor = read_preprocessor(file, path, inputs)?;
+        let columns = preprocessor.as_ref().map_or(inputs, Preprocessor::n_inputs);
         let schema = match file.versioned() {
-            true => Some(read_schema(file, path, inputs, class_names.is_some())?),
+            true => Some(read_schema(file, path, columns, class_names.is_some())?),
             false => None,
         };
+        let target_scaler = match (floats("target_shift")?, floats("target_scale")?) {
+            (Some(shift), Some(scale)) if shift.len() == outputs && scale.iter().all(|&s| s != 0.0) => {
+                Some(Scaler::from_parts(shift, scale).map_err(|e| checkpoint_error(path, e.to_string()))?)
+            }
+            (None, None) => None,
+            _ => return Err(bad("the target scaling")),
+        };
+        if preprocessor.is_some() && scaler.is_some() {
+            return Err(checkpoint_error(
+                path,
+                "both a scaler and a preprocessor: the file is inconsistent",
+            ));
+        }
         Ok(PipelineParts {
+            preprocessor,
+            target_scaler,
             epochs_done: number("epoch")? as usize,
             seed: number("seed")?,
             scaler,
@@ -111,11 +130,31 @@ fn read_schema(file: &CheckpointFile, path: &Path, inputs: usize, has_classes: b
         .map(|text| text.parse::<usize>().ok().filter(|&at| at <= inputs))
         .map(|at| at.ok_or_else(|| checkpoint_error(path, "label_position is not a column of the training file")))
         .transpose()?;
+    let bad = |key: &str| checkpoint_error(path, format!("{key} is not readable: the file is damaged"));
+    let feature_kinds: Vec<FeatureKind> = json_entry(file, path, "feature_kinds")?.unwrap_or_default();
+    let feature_columns: Vec<usize> = json_entry(file, path, "feature_columns")?.unwrap_or_default();
+    let n_columns = match meta.get("n_columns") {
+        Some(text) => Some(text.parse::<usize>().map_err(|_| bad("n_columns"))?),
+        None => None,
+    };
+    let width_ok = |len: usize| len == 0 || len == inputs;
+    if !width_ok(feature_kinds.len())
+        || !width_ok(feature_columns.len())
+        || feature_columns.iter().any(|&c| n_columns.is_none_or(|n| c >= n))
+    {
+        return Err(checkpoint_error(
+            path,
+            "the feature columns do not fit the model's inputs: the file is inconsistent",
+        ));
+    }
     Ok(Schema {
         feature_names,
         label_name: meta.get("label_name").cloned(),
         label_position,
         task,
+        feature_kinds,
+        feature_columns,
+        n_columns,
     })
 }
 
@@ -141,4 +180,41 @@ pub(crate) fn checked_bytes(file: &CheckpointFile, path: &Path) -> Result<Vec<u8
     let parts = MlpParts::read(&decoded, path)?;
     PipelineParts::read(&decoded, path, &parts)?;
     Ok(bytes)
+}
+
+/// A metadata entry holding JSON, read as `T`.
+pub(crate) fn json_entry<T: serde::de::DeserializeOwned>(
+    file: &CheckpointFile,
+    path: &Path,
+    key: &str,
+) -> Result<Option<T>> {
+    file.metadata
+        .get(key)
+        .map(|text| serde_json::from_str(text))
+        .transpose()
+        .map_err(|_| checkpoint_error(path, format!("{key} is not readable: the file is damaged")))
+}
+
+/// The column transformer, checked against the network's inputs.
+fn read_preprocessor(file: &CheckpointFile, path: &Path, inputs: usize) -> Result<Option<Preprocessor>> {
+    let Some(preprocessor) = json_entry::<Preprocessor>(file, path, "preprocessor")? else {
+        return Ok(None);
+    };
+    let finite = preprocessor.columns.iter().all(|step| match step {
+        crate::data::ColumnStep::Numeric { fill, shift, scale, .. } => {
+            [fill, shift, scale].iter().all(|v| v.is_finite())
+        }
+        crate::data::ColumnStep::Categorical { .. } => true,
+    });
+    if !finite || preprocessor.n_inputs() == 0 || preprocessor.n_outputs() != inputs {
+        return Err(checkpoint_error(
+            path,
+            format!(
+                "the preprocessor ({} columns in, {} out) does not fit the network's {inputs} inputs: the file is inconsistent",
+                preprocessor.n_inputs(),
+                preprocessor.n_outputs()
+            ),
+        ));
+    }
+    Ok(Some(preprocessor))
 }

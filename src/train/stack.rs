@@ -129,6 +129,8 @@ pub fn fit_batched(
                 scaler: None,
                 class_names: None,
                 schema: None,
+                preprocessor: None,
+                target_scaler: None,
             });
         }
     }

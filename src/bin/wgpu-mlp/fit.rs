@@ -388,6 +388,7 @@ fn search(args: &ArgMatches, classification: bool, seed: u64, n_train: usize) ->
         refit: true,
         base,
         execution,
+        preprocess: Default::default(),
     })
 }
 

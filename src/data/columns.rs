@@ -1,0 +1,178 @@
+//! The feature columns of a table: which ones (`--features`, `--drop`; identifier-like text
+//! columns dropped with a note), their kinds (numeric unless a cell is text that is not a
+//! missing-value marker, as pandas infers; `--categorical` / `--numeric` override), and their
+//! cells coded as numbers: values, category indices, NaN for missing.
+
+use super::csv_reader::{Table, is_number};
+use super::{CsvOptions, FeatureKind, data_error, shown};
+use crate::error::Result;
+
+/// A text column with this share of distinct values (or more), over at least `ID_MIN_ROWS`
+/// rows, names or identifies rows rather than grouping them.
+const ID_SHARE: f64 = 0.9;
+const ID_MIN_ROWS: usize = 20;
+
+/// The coded feature columns of a table.
+pub(crate) struct Features {
+    /// Row-major, one value per kept column.
+    pub values: Vec<f32>,
+    /// The kept columns' 0-based positions in the file.
+    pub positions: Vec<usize>,
+    pub kinds: Vec<FeatureKind>,
+    /// Per kept column, the number of missing cells.
+    pub missing: Vec<usize>,
+    pub notes: Vec<String>,
+}
+
+/// Whether `cell` is a missing value under `options` (its `na_values`, else the defaults).
+pub(crate) fn missing_under(options: &CsvOptions, cell: &str) -> bool {
+    match &options.na_values {
+        Some(markers) => cell.is_empty() || markers.iter().any(|m| m == cell),
+        None => super::csv_reader::is_missing(cell),
+    }
+}
+
+/// The file column a `--features` / `--drop` / `--categorical` / `--numeric` entry names: a
+/// header name, else a 1-based number.
+fn resolve(table: &Table, option: &str, wanted: &str) -> Result<usize> {
+    if let Some(header) = &table.header
+        && let Some(j) = header.iter().position(|h| h == wanted)
+    {
+        return Ok(j);
+    }
+    match wanted.parse::<usize>() {
+        Ok(n) if (1..=table.width()).contains(&n) => Ok(n - 1),
+        _ => {
+            let names =
+                table
+                    .header
+                    .as_ref()
+                    .map_or("the file has no header: give column numbers from 1".to_string(), |h| {
+                        let listed: Vec<String> = h.iter().take(20).map(|n| shown(n)).collect();
+                        format!("its columns: {}", listed.join(", "))
+                    });
+            Err(data_error(
+                &table.name,
+                table.header_line,
+                0,
+                format!("{option} {}: no such column ({names})", shown(wanted)),
+            ))
+        }
+    }
+}
+
+fn resolve_all(table: &Table, option: &str, wanted: &[String]) -> Result<Vec<usize>> {
+    wanted.iter().map(|w| resolve(table, option, w)).collect()
+}
+
+/// The kind a column takes: forced by an option, else numbers (every present cell one) or text.
+fn infer_kind(table: &Table, j: usize, options: &CsvOptions, forced: (&[usize], &[usize])) -> Result<FeatureKind> {
+    let present = || {
+        table
+            .rows
+            .iter()
+            .map(move |r| r.1[j].as_str())
+            .filter(|c| !missing_under(options, c))
+    };
+    let (categorical, numeric) = forced;
+    if !categorical.contains(&j) && (numeric.contains(&j) || present().all(is_number)) {
+        return Ok(FeatureKind::Numeric);
+    }
+    let mut values: Vec<&str> = present().collect();
+    values.sort_by(|a, b| compare(a, b));
+    values.dedup();
+    Ok(FeatureKind::Categorical(
+        values.into_iter().map(str::to_string).collect(),
+    ))
+}
+
+/// The feature columns of `table` (all but `label_at`, as the options choose), coded.
+pub(crate) fn code_features(table: &Table, label_at: usize, options: &CsvOptions) -> Result<Features> {
+    let mut chosen: Vec<usize> = match &options.features {
+        Some(list) => resolve_all(table, "--features", list)?,
+        None => (0..table.width()).collect(),
+    };
+    let dropped = resolve_all(table, "--drop", &options.drop)?;
+    chosen.retain(|&j| j != label_at && !dropped.contains(&j));
+    let forced = (
+        resolve_all(table, "--categorical", &options.categorical)?,
+        resolve_all(table, "--numeric", &options.numeric)?,
+    );
+    let mut features = Features {
+        values: Vec::new(),
+        positions: Vec::new(),
+        kinds: Vec::new(),
+        missing: Vec::new(),
+        notes: Vec::new(),
+    };
+    let rows = table.rows.len();
+    for j in chosen {
+        let missing = table.rows.iter().filter(|r| missing_under(options, &r.1[j])).count();
+        if missing == rows {
+            features
+                .notes
+                .push(format!("{} has no values (all missing): dropped", table.column_name(j)));
+            continue;
+        }
+        let kind = infer_kind(table, j, options, (&forced.0, &forced.1))?;
+        if let FeatureKind::Categorical(values) = &kind {
+            let present = rows - missing;
+            if !forced.0.contains(&j) && present >= ID_MIN_ROWS && values.len() as f64 >= ID_SHARE * present as f64 {
+                features.notes.push(format!(
+                    "{} has a distinct text value in {} of {present} rows, like a name or an id: dropped (keep it with --categorical {})",
+                    table.column_name(j),
+                    values.len(),
+                    table.header.as_ref().map_or((j + 1).to_string(), |h| h[j].clone())
+                ));
+                continue;
+            }
+        }
+        features.positions.push(j);
+        features.kinds.push(kind);
+        features.missing.push(missing);
+    }
+    if features.positions.is_empty() {
+        return Err(data_error(
+            &table.name,
+            0,
+            0,
+            "no feature columns are left to train on (see --features, --drop)",
+        ));
+    }
+    features.values = code_rows(table, &features.positions, &features.kinds, options)?;
+    Ok(features)
+}
+
+/// Each row's cells at `positions`, coded by `kinds`: numbers, category indices (-1 for a
+/// category the kind does not list), NaN for missing.
+pub(crate) fn code_rows(
+    table: &Table,
+    positions: &[usize],
+    kinds: &[FeatureKind],
+    options: &CsvOptions,
+) -> Result<Vec<f32>> {
+    let mut values = Vec::with_capacity(table.rows.len() * positions.len());
+    for (line, cells) in &table.rows {
+        for (&j, kind) in positions.iter().zip(kinds) {
+            let cell = cells[j].as_str();
+            values.push(match kind {
+                _ if missing_under(options, cell) => f32::NAN,
+                FeatureKind::Numeric => table.number(*line, j, cell)?,
+                FeatureKind::Categorical(names) => {
+                    names.binary_search_by(|n| compare(n, cell)).map_or(-1.0, |i| i as f32)
+                }
+            });
+        }
+    }
+    Ok(values)
+}
+
+/// The order categories are kept in: numbers by value, then text.
+fn compare(a: &str, b: &str) -> std::cmp::Ordering {
+    match (a.parse::<f64>(), b.parse::<f64>()) {
+        (Ok(x), Ok(y)) => x.total_cmp(&y).then(a.cmp(b)),
+        (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+        (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+        _ => a.cmp(b),
+    }
+}

@@ -81,6 +81,7 @@ pub fn grid_scores_svg(title: &str, report: &CvReport) -> String {
     let label = match report.scoring {
         Scoring::Accuracy => "mean accuracy ± std",
         Scoring::Loss => "mean loss ± std",
+        Scoring::R2 => "mean R² ± std",
     };
     let mut svg = frame(title, "grid point, best first (rank)", label);
     axes(&mut svg, (0.0, 0.0), (low, high), &x, &y, false);

@@ -30,8 +30,11 @@ use crate::train::{EpochMetrics, GpuDataset, Model, TrainConfig};
 pub enum Scoring {
     /// Accuracy, higher is better (classification).
     Accuracy,
-    /// Mean loss, lower is better (regression).
+    /// Mean loss, lower is better.
     Loss,
+    /// The coefficient of determination R², higher is better (regression; scikit-learn's
+    /// default score for regressors).
+    R2,
 }
 
 /// One row of the results table (scikit-learn's `cv_results_`).
@@ -382,6 +385,7 @@ impl fmt::Display for CvReport {
         let score = match self.scoring {
             Scoring::Accuracy => "accuracy",
             Scoring::Loss => "loss",
+            Scoring::R2 => "r2",
         };
         writeln!(
             f,

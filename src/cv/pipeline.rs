@@ -63,6 +63,26 @@ impl GridSearchCv {
     }
 }
 
+impl GridSearchCv {
+    /// Trains grid point `point` (as [`CvReport::best_params`] gives it) on `rows` of a data
+    /// set on the host, with no search: the preparation fitted on `rows`, as the refit of
+    /// [`GridSearchCv::fit_dataset`] does. For a final model on every row once a held-out
+    /// test has scored the search's.
+    pub fn refit_dataset(
+        &self,
+        gpu: &Gpu,
+        data: &Dataset,
+        rows: &[usize],
+        point: &super::Hyperparams,
+    ) -> Result<Model> {
+        data.validate()?;
+        let prepared = Prepared::fit(data, rows, &self.preprocess)?;
+        let on_gpu = GpuDataset::upload(gpu, &prepared.transform(data)?)?;
+        let model = crate::train::fit(&on_gpu, rows, None, &self.config(point))?;
+        prepared.attach(model, data)
+    }
+}
+
 /// `search` on `data` prepared per fold (see [`prepared_upload`]); its refit model made the
 /// whole fitted pipeline.
 fn on_host(

@@ -48,10 +48,10 @@ impl GridSearchCv {
         for config in &configs {
             config.validate()?;
         }
-        let scoring = if data.labels().is_some() {
-            Scoring::Accuracy
-        } else {
-            Scoring::Loss
+        let scoring = match (data.labels().is_some(), self.base.loss) {
+            (true, _) => Scoring::Accuracy,
+            (false, crate::ops::Loss::Mse) => Scoring::R2,
+            (false, _) => Scoring::Loss,
         };
         let execution = self.execution;
         let mut folds = self.folds.split(data, rows)?;

@@ -17,7 +17,7 @@ pub(super) fn rank(results: &mut [CvResult], scoring: Scoring) -> Vec<usize> {
     order.sort_by(|&a, &b| {
         let (x, y) = (results[a].mean, results[b].mean);
         let by_score = match (x.is_nan(), y.is_nan(), scoring) {
-            (false, false, Scoring::Accuracy) => y.total_cmp(&x),
+            (false, false, Scoring::Accuracy | Scoring::R2) => y.total_cmp(&x),
             (false, false, Scoring::Loss) => x.total_cmp(&y),
             (x_nan, y_nan, _) => x_nan.cmp(&y_nan),
         };
@@ -27,6 +27,27 @@ pub(super) fn rank(results: &mut [CvResult], scoring: Scoring) -> Vec<usize> {
         results[i].rank = rank + 1;
     }
     order
+}
+
+/// R² over `rows` from the mean MSE loss there (½ Σ_j (y − t)² per row, so the residual sum
+/// of squares is 2 · loss · rows) and the targets' spread, summed over outputs: scikit-learn's
+/// `r2_score` for one output, its variance-weighted average for several. A constant target
+/// scores 1 when fitted exactly, else 0, as scikit-learn.
+fn r2_from_loss(loss: f32, data: &GpuDataset, rows: &[usize]) -> f32 {
+    let outputs = data.host_target(rows[0]).len();
+    let total: f64 = (0..outputs)
+        .map(|j| {
+            let values = || rows.iter().map(move |&r| data.host_target(r)[j] as f64);
+            let mean = values().sum::<f64>() / rows.len() as f64;
+            values().map(|v| (v - mean).powi(2)).sum::<f64>()
+        })
+        .sum();
+    let residual = 2.0 * loss as f64 * rows.len() as f64;
+    match (total > 0.0, residual > 0.0) {
+        (true, _) => (1.0 - residual / total) as f32,
+        (false, false) => 1.0,
+        (false, true) => 0.0,
+    }
 }
 
 /// The fold scores of every grid point as the search trains them: `fold_scores[p][k]` for
@@ -110,10 +131,11 @@ impl Scored {
         Ok(())
     }
 
-    fn score(&self, scores: crate::train::Scores) -> f32 {
+    fn score(&self, scores: crate::train::Scores, data: &GpuDataset, held_out: &[usize]) -> f32 {
         match self.scoring {
             Scoring::Accuracy => scores.accuracy.unwrap_or(0.0),
             Scoring::Loss => scores.loss,
+            Scoring::R2 => r2_from_loss(scores.loss, data, held_out),
         }
     }
 
@@ -137,7 +159,10 @@ impl Scored {
             });
             self.fit_times[p][k] = started.elapsed().as_secs_f64();
             match trained {
-                Ok(model) => self.fold_scores[p][k] = self.score(model.evaluate(data, &folds[k].validation)?),
+                Ok(model) => {
+                    let held_out = &folds[k].validation;
+                    self.fold_scores[p][k] = self.score(model.evaluate(data, held_out)?, data, held_out)
+                }
                 Err(error) => self.training_failed((p, k), error)?,
             }
         }
@@ -226,8 +251,12 @@ impl Scored {
         let share = started.elapsed().as_secs_f64() / models.len() as f64;
         models.iter().for_each(|&(p, k)| self.fit_times[p][k] = share);
         let held_out: Vec<&[usize]> = models.iter().map(|&(_, k)| folds[k].validation.as_slice()).collect();
-        for (&(p, k), scores) in models.iter().zip(evaluate_stack(data, &stack.mlp, &held_out)?) {
-            self.fold_scores[p][k] = self.score(scores);
+        for ((&(p, k), scores), rows) in models
+            .iter()
+            .zip(evaluate_stack(data, &stack.mlp, &held_out)?)
+            .zip(&held_out)
+        {
+            self.fold_scores[p][k] = self.score(scores, data, rows);
         }
         Ok(())
     }

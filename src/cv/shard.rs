@@ -234,6 +234,7 @@ impl ShardScores {
         let scoring = match self.scoring {
             Scoring::Accuracy => "accuracy",
             Scoring::Loss => "loss",
+            Scoring::R2 => "r2",
         };
         let mut text = format!(
             "# wgpu-mlp shard {}/{} points={} folds={} scoring={scoring} grid={:016x}\n",
@@ -277,6 +278,7 @@ impl ShardScores {
         let scoring = match value(scoring, "scoring=")? {
             "accuracy" => Scoring::Accuracy,
             "loss" => Scoring::Loss,
+            "r2" => Scoring::R2,
             _ => return Err(bad(1, "expected scoring=accuracy or loss")),
         };
         let grid_fingerprint =

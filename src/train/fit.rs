@@ -158,6 +158,7 @@ pub(super) fn fit_one(
         schema: None,
         preprocessor: None,
         target_scaler: None,
+        info: Default::default(),
     })
 }
 

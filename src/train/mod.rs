@@ -309,6 +309,8 @@ pub struct Model {
     preprocessor: Option<crate::data::Preprocessor>,
     /// The standardisation of a regression's targets: outputs are mapped back through it.
     target_scaler: Option<Scaler>,
+    /// Notes kept with the model (`info.` metadata entries).
+    info: std::collections::BTreeMap<String, String>,
 }
 
 /// One model of a stacked run: the rows it trains on and its settings.

@@ -13,14 +13,14 @@ impl Model {
     /// and a checksum over all of it that [`Model::load`] verifies.
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
         let path = path.as_ref();
-        let file = self.mlp.checkpoint_file(&self.pipeline_metadata()?)?;
+        let file = self.mlp.checkpoint_file(&self.metadata()?)?;
         crate::checkpoint::write_atomically(path, &super::model_file::checked_bytes(&file, path)?)
     }
 
     /// The model file's bytes, as [`Model::save`] writes them.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let path = std::path::Path::new("model");
-        super::model_file::checked_bytes(&self.mlp.checkpoint_file(&self.pipeline_metadata()?)?, path)
+        super::model_file::checked_bytes(&self.mlp.checkpoint_file(&self.metadata()?)?, path)
     }
 
     /// Loads a pipeline saved by [`Model::save`] onto `gpu`: the network with its batch size
@@ -57,7 +57,34 @@ impl Model {
             schema: pipeline.schema,
             preprocessor: pipeline.preprocessor,
             target_scaler: pipeline.target_scaler,
+            info: file
+                .metadata
+                .iter()
+                .filter(|(k, _)| k.starts_with("info."))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         })
+    }
+
+    /// The pipeline's metadata entries and the notes (`info.` entries).
+    fn metadata(&self) -> Result<Vec<(&str, String)>> {
+        let mut entries = self.pipeline_metadata()?;
+        entries.extend(self.info.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        Ok(entries)
+    }
+
+    /// Keeps a note with the model (`key` = `value`, e.g. the data it was fitted on and its
+    /// scores), saved in its file as metadata `info.{key}`, shown by `wgpu-mlp info MODEL`.
+    pub fn with_info(mut self, key: &str, value: impl Into<String>) -> Model {
+        self.info.insert(format!("info.{key}"), value.into());
+        self
+    }
+
+    /// The notes kept with the model ([`Model::with_info`]), by key.
+    pub fn info(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.info
+            .iter()
+            .map(|(k, v)| (k.trim_start_matches("info."), v.as_str()))
     }
 
     /// The metadata entries of the pipeline around the network.

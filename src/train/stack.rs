@@ -131,6 +131,7 @@ pub fn fit_batched(
                 schema: None,
                 preprocessor: None,
                 target_scaler: None,
+                info: Default::default(),
             });
         }
     }

@@ -82,20 +82,23 @@ fn preview(names: &[String]) -> String {
     format!("{}{}", shown.join(", "), if names.len() > 8 { ", ..." } else { "" })
 }
 
-/// One line on the columns used: the features (by name where there is a header) and the label.
-pub fn columns_line(data: &Dataset) -> String {
-    let Some(schema) = &data.schema else {
-        return format!("columns: {} features", data.n_features);
-    };
-    let label = match (&schema.label_name, schema.label_position) {
-        (Some(name), Some(at)) => format!("label {name:?} (column {})", at + 1),
-        (None, Some(at)) => format!("label: column {} (no header)", at + 1),
-        _ => "label".into(),
-    };
-    match &schema.feature_names {
-        Some(names) => format!("columns: {label}; {} numeric features: {}", names.len(), preview(names)),
-        None => format!("columns: {label}; {} numeric features", data.n_features),
-    }
+/// R², RMSE and MAE of `model` on `rows` of `data`, in the targets' units.
+pub fn regression_scores(model: &Model, data: &Dataset, rows: &[usize]) -> wgpu_mlp::Result<String> {
+    let predicted = model.predict(&data.features_of(rows)?)?;
+    let o = data.n_outputs;
+    let errors: Vec<f64> = rows
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &r)| (0..o).map(move |j| (i, r, j)))
+        .map(|(i, r, j)| predicted[i * o + j] as f64 - data.targets[r * o + j] as f64)
+        .collect();
+    let n = errors.len().max(1) as f64;
+    let rmse = (errors.iter().map(|e| e * e).sum::<f64>() / n).sqrt();
+    let mae = errors.iter().map(|e| e.abs()).sum::<f64>() / n;
+    Ok(format!(
+        "R² {:.4}, RMSE {rmse:.4}, MAE {mae:.4}",
+        model.score(data, rows)?
+    ))
 }
 
 /// `optimizer` with the grid's first learning rate, momentum and weight decay where it lists

@@ -35,6 +35,7 @@ pub fn command() -> Command {
                 .default_value("model.safetensors"),
         )
         .arg(flag("regression", "The label is a real value (default: classes)"))
+        .args(super::table::args())
         .args(grid_args())
         .arg(
             value(
@@ -170,6 +171,7 @@ fn patience(text: &str) -> Result<Option<usize>, String> {
 pub fn run(args: &ArgMatches) -> super::Outcome {
     let path = args.get_one::<String>("data").ok_or("DATA.csv is needed")?;
     let mut csv = super::csv_options(args)?;
+    super::table::apply(args, &mut csv);
     if args.get_flag("regression") {
         csv.task = Task::Regression;
     }
@@ -209,7 +211,7 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
         data.n_features,
         data.n_outputs
     );
-    say!("{}", checks::columns_line(&data));
+    say!("{}", super::table::columns(&data));
     if let Some(names) = &data.class_names {
         say!("classes (in output order): {}", names.join(", "));
     }
@@ -245,17 +247,48 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
         report.write_cv_results(path)?;
         say!("cv_results written to {path}");
     }
-    let best = search.config(report.best_params());
+    let best_point = report.best_params().clone();
+    let cv_score = format!(
+        "{} {:.4} ± {:.4} over {} folds",
+        format!("{:?}", report.scoring).to_lowercase(),
+        report.results[report.best_index].mean,
+        report.results[report.best_index].std,
+        search.folds.n_splits()
+    );
+    let best = search.config(&best_point);
     let model = report.into_best_model()?;
     checks::warn_about_fit(&model, &best, &data, &train)?;
-    let score = match &test_data {
-        Some(test_data) => score_file(&model, test_data)?,
-        None => model.score(&data, &test)?,
+    let test_score = match (&test_data, data.labels.is_some()) {
+        (Some(test_data), true) => format!("accuracy {:.2}%", 100.0 * score_file(&model, test_data)?),
+        (Some(test_data), false) => {
+            checks::regression_scores(&model, test_data, &(0..test_data.len()).collect::<Vec<_>>())?
+        }
+        (None, true) => format!("accuracy {:.2}%", 100.0 * model.score(&data, &test)?),
+        (None, false) => checks::regression_scores(&model, &data, &test)?,
     };
-    match data.labels {
-        Some(_) => say!("test accuracy {:.2}%", 100.0 * score),
-        None => say!("test R² {score:.4}"),
-    }
+    say!("test {test_score}");
+    // The saved model learns from every row; the test score above is the one of a model that
+    // never saw the test rows (scikit-learn users refit on everything once they have scored).
+    let model = match test.is_empty() {
+        true => model,
+        false => {
+            let all: Vec<usize> = (0..data.len()).collect();
+            say!(
+                "refitting the best point on all {} rows for the saved model...",
+                data.len()
+            );
+            search.refit_dataset(&gpu, &data, &all, &best_point)?
+        }
+    };
+    let held_out = match args.get_one::<String>("test-data") {
+        Some(file) => format!("{file}"),
+        None => format!("{} held-out rows of {path}", test.len()),
+    };
+    let model = model
+        .with_info("data", format!("{path}: {} rows", data.len()))
+        .with_info("best_params", best_point.to_string())
+        .with_info("cv_score", cv_score)
+        .with_info("test_score", format!("{test_score} on {held_out}"));
     model.save(output)?;
     say!("model saved to {output}; predict with: wgpu-mlp predict {output} ROWS.csv");
     Ok(())
@@ -388,7 +421,7 @@ fn search(args: &ArgMatches, classification: bool, seed: u64, n_train: usize) ->
         refit: true,
         base,
         execution,
-        preprocess: Default::default(),
+        preprocess: super::table::preprocess(args),
     })
 }
 

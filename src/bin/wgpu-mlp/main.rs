@@ -14,6 +14,7 @@ mod info;
 mod messages;
 mod predict;
 mod progress;
+mod table;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use wgpu_mlp::{CsvOptions, LabelColumn};
@@ -42,7 +43,7 @@ fn main() {
     let outcome = match matches.subcommand() {
         Some(("fit", args)) => fit::run(args),
         Some(("predict", args)) => predict::run(args),
-        Some(("info", _)) => info::run(),
+        Some(("info", args)) => info::run(args),
         _ => Err("a subcommand is needed: fit, predict or info (see --help)".into()),
     };
     if let Err(e) = outcome {
@@ -62,12 +63,16 @@ fn cli() -> Command {
         .arg_required_else_help(true)
         .subcommand(fit::command())
         .subcommand(predict::command())
-        .subcommand(Command::new("info").about("List the adapters, the one chosen and its limits"))
+        .subcommand(info::command())
 }
 
 /// The options that say how to read a CSV file, shared by `fit` and `predict`.
-fn csv_args() -> [Arg; 4] {
+fn csv_args() -> [Arg; 5] {
     [
+        Arg::new("na-values")
+            .long("na-values")
+            .value_name("A,B,...")
+            .help("Cells that mean a missing value, besides empty ones (default: NA,N/A,NaN,nan,null,?)"),
         Arg::new("label-column")
             .long("label-column")
             .visible_alias("label")
@@ -106,10 +111,14 @@ fn csv_options(args: &ArgMatches) -> Result<CsvOptions, String> {
         (_, true) => Some(false),
         _ => None,
     };
+    let na_values = args
+        .get_one::<String>("na-values")
+        .map(|text| text.split(',').map(|v| v.trim().to_string()).collect());
     Ok(CsvOptions {
         label_column,
         header,
         delimiter: args.get_one::<u8>("delimiter").copied(),
+        na_values,
         ..CsvOptions::default()
     })
 }

@@ -17,11 +17,14 @@
 #   cargo build --release --bin wgpu-mlp
 #   /tmp/skvenv/bin/python3 benches/compare_tables.py [--bin target/release/wgpu-mlp]
 #
+# `fit` scores its cross-validation and a held-out 20% of train.csv, then saves a model refit on
+# every row of train.csv; that saved model predicts test.csv, scored here.
+#
 # Options: --keep DIR writes the tables there (default: a temporary folder, removed);
-# --no-all-train skips the extra `wgpu-mlp fit --test-data test.csv` run (default options
-# otherwise), which trains the final model on every row of train.csv as scikit-learn does,
-# where plain `fit` holds out --test-fraction 0.2 of train.csv for its own test score.
+# --splits N repeats everything on N splits (seeds 0..N-1) and adds the mean and spread of the
+# difference (default 1: the seed-0 split alone).
 import argparse
+import io
 import os
 import shutil
 import subprocess
@@ -285,6 +288,25 @@ def cli(binary, args, retries=5):
         return out
 
 
+def snapshot(binary, root, retries=5):
+    """A private copy of the binary, so that a rebuild during the run cannot mix two versions."""
+    copy = os.path.join(root, "wgpu-mlp")
+    for attempt in range(retries + 1):
+        try:
+            shutil.copy2(binary, copy)
+            if subprocess.run([copy, "--version"], capture_output=True).returncode == 0:
+                return copy
+        except OSError as e:
+            if attempt == retries:
+                raise
+            print(f"  ({binary}: {e}; retrying in 60 s)", file=sys.stderr, flush=True)
+        time.sleep(60)
+    raise SystemExit(f"{binary} does not run")
+
+
+FAILED = ("fit exit", "predict exit", "predict printed")
+
+
 def wgpu_mlp(binary, folder, label, task, extra=()):
     model = os.path.join(folder, "model.safetensors")
     train, test = os.path.join(folder, "train.csv"), os.path.join(folder, "test.csv")
@@ -299,7 +321,7 @@ def wgpu_mlp(binary, folder, label, task, extra=()):
     messages = "\n".join(m for m in [messages, pred.stderr.strip()] if m)
     if pred.returncode != 0:
         return float("nan"), seconds, f"predict exit {pred.returncode}: {messages}"
-    out = pd.read_csv(pd.io.common.StringIO(pred.stdout), keep_default_na=False)
+    out = pd.read_csv(io.StringIO(pred.stdout), keep_default_na=False)
     column = "class" if task == "classification" else label
     if column not in out.columns:
         return float("nan"), seconds, f"predict printed no {column!r} column: {list(out.columns)}\n{messages}"
@@ -310,13 +332,14 @@ def wgpu_mlp(binary, folder, label, task, extra=()):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description="wgpu-mlp's defaults against a scikit-learn pipeline on real-looking tables")
     parser.add_argument("--bin", default="target/release/wgpu-mlp")
     parser.add_argument("--keep", help="write the tables to this folder and keep them")
-    parser.add_argument("--no-all-train", action="store_true",
-                        help="skip the extra fit --test-data run (trains on all of train.csv)")
+    parser.add_argument("--splits", type=int, default=1, help="80/20 splits (seeds 0..N-1); the table shows seed 0")
     args = parser.parse_args()
-    binary = os.path.abspath(args.bin)
+    root = args.keep or tempfile.mkdtemp(prefix="compare_tables_")
+    os.makedirs(root, exist_ok=True)
+    binary = snapshot(os.path.abspath(args.bin), root)
 
     version = cli(binary, ["--version"]).stdout.strip()
     info = cli(binary, ["info"]).stdout
@@ -326,59 +349,61 @@ def main():
           f"Python {sys.version.split()[0]}")
     print(flush=True)
 
-    root = args.keep or tempfile.mkdtemp(prefix="compare_tables_")
-    rows, notes = [], []
+    rows, notes = [], {}
     total_warnings = 0
     for build in TABLES:
         name, frame, label, task = build()
-        folder = os.path.join(root, name)
-        os.makedirs(folder, exist_ok=True)
-        stratify = frame[label] if task == "classification" else None
-        train, test = train_test_split(frame, test_size=0.2, stratify=stratify, random_state=0)
-        train.to_csv(os.path.join(folder, "train.csv"), index=False)
-        test.to_csv(os.path.join(folder, "test.csv"), index=False)
+        runs = []
+        for split in range(args.splits):
+            folder = os.path.join(root, name if split == 0 else f"{name}_split{split}")
+            os.makedirs(folder, exist_ok=True)
+            stratify = frame[label] if task == "classification" else None
+            train, test = train_test_split(frame, test_size=0.2, stratify=stratify, random_state=split)
+            train_path, test_path = os.path.join(folder, "train.csv"), os.path.join(folder, "test.csv")
+            train.to_csv(train_path, index=False)
+            test.to_csv(test_path, index=False)
+            ours, ours_s, messages = wgpu_mlp(binary, folder, label, task)
+            if messages and split == 0:
+                notes[name] = messages
+            theirs, theirs_s, conv = sklearn_peer(train_path, test_path, label, task)
+            total_warnings += conv
+            runs.append((ours, theirs, ours_s, theirs_s, conv))
+            print(f"{name} split {split}: wgpu-mlp {ours:.4f} [{ours_s:.1f} s], scikit-learn {theirs:.4f} "
+                  f"[{theirs_s:.2f} s, {conv} ConvergenceWarning]" + (f"  <- {messages.splitlines()[0]}"
+                                                                       if messages.startswith(FAILED) else ""), flush=True)
 
-        seen = read(os.path.join(folder, "train.csv"))
+        seen = read(os.path.join(root, name, "train.csv"))
         dropped = [c for c in seen.columns if c != label and id_like(seen, c)]
         features = [c for c in seen.columns if c != label and c not in dropped]
         n_cat = sum(is_text(seen, c) for c in features)
-        whole = read(os.path.join(folder, "train.csv")), read(os.path.join(folder, "test.csv"))
-        missing = int(sum(t[features].isna().sum().sum() for t in whole))
-
-        ours, ours_s, messages = wgpu_mlp(binary, folder, label, task)
-        if messages:
-            notes.append(f"{name} (fit, defaults):\n    " + messages.replace("\n", "\n    "))
-        if args.no_all_train:
-            full, full_s = float("nan"), float("nan")
-        else:
-            full, full_s, more = wgpu_mlp(binary, folder, label, task,
-                                          ["--test-data", os.path.join(folder, "test.csv")])
-            if more and more != messages:
-                notes.append(f"{name} (fit --test-data):\n    " + more.replace("\n", "\n    "))
-        theirs, theirs_s, conv = sklearn_peer(os.path.join(folder, "train.csv"), os.path.join(folder, "test.csv"),
-                                              label, task)
-        total_warnings += conv
+        missing = int(sum(read(os.path.join(root, name, f))[features].isna().sum().sum() for f in ["train.csv", "test.csv"]))
         metric = "accuracy" if task == "classification" else "R²"
-        classes = f", {frame[label].nunique()} classes" if task == "classification" else ""
-        rows.append((name, len(frame), f"{len(features) - n_cat}/{n_cat}/{missing}", f"{task[:5]}. ({metric}{classes})",
-                     ours, full, theirs, ours_s, full_s, theirs_s, conv, ", ".join(dropped), len(test)))
-        print(f"{name}: wgpu-mlp {ours:.4f} (all train {full:.4f}), scikit-learn {theirs:.4f}"
-              f" [{ours_s:.1f} s / {full_s:.1f} s / {theirs_s:.1f} s]", flush=True)
+        kind = f"{frame[label].nunique()} classes" if task == "classification" else "regression"
+        rows.append(dict(name=name, n=len(frame), n_test=len(test), cols=f"{len(features) - n_cat}/{n_cat}/{missing}",
+                         task=f"{kind} ({metric})", label=label, dropped=dropped, runs=runs))
 
     print()
-    print("| data set | rows (test) | columns num/cat/missing cells | task | wgpu-mlp | wgpu-mlp, all train rows "
-          "| scikit-learn | difference | wgpu-mlp s | all-train s | scikit-learn s | ConvergenceWarnings |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for (name, n, cols, task, ours, full, theirs, ours_s, full_s, theirs_s, conv, dropped, n_test) in rows:
-        print(f"| {name} | {n} ({n_test}) | {cols} | {task} | {ours:.4f} | {full:.4f} | {theirs:.4f} | {ours - theirs:+.4f} "
-              f"| {ours_s:.1f} | {full_s:.1f} | {theirs_s:.2f} | {conv} |")
+    many = args.splits > 1
+    print("| data set | rows (test) | columns num/cat, missing cells | task | wgpu-mlp | scikit-learn | difference | "
+          "wgpu-mlp s (fit+predict) | scikit-learn s |" + (f" mean difference over {args.splits} splits (min, max) |" if many else ""))
+    print("|---|---|---|---|---|---|---|---|---|" + ("---|" if many else ""))
+    for r in rows:
+        ours, theirs, ours_s, theirs_s, conv = r["runs"][0]
+        line = (f"| {r['name']} | {r['n']} ({r['n_test']}) | {r['cols'].rsplit('/', 1)[0]}, {r['cols'].rsplit('/', 1)[1]} | "
+                f"{r['task']} | {ours:.4f} | {theirs:.4f} | {ours - theirs:+.4f} | {ours_s:.1f} | {theirs_s:.2f} |")
+        if many:
+            d = np.array([o - t for o, t, *_ in r["runs"]])
+            line += f" {d.mean():+.4f} ({d.min():+.4f}, {d.max():+.4f}) |"
+        print(line)
     print()
-    print(f"id-like columns dropped (both sides): " + "; ".join(f"{r[0]}: {r[11]}" for r in rows))
-    print(f"scikit-learn ConvergenceWarnings (max_iter=200 reached), suppressed: {total_warnings}")
+    print("labels: " + "; ".join(f"{r['name']}: {r['label']}" for r in rows))
+    print("id-like columns dropped (both sides): " + "; ".join(f"{r['name']}: {', '.join(r['dropped'])}" for r in rows))
+    print(f"scikit-learn ConvergenceWarnings (max_iter=200 reached), suppressed: {total_warnings} "
+          f"in {len(rows) * args.splits} fits")
     if notes:
-        print("\nwgpu-mlp's messages on stderr:")
-        for n in notes:
-            print("  " + n)
+        print("\nwgpu-mlp's messages on stderr (split 0):")
+        for name, messages in notes.items():
+            print(f"  {name}:\n    " + messages.replace("\n", "\n    "))
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     else:

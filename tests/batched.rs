@@ -328,6 +328,7 @@ fn search(grid: ParamGrid, folds: Folds, seed: u64, execution: CvExecution) -> G
             ..TrainConfig::classic()
         },
         execution,
+        preprocess: Default::default(),
     }
 }
 

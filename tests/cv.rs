@@ -133,6 +133,7 @@ fn search(lrs: Vec<f32>, seed: u64) -> GridSearchCv {
             ..TrainConfig::classic()
         },
         execution: CvExecution::default(),
+        preprocess: Default::default(),
     }
 }
 

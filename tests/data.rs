@@ -44,6 +44,7 @@ fn header_label_column_and_regression() {
         task: Task::Regression,
         n_classes: None,
         delimiter: None,
+        ..CsvOptions::default()
     };
     let data = parse("y,a,b\n0.5,1,2\n-1.5,3,4\n", &options).unwrap();
     assert_eq!(data.features, vec![1.0, 2.0, 3.0, 4.0]);
@@ -75,11 +76,21 @@ fn bad_data_names_file_line_and_column() {
         3,
         "ragged row: expected 3 columns (as on line 1), got 2",
     );
-    assert_data_error(
-        parse("1,2,0\n3,x,1\n", &plain),
-        2,
-        2,
-        "expected a number in column 2, got \"x\"",
+    // A stray word among numbers is refused (a typo or an unlisted missing marker); a column
+    // with more text is categorical.
+    let stray: String = (0..12)
+        .map(|i| {
+            format!(
+                "{i},{},{}\n",
+                if i == 7 { "x".to_string() } else { i.to_string() },
+                i % 2
+            )
+        })
+        .collect();
+    assert_data_error(parse(&stray, &plain), 8, 2, "holds numbers but \"x\" in 1 of 12 rows");
+    let text = parse("1,2,0\n3,x,1\n", &plain).unwrap();
+    assert!(
+        matches!(&text.schema.unwrap().feature_kinds[1], wgpu_mlp::data::FeatureKind::Categorical(v) if v == &["2", "x"])
     );
     assert_data_error(parse("1,2,0\n3,NaN,1\n", &plain), 2, 2, "missing value");
     assert_data_error(parse("1,inf,0\n", &plain), 1, 2, "finite");

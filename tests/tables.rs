@@ -68,7 +68,7 @@ fn kinds_codes_missing_cells_and_dropped_columns() {
     let kept: Vec<usize> = (0..25).filter(|&i| i != 12).collect();
     assert_eq!((data.len(), data.n_features), (24, 4));
     assert!(
-        data.notes.iter().any(|n| n.contains("id") && n.contains("dropped")),
+        data.notes.iter().any(|n| n.contains("\"id\"") && n.contains("dropped")),
         "{:?}",
         data.notes
     );

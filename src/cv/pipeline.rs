@@ -76,7 +76,7 @@ impl GridSearchCv {
         point: &super::Hyperparams,
     ) -> Result<Model> {
         data.validate()?;
-        let prepared = Prepared::fit(data, rows, &self.preprocess)?;
+        let prepared = Prepared::fit(data, rows, &self.preprocess, None)?;
         let on_gpu = GpuDataset::upload(gpu, &prepared.transform(data)?)?;
         let model = crate::train::fit(&on_gpu, rows, None, &self.config(point))?;
         prepared.attach(model, data)
@@ -106,15 +106,23 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn fit(data: &Dataset, rows: &[usize], options: &PreprocessOptions) -> Result<Prepared> {
+    /// Fitted on `rows`; with `layout`, its column layout kept (see
+    /// [`Preprocessor::fit_with_layout`]).
+    fn fit(
+        data: &Dataset,
+        rows: &[usize],
+        options: &PreprocessOptions,
+        layout: Option<&Preprocessor>,
+    ) -> Result<Prepared> {
         let target = match data.labels {
             Some(_) => None,
             None => Some(target_scaler(data, rows)?),
         };
-        Ok(Prepared {
-            preprocessor: Preprocessor::fit(data, rows, options)?,
-            target,
-        })
+        let preprocessor = match layout {
+            Some(layout) => Preprocessor::fit_with_layout(data, rows, options, layout)?,
+            None => Preprocessor::fit(data, rows, options)?,
+        };
+        Ok(Prepared { preprocessor, target })
     }
 
     /// `data` as the network sees it: features transformed, regression targets standardised.
@@ -165,12 +173,16 @@ fn target_scaler(data: &Dataset, rows: &[usize]) -> Result<Scaler> {
 /// prepared on that fold's training rows alone (so no held-out row shapes the statistics it
 /// is scored with), and a last copy prepared on all of `rows` for the refit — all in one
 /// data set on the GPU, so the stacked search still trains every fold model in one job.
+/// Per fold: the fills (medians, most frequent categories), means and spreads, and the
+/// targets' standardisation; from all of `rows`: the column layout (which categories get a
+/// column, which columns an indicator), which sees no label and keeps every fold's network
+/// the same shape.
 /// Where the copies would not fit one GPU binding, one copy prepared on all of `rows` serves
 /// the folds as well. The preparation the refit model keeps is returned.
 fn prepared_upload(search: &GridSearchCv, gpu: &Gpu, data: &Dataset, rows: &[usize]) -> Result<(Prepared, GpuDataset)> {
     data.validate()?;
     let options = &search.preprocess;
-    let refit = Prepared::fit(data, rows, options)?;
+    let refit = Prepared::fit(data, rows, options, None)?;
     let whole = refit.transform(data)?;
     let folds = search.folds.split_host(data.labels.as_deref(), rows)?;
     let bytes = (folds.len() + 1) * data.len() * (whole.n_features + whole.n_outputs) * 4;
@@ -179,7 +191,8 @@ fn prepared_upload(search: &GridSearchCv, gpu: &Gpu, data: &Dataset, rows: &[usi
     }
     let mut copies = Vec::with_capacity(folds.len() + 1);
     for fold in &folds {
-        copies.push(Prepared::fit(data, &fold.train, options)?.transform(data)?);
+        let fold_prepared = Prepared::fit(data, &fold.train, options, Some(&refit.preprocessor))?;
+        copies.push(fold_prepared.transform(data)?);
     }
     copies.push(whole);
     let stacked = Dataset {

@@ -78,6 +78,35 @@ fn infer_kind(table: &Table, j: usize, options: &CsvOptions, forced: (&[usize], 
     if !categorical.contains(&j) && (numeric.contains(&j) || present().all(is_number)) {
         return Ok(FeatureKind::Numeric);
     }
+    let text: Vec<(u64, &str)> = table
+        .rows
+        .iter()
+        .map(|r| (r.0, r.1[j].as_str()))
+        .filter(|(_, c)| !missing_under(options, c) && !is_number(c))
+        .collect();
+    let count = present().count();
+    if !categorical.contains(&j) && count >= 10 && text.len() <= (count / 20).max(1) {
+        // A column of numbers with a stray word: a typo, an unlisted missing marker or a
+        // header, not categories; reading it as categories would hide the mistake.
+        let (line, cell) = text[0];
+        return Err(data_error(
+            &table.name,
+            line,
+            j + 1,
+            format!(
+                "{} holds numbers but {} in {} of {count} rows: if it marks a missing value add it to --na-values; \
+                 to read the column as categories use --categorical{}",
+                table.column_name(j),
+                shown(cell),
+                text.len(),
+                if table.header.is_none() && line == table.rows[0].0 {
+                    "; if this line is a header, pass --header"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
     let mut values: Vec<&str> = present().collect();
     values.sort_by(|a, b| compare(a, b));
     values.dedup();
@@ -92,6 +121,8 @@ pub(crate) fn code_features(table: &Table, label_at: usize, options: &CsvOptions
         Some(list) => resolve_all(table, "--features", list)?,
         None => (0..table.width()).collect(),
     };
+    let mut seen = std::collections::HashSet::new();
+    chosen.retain(|j| seen.insert(*j)); // a column listed twice is one feature
     let dropped = resolve_all(table, "--drop", &options.drop)?;
     chosen.retain(|&j| j != label_at && !dropped.contains(&j));
     let forced = (
@@ -158,9 +189,7 @@ pub(crate) fn code_rows(
             values.push(match kind {
                 _ if missing_under(options, cell) => f32::NAN,
                 FeatureKind::Numeric => table.number(*line, j, cell)?,
-                FeatureKind::Categorical(names) => {
-                    names.binary_search_by(|n| compare(n, cell)).map_or(-1.0, |i| i as f32)
-                }
+                FeatureKind::Categorical(names) => category_code(names, cell),
             });
         }
     }
@@ -174,5 +203,20 @@ fn compare(a: &str, b: &str) -> std::cmp::Ordering {
         (Ok(_), Err(_)) => std::cmp::Ordering::Less,
         (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
         _ => a.cmp(b),
+    }
+}
+
+/// `cell`'s index among the sorted `names`: its text, else (for a number) a name of the same
+/// value (`2.0` is the category `2`); -1 when it is none of them.
+fn category_code(names: &[String], cell: &str) -> f32 {
+    if let Ok(i) = names.binary_search_by(|n| compare(n, cell)) {
+        return i as f32;
+    }
+    match cell.parse::<f64>() {
+        Ok(value) => names
+            .iter()
+            .position(|n| n.parse::<f64>().is_ok_and(|v| v == value))
+            .map_or(-1.0, |i| i as f32),
+        Err(_) => -1.0,
     }
 }

@@ -249,6 +249,59 @@ impl Preprocessor {
         Ok(Preprocessor { columns })
     }
 
+    /// [`Preprocessor::fit`] on `rows` with the column layout of `layout` (which categories
+    /// have a column, which are grouped, which columns have an indicator): the fills, means
+    /// and spreads are those of `rows`. Cross-validation fits each fold so, with the layout
+    /// of all training rows, so that every fold's network has the same inputs; the layout
+    /// sees no label.
+    pub fn fit_with_layout(
+        data: &Dataset,
+        rows: &[usize],
+        options: &PreprocessOptions,
+        layout: &Preprocessor,
+    ) -> Result<Preprocessor> {
+        let own = Preprocessor::fit(data, rows, options)?;
+        if layout.columns.len() != own.columns.len() {
+            return Err(Error::shape(
+                "Preprocessor::fit_with_layout",
+                "layout",
+                own.columns.len(),
+                layout.columns.len(),
+            ));
+        }
+        let columns = own
+            .columns
+            .into_iter()
+            .zip(&layout.columns)
+            .map(|(step, shape)| match (step, shape) {
+                (ColumnStep::Numeric { fill, shift, scale, .. }, ColumnStep::Numeric { indicator, .. }) => {
+                    ColumnStep::Numeric {
+                        fill,
+                        shift,
+                        scale,
+                        indicator: *indicator,
+                    }
+                }
+                (
+                    ColumnStep::Categorical { fill, .. },
+                    ColumnStep::Categorical {
+                        slots,
+                        infrequent,
+                        indicator,
+                        ..
+                    },
+                ) => ColumnStep::Categorical {
+                    slots: slots.clone(),
+                    infrequent: infrequent.clone(),
+                    fill,
+                    indicator: *indicator,
+                },
+                (step, _) => step,
+            })
+            .collect();
+        Ok(Preprocessor { columns })
+    }
+
     /// Input columns it takes.
     pub fn n_inputs(&self) -> usize {
         self.columns.len()

@@ -51,6 +51,14 @@ impl GpuDataset {
     /// Validates and uploads `data`.
     pub fn upload(gpu: &Gpu, data: &Dataset) -> Result<Self> {
         data.validate()?;
+        if data.needs_preprocessing() {
+            return Err(Error::invalid(
+                "GpuDataset::upload",
+                "data",
+                "numbers the network can take (missing cells filled, categories encoded: use GridSearchCv::fit_dataset, or a Preprocessor first)",
+                format!("{}: a table with missing cells or categorical columns", data.name),
+            ));
+        }
         let n = data.len();
         Ok(GpuDataset {
             gpu: gpu.clone(),

@@ -125,11 +125,6 @@ fn read_schema(file: &CheckpointFile, path: &Path, inputs: usize, has_classes: b
             ),
         ));
     }
-    let label_position = meta
-        .get("label_position")
-        .map(|text| text.parse::<usize>().ok().filter(|&at| at <= inputs))
-        .map(|at| at.ok_or_else(|| checkpoint_error(path, "label_position is not a column of the training file")))
-        .transpose()?;
     let bad = |key: &str| checkpoint_error(path, format!("{key} is not readable: the file is damaged"));
     let feature_kinds: Vec<FeatureKind> = json_entry(file, path, "feature_kinds")?.unwrap_or_default();
     let feature_columns: Vec<usize> = json_entry(file, path, "feature_columns")?.unwrap_or_default();
@@ -147,6 +142,15 @@ fn read_schema(file: &CheckpointFile, path: &Path, inputs: usize, has_classes: b
             "the feature columns do not fit the model's inputs: the file is inconsistent",
         ));
     }
+    let label_position = meta
+        .get("label_position")
+        .map(|text| {
+            text.parse::<usize>()
+                .ok()
+                .filter(|&at| at < n_columns.unwrap_or(inputs + 1))
+        })
+        .map(|at| at.ok_or_else(|| checkpoint_error(path, "label_position is not a column of the training file")))
+        .transpose()?;
     Ok(Schema {
         feature_names,
         label_name: meta.get("label_name").cloned(),

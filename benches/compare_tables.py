@@ -10,8 +10,10 @@
 # scikit-learn (nothing is downloaded): some numeric columns turned into named bins, a text
 # column that correlates with the label, ~10% missing cells ("", "NA", "?") in several columns,
 # an id column ("P00017") and a name column (both unique per row: the CLI drops them as
-# identifiers, and the peer drops them by the same rule), the label in the first or a middle
-# column, with class names.
+# identifiers, and the peer drops them by the same rule), the label in a middle column, with
+# class names. Six tables: breast cancer, wine, iris, a churn table made with
+# make_classification (mostly categories), diabetes (regression, sex as text) and Friedman #1
+# (regression, with a site offset, a useless weekday and a binned input).
 #
 #   python3 -m venv /tmp/skvenv && /tmp/skvenv/bin/pip install scikit-learn pandas
 #   cargo build --release --bin wgpu-mlp
@@ -62,7 +64,7 @@ def num(v, digits=6):
     return f"{float(v):.{digits}g}"
 
 
-def bins(values, names, rng=None):
+def bins(values, names):
     """Quantile bins of `values` named by `names` (low → high)."""
     edges = np.quantile(values, np.linspace(0, 1, len(names) + 1)[1:-1])
     return np.array(names, dtype=object)[np.searchsorted(edges, values, side="right")]

@@ -3,7 +3,12 @@
 //! missing-value marker, as pandas infers; `--categorical` / `--numeric` override), and their
 //! cells coded as numbers: values, category indices, NaN for missing.
 
-use super::csv_reader::{Table, is_number};
+use super::csv_reader::Table;
+
+/// A cell that reads as a number, finite or not (an infinite one is then refused by name).
+fn numeric_text(cell: &str) -> bool {
+    cell.parse::<f64>().is_ok()
+}
 use super::{CsvOptions, FeatureKind, data_error, shown};
 use crate::error::Result;
 
@@ -75,14 +80,14 @@ fn infer_kind(table: &Table, j: usize, options: &CsvOptions, forced: (&[usize], 
             .filter(|c| !missing_under(options, c))
     };
     let (categorical, numeric) = forced;
-    if !categorical.contains(&j) && (numeric.contains(&j) || present().all(is_number)) {
+    if !categorical.contains(&j) && (numeric.contains(&j) || present().all(numeric_text)) {
         return Ok(FeatureKind::Numeric);
     }
     let text: Vec<(u64, &str)> = table
         .rows
         .iter()
         .map(|r| (r.0, r.1[j].as_str()))
-        .filter(|(_, c)| !missing_under(options, c) && !is_number(c))
+        .filter(|(_, c)| !missing_under(options, c) && !numeric_text(c))
         .collect();
     let count = present().count();
     if !categorical.contains(&j) && count >= 10 && text.len() <= (count / 20).max(1) {

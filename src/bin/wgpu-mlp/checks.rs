@@ -2,6 +2,7 @@
 //! the data, the test file's layout, and warnings about a refit model that did not converge or
 //! learned less than a trivial baseline.
 
+use wgpu_mlp::data::FeatureKind;
 use wgpu_mlp::{Dataset, Model, Optimizer, ParamGrid, TrainConfig};
 
 use super::messages::{note, warn};
@@ -54,8 +55,29 @@ pub fn read_test_file(
     csv: &wgpu_mlp::CsvOptions,
     data: &Dataset,
 ) -> Result<Dataset, Box<dyn std::error::Error>> {
-    let test = Dataset::from_csv_path(file, csv)?;
+    // The training file's columns and kinds, by name (or position without a header).
+    let mut options = csv.clone();
+    if let Some(schema) = &data.schema {
+        let refs: Vec<String> = match &schema.feature_names {
+            Some(names) => names.clone(),
+            None => schema.feature_columns.iter().map(|c| (c + 1).to_string()).collect(),
+        };
+        let kinds = data.feature_kinds();
+        let pick = |categorical: bool| -> Vec<String> {
+            refs.iter()
+                .zip(&kinds)
+                .filter(|(_, k)| matches!(k, FeatureKind::Categorical(_)) == categorical)
+                .map(|(r, _)| r.clone())
+                .collect()
+        };
+        options.categorical = pick(true);
+        options.numeric = pick(false);
+        options.features = Some(refs);
+        options.drop = Vec::new();
+    }
+    let mut test = Dataset::from_csv_path(file, &options)?;
     test.notes.iter().for_each(|n| note(format!("--test-data: {n}")));
+    recode_categories(&mut test, data);
     let names = |d: &Dataset| d.schema.as_ref().and_then(|s| s.feature_names.clone());
     let same = match (names(data), names(&test)) {
         (Some(a), Some(b)) => a == b,
@@ -75,6 +97,23 @@ pub fn read_test_file(
         .into());
     }
     Ok(test)
+}
+
+/// The test file's category codes made the training file's (a category the training file
+/// does not have: -1, encoded as none).
+fn recode_categories(test: &mut Dataset, data: &Dataset) {
+    let (train_kinds, test_kinds) = (data.feature_kinds(), test.feature_kinds());
+    let d = test.n_features;
+    for (j, (train_kind, test_kind)) in train_kinds.iter().zip(&test_kinds).enumerate() {
+        if let (FeatureKind::Categorical(train), FeatureKind::Categorical(own)) = (train_kind, test_kind) {
+            for v in test.features.iter_mut().skip(j).step_by(d.max(1)) {
+                if *v >= 0.0 {
+                    let name = &own[*v as usize];
+                    *v = train.iter().position(|t| t == name).map_or(-1.0, |i| i as f32);
+                }
+            }
+        }
+    }
 }
 
 fn preview(names: &[String]) -> String {

@@ -281,7 +281,7 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
         }
     };
     let held_out = match args.get_one::<String>("test-data") {
-        Some(file) => format!("{file}"),
+        Some(file) => file.to_string(),
         None => format!("{} held-out rows of {path}", test.len()),
     };
     let model = model

@@ -75,7 +75,13 @@ pub fn read_test_file(
         options.features = Some(refs);
         options.drop = Vec::new();
     }
-    let mut test = Dataset::from_csv_path(file, &options)?;
+    let mut test = Dataset::from_csv_path(file, &options).map_err(|e| match e {
+        wgpu_mlp::Error::Data { message, .. } if message.starts_with("--features") => format!(
+            "--test-data {file} must be laid out as the training file: {}",
+            message.trim_start_matches("--features ").replace("no such column", "a training column it lacks")
+        ),
+        other => other.to_string(),
+    })?;
     test.notes.iter().for_each(|n| note(format!("--test-data: {n}")));
     recode_categories(&mut test, data);
     let names = |d: &Dataset| d.schema.as_ref().and_then(|s| s.feature_names.clone());

@@ -51,6 +51,8 @@ fn cv(c: &mut Criterion) {
         refit: false,
         base: TrainConfig::classic(),
         execution,
+        preprocess: Default::default(),
+        scoring: None,
     };
 
     let mut group = c.benchmark_group("cv_digits_5_folds_x_8_points");

@@ -163,6 +163,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         base: TrainConfig { seed, ..base },
         execution,
         preprocess: Default::default(),
+        scoring: None,
     };
     if let Some(factor) = halving {
         return run_halving(

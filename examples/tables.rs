@@ -11,11 +11,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let new_rows = args.get(3).unwrap_or(table);
     let gpu = Gpu::new()?;
-    let options = CsvOptions { label_column: LabelColumn::Name(label.clone()), ..Default::default() };
+    let options = CsvOptions {
+        label_column: LabelColumn::Name(label.clone()),
+        ..Default::default()
+    };
     let data = Dataset::from_csv_path(table, &options)?; // kinds inferred, ids dropped
     data.notes.iter().for_each(|note| eprintln!("note: {note}"));
     let rows: Vec<usize> = (0..data.len()).collect();
-    let model = GridSearchCv::default().fit_dataset(&gpu, &data, &rows)?.into_best_model()?;
+    let model = GridSearchCv::default()
+        .fit_dataset(&gpu, &data, &rows)?
+        .into_best_model()?;
     model.save("table.safetensors")?; // schema, imputation, categories, scaling, network
     let model = Model::load(&gpu, "table.safetensors")?;
     let new = wgpu_mlp::data::read_features(new_rows, &options, &model.schema(), model.n_features())?;

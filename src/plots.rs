@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::cv::{CvReport, Scoring};
+use crate::cv::CvReport;
 
 const WIDTH: f64 = 720.0;
 const HEIGHT: f64 = 400.0;
@@ -78,12 +78,8 @@ pub fn grid_scores_svg(title: &str, report: &CvReport) -> String {
     let (low, high) = range(&spans);
     let n = rows.len().max(1) as f64;
     let (x, y) = scales((0.0, n), (low, high));
-    let label = match report.scoring {
-        Scoring::Accuracy => "mean accuracy ± std",
-        Scoring::Loss => "mean loss ± std",
-        Scoring::R2 => "mean R² ± std",
-    };
-    let mut svg = frame(title, "grid point, best first (rank)", label);
+    let label = format!("mean {} ± std", report.scoring.name());
+    let mut svg = frame(title, "grid point, best first (rank)", &label);
     axes(&mut svg, (0.0, 0.0), (low, high), &x, &y, false);
     for (i, r) in rows.iter().enumerate() {
         let centre = x(i as f64 + 0.5);

@@ -329,6 +329,7 @@ fn search(grid: ParamGrid, folds: Folds, seed: u64, execution: CvExecution) -> G
         },
         execution,
         preprocess: Default::default(),
+        scoring: None,
     }
 }
 

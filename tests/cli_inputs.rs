@@ -66,7 +66,9 @@ fn run_with_stdin(args: &[&str], stdin: Option<&[u8]>) -> Output {
         })
     });
     let out = child.wait_with_output().unwrap();
-    writer.map(|w| w.join().unwrap());
+    if let Some(w) = writer {
+        w.join().unwrap();
+    }
     out
 }
 

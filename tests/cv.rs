@@ -134,6 +134,7 @@ fn search(lrs: Vec<f32>, seed: u64) -> GridSearchCv {
         },
         execution: CvExecution::default(),
         preprocess: Default::default(),
+        scoring: None,
     }
 }
 

@@ -64,6 +64,7 @@ fn search(lrs: Vec<f32>, folds: Folds, execution: CvExecution) -> GridSearchCv {
         },
         execution,
         preprocess: Default::default(),
+        scoring: None,
     }
 }
 

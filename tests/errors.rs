@@ -110,6 +110,7 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
         base: config.clone(),
         execution: CvExecution::default(),
         preprocess: Default::default(),
+        scoring: None,
     };
     let kfold = |n_splits| {
         Folds::KFold(KFold {

@@ -7,6 +7,7 @@
 mod failures;
 mod grid;
 mod halving;
+mod metrics;
 mod pipeline;
 mod plan;
 mod scored;
@@ -35,6 +36,18 @@ pub enum Scoring {
     /// The coefficient of determination R², higher is better (regression; scikit-learn's
     /// default score for regressors).
     R2,
+    /// The mean of the per-class recalls (classification).
+    BalancedAccuracy,
+    /// The mean of the per-class F1 scores (classification).
+    F1Macro,
+    /// Minus the mean cross-entropy of the predicted class probabilities (classification).
+    NegLogLoss,
+    /// The area under the ROC curve of class 1's probability (two classes).
+    RocAuc,
+    /// Minus the mean squared error, in the targets' units (regression).
+    NegMeanSquaredError,
+    /// Minus the mean absolute error, in the targets' units (regression).
+    NegMeanAbsoluteError,
 }
 
 /// One row of the results table (scikit-learn's `cv_results_`).
@@ -159,6 +172,9 @@ pub struct GridSearchCv {
     /// How [`GridSearchCv::fit_dataset`] prepares a table's columns (imputation, categories,
     /// missing indicators); fitted on each fold's training rows.
     pub preprocess: crate::data::PreprocessOptions,
+    /// What the search ranks by (scikit-learn's `scoring`); None: accuracy for classes, R²
+    /// for an MSE regression, else the loss.
+    pub scoring: Option<Scoring>,
 }
 
 impl Default for GridSearchCv {
@@ -176,6 +192,7 @@ impl Default for GridSearchCv {
             base: TrainConfig::default(),
             execution: CvExecution::default(),
             preprocess: Default::default(),
+            scoring: None,
         }
     }
 }
@@ -382,11 +399,7 @@ impl CvReport {
 
 impl fmt::Display for CvReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let score = match self.scoring {
-            Scoring::Accuracy => "accuracy",
-            Scoring::Loss => "loss",
-            Scoring::R2 => "r2",
-        };
+        let score = self.scoring.name();
         writeln!(
             f,
             "rank  mean {score:<8}  std       fold scores                       params"

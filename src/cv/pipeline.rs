@@ -190,11 +190,14 @@ fn prepared_upload(search: &GridSearchCv, gpu: &Gpu, data: &Dataset, rows: &[usi
         return Ok((refit, GpuDataset::upload(gpu, &whole)?));
     }
     let mut copies = Vec::with_capacity(folds.len() + 1);
+    let mut units = Vec::with_capacity(folds.len() + 1);
     for fold in &folds {
         let fold_prepared = Prepared::fit(data, &fold.train, options, Some(&refit.preprocessor))?;
         copies.push(fold_prepared.transform(data)?);
+        units.push(fold_prepared.target);
     }
     copies.push(whole);
+    units.push(refit.target.clone());
     let stacked = Dataset {
         features: copies.iter().flat_map(|c| c.features.iter().copied()).collect(),
         targets: copies.iter().flat_map(|c| c.targets.iter().copied()).collect(),
@@ -204,7 +207,10 @@ fn prepared_upload(search: &GridSearchCv, gpu: &Gpu, data: &Dataset, rows: &[usi
             .map(|l| std::iter::repeat_n(l.iter().copied(), copies.len()).flatten().collect()),
         ..copies[0].clone()
     };
-    Ok((refit, GpuDataset::upload(gpu, &stacked)?.with_fold_copies(data.len())))
+    Ok((
+        refit,
+        GpuDataset::upload(gpu, &stacked)?.with_fold_copies(data.len(), units),
+    ))
 }
 
 impl CvReport {

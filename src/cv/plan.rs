@@ -48,11 +48,23 @@ impl GridSearchCv {
         for config in &configs {
             config.validate()?;
         }
-        let scoring = match (data.labels().is_some(), self.base.loss) {
-            (true, _) => Scoring::Accuracy,
-            (false, crate::ops::Loss::Mse) => Scoring::R2,
-            (false, _) => Scoring::Loss,
+        let classes = data.labels().is_some();
+        let scoring = match (self.scoring, classes, self.base.loss) {
+            (Some(scoring), _, _) => scoring,
+            (None, true, _) => Scoring::Accuracy,
+            (None, false, crate::ops::Loss::Mse) => Scoring::R2,
+            (None, false, _) => Scoring::Loss,
         };
+        if scoring.for_classes().is_some_and(|c| c != classes)
+            || (scoring == Scoring::RocAuc && data.host_target(0).len() != 2)
+        {
+            let wanted = match scoring {
+                Scoring::RocAuc => "two classes",
+                _ if classes => "a score of classes (accuracy, balanced_accuracy, f1_macro, neg_log_loss, roc_auc)",
+                _ => "a score of values (r2, neg_mean_squared_error, neg_mean_absolute_error)",
+            };
+            return Err(Error::invalid(OP, "scoring", wanted, scoring.name()));
+        }
         let execution = self.execution;
         let mut folds = self.folds.split(data, rows)?;
         let mut refit_rows = rows.to_vec();
@@ -92,7 +104,11 @@ impl GridSearchCv {
         pairs: &[(usize, usize)],
         progress: &mut dyn FnMut(CvProgress),
     ) -> Result<Scored> {
-        let mut scored = Scored::new(plan.points.len(), plan.folds.len(), plan.scoring);
+        let mut scored = Scored::new(
+            plan.points.len(),
+            plan.folds.len(),
+            (plan.scoring, plan.configs[0].loss),
+        );
         let setup = (plan.folds.as_slice(), plan.configs.as_slice());
         match plan.execution {
             CvExecution::Sequential => scored.sequential(data, setup, pairs, progress)?,

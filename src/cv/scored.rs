@@ -17,8 +17,8 @@ pub(super) fn rank(results: &mut [CvResult], scoring: Scoring) -> Vec<usize> {
     order.sort_by(|&a, &b| {
         let (x, y) = (results[a].mean, results[b].mean);
         let by_score = match (x.is_nan(), y.is_nan(), scoring) {
-            (false, false, Scoring::Accuracy | Scoring::R2) => y.total_cmp(&x),
-            (false, false, Scoring::Loss) => x.total_cmp(&y),
+            (false, false, scoring) if scoring.higher_is_better() => y.total_cmp(&x),
+            (false, false, _) => x.total_cmp(&y),
             (x_nan, y_nan, _) => x_nan.cmp(&y_nan),
         };
         by_score.then(a.cmp(&b))
@@ -27,27 +27,6 @@ pub(super) fn rank(results: &mut [CvResult], scoring: Scoring) -> Vec<usize> {
         results[i].rank = rank + 1;
     }
     order
-}
-
-/// R² over `rows` from the mean MSE loss there (½ Σ_j (y − t)² per row, so the residual sum
-/// of squares is 2 · loss · rows) and the targets' spread, summed over outputs: scikit-learn's
-/// `r2_score` for one output, its variance-weighted average for several. A constant target
-/// scores 1 when fitted exactly, else 0, as scikit-learn.
-fn r2_from_loss(loss: f32, data: &GpuDataset, rows: &[usize]) -> f32 {
-    let outputs = data.host_target(rows[0]).len();
-    let total: f64 = (0..outputs)
-        .map(|j| {
-            let values = || rows.iter().map(move |&r| data.host_target(r)[j] as f64);
-            let mean = values().sum::<f64>() / rows.len() as f64;
-            values().map(|v| (v - mean).powi(2)).sum::<f64>()
-        })
-        .sum();
-    let residual = 2.0 * loss as f64 * rows.len() as f64;
-    match (total > 0.0, residual > 0.0) {
-        (true, _) => (1.0 - residual / total) as f32,
-        (false, false) => 1.0,
-        (false, true) => 0.0,
-    }
 }
 
 /// The fold scores of every grid point as the search trains them: `fold_scores[p][k]` for
@@ -60,6 +39,8 @@ pub(super) struct Scored {
     pub failures: Vec<Vec<Option<String>>>,
     pub jobs: Vec<CvJob>,
     pub scoring: Scoring,
+    /// The models' loss (how outputs become class probabilities).
+    pub loss: crate::ops::Loss,
     first_error: Option<((usize, usize), Error)>,
 }
 
@@ -68,8 +49,9 @@ pub(super) struct Scored {
 pub(super) type Ranked = (Vec<CvResult>, Vec<CvJob>, Vec<usize>);
 
 impl Scored {
-    pub(super) fn new(points: usize, folds: usize, scoring: Scoring) -> Self {
+    pub(super) fn new(points: usize, folds: usize, (scoring, loss): (Scoring, crate::ops::Loss)) -> Self {
         Scored {
+            loss,
             fold_scores: vec![vec![0.0; folds]; points],
             fit_times: vec![vec![0.0; folds]; points],
             failures: vec![vec![None; folds]; points],
@@ -131,12 +113,13 @@ impl Scored {
         Ok(())
     }
 
-    fn score(&self, scores: crate::train::Scores, data: &GpuDataset, held_out: &[usize]) -> f32 {
-        match self.scoring {
-            Scoring::Accuracy => scores.accuracy.unwrap_or(0.0),
-            Scoring::Loss => scores.loss,
-            Scoring::R2 => r2_from_loss(scores.loss, data, held_out),
-        }
+    fn score(
+        &self,
+        (scores, outputs): &(crate::train::Scores, Vec<f32>),
+        data: &GpuDataset,
+        held_out: &[usize],
+    ) -> f32 {
+        super::metrics::score(self.scoring, scores, outputs, data, held_out, self.loss)
     }
 
     /// Every (point, fold) model of `pairs` trained and scored on its own; one that diverges
@@ -161,7 +144,8 @@ impl Scored {
             match trained {
                 Ok(model) => {
                     let held_out = &folds[k].validation;
-                    self.fold_scores[p][k] = self.score(model.evaluate(data, held_out)?, data, held_out)
+                    let evaluated = evaluate_stack(data, model.mlp(), &[held_out])?;
+                    self.fold_scores[p][k] = evaluated.first().map_or(f32::NAN, |e| self.score(e, data, held_out))
                 }
                 Err(error) => self.training_failed((p, k), error)?,
             }
@@ -256,7 +240,7 @@ impl Scored {
             .zip(evaluate_stack(data, &stack.mlp, &held_out)?)
             .zip(&held_out)
         {
-            self.fold_scores[p][k] = self.score(scores, data, rows);
+            self.fold_scores[p][k] = self.score(&scores, data, rows);
         }
         Ok(())
     }

@@ -156,7 +156,11 @@ impl GridSearchCv {
     pub fn merge_shards(&self, data: &GpuDataset, rows: &[usize], shards: &[ShardScores]) -> Result<CvReport> {
         const OP: &str = "GridSearchCv::merge_shards";
         let plan = self.plan(data, rows)?;
-        let mut scored = Scored::new(plan.points.len(), plan.folds.len(), plan.scoring);
+        let mut scored = Scored::new(
+            plan.points.len(),
+            plan.folds.len(),
+            (plan.scoring, plan.configs[0].loss),
+        );
         let mut seen = vec![vec![false; plan.folds.len()]; plan.points.len()];
         for shard in shards {
             let same = (shard.points, shard.folds, shard.scoring, shard.grid_fingerprint)
@@ -231,11 +235,7 @@ impl ShardScores {
     /// that trained). Written whole to a temporary file, then renamed.
     pub fn write(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let scoring = match self.scoring {
-            Scoring::Accuracy => "accuracy",
-            Scoring::Loss => "loss",
-            Scoring::R2 => "r2",
-        };
+        let scoring = self.scoring.name();
         let mut text = format!(
             "# wgpu-mlp shard {}/{} points={} folds={} scoring={scoring} grid={:016x}\n",
             self.shard.index, self.shard.count, self.points, self.folds, self.grid_fingerprint
@@ -275,12 +275,8 @@ impl ShardScores {
         }
         let value = |field, key: &str| value(field, key).ok_or_else(|| bad(1, &format!("expected {key}")));
         let number = |text: &str| text.parse::<usize>().map_err(|_| bad(1, "expected a count"));
-        let scoring = match value(scoring, "scoring=")? {
-            "accuracy" => Scoring::Accuracy,
-            "loss" => Scoring::Loss,
-            "r2" => Scoring::R2,
-            _ => return Err(bad(1, "expected scoring=accuracy or loss")),
-        };
+        let scoring = Scoring::from_name(value(scoring, "scoring=")?)
+            .ok_or_else(|| bad(1, "expected scoring=<a score's name>"))?;
         let grid_fingerprint =
             u64::from_str_radix(value(grid, "grid=")?, 16).map_err(|_| bad(1, "expected grid=<hex>"))?;
         let (models, failures) = read_rows(body, &bad)?;

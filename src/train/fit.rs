@@ -404,13 +404,9 @@ pub(crate) fn train_stack(
 }
 
 /// Scores each model of a trained stack on its own rows (`rows[m]` for model m).
-pub(crate) fn evaluate_stack(data: &GpuDataset, mlp: &Mlp, rows: &[&[usize]]) -> Result<Vec<Scores>> {
+pub(crate) fn evaluate_stack(data: &GpuDataset, mlp: &Mlp, rows: &[&[usize]]) -> Result<Vec<(Scores, Vec<f32>)>> {
     for rows in rows {
         data.check_rows("evaluate", "rows", rows)?;
     }
-    Ok(Evaluation::new(data, mlp, rows)?
-        .run(mlp)?
-        .into_iter()
-        .map(|(scores, _)| scores)
-        .collect())
+    Evaluation::new(data, mlp, rows)?.run(mlp)
 }

@@ -45,6 +45,9 @@ pub struct GpuDataset {
     /// Set when the rows are K+1 copies of an n-row table, copy k preprocessed on the
     /// training rows of fold k and the last on all training rows: the n of a row.
     fold_copies: Option<usize>,
+    /// Per copy (one without copies), the standardisation its targets went through, if any:
+    /// errors are reported in the targets' own units.
+    target_units: Vec<Option<Scaler>>,
 }
 
 impl GpuDataset {
@@ -69,13 +72,31 @@ impl GpuDataset {
             n_outputs: data.n_outputs,
             host_targets: data.targets.clone(),
             fold_copies: None,
+            target_units: vec![None],
         })
     }
 
     /// Marks the rows as K+1 copies of an `n`-row table (see [`GpuDataset::fold_copies`]).
-    pub(crate) fn with_fold_copies(mut self, n: usize) -> Self {
+    pub(crate) fn with_fold_copies(mut self, n: usize, target_units: Vec<Option<Scaler>>) -> Self {
         self.fold_copies = Some(n);
+        self.target_units = target_units;
         self
+    }
+
+    /// The errors `outputs − targets` of row `row`, in the targets' own units.
+    pub(crate) fn in_target_units(&self, row: usize, outputs: &[f32]) -> Vec<f64> {
+        let copy = self.fold_copies.map_or(0, |n| row / n.max(1));
+        let units = self.target_units.get(copy).and_then(Option::as_ref);
+        let back = |v: f32, j: usize| match units {
+            Some(u) => (v / u.scale()[j] + u.shift()[j]) as f64,
+            None => v as f64,
+        };
+        outputs
+            .iter()
+            .zip(self.host_target(row))
+            .enumerate()
+            .map(|(j, (&y, &t))| back(y, j) - back(t, j))
+            .collect()
     }
 
     /// Where the rows are K+1 copies of an n-row table (copy k preprocessed on the training

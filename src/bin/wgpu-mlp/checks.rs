@@ -78,7 +78,9 @@ pub fn read_test_file(
     let mut test = Dataset::from_csv_path(file, &options).map_err(|e| match e {
         wgpu_mlp::Error::Data { message, .. } if message.starts_with("--features") => format!(
             "--test-data {file} must be laid out as the training file: {}",
-            message.trim_start_matches("--features ").replace("no such column", "a training column it lacks")
+            message
+                .trim_start_matches("--features ")
+                .replace("no such column", "a training column it lacks")
         ),
         other => other.to_string(),
     })?;

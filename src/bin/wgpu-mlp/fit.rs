@@ -36,6 +36,14 @@ pub fn command() -> Command {
         )
         .arg(flag("regression", "The label is a real value (default: classes)"))
         .args(super::table::args())
+        .arg(
+            value(
+                "scoring",
+                "NAME",
+                "What the search ranks by: accuracy (default for classes), balanced_accuracy, f1_macro, neg_log_loss, roc_auc (two classes), r2 (default for --regression), neg_mean_squared_error, neg_mean_absolute_error",
+            )
+            .value_parser(|t: &str| wgpu_mlp::Scoring::from_name(t).ok_or_else(|| format!("unknown score {t:?}"))),
+        )
         .args(grid_args())
         .arg(
             value(
@@ -250,7 +258,7 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
     let best_point = report.best_params().clone();
     let cv_score = format!(
         "{} {:.4} ± {:.4} over {} folds",
-        format!("{:?}", report.scoring).to_lowercase(),
+        report.scoring.name(),
         report.results[report.best_index].mean,
         report.results[report.best_index].std,
         search.folds.n_splits()
@@ -422,6 +430,7 @@ fn search(args: &ArgMatches, classification: bool, seed: u64, n_train: usize) ->
         base,
         execution,
         preprocess: super::table::preprocess(args),
+        scoring: args.get_one::<wgpu_mlp::Scoring>("scoring").copied(),
     })
 }
 

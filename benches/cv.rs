@@ -53,6 +53,8 @@ fn cv(c: &mut Criterion) {
         execution,
         preprocess: Default::default(),
         scoring: None,
+        class_weight: Default::default(),
+        sample_weight: None,
     };
 
     let mut group = c.benchmark_group("cv_digits_5_folds_x_8_points");

@@ -164,6 +164,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         execution,
         preprocess: Default::default(),
         scoring: None,
+        class_weight: Default::default(),
+        sample_weight: None,
     };
     if let Some(factor) = halving {
         return run_halving(

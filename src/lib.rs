@@ -57,8 +57,8 @@ pub mod train;
 pub mod workloads;
 
 pub use cv::{
-    CvExecution, CvJob, CvProgress, CvReport, CvResult, Folds, GridSearchCv, HalvingGridSearchCv, HalvingReport,
-    HalvingRound, Hyperparams, KFold, ParamGrid, Scoring, Shard, ShardScores, StratifiedKFold,
+    ClassWeight, CvExecution, CvJob, CvProgress, CvReport, CvResult, Folds, GridSearchCv, HalvingGridSearchCv,
+    HalvingReport, HalvingRound, Hyperparams, KFold, ParamGrid, Scoring, Shard, ShardScores, StratifiedKFold,
 };
 pub use data::{CsvOptions, Dataset, FeatureRows, LabelColumn, Scaler, Scaling, Schema, Task};
 pub use error::{Error, Result};

@@ -330,6 +330,8 @@ fn search(grid: ParamGrid, folds: Folds, seed: u64, execution: CvExecution) -> G
         execution,
         preprocess: Default::default(),
         scoring: None,
+        class_weight: Default::default(),
+        sample_weight: None,
     }
 }
 

@@ -135,6 +135,8 @@ fn search(lrs: Vec<f32>, seed: u64) -> GridSearchCv {
         execution: CvExecution::default(),
         preprocess: Default::default(),
         scoring: None,
+        class_weight: Default::default(),
+        sample_weight: None,
     }
 }
 

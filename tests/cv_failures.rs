@@ -65,6 +65,8 @@ fn search(lrs: Vec<f32>, folds: Folds, execution: CvExecution) -> GridSearchCv {
         execution,
         preprocess: Default::default(),
         scoring: None,
+        class_weight: Default::default(),
+        sample_weight: None,
     }
 }
 

@@ -111,6 +111,8 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
         execution: CvExecution::default(),
         preprocess: Default::default(),
         scoring: None,
+        class_weight: Default::default(),
+        sample_weight: None,
     };
     let kfold = |n_splits| {
         Folds::KFold(KFold {

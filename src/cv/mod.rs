@@ -175,6 +175,25 @@ pub struct GridSearchCv {
     /// What the search ranks by (scikit-learn's `scoring`); None: accuracy for classes, R²
     /// for an MSE regression, else the loss.
     pub scoring: Option<Scoring>,
+    /// How [`GridSearchCv::fit_dataset`] weights each class in the loss (scikit-learn's
+    /// `class_weight`; softmax cross-entropy only).
+    pub class_weight: ClassWeight,
+    /// A weight per row of the data set given to [`GridSearchCv::fit_dataset`]
+    /// (scikit-learn's `sample_weight`; softmax cross-entropy only), times the class weight.
+    pub sample_weight: Option<Vec<f32>>,
+}
+
+/// scikit-learn's `class_weight`: each row's loss multiplied by its class's weight.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum ClassWeight {
+    /// Every class weighs 1 (the default).
+    #[default]
+    Uniform,
+    /// `n_rows / (n_classes · n_rows_of_class)`, counted on the rows each model trains on:
+    /// rare classes weigh more.
+    Balanced,
+    /// One weight per class, in class order.
+    Given(Vec<f32>),
 }
 
 impl Default for GridSearchCv {
@@ -193,6 +212,8 @@ impl Default for GridSearchCv {
             execution: CvExecution::default(),
             preprocess: Default::default(),
             scoring: None,
+            class_weight: ClassWeight::Uniform,
+            sample_weight: None,
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The search from a data set on the host: features standardised on the training rows, the
 //! data uploaded once, the refit model handed back as a whole fitted pipeline.
 
-use super::{CvProgress, CvReport, GridSearchCv, Shard, ShardScores};
-use crate::data::{Dataset, PreprocessOptions, Preprocessor, Scaler};
+use super::{ClassWeight, CvProgress, CvReport, GridSearchCv, Shard, ShardScores};
+use crate::data::{Dataset, Preprocessor, Scaler};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::train::{GpuDataset, Model};
@@ -76,7 +76,7 @@ impl GridSearchCv {
         point: &super::Hyperparams,
     ) -> Result<Model> {
         data.validate()?;
-        let prepared = Prepared::fit(data, rows, &self.preprocess, None)?;
+        let prepared = Prepared::fit(self, data, rows, None)?;
         let on_gpu = GpuDataset::upload(gpu, &prepared.transform(data)?)?;
         let model = crate::train::fit(&on_gpu, rows, None, &self.config(point))?;
         prepared.attach(model, data)
@@ -103,17 +103,85 @@ fn on_host(
 struct Prepared {
     preprocessor: Preprocessor,
     target: Option<Scaler>,
+    /// Each class's loss weight, for one-hot targets (softmax cross-entropy takes targets
+    /// scaled by w as its loss and gradient times w).
+    class_weights: Option<Vec<f32>>,
+    /// Each row's loss weight (times its class's).
+    sample_weights: Option<Vec<f32>>,
+}
+
+/// The rows' weights, checked: one finite weight ≥ 0 per row of `data`.
+fn sample_weights(data: &Dataset, weights: Option<&[f32]>) -> Result<Option<Vec<f32>>> {
+    match weights {
+        None => Ok(None),
+        Some(w) if w.len() == data.len() && w.iter().all(|v| v.is_finite() && *v >= 0.0) => Ok(Some(w.to_vec())),
+        Some(w) => Err(Error::invalid(
+            "GridSearchCv",
+            "sample_weight",
+            format!("{} finite weights ≥ 0, one per row of the data set", data.len()),
+            format!("{} weights", w.len()),
+        )),
+    }
+}
+
+/// The weight of each class on `rows` under `class_weight`.
+fn class_weights(data: &Dataset, rows: &[usize], class_weight: &ClassWeight) -> Result<Option<Vec<f32>>> {
+    let (Some(labels), k) = (&data.labels, data.n_outputs) else {
+        return match class_weight {
+            ClassWeight::Uniform => Ok(None),
+            _ => Err(Error::invalid(
+                "GridSearchCv",
+                "class_weight",
+                "Uniform for a regression",
+                "class weights",
+            )),
+        };
+    };
+    match class_weight {
+        ClassWeight::Uniform => Ok(None),
+        ClassWeight::Given(weights) if weights.len() == k && weights.iter().all(|w| w.is_finite() && *w >= 0.0) => {
+            Ok(Some(weights.clone()))
+        }
+        ClassWeight::Given(weights) => Err(Error::invalid(
+            "GridSearchCv",
+            "class_weight",
+            format!("{k} finite weights ≥ 0, one per class"),
+            format!("{weights:?}"),
+        )),
+        ClassWeight::Balanced => {
+            let mut counts = vec![0usize; k];
+            rows.iter().for_each(|&r| counts[labels[r]] += 1);
+            let present = counts.iter().filter(|&&c| c > 0).count().max(1);
+            let weight = |c: usize| {
+                if c > 0 {
+                    rows.len() as f32 / (present as f32 * c as f32)
+                } else {
+                    0.0
+                }
+            };
+            Ok(Some(counts.iter().map(|&c| weight(c)).collect()))
+        }
+    }
 }
 
 impl Prepared {
     /// Fitted on `rows`; with `layout`, its column layout kept (see
     /// [`Preprocessor::fit_with_layout`]).
-    fn fit(
-        data: &Dataset,
-        rows: &[usize],
-        options: &PreprocessOptions,
-        layout: Option<&Preprocessor>,
-    ) -> Result<Prepared> {
+    fn fit(search: &GridSearchCv, data: &Dataset, rows: &[usize], layout: Option<&Preprocessor>) -> Result<Prepared> {
+        let options = &search.preprocess;
+        let mut class_weights = class_weights(data, rows, &search.class_weight)?;
+        let sample_weights = sample_weights(data, search.sample_weight.as_deref())?;
+        if sample_weights.is_some() && class_weights.is_none() {
+            class_weights = Some(vec![1.0; data.n_outputs]);
+        }
+        if class_weights.is_some() && search.base.loss != crate::ops::Loss::SoftmaxCrossEntropy {
+            return Err(Error::invalid(
+                "GridSearchCv",
+                "class_weight",
+                "the cross_entropy loss (class and sample weights scale its targets)",
+                search.base.loss.name(),
+            ));
+        }
         let target = match data.labels {
             Some(_) => None,
             None => Some(target_scaler(data, rows)?),
@@ -122,12 +190,26 @@ impl Prepared {
             Some(layout) => Preprocessor::fit_with_layout(data, rows, options, layout)?,
             None => Preprocessor::fit(data, rows, options)?,
         };
-        Ok(Prepared { preprocessor, target })
+        Ok(Prepared {
+            preprocessor,
+            target,
+            class_weights,
+            sample_weights,
+        })
     }
 
     /// `data` as the network sees it: features transformed, regression targets standardised.
     fn transform(&self, data: &Dataset) -> Result<Dataset> {
         let mut out = self.preprocessor.transform(data)?;
+        if let (Some(weights), Some(labels)) = (&self.class_weights, &data.labels) {
+            let k = out.n_outputs;
+            for (row, &label) in labels.iter().enumerate() {
+                let weight = weights[label] * self.sample_weights.as_ref().map_or(1.0, |w| w[row]);
+                out.targets[row * k..(row + 1) * k]
+                    .iter_mut()
+                    .for_each(|t| *t *= weight);
+            }
+        }
         if let Some(target) = &self.target {
             let o = out.n_outputs;
             for (i, t) in out.targets.iter_mut().enumerate() {
@@ -181,8 +263,7 @@ fn target_scaler(data: &Dataset, rows: &[usize]) -> Result<Scaler> {
 /// the folds as well. The preparation the refit model keeps is returned.
 fn prepared_upload(search: &GridSearchCv, gpu: &Gpu, data: &Dataset, rows: &[usize]) -> Result<(Prepared, GpuDataset)> {
     data.validate()?;
-    let options = &search.preprocess;
-    let refit = Prepared::fit(data, rows, options, None)?;
+    let refit = Prepared::fit(search, data, rows, None)?;
     let whole = refit.transform(data)?;
     let folds = search.folds.split_host(data.labels.as_deref(), rows)?;
     let bytes = (folds.len() + 1) * data.len() * (whole.n_features + whole.n_outputs) * 4;
@@ -192,7 +273,7 @@ fn prepared_upload(search: &GridSearchCv, gpu: &Gpu, data: &Dataset, rows: &[usi
     let mut copies = Vec::with_capacity(folds.len() + 1);
     let mut units = Vec::with_capacity(folds.len() + 1);
     for fold in &folds {
-        let fold_prepared = Prepared::fit(data, &fold.train, options, Some(&refit.preprocessor))?;
+        let fold_prepared = Prepared::fit(search, data, &fold.train, Some(&refit.preprocessor))?;
         copies.push(fold_prepared.transform(data)?);
         units.push(fold_prepared.target);
     }

@@ -37,6 +37,14 @@ pub fn command() -> Command {
         .arg(flag("regression", "The label is a real value (default: classes)"))
         .args(super::table::args())
         .arg(
+            Arg::new("class-weight-balanced")
+                .long("class-weight")
+                .value_name("balanced")
+                .value_parser(["balanced"])
+                .action(ArgAction::Set)
+                .help("Weight each class by n_rows / (n_classes · its rows) in the loss (scikit-learn's class_weight='balanced')"),
+        )
+        .arg(
             value(
                 "scoring",
                 "NAME",
@@ -65,7 +73,7 @@ pub fn command() -> Command {
             value(
                 "early-stopping",
                 "N|off",
-                "Patience in epochs on a 10% hold-out, or off (then CV stacks models)",
+                "Patience in epochs on a 10% hold-out of each model's rows, or off (scikit-learn's MLP default; ours is on because it keeps the default network from overfitting small regression tables)",
             )
             .default_value("10")
             .value_parser(patience),
@@ -431,6 +439,11 @@ fn search(args: &ArgMatches, classification: bool, seed: u64, n_train: usize) ->
         execution,
         preprocess: super::table::preprocess(args),
         scoring: args.get_one::<wgpu_mlp::Scoring>("scoring").copied(),
+        class_weight: match args.get_one::<String>("class-weight-balanced") {
+            Some(_) => wgpu_mlp::ClassWeight::Balanced,
+            None => wgpu_mlp::ClassWeight::Uniform,
+        },
+        sample_weight: None,
     })
 }
 

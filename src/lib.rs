@@ -42,6 +42,7 @@ mod graph;
 mod kernels;
 mod layer;
 pub mod mlp;
+pub mod onnx;
 mod ops;
 pub mod optim;
 mod params;

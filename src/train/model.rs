@@ -269,6 +269,12 @@ impl Model {
         self.preprocessor.as_ref()
     }
 
+    /// The standardisation of a regression's targets, if any (see
+    /// [`Model::with_target_scaler`]).
+    pub fn target_scaler(&self) -> Option<&Scaler> {
+        self.target_scaler.as_ref()
+    }
+
     /// Attaches the standardisation of a regression's targets (fitted on its training rows):
     /// [`Model::predict`] maps the network's outputs back to the targets' units.
     pub fn with_target_scaler(mut self, scaler: Scaler) -> Result<Model> {

@@ -9,6 +9,7 @@
 //! Exit status: 0 done, 1 bad input or a failure (the message on stderr), 2 a usage error.
 
 mod checks;
+mod export;
 mod fit;
 mod info;
 mod messages;
@@ -44,6 +45,7 @@ fn main() {
         Some(("fit", args)) => fit::run(args),
         Some(("predict", args)) => predict::run(args),
         Some(("info", args)) => info::run(args),
+        Some(("export", args)) => export::run(args),
         _ => Err("a subcommand is needed: fit, predict or info (see --help)".into()),
     };
     if let Err(e) = outcome {
@@ -63,6 +65,7 @@ fn cli() -> Command {
         .arg_required_else_help(true)
         .subcommand(fit::command())
         .subcommand(predict::command())
+        .subcommand(export::command())
         .subcommand(info::command())
 }
 

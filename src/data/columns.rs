@@ -97,7 +97,7 @@ fn infer_kind(table: &Table, j: usize, options: &CsvOptions, forced: (&[usize], 
         return Err(data_error(
             &table.name,
             line,
-            j + 1,
+            table.file_column(j),
             format!(
                 "{} holds numbers but {} in {} of {count} rows: if it marks a missing value add it to --na-values; \
                  to read the column as categories use --categorical{}",

@@ -11,6 +11,9 @@ use super::labels::{class_labels, regression_targets};
 use super::{CsvOptions, Dataset, LabelColumn, Schema, Task, data_error, shown};
 use crate::error::{Error, Result};
 
+/// The most a data file may hold (a limit that keeps an endless stream from taking all memory).
+const MAX_FILE_BYTES: u64 = 4 << 30;
+
 /// Cells read as a missing value (pandas' defaults that matter in practice).
 pub(crate) const MISSING: [&str; 7] = ["", "NA", "N/A", "NaN", "nan", "null", "?"];
 
@@ -68,13 +71,27 @@ pub(crate) fn read_file(path: &Path) -> Result<(String, Vec<u8>)> {
     };
     if name == "-" {
         let mut bytes = Vec::new();
-        std::io::stdin().lock().read_to_end(&mut bytes).map_err(io)?;
+        std::io::stdin()
+            .lock()
+            .take(MAX_FILE_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
         return Ok(("standard input".into(), bytes));
     }
     if path.is_dir() {
         return Err(data_error(&name, 0, 0, "is a folder, not a CSV file"));
     }
-    let bytes = std::fs::read(path).map_err(io)?;
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(data_error(
+            &name,
+            0,
+            0,
+            "is larger than 4 GiB (or endless, like /dev/zero): not read",
+        ));
+    }
     Ok((name, bytes))
 }
 
@@ -110,8 +127,27 @@ fn detect_delimiter(text: &[u8]) -> u8 {
         .unwrap_or(b',')
 }
 
+/// The 1-based line of byte `at`: line ends are `\n`, `\r\n` or a lone `\r`.
+fn line_at(text: &[u8], at: u64) -> u64 {
+    let before = &text[..(at as usize).min(text.len())];
+    let ends = before
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' || (b == b'\r' && before.get(i + 1) != Some(&b'\n')))
+        .count();
+    ends as u64 + 1
+}
+
 /// Every non-blank record, as (1-based line, cells), all of the same width.
 fn read_rows(text: &[u8], name: &str, delimiter: u8) -> Result<Vec<(u64, Vec<String>)>> {
+    if let Some(at) = text.iter().position(|&b| b == 0) {
+        return Err(data_error(
+            name,
+            line_at(text, at as u64),
+            0,
+            "holds NUL bytes: not a text CSV file (UTF-16? save it as UTF-8)",
+        ));
+    }
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .delimiter(delimiter)
@@ -122,10 +158,14 @@ fn read_rows(text: &[u8], name: &str, delimiter: u8) -> Result<Vec<(u64, Vec<Str
     let mut width = None;
     for record in reader.records() {
         let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            data_error(name, line, 0, format!("unreadable CSV: {e}"))
+            let line = e.position().map_or(0, |p| line_at(text, p.byte()));
+            let why = match e.kind() {
+                csv::ErrorKind::Utf8 { .. } => "not UTF-8 text (save the file as UTF-8)".to_string(),
+                _ => format!("unreadable CSV ({e})"),
+            };
+            data_error(name, line, 0, why)
         })?;
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| line_at(text, p.byte()));
         if record.len() == 1 && record[0].is_empty() {
             continue; // a blank line
         }
@@ -241,6 +281,9 @@ pub(crate) struct Table {
     pub header_line: u64,
     pub rows: Vec<(u64, Vec<String>)>,
     pub notes: Vec<String>,
+    /// Each column's 0-based position in the file as written (columns dropped as empty
+    /// shift the others).
+    pub original: Vec<usize>,
 }
 
 impl Table {
@@ -265,7 +308,9 @@ impl Table {
                 "the file has a header but no data rows",
             ));
         }
+        let width = rows[0].1.len();
         Ok(Table {
+            original: (0..width).collect(),
             name: name.to_string(),
             header: raw_header.as_deref().map(unique_names),
             raw_header,
@@ -280,10 +325,14 @@ impl Table {
     }
 
     /// A column's name for messages: its header name, else its 1-based number.
+    pub(crate) fn file_column(&self, j: usize) -> usize {
+        self.original.get(j).map_or(j, |&o| o) + 1
+    }
+
     pub(crate) fn column_name(&self, j: usize) -> String {
         match &self.header {
-            Some(names) if !names[j].is_empty() => format!("column {} ({})", j + 1, shown(&names[j])),
-            _ => format!("column {}", j + 1),
+            Some(names) if !names[j].is_empty() => format!("column {} ({})", self.file_column(j), shown(&names[j])),
+            _ => format!("column {}", self.file_column(j)),
         }
     }
 
@@ -304,6 +353,7 @@ impl Table {
             for header in [&mut self.header, &mut self.raw_header].into_iter().flatten() {
                 header.remove(j);
             }
+            self.original.remove(j);
         }
     }
 
@@ -312,14 +362,21 @@ impl Table {
     fn drop_empty_features(&mut self, options: &CsvOptions) -> Result<usize> {
         let empty = |j: usize| self.rows.iter().all(|r| r.1[j].is_empty());
         let label = match options.label_column {
-            LabelColumn::Last => (0..self.width()).rev().find(|&j| !empty(j)).unwrap_or_default(),
+            // The last column, past trailing delimiters: empty columns without a name.
+            LabelColumn::Last => {
+                let unnamed = |j: usize| self.header.as_ref().is_none_or(|h| h[j].is_empty());
+                (0..self.width())
+                    .rev()
+                    .find(|&j| !(empty(j) && unnamed(j)))
+                    .unwrap_or_default()
+            }
             _ => self.label_at(&options.label_column)?,
         };
         if empty(label) {
             return Err(data_error(
                 &self.name,
                 self.rows[0].0,
-                label + 1,
+                self.file_column(label),
                 format!("the label {} is empty in every row", self.column_name(label)),
             ));
         }
@@ -386,7 +443,7 @@ impl Table {
                     shown(wanted),
                     several
                         .iter()
-                        .map(|j| (j + 1).to_string())
+                        .map(|&j| self.file_column(j).to_string())
                         .collect::<Vec<_>>()
                         .join(" and ")
                 ),
@@ -426,7 +483,7 @@ impl Table {
                 shown(cell)
             )
         };
-        Err(data_error(&self.name, line, j + 1, problem))
+        Err(data_error(&self.name, line, self.file_column(j), problem))
     }
 
     fn into_dataset(self, options: &CsvOptions, label_at: usize) -> Result<Dataset> {
@@ -445,11 +502,12 @@ impl Table {
             return Err(data_error(
                 &self.name,
                 0,
-                label_at + 1,
+                self.file_column(label_at),
                 format!("every row's label in {} is missing", self.column_name(label_at)),
             ));
         }
         let kept_rows = Table {
+            original: self.original.clone(),
             rows: kept.into_iter().cloned().collect(),
             notes: Vec::new(),
             header: self.header.clone(),
@@ -477,13 +535,19 @@ impl Table {
         };
         let (targets, n_outputs, labels, class_names) = match options.task {
             Task::Regression => (
-                regression_targets(&self.name, &column, label_at, &cells)?,
+                regression_targets(&self.name, &column, self.file_column(label_at) - 1, &cells)?,
                 1,
                 None,
                 None,
             ),
             Task::Classification => {
-                let (labels, names) = class_labels(&self.name, &column, label_at, &cells, options.n_classes)?;
+                let (labels, names) = class_labels(
+                    &self.name,
+                    &column,
+                    self.file_column(label_at) - 1,
+                    &cells,
+                    options.n_classes,
+                )?;
                 (
                     super::one_hot(&labels, names.len()),
                     names.len(),

@@ -24,6 +24,32 @@ pub(crate) fn class_labels(
     if let Some(n_classes) = n_classes {
         return fixed_classes(file, at, cells, n_classes);
     }
+    // Whole numbers beyond f64's exact range stay distinct: classes by their exact value.
+    if let Some(whole) = cells
+        .iter()
+        .map(|(_, c)| c.parse::<i128>().ok())
+        .collect::<Option<Vec<i128>>>()
+    {
+        let mut names: Vec<i128> = whole.clone();
+        names.sort();
+        names.dedup();
+        if names.len() > MANY_CLASSES && 2 * names.len() > whole.len() {
+            return Err(data_error(
+                file,
+                0,
+                at + 1,
+                format!(
+                    "the label {column} has {} distinct numbers in {} rows, which looks like a real-valued target: \
+                     add --regression (or, if they are classes, write them as names)",
+                    names.len(),
+                    whole.len()
+                ),
+            ));
+        }
+        let labels = whole.iter().map(|v| names.partition_point(|n| n < v)).collect();
+        let names: Vec<String> = names.iter().map(i128::to_string).collect();
+        return at_least_two(file, column, at, cells.len(), labels, names);
+    }
     let numbers: Option<Vec<f64>> = cells
         .iter()
         .map(|(_, c)| c.parse::<f64>().ok().filter(|v| v.is_finite()))
@@ -32,16 +58,27 @@ pub(crate) fn class_labels(
         Some(values) => numeric_classes(file, column, at, cells, &values)?,
         None => text_classes(cells),
     };
+    at_least_two(file, column, at, cells.len(), labels, names)
+}
+
+/// The classes, if there are two or more.
+fn at_least_two(
+    file: &str,
+    column: &str,
+    at: usize,
+    rows: usize,
+    labels: Vec<usize>,
+    names: Vec<String>,
+) -> Result<(Vec<usize>, Vec<String>)> {
     if names.len() < 2 {
         return Err(data_error(
             file,
             0,
             at + 1,
             format!(
-                "the label {column} holds one class only ({}) in {} row(s): a classifier needs two or more \
+                "the label {column} holds one class only ({}) in {rows} row(s): a classifier needs two or more \
                  (is --label-column right? for a real-valued target add --regression)",
                 names.first().map_or_else(String::new, |n| shown(n)),
-                cells.len()
             ),
         ));
     }

@@ -104,8 +104,29 @@ impl MlpBuilder {
 
     /// Builds the model on `gpu` for mini-batches of `batch` rows.
     pub fn build(self, gpu: &Gpu, batch: usize, optimizer: impl Into<Optimizer>) -> Result<Mlp> {
+        self.check_fits(gpu, "Mlp::build")?;
         let params = self.starting_params("Mlp::build", batch)?;
         self.build_graph(gpu, batch, &[optimizer.into()], &[params])
+    }
+
+    /// Every layer's weights within one binding of `gpu`, checked before any host memory is
+    /// taken for them (a layer of a billion units is refused, not allocated).
+    fn check_fits(&self, gpu: &Gpu, op: &'static str) -> Result<()> {
+        for (l, pair) in self.sizes.windows(2).enumerate() {
+            let bytes = (pair[0] as u64)
+                .checked_mul(pair[1] as u64)
+                .and_then(|n| n.checked_mul(4));
+            let limit = gpu.max_binding_bytes();
+            if bytes.is_none_or(|b| b > limit) {
+                return Err(Error::TooLarge {
+                    op,
+                    what: format!("layer {} weights ({}×{})", l + 1, pair[0], pair[1]),
+                    bytes: bytes.unwrap_or(u64::MAX),
+                    limit,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The checked builder's starting parameters (given, else drawn from its seed).
@@ -141,6 +162,7 @@ impl MlpBuilder {
     /// # Ok::<(), wgpu_mlp::Error>(())
     /// ```
     pub fn build_stack<O: Into<Optimizer> + Copy>(self, gpu: &Gpu, batch: usize, optimizers: &[O]) -> Result<Mlp> {
+        self.check_fits(gpu, "Mlp::build_stack")?;
         let params = self.starting_params("Mlp::build_stack", batch)?;
         if optimizers.is_empty() {
             return Err(Error::invalid(
@@ -161,6 +183,7 @@ impl MlpBuilder {
     /// and trains with `optimizers[m]`. Always the general step.
     pub(crate) fn build_stacked(self, gpu: &Gpu, batch: usize, seeds: &[u64], optimizers: &[Optimizer]) -> Result<Mlp> {
         self.validate()?;
+        self.check_fits(gpu, "Mlp::build")?;
         if batch == 0 {
             return Err(Error::invalid("Mlp::build", "batch size", "at least 1", 0));
         }

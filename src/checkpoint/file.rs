@@ -207,6 +207,13 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     if path.is_dir() {
         return Err(checkpoint_error(path, "is a folder: give a file name to save to"));
     }
+    // Renaming over a device or a pipe would replace it (as root, /dev/null itself).
+    if std::fs::symlink_metadata(path).is_ok_and(|m| !m.is_file() && !m.file_type().is_symlink()) {
+        return Err(checkpoint_error(
+            path,
+            "is not a regular file (a device or a pipe): give a file name to save to",
+        ));
+    }
     remove_stale_temporaries(dir, &file_name);
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let result = (|| {

@@ -171,7 +171,15 @@ impl MlpParts {
             .split(',')
             .map(|s| s.parse::<usize>().ok().filter(|&n| n > 0))
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| checkpoint_error(path, format!("sizes = {:?}", file.metadata.get("sizes"))))?;
+            .ok_or_else(|| {
+                checkpoint_error(
+                    path,
+                    format!(
+                        "the layer sizes {:?} are not whole numbers ≥ 1: the file is damaged",
+                        file.metadata.get("sizes").map_or("(missing)", String::as_str)
+                    ),
+                )
+            })?;
         if sizes.len() < 2 {
             return Err(checkpoint_error(
                 path,

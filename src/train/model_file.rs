@@ -72,6 +72,11 @@ impl PipelineParts {
             (None, None) => None,
             _ => return Err(bad("the target scaling")),
         };
+        if let (Some(p), Some(schema)) = (&preprocessor, &schema)
+            && !schema.feature_kinds.is_empty()
+        {
+            check_steps_fit_kinds(path, p, &schema.feature_kinds)?;
+        }
         if preprocessor.is_some() && scaler.is_some() {
             return Err(checkpoint_error(
                 path,
@@ -99,7 +104,10 @@ fn read_schema(file: &CheckpointFile, path: &Path, inputs: usize, has_classes: b
         other => {
             return Err(checkpoint_error(
                 path,
-                format!("task {other:?} is not classification or regression"),
+                format!(
+                    "task {:?} is not classification or regression",
+                    other.unwrap_or("(missing)")
+                ),
             ));
         }
     };
@@ -132,6 +140,22 @@ fn read_schema(file: &CheckpointFile, path: &Path, inputs: usize, has_classes: b
         Some(text) => Some(text.parse::<usize>().map_err(|_| bad("n_columns"))?),
         None => None,
     };
+    if let Some(names) = &feature_names {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = names.iter().find(|n| !seen.insert(n.as_str())) {
+            return Err(checkpoint_error(
+                path,
+                format!("the feature name {twice:?} is listed twice: the file is inconsistent"),
+            ));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    if feature_columns.iter().any(|c| !seen.insert(*c)) {
+        return Err(checkpoint_error(
+            path,
+            "a training-file column is listed twice: the file is inconsistent",
+        ));
+    }
     let width_ok = |len: usize| len == 0 || len == inputs;
     if !width_ok(feature_kinds.len())
         || !width_ok(feature_columns.len())
@@ -221,4 +245,36 @@ fn read_preprocessor(file: &CheckpointFile, path: &Path, inputs: usize) -> Resul
         ));
     }
     Ok(Some(preprocessor))
+}
+
+/// Each preprocessing step of the kind of its column, its categories among the column's.
+fn check_steps_fit_kinds(path: &Path, preprocessor: &Preprocessor, kinds: &[FeatureKind]) -> Result<()> {
+    for (j, (step, kind)) in preprocessor.columns.iter().zip(kinds).enumerate() {
+        let fits = match (step, kind) {
+            (crate::data::ColumnStep::Numeric { .. }, FeatureKind::Numeric) => true,
+            (
+                crate::data::ColumnStep::Categorical {
+                    slots,
+                    infrequent,
+                    fill,
+                    ..
+                },
+                FeatureKind::Categorical(values),
+            ) => {
+                let known = |c: &u32| (*c as usize) < values.len();
+                slots.iter().chain(infrequent).all(known) && known(fill)
+            }
+            _ => false,
+        };
+        if !fits {
+            return Err(checkpoint_error(
+                path,
+                format!(
+                    "column {}'s preprocessing does not fit its kind or categories: the file is inconsistent",
+                    j + 1
+                ),
+            ));
+        }
+    }
+    Ok(())
 }

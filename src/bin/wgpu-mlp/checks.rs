@@ -10,7 +10,16 @@ use super::messages::{note, warn};
 /// Makes sure `path` can be written before minutes of training: its missing folders are
 /// created, and a probe file is written and removed beside it.
 pub fn prepare_output(path: &str, option: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err(format!("{option}: an empty file name"));
+    }
     let path = std::path::Path::new(path);
+    if path.exists() && !path.is_dir() && !path.is_file() {
+        return Err(format!(
+            "{option} {}: is not a regular file (a device or a pipe): give a file name",
+            path.display()
+        ));
+    }
     if path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') {
         return Err(format!("{option} {}: is a folder; give a file name", path.display()));
     }
@@ -25,6 +34,37 @@ pub fn prepare_output(path: &str, option: &str) -> Result<(), String> {
     let probe = dir.join(format!(".{name}.probe-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(|e| format!("{option} {}: cannot write there: {e}", path.display()))?;
     std::fs::remove_file(&probe).ok();
+    Ok(())
+}
+
+/// Where `path` points, for comparing files: the canonical path where it exists, else its
+/// canonical folder joined with its name.
+fn resolved(path: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(path);
+    if let Ok(found) = std::fs::canonicalize(path) {
+        return Some(found);
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    Some(std::fs::canonicalize(dir).ok()?.join(path.file_name()?))
+}
+
+/// Refuses outputs that would overwrite an input or each other: `(option, path)` pairs.
+pub fn distinct_files(outputs: &[(&str, &str)], inputs: &[(&str, &str)]) -> Result<(), String> {
+    for (i, &(option, out)) in outputs.iter().enumerate() {
+        let Some(target) = resolved(out) else { continue };
+        let clash = inputs
+            .iter()
+            .chain(&outputs[..i])
+            .find(|(_, other)| *other != "-" && resolved(other).as_ref() == Some(&target));
+        if let Some((other_option, other)) = clash {
+            return Err(format!(
+                "{option} {out} is the same file as {other_option} {other}: writing it would destroy that file; choose another name"
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -58,6 +98,9 @@ pub fn read_test_file(
     // The training file's columns and kinds, by name (or position without a header).
     let mut options = csv.clone();
     if let Some(schema) = &data.schema {
+        if let Some(label) = schema.label_name.clone().filter(|l| !l.is_empty()) {
+            options.label_column = wgpu_mlp::LabelColumn::Name(label);
+        }
         let refs: Vec<String> = match &schema.feature_names {
             Some(names) => names.clone(),
             None => schema.feature_columns.iter().map(|c| (c + 1).to_string()).collect(),

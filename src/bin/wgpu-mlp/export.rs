@@ -26,6 +26,7 @@ pub fn command() -> Command {
 pub fn run(args: &ArgMatches) -> super::Outcome {
     let model_path = args.get_one::<String>("model").ok_or("MODEL is needed")?;
     let out = args.get_one::<String>("onnx").ok_or("--onnx is needed")?;
+    super::checks::distinct_files(&[("--onnx", out)], &[("MODEL", model_path)])?;
     super::checks::prepare_output(out, "--onnx")?;
     let gpu = Gpu::new()?;
     let model = Model::load(&gpu, model_path)?;

@@ -123,9 +123,12 @@ fn grid_args() -> [Arg; 7] {
             "Hidden layer sizes to try, configurations separated by ';'",
         )
         .value_parser(hidden),
-        value("lr", "LIST", "Learning rates to try, e.g. 0.001,0.01").value_parser(list::<f32>),
-        value("momentum", "LIST", "Momenta (Adam's β₁) to try").value_parser(list::<f32>),
-        value("weight-decay", "LIST", "Weight decays to try").value_parser(list::<f32>),
+        value("lr", "LIST", "Learning rates to try, e.g. 0.001,0.01")
+            .value_parser(|t: &str| bounded(t, |v| v > 0.0, "learning rates above 0")),
+        value("momentum", "LIST", "Momenta (Adam's β₁) to try")
+            .value_parser(|t: &str| bounded(t, |v| (0.0..1.0).contains(&v), "momenta in [0, 1)")),
+        value("weight-decay", "LIST", "Weight decays to try")
+            .value_parser(|t: &str| bounded(t, |v| v >= 0.0, "weight decays of 0 or more")),
         value("epochs", "LIST", "Epoch counts to try (the most, with early stopping)").value_parser(list::<usize>),
         value("batch-size", "LIST", "Batch sizes to try").value_parser(list::<usize>),
         value(
@@ -149,6 +152,15 @@ fn list<T: FromStr>(text: &str) -> Result<Vec<T>, String> {
     text.split(',')
         .map(|v| v.trim().parse().map_err(|_| format!("cannot read {v:?}")))
         .collect()
+}
+
+/// A list of finite numbers that each pass `ok` (`what` says which are allowed).
+fn bounded(text: &str, ok: fn(f32) -> bool, what: &str) -> Result<Vec<f32>, String> {
+    let values: Vec<f32> = list(text)?;
+    match values.iter().find(|v| !v.is_finite() || !ok(**v)) {
+        Some(bad) => Err(format!("expected {what}, got {bad}")),
+        None => Ok(values),
+    }
 }
 
 fn hidden(text: &str) -> Result<Vec<Vec<usize>>, String> {
@@ -192,6 +204,15 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
         csv.task = Task::Regression;
     }
     let output = args.get_one::<String>("output").ok_or("--output")?;
+    let mut outputs = vec![("-o/--output", output.as_str())];
+    outputs.extend(
+        args.get_one::<String>("cv-results")
+            .map(|f| ("--cv-results", f.as_str())),
+    );
+    outputs.extend(args.get_one::<String>("plots").map(|d| ("--plots", d.as_str())));
+    let mut inputs = vec![("DATA", path.as_str())];
+    inputs.extend(args.get_one::<String>("test-data").map(|f| ("--test-data", f.as_str())));
+    checks::distinct_files(&outputs, &inputs)?;
     checks::prepare_output(output, "-o/--output")?;
     if let Some(file) = args.get_one::<String>("cv-results") {
         checks::prepare_output(file, "--cv-results")?;

@@ -48,6 +48,12 @@ fn main() {
         Some(("export", args)) => export::run(args),
         _ => Err("a subcommand is needed: fit, predict or info (see --help)".into()),
     };
+    if outcome.is_ok()
+        && let Some(failure) = messages::write_failure()
+    {
+        eprintln!("error: writing to standard output failed: {failure}");
+        std::process::exit(1);
+    }
     if let Err(e) = outcome {
         if messages::is_closed_pipe(e.as_ref()) {
             return; // the reader of our output went away (`| head`): nothing to say

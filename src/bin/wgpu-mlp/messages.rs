@@ -3,7 +3,11 @@
 
 use std::io::Write;
 
-/// Writes one line to standard output; once that fails (a closed pipe), stays quiet.
+/// Why writing to standard output failed, other than a closed pipe (a full disk...).
+static WRITE_FAILURE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Writes one line to standard output; once that fails, stays quiet: a closed pipe (`| head`)
+/// is the reader's choice, any other failure is reported by [`write_failure`] at the end.
 pub fn say(line: std::fmt::Arguments) {
     use std::sync::atomic::{AtomicBool, Ordering};
     static CLOSED: AtomicBool = AtomicBool::new(false);
@@ -11,9 +15,19 @@ pub fn say(line: std::fmt::Arguments) {
         return;
     }
     let mut out = std::io::stdout().lock();
-    if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+    if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
         CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe
+            && let Ok(mut failure) = WRITE_FAILURE.lock()
+        {
+            *failure = Some(e.to_string());
+        }
     }
+}
+
+/// A failure to write to standard output that was not a closed pipe, if one happened.
+pub fn write_failure() -> Option<String> {
+    WRITE_FAILURE.lock().ok().and_then(|f| f.clone())
 }
 
 /// A warning on standard error.
@@ -48,7 +62,12 @@ pub fn is_closed_pipe(e: &(dyn std::error::Error + 'static)) -> bool {
 
 /// The command line's option for a setting the library names.
 fn option_for(what: &str) -> Option<&'static str> {
-    let what = what.trim_start_matches("optimizer ");
+    let what = what
+        .trim_start_matches("optimizer ")
+        .split('[')
+        .next()
+        .unwrap_or(what)
+        .trim();
     Some(match what {
         "lr" => "--lr",
         "momentum" | "beta1" => "--momentum",
@@ -60,7 +79,9 @@ fn option_for(what: &str) -> Option<&'static str> {
         "test_fraction" | "test_fraction (and rows)" => "--test-fraction",
         "hidden_activation" => "--activation",
         "optimizer" => "--optimizer",
-        "early_stopping" => "--early-stopping",
+        "early_stopping" | "early_stopping patience" => "--early-stopping",
+        "class_weight" => "--class-weight",
+        "scoring" => "--scoring",
         _ => return None,
     })
 }

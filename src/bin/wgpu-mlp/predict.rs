@@ -41,6 +41,10 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
     let data_path = args.get_one::<String>("data").ok_or("ROWS.csv is needed")?;
     let options = super::csv_options(args)?;
     if let Some(path) = args.get_one::<String>("output") {
+        super::checks::distinct_files(
+            &[("-o/--output", path)],
+            &[("MODEL", model_path), ("ROWS.csv", data_path)],
+        )?;
         super::checks::prepare_output(path, "-o/--output")?;
     }
     let gpu = Gpu::new()?;
@@ -100,8 +104,13 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
         None => {
             use std::io::Write;
             let mut stdout = std::io::stdout().lock();
-            stdout.write_all(&text)?;
-            stdout.flush()?;
+            stdout
+                .write_all(&text)
+                .and_then(|_| stdout.flush())
+                .map_err(|e| match e.kind() {
+                    std::io::ErrorKind::BrokenPipe => Box::<dyn std::error::Error>::from(e),
+                    _ => format!("writing the predictions to standard output: {e}").into(),
+                })?;
         }
     }
     Ok(())

@@ -90,6 +90,22 @@ fn infer_kind(table: &Table, j: usize, options: &CsvOptions, forced: (&[usize], 
         .filter(|(_, c)| !missing_under(options, c) && !numeric_text(c))
         .collect();
     let count = present().count();
+    let decimal_comma = |c: &str| {
+        let (whole, fraction) = c.trim_start_matches('-').split_once(',').unwrap_or(("", ""));
+        !whole.is_empty() && !fraction.is_empty() && (whole.to_owned() + fraction).bytes().all(|b| b.is_ascii_digit())
+    };
+    if count > 0 && !categorical.contains(&j) && present().all(decimal_comma) {
+        return Err(data_error(
+            &table.name,
+            table.rows[0].0,
+            table.file_column(j),
+            format!(
+                "{} holds numbers with decimal commas ({}): write them with decimal points (or read the column as categories with --categorical)",
+                table.column_name(j),
+                shown(present().next().unwrap_or_default())
+            ),
+        ));
+    }
     if !categorical.contains(&j) && count >= 10 && text.len() <= (count / 20).max(1) {
         // A column of numbers with a stray word: a typo, an unlisted missing marker or a
         // header, not categories; reading it as categories would hide the mistake.
@@ -134,6 +150,37 @@ pub(crate) fn code_features(table: &Table, label_at: usize, options: &CsvOptions
         resolve_all(table, "--categorical", &options.categorical)?,
         resolve_all(table, "--numeric", &options.numeric)?,
     );
+    let named = [
+        (
+            "--features",
+            resolve_all(table, "--features", options.features.as_deref().unwrap_or_default())?,
+        ),
+        ("--drop", dropped.clone()),
+        ("--categorical", forced.0.clone()),
+        ("--numeric", forced.1.clone()),
+    ];
+    if let Some((option, _)) = named.iter().find(|(_, columns)| columns.contains(&label_at)) {
+        return Err(data_error(
+            &table.name,
+            table.header_line,
+            table.file_column(label_at),
+            format!(
+                "{option} names the label, {}: list feature columns only",
+                table.column_name(label_at)
+            ),
+        ));
+    }
+    if let Some(&both) = forced.0.iter().find(|j| forced.1.contains(j)) {
+        return Err(data_error(
+            &table.name,
+            table.header_line,
+            table.file_column(both),
+            format!(
+                "{} is given both --categorical and --numeric: choose one",
+                table.column_name(both)
+            ),
+        ));
+    }
     let mut features = Features {
         values: Vec::new(),
         positions: Vec::new(),

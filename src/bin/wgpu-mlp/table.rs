@@ -56,7 +56,7 @@ pub fn args() -> [Arg; 7] {
         Arg::new("max-categories")
             .long("max-categories")
             .value_name("N")
-            .value_parser(clap::value_parser!(usize))
+            .value_parser(clap::value_parser!(u32).range(1..))
             .help("Keep at most N categories per column, the rarest grouped into one (default: all)"),
     ]
 }
@@ -75,7 +75,7 @@ pub fn preprocess(args: &ArgMatches) -> PreprocessOptions {
     PreprocessOptions {
         impute: args.get_one::<Impute>("impute").copied().unwrap_or_default(),
         add_indicator: args.get_flag("add-indicator"),
-        max_categories: args.get_one::<usize>("max-categories").copied(),
+        max_categories: args.get_one::<u32>("max-categories").map(|&n| n as usize),
     }
 }
 

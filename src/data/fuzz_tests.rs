@@ -126,11 +126,13 @@ fn written_back(data: &Dataset) -> (Vec<u8>, CsvOptions) {
     // Categorical columns kept categorical (a value that made a column text may have been on
     // a row dropped for its missing label), by their position in the written file.
     let written: Vec<usize> = (0..=data.n_features).filter(|&c| c != at).collect();
-    let categorical = kinds
-        .iter()
-        .zip(&written)
-        .filter(|(k, _)| matches!(k, FeatureKind::Categorical(_)))
-        .map(|(_, &c)| (c + 1).to_string())
+    let categorical = (0..kinds.len())
+        .filter(|&f| matches!(kinds[f], FeatureKind::Categorical(_)))
+        .map(|f| match &schema.feature_names {
+            // By name where there is a header (a number could be another column's name).
+            Some(names) => names[f].clone(),
+            None => (written[f] + 1).to_string(),
+        })
         .collect();
     let options = CsvOptions {
         categorical,

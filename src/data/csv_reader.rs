@@ -420,6 +420,16 @@ impl Table {
         let matches: Vec<usize> = (0..raw.len()).filter(|&j| raw[j] == wanted).collect();
         match matches.as_slice() {
             [j] => Ok(*j),
+            [] if self.raw_header.is_none() => Err(data_error(
+                &self.name,
+                self.rows[0].0,
+                0,
+                format!(
+                    "no column named {}: the file has no header row (line {} holds data); give the label's column number with --label-column N, or pass --header",
+                    shown(wanted),
+                    self.rows[0].0
+                ),
+            )),
             [] => {
                 let names: Vec<String> = raw.iter().take(20).map(|n| shown(n)).collect();
                 Err(data_error(

@@ -80,11 +80,22 @@ pub fn enough_rows_per_class(data: &Dataset, train: &[usize], folds: usize) -> R
     let mut counts = vec![0usize; names.len()];
     train.iter().for_each(|&r| counts[labels[r]] += 1);
     match counts.iter().enumerate().find(|&(_, &n)| n < folds) {
-        Some((class, &n)) => Err(format!(
-            "class {:?} has {n} training row(s), fewer than the {folds} cross-validation folds need: \
-             lower --folds, give more rows of it, or remove it from the file",
-            names[class]
-        )),
+        Some((class, &n)) => {
+            // A lone "class" on the first row of a headerless file is its header's label name.
+            let header_like = n <= 1
+                && labels.first() == Some(&class)
+                && data.schema.as_ref().is_some_and(|s| s.feature_names.is_none());
+            Err(format!(
+                "class {:?} has {n} training row(s), fewer than the {folds} cross-validation folds need: \
+                 lower --folds, give more rows of it, or remove it from the file{}",
+                names[class],
+                if header_like {
+                    " (or is line 1 a header? then pass --header)"
+                } else {
+                    ""
+                }
+            ))
+        }
         None => Ok(()),
     }
 }

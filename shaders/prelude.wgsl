@@ -24,6 +24,14 @@ fn tanh_stable(x: f32) -> f32 {
     return sign(x) * (1.0 - t) / (1.0 + t);
 }
 
+// (σ(v), σ(−v)), each without the cancellation of 1 − σ(v).
+fn sigmoid_pair(v: f32) -> vec2<f32> {
+    let e = exp(-abs(v));
+    let big = 1.0 / (1.0 + e);
+    let small = e / (1.0 + e);
+    return select(vec2<f32>(small, big), vec2<f32>(big, small), v >= 0.0);
+}
+
 // y = act(x)
 fn act_forward(code: u32, x: f32) -> f32 {
     switch code {
@@ -37,7 +45,8 @@ fn act_forward(code: u32, x: f32) -> f32 {
             return tanh_stable(x);
         }
         case ACT_GELU: {
-            return 0.5 * x * (1.0 + tanh_stable(GELU_SCALE * (x + GELU_CUBIC * x * x * x)));
+            // 0.5 x (1 + tanh u) = x σ(2u): no cancellation where tanh u is near −1.
+            return x * sigmoid_pair(2.0 * GELU_SCALE * (x + GELU_CUBIC * x * x * x)).x;
         }
         default: {
             return x;
@@ -66,9 +75,10 @@ fn act_grad(code: u32, saved: f32) -> f32 {
             if abs(x) > 10.0 {
                 return select(0.0, 1.0, x > 0.0);
             }
-            let th = tanh_stable(GELU_SCALE * (x + GELU_CUBIC * x * x * x));
+            // 1 + tanh u = 2σ(2u) and 1 − tanh² u = 4σ(2u)σ(−2u): no cancellation for x < −3.
+            let s = sigmoid_pair(2.0 * GELU_SCALE * (x + GELU_CUBIC * x * x * x));
             let du = GELU_SCALE * (1.0 + 3.0 * GELU_CUBIC * x * x);
-            return 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * du;
+            return s.x + 2.0 * x * s.x * s.y * du;
         }
         default: {
             return 1.0;

@@ -6,7 +6,7 @@
 //   backward: d_y (B,N) = w_i · (softmax(y_i) · Σ_j t_ij − t_i)   (softmax − onehot)
 // sigmoid (kind 1), each output its own binary target, as PyTorch's BCEWithLogitsLoss summed
 // over outputs:
-//   forward:  loss (1) = Σ_i w_i · Σ_j (max(y, 0) − y t + log(1 + exp(−|y|)))
+//   forward:  loss (1) = Σ_i w_i · Σ_j (max(y, 0) − y t + log1p(exp(−|y|)))
 //   backward: d_y (B,N) = w_i · (σ(y) − t)
 // Neither exp overflows: lse subtracts the row maximum, the sigmoid form takes exp(−|y|). The
 // forward reduction runs in ONE workgroup in a fixed order, with no atomics: the same bits
@@ -19,6 +19,17 @@ const KIND_SIGMOID: u32 = 1u;
 // Parameters come in a storage buffer, not a uniform one (lavapipe recompiles on uniform
 // changes). Each entry point copies them into `params` first.
 var<private> params: LossParams;
+
+// log(1 + e) for e in [0, 1] to full relative precision where e is small (log(1 + e) would be
+// 0 once 1 + e rounds to 1, at logits past 17): its series below 0.1 (eight terms: the rest
+// is under 1e-9 relative). Kahan's log(u)·e/(u − 1) is no help here: the shader compiler may
+// reassociate (1 + e) − 1 into e.
+fn log1p_small(e: f32) -> f32 {
+    if e < 0.1 {
+        return e * (1.0 - e * (0.5 - e * (1.0 / 3.0 - e * (0.25 - e * (0.2 - e * (1.0 / 6.0 - e * (1.0 / 7.0 - e * 0.125)))))));
+    }
+    return log(1.0 + e);
+}
 
 // Invocations in the reduction (a power of two, at most 1024), as MSE_THREADS in mse.wgsl.
 override XENT_THREADS: u32 = 256u;
@@ -53,7 +64,7 @@ fn xent_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         if params.mode == KIND_SIGMOID {
             for (var j = 0u; j < params.cols; j++) {
                 let y = prediction[start + j];
-                row_loss += max(y, 0.0) - y * target_values[tb + r * params.cols + j] + log(1.0 + exp(-abs(y)));
+                row_loss += max(y, 0.0) - y * target_values[tb + r * params.cols + j] + log1p_small(exp(-abs(y)));
             }
         } else {
             let stats = row_max_and_log_sum(start);

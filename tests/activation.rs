@@ -142,3 +142,49 @@ fn mse_backward_through_output_activation_matches_reference() {
     let err = ops::mse_backward_through(&gpu, Activation::Gelu, &y, &y, &w, &y).unwrap_err();
     assert!(err.to_string().contains("gelu"), "{err}");
 }
+
+/// GELU across its range, forward and slope, against the f64 reference: the tanh form's
+/// 1 + tanh(u) cancelled for x < −3 (the slope lost all its digits near x = −6); written
+/// 2σ(2u) it keeps its relative precision. Tolerance: 1e-5 relative, with an absolute floor of
+/// 1e-7 where the value crosses 0 (the forward at x = 0, the slope near x = −0.75), where
+/// relative error is meaningless.
+#[test]
+fn gelu_is_precise_across_its_range() {
+    let gpu = gpu();
+    let x: Vec<f32> = (0..=2000).map(|i| -10.0 + i as f32 * 0.01).collect();
+    let n = x.len();
+    let tx = Tensor::from_slice(&gpu, &[n], &x).unwrap();
+    let ty = Tensor::full(&gpu, &[n], f32::NAN).unwrap();
+    gpu.run(&[&ops::activation_forward(&gpu, Activation::Gelu, &tx, &ty).unwrap()])
+        .unwrap();
+    let ones = Tensor::from_slice(&gpu, &[n], &vec![1.0; n]).unwrap();
+    let slope = Tensor::full(&gpu, &[n], f32::NAN).unwrap();
+    gpu.run(&[&ops::activation_backward(&gpu, Activation::Gelu, &ones, &tx, &slope, false).unwrap()])
+        .unwrap();
+    for (what, got, want) in [
+        (
+            "forward",
+            ty.to_vec().unwrap(),
+            x.iter()
+                .map(|&v| Activation::Gelu.reference(v as f64))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "slope",
+            slope.to_vec().unwrap(),
+            x.iter().map(|&v| Activation::Gelu.reference_grad(v as f64)).collect(),
+        ),
+    ] {
+        for i in 0..n {
+            let error = (got[i] as f64 - want[i]).abs();
+            assert!(
+                error <= 1e-5 * want[i].abs() + 1e-7,
+                "GELU {what} at x = {}: {} against {} (relative {:e})",
+                x[i],
+                got[i],
+                want[i],
+                error / want[i].abs()
+            );
+        }
+    }
+}

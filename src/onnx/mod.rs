@@ -260,7 +260,7 @@ fn network(model: &Model, g: &mut Graph, input: &str) -> Result<String> {
     Ok(h)
 }
 
-/// `activation` of `x`; GELU in its tanh form, as the kernels compute it.
+/// `activation` of `x`; GELU in its tanh approximation, written x σ(2u) as the kernels do.
 fn activate(g: &mut Graph, activation: Activation, x: &str) -> String {
     match activation {
         Activation::Identity => x.to_string(),
@@ -268,20 +268,16 @@ fn activate(g: &mut Graph, activation: Activation, x: &str) -> String {
         Activation::Relu => g.op("Relu", &[x], vec![]),
         Activation::Tanh => g.op("Tanh", &[x], vec![]),
         Activation::Gelu => {
-            // 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))
+            // 0.5 x (1 + tanh u) = x σ(2u), u = √(2/π) (x + 0.044715 x³), as the kernels
             let square = g.op("Mul", &[x, x], vec![]);
             let cube = g.op("Mul", &[&square, x], vec![]);
             let k = g.floats("gelu_k", &[1], &[0.044715]);
             let scaled_cube = g.op("Mul", &[&cube, &k], vec![]);
             let inner = g.op("Add", &[x, &scaled_cube], vec![]);
-            let c = g.floats("gelu_c", &[1], &[(2.0f64 / std::f64::consts::PI).sqrt() as f32]);
-            let u = g.op("Mul", &[&inner, &c], vec![]);
-            let t = g.op("Tanh", &[&u], vec![]);
-            let one = g.floats("one", &[1], &[1.0]);
-            let one_plus = g.op("Add", &[&t, &one], vec![]);
-            let half = g.floats("half", &[1], &[0.5]);
-            let half_x = g.op("Mul", &[x, &half], vec![]);
-            g.op("Mul", &[&half_x, &one_plus], vec![])
+            let c = g.floats("gelu_2c", &[1], &[2.0 * (2.0f64 / std::f64::consts::PI).sqrt() as f32]);
+            let two_u = g.op("Mul", &[&inner, &c], vec![]);
+            let s = g.op("Sigmoid", &[&two_u], vec![]);
+            g.op("Mul", &[x, &s], vec![])
         }
     }
 }

@@ -86,7 +86,8 @@ impl Activation {
             Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             Activation::Relu => x.max(0.0),
             Activation::Tanh => x.tanh(),
-            Activation::Gelu => 0.5 * x * (1.0 + (gelu_inner(x)).tanh()),
+            // 0.5 x (1 + tanh u) = x σ(2u): no cancellation where tanh u is near −1.
+            Activation::Gelu => x * sigmoid_pair(2.0 * gelu_inner(x)).0,
         }
     }
 
@@ -100,10 +101,12 @@ impl Activation {
             }
             Activation::Relu => f64::from(u8::from(x > 0.0)),
             Activation::Tanh => 1.0 - x.tanh().powi(2),
+            // 0.5 (1 + tanh u) + 0.5 x (1 − tanh² u) u′ with 1 + tanh u = 2σ(2u) and
+            // 1 − tanh² u = 4σ(2u)σ(−2u): every term without cancellation.
             Activation::Gelu => {
-                let th = gelu_inner(x).tanh();
+                let (s, c) = sigmoid_pair(2.0 * gelu_inner(x));
                 let du = GELU_SCALE * (1.0 + 3.0 * GELU_CUBIC * x * x);
-                0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * du
+                s + 2.0 * x * s * c * du
             }
         }
     }
@@ -124,6 +127,13 @@ impl Activation {
 
 const GELU_SCALE: f64 = 0.797_884_560_802_865_4; // √(2/π)
 const GELU_CUBIC: f64 = 0.044715;
+
+/// (σ(v), σ(−v)), each without the cancellation of 1 − σ(v).
+fn sigmoid_pair(v: f64) -> (f64, f64) {
+    let e = (-v.abs()).exp();
+    let (big, small) = (1.0 / (1.0 + e), e / (1.0 + e));
+    if v >= 0.0 { (big, small) } else { (small, big) }
+}
 
 fn gelu_inner(x: f64) -> f64 {
     GELU_SCALE * (x + GELU_CUBIC * x * x * x)

@@ -235,6 +235,7 @@ fn preprocess_data() -> Dataset {
         feature_kinds: kinds,
         feature_columns: Vec::new(),
         n_columns: None,
+        na_values: None,
     });
     data.features = features;
     data.validate().unwrap();

@@ -542,6 +542,7 @@ impl Table {
             feature_kinds: coded.kinds,
             feature_columns: coded.positions,
             n_columns: Some(self.width()),
+            na_values: options.na_values.clone(),
         };
         let (targets, n_outputs, labels, class_names) = match options.task {
             Task::Regression => (

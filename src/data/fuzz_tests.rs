@@ -202,6 +202,7 @@ fn mutated_csv_files_never_panic_and_accepted_ones_round_trip() {
             feature_kinds: Vec::new(),
             feature_columns: Vec::new(),
             n_columns: None,
+            na_values: None,
         };
         let rows = catch_unwind(AssertUnwindSafe(|| {
             features_from_bytes(&bytes, "fuzz.csv", &options, &schema, 3)

@@ -31,6 +31,9 @@ pub struct Schema {
     /// The training file's column count, if known (a headerless file of that width is read
     /// as the training file was).
     pub n_columns: Option<usize>,
+    /// The cells the training file's reading took as missing besides empty ones (`--na-values`),
+    /// None for the defaults: new rows are read the same way unless told otherwise.
+    pub na_values: Option<Vec<String>>,
 }
 
 /// What a feature column holds.
@@ -87,6 +90,14 @@ pub fn features_from_bytes(
     n_features: usize,
 ) -> Result<FeatureRows> {
     let names = schema.feature_names.as_deref();
+    // Missing values as at fit, unless the caller says otherwise.
+    let options = &match (&options.na_values, &schema.na_values) {
+        (None, Some(markers)) => CsvOptions {
+            na_values: Some(markers.clone()),
+            ..options.clone()
+        },
+        _ => options.clone(),
+    };
     let mut table = Table::read(bytes, name, options, &|rows| header_for_model(rows, options, schema))?;
     let columns = match (&table.header, names) {
         (Some(header), Some(names)) => by_name(&table, header, names, schema)?,

@@ -151,7 +151,7 @@ fn preprocessing(model: &Model, g: &mut Graph) -> Result<String> {
         match (step, kind) {
             (ColumnStep::Numeric { .. }, FeatureKind::Numeric) => numeric_column(g, step, &column, &mut blocks),
             (ColumnStep::Categorical { .. }, FeatureKind::Categorical(values)) => {
-                categorical_column(g, step, values, &column, &mut blocks)
+                categorical_column(g, step, values, &column, schema.na_values.as_deref(), &mut blocks)
             }
             _ => {
                 return Err(refuse(format!(
@@ -193,7 +193,19 @@ fn numeric_column(g: &mut Graph, step: &ColumnStep, x: &str, blocks: &mut Vec<St
 
 /// A categorical column of strings [N, 1]: each category to its one-hot column (missing to
 /// the fill's, unseen to none) through a `LabelEncoder`, then compared with 0..width.
-fn categorical_column(g: &mut Graph, step: &ColumnStep, values: &[String], x: &str, blocks: &mut Vec<String>) {
+fn categorical_column(
+    g: &mut Graph,
+    step: &ColumnStep,
+    values: &[String],
+    x: &str,
+    na_values: Option<&[String]>,
+    blocks: &mut Vec<String>,
+) {
+    // The model's missing markers (the training file's `--na-values`), else the defaults.
+    let markers: Vec<&str> = match na_values {
+        Some(given) => std::iter::once("").chain(given.iter().map(String::as_str)).collect(),
+        None => MISSING.to_vec(),
+    };
     let ColumnStep::Categorical {
         slots,
         infrequent,
@@ -210,7 +222,7 @@ fn categorical_column(g: &mut Graph, step: &ColumnStep, values: &[String], x: &s
     };
     let mut keys: Vec<String> = values.to_vec();
     let mut slot: Vec<i64> = (0..values.len()).map(|c| slot_of(c as u32)).collect();
-    for marker in MISSING.iter().filter(|m| !values.iter().any(|v| v == *m)) {
+    for marker in markers.iter().filter(|m| !values.iter().any(|v| v == *m)) {
         keys.push(marker.to_string());
         slot.push(slot_of(*fill));
     }
@@ -228,7 +240,7 @@ fn categorical_column(g: &mut Graph, step: &ColumnStep, values: &[String], x: &s
     let hot = g.op("Equal", &[&index, &range], vec![]);
     blocks.push(g.op("Cast", &[&hot], vec![("to", Attr::Int(DataType::Float as i64))]));
     if *indicator {
-        let flags: Vec<i64> = keys.iter().map(|k| i64::from(MISSING.contains(&k.as_str()))).collect();
+        let flags: Vec<i64> = keys.iter().map(|k| i64::from(markers.contains(&k.as_str()))).collect();
         let missing = g.ml(
             "LabelEncoder",
             &[x],

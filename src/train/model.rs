@@ -128,6 +128,9 @@ impl Model {
             if let Some(n) = schema.n_columns {
                 extra.push(("n_columns", n.to_string()));
             }
+            if let Some(markers) = &schema.na_values {
+                extra.push(("na_values", serde_json::to_string(markers).unwrap_or_default()));
+            }
             if let Some(names) = &schema.feature_names {
                 extra.push(("feature_names", json(names)));
             }
@@ -164,6 +167,7 @@ impl Model {
             feature_kinds: Vec::new(),
             feature_columns: Vec::new(),
             n_columns: None,
+            na_values: None,
         })
     }
 

@@ -183,6 +183,7 @@ fn read_schema(file: &CheckpointFile, path: &Path, inputs: usize, has_classes: b
         feature_kinds,
         feature_columns,
         n_columns,
+        na_values: json_entry(file, path, "na_values")?,
     })
 }
 

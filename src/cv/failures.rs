@@ -99,9 +99,18 @@ impl CvReport {
     /// many) and what happened, e.g. `grid point 3 (lr=1000000 ...) failed: fold 1/3
     /// diverged at epoch 1, batch 2 (loss inf); scored NaN and ranked last`. Empty when
     /// every point trained. Such points have NaN fold scores and means (see
-    /// [`CvResult::failures`]), rank last, and are never the winner.
+    /// [`CvResult::failures`]), rank last, and are never the winner. Also a line when the
+    /// folds shared one preparation (see [`CvReport::per_fold_preparation`]).
     pub fn warnings(&self) -> Vec<String> {
-        warnings_of(&self.results, true)
+        let mut lines = warnings_of(&self.results, true);
+        if !self.per_fold_preparation {
+            lines.push(
+                "the per-fold copies of the table would not fit one GPU buffer: every fold's imputation and scaling \
+                 were learned on all training rows, so the CV scores saw a little of their held-out rows"
+                    .into(),
+            );
+        }
+        lines
     }
 
     /// Grid points that failed.

@@ -232,6 +232,11 @@ pub struct CvReport {
     pub execution: CvExecution,
     /// The batched runs, in order (empty model by model).
     pub jobs: Vec<CvJob>,
+    /// Whether every fold's statistics (fills, scales) were learned from its own training
+    /// rows ([`GridSearchCv::fit_dataset`] does, unless the per-fold copies would not fit one
+    /// GPU binding; then all training rows served every fold, and [`CvReport::warnings`] says
+    /// so). True for a search on a data set already on the GPU (it has no preparation).
+    pub per_fold_preparation: bool,
 }
 
 impl GridSearchCv {

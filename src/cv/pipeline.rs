@@ -94,6 +94,7 @@ fn on_host(
 ) -> Result<CvReport> {
     let (pipeline, on_gpu) = prepared_upload(search_settings, gpu, data, rows)?;
     let mut report = search(&on_gpu)?;
+    report.per_fold_preparation = on_gpu.fold_copies().is_some();
     report.best_model = report.best_model.take().map(|m| pipeline.attach(m, data)).transpose()?;
     Ok(report)
 }

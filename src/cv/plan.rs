@@ -148,6 +148,7 @@ impl GridSearchCv {
             None
         };
         Ok(CvReport {
+            per_fold_preparation: true,
             results,
             best_index,
             scoring: plan.scoring,

@@ -272,3 +272,40 @@ fn category_code(names: &[String], cell: &str) -> f32 {
         Err(_) => -1.0,
     }
 }
+
+impl Table {
+    /// The number in `row`'s cell `j`, or an error naming line, column and cell.
+    pub(crate) fn number(&self, line: u64, j: usize, cell: &str) -> Result<f32> {
+        if let Ok(value) = cell.parse::<f64>()
+            && value.is_finite()
+            && (value as f32).is_finite()
+        {
+            return Ok(value as f32);
+        }
+        let problem = if super::csv_reader::is_missing(cell) {
+            format!(
+                "a missing value ({}) in feature {}: this version reads complete numeric rows only; fill or drop it",
+                shown(cell),
+                self.column_name(j)
+            )
+        } else if cell.parse::<f64>().is_ok() {
+            format!(
+                "{} in {} is not a finite 32-bit number",
+                shown(cell),
+                self.column_name(j)
+            )
+        } else {
+            let hint = if self.header.is_none() && line == self.rows[0].0 {
+                " (if this line is a header, pass --header)"
+            } else {
+                " (features must be numbers: encode or drop text columns; is --label-column or --delimiter right?)"
+            };
+            format!(
+                "expected a number in {}, got {}{hint}",
+                self.column_name(j),
+                shown(cell)
+            )
+        };
+        Err(data_error(&self.name, line, self.file_column(j), problem))
+    }
+}

@@ -7,6 +7,8 @@
 use std::io::Read;
 use std::path::Path;
 
+use super::header::first_row_is_header;
+pub(crate) use super::header::unique_names;
 use super::labels::{class_labels, regression_targets};
 use super::{CsvOptions, Dataset, LabelColumn, Schema, Task, data_error, shown};
 use crate::error::{Error, Result};
@@ -189,83 +191,6 @@ fn read_rows(text: &[u8], name: &str, delimiter: u8) -> Result<Vec<(u64, Vec<Str
         return Err(data_error(name, 0, 0, "the file has no data rows (it is empty)"));
     }
     Ok(rows)
-}
-
-/// Whether the first row is a header, from `header` (`--header` / `--no-header`) or, left
-/// unset, from clear evidence only: no cell of it is a number, and either some column below
-/// it holds only numbers under a text name, or (all-text tables) none of its values appears
-/// again in its column while some column repeats values. Anything else is refused with a
-/// request to say.
-fn first_row_is_header(
-    rows: &[(u64, Vec<String>)],
-    name: &str,
-    header: Option<bool>,
-    label_named: bool,
-) -> Result<bool> {
-    let first = &rows[0].1;
-    if first.len() < 2 {
-        return Err(data_error(
-            name,
-            rows[0].0,
-            1,
-            "need at least one feature and a label, found one column (another separator? set --delimiter)",
-        ));
-    }
-    if let Some(header) = header {
-        return Ok(header);
-    }
-    if first.iter().any(|c| is_number(c)) {
-        return Ok(false);
-    }
-    if label_named || rows.len() == 1 {
-        return Ok(true);
-    }
-    let below = &rows[1..];
-    let numeric_below = |j: usize| {
-        let mut present = below
-            .iter()
-            .map(|r| r.1[j].as_str())
-            .filter(|c| !is_missing(c))
-            .peekable();
-        present.peek().is_some() && present.all(is_number)
-    };
-    let named = |j: usize| !is_missing(&first[j]);
-    if (0..first.len()).any(|j| named(j) && numeric_below(j)) {
-        return Ok(true);
-    }
-    let novel = (0..first.len()).all(|j| !named(j) || below.iter().all(|r| r.1[j] != first[j]));
-    let repeats = (0..first.len()).any(|j| {
-        let mut seen = std::collections::HashSet::new();
-        below.iter().any(|r| !seen.insert(r.1[j].as_str()))
-    });
-    if novel && repeats {
-        return Ok(true);
-    }
-    Err(data_error(
-        name,
-        rows[0].0,
-        0,
-        format!(
-            "cannot tell whether line {} ({}) is a header or data: pass --header or --no-header",
-            rows[0].0,
-            shown(&first.join(","))
-        ),
-    ))
-}
-
-/// Names a header uses twice made unique as pandas does (`x`, `x.1`, `x.2`).
-pub(crate) fn unique_names(names: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(names.len());
-    for name in names {
-        let mut candidate = name.clone();
-        let mut k = 1;
-        while out.contains(&candidate) {
-            candidate = format!("{name}.{k}");
-            k += 1;
-        }
-        out.push(candidate);
-    }
-    out
 }
 
 /// Decides from the rows whether the first one is a header.
@@ -459,41 +384,6 @@ impl Table {
                 ),
             )),
         }
-    }
-
-    /// The number in `row`'s cell `j`, or an error naming line, column and cell.
-    pub(crate) fn number(&self, line: u64, j: usize, cell: &str) -> Result<f32> {
-        if let Ok(value) = cell.parse::<f64>()
-            && value.is_finite()
-            && (value as f32).is_finite()
-        {
-            return Ok(value as f32);
-        }
-        let problem = if is_missing(cell) {
-            format!(
-                "a missing value ({}) in feature {}: this version reads complete numeric rows only; fill or drop it",
-                shown(cell),
-                self.column_name(j)
-            )
-        } else if cell.parse::<f64>().is_ok() {
-            format!(
-                "{} in {} is not a finite 32-bit number",
-                shown(cell),
-                self.column_name(j)
-            )
-        } else {
-            let hint = if self.header.is_none() && line == self.rows[0].0 {
-                " (if this line is a header, pass --header)"
-            } else {
-                " (features must be numbers: encode or drop text columns; is --label-column or --delimiter right?)"
-            };
-            format!(
-                "expected a number in {}, got {}{hint}",
-                self.column_name(j),
-                shown(cell)
-            )
-        };
-        Err(data_error(&self.name, line, self.file_column(j), problem))
     }
 
     fn into_dataset(self, options: &CsvOptions, label_at: usize) -> Result<Dataset> {

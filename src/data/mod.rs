@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 
 mod columns;
 mod csv_reader;
+mod header;
 mod labels;
 mod preprocess;
 mod schema;

@@ -6,8 +6,11 @@
 use std::path::Path;
 
 use crate::checkpoint::{CheckpointFile, MlpParts, checkpoint_error};
-use crate::data::{FeatureKind, Preprocessor, Scaler, Schema, Task};
+use crate::data::{FeatureKind, Preprocessor, Scaler, Schema};
 use crate::error::Result;
+use crate::mlp::Mlp;
+
+use super::{Model, Task};
 
 /// Joined class names in files from before the format was numbered.
 const OLD_CLASS_NAME_SEPARATOR: &str = "\u{1f}";
@@ -278,4 +281,150 @@ fn check_steps_fit_kinds(path: &Path, preprocessor: &Preprocessor, kinds: &[Feat
         }
     }
     Ok(())
+}
+
+impl Model {
+    /// Saves the fitted pipeline in one safetensors file, atomically: the network and its
+    /// optimizer state ([`Mlp::save`]), the trainer's epoch count and seed (for [`resume`]),
+    /// the scaler, the class names and the input [`Schema`] when known, the format version,
+    /// and a checksum over all of it that [`Model::load`] verifies.
+    pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
+        let path = path.as_ref();
+        let file = self.mlp.checkpoint_file(&self.metadata()?)?;
+        crate::checkpoint::write_atomically(path, &checked_bytes(&file, path)?)
+    }
+
+    /// The model file's bytes, as [`Model::save`] writes them.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let path = std::path::Path::new("model");
+        checked_bytes(&self.mlp.checkpoint_file(&self.metadata()?)?, path)
+    }
+
+    /// Loads a pipeline saved by [`Model::save`] onto `gpu`: the network with its batch size
+    /// and optimizer state, its scaler, class names and input schema; it predicts what the
+    /// saved model predicted, to the bit. A damaged, truncated, edited or inconsistent file
+    /// is an [`Error::Checkpoint`] that says what is wrong. Files from before the format was
+    /// numbered (no checksum, no schema) load with their old meaning.
+    ///
+    /// ```no_run
+    /// # fn demo(gpu: &wgpu_mlp::Gpu) -> wgpu_mlp::Result<()> {
+    /// let model = wgpu_mlp::Model::load(gpu, "digits.safetensors")?;
+    /// let classes = model.predict_class(&[0.0; 64])?; // one raw row, scaled by the saved scaler
+    /// # Ok(()) }
+    /// ```
+    pub fn load(gpu: &crate::Gpu, path: impl AsRef<std::path::Path>) -> Result<Model> {
+        let path = path.as_ref();
+        Self::from_bytes(gpu, &crate::checkpoint::read_bytes(path)?, path)
+    }
+
+    /// [`Model::load`] from a file's bytes in memory; `path` names it in messages.
+    pub fn from_bytes(gpu: &crate::Gpu, bytes: &[u8], path: impl AsRef<std::path::Path>) -> Result<Model> {
+        let path = path.as_ref();
+        let file = crate::checkpoint::CheckpointFile::decode(bytes, path)?;
+        let parts = crate::checkpoint::MlpParts::read(&file, path)?;
+        let pipeline = PipelineParts::read(&file, path, &parts)?;
+        let mlp = Mlp::from_parts(gpu, parts, None)?;
+        Ok(Model {
+            mlp,
+            history: Vec::new(),
+            epochs_done: pipeline.epochs_done,
+            seed: pipeline.seed,
+            scaler: pipeline.scaler,
+            class_names: pipeline.class_names,
+            schema: pipeline.schema,
+            preprocessor: pipeline.preprocessor,
+            target_scaler: pipeline.target_scaler,
+            info: file
+                .metadata
+                .iter()
+                .filter(|(k, _)| k.starts_with("info."))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        })
+    }
+
+    /// The pipeline's metadata entries and the notes (`info.` entries).
+    fn metadata(&self) -> Result<Vec<(&str, String)>> {
+        let mut entries = self.pipeline_metadata()?;
+        entries.extend(self.info.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        Ok(entries)
+    }
+
+    /// Keeps a note with the model (`key` = `value`, e.g. the data it was fitted on and its
+    /// scores), saved in its file as metadata `info.{key}`, shown by `wgpu-mlp info MODEL`.
+    pub fn with_info(mut self, key: &str, value: impl Into<String>) -> Model {
+        self.info.insert(format!("info.{key}"), value.into());
+        self
+    }
+
+    /// The notes kept with the model ([`Model::with_info`]), by key.
+    pub fn info(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.info
+            .iter()
+            .map(|(k, v)| (k.trim_start_matches("info."), v.as_str()))
+    }
+
+    /// The metadata entries of the pipeline around the network.
+    fn pipeline_metadata(&self) -> Result<Vec<(&'static str, String)>> {
+        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_default();
+        let mut extra = vec![
+            ("epoch", self.epochs_done.to_string()),
+            ("seed", self.seed.to_string()),
+            ("task", task_name(self.task()).to_string()),
+        ];
+        if let Some(names) = &self.class_names {
+            extra.push(("class_names", json(names)));
+        }
+        if let Some(scaler) = &self.scaler {
+            // f32's Display is the shortest text that reads back to the same bits.
+            let join = |v: &[f32]| v.iter().map(f32::to_string).collect::<Vec<_>>().join(",");
+            extra.push(("scaler_shift", join(scaler.shift())));
+            extra.push(("scaler_scale", join(scaler.scale())));
+        }
+        if let Some(preprocessor) = &self.preprocessor {
+            extra.push(("preprocessor", serde_json::to_string(preprocessor).unwrap_or_default()));
+        }
+        if let Some(target) = &self.target_scaler {
+            let join = |v: &[f32]| v.iter().map(f32::to_string).collect::<Vec<_>>().join(",");
+            extra.push(("target_shift", join(target.shift())));
+            extra.push(("target_scale", join(target.scale())));
+        }
+        if let Some(schema) = &self.schema {
+            if !schema.feature_kinds.is_empty() {
+                extra.push((
+                    "feature_kinds",
+                    serde_json::to_string(&schema.feature_kinds).unwrap_or_default(),
+                ));
+            }
+            if !schema.feature_columns.is_empty() {
+                extra.push((
+                    "feature_columns",
+                    serde_json::to_string(&schema.feature_columns).unwrap_or_default(),
+                ));
+            }
+            if let Some(n) = schema.n_columns {
+                extra.push(("n_columns", n.to_string()));
+            }
+            if let Some(markers) = &schema.na_values {
+                extra.push(("na_values", serde_json::to_string(markers).unwrap_or_default()));
+            }
+            if let Some(names) = &schema.feature_names {
+                extra.push(("feature_names", json(names)));
+            }
+            if let Some(label) = &schema.label_name {
+                extra.push(("label_name", label.clone()));
+            }
+            if let Some(at) = schema.label_position {
+                extra.push(("label_position", at.to_string()));
+            }
+        }
+        Ok(extra)
+    }
+}
+
+fn task_name(task: Task) -> &'static str {
+    match task {
+        Task::Classification => "classification",
+        Task::Regression => "regression",
+    }
 }

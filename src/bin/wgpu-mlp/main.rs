@@ -9,6 +9,7 @@
 //! Exit status: 0 done, 1 bad input or a failure (the message on stderr), 2 a usage error.
 
 mod checks;
+mod curves;
 mod export;
 mod fit;
 mod info;

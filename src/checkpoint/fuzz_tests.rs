@@ -118,6 +118,15 @@ fn edit(rng: &mut StdRng, file: &mut CheckpointFile) {
     }
 }
 
+/// `FUZZ_SEED` (default 21) and `FUZZ_CASES` (default 3000).
+fn settings() -> (u64, usize) {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+    (
+        var("FUZZ_SEED").unwrap_or(21),
+        var("FUZZ_CASES").map_or(3000, |c| c as usize),
+    )
+}
+
 #[test]
 fn the_model_file_itself_loads() {
     let bytes = model_file().encode(Path::new("m")).unwrap();
@@ -130,14 +139,7 @@ fn the_model_file_itself_loads() {
 
 #[test]
 fn damaged_model_files_are_refused_never_panic() {
-    let seed = std::env::var("FUZZ_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(21);
-    let cases = std::env::var("FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
+    let (seed, cases) = settings();
     let mut rng = StdRng::seed_from_u64(seed);
     let good = model_file().encode(Path::new("m")).unwrap();
     let original = CheckpointFile::decode(&good, Path::new("m")).unwrap();
@@ -170,14 +172,7 @@ fn damaged_model_files_are_refused_never_panic() {
 
 #[test]
 fn edited_model_files_are_refused_or_consistent() {
-    let seed = std::env::var("FUZZ_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(21);
-    let cases = std::env::var("FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3000);
+    let (seed, cases) = settings();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut accepted = 0;
     for case in 0..cases {

@@ -33,19 +33,7 @@ pub(crate) fn class_labels(
         let mut names: Vec<i128> = whole.clone();
         names.sort();
         names.dedup();
-        if names.len() > MANY_CLASSES && 2 * names.len() > whole.len() {
-            return Err(data_error(
-                file,
-                0,
-                at + 1,
-                format!(
-                    "the label {column} has {} distinct numbers in {} rows, which looks like a real-valued target: \
-                     add --regression (or, if they are classes, write them as names)",
-                    names.len(),
-                    whole.len()
-                ),
-            ));
-        }
+        too_many_numbers(file, column, at, names.len(), whole.len())?;
         let labels = whole.iter().map(|v| names.partition_point(|n| n < v)).collect();
         let names: Vec<String> = names.iter().map(i128::to_string).collect();
         return at_least_two(file, column, at, cells.len(), labels, names);
@@ -59,6 +47,22 @@ pub(crate) fn class_labels(
         None => text_classes(cells),
     };
     at_least_two(file, column, at, cells.len(), labels, names)
+}
+
+/// Refuses numeric labels with so many distinct values that they look like a real-valued target.
+fn too_many_numbers(file: &str, column: &str, at: usize, distinct: usize, rows: usize) -> Result<()> {
+    if distinct > MANY_CLASSES && 2 * distinct > rows {
+        return Err(data_error(
+            file,
+            0,
+            at + 1,
+            format!(
+                "the label {column} has {distinct} distinct numbers in {rows} rows, which looks like a real-valued \
+                 target: add --regression (or, if they are classes, write them as names)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The classes, if there are two or more.
@@ -128,19 +132,7 @@ fn numeric_classes(
     for (&v, &(_, cell)) in values.iter().zip(cells) {
         distinct.entry(key(v + 0.0)).or_insert((v, cell));
     }
-    if distinct.len() > MANY_CLASSES && 2 * distinct.len() > values.len() {
-        return Err(data_error(
-            file,
-            0,
-            at + 1,
-            format!(
-                "the label {column} has {} distinct numbers in {} rows, which looks like a real-valued target: \
-                 add --regression (or, if they are classes, write them as names)",
-                distinct.len(),
-                values.len()
-            ),
-        ));
-    }
+    too_many_numbers(file, column, at, distinct.len(), values.len())?;
     let mut sorted: Vec<(f64, &str)> = distinct.into_values().collect();
     sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
     let names: Vec<String> = sorted

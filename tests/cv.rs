@@ -566,17 +566,7 @@ fn stacked_early_stopping_gives_each_model_its_lone_loss() {
     let targets: Vec<f32> = (0..n)
         .map(|i| features[i * 3] - 0.5 * features[i * 3 + 1] + rng.random_range(-0.1..0.1))
         .collect();
-    let data = Dataset {
-        name: "linear".into(),
-        features,
-        n_features: 3,
-        targets,
-        n_outputs: 1,
-        labels: None,
-        class_names: None,
-        schema: None,
-        notes: Vec::new(),
-    };
+    let data = Dataset::regression("linear", features, 3, targets).unwrap();
     let data = GpuDataset::upload(&gpu, &data).unwrap();
     let rows: Vec<usize> = (0..n).collect();
     let search = GridSearchCv {

@@ -70,17 +70,7 @@ fn bad_inputs_return_their_errors_and_change_nothing() {
     let rows: Vec<usize> = (0..20).collect();
     let wide = Dataset::classification("w", vec![0.0; 20 * 5], 5, vec![0; 20], 2).unwrap();
     let wide = GpuDataset::upload(&gpu, &wide).unwrap();
-    let regression = Dataset {
-        name: "r".into(),
-        features: vec![0.0; 20],
-        n_features: 1,
-        targets: vec![0.0; 20],
-        n_outputs: 1,
-        labels: None,
-        class_names: None,
-        schema: None,
-        notes: Vec::new(),
-    };
+    let regression = Dataset::regression("r", vec![0.0; 20], 1, vec![0.0; 20]).unwrap();
     let regression = GpuDataset::upload(&gpu, &regression).unwrap();
     let config = TrainConfig {
         hidden: vec![3],

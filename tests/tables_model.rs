@@ -23,13 +23,11 @@ fn classifier() -> TrainConfig {
     }
 }
 
+/// [`classifier`] with the regressor's loss (the only difference of the two presets).
 fn regressor() -> TrainConfig {
     TrainConfig {
-        epochs: 5,
-        hidden: vec![8],
-        early_stopping: None,
-        batch_size: 16,
-        ..TrainConfig::regressor()
+        loss: TrainConfig::regressor().loss,
+        ..classifier()
     }
 }
 

@@ -69,7 +69,8 @@ pub use ops::{Activation, Loss};
 pub use optim::{Adam, Optimizer, Sgd, WeightDecay};
 pub use schedule::Schedule;
 pub use train::{
-    EpochMetrics, FitJob, GpuDataset, Model, Scores, TrainConfig, fit, fit_batched, fit_with_progress, resume,
+    EpochMetrics, FitJob, GpuDataset, Model, Monitor, Scores, TrainConfig, fit, fit_batched, fit_with_progress, resume,
+    resume_model,
 };
 
 /// The building blocks under the trainer, for composing your own steps: device tensors, one

@@ -257,11 +257,19 @@ impl GridSearchCv {
         }
     }
 
-    /// The number of folds, keeping the splitter's kind, shuffling and seed.
+    /// The number of folds, keeping the splitter's kind, shuffling and seed (explicit folds
+    /// become a plain [`KFold`]).
     pub fn n_splits(mut self, n_splits: usize) -> Self {
         match &mut self.folds {
             Folds::KFold(k) => k.n_splits = n_splits,
             Folds::Stratified(k) => k.n_splits = n_splits,
+            Folds::Explicit(_) => {
+                self.folds = Folds::KFold(KFold {
+                    n_splits,
+                    shuffle: false,
+                    seed: 0,
+                })
+            }
         }
         self
     }

@@ -54,6 +54,31 @@ fn check_splits(op: &'static str, n_splits: usize, n: usize) -> Result<()> {
     Ok(())
 }
 
+/// Explicit folds as given, once each is checked: at least 2 folds, every fold with
+/// training and validation positions, all within `0..n`.
+fn check_explicit(folds: &[Fold], n: usize) -> Result<Vec<Fold>> {
+    const OP: &str = "Folds::Explicit";
+    if folds.len() < 2 {
+        return Err(Error::invalid(OP, "folds", "at least 2", folds.len()));
+    }
+    for (k, fold) in folds.iter().enumerate() {
+        for (what, positions) in [("train", &fold.train), ("validation", &fold.validation)] {
+            if positions.is_empty() {
+                return Err(Error::invalid(OP, format!("fold {k} {what}"), "at least one position", "none"));
+            }
+            if let Some(&bad) = positions.iter().find(|&&p| p >= n) {
+                return Err(Error::invalid(
+                    OP,
+                    format!("fold {k} {what} position"),
+                    format!("< {n} (the rows searched)"),
+                    bad,
+                ));
+            }
+        }
+    }
+    Ok(folds.to_vec())
+}
+
 fn folds_from_assignment(fold_of: &[usize], n_splits: usize) -> Vec<Fold> {
     (0..n_splits)
         .map(|k| {
@@ -121,12 +146,24 @@ impl StratifiedKFold {
 }
 
 /// Which splitter a search uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Folds {
     /// Plain K-fold.
     KFold(KFold),
     /// Stratified K-fold (classification).
     Stratified(StratifiedKFold),
+    /// Folds given as they are (scikit-learn's `cv=` list of (train, test) index arrays):
+    /// positions into the rows the search is given.
+    ///
+    /// ```
+    /// use wgpu_mlp::{Folds, cv::Fold};
+    /// let folds = Folds::Explicit(vec![
+    ///     Fold { train: vec![2, 3], validation: vec![0, 1] },
+    ///     Fold { train: vec![0, 1], validation: vec![2, 3] },
+    /// ]);
+    /// assert_eq!(folds.n_splits(), 2);
+    /// ```
+    Explicit(Vec<Fold>),
 }
 
 impl Folds {
@@ -135,6 +172,7 @@ impl Folds {
         match self {
             Folds::KFold(k) => k.n_splits,
             Folds::Stratified(k) => k.n_splits,
+            Folds::Explicit(folds) => folds.len(),
         }
     }
 
@@ -158,6 +196,7 @@ impl Folds {
                 })?;
                 k.split(&rows.iter().map(|&r| labels[r]).collect::<Vec<_>>())?
             }
+            Folds::Explicit(folds) => check_explicit(folds, rows.len())?,
         };
         Ok(folds
             .into_iter()

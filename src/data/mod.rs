@@ -152,12 +152,30 @@ impl Dataset {
 
     /// A regression data set from features and one real-valued target per row.
     pub fn regression(name: &str, features: Vec<f32>, n_features: usize, targets: Vec<f32>) -> Result<Self> {
+        Dataset::multi_output_regression(name, features, n_features, targets, 1)
+    }
+
+    /// A regression data set with `n_outputs` real-valued targets per row, `targets` (N,
+    /// n_outputs) row-major (scikit-learn's 2-D `y`).
+    ///
+    /// ```
+    /// let data = wgpu_mlp::Dataset::multi_output_regression("two", vec![0.0, 1.0], 1, vec![1.0, 2.0, 3.0, 4.0], 2)?;
+    /// assert_eq!((data.len(), data.n_outputs), (2, 2));
+    /// # Ok::<(), wgpu_mlp::Error>(())
+    /// ```
+    pub fn multi_output_regression(
+        name: &str,
+        features: Vec<f32>,
+        n_features: usize,
+        targets: Vec<f32>,
+        n_outputs: usize,
+    ) -> Result<Self> {
         let data = Dataset {
             name: name.to_string(),
             features,
             n_features,
             targets,
-            n_outputs: 1,
+            n_outputs,
             labels: None,
             class_names: None,
             schema: None,

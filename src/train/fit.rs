@@ -96,7 +96,7 @@ pub(crate) fn hold_out(
     validation_rows: Option<&[usize]>,
     config: &TrainConfig,
 ) -> Result<(Vec<usize>, Option<Vec<usize>>)> {
-    if config.early_stopping.is_none() || validation_rows.is_some() {
+    if !config.holds_rows_out() || validation_rows.is_some() {
         return Ok((train_rows.to_vec(), None));
     }
     if train_rows.len() < 2 {
@@ -186,28 +186,106 @@ pub fn resume(
             .ok_or_else(|| crate::checkpoint::checkpoint_error(path, format!("no trainer {key:?} in the metadata")))
     };
     let (epochs_done, seed) = (number("epoch")? as usize, number("seed")?);
+    check_same_run(OP, &mlp, seed, data, config)?;
+    fit_one(
+        mlp,
+        epochs_done,
+        data,
+        Lane::watched(train_rows, config),
+        validation_rows,
+        on_epoch,
+    )
+}
+
+/// Continues training `model` in memory, as [`resume`] continues a saved run: epochs
+/// `model.epochs_done() + 1 ..= config.epochs` on `train_rows`, the optimizer's state
+/// carried on (scikit-learn's `partial_fit` and `warm_start`; give one more epoch than done
+/// for one pass). `config` must describe the model's network, seed and optimizer (its batch
+/// size may differ). The scaler, class names, schema and preprocessing stay the model's;
+/// [`Model::history`] holds the new epochs.
+///
+/// ```no_run
+/// # fn demo(data: &wgpu_mlp::GpuDataset, rows: &[usize]) -> wgpu_mlp::Result<()> {
+/// use wgpu_mlp::{TrainConfig, fit, resume_model};
+/// let config = TrainConfig { epochs: 5, early_stopping: None, ..TrainConfig::default() };
+/// let model = fit(data, rows, None, &config)?;
+/// let model = resume_model(model, data, rows, None, &TrainConfig { epochs: 6, ..config }, &mut |_| {})?;
+/// assert_eq!(model.epochs_done(), 6);
+/// # Ok(()) }
+/// ```
+pub fn resume_model(
+    model: Model,
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Model> {
+    const OP: &str = "resume_model";
+    check_fit(OP, data, train_rows, validation_rows, config)?;
+    let Model {
+        mlp,
+        epochs_done,
+        seed,
+        scaler,
+        class_names,
+        schema,
+        preprocessor,
+        target_scaler,
+        info,
+        history: _,
+    } = model;
+    let mlp = if mlp.batch_size() == config.batch_size {
+        mlp
+    } else {
+        let file = mlp.checkpoint_file(&[])?;
+        Mlp::from_checkpoint(&data.gpu, &file, std::path::Path::new("model"), Some(config.batch_size))?
+    };
+    check_same_run(OP, &mlp, seed, data, config)?;
+    let resumed = fit_one(
+        mlp,
+        epochs_done,
+        data,
+        Lane::watched(train_rows, config),
+        validation_rows,
+        on_epoch,
+    )?;
+    Ok(Model {
+        scaler,
+        class_names,
+        schema,
+        preprocessor,
+        target_scaler,
+        info,
+        ..resumed
+    })
+}
+
+/// Refuses to go on with a network `config` does not describe (seed, loss, layers,
+/// activations, optimizer).
+fn check_same_run(op: &'static str, mlp: &Mlp, seed: u64, data: &GpuDataset, config: &TrainConfig) -> Result<()> {
     if seed != config.seed {
         return Err(Error::invalid(
-            OP,
+            op,
             "config.seed",
-            format!("the checkpoint's seed {seed}"),
+            format!("the model's seed {seed}"),
             config.seed,
+        ));
+    }
+    if mlp.loss_function() != config.loss {
+        return Err(Error::invalid(
+            op,
+            "config.loss",
+            format!("the model's {}", mlp.loss_function().name()),
+            config.loss.name(),
         ));
     }
     let sizes = layer_sizes(data, config);
     let activations = (config.hidden_activation, config.output_activation);
-    if mlp.loss_function() != config.loss {
-        return Err(Error::invalid(
-            OP,
-            "config.loss",
-            format!("the checkpoint's {}", mlp.loss_function().name()),
-            config.loss.name(),
-        ));
-    }
     if mlp.sizes() != sizes || mlp.activations() != activations {
         return Err(Error::shape(
-            OP,
-            "checkpoint",
+            op,
+            "model",
             format!("layers {sizes:?} with activations (hidden, output) {activations:?}"),
             format!(
                 "layers {:?} with activations (hidden, output) {:?}",
@@ -220,20 +298,13 @@ pub fn resume(
     let saved = mlp.graph().optimizer().with_lr(config.optimizer.lr());
     if saved != config.optimizer {
         return Err(Error::invalid(
-            OP,
+            op,
             "config.optimizer",
             format!("{saved:?}"),
             format!("{:?}", config.optimizer),
         ));
     }
-    fit_one(
-        mlp,
-        epochs_done,
-        data,
-        Lane::watched(train_rows, config),
-        validation_rows,
-        on_epoch,
-    )
+    Ok(())
 }
 
 /// The network `fit` trains for `config` on `data`: its layer sizes, seed and activations.
@@ -308,7 +379,7 @@ pub(super) fn train_epochs(
     let last_good = Tensor::zeros(gpu, mlp.graph().flat_params().shape())?;
     let max_epochs = lanes.iter().map(|lane| lane.config.epochs).max().unwrap_or(0);
     let mut histories: Vec<Vec<EpochMetrics>> = lanes.iter().map(|_| Vec::new()).collect();
-    let mut early_stops: Vec<EarlyStop> = lanes.iter().map(|l| EarlyStop::new(l.config.early_stopping)).collect();
+    let mut early_stops: Vec<EarlyStop> = lanes.iter().map(|l| EarlyStop::new(l.config)).collect();
     let mut stopped = vec![false; lanes.len()];
     let mut orders: Vec<Vec<usize>> = rows.iter().map(|r| r.to_vec()).collect();
     let mut schedules = Schedules::new(lanes, epochs_done, &mlp);
@@ -363,7 +434,11 @@ pub(super) fn train_epochs(
         }
         stall.observe((epoch, losses[0].1 as f32), &mlp, data, lanes[0].rows, lanes[0].config)?;
         let watched: Vec<Option<f32>> = (0..lanes.len())
-            .map(|m| val[m].filter(|_| training[m]).map(|s| s.loss))
+            .map(|m| match lanes[m].config.monitor {
+                _ if !training[m] => None,
+                Monitor::ValidationLoss => val[m].map(|s| s.loss),
+                Monitor::TrainingLoss => Some(losses[m].1 as f32),
+            })
             .collect();
         for (m, stop) in watch_early_stops(&mut early_stops, &watched, &mlp)?
             .into_iter()
@@ -382,6 +457,9 @@ fn shuffle_rows(orders: &mut [Vec<usize>], lanes: &[Lane], training: &[bool], ep
     for ((order, lane), &on) in orders.iter_mut().zip(lanes).zip(training) {
         if on {
             order.copy_from_slice(lane.rows);
+            if !lane.config.shuffle {
+                continue;
+            }
             order.shuffle(&mut StdRng::seed_from_u64(epoch_seed(lane.config.seed, epoch)));
         }
     }

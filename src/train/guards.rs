@@ -9,39 +9,47 @@ use crate::tensor::Tensor;
 
 use super::Lane;
 
-/// Early stopping on the validation loss, one per model of a stack: the best epoch's loss and
-/// parameters, and the epochs since.
+/// Early stopping on the watched loss (validation or training), one per model of a stack:
+/// the best epoch's loss and (watching validation rows) parameters, and the epochs since one
+/// improved on the best by more than `tol`.
 pub(super) struct EarlyStop {
     patience: Option<usize>,
+    tol: f32,
+    keeps_best: bool,
     best_loss: Option<f32>,
     best: Option<Vec<LayerParams>>,
     since_best: usize,
 }
 
 impl EarlyStop {
-    pub(super) fn new(patience: Option<usize>) -> Self {
+    pub(super) fn new(config: &super::TrainConfig) -> Self {
         EarlyStop {
-            patience,
+            patience: config.early_stopping,
+            tol: config.tol,
+            keeps_best: config.monitor == super::Monitor::ValidationLoss,
             best_loss: None,
             best: None,
             since_best: 0,
         }
     }
 
-    /// After an epoch with validation loss `loss`: whether it is the best yet, so that its
-    /// parameters are to be kept ([`EarlyStop::keep`]). Counts the epochs without one.
+    /// After an epoch with watched loss `loss`: whether it is the best yet and its
+    /// parameters are to be kept ([`EarlyStop::keep`]). Counts the epochs that did not
+    /// improve on the best by more than `tol` (scikit-learn's rule).
     pub(super) fn improves(&mut self, loss: f32) -> bool {
         if self.patience.is_none() {
             return false;
         }
-        if self.best_loss.is_none_or(|best| loss < best) {
-            self.best_loss = Some(loss);
+        if self.best_loss.is_none_or(|best| loss < best - self.tol) {
             self.since_best = 0;
-            true
         } else {
             self.since_best += 1;
-            false
         }
+        let best = self.best_loss.is_none_or(|best| loss < best);
+        if best {
+            self.best_loss = Some(loss);
+        }
+        best && self.keeps_best
     }
 
     /// The best epoch's parameters (this model's).

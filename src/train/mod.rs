@@ -10,7 +10,7 @@ mod stack;
 mod stall;
 
 pub(crate) use fit::{evaluate_stack, fit_fold, hold_out, train_stack};
-pub use fit::{fit, fit_with_progress, resume};
+pub use fit::{fit, fit_with_progress, resume, resume_model};
 pub(crate) use stack::stack_groups;
 pub use stack::{FitJob, fit_batched};
 
@@ -183,6 +183,8 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// Drop the last, partial batch of each epoch instead of training on it.
     pub drop_last: bool,
+    /// Shuffle the training rows before every epoch (else they train in the order given).
+    pub shuffle: bool,
     /// Stop when the validation loss has not improved for this many epochs, and keep the
     /// parameters of the best epoch: the validation rows given to `fit`, or else
     /// `validation_fraction` of the training rows held out.
@@ -190,6 +192,32 @@ pub struct TrainConfig {
     /// The share of the training rows `fit` holds out for early stopping when it is given
     /// no validation rows (scikit-learn's `validation_fraction`).
     pub validation_fraction: f64,
+    /// What early stopping watches: the validation loss (the default) or each epoch's
+    /// training loss (scikit-learn's `early_stopping=False` with `n_iter_no_change`).
+    pub monitor: Monitor,
+    /// The least decrease of the watched loss that counts as an improvement for early
+    /// stopping (scikit-learn's `tol`, Keras' `min_delta`); 0 counts any decrease.
+    pub tol: f32,
+}
+
+/// What [`TrainConfig::early_stopping`] watches.
+///
+/// ```
+/// use wgpu_mlp::{Monitor, TrainConfig};
+/// // scikit-learn's MLPClassifier at its defaults: stop after 10 epochs in which the
+/// // training loss fell by less than 1e-4, keep the last epoch's parameters
+/// let config = TrainConfig { monitor: Monitor::TrainingLoss, tol: 1e-4, ..TrainConfig::default() };
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Monitor {
+    /// The loss on the validation rows (given to `fit`, or `validation_fraction` of the
+    /// training rows held out); the best epoch's parameters are kept.
+    #[default]
+    ValidationLoss,
+    /// Each epoch's mean training loss; no rows are held out and the last epoch's parameters
+    /// are kept.
+    TrainingLoss,
 }
 
 impl Default for TrainConfig {
@@ -224,8 +252,11 @@ impl TrainConfig {
             loss: Loss::SoftmaxCrossEntropy,
             schedule: Schedule::Constant,
             drop_last: false,
+            shuffle: true,
             early_stopping: Some(10),
             validation_fraction: 0.1,
+            monitor: Monitor::ValidationLoss,
+            tol: 0.0,
         }
     }
 
@@ -255,6 +286,11 @@ impl TrainConfig {
         }
     }
 
+    /// Whether early stopping holds rows out to watch (it watches the validation loss).
+    pub(crate) fn holds_rows_out(&self) -> bool {
+        self.early_stopping.is_some() && self.monitor == Monitor::ValidationLoss
+    }
+
     /// Checks ranges: epochs ≥ 1, batch size ≥ 1, hidden sizes ≥ 1, the optimizer's.
     pub fn validate(&self) -> Result<()> {
         const OP: &str = "TrainConfig";
@@ -271,6 +307,9 @@ impl TrainConfig {
         }
         if self.early_stopping == Some(0) {
             return Err(Error::invalid(OP, "early_stopping patience", "at least 1 epoch", 0));
+        }
+        if !(self.tol >= 0.0 && self.tol.is_finite()) {
+            return Err(Error::invalid(OP, "tol", "a finite value ≥ 0", self.tol));
         }
         if !(self.validation_fraction > 0.0 && self.validation_fraction < 1.0) {
             return Err(Error::invalid(

@@ -8,7 +8,7 @@ use super::fit::{check_fit, hold_out, layer_sizes, mlp_builder, train_stack};
 use super::*;
 
 /// Which jobs can share a stack: the same layer sizes, batch size, activations, loss,
-/// `drop_last`, and early stopping or not (learning rate, momentum, weight decay, epochs,
+/// `drop_last`, and early stopping on held-out rows or not (learning rate, momentum, weight decay, epochs,
 /// patience and seed may differ).
 pub(crate) type StackKey = (Vec<usize>, usize, (Activation, Activation), Loss, (bool, bool));
 
@@ -18,7 +18,7 @@ pub(crate) fn stack_key(config: &TrainConfig) -> StackKey {
         config.batch_size,
         (config.hidden_activation, config.output_activation),
         config.loss,
-        (config.drop_last, config.early_stopping.is_some()),
+        (config.drop_last, config.holds_rows_out()),
     )
 }
 

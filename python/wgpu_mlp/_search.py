@@ -1,0 +1,1 @@
+GridSearchCV = HalvingGridSearchCV = None

@@ -64,7 +64,7 @@ pub use cv::{
 pub use data::{CsvOptions, Dataset, FeatureRows, LabelColumn, Scaler, Scaling, Schema, Task};
 pub use error::{Error, Result};
 pub use gpu::{Gpu, GpuStats};
-pub use mlp::{LayerParams, Mlp, MlpBuilder, StepKernel};
+pub use mlp::{Init, LayerParams, Mlp, MlpBuilder, StepKernel};
 pub use ops::{Activation, Loss};
 pub use optim::{Adam, Optimizer, Sgd, WeightDecay};
 pub use schedule::Schedule;

@@ -4,7 +4,7 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use wgpu_mlp::{Activation, Adam, Monitor, Optimizer, Schedule, Sgd, TrainConfig, WeightDecay};
+use wgpu_mlp::{Activation, Adam, Init, Monitor, Optimizer, Schedule, Sgd, TrainConfig, WeightDecay};
 
 /// `dict[key]` as a `T`, or `default` when absent or None.
 fn get<'py, T>(dict: &Bound<'py, PyDict>, key: &str, default: T) -> PyResult<T>
@@ -79,6 +79,11 @@ pub(crate) fn train_config(dict: &Bound<'_, PyDict>) -> PyResult<TrainConfig> {
     };
     let lr: f32 = get(dict, "lr", 1e-3)?;
     let monitor: String = get(dict, "monitor", "training".to_string())?;
+    // scikit-learn's initialisation (Glorot uniform, weights and biases) when a gain is given.
+    let init = match get::<Option<f32>>(dict, "init_gain", None)? {
+        Some(gain) => Init::GlorotUniform { gain },
+        None => Init::FanIn,
+    };
     let config = TrainConfig {
         hidden: get(dict, "hidden", base.hidden.clone())?,
         hidden_activation: activation(&get(dict, "activation", "relu".to_string())?)?,
@@ -87,6 +92,7 @@ pub(crate) fn train_config(dict: &Bound<'_, PyDict>) -> PyResult<TrainConfig> {
         epochs: get(dict, "epochs", base.epochs)?,
         batch_size: get(dict, "batch_size", base.batch_size)?,
         seed: get(dict, "seed", 0)?,
+        init,
         shuffle: get(dict, "shuffle", true)?,
         early_stopping: get(dict, "early_stopping", None)?,
         monitor: if monitor == "validation" {

@@ -158,6 +158,8 @@ class _BaseMLP(BaseEstimator):
             "epochs": int(epochs),
             "batch_size": batch,
             "seed": int(seed),
+            # scikit-learn's Glorot-uniform initialisation, its gain 2 for logistic nets
+            "init_gain": 2.0 if self.activation == "logistic" else 6.0,
             "shuffle": bool(self.shuffle),
             "early_stopping": None if stopping is None else int(self.n_iter_no_change),
             "monitor": stopping or "training",
@@ -345,7 +347,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict(self, X):
         """The most probable class of each sample."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        probabilities = self.predict_proba(X)
+        return self.classes_[np.argmax(probabilities, axis=1)]
 
     def _validation_scores(self, history, y, val_rows):
         return [float("nan") if a is None else float(a) for a in history["val_accuracy"]]

@@ -1,7 +1,7 @@
 //! Building an [`Mlp`]: sizes, activations, loss, initialisation, and its graph.
 
 use super::tiny::{TinyStep, tiny_step_fits};
-use super::{LayerParams, Mlp, check_params, init_params};
+use super::{Init, LayerParams, Mlp, check_params, init_params_with};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::graph::GraphBuilder;
@@ -28,6 +28,7 @@ pub struct MlpBuilder {
     pub(super) seed: u64,
     pub(super) params: Option<Vec<LayerParams>>,
     pub(super) step_kernel: StepKernel,
+    pub(super) init: Init,
 }
 
 /// How [`Mlp::steps`] runs a training step.
@@ -45,6 +46,13 @@ pub enum StepKernel {
 }
 
 impl MlpBuilder {
+    /// How the parameters are drawn from the seed (default [`Init::FanIn`]; ignored when
+    /// [`MlpBuilder::parameters`] gives them).
+    pub fn init(mut self, init: Init) -> Self {
+        self.init = init;
+        self
+    }
+
     /// Activation after every hidden layer (default sigmoid).
     pub fn hidden_activation(mut self, activation: Activation) -> Self {
         self.hidden = activation;
@@ -137,7 +145,7 @@ impl MlpBuilder {
         }
         Ok(match &self.params {
             Some(params) => params.clone(),
-            None => init_params(&self.sizes, self.seed),
+            None => init_params_with(&self.sizes, self.seed, self.init),
         })
     }
 
@@ -190,7 +198,10 @@ impl MlpBuilder {
         if seeds.len() != optimizers.len() {
             return Err(Error::shape("Mlp::build", "seeds", optimizers.len(), seeds.len()));
         }
-        let params: Vec<Vec<LayerParams>> = seeds.iter().map(|&seed| init_params(&self.sizes, seed)).collect();
+        let params: Vec<Vec<LayerParams>> = seeds
+            .iter()
+            .map(|&seed| init_params_with(&self.sizes, seed, self.init))
+            .collect();
         self.step_kernel(StepKernel::General)
             .build_graph(gpu, batch, optimizers, &params)
     }

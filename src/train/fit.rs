@@ -311,6 +311,7 @@ fn check_same_run(op: &'static str, mlp: &Mlp, seed: u64, data: &GpuDataset, con
 pub(super) fn mlp_builder(data: &GpuDataset, config: &TrainConfig) -> MlpBuilder {
     Mlp::builder(&layer_sizes(data, config))
         .seed(config.seed)
+        .init(config.init)
         .hidden_activation(config.hidden_activation)
         .output_activation(config.output_activation)
         .loss(config.loss)

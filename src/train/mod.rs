@@ -172,6 +172,8 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Seed of the initialisation and of the per-epoch shuffles.
     pub seed: u64,
+    /// How the initial parameters are drawn from the seed.
+    pub init: crate::mlp::Init,
     /// Activation after every hidden layer.
     pub hidden_activation: Activation,
     /// Activation of the output layer ([`Activation::Identity`] with
@@ -247,6 +249,7 @@ impl TrainConfig {
             epochs: 200,
             batch_size: 200,
             seed: 0,
+            init: crate::mlp::Init::FanIn,
             hidden_activation: Activation::Relu,
             output_activation: Activation::Identity,
             loss: Loss::SoftmaxCrossEntropy,
@@ -296,6 +299,11 @@ impl TrainConfig {
         const OP: &str = "TrainConfig";
         self.optimizer.validate()?;
         self.schedule.validate()?;
+        if let crate::mlp::Init::GlorotUniform { gain } = self.init
+            && !(gain > 0.0 && gain.is_finite())
+        {
+            return Err(Error::invalid(OP, "init gain", "a finite value > 0", gain));
+        }
         if self.epochs == 0 {
             return Err(Error::invalid(OP, "epochs", "at least 1", 0));
         }

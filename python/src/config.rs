@@ -38,12 +38,16 @@ pub(crate) fn optimizer(dict: &Bound<'_, PyDict>, lr: f32) -> PyResult<Optimizer
             .eps(get(dict, "eps", 1e-8)?)
             .weight_decay(weight_decay)
             .into()),
-        "sgd" => Ok(Sgd::new(lr)
-            .momentum(get(dict, "momentum", 0.9)?)
-            .nesterov(get(dict, "nesterov", true)?)
-            .weight_decay(weight_decay)
-            .decay(WeightDecay::Coupled)
-            .into()),
+        "sgd" => {
+            // scikit-learn's nesterovs_momentum with no momentum is plain SGD
+            let momentum: f32 = get(dict, "momentum", 0.9)?;
+            Ok(Sgd::new(lr)
+                .momentum(momentum)
+                .nesterov(get(dict, "nesterov", true)? && momentum > 0.0)
+                .weight_decay(weight_decay)
+                .decay(WeightDecay::Coupled)
+                .into())
+        }
         other => Err(PyValueError::new_err(format!(
             "solver {other:?} is not available on the GPU: use 'adam' or 'sgd'"
         ))),

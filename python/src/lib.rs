@@ -62,7 +62,11 @@ pub(crate) enum Targets {
 }
 
 impl Targets {
-    pub(crate) fn read(y_codes: Option<PyReadonlyArray1<i64>>, y_values: Option<PyReadonlyArray2<f32>>, n_classes: usize) -> PyResult<Targets> {
+    pub(crate) fn read(
+        y_codes: Option<PyReadonlyArray1<i64>>,
+        y_values: Option<PyReadonlyArray2<f32>>,
+        n_classes: usize,
+    ) -> PyResult<Targets> {
         match (y_codes, y_values) {
             (Some(codes), None) => {
                 let codes = codes

@@ -99,7 +99,10 @@ impl PyModel {
         dict.set_item("train_loss", history.iter().map(|m| m.train_loss).collect::<Vec<_>>())?;
         dict.set_item("lr", history.iter().map(|m| m.lr).collect::<Vec<_>>())?;
         dict.set_item("val_loss", history.iter().map(|m| m.val_loss).collect::<Vec<_>>())?;
-        dict.set_item("val_accuracy", history.iter().map(|m| m.val_accuracy).collect::<Vec<_>>())?;
+        dict.set_item(
+            "val_accuracy",
+            history.iter().map(|m| m.val_accuracy).collect::<Vec<_>>(),
+        )?;
         Ok(dict)
     }
 

@@ -132,7 +132,10 @@ pub(crate) fn grid_search<'py>(
     for (epochs, results) in rounds {
         let round = PyDict::new(py);
         round.set_item("epochs", epochs)?;
-        let rows = results.iter().map(|r| result_dict(py, r)).collect::<PyResult<Vec<_>>>()?;
+        let rows = results
+            .iter()
+            .map(|r| result_dict(py, r))
+            .collect::<PyResult<Vec<_>>>()?;
         round.set_item("results", rows)?;
         list.append(round)?;
     }

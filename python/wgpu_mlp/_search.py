@@ -115,7 +115,10 @@ class _BaseSearch(MetaEstimatorMixin, BaseEstimator):
             axes = {}
             for name in params:
                 axis = _AXES.get(name)
-                if axis is None or (axis == "momentum" and est.solver != "sgd"):
+                # momentum is SGD's alone (Adam's beta_1 is its own); a zero momentum with
+                # Nesterov is plain SGD, a different optimizer setting, so it is no axis value
+                plain = est.nesterovs_momentum and est.momentum == 0
+                if axis is None or (axis == "momentum" and (est.solver != "sgd" or plain)):
                     continue
                 axes[axis] = config.pop(axis)
                 if axis == "hidden":
@@ -139,7 +142,11 @@ class _BaseSearch(MetaEstimatorMixin, BaseEstimator):
         kwargs = dict(targets)
         if halving is not None:
             kwargs.update(halving_factor=halving[0], min_epochs=halving[1])
-        report = _core.grid_search(X, dict(group.config), grid, folds, scoring=self.scorer_, **kwargs)
+        # The base takes the first member's values where the grid sets them (the Rust search
+        # refuses a base the grid would silently override).
+        base = dict(group.config)
+        base.update({axis: list(v) if axis == "hidden" else v for axis, v in group.members[0][1].items()})
+        report = _core.grid_search(X, base, grid, folds, scoring=self.scorer_, **kwargs)
         rounds = []
         for round_ in report["rounds"]:
             found = {}

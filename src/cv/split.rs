@@ -64,7 +64,12 @@ fn check_explicit(folds: &[Fold], n: usize) -> Result<Vec<Fold>> {
     for (k, fold) in folds.iter().enumerate() {
         for (what, positions) in [("train", &fold.train), ("validation", &fold.validation)] {
             if positions.is_empty() {
-                return Err(Error::invalid(OP, format!("fold {k} {what}"), "at least one position", "none"));
+                return Err(Error::invalid(
+                    OP,
+                    format!("fold {k} {what}"),
+                    "at least one position",
+                    "none",
+                ));
             }
             if let Some(&bad) = positions.iter().find(|&&p| p >= n) {
                 return Err(Error::invalid(

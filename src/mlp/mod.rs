@@ -486,7 +486,8 @@ pub(crate) fn init_params_with(sizes: &[usize], seed: u64, init: Init) -> Vec<La
         .windows(2)
         .map(|pair| {
             let (fan_in, fan_out) = (pair[0], pair[1]);
-            let mut draw = |n: usize, bound: f32| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
+            let mut draw =
+                |n: usize, bound: f32| -> Vec<f32> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
             match init {
                 Init::FanIn => LayerParams {
                     weights: draw(fan_in * fan_out, 1.0 / (fan_in as f32).sqrt()),

@@ -337,7 +337,7 @@ fn search(grid: ParamGrid, folds: Folds, seed: u64, execution: CvExecution) -> G
 
 /// Identical fold scores, means, ranks and winner, batched or model by model.
 fn assert_same_search(what: &str, data: &GpuDataset, rows: &[usize], grid: ParamGrid, folds: Folds, seed: u64) {
-    let sequential = search(grid.clone(), folds, seed, CvExecution::Sequential)
+    let sequential = search(grid.clone(), folds.clone(), seed, CvExecution::Sequential)
         .fit(data, rows)
         .unwrap();
     let mut epochs = 0;
@@ -386,7 +386,7 @@ fn batched_cross_validation_equals_model_by_model() {
         activation: vec![wgpu_mlp::Activation::Sigmoid],
         ..ParamGrid::default()
     };
-    assert_same_search("lr × momentum × weight decay", &data, &rows, grid, stratified, seed);
+    assert_same_search("lr × momentum × weight decay", &data, &rows, grid, stratified.clone(), seed);
     // mixed epoch counts (masked updates), 7 folds of unequal sizes, uneven last batches,
     // two hidden activations (two stacks)
     let grid = ParamGrid {
@@ -466,7 +466,7 @@ fn oversized_groups_are_split_and_reported() {
         shuffle: true,
         seed,
     });
-    let whole = search(grid.clone(), folds, seed, CvExecution::default())
+    let whole = search(grid.clone(), folds.clone(), seed, CvExecution::default())
         .fit(&data, &rows)
         .unwrap();
     assert_eq!(whole.jobs.len(), 1, "9 small models fit one run");

@@ -288,7 +288,7 @@ fn grid_search_refuses_rows_out_of_range() {
     ] {
         for execution in [CvExecution::default(), CvExecution::Sequential] {
             let mut s = search(vec![0.5], 1);
-            s.folds = folds;
+            s.folds = folds.clone();
             s.execution = execution;
             let mut epochs = 0;
             let err = s

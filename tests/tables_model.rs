@@ -146,6 +146,7 @@ fn fold_rows(folds: &Folds, data: &Dataset, rows: &[usize]) -> Vec<(Vec<usize>, 
                     .collect::<Vec<_>>(),
             )
             .unwrap(),
+        Folds::Explicit(folds) => folds.clone(),
     };
     let map = |p: &[usize]| p.iter().map(|&i| rows[i]).collect();
     split.iter().map(|f| (map(&f.train), map(&f.validation))).collect()

@@ -50,7 +50,8 @@ def test_predict_is_the_forward_pass_of_coefs_and_intercepts():
 
 
 def test_pandas_feature_names_and_string_classes():
-    pd = pytest.importorskip("pandas", reason="pandas is in the package's [test] extra")
+    import pandas as pd  # the package's [test] extra
+
     X, y = datasets.load_iris(return_X_y=True, as_frame=True)
     names = np.array(["setosa", "versicolor", "virginica"])[y]
     clf = MLPClassifier(max_iter=50, random_state=0).fit(X, names)

@@ -76,3 +76,11 @@ def test_what_the_gpu_search_cannot_do_is_refused_with_the_way_out(digits):
         GridSearchCV(SkGridSearchCV, {"alpha": [1e-4]}).fit(X, y)
     with pytest.raises(ValueError, match="resource"):
         HalvingGridSearchCV(MLPClassifier(), {"alpha": [1e-4]}, resource="n_samples").fit(X, y)
+
+
+def test_a_dataframe_reaches_the_refit_estimator_with_its_column_names():
+    X, y = datasets.load_iris(return_X_y=True, as_frame=True)
+    search = GridSearchCV(MLPClassifier(max_iter=10, random_state=0), {"learning_rate_init": [1e-3, 1e-2]}, cv=3)
+    search.fit(X, y)
+    assert list(search.best_estimator_.feature_names_in_) == list(X.columns)
+    assert search.n_features_in_ == 4 and list(search.classes_) == [0, 1, 2]

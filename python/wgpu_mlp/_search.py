@@ -195,6 +195,8 @@ class _BaseSearch(MetaEstimatorMixin, BaseEstimator):
         return results
 
     def _refit(self, X, y, params):
+        """The best candidate fitted on all of (X, y) as the user gave them (a DataFrame's
+        column names reach ``best_estimator_.feature_names_in_``)."""
         if not self.refit:
             return
         start = time.perf_counter()
@@ -261,6 +263,7 @@ class GridSearchCV(_BaseSearch):
         """Runs the search on (X, y) and refits the best candidate on all of it."""
         if self.return_train_score:
             raise ValueError("return_train_score=True is not available: the GPU scores the held-out folds only.")
+        X_given, y_given = X, y
         X, y, folds, targets, probe = self._prepare(X, y)
         candidates = list(ParameterGrid(self.param_grid))
         n_train = min(len(tr) for tr, _ in folds)
@@ -277,7 +280,7 @@ class GridSearchCV(_BaseSearch):
         self.best_params_ = candidates[self.best_index_]
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.multimetric_ = False
-        self._refit(X, y, self.best_params_)
+        self._refit(X_given, y_given, self.best_params_)
         return self
 
 
@@ -337,6 +340,7 @@ class HalvingGridSearchCV(_BaseSearch):
     def fit(self, X, y):
         """Runs the rounds on (X, y) and refits the last round's best on all of it."""
         self._check()
+        X_given, y_given = X, y
         X, y, folds, targets, probe = self._prepare(X, y)
         candidates = list(ParameterGrid(self.param_grid))
         groups = self._groups(candidates, min(len(tr) for tr, _ in folds))
@@ -369,6 +373,6 @@ class HalvingGridSearchCV(_BaseSearch):
         self.best_params_ = dict(rows[self.best_index_], max_iter=int(self.n_resources_[-1]))
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.multimetric_ = False
-        self._refit(X, y, self.best_params_)
+        self._refit(X_given, y_given, self.best_params_)
         return self
 

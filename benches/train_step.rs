@@ -23,7 +23,14 @@ fn train_step(c: &mut Criterion) {
             .build(&gpu, workload.batch, sgd)
             .unwrap();
         mlp.set_batch(&data.x, &data.t).unwrap();
-        println!("{}: {} dispatches per step", workload.name, mlp.dispatches_per_step());
+        let before = gpu.stats().dispatches;
+        mlp.steps(10).unwrap();
+        let counted = (gpu.stats().dispatches - before) as f64 / 10.0;
+        println!(
+            "{}: {counted} dispatches per step counted ({} scheduled)",
+            workload.name,
+            mlp.dispatches_per_step()
+        );
         group.throughput(Throughput::Elements(workload.flops_per_step() as u64)); // FLOPs
         group.bench_function(workload.name, |bench| {
             bench.iter(|| {

@@ -184,11 +184,15 @@ fn measure(gpu: &Gpu, workload: &Workload, options: &Options, started: Instant) 
     let t_step = start.elapsed().as_secs_f64() / 10.0;
     let n = 20usize.max((1.1 * options.seconds / t_step).ceil() as usize);
     let mut reps = Vec::new();
+    let mut dispatches = 0;
     for _ in 0..3 {
         run_steps(&mut mlp, 20, per_submit)?;
         mlp.loss()?;
         let start = Instant::now();
+        // Dispatches as the timed steps record them (GpuStats counts each one recorded).
+        let before = gpu.stats().dispatches;
         run_steps(&mut mlp, n, per_submit)?;
+        dispatches = gpu.stats().dispatches - before;
         mlp.loss()?;
         reps.push(start.elapsed().as_secs_f64() / n as f64);
     }
@@ -205,7 +209,7 @@ fn measure(gpu: &Gpu, workload: &Workload, options: &Options, started: Instant) 
     Ok(format!(
         "{{\"workload\":\"{}\",\"models\":{models},\"adapter\":\"{}\",\"backend\":\"{:?}\",\"loss_init\":{},\"loss_after_200\":{},\
          \"ms_per_step\":{:.5},\"ms_per_model_step\":{:.5},\"steps_per_s\":{:.1},\"gflops\":{:.3},\"steps_per_submit\":{},\
-         \"dispatches_per_step\":{},\"timed_steps\":{}}}",
+         \"dispatches_per_step\":{},\"scheduled_dispatches_per_step\":{},\"timed_steps\":{}}}",
         name,
         gpu.adapter_name(),
         gpu.backend(),
@@ -216,6 +220,7 @@ fn measure(gpu: &Gpu, workload: &Workload, options: &Options, started: Instant) 
         1.0 / s_per_step,
         workload.flops_per_step() * models as f64 / s_per_step / 1e9,
         per_submit,
+        dispatches as f64 / n as f64,
         mlp.dispatches_per_step(),
         n
     ))

@@ -70,6 +70,7 @@ pub(crate) struct Stats {
     pub live_buffers: AtomicUsize,
     pub live_bytes: AtomicU64,
     pub submits: AtomicUsize,
+    pub dispatches: AtomicU64,
 }
 
 /// A snapshot of the library's GPU resource counters (see [`Gpu::stats`]).
@@ -81,6 +82,9 @@ pub struct GpuStats {
     pub live_bytes: u64,
     /// Queue submissions made so far.
     pub submits: usize,
+    /// Kernel dispatches recorded so far (counted as each is recorded into a pass, so a
+    /// step's launches are measured, not taken from its schedule).
+    pub dispatches: u64,
 }
 
 /// Which kind of device an adapter is (mirrors `wgpu::DeviceType`).
@@ -311,18 +315,24 @@ impl Gpu {
         (self.inner.limits.min_storage_buffer_offset_alignment as usize / 4).max(1)
     }
 
-    /// The library's resource counters: live buffers and bytes, submits so far.
+    /// The library's resource counters: live buffers and bytes, submits and dispatches so far.
     pub fn stats(&self) -> GpuStats {
         let s = &self.inner.stats;
         GpuStats {
             live_buffers: s.live_buffers.load(Ordering::Relaxed),
             live_bytes: s.live_bytes.load(Ordering::Relaxed),
             submits: s.submits.load(Ordering::Relaxed),
+            dispatches: s.dispatches.load(Ordering::Relaxed),
         }
     }
 
     pub(crate) fn device(&self) -> &wgpu::Device {
         &self.inner.device
+    }
+
+    /// Counts one recorded kernel dispatch.
+    pub(crate) fn count_dispatch(&self) {
+        self.inner.stats.dispatches.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn queue(&self) -> &wgpu::Queue {

@@ -292,6 +292,8 @@ pub struct Dispatch {
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
     _params: GpuBuffer,
+    /// The device whose dispatch counter [`Dispatch::record`] advances.
+    gpu: Gpu,
 }
 
 impl std::fmt::Debug for Dispatch {
@@ -357,6 +359,7 @@ impl Dispatch {
             bind_group,
             workgroups: grid(gpu, workgroups, models)?,
             _params: params,
+            gpu: gpu.clone(),
         })
     }
 
@@ -365,6 +368,7 @@ impl Dispatch {
         pass.set_bind_group(0, &self.bind_group, &[]);
         let [x, y, z] = self.workgroups;
         pass.dispatch_workgroups(x, y, z);
+        self.gpu.count_dispatch();
     }
 }
 

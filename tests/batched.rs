@@ -386,7 +386,14 @@ fn batched_cross_validation_equals_model_by_model() {
         activation: vec![wgpu_mlp::Activation::Sigmoid],
         ..ParamGrid::default()
     };
-    assert_same_search("lr × momentum × weight decay", &data, &rows, grid, stratified.clone(), seed);
+    assert_same_search(
+        "lr × momentum × weight decay",
+        &data,
+        &rows,
+        grid,
+        stratified.clone(),
+        seed,
+    );
     // mixed epoch counts (masked updates), 7 folds of unequal sizes, uneven last batches,
     // two hidden activations (two stacks)
     let grid = ParamGrid {

@@ -368,3 +368,29 @@ fn a_saturated_run_is_reported_with_its_settings() {
         "the refit of a stalled winner fails: {refit:?}"
     );
 }
+
+/// `GpuStats::dispatches` counts what is recorded: a step of the general path records the
+/// schedule's dispatches, K steps K times as many, and reading nothing records nothing.
+#[test]
+fn gpu_stats_count_the_dispatches_a_step_records() {
+    let gpu = own_gpu();
+    let mut mlp = wgpu_mlp::Mlp::builder(&[5, 7, 3])
+        .step_kernel(wgpu_mlp::StepKernel::General)
+        .build(&gpu, 4, wgpu_mlp::Sgd::new(0.1))
+        .unwrap();
+    mlp.set_batch(&[0.5; 20], &[0.0; 12]).unwrap();
+    let before = gpu.stats();
+    mlp.step().unwrap();
+    let one = gpu.stats().dispatches - before.dispatches;
+    assert_eq!(one, mlp.dispatches_per_step() as u64);
+    let before = gpu.stats();
+    mlp.steps(5).unwrap();
+    assert_eq!(gpu.stats().dispatches - before.dispatches, 5 * one);
+    let before = gpu.stats();
+    mlp.parameters().unwrap();
+    assert_eq!(
+        gpu.stats().dispatches,
+        before.dispatches,
+        "a read-back records no kernel"
+    );
+}

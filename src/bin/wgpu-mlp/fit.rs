@@ -258,6 +258,7 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
         return run_shard(args, &search, (&gpu, &data, &train), spec);
     }
     let mut curves = Curves::default();
+    let before = gpu.stats();
     let report = match args.get_one::<String>("merge") {
         Some(dir) => search.merge_dataset_shards(&gpu, &data, &train, &read_shards(dir)?)?,
         None => {
@@ -271,6 +272,12 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
             report
         }
     };
+    let after = gpu.stats();
+    say!(
+        "GPU work of the search: {} kernel dispatches in {} submits (counted as recorded)",
+        after.dispatches - before.dispatches,
+        after.submits - before.submits
+    );
     report.warnings().iter().for_each(warn);
     if let Some(dir) = args.get_one::<String>("plots") {
         curves.write(dir, path, &report)?;

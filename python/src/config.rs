@@ -55,14 +55,15 @@ pub(crate) fn optimizer(dict: &Bound<'_, PyDict>, lr: f32) -> PyResult<Optimizer
 }
 
 /// The learning-rate schedule: "constant", or "adaptive" (scikit-learn's: the rate divided
-/// by 5 when the training loss has stopped falling for 2 epochs, here as a plateau schedule).
+/// by 5 when the training loss has stopped falling for `plateau_patience` epochs, down to
+/// 1e-6, here as a plateau schedule with a relative threshold of `tol`).
 fn schedule(dict: &Bound<'_, PyDict>) -> PyResult<Schedule> {
     let name: String = get(dict, "schedule", "constant".to_string())?;
     match name.as_str() {
         "constant" => Ok(Schedule::Constant),
         "adaptive" => Ok(Schedule::ReduceOnPlateau {
             factor: 0.2,
-            patience: 1,
+            patience: get(dict, "plateau_patience", 10)?,
             threshold: get(dict, "tol", 1e-4)?,
             min_lr: 1e-6,
         }),

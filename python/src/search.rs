@@ -5,9 +5,9 @@
 use numpy::{PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::PyDict;
 use wgpu_mlp::cv::Fold;
-use wgpu_mlp::{CvResult, Folds, GridSearchCv, HalvingGridSearchCv, ParamGrid, Scoring};
+use wgpu_mlp::{CvResult, Folds, GridSearchCv, ParamGrid, Scoring};
 
 use crate::config::{activation, train_config};
 use crate::{Targets, to_py, upload};
@@ -63,11 +63,10 @@ fn result_dict<'py>(py: Python<'py>, result: &CvResult) -> PyResult<Bound<'py, P
 
 /// Cross-validates every point of `grid` over `config` on the given `folds` ((train, test)
 /// positions into `x`), scored by `scoring` (scikit-learn's name; None: accuracy or R²).
-/// With `halving_factor`, successive halving with epochs as the resource. Nothing is refit.
-/// Returns {"scoring", "rounds": [{"epochs", "results": [{"params", "fold_scores",
-/// "mean_fit_time"}]}]}.
+/// Nothing is refit. Returns {"scoring", "results": [{"params", "fold_scores",
+/// "mean_fit_time"}]} in grid order.
 #[pyfunction]
-#[pyo3(signature = (x, config, grid, folds, scoring=None, y_codes=None, y_values=None, n_classes=0, halving_factor=None, min_epochs=None))]
+#[pyo3(signature = (x, config, grid, folds, scoring=None, y_codes=None, y_values=None, n_classes=0))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn grid_search<'py>(
     py: Python<'py>,
@@ -79,8 +78,6 @@ pub(crate) fn grid_search<'py>(
     y_codes: Option<PyReadonlyArray1<'py, i64>>,
     y_values: Option<PyReadonlyArray2<'py, f32>>,
     n_classes: usize,
-    halving_factor: Option<usize>,
-    min_epochs: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let scoring = scoring
         .map(|name| {
@@ -107,38 +104,12 @@ pub(crate) fn grid_search<'py>(
     };
     let data = upload(&x, Targets::read(y_codes, y_values, n_classes)?)?;
     let rows: Vec<usize> = (0..data.len()).collect();
-    let rounds: Vec<(Option<usize>, Vec<CvResult>)>;
-    let scoring_name;
-    match halving_factor {
-        None => {
-            let report = py.detach(|| search.fit(&data, &rows)).map_err(to_py)?;
-            scoring_name = report.scoring.name();
-            rounds = vec![(None, report.results)];
-        }
-        Some(factor) => {
-            let default = if n_classes > 0 { Scoring::Accuracy } else { Scoring::R2 };
-            scoring_name = search.scoring.unwrap_or(default).name();
-            let halving = HalvingGridSearchCv {
-                min_epochs,
-                ..HalvingGridSearchCv::new(search, factor)
-            };
-            let report = py.detach(|| halving.fit(&data, &rows)).map_err(to_py)?;
-            rounds = report.rounds.into_iter().map(|r| (Some(r.epochs), r.results)).collect();
-        }
-    }
+    let report = py.detach(|| search.fit(&data, &rows)).map_err(to_py)?;
     let out = PyDict::new(py);
-    out.set_item("scoring", scoring_name)?;
-    let list = PyList::empty(py);
-    for (epochs, results) in rounds {
-        let round = PyDict::new(py);
-        round.set_item("epochs", epochs)?;
-        let rows = results
-            .iter()
-            .map(|r| result_dict(py, r))
-            .collect::<PyResult<Vec<_>>>()?;
-        round.set_item("results", rows)?;
-        list.append(round)?;
-    }
-    out.set_item("rounds", list)?;
+    out.set_item("scoring", report.scoring.name())?;
+    let results = (report.results.iter())
+        .map(|r| result_dict(py, r))
+        .collect::<PyResult<Vec<_>>>()?;
+    out.set_item("results", results)?;
     Ok(out)
 }

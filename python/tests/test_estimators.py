@@ -158,3 +158,31 @@ def test_the_gil_is_released_while_the_gpu_trains():
     during = [t for t in ticks if start < t < start + took]
     # with the GIL held for the whole fit the thread could not tick at all
     assert len(during) >= 0.2 * took / 0.005, (len(during), took)
+
+
+def test_probabilities_sum_to_one_in_float64_and_sklearn_attributes():
+    import warnings as w
+
+    from sklearn.metrics import log_loss
+
+    X, y = datasets.load_iris(return_X_y=True)
+    clf = MLPClassifier(max_iter=20, random_state=0).fit(X, y)
+    p = clf.predict_proba(X)
+    with w.catch_warnings():
+        w.simplefilter("error")  # scikit-learn warns when rows do not sum to one
+        log_loss(y, p)
+    assert clf.loss_ == clf.loss_curve_[-1] and clf.out_activation_ == "softmax"
+
+
+def test_bad_parameters_are_value_errors_and_sparse_input_is_taken():
+    import scipy.sparse
+
+    X, y = datasets.load_iris(return_X_y=True)
+    for bad in [dict(momentum=None), dict(beta_1="x"), dict(hidden_layer_sizes=None), dict(hidden_layer_sizes=5.0),
+                dict(activation=["relu"]), dict(validation_fraction=0.0, early_stopping=True)]:
+        with pytest.raises(ValueError):
+            MLPClassifier(**bad).fit(X, y)
+    MLPClassifier(validation_fraction=0.0, max_iter=2).fit(X, y)  # unused without early stopping
+    dense = MLPClassifier(max_iter=5, random_state=0).fit(X, y)
+    sparse = MLPClassifier(max_iter=5, random_state=0).fit(scipy.sparse.csr_matrix(X), y)
+    np.testing.assert_array_equal(dense.predict_proba(X), sparse.predict_proba(scipy.sparse.csr_matrix(X)))

@@ -63,7 +63,7 @@ def test_halving_spends_epochs_on_the_best(digits):
     X, y = digits
     grid = {"learning_rate_init": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2]}
     search = HalvingGridSearchCV(MLPClassifier(max_iter=36, random_state=0), grid, factor=3, cv=3).fit(X, y)
-    assert search.n_candidates_ == [6, 2] and search.n_resources_ == [12, 36]
+    assert search.n_candidates_ == [6, 2] and search.n_resources_ == [12, 36]  # scikit-learn's schedule
     assert set(search.cv_results_["iter"]) == {0, 1}
     assert search.best_params_["max_iter"] == 36 and search.best_estimator_.n_iter_ <= 36
 
@@ -84,3 +84,50 @@ def test_a_dataframe_reaches_the_refit_estimator_with_its_column_names():
     search.fit(X, y)
     assert list(search.best_estimator_.feature_names_in_) == list(X.columns)
     assert search.n_features_in_ == 4 and list(search.classes_) == [0, 1, 2]
+
+
+# --- defects found by review (session 7), each held here ------------------------------------
+
+def _three_class(n=60, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(n, 3)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5).astype(int)
+    return X, y
+
+
+def test_error_score_raise_returns_results_when_nothing_failed():
+    X, y = _three_class()
+    est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=10, random_state=0)
+    search = GridSearchCV(est, {"learning_rate_init": [1e-3, 1e-2]}, cv=3, error_score="raise").fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+@pytest.mark.parametrize(
+    "grid, cv",
+    [
+        ({"random_state": [0, 1, 2]}, 3),  # each candidate's own seed
+        ({"learning_rate_init": [1e-3, 1e-2]}, KFold(7)),  # folds of 51 and 52 rows: batch 'auto' differs
+        ({"n_iter_no_change": [2, 10], "early_stopping": [True]}, 3),  # scikit-learn's own hold-out split
+    ],
+)
+def test_search_scores_equal_scikit_learns_fold_by_fold(grid, cv):
+    X, y = _three_class()
+    est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=30, learning_rate_init=0.01, random_state=0)
+    ours = GridSearchCV(est, grid, cv=cv).fit(X, y)
+    theirs = SkGridSearchCV(est, grid, cv=cv).fit(X, y)
+    np.testing.assert_allclose(ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"], atol=1e-6)
+
+
+def test_halving_schedules_rounds_as_scikit_learn():
+    X, y = _three_class()
+    est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=16, random_state=0)
+    grid = {"learning_rate_init": [1e-3, 3e-3, 1e-2, 3e-2]}
+    search = HalvingGridSearchCV(est, grid, factor=2, cv=3).fit(X, y)
+    assert search.n_candidates_ == [4, 2, 1] and search.n_resources_ == [4, 8, 16]
+    assert search.cv_results_["params"][search.best_index_] == search.best_params_
+    search = HalvingGridSearchCV(est, grid, factor=np.int64(2), min_resources=np.int64(2), cv=3).fit(X, y)
+    assert search.n_resources_ == [2, 4, 8]
+    with pytest.raises(ValueError, match="greater than max_resources"):
+        HalvingGridSearchCV(est, grid, min_resources=20, cv=3).fit(X, y)
+    with pytest.raises(ValueError, match="part of the searched parameters"):
+        HalvingGridSearchCV(est, {"max_iter": [4, 8]}, cv=3).fit(X, y)

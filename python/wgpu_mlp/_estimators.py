@@ -26,48 +26,63 @@ _LEARNING_RATES = ("constant", "adaptive")
 
 
 def _check_params(est):
-    """Checks the constructor parameters the way scikit-learn's MLP does, naming the fix."""
+    """Checks the constructor parameters the way scikit-learn's MLP does (a ValueError that
+    names the parameter, what it must be and what it got); returns the hidden sizes."""
+    name = type(est).__name__
 
-    def positive(name, value, integer=False, allow_zero=False):
+    def fail(param, must):
+        raise ValueError(f"The '{param}' parameter of {name} must be {must}. Got {getattr(est, param)!r} instead.")
+
+    def number(param, low, high=None, integer=False, low_open=False, high_open=True):
+        value = getattr(est, param)
         kind = numbers.Integral if integer else numbers.Real
-        ok = isinstance(value, kind) and not isinstance(value, bool)
-        ok = ok and (value >= 0 if allow_zero else value > 0)
-        if not ok:
-            what = "an int" if integer else "a float"
-            bound = ">= 0" if allow_zero else "> 0"
-            raise ValueError(f"The '{name}' parameter of {type(est).__name__} must be {what} {bound}. Got {value!r}.")
+        if not isinstance(value, kind) or isinstance(value, bool):
+            fail(param, f"{'an int' if integer else 'a float'} in {'(' if low_open else '['}{low}, {high or 'inf'}{')' if high_open else ']'}")
+        below = value <= low if low_open else value < low
+        above = high is not None and (value >= high if high_open else value > high)
+        if below or above:
+            fail(param, f"in {'(' if low_open else '['}{low}, {high or 'inf'}{')' if high_open else ']'}")
 
     sizes = est.hidden_layer_sizes
-    sizes = [sizes] if isinstance(sizes, numbers.Integral) else list(sizes)
-    if not sizes or any(not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
-        raise ValueError(f"hidden_layer_sizes must be positive ints, got {est.hidden_layer_sizes!r}.")
-    if est.activation not in _ACTIVATIONS:
-        raise ValueError(f"The 'activation' parameter must be one of {sorted(_ACTIVATIONS)}. Got {est.activation!r}.")
-    if est.solver not in _SOLVERS:
-        raise ValueError(
-            f"The 'solver' parameter must be 'adam' or 'sgd' on the GPU (lbfgs is a full-batch CPU method: "
-            f"use sklearn.neural_network for it). Got {est.solver!r}."
-        )
-    if est.learning_rate not in _LEARNING_RATES + ("invscaling",):
-        raise ValueError(f"The 'learning_rate' parameter must be one of {_LEARNING_RATES}. Got {est.learning_rate!r}.")
+    if isinstance(sizes, numbers.Integral) and not isinstance(sizes, bool):
+        sizes = [sizes]
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        fail("hidden_layer_sizes", "an int or a sequence of ints > 0")
+    if any(not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 1 for s in sizes):
+        fail("hidden_layer_sizes", "an int or a sequence of ints > 0")
+    if not isinstance(est.activation, str) or est.activation not in _ACTIVATIONS:
+        fail("activation", f"one of {sorted(_ACTIVATIONS)}")
+    if not isinstance(est.solver, str) or est.solver not in _SOLVERS:
+        fail("solver", "'adam' or 'sgd' on the GPU (lbfgs is a full-batch CPU method: use sklearn.neural_network for it)")
+    if not isinstance(est.learning_rate, str) or est.learning_rate not in _LEARNING_RATES + ("invscaling",):
+        fail("learning_rate", f"one of {list(_LEARNING_RATES)}")
     if est.learning_rate == "invscaling" and est.solver == "sgd":
-        raise ValueError("learning_rate='invscaling' is not available on the GPU: use 'constant' or 'adaptive'.")
-    positive("alpha", est.alpha, allow_zero=True)
-    positive("learning_rate_init", est.learning_rate_init)
-    positive("max_iter", est.max_iter, integer=True)
-    positive("tol", est.tol, allow_zero=True)
-    positive("n_iter_no_change", est.n_iter_no_change, integer=True)
-    positive("epsilon", est.epsilon)
-    if est.batch_size != "auto":
-        positive("batch_size", est.batch_size, integer=True)
-    if not 0 <= est.momentum <= 1:
-        raise ValueError(f"momentum must be >= 0 and <= 1, got {est.momentum}.")
-    for name in ("beta_1", "beta_2"):
-        if not 0 <= getattr(est, name) < 1:
-            raise ValueError(f"{name} must be >= 0 and < 1, got {getattr(est, name)}.")
-    if not 0 < est.validation_fraction < 1:
-        raise ValueError(f"validation_fraction must be > 0 and < 1, got {est.validation_fraction}.")
+        fail("learning_rate", "'constant' or 'adaptive' on the GPU ('invscaling' is not available)")
+    number("alpha", 0)
+    number("learning_rate_init", 0, low_open=True)
+    number("max_iter", 1, integer=True)
+    number("tol", 0)
+    number("n_iter_no_change", 1, integer=True)
+    number("epsilon", 0, low_open=True)
+    if not (isinstance(est.batch_size, str) and est.batch_size == "auto"):
+        number("batch_size", 1, integer=True)
+    number("momentum", 0, 1, high_open=False)
+    number("beta_1", 0, 1)
+    number("beta_2", 0, 1)
+    number("validation_fraction", 0, 1)
+    if est.early_stopping and est.validation_fraction == 0:
+        fail("validation_fraction", "> 0 with early_stopping=True (the rows early stopping watches)")
     return [int(s) for s in sizes]
+
+
+def _dense(X):
+    """Sparse rows as the dense float32 rows the GPU kernels take (as scikit-learn's MLP
+    accepts CSR input)."""
+    if hasattr(X, "toarray"):
+        return np.ascontiguousarray(X.toarray(), dtype=np.float32)
+    return X
 
 
 class _BaseMLP(BaseEstimator):
@@ -155,17 +170,33 @@ class _BaseMLP(BaseEstimator):
             "beta2": float(self.beta_2),
             "eps": float(self.epsilon),
             "schedule": self.learning_rate if self.solver == "sgd" else "constant",
+            "plateau_patience": int(self.n_iter_no_change),
             "epochs": int(epochs),
             "batch_size": batch,
             "seed": int(seed),
             # scikit-learn's Glorot-uniform initialisation, its gain 2 for logistic nets
             "init_gain": 2.0 if self.activation == "logistic" else 6.0,
             "shuffle": bool(self.shuffle),
-            "early_stopping": None if stopping is None else int(self.n_iter_no_change),
+            # scikit-learn stops once MORE than n_iter_no_change epochs in a row missed tol
+            "early_stopping": None if stopping is None else int(self.n_iter_no_change) + 1,
             "monitor": stopping or "training",
             "tol": float(self.tol),
-            "validation_fraction": float(self.validation_fraction),
+            "validation_fraction": float(self.validation_fraction) if self.early_stopping else 0.1,
         }
+
+    def _stopping(self):
+        """What a fit stops on: "validation" (early_stopping), "training" (scikit-learn's
+        default: the training loss and tol), or None (adaptive SGD divides its rate instead)."""
+        if self.early_stopping:
+            return "validation"
+        if self.solver == "sgd" and self.learning_rate == "adaptive":
+            return None
+        return "training"
+
+    def _batch_quietly(self, n_samples):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return self._batch(n_samples)
 
     def _new_seed(self):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -189,7 +220,7 @@ class _BaseMLP(BaseEstimator):
             train_rows, val_rows = self._split(y, n)
         # scikit-learn stops on the training loss unless early_stopping (validation rows);
         # partial_fit trains exactly one epoch.
-        stopping = None if incremental else ("validation" if early else "training")
+        stopping = None if incremental else self._stopping()
         done = 0 if first else self._model.epochs_done
         config = self._config(n, self._seed, done + (1 if incremental else self.max_iter), stopping)
         rows = {"train_rows": train_rows, "validation_rows": val_rows}
@@ -225,6 +256,8 @@ class _BaseMLP(BaseEstimator):
         self.t_ = self.n_iter_ * len(y)
         self.n_layers_ = len(self._model.sizes)
         self.n_outputs_ = self._model.n_outputs
+        self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
+        self.out_activation_ = "softmax" if self._task == "classifier" else "identity"
         if self.early_stopping and not incremental:
             self.validation_scores_ = self._validation_scores(history, y, val_rows)
             self.best_validation_score_ = float(np.nanmax(self.validation_scores_))
@@ -257,8 +290,8 @@ class _BaseMLP(BaseEstimator):
 
     def _outputs(self, X):
         check_is_fitted(self, "_model")
-        X = validate_data(self, X, reset=False, dtype=np.float32, order="C")
-        return X
+        X = validate_data(self, X, reset=False, dtype=np.float32, order="C", accept_sparse="csr")
+        return _dense(X)
 
     def to_bytes(self):
         """The fitted network as the library's model file (what the CLI's ``predict`` and
@@ -269,6 +302,7 @@ class _BaseMLP(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = True  # CSR rows are densified for the GPU
         tags.non_deterministic = False
         return tags
 
@@ -291,7 +325,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     _task = "classifier"
 
     def _validate_xy(self, X, y, reset):
-        X, y = validate_data(self, X, y, reset=reset, dtype=np.float32, order="C", multi_output=True)
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=np.float32, order="C", multi_output=True, accept_sparse="csr"
+        )
+        X = _dense(X)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         elif y.ndim != 1:
@@ -338,7 +375,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_proba(self, X):
         """Probability of each class (columns in ``classes_`` order), shape (n_samples, n_classes)."""
         X = self._outputs(X)
-        return self._model.predict_proba(X).astype(np.float64)
+        probabilities = self._model.predict_proba(X).astype(np.float64)
+        # the float32 softmax, renormalised in float64: rows sum to 1 as scikit-learn checks
+        return probabilities / probabilities.sum(axis=1, keepdims=True)
 
     def predict_log_proba(self, X):
         """Log of ``predict_proba``."""
@@ -377,7 +416,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _task = "regressor"
 
     def _validate_xy(self, X, y, reset):
-        X, y = validate_data(self, X, y, reset=reset, dtype=np.float32, order="C", multi_output=True, y_numeric=True)
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=np.float32, order="C", multi_output=True, y_numeric=True, accept_sparse="csr"
+        )
+        X = _dense(X)
         if reset:
             self._y_2d = y.ndim == 2
         return X, y

@@ -6,9 +6,15 @@ The candidates are those of ``sklearn.model_selection.ParameterGrid`` and the fo
 ``check_cv`` (``StratifiedKFold(5)`` for a classifier by default), so scores line up with
 scikit-learn's ``GridSearchCV`` run on the same estimator. Candidates that differ only in
 ``learning_rate_init``, ``hidden_layer_sizes``, ``max_iter``, ``activation``, ``alpha`` or (for
-SGD) ``momentum`` share one stacked search; other differences run one search each.
+SGD) ``momentum`` share one stacked search; other differences run one search each. Folds
+whose training rows give another batch size (``batch_size='auto'`` under 200 rows) are searched
+apart, so every fold model trains as the estimator alone would. Candidates with
+``early_stopping=True`` are fitted fold by fold (their validation rows are scikit-learn's own
+split of each fold's training rows), still on the GPU.
 """
 
+import math
+import numbers
 import time
 
 import numpy as np
@@ -105,13 +111,16 @@ class _BaseSearch(MetaEstimatorMixin, BaseEstimator):
         self.scorer_ = self._scoring(probe)
         return X, y, folds, probe._targets(y), probe
 
-    def _groups(self, candidates, n_train):
-        """The candidates grouped into stacked searches."""
+    def _groups(self, candidates, n_train, indices):
+        """The candidates (at `indices`) grouped into stacked searches for folds of `n_train`
+        training rows."""
         groups = {}
-        seed = clone(self.estimator)._new_seed()  # one draw: every candidate starts alike
-        for index, params in enumerate(candidates):
+        shared = clone(self.estimator)._new_seed()  # one draw unless the grid sets random_state
+        for index in indices:
+            params = candidates[index]
             est = clone(self.estimator).set_params(**params)
-            config = est._config(n_train, seed, est.max_iter, "validation" if est.early_stopping else "training")
+            seed = est._new_seed() if "random_state" in params else shared
+            config = est._config(n_train, seed, est.max_iter, est._stopping())
             axes = {}
             for name in params:
                 axis = _AXES.get(name)
@@ -136,27 +145,55 @@ class _BaseSearch(MetaEstimatorMixin, BaseEstimator):
                     out.append(single)
         return out
 
-    def _search(self, X, targets, group, folds, halving=None):
-        """Runs one group's stacked search; per member: (fold scores, mean fit time) by round."""
+    def _search(self, X, targets, group, folds):
+        """Runs one group's stacked search on `folds`; per member: (fold scores, mean fit time)."""
         grid = {axis: [list(v) if axis == "hidden" else v for v in values] for axis, values in group.grid().items()}
-        kwargs = dict(targets)
-        if halving is not None:
-            kwargs.update(halving_factor=halving[0], min_epochs=halving[1])
         # The base takes the first member's values where the grid sets them (the Rust search
         # refuses a base the grid would silently override).
         base = dict(group.config)
         base.update({axis: list(v) if axis == "hidden" else v for axis, v in group.members[0][1].items()})
-        report = _core.grid_search(X, base, grid, folds, scoring=self.scorer_, **kwargs)
-        rounds = []
-        for round_ in report["rounds"]:
-            found = {}
-            for result in round_["results"]:
-                point = result["params"]
-                for index, values in group.members:
-                    if all(self._same(axis, value, point) for axis, value in values.items()):
-                        found[index] = (np.asarray(result["fold_scores"], dtype=np.float64), result["mean_fit_time"])
-            rounds.append((round_["epochs"], found))
-        return rounds
+        report = _core.grid_search(X, base, grid, folds, scoring=self.scorer_, **targets)
+        found = {}
+        for result in report["results"]:
+            point = result["params"]
+            for index, values in group.members:
+                if all(self._same(axis, value, point) for axis, value in values.items()):
+                    found[index] = (np.asarray(result["fold_scores"], dtype=np.float64), result["mean_fit_time"])
+        return found
+
+    def _evaluate(self, X, y, targets, candidates, folds):
+        """Every candidate's score on every fold, and its mean fit time: stacked GPU searches
+        (one per group of candidates and per batch size the folds give), or fold by fold for
+        candidates that stop early on their own validation rows."""
+        scores = np.full((len(candidates), len(folds)), np.nan)
+        fit_times = np.zeros(len(candidates))
+        alone = [i for i, c in enumerate(candidates) if clone(self.estimator).set_params(**c).early_stopping]
+        stacked = [i for i in range(len(candidates)) if i not in alone]
+        # folds whose training-row counts give every candidate the same batch share searches
+        by_batch = {}
+        for k, (train, _) in enumerate(folds):
+            key = tuple(clone(self.estimator).set_params(**candidates[i])._batch_quietly(len(train)) for i in stacked)
+            by_batch.setdefault(key, []).append(k)
+        for fold_ids in by_batch.values() if stacked else []:
+            n_train = len(folds[fold_ids[0]][0])
+            for group in self._groups(candidates, n_train, stacked):
+                found = self._search(X, targets, group, [folds[k] for k in fold_ids])
+                self.n_stacked_searches_ += 1
+                for index, (fold_scores, fit_time) in found.items():
+                    scores[index, fold_ids] = fold_scores
+                    fit_times[index] += fit_time * len(fold_ids) / len(folds)
+        scorer = get_scorer(self.scorer_)
+        for index in alone:
+            for k, (train, test) in enumerate(folds):
+                start = time.perf_counter()
+                try:
+                    est = clone(self.estimator).set_params(**candidates[index]).fit(X[train], y[train])
+                    fit_times[index] += (time.perf_counter() - start) / len(folds)
+                    scores[index, k] = scorer(est, X[test], y[test])
+                except TrainingError:
+                    if isinstance(self.error_score, str) and self.error_score == "raise":
+                        raise
+        return scores, fit_times
 
     @staticmethod
     def _same(axis, value, point):
@@ -170,9 +207,11 @@ class _BaseSearch(MetaEstimatorMixin, BaseEstimator):
     def _results(self, candidates, scores, fit_times, extra=None):
         """scikit-learn's cv_results_ for candidates with (n_candidates, n_splits) scores."""
         n = len(candidates)
-        if isinstance(self.error_score, str) and self.error_score == "raise" and np.isnan(scores).any():
-            raise TrainingError("a candidate's training failed (NaN scores) and error_score='raise'")
-        scores = np.where(np.isnan(scores), self.error_score, scores)
+        if isinstance(self.error_score, str) and self.error_score == "raise":
+            if np.isnan(scores).any():
+                raise TrainingError("a candidate's training failed (NaN scores) and error_score='raise'")
+        else:
+            scores = np.where(np.isnan(scores), self.error_score, scores)
         results = dict(extra or {})
         results["mean_fit_time"] = np.asarray(fit_times, dtype=np.float64)
         results["std_fit_time"] = np.zeros(n)
@@ -266,15 +305,8 @@ class GridSearchCV(_BaseSearch):
         X_given, y_given = X, y
         X, y, folds, targets, probe = self._prepare(X, y)
         candidates = list(ParameterGrid(self.param_grid))
-        n_train = min(len(tr) for tr, _ in folds)
-        scores = np.full((len(candidates), len(folds)), np.nan)
-        fit_times = np.zeros(len(candidates))
         self.n_stacked_searches_ = 0
-        for group in self._groups(candidates, n_train):
-            (_, found), = self._search(X, targets, group, folds)
-            self.n_stacked_searches_ += 1
-            for index, (fold_scores, fit_time) in found.items():
-                scores[index], fit_times[index] = fold_scores, fit_time
+        scores, fit_times = self._evaluate(X, y, targets, candidates, folds)
         self.cv_results_ = self._results(candidates, scores, fit_times)
         self.best_index_ = int(np.argmin(self.cv_results_["rank_test_score"]))
         self.best_params_ = candidates[self.best_index_]
@@ -285,10 +317,10 @@ class GridSearchCV(_BaseSearch):
 
 
 class HalvingGridSearchCV(_BaseSearch):
-    """Successive halving over ``param_grid`` with epochs (``max_iter``) as the resource:
-    every candidate trains a few epochs on each fold, the best 1/factor go on with factor
-    times the epochs, until one round is left (scikit-learn's ``HalvingGridSearchCV`` with
-    ``resource='max_iter'``). Each round is one stacked GPU job.
+    """Successive halving over ``param_grid`` with epochs (``max_iter``) as the resource, as
+    scikit-learn's ``HalvingGridSearchCV(resource='max_iter')`` schedules it: round i trains the
+    remaining candidates ``min_resources_ * factor**i`` epochs on every fold and keeps the best
+    ``ceil(n / factor)``; each round's candidates are trained as stacked GPU jobs.
 
     Examples
     --------
@@ -297,8 +329,8 @@ class HalvingGridSearchCV(_BaseSearch):
     >>> X, y = load_iris(return_X_y=True)
     >>> grid = {"learning_rate_init": [1e-3, 3e-3, 1e-2, 3e-2]}
     >>> search = HalvingGridSearchCV(MLPClassifier(max_iter=90, random_state=0), grid, factor=3, cv=3).fit(X, y)
-    >>> search.n_resources_[-1] <= 90
-    True
+    >>> search.n_resources_
+    [30, 90]
     """
 
     def __init__(self, estimator, param_grid, *, factor=3, resource="max_iter", max_resources="auto",
@@ -320,59 +352,78 @@ class HalvingGridSearchCV(_BaseSearch):
         self.n_jobs = n_jobs
         self.verbose = verbose
 
-    def _check(self):
+    def _check(self, candidates):
         if self.resource != "max_iter":
             raise ValueError(
                 f"resource={self.resource!r}: the GPU halving spends epochs, use resource='max_iter' "
                 "(or sklearn.model_selection.HalvingGridSearchCV for resource='n_samples')."
             )
-        if self.max_resources != "auto":
-            raise ValueError("max_resources must be 'auto' (the estimator's or the grid's max_iter).")
-        if not (self.min_resources == "exhaust" or (isinstance(self.min_resources, int) and self.min_resources > 0)):
-            raise ValueError(f"min_resources must be 'exhaust' or a positive int, got {self.min_resources!r}.")
+        if any("max_iter" in c for c in candidates):
+            raise ValueError("Cannot use parameter max_iter as the resource since it is part of the searched parameters.")
+        if not (isinstance(self.factor, numbers.Real) and not isinstance(self.factor, bool) and self.factor > 1):
+            raise ValueError(f"factor must be a number > 1, got {self.factor!r}.")
         if self.aggressive_elimination:
             raise ValueError("aggressive_elimination=True is not available on the GPU halving.")
-        if not (isinstance(self.factor, int) and self.factor >= 2):
-            raise ValueError(f"factor must be an int >= 2, got {self.factor!r}.")
         if self.return_train_score:
             raise ValueError("return_train_score=True is not available: the GPU scores the held-out folds only.")
+        if self.max_resources == "auto":
+            max_resources = int(self.estimator.max_iter)
+        elif isinstance(self.max_resources, numbers.Integral) and self.max_resources > 0:
+            max_resources = int(self.max_resources)
+        else:
+            raise ValueError(f"max_resources must be 'auto' or a positive int, got {self.max_resources!r}.")
+        n_required = 1 + math.floor(math.log(len(candidates), self.factor))
+        if self.min_resources == "exhaust":
+            min_resources = max(1, max_resources // int(self.factor ** (n_required - 1)))
+        elif self.min_resources == "smallest":
+            min_resources = 1
+        elif isinstance(self.min_resources, numbers.Integral) and not isinstance(self.min_resources, bool) \
+                and self.min_resources > 0:
+            min_resources = int(self.min_resources)
+        else:
+            raise ValueError(f"min_resources must be 'exhaust', 'smallest' or a positive int, got {self.min_resources!r}.")
+        if min_resources > max_resources:
+            raise ValueError(
+                f"min_resources_={min_resources} is greater than max_resources_={max_resources}: lower min_resources "
+                "or raise max_iter."
+            )
+        n_possible = 1 + math.floor(math.log(max_resources // min_resources, self.factor))
+        return min_resources, max_resources, n_required, n_possible
 
     def fit(self, X, y):
         """Runs the rounds on (X, y) and refits the last round's best on all of it."""
-        self._check()
+        candidates = list(ParameterGrid(self.param_grid))
+        min_resources, max_resources, n_required, n_possible = self._check(candidates)
         X_given, y_given = X, y
         X, y, folds, targets, probe = self._prepare(X, y)
-        candidates = list(ParameterGrid(self.param_grid))
-        groups = self._groups(candidates, min(len(tr) for tr, _ in folds))
-        if len(groups) != 1:
-            raise ValueError(
-                "HalvingGridSearchCV halves one stacked search: its grid may vary only "
-                f"{sorted(_AXES)} (momentum with solver='sgd'), as a full product of values."
-            )
-        min_epochs = None if self.min_resources == "exhaust" else self.min_resources
-        rounds = self._search(X, targets, groups[0], folds, halving=(self.factor, min_epochs))
+        self.n_stacked_searches_ = 0
+        remaining = list(range(len(candidates)))
         rows, scores, times, iters, resources = [], [], [], [], []
-        for it, (epochs, found) in enumerate(rounds):
-            for index, (fold_scores, fit_time) in sorted(found.items()):
-                params = dict(candidates[index])
-                rows.append(params)
-                scores.append(fold_scores)
-                times.append(fit_time)
-                iters.append(it)
-                resources.append(epochs)
+        self.n_candidates_, self.n_resources_ = [], []
+        for itr in range(min(n_possible, n_required)):
+            n_resources = min(int(self.factor**itr * min_resources), max_resources)
+            params = [dict(candidates[i], max_iter=n_resources) for i in remaining]
+            round_scores, round_times = self._evaluate(X, y, targets, params, folds)
+            rows += params
+            scores += list(round_scores)
+            times += list(round_times)
+            iters += [itr] * len(params)
+            resources += [n_resources] * len(params)
+            self.n_candidates_.append(len(params))
+            self.n_resources_.append(n_resources)
+            means = round_scores.mean(axis=1)
+            order = np.argsort(-np.where(np.isnan(means), -np.inf, means), kind="stable")
+            remaining = [remaining[i] for i in order[: math.ceil(len(remaining) / self.factor)]]
         extra = {"iter": np.asarray(iters), "n_resources": np.asarray(resources)}
         self.cv_results_ = self._results(rows, np.asarray(scores), times, extra)
-        self.n_iterations_ = len(rounds)
-        self.n_candidates_ = [len(found) for _, found in rounds]
-        self.n_resources_ = [epochs for epochs, _ in rounds]
-        self.n_possible_iterations_ = self.n_required_iterations_ = len(rounds)
-        self.min_resources_, self.max_resources_ = self.n_resources_[0], self.n_resources_[-1]
-        last = np.flatnonzero(self.cv_results_["iter"] == len(rounds) - 1)
+        self.n_iterations_ = len(self.n_resources_)
+        self.n_required_iterations_, self.n_possible_iterations_ = n_required, n_possible
+        self.min_resources_, self.max_resources_ = min_resources, max_resources
+        last = np.flatnonzero(self.cv_results_["iter"] == self.n_iterations_ - 1)
         means = self.cv_results_["mean_test_score"][last]
         self.best_index_ = int(last[int(np.nanargmax(means)) if np.isfinite(means).any() else 0])
-        self.best_params_ = dict(rows[self.best_index_], max_iter=int(self.n_resources_[-1]))
+        self.best_params_ = rows[self.best_index_]
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         self.multimetric_ = False
         self._refit(X_given, y_given, self.best_params_)
         return self
-

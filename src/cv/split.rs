@@ -54,12 +54,13 @@ fn check_splits(op: &'static str, n_splits: usize, n: usize) -> Result<()> {
     Ok(())
 }
 
-/// Explicit folds as given, once each is checked: at least 2 folds, every fold with
+/// Explicit folds as given, once each is checked: at least one fold (one is a single
+/// validation split, scikit-learn's `PredefinedSplit` with one test fold), every fold with
 /// training and validation positions, all within `0..n`.
 fn check_explicit(folds: &[Fold], n: usize) -> Result<Vec<Fold>> {
     const OP: &str = "Folds::Explicit";
-    if folds.len() < 2 {
-        return Err(Error::invalid(OP, "folds", "at least 2", folds.len()));
+    if folds.is_empty() {
+        return Err(Error::invalid(OP, "folds", "at least 1", 0));
     }
     for (k, fold) in folds.iter().enumerate() {
         for (what, positions) in [("train", &fold.train), ("validation", &fold.validation)] {

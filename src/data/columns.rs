@@ -150,37 +150,7 @@ pub(crate) fn code_features(table: &Table, label_at: usize, options: &CsvOptions
         resolve_all(table, "--categorical", &options.categorical)?,
         resolve_all(table, "--numeric", &options.numeric)?,
     );
-    let named = [
-        (
-            "--features",
-            resolve_all(table, "--features", options.features.as_deref().unwrap_or_default())?,
-        ),
-        ("--drop", dropped.clone()),
-        ("--categorical", forced.0.clone()),
-        ("--numeric", forced.1.clone()),
-    ];
-    if let Some((option, _)) = named.iter().find(|(_, columns)| columns.contains(&label_at)) {
-        return Err(data_error(
-            &table.name,
-            table.header_line,
-            table.file_column(label_at),
-            format!(
-                "{option} names the label, {}: list feature columns only",
-                table.column_name(label_at)
-            ),
-        ));
-    }
-    if let Some(&both) = forced.0.iter().find(|j| forced.1.contains(j)) {
-        return Err(data_error(
-            &table.name,
-            table.header_line,
-            table.file_column(both),
-            format!(
-                "{} is given both --categorical and --numeric: choose one",
-                table.column_name(both)
-            ),
-        ));
-    }
+    check_column_options(table, label_at, options, &dropped, &forced)?;
     let mut features = Features {
         values: Vec::new(),
         positions: Vec::new(),
@@ -224,6 +194,49 @@ pub(crate) fn code_features(table: &Table, label_at: usize, options: &CsvOptions
     }
     features.values = code_rows(table, &features.positions, &features.kinds, options)?;
     Ok(features)
+}
+
+/// Refuses column options that name the label, or a column both `--categorical` and
+/// `--numeric`.
+fn check_column_options(
+    table: &Table,
+    label_at: usize,
+    options: &CsvOptions,
+    dropped: &[usize],
+    forced: &(Vec<usize>, Vec<usize>),
+) -> Result<()> {
+    let named = [
+        (
+            "--features",
+            resolve_all(table, "--features", options.features.as_deref().unwrap_or_default())?,
+        ),
+        ("--drop", dropped.to_vec()),
+        ("--categorical", forced.0.clone()),
+        ("--numeric", forced.1.clone()),
+    ];
+    if let Some((option, _)) = named.iter().find(|(_, columns)| columns.contains(&label_at)) {
+        return Err(data_error(
+            &table.name,
+            table.header_line,
+            table.file_column(label_at),
+            format!(
+                "{option} names the label, {}: list feature columns only",
+                table.column_name(label_at)
+            ),
+        ));
+    }
+    if let Some(&both) = forced.0.iter().find(|j| forced.1.contains(j)) {
+        return Err(data_error(
+            &table.name,
+            table.header_line,
+            table.file_column(both),
+            format!(
+                "{} is given both --categorical and --numeric: choose one",
+                table.column_name(both)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Each row's cells at `positions`, coded by `kinds`: numbers, category indices (-1 for a

@@ -2,6 +2,7 @@
 //! turns Python values into the public Rust API's types, calls it with the GIL released, and
 //! turns the result (or the error, as the Python exception of the right type) back. The
 //! scikit-learn estimators themselves live in Python (`wgpu_mlp/_estimators.py`).
+#![warn(clippy::too_many_lines)]
 
 mod config;
 mod model;

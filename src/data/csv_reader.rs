@@ -386,6 +386,40 @@ impl Table {
         }
     }
 
+    /// The label column's cells as targets: (targets, outputs, class labels, class names).
+    #[allow(clippy::type_complexity)]
+    fn targets(
+        &self,
+        options: &CsvOptions,
+        label_at: usize,
+        cells: &[(u64, &str)],
+    ) -> Result<(Vec<f32>, usize, Option<Vec<usize>>, Option<Vec<String>>)> {
+        let column = self.column_name(label_at);
+        Ok(match options.task {
+            Task::Regression => (
+                regression_targets(&self.name, &column, self.file_column(label_at) - 1, cells)?,
+                1,
+                None,
+                None,
+            ),
+            Task::Classification => {
+                let (labels, names) = class_labels(
+                    &self.name,
+                    &column,
+                    self.file_column(label_at) - 1,
+                    cells,
+                    options.n_classes,
+                )?;
+                (
+                    super::one_hot(&labels, names.len()),
+                    names.len(),
+                    Some(labels),
+                    Some(names),
+                )
+            }
+        })
+    }
+
     fn into_dataset(self, options: &CsvOptions, label_at: usize) -> Result<Dataset> {
         let mut notes = self.notes.clone();
         let missing = |c: &str| super::columns::missing_under(options, c);
@@ -418,7 +452,6 @@ impl Table {
         let coded = super::columns::code_features(&kept_rows, label_at, options)?;
         notes.extend(coded.notes);
         let cells: Vec<(u64, &str)> = kept_rows.rows.iter().map(|(l, c)| (*l, c[label_at].as_str())).collect();
-        let column = self.column_name(label_at);
         let n_features = coded.positions.len();
         let features = coded.values;
         let schema = Schema {
@@ -434,29 +467,7 @@ impl Table {
             n_columns: Some(self.width()),
             na_values: options.na_values.clone(),
         };
-        let (targets, n_outputs, labels, class_names) = match options.task {
-            Task::Regression => (
-                regression_targets(&self.name, &column, self.file_column(label_at) - 1, &cells)?,
-                1,
-                None,
-                None,
-            ),
-            Task::Classification => {
-                let (labels, names) = class_labels(
-                    &self.name,
-                    &column,
-                    self.file_column(label_at) - 1,
-                    &cells,
-                    options.n_classes,
-                )?;
-                (
-                    super::one_hot(&labels, names.len()),
-                    names.len(),
-                    Some(labels),
-                    Some(names),
-                )
-            }
-        };
+        let (targets, n_outputs, labels, class_names) = self.targets(options, label_at, &cells)?;
         let data = Dataset {
             name: self.name.clone(),
             features,

@@ -434,13 +434,7 @@ pub(super) fn train_epochs(
             histories[m].push(metrics);
         }
         stall.observe((epoch, losses[0].1 as f32), &mlp, data, lanes[0].rows, lanes[0].config)?;
-        let watched: Vec<Option<f32>> = (0..lanes.len())
-            .map(|m| match lanes[m].config.monitor {
-                _ if !training[m] => None,
-                Monitor::ValidationLoss => val[m].map(|s| s.loss),
-                Monitor::TrainingLoss => Some(losses[m].1 as f32),
-            })
-            .collect();
+        let watched = watched_losses(lanes, &training, &val, &losses);
         for (m, stop) in watch_early_stops(&mut early_stops, &watched, &mlp)?
             .into_iter()
             .enumerate()
@@ -450,6 +444,23 @@ pub(super) fn train_epochs(
     }
     restore_best(early_stops, &mlp)?;
     Ok(TrainedStack { mlp, histories })
+}
+
+/// The loss each lane's early stopping watches after an epoch (None for a lane not training):
+/// its validation loss or its epoch's mean training loss, as its config's monitor says.
+fn watched_losses(
+    lanes: &[Lane],
+    training: &[bool],
+    val: &[Option<Scores>],
+    losses: &[(Vec<f32>, f64)],
+) -> Vec<Option<f32>> {
+    (0..lanes.len())
+        .map(|m| match lanes[m].config.monitor {
+            _ if !training[m] => None,
+            Monitor::ValidationLoss => val[m].map(|s| s.loss),
+            Monitor::TrainingLoss => Some(losses[m].1 as f32),
+        })
+        .collect()
 }
 
 /// Each training lane's rows in this epoch's order (seeded by its seed and the epoch alone,

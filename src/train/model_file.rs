@@ -98,8 +98,8 @@ impl PipelineParts {
     }
 }
 
-/// The schema entries of a numbered file.
-fn read_schema(file: &CheckpointFile, path: &Path, inputs: usize, has_classes: bool) -> Result<Schema> {
+/// The model's task entry, consistent with whether it has class names.
+fn read_task(file: &CheckpointFile, path: &Path, has_classes: bool) -> Result<Task> {
     let meta = &file.metadata;
     let task = match meta.get("task").map(String::as_str) {
         Some("classification") => Task::Classification,
@@ -120,6 +120,13 @@ fn read_schema(file: &CheckpointFile, path: &Path, inputs: usize, has_classes: b
             "a regression model with class names: the file is inconsistent",
         ));
     }
+    Ok(task)
+}
+
+/// The schema entries of a numbered file.
+fn read_schema(file: &CheckpointFile, path: &Path, inputs: usize, has_classes: bool) -> Result<Schema> {
+    let meta = &file.metadata;
+    let task = read_task(file, path, has_classes)?;
     let feature_names = meta
         .get("feature_names")
         .map(|text| serde_json::from_str::<Vec<String>>(text))

@@ -79,6 +79,12 @@ pub fn command() -> Command {
             .default_value("10")
             .value_parser(patience),
         )
+        .args(run_args())
+}
+
+/// The options of how the search runs and what it writes.
+fn run_args() -> Vec<Arg> {
+    Command::new("fit")
         .arg(
             value("folds", "K", "Cross-validation folds")
                 .default_value("5")
@@ -113,6 +119,9 @@ pub fn command() -> Command {
         .arg(value("shard-dir", "DIR", "Where shards write their scores").default_value("shards"))
         .arg(value("merge", "DIR", "Rank the CV scores the shards wrote to DIR (same options), then refit, test and save"))
         .arg(value("plots", "DIR", "Write SVG plots: the grid's mean score ± std (grid.svg), the best point's loss per epoch on each fold and the refit (loss.svg)"))
+        .get_arguments()
+        .cloned()
+        .collect()
 }
 
 /// The options that add a hyperparameter to the grid.
@@ -205,19 +214,7 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
         csv.task = Task::Regression;
     }
     let output = args.get_one::<String>("output").ok_or("--output")?;
-    let mut outputs = vec![("-o/--output", output.as_str())];
-    outputs.extend(
-        args.get_one::<String>("cv-results")
-            .map(|f| ("--cv-results", f.as_str())),
-    );
-    outputs.extend(args.get_one::<String>("plots").map(|d| ("--plots", d.as_str())));
-    let mut inputs = vec![("DATA", path.as_str())];
-    inputs.extend(args.get_one::<String>("test-data").map(|f| ("--test-data", f.as_str())));
-    checks::distinct_files(&outputs, &inputs)?;
-    checks::prepare_output(output, "-o/--output")?;
-    if let Some(file) = args.get_one::<String>("cv-results") {
-        checks::prepare_output(file, "--cv-results")?;
-    }
+    check_paths(args, path, output)?;
     let data = Dataset::from_csv_path(path, &csv)?;
     data.notes.iter().for_each(note);
     let test_fraction = *args.get_one::<f64>("test-fraction").ok_or("--test-fraction")?;
@@ -233,65 +230,13 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
     };
     checks::enough_rows_per_class(&data, &train, *args.get_one::<usize>("folds").ok_or("--folds")?)?;
     let gpu = Gpu::new()?;
-    say!(
-        "adapter: {} ({:?}, {:?})",
-        gpu.adapter_name(),
-        gpu.backend(),
-        gpu.device_type()
-    );
-    let split = match (&test_data, args.get_one::<String>("test-data")) {
-        (Some(t), Some(file)) => format!("all train; test: {file}, {} samples", t.len()),
-        _ => format!("{} train / {} test", train.len(), test.len()),
-    };
-    say!(
-        "{path}: {} samples, {} features, {} outputs; {split}",
-        data.len(),
-        data.n_features,
-        data.n_outputs
-    );
-    say!("{}", super::table::columns(&data));
-    if let Some(names) = &data.class_names {
-        say!("classes (in output order): {}", names.join(", "));
-    }
+    describe(args, &gpu, path, &data, (&train, &test, test_data.as_ref()));
     let search = search(args, data.labels.is_some(), seed, train.len())?;
     if let Some(spec) = args.get_one::<String>("shard") {
         return run_shard(args, &search, (&gpu, &data, &train), spec);
     }
-    let mut curves = Curves::default();
-    let before = gpu.stats();
-    let report = match args.get_one::<String>("merge") {
-        Some(dir) => search.merge_dataset_shards(&gpu, &data, &train, &read_shards(dir)?)?,
-        None => {
-            let mut progress = Progress::new(search.total_epochs(), args.get_flag("quiet"));
-            let on_epoch = &mut |p: wgpu_mlp::CvProgress| {
-                progress.epoch(p.metrics.train_loss);
-                curves.record(&p);
-            };
-            let report = search.fit_dataset_with_progress(&gpu, &data, &train, on_epoch)?;
-            progress.finish();
-            report
-        }
-    };
-    let after = gpu.stats();
-    say!(
-        "GPU work of the search: {} kernel dispatches in {} submits (counted as recorded)",
-        after.dispatches - before.dispatches,
-        after.submits - before.submits
-    );
-    report.warnings().iter().for_each(warn);
-    if let Some(dir) = args.get_one::<String>("plots") {
-        curves.write(dir, path, &report)?;
-    }
-    say!(
-        "\n{}-fold cross-validation ({}):\n{report}",
-        search.folds.n_splits(),
-        report.execution
-    );
-    say!("best: {}", report.best_params());
-    if let Some(path) = args.get_one::<String>("cv-results") {
-        report.write_cv_results(path)?;
-        say!("cv_results written to {path}");
-    }
+    let report = run_search(args, &search, (&gpu, &data, &train), path)?;
+    report_search(args, &search, &report)?;
     let best_point = report.best_params().clone();
     let cv_score = format!(
         "{} {:.4} ± {:.4} over {} folds",
@@ -303,14 +248,7 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
     let best = search.config(&best_point);
     let model = report.into_best_model()?;
     checks::warn_about_fit(&model, &best, &data, &train)?;
-    let test_score = match (&test_data, data.labels.is_some()) {
-        (Some(test_data), true) => format!("accuracy {:.2}%", 100.0 * score_file(&model, test_data)?),
-        (Some(test_data), false) => {
-            checks::regression_scores(&model, test_data, &(0..test_data.len()).collect::<Vec<_>>())?
-        }
-        (None, true) => format!("accuracy {:.2}%", 100.0 * model.score(&data, &test)?),
-        (None, false) => checks::regression_scores(&model, &data, &test)?,
-    };
+    let test_score = test_score(&model, test_data.as_ref(), &data, &test)?;
     say!("test {test_score}");
     // The saved model learns from every row; the test score above is the one of a model that
     // never saw the test rows (scikit-learn users refit on everything once they have scored).
@@ -337,6 +275,123 @@ pub fn run(args: &ArgMatches) -> super::Outcome {
     model.save(output)?;
     say!("model saved to {output}; predict with: wgpu-mlp predict {output} ROWS.csv");
     Ok(())
+}
+
+/// What the run works on: the adapter, the data and its split, the columns, the classes.
+fn describe(
+    args: &ArgMatches,
+    gpu: &Gpu,
+    path: &str,
+    data: &Dataset,
+    (train, test, test_data): (&[usize], &[usize], Option<&Dataset>),
+) {
+    say!(
+        "adapter: {} ({:?}, {:?})",
+        gpu.adapter_name(),
+        gpu.backend(),
+        gpu.device_type()
+    );
+    let split = match (test_data, args.get_one::<String>("test-data")) {
+        (Some(t), Some(file)) => format!("all train; test: {file}, {} samples", t.len()),
+        _ => format!("{} train / {} test", train.len(), test.len()),
+    };
+    say!(
+        "{path}: {} samples, {} features, {} outputs; {split}",
+        data.len(),
+        data.n_features,
+        data.n_outputs
+    );
+    say!("{}", super::table::columns(data));
+    if let Some(names) = &data.class_names {
+        say!("classes (in output order): {}", names.join(", "));
+    }
+}
+
+/// Refuses output paths that are folders, devices or the inputs, before any work.
+fn check_paths(args: &ArgMatches, path: &str, output: &str) -> super::Outcome {
+    let mut outputs = vec![("-o/--output", output)];
+    outputs.extend(
+        args.get_one::<String>("cv-results")
+            .map(|f| ("--cv-results", f.as_str())),
+    );
+    outputs.extend(args.get_one::<String>("plots").map(|d| ("--plots", d.as_str())));
+    let mut inputs = vec![("DATA", path)];
+    inputs.extend(args.get_one::<String>("test-data").map(|f| ("--test-data", f.as_str())));
+    checks::distinct_files(&outputs, &inputs)?;
+    checks::prepare_output(output, "-o/--output")?;
+    if let Some(file) = args.get_one::<String>("cv-results") {
+        checks::prepare_output(file, "--cv-results")?;
+    }
+    Ok(())
+}
+
+/// The search itself (or the merge of its shards), with progress, the GPU work it recorded,
+/// its warnings and plots.
+fn run_search(
+    args: &ArgMatches,
+    search: &GridSearchCv,
+    (gpu, data, train): (&Gpu, &Dataset, &[usize]),
+    path: &str,
+) -> Result<wgpu_mlp::CvReport, Box<dyn std::error::Error>> {
+    let mut curves = Curves::default();
+    let before = gpu.stats();
+    let report = match args.get_one::<String>("merge") {
+        Some(dir) => search.merge_dataset_shards(gpu, data, train, &read_shards(dir)?)?,
+        None => {
+            let mut progress = Progress::new(search.total_epochs(), args.get_flag("quiet"));
+            let on_epoch = &mut |p: wgpu_mlp::CvProgress| {
+                progress.epoch(p.metrics.train_loss);
+                curves.record(&p);
+            };
+            let report = search.fit_dataset_with_progress(gpu, data, train, on_epoch)?;
+            progress.finish();
+            report
+        }
+    };
+    let after = gpu.stats();
+    say!(
+        "GPU work of the search: {} kernel dispatches in {} submits (counted as recorded)",
+        after.dispatches - before.dispatches,
+        after.submits - before.submits
+    );
+    report.warnings().iter().for_each(warn);
+    if let Some(dir) = args.get_one::<String>("plots") {
+        curves.write(dir, path, &report)?;
+    }
+    Ok(report)
+}
+
+/// The search's table, its best point, and its cv_results file where asked for.
+fn report_search(args: &ArgMatches, search: &GridSearchCv, report: &wgpu_mlp::CvReport) -> super::Outcome {
+    say!(
+        "\n{}-fold cross-validation ({}):\n{report}",
+        search.folds.n_splits(),
+        report.execution
+    );
+    say!("best: {}", report.best_params());
+    if let Some(path) = args.get_one::<String>("cv-results") {
+        report.write_cv_results(path)?;
+        say!("cv_results written to {path}");
+    }
+    Ok(())
+}
+
+/// The fitted model's test score, in words: on the test file where given, else on the
+/// held-out `test` rows of `data` (accuracy for classes, R² and errors for regression).
+fn test_score(
+    model: &wgpu_mlp::Model,
+    test_data: Option<&Dataset>,
+    data: &Dataset,
+    test: &[usize],
+) -> Result<String, Box<dyn std::error::Error>> {
+    Ok(match (test_data, data.labels.is_some()) {
+        (Some(test_data), true) => format!("accuracy {:.2}%", 100.0 * score_file(model, test_data)?),
+        (Some(test_data), false) => {
+            checks::regression_scores(model, test_data, &(0..test_data.len()).collect::<Vec<_>>())?
+        }
+        (None, true) => format!("accuracy {:.2}%", 100.0 * model.score(data, test)?),
+        (None, false) => checks::regression_scores(model, data, test)?,
+    })
 }
 
 /// The model's score on a test file: accuracy by class name (the file's own labels, so its

@@ -7,6 +7,7 @@
 //! ```
 //!
 //! Exit status: 0 done, 1 bad input or a failure (the message on stderr), 2 a usage error.
+#![warn(clippy::too_many_lines)]
 
 mod checks;
 mod curves;

@@ -7,6 +7,11 @@ const ACT_SIGMOID: u32 = 1u;
 const ACT_RELU: u32 = 2u;
 const ACT_TANH: u32 = 3u;
 const ACT_GELU: u32 = 4u;
+const ACT_SILU: u32 = 5u;
+const ACT_LEAKY_RELU: u32 = 6u;
+
+// LeakyReLU's slope below 0 (`LEAKY_RELU_SLOPE`, PyTorch's default negative_slope).
+const LEAKY_RELU_SLOPE: f32 = 0.01;
 
 // sqrt(2 / pi), GELU's tanh approximation (PyTorch's approximate="tanh").
 const GELU_SCALE: f32 = 0.7978845608028654;
@@ -48,14 +53,20 @@ fn act_forward(code: u32, x: f32) -> f32 {
             // 0.5 x (1 + tanh u) = x σ(2u): no cancellation where tanh u is near −1.
             return x * sigmoid_pair(2.0 * GELU_SCALE * (x + GELU_CUBIC * x * x * x)).x;
         }
+        case ACT_SILU: {
+            return x * sigmoid_pair(x).x;
+        }
+        case ACT_LEAKY_RELU: {
+            return select(LEAKY_RELU_SLOPE * x, x, x > 0.0);
+        }
         default: {
             return x;
         }
     }
 }
 
-// dy/dx from `saved`: the forward OUTPUT y for identity, sigmoid, ReLU and tanh (so a fused
-// layer never has to keep its pre-activation), the forward INPUT x for GELU
+// dy/dx from `saved`: the forward OUTPUT y for identity, sigmoid, ReLU, tanh and LeakyReLU (so a fused
+// layer never has to keep its pre-activation), the forward INPUT x for GELU and SiLU
 // (`Activation::grad_from_output` says which).
 fn act_grad(code: u32, saved: f32) -> f32 {
     switch code {
@@ -79,6 +90,15 @@ fn act_grad(code: u32, saved: f32) -> f32 {
             let s = sigmoid_pair(2.0 * GELU_SCALE * (x + GELU_CUBIC * x * x * x));
             let du = GELU_SCALE * (1.0 + 3.0 * GELU_CUBIC * x * x);
             return s.x + 2.0 * x * s.x * s.y * du;
+        }
+        case ACT_SILU: {
+            // σ(x) (1 + x σ(−x)): the input is saved, as for GELU
+            let s = sigmoid_pair(saved);
+            return s.x + saved * s.x * s.y;
+        }
+        case ACT_LEAKY_RELU: {
+            // the output has the input's sign
+            return select(LEAKY_RELU_SLOPE, 1.0, saved > 0.0);
         }
         default: {
             return 1.0;

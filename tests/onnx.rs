@@ -1,6 +1,6 @@
 //! ONNX export: models fitted by the command line (a mixed table with text, gaps and an id, a
-//! regression with its target scaled, an all-numeric headerless file, GELU and tanh layers)
-//! exported with `wgpu-mlp export`, read back and checked structurally here, then run in ONNX
+//! regression with its target scaled, an all-numeric headerless file, GELU, tanh, SiLU and
+//! LeakyReLU layers) exported with `wgpu-mlp export`, read back and checked structurally here, then run in ONNX
 //! Runtime (tests/onnx/compare.py) against `wgpu-mlp predict` on the same rows: probabilities
 //! and values within 1e-5, identical classes.
 //!
@@ -230,6 +230,33 @@ fn a_regression_runs_the_same_in_onnx_runtime() {
     check_structure(&onnx, &["colour", "size", "weight", "grade"], &["variable"]);
     compare(&dir, &onnx, &data, &cli(&["predict", m, d]), true);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// SiLU (Sigmoid then Mul) and LeakyReLU (max(x, 0.01 x)) as exported.
+#[test]
+fn silu_and_leaky_relu_layers_run_the_same_in_onnx_runtime() {
+    for activation in ["silu", "leaky_relu"] {
+        let dir = temp_dir(activation);
+        let data = dir.join("table.csv");
+        std::fs::write(&data, table(true)).unwrap();
+        let (model, onnx) = (dir.join("r.safetensors"), dir.join("r.onnx"));
+        let (d, m, o) = (data.to_str().unwrap(), model.to_str().unwrap(), onnx.to_str().unwrap());
+        let args = [
+            "fit",
+            d,
+            "--label",
+            "price",
+            "--regression",
+            "--epochs",
+            "20",
+            "--folds",
+            "2",
+        ];
+        cli(&[&args[..], &["--activation", activation, "-q", "-o", m]].concat());
+        cli(&["export", m, "--onnx", o]);
+        compare(&dir, &onnx, &data, &cli(&["predict", m, d]), true);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
 
 #[test]

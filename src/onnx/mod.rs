@@ -291,6 +291,16 @@ fn activate(g: &mut Graph, activation: Activation, x: &str) -> String {
             let s = g.op("Sigmoid", &[&two_u], vec![]);
             g.op("Mul", &[x, &s], vec![])
         }
+        Activation::Silu => {
+            let s = g.op("Sigmoid", &[x], vec![]);
+            g.op("Mul", &[x, &s], vec![])
+        }
+        // max(x, 0.01 x): x above 0, 0.01 x below, as the kernels
+        Activation::LeakyRelu => {
+            let slope = g.floats("leaky_relu_slope", &[1], &[crate::ops::LEAKY_RELU_SLOPE as f32]);
+            let scaled = g.op("Mul", &[x, &slope], vec![]);
+            g.op("Max", &[x, &scaled], vec![])
+        }
     }
 }
 

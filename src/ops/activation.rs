@@ -34,16 +34,25 @@ pub enum Activation {
     /// GELU in its tanh approximation, PyTorch's `GELU(approximate="tanh")`:
     /// `½ x (1 + tanh(√(2/π) (x + 0.044715 x³)))`.
     Gelu,
+    /// SiLU (swish), PyTorch's `SiLU`: `x σ(x)`.
+    Silu,
+    /// PyTorch's `LeakyReLU` at its default slope: `x` for `x > 0`, else `0.01 x`.
+    LeakyRelu,
 }
+
+/// The slope of [`Activation::LeakyRelu`] below 0 (PyTorch's default `negative_slope`).
+pub const LEAKY_RELU_SLOPE: f64 = 0.01;
 
 impl Activation {
     /// Every activation, in code order.
-    pub const ALL: [Activation; 5] = [
+    pub const ALL: [Activation; 7] = [
         Activation::Identity,
         Activation::Sigmoid,
         Activation::Relu,
         Activation::Tanh,
         Activation::Gelu,
+        Activation::Silu,
+        Activation::LeakyRelu,
     ];
 
     /// The code the kernels switch on (`ACT_*` in shaders/prelude.wgsl).
@@ -54,6 +63,8 @@ impl Activation {
             Activation::Relu => 2,
             Activation::Tanh => 3,
             Activation::Gelu => 4,
+            Activation::Silu => 5,
+            Activation::LeakyRelu => 6,
         }
     }
 
@@ -65,6 +76,8 @@ impl Activation {
             Activation::Relu => "relu",
             Activation::Tanh => "tanh",
             Activation::Gelu => "gelu",
+            Activation::Silu => "silu",
+            Activation::LeakyRelu => "leaky_relu",
         }
     }
 
@@ -74,9 +87,9 @@ impl Activation {
     }
 
     /// Whether the slope can be computed from the forward output alone, so a fused layer
-    /// never keeps its pre-activation. GELU's needs the input.
+    /// never keeps its pre-activation. GELU's and SiLU's need the input.
     pub fn grad_from_output(self) -> bool {
-        self != Activation::Gelu
+        !matches!(self, Activation::Gelu | Activation::Silu)
     }
 
     /// The f64 reference of the forward function: the oracle the kernels are tested against.
@@ -88,6 +101,14 @@ impl Activation {
             Activation::Tanh => x.tanh(),
             // 0.5 x (1 + tanh u) = x σ(2u): no cancellation where tanh u is near −1.
             Activation::Gelu => x * sigmoid_pair(2.0 * gelu_inner(x)).0,
+            Activation::Silu => x * sigmoid_pair(x).0,
+            Activation::LeakyRelu => {
+                if x > 0.0 {
+                    x
+                } else {
+                    LEAKY_RELU_SLOPE * x
+                }
+            }
         }
     }
 
@@ -108,6 +129,19 @@ impl Activation {
                 let du = GELU_SCALE * (1.0 + 3.0 * GELU_CUBIC * x * x);
                 s + 2.0 * x * s * c * du
             }
+            // σ(x) (1 + x (1 − σ(x))) with 1 − σ(x) = σ(−x)
+            Activation::Silu => {
+                let (s, c) = sigmoid_pair(x);
+                s + x * s * c
+            }
+            // PyTorch's: the slope below 0, and at 0 too
+            Activation::LeakyRelu => {
+                if x > 0.0 {
+                    1.0
+                } else {
+                    LEAKY_RELU_SLOPE
+                }
+            }
         }
     }
 
@@ -120,7 +154,9 @@ impl Activation {
             Activation::Sigmoid => saved * (1.0 - saved),
             Activation::Relu => f64::from(u8::from(saved > 0.0)),
             Activation::Tanh => 1.0 - saved * saved,
-            Activation::Gelu => self.reference_grad(saved),
+            Activation::Gelu | Activation::Silu => self.reference_grad(saved),
+            // the output has the input's sign
+            Activation::LeakyRelu => self.reference_grad(saved),
         }
     }
 }

@@ -22,7 +22,7 @@ mod stacked_tests;
 mod step_plan;
 
 pub(crate) use activation::check_grad_from_output;
-pub use activation::{Activation, activation_backward, activation_forward};
+pub use activation::{Activation, LEAKY_RELU_SLOPE, activation_backward, activation_forward};
 pub use bias::{bias_add_backward, bias_add_forward};
 pub(crate) use data::{Gather, copy_rows, gather_batch};
 pub use elementwise::{add, copy};

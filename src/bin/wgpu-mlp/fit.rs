@@ -144,7 +144,7 @@ fn grid_args() -> [Arg; 7] {
         value(
             "activation",
             "LIST",
-            "Hidden activations to try: identity, sigmoid, relu, tanh, gelu",
+            "Hidden activations to try: identity, sigmoid, relu, tanh, gelu, silu, leaky_relu",
         )
         .value_parser(activations),
     ]

@@ -6,11 +6,13 @@ mod fit;
 mod guards;
 mod model;
 pub(crate) mod model_file;
+mod resume;
 mod stack;
 mod stall;
 
 pub(crate) use fit::{evaluate_stack, fit_fold, hold_out, train_stack};
-pub use fit::{fit, fit_with_progress, resume, resume_model};
+pub use fit::{fit, fit_with_progress};
+pub use resume::{resume, resume_model};
 pub(crate) use stack::stack_groups;
 pub use stack::{FitJob, fit_batched};
 

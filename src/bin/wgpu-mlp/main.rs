@@ -13,6 +13,7 @@ mod checks;
 mod curves;
 mod export;
 mod fit;
+mod fit_steps;
 mod info;
 mod messages;
 mod predict;

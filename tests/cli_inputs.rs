@@ -5,20 +5,12 @@
 
 mod cli_support;
 
-#[allow(unused_imports)]
 use std::io::Write;
-#[allow(unused_imports)]
 use std::path::Path;
-#[allow(unused_imports)]
 use std::process::{Command, Stdio};
-#[allow(unused_imports)]
 use std::time::{Duration, Instant};
 
 use cli_support::*;
-#[allow(unused_imports)]
-use rand::rngs::StdRng;
-#[allow(unused_imports)]
-use rand::{Rng, SeedableRng};
 
 /// 1. Columns matched by header name: reordered, an extra column, the label first; a missing one.
 

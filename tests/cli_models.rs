@@ -4,19 +4,10 @@
 
 mod cli_support;
 
-#[allow(unused_imports)]
 use std::io::Write;
-#[allow(unused_imports)]
-use std::path::Path;
-#[allow(unused_imports)]
-use std::process::{Command, Stdio};
-#[allow(unused_imports)]
-use std::time::{Duration, Instant};
 
 use cli_support::*;
-#[allow(unused_imports)]
 use rand::rngs::StdRng;
-#[allow(unused_imports)]
 use rand::{Rng, SeedableRng};
 
 /// 6. Damaged, edited, truncated model files and swapped arguments.

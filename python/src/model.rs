@@ -154,6 +154,20 @@ impl PyModel {
     }
 }
 
+/// What a training call works on: the config, the data on the device, and the training
+/// rows (default all).
+fn job(
+    x: &PyReadonlyArray2<'_, f32>,
+    config: &Bound<'_, PyDict>,
+    targets: Targets,
+    train_rows: Option<Vec<usize>>,
+) -> PyResult<(wgpu_mlp::TrainConfig, wgpu_mlp::GpuDataset, Vec<usize>)> {
+    let config = train_config(config)?;
+    let data = upload(x, targets)?;
+    let rows = train_rows.unwrap_or_else(|| (0..data.len()).collect());
+    Ok((config, data, rows))
+}
+
 /// Trains a new model on `x` (N,F) float32 and its targets: `y_codes` (N,) int64 class codes
 /// in 0..n_classes, or `y_values` (N,O) float32. `train_rows` (default all) and
 /// `validation_rows` (watched for early stopping, if given) index `x`.
@@ -170,9 +184,7 @@ pub(crate) fn fit(
     train_rows: Option<Vec<usize>>,
     validation_rows: Option<Vec<usize>>,
 ) -> PyResult<PyModel> {
-    let config = train_config(config)?;
-    let data = upload(&x, Targets::read(y_codes, y_values, n_classes)?)?;
-    let rows = train_rows.unwrap_or_else(|| (0..data.len()).collect());
+    let (config, data, rows) = job(&x, config, Targets::read(y_codes, y_values, n_classes)?, train_rows)?;
     let model = py
         .detach(|| wgpu_mlp::fit(&data, &rows, validation_rows.as_deref(), &config))
         .map_err(to_py)?;
@@ -195,10 +207,8 @@ pub(crate) fn resume(
     train_rows: Option<Vec<usize>>,
     validation_rows: Option<Vec<usize>>,
 ) -> PyResult<PyModel> {
-    let config = train_config(config)?;
-    let data = upload(&x, Targets::read(y_codes, y_values, n_classes)?)?;
+    let (config, data, rows) = job(&x, config, Targets::read(y_codes, y_values, n_classes)?, train_rows)?;
     let gpu = gpu()?;
-    let rows = train_rows.unwrap_or_else(|| (0..data.len()).collect());
     let resumed = py
         .detach(|| {
             let copy = Model::from_bytes(&gpu, &model.model().to_bytes()?, "model")?;

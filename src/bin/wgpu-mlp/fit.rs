@@ -11,7 +11,7 @@ use std::str::FromStr;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use wgpu_mlp::{
     Activation, Adam, CvExecution, Dataset, Folds, Gpu, GridSearchCv, KFold, Loss, Optimizer, ParamGrid, Sgd, Shard,
-    ShardScores, StratifiedKFold, Task, TrainConfig,
+    StratifiedKFold, Task, TrainConfig,
 };
 
 use super::checks;
@@ -298,24 +298,6 @@ fn run_shard(
         path.display()
     );
     Ok(())
-}
-
-/// Every `shard-*-of-*.csv` in `dir`.
-pub(super) fn read_shards(dir: &str) -> Result<Vec<ShardScores>, Box<dyn std::error::Error>> {
-    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{dir}: {e}"))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("shard-") && n.ends_with(".csv"))
-        })
-        .collect();
-    paths.sort();
-    if paths.is_empty() {
-        return Err(format!("{dir}: no shard-*-of-*.csv files (run with --shard first)").into());
-    }
-    Ok(paths.iter().map(ShardScores::read).collect::<Result<_, _>>()?)
 }
 
 /// The search the options ask for: scikit-learn's defaults as the base, each search option a

@@ -2,11 +2,10 @@
 //! works on, the search with its progress, its report, and the test score.
 
 use clap::ArgMatches;
-use wgpu_mlp::{Dataset, Gpu, GridSearchCv};
+use wgpu_mlp::{Dataset, Gpu, GridSearchCv, ShardScores};
 
 use super::checks;
 use super::curves::Curves;
-use super::fit::read_shards;
 use super::messages::warn;
 use super::progress::Progress;
 use super::say;
@@ -142,4 +141,22 @@ pub(super) fn score_file(model: &wgpu_mlp::Model, test: &Dataset) -> Result<f64,
     });
     let right = truth.zip(&predicted).filter(|(t, p)| t == *p).count();
     Ok(right as f64 / labels.len() as f64)
+}
+
+/// Every `shard-*-of-*.csv` in `dir`.
+fn read_shards(dir: &str) -> Result<Vec<ShardScores>, Box<dyn std::error::Error>> {
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{dir}: {e}"))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("shard-") && n.ends_with(".csv"))
+        })
+        .collect();
+    paths.sort();
+    if paths.is_empty() {
+        return Err(format!("{dir}: no shard-*-of-*.csv files (run with --shard first)").into());
+    }
+    Ok(paths.iter().map(ShardScores::read).collect::<Result<_, _>>()?)
 }

@@ -9,28 +9,28 @@
 // costs milliseconds per dispatch. Each entry point copies them into `params` first.
 var<private> params: ActivationParams;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_GROUP)
 fn activation_forward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     params = params_buffer;
-    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    let i = (wid.x + nwg.x * wid.y) * ELEMENTWISE_GROUP + lid;
     if i >= params.n {
         return;
     }
     output[wid.z * params.output_stride + i] = act_forward(params.activation, input[wid.z * params.input_stride + i]);
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_GROUP)
 fn activation_backward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     params = params_buffer;
-    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    let i = (wid.x + nwg.x * wid.y) * ELEMENTWISE_GROUP + lid;
     if i >= params.n {
         return;
     }

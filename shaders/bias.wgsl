@@ -8,14 +8,14 @@
 // costs milliseconds per dispatch. Each entry point copies them into `params` first.
 var<private> params: BiasParams;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_GROUP)
 fn bias_add_forward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     params = params_buffer;
-    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    let i = (wid.x + nwg.x * wid.y) * ELEMENTWISE_GROUP + lid;
     if i >= params.rows * params.cols {
         return;
     }
@@ -25,14 +25,14 @@ fn bias_add_forward(
 
 // One invocation per column walks down the rows in a fixed order (deterministic), with
 // compensated (Kahan) summation so large batches keep f32 accuracy.
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_GROUP)
 fn bias_add_backward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     params = params_buffer;
-    let col = (wid.x + nwg.x * wid.y) * 256u + lid;
+    let col = (wid.x + nwg.x * wid.y) * ELEMENTWISE_GROUP + lid;
     if col >= params.cols {
         return;
     }

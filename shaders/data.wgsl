@@ -12,25 +12,22 @@
 // copy_rows:    out (R,C) rows dst_row0 .. dst_row0 + count = src (B,C) rows 0 .. count
 
 
-// Per model: its row count and how many batches of this epoch it trains.
-struct ModelPlan {
-    rows: u32,
-    steps: u32,
-}
+// ModelPlan (per model: its row count and how many batches of this epoch it trains), the
+// parameter structs and the bindings are declared in src/ops/step_plan.rs and src/ops/data.rs.
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which
 // costs milliseconds per dispatch. Each entry point copies them into `gather` first.
 var<private> gather: GatherParams;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_GROUP)
 fn gather_batch(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     gather = gather_buffer;
-    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    let i = (wid.x + nwg.x * wid.y) * ELEMENTWISE_GROUP + lid;
     let m = wid.z;
     let rows = plan[m].rows;
     let count = select(0u, min(gather.batch, rows - gather.offset), rows > gather.offset);
@@ -64,14 +61,14 @@ fn gather_batch(
 // costs milliseconds per dispatch. Each entry point copies them into `copy_rows_params` first.
 var<private> copy_rows_params: CopyRowsParams;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_GROUP)
 fn copy_rows(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     copy_rows_params = copy_rows_params_buffer;
-    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    let i = (wid.x + nwg.x * wid.y) * ELEMENTWISE_GROUP + lid;
     let p = copy_rows_params;
     if i >= p.count * p.cols {
         return;

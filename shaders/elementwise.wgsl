@@ -8,14 +8,14 @@
 // costs milliseconds per dispatch. Each entry point copies them into `params` first.
 var<private> params: ElementwiseParams;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_GROUP)
 fn add(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     params = params_buffer;
-    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    let i = (wid.x + nwg.x * wid.y) * ELEMENTWISE_GROUP + lid;
     if i >= params.n {
         return;
     }
@@ -23,14 +23,14 @@ fn add(
     output[z * params.output_stride + i] = a[z * params.a_stride + i] + b[z * params.b_stride + i];
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_GROUP)
 fn copy(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     params = params_buffer;
-    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    let i = (wid.x + nwg.x * wid.y) * ELEMENTWISE_GROUP + lid;
     if i >= params.n {
         return;
     }

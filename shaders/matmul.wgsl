@@ -3,7 +3,7 @@
 
 // The oracle: one output per invocation, a plain loop over K. Every faster kernel is tested
 // against this one.
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(NAIVE_TILE, NAIVE_TILE)
 fn matmul_naive(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -13,8 +13,8 @@ fn matmul_naive(
     if tile == NO_TILE {
         return;
     }
-    let row = (tile / params.tiles_n) * 16u + lid.y;
-    let col = (tile % params.tiles_n) * 16u + lid.x;
+    let row = (tile / params.tiles_n) * NAIVE_TILE + lid.y;
+    let col = (tile % params.tiles_n) * NAIVE_TILE + lid.x;
     if row >= params.rows || col >= params.n {
         return;
     }
@@ -37,7 +37,7 @@ fn fma_chunk(acc: vec4<f32>, a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec
     return fma(vec4<f32>(a.w), b3, fma(vec4<f32>(a.z), b2, fma(vec4<f32>(a.y), b1, fma(vec4<f32>(a.x), b0, acc))));
 }
 
-@compute @workgroup_size(8, VEC4_WG_ROWS)
+@compute @workgroup_size(LANES, VEC4_WG_ROWS)
 fn matmul_vec4(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -48,7 +48,7 @@ fn matmul_vec4(
         return;
     }
     let row0 = (tile / params.tiles_n) * (8u * VEC4_WG_ROWS) + lid.y * 8u;
-    let col0 = (tile % params.tiles_n) * 64u + lid.x * 8u;
+    let col0 = (tile % params.tiles_n) * (8u * LANES) + lid.x * 8u;
     if row0 >= params.m || col0 >= params.n {
         return;
     }
@@ -193,7 +193,7 @@ fn matmul_vec4(
 // rows × 4 columns) for outputs narrower than 32 columns, where lanes across the columns
 // would idle. Any shape, every epilogue, the bias gradient's row of ones (loads clamped at
 // the edges, stores checked).
-@compute @workgroup_size(8)
+@compute @workgroup_size(LANES)
 fn matmul_lanes(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -205,11 +205,11 @@ fn matmul_lanes(
     }
     var row0 = (tile / params.tiles_n) * 4u;
     var row_step = 1u;
-    var col0 = (tile % params.tiles_n) * 32u + lid.x;
-    var col_step = 8u;
+    var col0 = (tile % params.tiles_n) * (4u * LANES) + lid.x;
+    var col_step = LANES;
     if LANES_DOWN_ROWS {
-        row0 = (tile / params.tiles_n) * 32u + lid.x;
-        row_step = 8u;
+        row0 = (tile / params.tiles_n) * (4u * LANES) + lid.x;
+        row_step = LANES;
         col0 = (tile % params.tiles_n) * 4u;
         col_step = 1u;
     }

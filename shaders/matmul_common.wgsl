@@ -15,17 +15,18 @@ override VEC4_WG_ROWS: u32 = 8u;
 override LANES_DOWN_ROWS: bool = false;
 
 
-// What happens to each product before it is stored: the fusions that save whole dispatches.
-const EPILOGUE_NONE: u32 = 0u;
-const EPILOGUE_BIAS: u32 = 1u;          // + bias[col]                     a linear layer
-const EPILOGUE_BIAS_ACT: u32 = 2u;      // act(· + bias[col])              a whole dense layer
-const EPILOGUE_ACT_GRAD: u32 = 3u;      // · act'(y), y = saved (M,N)      dX through an activation
+// What happens to each product before it is stored, the fusions that save whole dispatches
+// (EPILOGUE_* in src/ops/matmul.rs, emitted ahead of this file):
+//   EPILOGUE_NONE       the product
+//   EPILOGUE_BIAS       + bias[col]                     a linear layer
+//   EPILOGUE_BIAS_ACT   act(· + bias[col])              a whole dense layer
+//   EPILOGUE_ACT_GRAD   · act'(y), y = saved (M,N)      dX through an activation
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which
 // costs milliseconds per dispatch. Each entry point copies them into `params` first. The
 // bindings (a, b, c, their vec4 views a4 and b4, the epilogue's bias and saved, d_bias,
-// model_active) are declared once in src/bindings.rs (`MatmulBindings`).
+// model_active) are declared once in src/ops/matmul.rs (`MatmulBindings`).
 var<private> params: MatmulParams;
 
 // Where this workgroup's model starts in each binding.

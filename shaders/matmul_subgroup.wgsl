@@ -12,7 +12,7 @@
 // took minutes to compile). Any shape and every epilogue; the bias gradient's row of ones is not a row of
 // the tiles: each invocation sums its op(B) values as it loads them, and the first row of
 // tiles stores the sums.
-@compute @workgroup_size(8)
+@compute @workgroup_size(LANES)
 fn matmul_subgroup(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -22,8 +22,8 @@ fn matmul_subgroup(
     if tile == NO_TILE {
         return;
     }
-    let row0 = (tile / params.tiles_n) * 32u;
-    let col0 = (tile % params.tiles_n) * 64u + lane * 8u;
+    let row0 = (tile / params.tiles_n) * (4u * LANES);
+    let col0 = (tile % params.tiles_n) * (8u * LANES) + lane * 8u;
     let last_row = params.m - 1u;
     let last_col = params.n - 1u;
     let ra0 = min(row0 + lane, last_row);

@@ -12,7 +12,6 @@
 // global loads are issued before the current slice's products, so their latency hides behind
 // the arithmetic.
 
-const TILE: u32 = 128u;
 const TILE_K: u32 = 16u;
 // [k][row / 4] and [k][col / 4]: 32 vec4s per k.
 var<workgroup> a_tile: array<vec4<f32>, 512>;
@@ -195,7 +194,7 @@ fn multiply_k(acc: Blocks, at: u32, tx: u32, ty: u32) -> Blocks {
     return Blocks(outer(acc.lo_lo, a_lo, b_lo), outer(acc.lo_hi, a_lo, b_hi), outer(acc.hi_lo, a_hi, b_lo), outer(acc.hi_hi, a_hi, b_hi));
 }
 
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(TILED_TILE / 8u, TILED_TILE / 8u)
 fn matmul_tiled(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -208,8 +207,8 @@ fn matmul_tiled(
     if tile == NO_TILE {
         return;
     }
-    let row0 = (tile / params.tiles_n) * TILE;
-    let col0 = (tile % params.tiles_n) * TILE;
+    let row0 = (tile / params.tiles_n) * TILED_TILE;
+    let col0 = (tile % params.tiles_n) * TILED_TILE;
     a_vec_ok = a_base % 4u == 0u && select(params.k, params.m, TRANS_A) % 4u == 0u;
     b_vec_ok = b_base % 4u == 0u && select(params.n, params.k, TRANS_B) % 4u == 0u;
     let tx = lid.x;

@@ -3,8 +3,8 @@
 //   forward:  loss (1) = Σ_i w_i · ½ Σ_j (y_ij − t_ij)²      y, t (B,N), row_weight (B)
 //   backward: d_y (B,N) = w_i · (y − t), times act'(y) for the output activation params.mode (prelude.wgsl):
 //             the gradient at the input of the output layer's activation, in the same dispatch
-// The forward reduction runs in ONE workgroup in a fixed order, with no atomics, so the
-// same inputs give the same bits on every run.
+// The forward reduction runs in ONE workgroup in a fixed order (reduce.wgsl), with no
+// atomics, so the same inputs give the same bits on every run.
 
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
@@ -12,14 +12,7 @@
 // costs milliseconds per dispatch. Each entry point copies them into `params` first.
 var<private> params: LossParams;
 
-// Invocations in the reduction (a power of two, at most 1024). Few on CPU adapters, where
-// each barrier switches every SIMD group of the workgroup in and out; as many as the device
-// allows on GPUs, where one workgroup streams the whole batch (xl: 16.8M outputs).
-override MSE_THREADS: u32 = 256u;
-
-var<workgroup> partial: array<f32, 1024>;
-
-@compute @workgroup_size(MSE_THREADS)
+@compute @workgroup_size(REDUCE_THREADS)
 fn mse_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     params = params_buffer;
     let yb = wid.z * params.prediction_stride;
@@ -29,13 +22,13 @@ fn mse_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     // Each invocation sums a fixed stride of elements (Kahan-compensated)...
     var sum = 0.0;
     var carry = 0.0;
-    // Element i's row, kept without a division per element: i advances by MSE_THREADS,
+    // Element i's row, kept without a division per element: i advances by REDUCE_THREADS,
     // its row by whole rows and its column by the remainder.
     var row = lid / params.cols;
     var col = lid % params.cols;
-    let row_step = MSE_THREADS / params.cols;
-    let col_step = MSE_THREADS % params.cols;
-    for (var i = lid; i < n; i += MSE_THREADS) {
+    let row_step = REDUCE_THREADS / params.cols;
+    let col_step = REDUCE_THREADS % params.cols;
+    for (var i = lid; i < n; i += REDUCE_THREADS) {
         let diff = prediction[yb + i] - target_values[tb + i];
         let term = row_weight[wb + row] * diff * diff - carry;
         let next = sum + term;
@@ -48,28 +41,21 @@ fn mse_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             row += 1u;
         }
     }
-    partial[lid] = sum;
-    workgroupBarrier();
     // ...then a fixed-shape tree combines the partial sums.
-    for (var width = MSE_THREADS / 2u; width > 0u; width >>= 1u) {
-        if lid < width {
-            partial[lid] += partial[lid + width];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(lid, sum);
     if lid == 0u {
-        output[wid.z * params.output_stride] = 0.5 * partial[0];
+        output[wid.z * params.output_stride] = 0.5 * total;
     }
 }
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_GROUP)
 fn mse_backward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     params = params_buffer;
-    let i = (wid.x + nwg.x * wid.y) * 256u + lid;
+    let i = (wid.x + nwg.x * wid.y) * ELEMENTWISE_GROUP + lid;
     if i >= params.rows * params.cols {
         return;
     }

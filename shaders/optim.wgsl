@@ -12,20 +12,10 @@
 // elements m·n .. (m+1)·n. A model whose `model_active` flag is 0 is left as it is (its
 // epochs are over, or this step has no rows of its data): nothing of it moves.
 
-const KIND_SGD: u32 = 0u;
-const KIND_ADAM: u32 = 1u;
-const FLAG_COUPLED: u32 = 1u;  // weight decay folded into the gradient
-const FLAG_NESTEROV: u32 = 2u;
-
-
-// Per model: the step count t (a float, exact to 2^24 steps) and Adam's c₁ = 1 − β₁ᵗ,
-// c₂ = 1 − β₂ᵗ after the step.
-struct ModelState {
-    steps: f32,
-    correction1: f32,
-    correction2: f32,
-    _pad: f32,
-}
+// KIND_*, FLAG_* (FLAG_COUPLED: weight decay folded into the gradient), PER_INVOCATION, the
+// workgroup sizes and the structs are declared once in src/ops/optim.rs and emitted ahead of
+// this file. ModelState, per model: the step count t (a float, exact to 2^24 steps) and
+// Adam's c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ after the step.
 
 // Parameters come in a storage buffer, not a uniform one: lavapipe re-specialises and
 // recompiles a shader whenever the uniform values its loops depend on change, which
@@ -35,9 +25,8 @@ var<private> params: OptimParams;
 // Each invocation updates a run of PER_INVOCATION consecutive elements, loading a model's
 // settings and flag once per run rather than once per element: on CPU adapters every
 // storage load costs tens of cycles per lane, and these were half of them.
-const PER_INVOCATION: u32 = 8u;
 
-@compute @workgroup_size(256)
+@compute @workgroup_size(ELEMENTWISE_GROUP)
 fn optimizer_update(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
@@ -45,7 +34,7 @@ fn optimizer_update(
 ) {
     params = params_buffer;
     let total = params.n * params.models;
-    let first = ((wid.x + nwg.x * wid.y) * 256u + lid) * PER_INVOCATION;
+    let first = ((wid.x + nwg.x * wid.y) * ELEMENTWISE_GROUP + lid) * PER_INVOCATION;
     var model = 0xffffffffu;
     var h: OptimizerHyperparams;
     var state: ModelState;
@@ -137,7 +126,7 @@ fn one_minus_power(beta: f32, t: f32) -> f32 {
 }
 
 // Before each update: every active Adam model counts its step and its bias corrections.
-@compute @workgroup_size(64)
+@compute @workgroup_size(STEPS_GROUP)
 fn optimizer_steps(@builtin(global_invocation_id) gid: vec3<u32>) {
     params = params_buffer;
     let model = gid.x;

@@ -2,20 +2,9 @@
 // the matmul epilogues, the loss kernels (through an output layer) and the tiny-net step. The
 // codes are `Activation::code` in src/ops/activation.rs, which also holds the f64 references.
 
-const ACT_IDENTITY: u32 = 0u;
-const ACT_SIGMOID: u32 = 1u;
-const ACT_RELU: u32 = 2u;
-const ACT_TANH: u32 = 3u;
-const ACT_GELU: u32 = 4u;
-const ACT_SILU: u32 = 5u;
-const ACT_LEAKY_RELU: u32 = 6u;
-
-// LeakyReLU's slope below 0 (`LEAKY_RELU_SLOPE`, PyTorch's default negative_slope).
-const LEAKY_RELU_SLOPE: f32 = 0.01;
-
-// sqrt(2 / pi), GELU's tanh approximation (PyTorch's approximate="tanh").
-const GELU_SCALE: f32 = 0.7978845608028654;
-const GELU_CUBIC: f32 = 0.044715;
+// Emitted ahead of this file from src/ops/activation.rs (`prelude_constants`): ACT_<NAME>
+// (`Activation::code`), LEAKY_RELU_SLOPE (PyTorch's default negative_slope), GELU_SCALE
+// (sqrt(2 / pi)) and GELU_CUBIC of GELU's tanh approximation (PyTorch's approximate="tanh").
 
 // tanh without the inf/inf of exp-based formulas at large |x|, and with full relative precision
 // near 0 (where 1 − e^(−2|x|) cancels): a Taylor series there.

@@ -12,8 +12,6 @@
 // forward reduction runs in ONE workgroup in a fixed order, with no atomics: the same bits
 // every run.
 
-const KIND_SOFTMAX: u32 = 0u;
-const KIND_SIGMOID: u32 = 1u;
 
 
 // Parameters come in a storage buffer, not a uniform one (lavapipe recompiles on uniform
@@ -32,9 +30,6 @@ fn log1p_small(e: f32) -> f32 {
 }
 
 // Invocations in the reduction (a power of two, at most 1024), as MSE_THREADS in mse.wgsl.
-override XENT_THREADS: u32 = 256u;
-
-var<workgroup> partial: array<f32, 1024>;
 
 // The row's maximum and log Σ exp(y − max): lse = max + log_sum.
 fn row_max_and_log_sum(start: u32) -> vec2<f32> {
@@ -49,7 +44,7 @@ fn row_max_and_log_sum(start: u32) -> vec2<f32> {
     return vec2<f32>(top, log(sum));
 }
 
-@compute @workgroup_size(XENT_THREADS)
+@compute @workgroup_size(REDUCE_THREADS)
 fn xent_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     params = params_buffer;
     let yb = wid.z * params.prediction_stride;
@@ -58,7 +53,7 @@ fn xent_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     // Each invocation sums a fixed stride of rows (Kahan-compensated)...
     var sum = 0.0;
     var carry = 0.0;
-    for (var r = lid; r < params.rows; r += XENT_THREADS) {
+    for (var r = lid; r < params.rows; r += REDUCE_THREADS) {
         let start = yb + r * params.cols;
         var row_loss = 0.0;
         if params.mode == KIND_SIGMOID {
@@ -78,29 +73,22 @@ fn xent_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
         carry = (next - sum) - term;
         sum = next;
     }
-    partial[lid] = sum;
-    workgroupBarrier();
-    // ...then a fixed-shape tree combines the partial sums.
-    for (var width = XENT_THREADS / 2u; width > 0u; width >>= 1u) {
-        if lid < width {
-            partial[lid] += partial[lid + width];
-        }
-        workgroupBarrier();
-    }
+    // ...then a fixed-shape tree combines the partial sums (reduce.wgsl).
+    let total = workgroup_sum(lid, sum);
     if lid == 0u {
-        output[wid.z * params.output_stride] = partial[0];
+        output[wid.z * params.output_stride] = total;
     }
 }
 
 // One invocation per row: its softmax needs the whole row.
-@compute @workgroup_size(64)
+@compute @workgroup_size(XENT_ROWS_PER_GROUP)
 fn xent_backward(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_index) lid: u32,
 ) {
     params = params_buffer;
-    let r = (wid.x + nwg.x * wid.y) * 64u + lid;
+    let r = (wid.x + nwg.x * wid.y) * XENT_ROWS_PER_GROUP + lid;
     if r >= params.rows {
         return;
     }

@@ -3,17 +3,12 @@
 //   model_active[m] = step < plan[m].steps      (m < models)
 // A model whose epochs are over (0 steps) or whose rows ran out before the longest model's
 // sits the step out: its matmuls and its update are skipped. The bindings are declared in
-// src/bindings.rs (`StepPlanBindings`).
-
-// Per model: its row count and how many batches of this epoch it trains (as in data.wgsl).
-struct ModelPlan {
-    rows: u32,
-    steps: u32,
-}
+// src/ops/step_plan.rs, with ModelPlan (per model: its row count and how many batches of this
+// epoch it trains) and STEP_PLAN_GROUP.
 
 var<private> params: StepPlanParams;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(STEP_PLAN_GROUP)
 fn models_to_step(@builtin(global_invocation_id) gid: vec3<u32>) {
     params = params_buffer;
     let m = gid.x;

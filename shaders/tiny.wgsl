@@ -9,23 +9,8 @@
 // loss = Σ_r w_r · ½ Σ_j (y_rj − t_rj)²; δ_L = w_r (y − t) ⊙ act'(y);
 // δ_l = (δ_{l+1} · W_lᵀ) ⊙ act'(h_l), computed before W_l is updated.
 
-struct TinyParams {
-    layers: u32,
-    batch: u32,
-    coupled: u32,
-    hidden_activation: u32,
-    output_activation: u32,
-    lr: f32,
-    momentum: f32,
-    weight_decay: f32,
-    delta_offset: u32, // where the two δ buffers start in scratch
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-    // per layer: (in, out, weight offset, bias offset); activations h_1.. in scratch at act_offset
-    dims: array<vec4<u32>, 8>,
-    act_offset: array<vec4<u32>, 2>, // act_offset[l / 4][l % 4]: start of h_{l+1}
-}
+// TinyParams (per layer: in, out, weight offset, bias offset; activations h_1.. in scratch at
+// act_offset[l / 4][l % 4]), TINY_MAX_WIDTH and TINY_MAX_LAYERS are declared in src/ops/tiny.rs.
 
 var<private> p: TinyParams;
 
@@ -44,7 +29,7 @@ fn act(l: u32, r: u32, i: u32, width: u32) -> f32 {
 }
 
 fn delta_at(which: u32, r: u32, j: u32, width: u32) -> u32 {
-    return p.delta_offset + which * p.batch * 64u + r * width + j;
+    return p.delta_offset + which * p.batch * TINY_MAX_WIDTH + r * width + j;
 }
 
 fn update(i: u32, g: f32) {

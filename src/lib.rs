@@ -33,26 +33,16 @@
 //! # Ok::<(), wgpu_mlp::Error>(())
 //! ```
 
-mod bindings;
 pub mod checkpoint;
 pub mod cv;
-mod cv_results;
 pub mod data;
+mod device;
 pub mod error;
-pub mod gpu;
 mod graph;
-mod kernels;
-mod layer;
 pub mod mlp;
 pub mod onnx;
 mod ops;
 pub mod optim;
-mod params;
-mod pipeline_cache;
-pub mod plots;
-pub mod schedule;
-mod shader_sources;
-mod tensor;
 pub mod train;
 /// The peers' benchmark workloads (`../shared/bench/workloads.md`): scaffolding for the
 /// examples, tests and benches, not part of the library's API.
@@ -64,12 +54,12 @@ pub use cv::{
     HalvingReport, HalvingRound, Hyperparams, KFold, ParamGrid, Scoring, Shard, ShardScores, StratifiedKFold,
 };
 pub use data::{CsvOptions, Dataset, FeatureRows, LabelColumn, Scaler, Scaling, Schema, Task};
+pub use device::{Gpu, GpuStats};
 pub use error::{Error, Result};
-pub use gpu::{Gpu, GpuStats};
 pub use mlp::{Init, LayerParams, Mlp, MlpBuilder, StepKernel};
 pub use ops::{Activation, Loss};
+pub use optim::Schedule;
 pub use optim::{Adam, Optimizer, Sgd, WeightDecay};
-pub use schedule::Schedule;
 pub use train::{
     EpochMetrics, FitJob, GpuDataset, Model, Monitor, Scores, TrainConfig, fit, fit_batched, fit_with_progress, resume,
     resume_model,
@@ -79,11 +69,9 @@ pub use train::{
 /// shape-checked builder per WGSL kernel (forward and backward side by side), the matmul
 /// kernels, and the graph that turns ops into a whole training step in one submit.
 pub mod raw {
+    pub use crate::device::{Dispatch, Tensor};
     pub use crate::graph::{Graph, GraphBuilder, NodeId};
-    pub use crate::kernels::{
-        CPU_BLOCKED_MIN_WORK, Dispatch, MATMUL_KERNELS, MatmulKernel, MatmulLayout, TILED_MIN_WORK,
-    };
-    pub use crate::tensor::Tensor;
+    pub use crate::ops::{CPU_BLOCKED_MIN_WORK, MATMUL_KERNELS, MatmulKernel, MatmulLayout, TILED_MIN_WORK};
 
     /// One builder per kernel, forward and backward side by side. Each checks its operands'
     /// shapes and returns a [`Dispatch`] to run with [`Gpu::run`](crate::Gpu::run) (or

@@ -19,8 +19,8 @@ use std::path::Path;
 mod file;
 pub(crate) use file::{CheckpointFile, write_atomically};
 
+use crate::device::gpu::Gpu;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
 use crate::mlp::{LayerParams, Mlp, StepKernel};
 use crate::ops::{Activation, Loss};
 use crate::optim::{Adam, Optimizer, Sgd, WeightDecay};

@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::ops::Activation;
 use crate::optim::Optimizer;
-use crate::schedule::Schedule;
+use crate::optim::schedule::Schedule;
 use crate::train::TrainConfig;
 
 /// The values to try for each hyperparameter; every combination is one grid point. A list

@@ -10,6 +10,8 @@ mod halving;
 mod metrics;
 mod pipeline;
 mod plan;
+pub mod plots;
+pub(crate) mod results;
 mod scored;
 mod shard;
 mod split;

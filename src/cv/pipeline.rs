@@ -3,8 +3,8 @@
 
 use super::{ClassWeight, CvProgress, CvReport, GridSearchCv, Shard, ShardScores};
 use crate::data::{Dataset, Preprocessor, Scaler};
+use crate::device::gpu::Gpu;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
 use crate::train::{GpuDataset, Model};
 
 impl GridSearchCv {

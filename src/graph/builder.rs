@@ -1,8 +1,8 @@
 //! Composing a graph: its nodes and the ops between them, each checked as it is added.
 
 use super::{Graph, NodeId};
+use crate::device::gpu::Gpu;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
 use crate::ops::{Activation, Loss};
 use crate::optim::Optimizer;
 

@@ -14,11 +14,11 @@ use fusion::Fusion;
 use optimizer::{OptimizerBlock, hyperparams_of};
 use passes::{Liveness, ParamLayout};
 
+use crate::device::dispatch::Dispatch;
+use crate::device::gpu::Gpu;
+use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::kernels::Dispatch;
 use crate::optim::Optimizer;
-use crate::tensor::Tensor;
 
 /// The loss's row weights, 1/B each for every model; a trainer's gather kernel rewrites them
 /// for a partial batch (padding rows weigh 0).

@@ -2,12 +2,12 @@
 //! read and write its state (checkpoints, stacks split into models).
 
 use super::{Graph, NodeId};
+use crate::device::dispatch::Dispatch;
+use crate::device::gpu::Gpu;
+use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::kernels::Dispatch;
 use crate::ops;
 use crate::optim::Optimizer;
-use crate::tensor::Tensor;
 
 impl Graph {
     /// Sets every velocity back to zero.

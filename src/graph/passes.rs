@@ -4,9 +4,9 @@
 
 use super::NodeId;
 use super::builder::{Node, Op, operands};
+use crate::device::gpu::Gpu;
+use crate::device::tensor::check_binding_size;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::tensor::check_binding_size;
 
 const OP: &str = "GraphBuilder::build";
 

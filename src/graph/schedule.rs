@@ -4,11 +4,12 @@
 use super::NodeId;
 use super::builder::{Node, Op};
 use super::fusion::Fusion;
+use crate::device::dispatch::Dispatch;
+use crate::device::gpu::Gpu;
+use crate::device::tensor::Tensor;
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::kernels::{Dispatch, MatmulKernel, MatmulLayout};
 use crate::ops::{self, Activation};
-use crate::tensor::Tensor;
+use crate::ops::{MatmulKernel, MatmulLayout};
 
 /// What the schedule passes read: the nodes and their analysis, every node's value, and the
 /// loss's row weights and the models' `active` flags that every step shares.

@@ -2,8 +2,8 @@
 
 use super::tiny::{TinyStep, tiny_step_fits};
 use super::{Init, LayerParams, Mlp, check_params, init_params_with};
+use crate::device::gpu::Gpu;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
 use crate::graph::GraphBuilder;
 use crate::ops::{Activation, Loss};
 use crate::optim::Optimizer;

@@ -1,46 +1,28 @@
 //! The single-dispatch training step of small nets (shaders/tiny.wgsl).
 
 use super::Mlp;
-use crate::bindings::TinyBindings;
+use crate::device::dispatch::Dispatch;
+use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
 use crate::graph::NodeId;
-use crate::ops::Activation;
+use crate::ops::{Activation, TINY_MAX_LAYERS, TINY_MAX_WIDTH, TinyBindings, TinyParams, tiny_step};
 use crate::optim::Sgd;
 
 /// Whether the single-dispatch step kernel (`shaders/tiny.wgsl`) can run this net.
 pub(super) fn tiny_step_fits(sizes: &[usize], hidden: Activation, output: Activation, batch: usize) -> bool {
     let macs: usize = sizes.windows(2).map(|p| p[0] * p[1]).sum();
-    sizes.len() - 1 <= 8
-        && sizes.iter().all(|&s| s <= 64)
+    sizes.len() - 1 <= TINY_MAX_LAYERS as usize
+        && sizes.iter().all(|&s| s <= TINY_MAX_WIDTH as usize)
         && (hidden.grad_from_output() || sizes.len() == 2)
         && output.grad_from_output()
         && batch * macs <= 2048
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct TinyParams {
-    layers: u32,
-    batch: u32,
-    coupled: u32,
-    hidden_activation: u32,
-    output_activation: u32,
-    lr: f32,
-    momentum: f32,
-    weight_decay: f32,
-    delta_offset: u32,
-    _pad: [u32; 3],
-    /// per layer: in, out, weight offset, bias offset
-    dims: [[u32; 4]; 8],
-    /// start of h_{l+1} in scratch, 4 per row
-    act_offset: [[u32; 4]; 2],
-}
-
 /// The single-dispatch training step and its scratch memory (activations, two δ buffers).
 pub(super) struct TinyStep {
-    pub(super) dispatch: crate::kernels::Dispatch,
+    pub(super) dispatch: Dispatch,
     pub(super) sgd: Sgd,
-    _scratch: crate::tensor::Tensor,
+    _scratch: Tensor,
 }
 
 impl TinyStep {
@@ -69,7 +51,9 @@ impl TinyStep {
             momentum: sgd.momentum,
             weight_decay: sgd.weight_decay,
             delta_offset: 0,
-            _pad: [0; 3],
+            _pad0: 0,
+            _pad1: 0,
+            _pad2: 0,
             dims: [[0; 4]; 8],
             act_offset: [[0; 4]; 2],
         };
@@ -90,13 +74,12 @@ impl TinyStep {
             scratch_len += batch * sizes[l + 1];
         }
         params.delta_offset = scratch_len as u32;
-        scratch_len += 2 * batch * 64;
+        scratch_len += 2 * batch * TINY_MAX_WIDTH as usize;
         let gpu = graph.gpu();
-        let scratch = crate::tensor::Tensor::zeros(gpu, &[scratch_len])?;
-        let dispatch = crate::kernels::Dispatch::new(
+        let scratch = Tensor::zeros(gpu, &[scratch_len])?;
+        let dispatch = tiny_step(
             gpu,
-            crate::kernels::Kernel::TinyStep,
-            bytemuck::bytes_of(&params),
+            &params,
             &[
                 (TinyBindings::X, graph.tensor(x)?),
                 (TinyBindings::T, graph.tensor(t)?),
@@ -106,7 +89,6 @@ impl TinyStep {
                 (TinyBindings::LOSS, graph.tensor(graph.loss_node())?),
                 (TinyBindings::ROW_WEIGHT, graph.row_weights()),
             ],
-            1,
         )?;
         Ok(TinyStep {
             dispatch,

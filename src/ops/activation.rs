@@ -1,17 +1,79 @@
 //! Element-wise activations as data: the [`Activation`] type, its f64 reference, and the
 //! forward and backward kernels (shaders/activation.wgsl). The WGSL of each activation lives
 //! once, in shaders/prelude.wgsl (`act_forward` / `act_grad`), which the matmul epilogues,
-//! the loss kernels and the tiny-net step call with [`Activation::code`]. Adding one is a
-//! variant here (code, name, reference) and a case in each of those two WGSL functions.
+//! the loss kernels and the tiny-net step call with [`Activation::code`], emitted into the
+//! prelude's header as `ACT_<NAME>` ([`prelude_constants`]). Adding one is a variant here
+//! (code, name, reference, derivative), a case in each of those two WGSL functions, and its
+//! ONNX node (src/onnx/mod.rs): three files.
 
-use crate::bindings::ActivationBindings;
-use crate::params::ActivationParams;
-
-use super::{ELEMENTWISE_GROUP, check_gpu, check_len, model_strides};
+use super::{check_gpu, check_len, elementwise_groups, group_constants, model_strides};
+use crate::device::dispatch::Dispatch;
+use crate::device::gpu::Gpu;
+use crate::device::kernel::{Kernel, Part, Shader, WgslConst, wgsl_bindings, wgsl_struct};
+use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::kernels::{Dispatch, Kernel};
-use crate::tensor::Tensor;
+
+wgsl_struct! {
+    /// activation.wgsl: y = act(x), d_x = d_y ⊙ act'(saved).
+    struct ActivationParams {
+        n: u32,
+        accumulate: u32,
+        activation: u32,
+        input_stride: u32,
+        saved_stride: u32,
+        output_stride: u32,
+        _pad0: u32,
+        _pad1: u32,
+    }
+}
+
+wgsl_bindings! {
+    /// activation.wgsl.
+    struct ActivationBindings {
+        PARAMS = 0 => "read" params_buffer: "ActivationParams",
+        INPUT = 1 => "read" input: "array<f32>",
+        SAVED = 2 => "read" saved: "array<f32>",
+        OUTPUT = 3 => "read_write" output: "array<f32>",
+    }
+}
+
+/// The activation functions every kernel that applies or differentiates one includes.
+pub(super) const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
+
+/// The prelude's header: each activation's code as `ACT_<NAME>` and the constants of their
+/// formulas, written once here.
+pub(super) fn prelude_constants() -> Vec<(String, WgslConst)> {
+    let mut constants: Vec<_> = Activation::ALL
+        .into_iter()
+        .map(|a| (format!("ACT_{}", a.name().to_uppercase()), WgslConst::U32(a.code())))
+        .collect();
+    constants.extend([
+        ("LEAKY_RELU_SLOPE".to_string(), WgslConst::F32(LEAKY_RELU_SLOPE as f32)),
+        ("GELU_SCALE".to_string(), WgslConst::F32(GELU_SCALE as f32)),
+        ("GELU_CUBIC".to_string(), WgslConst::F32(GELU_CUBIC as f32)),
+    ]);
+    constants
+}
+
+const SHADER: Shader = Shader {
+    file: "activation.wgsl",
+    parts: &[
+        Part::Consts(group_constants),
+        Part::Consts(prelude_constants),
+        Part::Text(ActivationParams::WGSL),
+        Part::Text(ActivationBindings::WGSL),
+        Part::Text(PRELUDE),
+        Part::Text(include_str!("../../shaders/activation.wgsl")),
+    ],
+    trusted: false,
+};
+const FORWARD: Kernel = Kernel::new(&SHADER, "activation_forward");
+const BACKWARD: Kernel = Kernel::new(&SHADER, "activation_backward");
+
+#[cfg(test)]
+pub(super) fn kernels() -> Vec<Kernel> {
+    vec![FORWARD, BACKWARD]
+}
 
 /// The function applied after a dense layer, as PyTorch defines it.
 ///
@@ -193,10 +255,10 @@ pub fn activation_forward(gpu: &Gpu, activation: Activation, x: &Tensor, y: &Ten
     };
     Dispatch::stacked(
         gpu,
-        Kernel::ActivationForward,
+        FORWARD,
         bytemuck::bytes_of(&params),
         &[(ActivationBindings::INPUT, x), (ActivationBindings::OUTPUT, y)],
-        x.len().div_ceil(ELEMENTWISE_GROUP),
+elementwise_groups(x.len()),
         models,
     )
 }
@@ -232,14 +294,14 @@ pub fn activation_backward(
     };
     Dispatch::stacked(
         gpu,
-        Kernel::ActivationBackward,
+        BACKWARD,
         bytemuck::bytes_of(&params),
         &[
             (ActivationBindings::INPUT, d_y),
             (ActivationBindings::SAVED, saved),
             (ActivationBindings::OUTPUT, d_x),
         ],
-        d_y.len().div_ceil(ELEMENTWISE_GROUP),
+elementwise_groups(d_y.len()),
         models,
     )
 }

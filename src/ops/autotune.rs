@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 use std::time::Instant;
 
+use super::{MATMUL_KERNELS, MatmulKernel, MatmulLayout};
+use crate::device::gpu::Gpu;
+use crate::device::tensor::Tensor;
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::kernels::{MATMUL_KERNELS, MatmulKernel, MatmulLayout};
-use crate::tensor::Tensor;
 
 /// A shape bucket: the layout and each dimension rounded up to a power of two.
 pub(crate) type Key = (MatmulLayout, usize, usize, usize);
@@ -84,7 +84,7 @@ pub(crate) fn parse_table(text: &str) -> HashMap<Key, MatmulKernel> {
 
 /// Loads the tuning file for this device (an empty table where there is none).
 pub(crate) fn load(info: &wgpu::AdapterInfo) -> Tuning {
-    let file = crate::pipeline_cache::file_for(info, "autotune", "txt");
+    let file = crate::device::pipeline_cache::file_for(info, "autotune", "txt");
     let table = file
         .as_ref()
         .and_then(|f| std::fs::read_to_string(f).ok())
@@ -94,7 +94,7 @@ pub(crate) fn load(info: &wgpu::AdapterInfo) -> Tuning {
 }
 
 /// Seconds for one run of `dispatch`: the best of three after a warm-up.
-fn time_kernel(gpu: &Gpu, dispatch: &crate::kernels::Dispatch) -> Result<f64> {
+fn time_kernel(gpu: &Gpu, dispatch: &crate::device::dispatch::Dispatch) -> Result<f64> {
     gpu.run(&[dispatch])?;
     gpu.synchronize()?;
     let mut best = f64::INFINITY;
@@ -151,7 +151,7 @@ pub(crate) fn choose(
         tuning.table.insert(key, kernel);
         if let Some(file) = &tuning.file {
             // A table that cannot be written is only a re-tune next time.
-            let _ = crate::pipeline_cache::write_atomically(file, format_table(&tuning.table).as_bytes());
+            let _ = crate::device::pipeline_cache::write_atomically(file, format_table(&tuning.table).as_bytes());
         }
     });
     kernel

@@ -1,13 +1,53 @@
 //! Bias add, forward and backward (shaders/bias.wgsl).
 
-use crate::bindings::BiasBindings;
-use crate::params::BiasParams;
-
-use super::{ELEMENTWISE_GROUP, check_dims, check_gpu, check_len, model_strides};
+use super::{check_dims, check_gpu, check_len, elementwise_groups, group_constants, model_strides};
+use crate::device::dispatch::Dispatch;
+use crate::device::gpu::Gpu;
+use crate::device::kernel::{Kernel, Part, Shader, wgsl_bindings, wgsl_struct};
+use crate::device::tensor::Tensor;
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::kernels::{Dispatch, Kernel};
-use crate::tensor::Tensor;
+
+wgsl_struct! {
+    /// bias.wgsl: y = x + bias, and d_bias = Σ_rows d_y.
+    struct BiasParams {
+        rows: u32,
+        cols: u32,
+        accumulate: u32,
+        input_stride: u32,
+        bias_stride: u32,
+        output_stride: u32,
+        _pad0: u32,
+        _pad1: u32,
+    }
+}
+
+wgsl_bindings! {
+    /// bias.wgsl.
+    struct BiasBindings {
+        PARAMS = 0 => "read" params_buffer: "BiasParams",
+        INPUT = 1 => "read" input: "array<f32>",
+        BIAS = 2 => "read" bias: "array<f32>",
+        OUTPUT = 3 => "read_write" output: "array<f32>",
+    }
+}
+
+const SHADER: Shader = Shader {
+    file: "bias.wgsl",
+    parts: &[
+        Part::Consts(group_constants),
+        Part::Text(BiasParams::WGSL),
+        Part::Text(BiasBindings::WGSL),
+        Part::Text(include_str!("../../shaders/bias.wgsl")),
+    ],
+    trusted: false,
+};
+const FORWARD: Kernel = Kernel::new(&SHADER, "bias_add_forward");
+const BACKWARD: Kernel = Kernel::new(&SHADER, "bias_add_backward");
+
+#[cfg(test)]
+pub(super) fn kernels() -> Vec<Kernel> {
+    vec![FORWARD, BACKWARD]
+}
 
 /// `y = x + bias`, bias broadcast over the rows. x, y (B,N); bias N elements.
 pub fn bias_add_forward(gpu: &Gpu, x: &Tensor, bias: &Tensor, y: &Tensor) -> Result<Dispatch> {
@@ -29,14 +69,14 @@ pub fn bias_add_forward(gpu: &Gpu, x: &Tensor, bias: &Tensor, y: &Tensor) -> Res
     };
     Dispatch::stacked(
         gpu,
-        Kernel::BiasAddForward,
+        FORWARD,
         bytemuck::bytes_of(&params),
         &[
             (BiasBindings::INPUT, x),
             (BiasBindings::BIAS, bias),
             (BiasBindings::OUTPUT, y),
         ],
-        (rows * cols).div_ceil(ELEMENTWISE_GROUP),
+elementwise_groups(rows * cols),
         models,
     )
 }
@@ -61,10 +101,10 @@ pub fn bias_add_backward(gpu: &Gpu, d_y: &Tensor, d_bias: &Tensor, accumulate: b
     };
     Dispatch::stacked(
         gpu,
-        Kernel::BiasAddBackward,
+        BACKWARD,
         bytemuck::bytes_of(&params),
         &[(BiasBindings::INPUT, d_y), (BiasBindings::OUTPUT, d_bias)],
-        cols.div_ceil(ELEMENTWISE_GROUP),
+elementwise_groups(cols),
         models,
     )
 }

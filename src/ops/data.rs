@@ -1,13 +1,77 @@
 //! Moving training data on the device: batch gathers and row copies (shaders/data.wgsl).
 
-use crate::bindings::DataBindings;
-use crate::params::{CopyRowsParams, GatherParams};
-
-use super::{ELEMENTWISE_GROUP, check_dims, check_len, model_strides};
+use super::step_plan::ModelPlan;
+use super::{check_dims, check_len, elementwise_groups, group_constants, model_strides};
+use crate::device::dispatch::Dispatch;
+use crate::device::gpu::Gpu;
+use crate::device::kernel::{Kernel, Part, Shader, wgsl_bindings, wgsl_struct};
+use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::kernels::{Dispatch, Kernel};
-use crate::tensor::Tensor;
+
+wgsl_struct! {
+    /// data.wgsl: one batch of each stacked model gathered from the resident data set.
+    struct GatherParams {
+        offset: u32,
+        batch: u32,
+        features: u32,
+        outputs: u32,
+        index_stride: u32,
+        x_stride: u32,
+        t_stride: u32,
+        weight_stride: u32,
+    }
+}
+
+wgsl_struct! {
+    /// data.wgsl: rows of one tensor into another.
+    struct CopyRowsParams {
+        dst_row0: u32,
+        count: u32,
+        cols: u32,
+        src_stride: u32,
+        dst_stride: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
+}
+
+wgsl_bindings! {
+    /// data.wgsl: gather_batch and copy_rows (each with its own parameter block at 0).
+    struct DataBindings {
+        GATHER_PARAMS = 0 => "read" gather_buffer: "GatherParams",
+        COPY_ROWS_PARAMS = 0 => "read" copy_rows_params_buffer: "CopyRowsParams",
+        ALL_FEATURES = 1 => "read" all_features: "array<f32>",
+        ALL_TARGETS = 2 => "read" all_targets: "array<f32>",
+        INDICES = 3 => "read" indices: "array<u32>",
+        X = 4 => "read_write" x: "array<f32>",
+        T = 5 => "read_write" t: "array<f32>",
+        ROW_WEIGHT = 6 => "read_write" row_weight: "array<f32>",
+        SRC_ROWS = 7 => "read" src_rows: "array<f32>",
+        DST_ROWS = 8 => "read_write" dst_rows: "array<f32>",
+        PLAN = 9 => "read" plan: "array<ModelPlan>",
+    }
+}
+
+const SHADER: Shader = Shader {
+    file: "data.wgsl",
+    parts: &[
+        Part::Consts(group_constants),
+        Part::Text(ModelPlan::WGSL),
+        Part::Text(GatherParams::WGSL),
+        Part::Text(CopyRowsParams::WGSL),
+        Part::Text(DataBindings::WGSL),
+        Part::Text(include_str!("../../shaders/data.wgsl")),
+    ],
+    trusted: false,
+};
+const GATHER_BATCH: Kernel = Kernel::new(&SHADER, "gather_batch");
+const COPY_ROWS: Kernel = Kernel::new(&SHADER, "copy_rows");
+
+#[cfg(test)]
+pub(super) fn kernels() -> Vec<Kernel> {
+    vec![GATHER_BATCH, COPY_ROWS]
+}
 
 /// What [`gather_batch`] reads and writes.
 #[derive(Clone, Copy)]
@@ -27,7 +91,7 @@ pub(crate) struct Gather<'a> {
 /// into `t` (B,O), and the loss weights `row_weights` (B) = 1/count; rows count..B are
 /// zeroed (a partial last batch). Whether the model trains on this batch is the trainer's
 /// plan ([`models_to_step`](super::step_plan::models_to_step)), not the loader's. `indices`,
-/// `x`, `t` and `row_weights` hold one entry per model; `plan` is u32 pairs.
+/// `x`, `t` and `row_weights` hold one entry per model; `plan` one [`ModelPlan`] each.
 pub(crate) fn gather_batch(gpu: &Gpu, operands: &Gather<'_>, offset: usize) -> Result<Dispatch> {
     const OP: &str = "gather_batch";
     let Gather {
@@ -57,7 +121,7 @@ pub(crate) fn gather_batch(gpu: &Gpu, operands: &Gather<'_>, offset: usize) -> R
             ("row_weights", row_weights, true),
         ],
     )?;
-    check_len(OP, "plan", plan, 2 * models)?;
+    check_len(OP, "plan", plan, models * size_of::<ModelPlan>() / 4)?;
     if offset >= indices.len() {
         return Err(Error::invalid(
             OP,
@@ -78,7 +142,7 @@ pub(crate) fn gather_batch(gpu: &Gpu, operands: &Gather<'_>, offset: usize) -> R
     };
     Dispatch::stacked(
         gpu,
-        Kernel::GatherBatch,
+        GATHER_BATCH,
         bytemuck::bytes_of(&params),
         &[
             (DataBindings::ALL_FEATURES, all_x),
@@ -89,7 +153,7 @@ pub(crate) fn gather_batch(gpu: &Gpu, operands: &Gather<'_>, offset: usize) -> R
             (DataBindings::ROW_WEIGHT, row_weights),
             (DataBindings::PLAN, plan),
         ],
-        (batch * (features + outputs + 1)).div_ceil(ELEMENTWISE_GROUP),
+elementwise_groups(batch * (features + outputs + 1)),
         models,
     )
 }
@@ -120,10 +184,10 @@ pub(crate) fn copy_rows(gpu: &Gpu, src: &Tensor, dst: &Tensor, dst_row0: usize, 
     };
     Dispatch::stacked(
         gpu,
-        Kernel::CopyRows,
+        COPY_ROWS,
         bytemuck::bytes_of(&params),
         &[(DataBindings::SRC_ROWS, src), (DataBindings::DST_ROWS, dst)],
-        (count * cols).div_ceil(ELEMENTWISE_GROUP),
+elementwise_groups(count * cols),
         models,
     )
 }

@@ -1,13 +1,53 @@
 //! Element-wise sums and copies (shaders/elementwise.wgsl).
 
-use crate::bindings::ElementwiseBindings;
-use crate::params::ElementwiseParams;
-
-use super::{ELEMENTWISE_GROUP, check_gpu, check_len, model_strides};
+use super::{check_gpu, check_len, elementwise_groups, group_constants, model_strides};
+use crate::device::dispatch::Dispatch;
+use crate::device::gpu::Gpu;
+use crate::device::kernel::{Kernel, Part, Shader, wgsl_bindings, wgsl_struct};
+use crate::device::tensor::Tensor;
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::kernels::{Dispatch, Kernel};
-use crate::tensor::Tensor;
+
+wgsl_struct! {
+    /// elementwise.wgsl: out = a + b, out (+)= a.
+    struct ElementwiseParams {
+        n: u32,
+        accumulate: u32,
+        a_stride: u32,
+        b_stride: u32,
+        output_stride: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+    }
+}
+
+wgsl_bindings! {
+    /// elementwise.wgsl.
+    struct ElementwiseBindings {
+        PARAMS = 0 => "read" params_buffer: "ElementwiseParams",
+        A = 1 => "read" a: "array<f32>",
+        B = 2 => "read" b: "array<f32>",
+        OUTPUT = 3 => "read_write" output: "array<f32>",
+    }
+}
+
+const SHADER: Shader = Shader {
+    file: "elementwise.wgsl",
+    parts: &[
+        Part::Consts(group_constants),
+        Part::Text(ElementwiseParams::WGSL),
+        Part::Text(ElementwiseBindings::WGSL),
+        Part::Text(include_str!("../../shaders/elementwise.wgsl")),
+    ],
+    trusted: false,
+};
+const ADD: Kernel = Kernel::new(&SHADER, "add");
+const COPY: Kernel = Kernel::new(&SHADER, "copy");
+
+#[cfg(test)]
+pub(super) fn kernels() -> Vec<Kernel> {
+    vec![ADD, COPY]
+}
 
 /// `out = a + b`, all the same length.
 pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<Dispatch> {
@@ -28,14 +68,14 @@ pub fn add(gpu: &Gpu, a: &Tensor, b: &Tensor, out: &Tensor) -> Result<Dispatch> 
     };
     Dispatch::stacked(
         gpu,
-        Kernel::Add,
+        ADD,
         bytemuck::bytes_of(&params),
         &[
             (ElementwiseBindings::A, a),
             (ElementwiseBindings::B, b),
             (ElementwiseBindings::OUTPUT, out),
         ],
-        a.len().div_ceil(ELEMENTWISE_GROUP),
+elementwise_groups(a.len()),
         models,
     )
 }
@@ -59,10 +99,10 @@ pub fn copy(gpu: &Gpu, a: &Tensor, out: &Tensor, accumulate: bool) -> Result<Dis
     };
     Dispatch::stacked(
         gpu,
-        Kernel::Copy,
+        COPY,
         bytemuck::bytes_of(&params),
         &[(ElementwiseBindings::A, a), (ElementwiseBindings::OUTPUT, out)],
-        a.len().div_ceil(ELEMENTWISE_GROUP),
+elementwise_groups(a.len()),
         models,
     )
 }

@@ -1,10 +1,136 @@
-//! Which matmul kernel runs a product: fixed rules measured on lavapipe for CPU adapters,
-//! timing (`autotune`) on GPUs. Apart from the kernels' builders (`matmul.rs`), which the
-//! timing calls, so neither module needs the other.
+//! The matmul kernels and which one runs a product: fixed rules measured on lavapipe for CPU
+//! adapters, timing (`autotune`) on GPUs. Apart from the kernels' builders (`matmul.rs`),
+//! which the timing calls, so neither module needs the other.
 
 use super::autotune;
-use crate::gpu::Gpu;
-use crate::kernels::{CPU_BLOCKED_MIN_WORK, MatmulKernel, MatmulLayout, TILED_MIN_WORK, forced_kernel};
+use crate::device::gpu::Gpu;
+use crate::device::kernel::wgsl_consts;
+
+wgsl_consts! {
+    pub(super) fn tile_constants;
+    /// Outputs each way of a `matmul_naive` workgroup (one per invocation).
+    const NAIVE_TILE: u32 = 16;
+    /// Outputs each way of a `matmul_tiled` workgroup (its invocations hold 8×8 each).
+    const TILED_TILE: u32 = 128;
+    /// Invocations across a `matmul_lanes`, `matmul_subgroup` or `matmul_vec4` workgroup:
+    /// one SIMD group on lavapipe, each lane 4 (lanes, subgroup) or 8 (vec4) columns wide.
+    const LANES: u32 = 8;
+}
+
+/// Which operands of a matmul are stored transposed. `C = op(A)·op(B)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatmulLayout {
+    /// `C = A·B`: the forward pass `Y = X·W`.
+    AB,
+    /// `C = A·Bᵀ`: the input gradient `dX = dY·Wᵀ`.
+    ABt,
+    /// `C = Aᵀ·B`: the weight gradient `dW = Xᵀ·dY`.
+    AtB,
+}
+
+/// Which matmul implementation to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MatmulKernel {
+    /// One output per invocation: the reference every other kernel is tested against.
+    Naive,
+    /// vec4 loads, 8×8 outputs per invocation in registers, no workgroup memory. Needs
+    /// K % 4 == 0, N % 4 == 0 (layouts AB, AtB) and M % 4 == 0 (AtB); see
+    /// [`MatmulKernel::supports`].
+    Vec4,
+    /// Workgroup-memory tiles of 128×128 (K staged 16 at a time, op(A) transposed so the
+    /// inner loop reads vec4s), 8×8 outputs per invocation, vec4 global loads where the
+    /// layout allows, the next slice loaded while the current one is multiplied: for real
+    /// GPUs and large products. Any shape.
+    Tiled,
+    /// For CPU adapters: a workgroup of 8 invocations (one SIMD group on lavapipe), each a
+    /// 4×4 block over a plain loop on K, lanes across the columns (tiles of 4×32). Compiles
+    /// in a fraction of a second where the unrolled kernels take tens of seconds to minutes
+    /// on a cold shader cache. Any shape.
+    Lanes,
+    /// [`MatmulKernel::Lanes`] with the lanes down the rows (tiles of 32×4), for outputs
+    /// narrower than 32 columns. Any shape.
+    LanesDown,
+    /// For CPU adapters with subgroups of 8 or more: a workgroup of 8 (one subgroup)
+    /// computes 32×64 outputs, each invocation loading a quarter of op(A)'s column and
+    /// `subgroupBroadcast` sharing it, 12 loads per 256 FMAs. Any shape; only where
+    /// [`MatmulKernel::available`] says so.
+    Subgroup,
+}
+
+impl MatmulKernel {
+    /// Whether this kernel can run `C (M,N) = op(A)·op(B)` with inner dimension K.
+    pub fn supports(self, layout: MatmulLayout, m: usize, k: usize, n: usize) -> bool {
+        match self {
+            MatmulKernel::Naive
+            | MatmulKernel::Tiled
+            | MatmulKernel::Lanes
+            | MatmulKernel::LanesDown
+            | MatmulKernel::Subgroup => true,
+            MatmulKernel::Vec4 => {
+                k.is_multiple_of(4)
+                    && match layout {
+                        MatmulLayout::AB => n.is_multiple_of(4),
+                        MatmulLayout::ABt => true,
+                        MatmulLayout::AtB => m.is_multiple_of(4) && n.is_multiple_of(4),
+                    }
+            }
+        }
+    }
+
+    /// Outputs covered by one workgroup: (rows, columns) of C.
+    pub(crate) fn tile(self, gpu: &Gpu) -> (usize, usize) {
+        match self {
+            MatmulKernel::Naive => (NAIVE_TILE as usize, NAIVE_TILE as usize),
+            MatmulKernel::Vec4 => (8 * vec4_workgroup_rows(gpu) as usize, 8 * LANES as usize),
+            MatmulKernel::Tiled => (TILED_TILE as usize, TILED_TILE as usize),
+            MatmulKernel::Lanes => (4, 4 * LANES as usize),
+            MatmulKernel::LanesDown => (4 * LANES as usize, 4),
+            MatmulKernel::Subgroup => (4 * LANES as usize, 8 * LANES as usize),
+        }
+    }
+
+    /// Whether `gpu` can run this kernel: [`MatmulKernel::Subgroup`] needs subgroup
+    /// operations with subgroups of at least 8 invocations; the others run anywhere.
+    pub fn available(self, gpu: &Gpu) -> bool {
+        match self {
+            MatmulKernel::Subgroup => gpu.has_subgroups() && gpu.adapter_min_subgroup_size() >= 8,
+            _ => true,
+        }
+    }
+}
+
+/// Multiply-adds from which [`MatmulKernel::choose`] takes the tiled kernel on GPUs for
+/// every layout (xl's 4096³ products: 2³⁶).
+pub const TILED_MIN_WORK: usize = 1 << 32;
+
+/// On CPU adapters without subgroups, products smaller than this many multiply-adds use
+/// `Lanes` even where `Vec4` would take them: they run alike there, and `Lanes` compiles
+/// faster (see [`MatmulKernel::choose`]).
+pub const CPU_BLOCKED_MIN_WORK: usize = 1 << 22;
+
+/// Every matmul kernel.
+pub const MATMUL_KERNELS: [MatmulKernel; 6] = [
+    MatmulKernel::Naive,
+    MatmulKernel::Vec4,
+    MatmulKernel::Tiled,
+    MatmulKernel::Lanes,
+    MatmulKernel::LanesDown,
+    MatmulKernel::Subgroup,
+];
+
+/// The kernel `WGPU_MLP_MATMUL` names, if it names one.
+pub(crate) fn forced_kernel() -> Option<MatmulKernel> {
+    let name = std::env::var("WGPU_MLP_MATMUL").ok()?;
+    MATMUL_KERNELS
+        .into_iter()
+        .find(|k| format!("{k:?}").eq_ignore_ascii_case(&name))
+}
+
+/// Rows of invocations in a `matmul_vec4` workgroup: 2 on CPU adapters, where each
+/// workgroup runs on one core and small layers must still spread over the cores; 8 on GPUs.
+pub(super) fn vec4_workgroup_rows(gpu: &Gpu) -> u32 {
+    if gpu.is_software() { 2 } else { 8 }
+}
 
 impl MatmulKernel {
     /// The kernel for `C (M,N) = op(A)·op(B)` on `gpu`, chosen with compile time in mind

@@ -1,25 +1,51 @@
 //! One builder per kernel, forward and backward side by side. Each checks its operands'
 //! shapes and returns a [`Dispatch`](crate::Dispatch) to run with [`Gpu::run`](crate::Gpu::run) (or record many times).
 
+use crate::device::gpu::Gpu;
+#[cfg(test)]
+use crate::device::kernel::Kernel;
+use crate::device::kernel::wgsl_consts;
+use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::tensor::Tensor;
 
-mod activation;
+/// The kernels' homes: each `X.rs` (with `shaders/X.wgsl`) declares everything about its
+/// kernels — parameter block, bindings, the constants it shares with WGSL, shader parts,
+/// entry points (`kernels()`), builders, f64 reference and tests — and the registry is the
+/// list of those declarations.
+macro_rules! kernel_homes {
+    ($($module:ident),* $(,)?) => {
+        $(mod $module;)*
+
+        /// Every kernel the library runs, from each home's declarations.
+        #[cfg(test)]
+        pub(crate) fn all_kernels() -> Vec<Kernel> {
+            let mut all = Vec::new();
+            $(all.extend($module::kernels());)*
+            all
+        }
+    };
+}
+
+kernel_homes!(
+    activation,
+    bias,
+    data,
+    elementwise,
+    matmul,
+    mse,
+    optim,
+    softmax_xent,
+    step_plan,
+    tiny
+);
+
 pub(crate) mod autotune;
-mod bias;
-mod data;
-mod elementwise;
 mod loss;
-mod matmul;
 mod matmul_choice;
-mod mse;
-mod optim;
-pub(crate) use crate::params::OptimizerHyperparams;
-mod softmax_xent;
+#[cfg(test)]
+mod registry_tests;
 #[cfg(test)]
 mod stacked_tests;
-mod step_plan;
 
 pub(crate) use activation::check_grad_from_output;
 pub use activation::{Activation, LEAKY_RELU_SLOPE, activation_backward, activation_forward};
@@ -29,14 +55,26 @@ pub use elementwise::{add, copy};
 pub use loss::{Loss, loss_backward, loss_forward};
 pub(crate) use matmul::matmul_bias_grad_with;
 pub use matmul::{Epilogue, MatmulOptions, matmul, matmul_bias_grad, matmul_with};
+pub use matmul_choice::{CPU_BLOCKED_MIN_WORK, MATMUL_KERNELS, MatmulKernel, MatmulLayout, TILED_MIN_WORK};
 pub use mse::{mse_backward, mse_backward_through, mse_forward};
-pub(crate) use optim::{HYPERPARAM_WORDS, MODEL_STATE_WORDS, OptimizerState, optimizer_update_stacked};
+pub(crate) use optim::{
+    HYPERPARAM_WORDS, MODEL_STATE_WORDS, OptimizerHyperparams, OptimizerState, optimizer_update_stacked,
+};
 pub use optim::{optimizer_update, sgd_update};
 pub use softmax_xent::{bce_backward, bce_forward, xent_backward, xent_forward};
-pub(crate) use step_plan::models_to_step;
+pub(crate) use step_plan::{ModelPlan, models_to_step};
+pub(crate) use tiny::{TINY_MAX_LAYERS, TINY_MAX_WIDTH, TinyBindings, TinyParams, tiny_step};
 
-/// Invocations per workgroup of the element-wise kernels.
-const ELEMENTWISE_GROUP: usize = 256;
+wgsl_consts! {
+    fn group_constants;
+    /// Invocations per workgroup of the element-wise kernels.
+    const ELEMENTWISE_GROUP: u32 = 256;
+}
+
+/// Workgroups of [`ELEMENTWISE_GROUP`] invocations that cover `n` elements.
+fn elementwise_groups(n: usize) -> usize {
+    n.div_ceil(ELEMENTWISE_GROUP as usize)
+}
 
 fn check_gpu(gpu: &Gpu, op: &'static str, tensors: &[(&str, &Tensor)]) -> Result<()> {
     for (name, tensor) in tensors {

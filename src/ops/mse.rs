@@ -1,11 +1,34 @@
 //! Mean squared error, the seed's ½ Σ (y − t)² per sample, forward and backward (shaders/mse.wgsl).
 
-use super::loss::{loss_bindings, loss_params};
-use super::{Activation, ELEMENTWISE_GROUP, check_grad_from_output, check_len};
+use super::activation::{PRELUDE, prelude_constants};
+use super::loss::{LossBindings, LossParams, REDUCE, loss_bindings, loss_params, reduction_threads};
+use super::{Activation, check_grad_from_output, check_len, elementwise_groups, group_constants};
+use crate::device::dispatch::Dispatch;
+use crate::device::gpu::Gpu;
+use crate::device::kernel::{Kernel, Part, Shader};
+use crate::device::tensor::Tensor;
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::kernels::{Dispatch, Kernel};
-use crate::tensor::Tensor;
+
+const SHADER: Shader = Shader {
+    file: "mse.wgsl",
+    parts: &[
+        Part::Consts(group_constants),
+        Part::Consts(prelude_constants),
+        Part::Text(LossParams::WGSL),
+        Part::Text(LossBindings::WGSL),
+        Part::Text(PRELUDE),
+        Part::Text(REDUCE),
+        Part::Text(include_str!("../../shaders/mse.wgsl")),
+    ],
+    trusted: false,
+};
+const FORWARD: Kernel = Kernel::new(&SHADER, "mse_forward").with_adapter_constants(reduction_threads);
+const BACKWARD: Kernel = Kernel::new(&SHADER, "mse_backward");
+
+#[cfg(test)]
+pub(super) fn kernels() -> Vec<Kernel> {
+    vec![FORWARD, BACKWARD]
+}
 
 /// `loss = Σ_i w_i · ½ Σ_j (y_ij − t_ij)²`, one scalar, reduced deterministically. With
 /// `w_i = 1/B` this is the mean over the batch. y, t (B,N); row_weights B; loss 1 element.
@@ -15,7 +38,7 @@ pub fn mse_forward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, loss
     check_len(OP, "loss", loss, 1)?;
     Dispatch::stacked(
         gpu,
-        Kernel::MseForward,
+        FORWARD,
         bytemuck::bytes_of(&params),
         &loss_bindings(y, t, loss, row_weights),
         1,
@@ -56,10 +79,10 @@ fn mse_backward_inner(
     check_len(OP, "d_y", d_y, y.len())?;
     Dispatch::stacked(
         gpu,
-        Kernel::MseBackward,
+        BACKWARD,
         bytemuck::bytes_of(&params),
         &loss_bindings(y, t, d_y, row_weights),
-        y.len().div_ceil(ELEMENTWISE_GROUP),
+elementwise_groups(y.len()),
         d_y.models(),
     )
 }

@@ -3,34 +3,117 @@
 //! each model with its own settings. Adam adds one tiny dispatch before the update that
 //! counts each model's steps and its bias corrections.
 
-use crate::bindings::OptimBindings;
-use crate::params::{OptimParams, OptimizerHyperparams};
-
-use super::{ELEMENTWISE_GROUP, check_gpu, check_len};
+use super::{ELEMENTWISE_GROUP, check_gpu, check_len, group_constants};
+use crate::device::dispatch::Dispatch;
+use crate::device::gpu::Gpu;
+use crate::device::kernel::{Kernel, Part, Shader, wgsl_bindings, wgsl_consts, wgsl_struct};
+use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::kernels::{Dispatch, Kernel};
 use crate::optim::{Optimizer, Sgd, WeightDecay};
-use crate::tensor::Tensor;
 
-/// Elements each invocation of the update kernel updates (`PER_INVOCATION` in optim.wgsl).
-const PER_INVOCATION: usize = 8;
-/// Models per workgroup of `optimizer_steps`.
-const STEPS_GROUP: usize = 64;
-/// f32 words of a model's state (`ModelState` in optim.wgsl): steps, c₁, c₂, padding.
-pub(crate) const MODEL_STATE_WORDS: usize = 4;
+wgsl_struct! {
+    /// optim.wgsl: the update of `models` blocks of `n` parameters.
+    struct OptimParams {
+        n: u32,
+        models: u32,
+        _pad0: u32,
+        _pad1: u32,
+    }
+}
+
+wgsl_struct! {
+    /// optim.wgsl: one model's optimizer settings.
+    struct OptimizerHyperparams {
+        /// 0 SGD, 1 Adam.
+        kind: u32,
+        /// 1: weight decay folded into the gradient; 2: Nesterov momentum.
+        flags: u32,
+        lr: f32,
+        /// SGD's μ, Adam's β₁.
+        momentum: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+        _pad0: f32,
+    }
+}
+
+wgsl_struct! {
+    /// optim.wgsl: one model's step count t (a float, exact to 2^24 steps) and Adam's bias
+    /// corrections c₁ = 1 − β₁ᵗ, c₂ = 1 − β₂ᵗ after the step.
+    struct ModelState {
+        steps: f32,
+        correction1: f32,
+        correction2: f32,
+        _pad: f32,
+    }
+}
+
+wgsl_bindings! {
+    /// optim.wgsl.
+    struct OptimBindings {
+        PARAMS = 0 => "read" params_buffer: "OptimParams",
+        GRAD = 1 => "read" grad: "array<f32>",
+        WEIGHT = 2 => "read_write" weight: "array<f32>",
+        /// SGD's velocity, Adam's first moment.
+        VELOCITY = 3 => "read_write" velocity: "array<f32>",
+        /// Per model: its optimizer's settings.
+        HYPERPARAMS = 4 => "read" hyperparams: "array<OptimizerHyperparams>",
+        ACTIVE = 5 => "read" model_active: "array<u32>",
+        /// Adam only.
+        SECOND_MOMENT = 6 => "read_write" second_moment: "array<f32>",
+        /// Per model: its step count and bias corrections.
+        MODEL_STATE = 7 => "read_write" model_state: "array<ModelState>",
+    }
+}
+
+wgsl_consts! {
+    fn optim_constants;
+    /// `OptimizerHyperparams::kind`.
+    const KIND_SGD: u32 = 0;
+    const KIND_ADAM: u32 = 1;
+    /// `OptimizerHyperparams::flags`: weight decay folded into the gradient.
+    const FLAG_COUPLED: u32 = 1;
+    /// `OptimizerHyperparams::flags`: Nesterov momentum.
+    const FLAG_NESTEROV: u32 = 2;
+    /// Elements each invocation of the update kernel updates.
+    const PER_INVOCATION: u32 = 8;
+    /// Models per workgroup of `optimizer_steps`.
+    const STEPS_GROUP: u32 = 64;
+}
+
+/// f32 words of a model's [`ModelState`].
+pub(crate) const MODEL_STATE_WORDS: usize = size_of::<ModelState>() / 4;
 
 /// f32 words of one model's [`OptimizerHyperparams`].
-pub(crate) const HYPERPARAM_WORDS: usize = 8;
+pub(crate) const HYPERPARAM_WORDS: usize = size_of::<OptimizerHyperparams>() / 4;
 
-const FLAG_COUPLED: u32 = 1;
-const FLAG_NESTEROV: u32 = 2;
+const SHADER: Shader = Shader {
+    file: "optim.wgsl",
+    parts: &[
+        Part::Consts(group_constants),
+        Part::Consts(optim_constants),
+        Part::Text(OptimParams::WGSL),
+        Part::Text(OptimizerHyperparams::WGSL),
+        Part::Text(ModelState::WGSL),
+        Part::Text(OptimBindings::WGSL),
+        Part::Text(include_str!("../../shaders/optim.wgsl")),
+    ],
+    trusted: false,
+};
+const UPDATE: Kernel = Kernel::new(&SHADER, "optimizer_update");
+const STEPS: Kernel = Kernel::new(&SHADER, "optimizer_steps");
+
+#[cfg(test)]
+pub(super) fn kernels() -> Vec<Kernel> {
+    vec![UPDATE, STEPS]
+}
 
 impl From<&Optimizer> for OptimizerHyperparams {
     fn from(optimizer: &Optimizer) -> Self {
         match *optimizer {
             Optimizer::Sgd(sgd) => OptimizerHyperparams {
-                kind: 0,
+                kind: KIND_SGD,
                 flags: if sgd.decay == WeightDecay::Coupled {
                     FLAG_COUPLED
                 } else {
@@ -44,7 +127,7 @@ impl From<&Optimizer> for OptimizerHyperparams {
                 _pad0: 0.0,
             },
             Optimizer::Adam(adam) => OptimizerHyperparams {
-                kind: 1,
+                kind: KIND_ADAM,
                 flags: if adam.decoupled { 0 } else { FLAG_COUPLED },
                 lr: adam.lr,
                 momentum: adam.beta1,
@@ -127,22 +210,22 @@ pub(crate) fn optimizer_update_stacked(
     if count_steps {
         dispatches.push(Dispatch::new(
             gpu,
-            Kernel::OptimizerSteps,
+            STEPS,
             bytemuck::bytes_of(&params),
             &[
                 (O::HYPERPARAMS, hyperparams),
                 (O::ACTIVE, active),
                 (O::MODEL_STATE, model_state),
             ],
-            models.div_ceil(STEPS_GROUP),
+            models.div_ceil(STEPS_GROUP as usize),
         )?);
     }
     dispatches.push(Dispatch::new(
         gpu,
-        Kernel::OptimizerUpdate,
+        UPDATE,
         bytemuck::bytes_of(&params),
         &bindings,
-        grad.len().div_ceil(ELEMENTWISE_GROUP * PER_INVOCATION),
+        grad.len().div_ceil((ELEMENTWISE_GROUP * PER_INVOCATION) as usize),
     )?);
     Ok(dispatches)
 }

@@ -2,35 +2,59 @@
 //! classes, or a sigmoid per output (binary); the f64 references are `Loss::SoftmaxCrossEntropy`
 //! and `Loss::BinaryCrossEntropy` in loss.rs.
 
-use super::loss::{loss_bindings, loss_params};
+use super::loss::{LossBindings, LossParams, REDUCE, loss_bindings, loss_params, reduction_threads};
+use crate::device::dispatch::Dispatch;
+use crate::device::gpu::Gpu;
+use crate::device::kernel::{Kernel, Part, Shader};
+use crate::device::tensor::Tensor;
+use crate::device::kernel::wgsl_consts;
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::kernels::{Dispatch, Kernel};
-use crate::tensor::Tensor;
 
-/// Rows per workgroup of the backward kernel (`@workgroup_size` of `xent_backward`).
-const ROWS_PER_GROUP: usize = 64;
+wgsl_consts! {
+    fn xent_constants;
+    /// The kinds of `softmax_xent.wgsl` (`LossParams::mode`).
+    const KIND_SOFTMAX: u32 = 0;
+    const KIND_SIGMOID: u32 = 1;
+    /// Rows per workgroup of the backward kernel (one invocation per row).
+    const XENT_ROWS_PER_GROUP: u32 = 64;
+}
+
+const SHADER: Shader = Shader {
+    file: "softmax_xent.wgsl",
+    parts: &[
+        Part::Consts(xent_constants),
+        Part::Text(LossParams::WGSL),
+        Part::Text(LossBindings::WGSL),
+        Part::Text(REDUCE),
+        Part::Text(include_str!("../../shaders/softmax_xent.wgsl")),
+    ],
+    trusted: false,
+};
+const FORWARD: Kernel = Kernel::new(&SHADER, "xent_forward").with_adapter_constants(reduction_threads);
+const BACKWARD: Kernel = Kernel::new(&SHADER, "xent_backward");
+
+#[cfg(test)]
+pub(super) fn kernels() -> Vec<Kernel> {
+    vec![FORWARD, BACKWARD]
+}
 
 /// `loss = Σ_i w_i · Σ_j t_ij (lse_i − y_ij)`, one scalar, reduced deterministically. With
 /// `w_i = 1/B` the mean over the batch. y (logits), t (B,N); row_weights B; loss 1 element.
 pub fn xent_forward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, loss: &Tensor) -> Result<Dispatch> {
-    forward(gpu, SOFTMAX, y, t, row_weights, loss)
+    forward(gpu, KIND_SOFTMAX, y, t, row_weights, loss)
 }
 
 /// `loss = Σ_i w_i · Σ_j (max(y, 0) − y t + log(1 + exp(−|y|)))`: binary cross-entropy of
 /// each output from its logit. Shapes as [`xent_forward`].
 pub fn bce_forward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, loss: &Tensor) -> Result<Dispatch> {
-    forward(gpu, SIGMOID, y, t, row_weights, loss)
+    forward(gpu, KIND_SIGMOID, y, t, row_weights, loss)
 }
 
 /// `d_y = w_i · (σ(y) − t)`. Shapes as [`xent_backward`].
 pub fn bce_backward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, d_y: &Tensor) -> Result<Dispatch> {
-    backward(gpu, SIGMOID, y, t, row_weights, d_y)
+    backward(gpu, KIND_SIGMOID, y, t, row_weights, d_y)
 }
 
-/// The kinds of `softmax_xent.wgsl`.
-const SOFTMAX: u32 = 0;
-const SIGMOID: u32 = 1;
 
 fn forward(gpu: &Gpu, kind: u32, y: &Tensor, t: &Tensor, row_weights: &Tensor, loss: &Tensor) -> Result<Dispatch> {
     const OP: &str = "xent_forward";
@@ -39,7 +63,7 @@ fn forward(gpu: &Gpu, kind: u32, y: &Tensor, t: &Tensor, row_weights: &Tensor, l
     super::check_len(OP, "loss", loss, 1)?;
     Dispatch::stacked(
         gpu,
-        Kernel::XentForward,
+        FORWARD,
         bytemuck::bytes_of(&params),
         &loss_bindings(y, t, loss, row_weights),
         1,
@@ -50,7 +74,7 @@ fn forward(gpu: &Gpu, kind: u32, y: &Tensor, t: &Tensor, row_weights: &Tensor, l
 /// `d_y = w_i · (softmax(y_i) · Σ_j t_ij − t_i)` (softmax − onehot for one-hot targets).
 /// y, t, d_y (B,N); row_weights B.
 pub fn xent_backward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, d_y: &Tensor) -> Result<Dispatch> {
-    backward(gpu, SOFTMAX, y, t, row_weights, d_y)
+    backward(gpu, KIND_SOFTMAX, y, t, row_weights, d_y)
 }
 
 fn backward(gpu: &Gpu, kind: u32, y: &Tensor, t: &Tensor, row_weights: &Tensor, d_y: &Tensor) -> Result<Dispatch> {
@@ -60,10 +84,10 @@ fn backward(gpu: &Gpu, kind: u32, y: &Tensor, t: &Tensor, row_weights: &Tensor, 
     super::check_len(OP, "d_y", d_y, y.len())?;
     Dispatch::stacked(
         gpu,
-        Kernel::XentBackward,
+        BACKWARD,
         bytemuck::bytes_of(&params),
         &loss_bindings(y, t, d_y, row_weights),
-        (params.rows as usize).div_ceil(ROWS_PER_GROUP),
+        (params.rows as usize).div_ceil(XENT_ROWS_PER_GROUP as usize),
         d_y.models(),
     )
 }

@@ -8,7 +8,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
-use crate::kernels::{Dispatch, MatmulKernel, MatmulLayout};
+use crate::device::dispatch::Dispatch;
+use crate::ops::{MatmulKernel, MatmulLayout};
 use crate::optim::{Sgd, WeightDecay};
 
 const MODELS: usize = 3;
@@ -93,7 +94,7 @@ fn check(
 fn stacked_matmuls_equal_per_model_runs() {
     let gpu = gpu();
     let mut rng = StdRng::seed_from_u64(11);
-    let kernels: Vec<MatmulKernel> = crate::kernels::MATMUL_KERNELS
+    let kernels: Vec<MatmulKernel> = crate::ops::MATMUL_KERNELS
         .into_iter()
         .filter(|k| k.available(&gpu))
         .collect();
@@ -141,7 +142,7 @@ fn stacked_matmuls_equal_per_model_runs() {
             }
         }
     }
-    for kernel in crate::kernels::MATMUL_KERNELS.into_iter().filter(|k| k.available(&gpu)) {
+    for kernel in crate::ops::MATMUL_KERNELS.into_iter().filter(|k| k.available(&gpu)) {
         if kernel == MatmulKernel::Vec4 {
             continue; // cannot add the row of ones (refused: tests/kernels.rs)
         }
@@ -173,7 +174,7 @@ fn gated_matmuls_skip_inactive_models() {
     let mut rng = StdRng::seed_from_u64(15);
     let (m, k, n) = (9, 8, 12);
     let flags = Tensor::from_u32(&gpu, &[MODELS], &[1, 0, 1]).unwrap();
-    for kernel in crate::kernels::MATMUL_KERNELS.into_iter().filter(|k| k.available(&gpu)) {
+    for kernel in crate::ops::MATMUL_KERNELS.into_iter().filter(|k| k.available(&gpu)) {
         let inputs = [
             operand(&mut rng, &[m, k], false, -1.0, 1.0),
             operand(&mut rng, &[k, n], false, -1.0, 1.0),

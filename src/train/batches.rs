@@ -1,10 +1,10 @@
 //! Batches of fixed rows gathered on the device, and evaluation over fixed rows.
 
+use crate::device::dispatch::Dispatch;
+use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
-use crate::kernels::Dispatch;
 use crate::mlp::Mlp;
-use crate::ops;
-use crate::tensor::Tensor;
+use crate::ops::{self, ModelPlan};
 
 use super::*;
 
@@ -54,7 +54,8 @@ impl Batches {
         let indices = Tensor::from_u32(gpu, &[models * longest], &vec![0; models * longest])?
             .view(0, &[longest])
             .stack(models, longest);
-        let plan = Tensor::from_u32(gpu, &[2 * models], &vec![0; 2 * models])?;
+        let plan_words = models * size_of::<ModelPlan>() / 4;
+        let plan = Tensor::from_u32(gpu, &[plan_words], &vec![0; plan_words])?;
         let graph = mlp.graph();
         let (x, t) = (graph.tensor(mlp.input_node())?, graph.tensor(mlp.target_node())?);
         let operands = ops::Gather {
@@ -105,16 +106,19 @@ impl Batches {
     /// Writes each model's row order, and which models train this epoch.
     pub(super) fn set_rows(&self, rows: &[&[usize]], training: &[bool]) -> Result<()> {
         let mut indices = vec![0u32; rows.len() * self.longest];
-        let mut plan = Vec::with_capacity(2 * rows.len());
+        let mut plan = Vec::with_capacity(rows.len());
         for (m, rows) in rows.iter().enumerate() {
             for (slot, &row) in indices[m * self.longest..].iter_mut().zip(rows.iter()) {
                 *slot = row as u32;
             }
             let steps = if training[m] { self.counts[m].len() } else { 0 };
-            plan.extend([rows.len() as u32, steps as u32]);
+            plan.push(ModelPlan {
+                rows: rows.len() as u32,
+                steps: steps as u32,
+            });
         }
         self.indices.write_u32(&indices)?;
-        self.plan.write_u32(&plan)
+        self.plan.write_u32(bytemuck::cast_slice(&plan))
     }
 
     /// Records batch `j`: its gather, `graph`'s step (forward only, or with backward and

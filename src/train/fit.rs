@@ -4,10 +4,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
 use crate::mlp::{Mlp, MlpBuilder};
 use crate::optim::Optimizer;
-use crate::tensor::Tensor;
 
 use super::batches::{Batches, Evaluation};
 use super::guards::{EarlyStop, Schedules, restore_best, roll_back, watch_early_stops};

@@ -1,11 +1,11 @@
 //! What watches the epochs of `train_epochs`: early stopping, the divergence guard's roll-back,
 //! and each model's learning-rate schedule.
 
+use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
 use crate::mlp::{LayerParams, Mlp};
 use crate::optim::Optimizer;
-use crate::schedule::{Schedule, ScheduleState};
-use crate::tensor::Tensor;
+use crate::optim::schedule::{Schedule, ScheduleState};
 
 use super::Lane;
 

@@ -17,13 +17,13 @@ pub(crate) use stack::stack_groups;
 pub use stack::{FitJob, fit_batched};
 
 use crate::data::{Dataset, Scaler, Schema, Task};
+use crate::device::gpu::Gpu;
+use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
 use crate::mlp::Mlp;
 use crate::ops::{Activation, Loss};
+use crate::optim::schedule::Schedule;
 use crate::optim::{Optimizer, Sgd};
-use crate::schedule::Schedule;
-use crate::tensor::Tensor;
 /// A data set uploaded to the GPU once: features (N,F) and targets (N,O). Training, cross-
 /// validation and evaluation gather their batches from it on the device.
 ///

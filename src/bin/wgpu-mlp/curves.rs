@@ -25,7 +25,7 @@ impl Curves {
 
     /// grid.svg, and loss.svg where the search ran here (a merge has no curves).
     pub fn write(&self, dir: &str, data_name: &str, report: &wgpu_mlp::CvReport) -> super::Outcome {
-        use wgpu_mlp::plots::{Series, grid_scores_svg, loss_curves_svg};
+        use wgpu_mlp::cv::plots::{Series, grid_scores_svg, loss_curves_svg};
         std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
         let save = |name: &str, svg: String| {
             std::fs::write(format!("{dir}/{name}"), svg).map_err(|e| format!("{dir}/{name}: {e}"))

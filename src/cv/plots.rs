@@ -29,7 +29,7 @@ pub struct Series {
 /// training loss falls by orders of magnitude).
 ///
 /// ```
-/// use wgpu_mlp::plots::{Series, loss_curves_svg};
+/// use wgpu_mlp::cv::plots::{Series, loss_curves_svg};
 /// let train = Series { name: "train".into(), values: vec![1.0, 0.5, 0.3], dashed: false };
 /// let svg = loss_curves_svg("digits", &[train]);
 /// assert!(svg.starts_with("<svg") && svg.contains("train"));

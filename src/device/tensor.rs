@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 
 use wgpu::util::DeviceExt;
 
+use crate::device::gpu::{Gpu, Stats};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Stats};
 
 /// A device buffer the library counts while it is alive (see [`Gpu::stats`]).
 pub(crate) struct GpuBuffer {

@@ -1,6 +1,9 @@
 //! The optimizers, applied in place on the GPU: SGD (momentum, Nesterov, weight decay in two
 //! forms), Adam and AdamW, each with PyTorch's formulas, and [`Optimizer`] to hold either.
 
+pub mod schedule;
+pub use schedule::Schedule;
+
 use crate::error::{Error, Result};
 
 /// Where weight decay enters the update.

@@ -1,163 +1,11 @@
-//! The kernel registry: each kernel names its shader file, entry point and pipeline
-//! constants. Pipelines are compiled once per device and cached by kernel.
+//! Running kernels: each [`Kernel`] (declared in its op's home, `src/ops/X.rs`) is compiled
+//! once per device into a pipeline, cached by its shader file, entry point and constants.
 //! A [`Dispatch`] is one kernel bound to its buffers, built once and recorded many times.
 
+use crate::device::gpu::{Gpu, PipelineKey};
+use crate::device::kernel::{Kernel, PARAMS_BINDING};
+use crate::device::tensor::{GpuBuffer, Tensor};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, PipelineKey};
-use crate::tensor::{GpuBuffer, Tensor};
-
-/// Which operands of a matmul are stored transposed. `C = op(A)·op(B)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MatmulLayout {
-    /// `C = A·B`: the forward pass `Y = X·W`.
-    AB,
-    /// `C = A·Bᵀ`: the input gradient `dX = dY·Wᵀ`.
-    ABt,
-    /// `C = Aᵀ·B`: the weight gradient `dW = Xᵀ·dY`.
-    AtB,
-}
-
-/// Which matmul implementation to run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MatmulKernel {
-    /// One output per invocation: the reference every other kernel is tested against.
-    Naive,
-    /// vec4 loads, 8×8 outputs per invocation in registers, no workgroup memory. Needs
-    /// K % 4 == 0, N % 4 == 0 (layouts AB, AtB) and M % 4 == 0 (AtB); see
-    /// [`MatmulKernel::supports`].
-    Vec4,
-    /// Workgroup-memory tiles of 128×128 (K staged 16 at a time, op(A) transposed so the
-    /// inner loop reads vec4s), 8×8 outputs per invocation, vec4 global loads where the
-    /// layout allows, the next slice loaded while the current one is multiplied: for real
-    /// GPUs and large products. Any shape.
-    Tiled,
-    /// For CPU adapters: a workgroup of 8 invocations (one SIMD group on lavapipe), each a
-    /// 4×4 block over a plain loop on K, lanes across the columns (tiles of 4×32). Compiles
-    /// in a fraction of a second where the unrolled kernels take tens of seconds to minutes
-    /// on a cold shader cache. Any shape.
-    Lanes,
-    /// [`MatmulKernel::Lanes`] with the lanes down the rows (tiles of 32×4), for outputs
-    /// narrower than 32 columns. Any shape.
-    LanesDown,
-    /// For CPU adapters with subgroups of 8 or more: a workgroup of 8 (one subgroup)
-    /// computes 32×64 outputs, each invocation loading a quarter of op(A)'s column and
-    /// `subgroupBroadcast` sharing it, 12 loads per 256 FMAs. Any shape; only where
-    /// [`MatmulKernel::available`] says so.
-    Subgroup,
-}
-
-impl MatmulKernel {
-    /// Whether this kernel can run `C (M,N) = op(A)·op(B)` with inner dimension K.
-    pub fn supports(self, layout: MatmulLayout, m: usize, k: usize, n: usize) -> bool {
-        match self {
-            MatmulKernel::Naive
-            | MatmulKernel::Tiled
-            | MatmulKernel::Lanes
-            | MatmulKernel::LanesDown
-            | MatmulKernel::Subgroup => true,
-            MatmulKernel::Vec4 => {
-                k.is_multiple_of(4)
-                    && match layout {
-                        MatmulLayout::AB => n.is_multiple_of(4),
-                        MatmulLayout::ABt => true,
-                        MatmulLayout::AtB => m.is_multiple_of(4) && n.is_multiple_of(4),
-                    }
-            }
-        }
-    }
-
-    /// Outputs covered by one workgroup: (rows, columns) of C.
-    pub(crate) fn tile(self, gpu: &Gpu) -> (usize, usize) {
-        match self {
-            MatmulKernel::Naive => (16, 16),
-            MatmulKernel::Vec4 => (8 * vec4_workgroup_rows(gpu) as usize, 64),
-            MatmulKernel::Tiled => (128, 128),
-            MatmulKernel::Lanes => (4, 32),
-            MatmulKernel::LanesDown => (32, 4),
-            MatmulKernel::Subgroup => (32, 64),
-        }
-    }
-
-    /// Whether `gpu` can run this kernel: [`MatmulKernel::Subgroup`] needs subgroup
-    /// operations with subgroups of at least 8 invocations; the others run anywhere.
-    pub fn available(self, gpu: &Gpu) -> bool {
-        match self {
-            MatmulKernel::Subgroup => gpu.has_subgroups() && gpu.adapter_min_subgroup_size() >= 8,
-            _ => true,
-        }
-    }
-}
-
-/// Multiply-adds from which [`MatmulKernel::choose`] takes the tiled kernel on GPUs for
-/// every layout (xl's 4096³ products: 2³⁶).
-pub const TILED_MIN_WORK: usize = 1 << 32;
-
-/// On CPU adapters without subgroups, products smaller than this many multiply-adds use
-/// `Lanes` even where `Vec4` would take them: they run alike there, and `Lanes` compiles
-/// faster (see [`MatmulKernel::choose`]).
-pub const CPU_BLOCKED_MIN_WORK: usize = 1 << 22;
-
-/// Every matmul kernel.
-pub const MATMUL_KERNELS: [MatmulKernel; 6] = [
-    MatmulKernel::Naive,
-    MatmulKernel::Vec4,
-    MatmulKernel::Tiled,
-    MatmulKernel::Lanes,
-    MatmulKernel::LanesDown,
-    MatmulKernel::Subgroup,
-];
-
-/// The kernel `WGPU_MLP_MATMUL` names, if it names one.
-pub(crate) fn forced_kernel() -> Option<MatmulKernel> {
-    let name = std::env::var("WGPU_MLP_MATMUL").ok()?;
-    MATMUL_KERNELS
-        .into_iter()
-        .find(|k| format!("{k:?}").eq_ignore_ascii_case(&name))
-}
-
-/// Invocations of the single-workgroup MSE reduction: 8 on CPU adapters (each barrier
-/// switches every SIMD group in and out); on GPUs the largest power of two up to 1024 the
-/// device allows, since that one workgroup streams the whole batch (xl: 16.8M outputs took
-/// 29.7 ms with 256 on an H100).
-fn mse_threads(gpu: &Gpu) -> u32 {
-    if gpu.is_software() {
-        return 8;
-    }
-    let limit = gpu
-        .inner
-        .limits
-        .max_compute_invocations_per_workgroup
-        .min(gpu.inner.limits.max_compute_workgroup_size_x)
-        .clamp(1, 1024);
-    1 << (31 - limit.leading_zeros())
-}
-
-/// Rows of invocations in a `matmul_vec4` workgroup: 2 on CPU adapters, where each
-/// workgroup runs on one core and small layers must still spread over the cores; 8 on GPUs.
-fn vec4_workgroup_rows(gpu: &Gpu) -> u32 {
-    if gpu.is_software() { 2 } else { 8 }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Kernel {
-    Matmul(MatmulKernel, MatmulLayout),
-    BiasAddForward,
-    BiasAddBackward,
-    ActivationForward,
-    ActivationBackward,
-    MseForward,
-    MseBackward,
-    XentForward,
-    XentBackward,
-    OptimizerUpdate,
-    OptimizerSteps,
-    Add,
-    GatherBatch,
-    ModelsToStep,
-    CopyRows,
-    Copy,
-    TinyStep,
-}
 
 fn lock_error<T>(_: T) -> Error {
     Error::Gpu {
@@ -169,22 +17,11 @@ fn lock_error<T>(_: T) -> Error {
 impl Gpu {
     /// The compiled pipeline for `kernel`, compiling its shader file on first use.
     pub(crate) fn pipeline(&self, kernel: Kernel) -> Result<wgpu::ComputePipeline> {
-        let src = kernel.source();
-        let mut constants = src.constants.to_vec();
-        // Sizes that suit the adapter: CPU adapters run a workgroup on one core, one SIMD
-        // group after another.
-        match kernel {
-            Kernel::Matmul(MatmulKernel::Vec4, _) => {
-                constants.push(("VEC4_WG_ROWS", vec4_workgroup_rows(self) as f64));
-            }
-            Kernel::Matmul(MatmulKernel::LanesDown, _) => constants.push(("LANES_DOWN_ROWS", 1.0)),
-            Kernel::MseForward => constants.push(("MSE_THREADS", mse_threads(self) as f64)),
-            Kernel::XentForward => constants.push(("XENT_THREADS", mse_threads(self) as f64)),
-            _ => {}
-        }
+        let shader = kernel.shader;
+        let constants = kernel.constants_for(self);
         let key = PipelineKey {
-            file: src.file,
-            entry: src.entry,
+            file: shader.file,
+            entry: kernel.entry,
             constants: constants.iter().map(|&(name, value)| (name, value.to_bits())).collect(),
         };
         let mut pipelines = self.inner.pipelines.lock().map_err(lock_error)?;
@@ -196,13 +33,13 @@ impl Gpu {
         let module = {
             let mut modules = self.inner.modules.lock().map_err(lock_error)?;
             modules
-                .entry(src.file)
+                .entry(shader.file)
                 .or_insert_with(|| {
                     let descriptor = wgpu::ShaderModuleDescriptor {
-                        label: Some(src.file),
-                        source: wgpu::ShaderSource::Wgsl(src.source.concat().into()),
+                        label: Some(shader.file),
+                        source: wgpu::ShaderSource::Wgsl(shader.source().into()),
                     };
-                    if src.trusted {
+                    if shader.trusted {
                         // SAFETY: `trusted` shaders clamp every storage index into the
                         // bounds their (host-validated) shape parameters give, and every
                         // loop runs to a bound from those parameters. Dropping naga's
@@ -217,10 +54,10 @@ impl Gpu {
                 .clone()
         };
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(src.entry),
+            label: Some(kernel.entry),
             layout: None,
             module: &module,
-            entry_point: Some(src.entry),
+            entry_point: Some(kernel.entry),
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants: &constants,
                 // Every kernel writes its workgroup memory before reading it.
@@ -234,7 +71,7 @@ impl Gpu {
         if let Some(error) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu {
                 op: "compiling a kernel",
-                message: format!("{} in {}: {error}", src.entry, src.file),
+                message: format!("{} in {}: {error}", kernel.entry, shader.file),
             });
         }
         pipelines.insert(key, pipeline.clone());
@@ -333,7 +170,7 @@ impl Dispatch {
         let pipeline = gpu.pipeline(kernel)?;
         let params = GpuBuffer::storage(gpu, "params", params)?;
         let mut entries = vec![wgpu::BindGroupEntry {
-            binding: crate::bindings::PARAMS_BINDING,
+            binding: PARAMS_BINDING,
             resource: params.buffer.as_entire_binding(),
         }];
         entries.extend(tensors.iter().map(|&(binding, tensor)| wgpu::BindGroupEntry {

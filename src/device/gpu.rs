@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::device::pipeline_cache::{self, DiskPipelineCache};
 use crate::error::{Error, Result};
-use crate::pipeline_cache::{self, DiskPipelineCache};
 
 static NEXT_GPU_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 

@@ -1,8 +1,11 @@
-// Mean-squared-error loss over a batch, half the squared error summed over outputs, each
-// row weighted (w_i = 1/B for a full batch; 0 for the padding rows of a partial one):
-//   forward:  loss (1) = Σ_i w_i · ½ Σ_j (y_ij − t_ij)²      y, t (B,N), row_weight (B)
-//   backward: d_y (B,N) = w_i · (y − t), times act'(y) for the output activation params.mode (prelude.wgsl):
-//             the gradient at the input of the output layer's activation, in the same dispatch
+// The regression losses over a batch: half the squared error summed over outputs, or Huber's
+// (params.huber_delta = δ > 0), each row weighted (w_i = 1/B for a full batch; 0 for the
+// padding rows of a partial one):
+//   forward:  loss (1) = Σ_i w_i · Σ_j h(y_ij − t_ij)      y, t (B,N), row_weight (B)
+//             h(d) = ½ d², or for Huber ½ d² where |d| ≤ δ and δ(|d| − ½δ) past it
+//   backward: d_y (B,N) = w_i · h'(y − t) (d, or clamp(d, −δ, δ)), times act'(y) for the
+//             output activation params.mode (prelude.wgsl): the gradient at the input of the
+//             output layer's activation, in the same dispatch
 // The forward reduction runs in ONE workgroup in a fixed order (reduce.wgsl), with no
 // atomics, so the same inputs give the same bits on every run.
 
@@ -30,7 +33,12 @@ fn mse_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let col_step = REDUCE_THREADS % params.cols;
     for (var i = lid; i < n; i += REDUCE_THREADS) {
         let diff = prediction[yb + i] - target_values[tb + i];
-        let term = row_weight[wb + row] * diff * diff - carry;
+        // Twice the element's loss: diff² (squared error), or δ(2|diff| − δ) past Huber's δ.
+        var twice = row_weight[wb + row] * diff * diff;
+        if params.huber_delta > 0.0 && abs(diff) > params.huber_delta {
+            twice = row_weight[wb + row] * (params.huber_delta * (2.0 * abs(diff) - params.huber_delta));
+        }
+        let term = twice - carry;
         let next = sum + term;
         carry = (next - sum) - term;
         sum = next;
@@ -61,7 +69,11 @@ fn mse_backward(
     }
     let z = wid.z;
     let y = prediction[z * params.prediction_stride + i];
-    var d = row_weight[z * params.weight_stride + i / params.cols] * (y - target_values[z * params.target_stride + i]);
+    var diff = y - target_values[z * params.target_stride + i];
+    if params.huber_delta > 0.0 {
+        diff = clamp(diff, -params.huber_delta, params.huber_delta); // Huber's slope
+    }
+    var d = row_weight[z * params.weight_stride + i / params.cols] * diff;
     d *= act_grad(params.mode, y); // the output activation; × 1 for identity
     output[z * params.output_stride + i] = d;
 }

@@ -53,6 +53,8 @@ fn optimizer_update(
         }
         if h.kind == KIND_ADAM {
             adam_step(i, h, state);
+        } else if h.kind == KIND_RMSPROP {
+            rmsprop_step(i, h);
         } else {
             sgd_step(i, h);
         }
@@ -96,6 +98,32 @@ fn adam_step(i: u32, h: OptimizerHyperparams, state: ModelState) {
     velocity[i] = m;
     second_moment[i] = s;
     weight[i] = w - (h.lr / state.correction1) * m / (sqrt(s) / sqrt(state.correction2) + h.eps);
+}
+
+// RMSprop (kind 2, PyTorch's): v = second_moment; velocity holds the momentum buffer b, or
+// when centered (never with momentum: the host refuses it) the gradient average ḡ.
+//   g' = g + λ·w;  v ← α·v + (1 − α)·g'²;  centered: ḡ ← α·ḡ + (1 − α)·g', ṽ = v − ḡ²
+//   momentum: b ← μ·b + g' / (√ṽ + ε), w ← w − η·b;  else w ← w − η·g' / (√ṽ + ε)
+fn rmsprop_step(i: u32, h: OptimizerHyperparams) {
+    let w = weight[i];
+    let g = grad[i] + h.weight_decay * w;
+    let alpha = h.beta2;
+    let v = alpha * second_moment[i] + (1.0 - alpha) * g * g;
+    second_moment[i] = v;
+    var variance = v;
+    if (h.flags & FLAG_CENTERED) != 0u {
+        let mean = alpha * velocity[i] + (1.0 - alpha) * g;
+        velocity[i] = mean;
+        variance = v - mean * mean;
+    }
+    let step = g / (sqrt(variance) + h.eps);
+    if h.momentum > 0.0 {
+        let b = h.momentum * velocity[i] + step;
+        velocity[i] = b;
+        weight[i] = w - h.lr * b;
+    } else {
+        weight[i] = w - h.lr * step;
+    }
 }
 
 // 1 − βᵗ to full f32 precision for small t as for large, where 1 − pow(β, t) would cancel:

@@ -59,7 +59,7 @@ pub use error::{Error, Result};
 pub use mlp::{Init, LayerParams, Mlp, MlpBuilder, StepKernel};
 pub use ops::{Activation, Loss};
 pub use optim::Schedule;
-pub use optim::{Adam, Optimizer, Sgd, WeightDecay};
+pub use optim::{Adam, Optimizer, Rmsprop, Sgd, WeightDecay};
 pub use train::{
     EpochMetrics, FitJob, GpuDataset, Model, Monitor, Scores, TrainConfig, fit, fit_batched, fit_with_progress, resume,
     resume_model,

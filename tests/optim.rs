@@ -1,7 +1,7 @@
-//! The optimizer kernel (shaders/optim.wgsl, src/ops/optim.rs) for Adam, AdamW and Nesterov
-//! SGD, step by step against PyTorch's documented algorithms computed in f64 (torch.optim.Adam,
-//! AdamW, SGD with nesterov=True), on awkward lengths, and Adam's bias corrections at step
-//! counts from 1 to 10⁶.
+//! The optimizer kernel (shaders/optim.wgsl, src/ops/optim.rs) for Adam, AdamW, Nesterov SGD
+//! and RMSprop, step by step against PyTorch's documented algorithms computed in f64
+//! (torch.optim.Adam, AdamW, SGD with nesterov=True, RMSprop with momentum or centered), on
+//! awkward lengths, and Adam's bias corrections at step counts from 1 to 10⁶.
 //!
 //! Tolerance: relative error ≤ 1e-5, scaled by the magnitudes each step combines (a weight
 //! may land near 0). Each step is a handful of f32 operations (a few ulps); Adam's division
@@ -12,14 +12,18 @@ mod common;
 
 use common::*;
 use wgpu_mlp::raw::{Tensor, ops};
-use wgpu_mlp::{Adam, Optimizer, Sgd, WeightDecay};
+use wgpu_mlp::{Adam, Optimizer, Rmsprop, Sgd, WeightDecay};
 
 const TOLERANCE: f64 = 1e-5;
 
 #[test]
-fn adam_adamw_and_nesterov_match_pytorch_over_five_steps() {
+fn adam_adamw_nesterov_and_rmsprop_match_pytorch_over_five_steps() {
     let gpu = gpu();
-    let optimizers: [Optimizer; 6] = [
+    let optimizers: [Optimizer; 10] = [
+        Rmsprop::new(1e-2).into(),
+        Rmsprop::new(1e-2).momentum(0.9).weight_decay(1e-2).into(),
+        Rmsprop::new(3e-3).alpha(0.9).eps(1e-6).centered(true).into(),
+        Rmsprop::new(1e-2).alpha(0.5).centered(true).weight_decay(1e-3).into(),
         Adam::new(1e-2).into(),
         Adam::new(3e-3).weight_decay(1e-2).into(),
         Adam::adamw(1e-2).betas(0.8, 0.99).eps(1e-6).into(),
@@ -55,6 +59,8 @@ fn adam_adamw_and_nesterov_match_pytorch_over_five_steps() {
                     let before = w[i].abs();
                     m_scale[i] = m[i].abs() + (g[i] as f64).abs() + optimizer.weight_decay() as f64 * before;
                     (w[i], m[i], s[i]) = reference_step(optimizer, t, w[i], g[i] as f64, m[i], s[i]);
+                    // RMSprop's momentum buffer adds g / √v, which can outgrow g
+                    m_scale[i] += m[i].abs();
                     scale[i] = scale[i].max(before) + optimizer.lr() as f64 * 2.0;
                 }
                 let what = format!("{} {optimizer:?} n={n} step {t}", optimizer.name());
@@ -115,6 +121,10 @@ fn bad_settings_are_errors() {
         (Adam::new(1e-3).eps(0.0).into(), "eps"),
         (Adam::new(1e-3).weight_decay(f32::NAN).into(), "weight_decay"),
         (Sgd::new(0.1).nesterov(true).into(), "nesterov"),
+        (Rmsprop::new(-1.0).into(), "lr"),
+        (Rmsprop::new(1e-2).alpha(1.0).into(), "alpha"),
+        (Rmsprop::new(1e-2).eps(0.0).into(), "eps"),
+        (Rmsprop::new(1e-2).momentum(0.9).centered(true).into(), "momentum"),
     ] {
         let err = optimizer.validate().unwrap_err();
         assert!(err.to_string().contains(field), "{field}: {err}");

@@ -23,7 +23,7 @@ use crate::device::gpu::Gpu;
 use crate::error::{Error, Result};
 use crate::mlp::{LayerParams, Mlp, StepKernel};
 use crate::ops::{Activation, Loss};
-use crate::optim::{Adam, Optimizer, Sgd, WeightDecay};
+use crate::optim::Optimizer;
 
 const FORMAT: &str = "wgpu-mlp checkpoint";
 
@@ -36,65 +36,6 @@ pub(crate) fn checkpoint_error(path: &Path, message: impl Into<String>) -> Error
 
 fn parse_activation(path: &Path, text: &str) -> Result<Activation> {
     Activation::from_name(text).ok_or_else(|| checkpoint_error(path, format!("unknown activation {text:?}")))
-}
-
-/// The optimizer's kind and settings as metadata entries (PyTorch's names).
-fn optimizer_metadata(optimizer: &Optimizer) -> Vec<(String, String)> {
-    let mut entries = vec![("optimizer", optimizer.name().to_string())];
-    match optimizer {
-        Optimizer::Sgd(sgd) => entries.extend([
-            ("lr", sgd.lr.to_string()),
-            ("momentum", sgd.momentum.to_string()),
-            ("weight_decay", sgd.weight_decay.to_string()),
-            ("decay", format!("{:?}", sgd.decay)),
-            ("nesterov", sgd.nesterov.to_string()),
-        ]),
-        Optimizer::Adam(adam) => entries.extend([
-            ("lr", adam.lr.to_string()),
-            ("beta1", adam.beta1.to_string()),
-            ("beta2", adam.beta2.to_string()),
-            ("eps", adam.eps.to_string()),
-            ("weight_decay", adam.weight_decay.to_string()),
-        ]),
-    }
-    entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
-}
-
-/// The optimizer a checkpoint names (SGD where it names none: the files from before Adam).
-fn parse_optimizer(
-    path: &Path,
-    meta: &BTreeMap<String, String>,
-    number: &dyn Fn(&str) -> Result<f32>,
-) -> Result<Optimizer> {
-    let kind = meta.get("optimizer").map_or("sgd", String::as_str);
-    let optimizer: Optimizer = match kind {
-        "sgd" => {
-            let decay = match meta.get("decay").map(String::as_str) {
-                Some("Decoupled") => WeightDecay::Decoupled,
-                Some("Coupled") => WeightDecay::Coupled,
-                other => return Err(checkpoint_error(path, format!("unknown decay {other:?}"))),
-            };
-            let nesterov = meta.get("nesterov").is_some_and(|v| v == "true");
-            Sgd::new(number("lr")?)
-                .momentum(number("momentum")?)
-                .weight_decay(number("weight_decay")?)
-                .decay(decay)
-                .nesterov(nesterov)
-                .into()
-        }
-        "adam" | "adamw" => Adam {
-            lr: number("lr")?,
-            beta1: number("beta1")?,
-            beta2: number("beta2")?,
-            eps: number("eps")?,
-            weight_decay: number("weight_decay")?,
-            decoupled: kind == "adamw",
-        }
-        .into(),
-        other => return Err(checkpoint_error(path, format!("unknown optimizer {other:?}"))),
-    };
-    optimizer.validate()?;
-    Ok(optimizer)
 }
 
 /// The step kernel and the loss a checkpoint names (files from before they were named:
@@ -186,7 +127,7 @@ impl MlpParts {
                 format!("sizes {sizes:?}: need at least two layers"),
             ));
         }
-        let optimizer = parse_optimizer(path, &file.metadata, &number)?;
+        let optimizer = Optimizer::from_metadata(&file.metadata, &number, &|message| checkpoint_error(path, message))?;
         // Files from before the batch size was saved: the trainer's default.
         let batch = match file.metadata.get("batch_size") {
             Some(_) => count("batch_size")? as usize,
@@ -241,7 +182,7 @@ impl Mlp {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        metadata.extend(optimizer_metadata(&optimizer));
+        metadata.extend(optimizer.metadata());
         if optimizer.needs_second_moment() {
             let steps = self.graph().optimizer_steps()?;
             metadata.insert("optimizer_steps".into(), steps[0].to_string());

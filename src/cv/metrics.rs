@@ -98,7 +98,7 @@ fn r2_from_loss(loss: f32, data: &GpuDataset, rows: &[usize]) -> f32 {
 /// [0, 1] (a sigmoid network on MSE) normalised.
 fn probabilities(row: &[f32], loss: Loss) -> Vec<f64> {
     let row: Vec<f64> = row.iter().map(|&v| v as f64).collect();
-    if loss == Loss::Mse {
+    if loss.link() == crate::ops::OutputLink::Identity {
         let total: f64 = row.iter().map(|v| v.max(0.0)).sum::<f64>().max(1e-12);
         return row.iter().map(|v| v.max(0.0) / total).collect();
     }

@@ -25,7 +25,6 @@ pub use split::{Fold, Folds, KFold, StratifiedKFold};
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::optim::{Adam, Optimizer};
 use crate::train::{EpochMetrics, GpuDataset, Model, TrainConfig};
 
 /// How a grid point is scored on a held-out fold.
@@ -371,10 +370,7 @@ impl GridSearchCv {
         )?;
         // With Adam the grid's momentum is β₁, and PyTorch's Adam defaults count as unset;
         // for SGD, the classic network's settings do.
-        let unset = match base.optimizer {
-            Optimizer::Adam(_) => Optimizer::Adam(Adam::new(1e-3)),
-            Optimizer::Sgd(_) => TrainConfig::classic().optimizer,
-        };
+        let unset = base.optimizer.unset();
         let (optimizer, unset) = (&base.optimizer, [unset; 2]);
         overridden("optimizer lr", optimizer.lr(), unset.map(|o| o.lr()), &grid.lr)?;
         overridden(

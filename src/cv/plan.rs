@@ -52,7 +52,7 @@ impl GridSearchCv {
         let scoring = match (self.scoring, classes, self.base.loss) {
             (Some(scoring), _, _) => scoring,
             (None, true, _) => Scoring::Accuracy,
-            (None, false, crate::ops::Loss::Mse) => Scoring::R2,
+            (None, false, loss) if loss.link() == crate::ops::OutputLink::Identity => Scoring::R2,
             (None, false, _) => Scoring::Loss,
         };
         if scoring.for_classes().is_some_and(|c| c != classes)

@@ -2,7 +2,7 @@
 
 use super::NodeId;
 use super::builder::{Node, Op, operands};
-use crate::ops::{Activation, Loss};
+use crate::ops::Activation;
 
 /// A dense layer run as one matmul: (A, W, bias, its activation if fused too).
 pub(super) type FusedLayer = (NodeId, NodeId, NodeId, Option<Activation>);
@@ -75,8 +75,9 @@ impl Fusion {
             fusion.activation_folded[i] = match consumers[i][..] {
                 [c] => match nodes[c].op {
                     Op::MatMul(a, w) => a.0 == i && w.0 != i,
-                    // Only MSE takes the slope of an output activation in its own kernel.
-                    Op::Loss(Loss::Mse, y, t) => y.0 == i && t.0 != i,
+                    // Only the regression losses take the slope of an output activation in
+                    // their own kernel.
+                    Op::Loss(loss, y, t) => loss.takes_output_activation() && y.0 == i && t.0 != i,
                     _ => false,
                 },
                 _ => false,

@@ -66,8 +66,11 @@ impl Graph {
 }
 
 /// Each model's optimizer settings in the update kernel's layout.
-pub(super) fn hyperparams_of(optimizers: &[Optimizer]) -> Vec<ops::OptimizerHyperparams> {
-    optimizers.iter().map(ops::OptimizerHyperparams::from).collect()
+pub(super) fn hyperparams_of(optimizers: &[Optimizer]) -> Vec<crate::optim::OptimizerHyperparams> {
+    optimizers
+        .iter()
+        .map(crate::optim::OptimizerHyperparams::from)
+        .collect()
 }
 
 /// The optimizer's state and its dispatches: velocities (SGD's v, Adam's m) and Adam's second

@@ -22,7 +22,7 @@ use proto::{ModelProto, OperatorSetIdProto, StringStringEntryProto};
 
 use crate::data::{ColumnStep, FeatureKind, Task};
 use crate::error::{Error, Result};
-use crate::ops::{Activation, Loss};
+use crate::ops::{Activation, OutputLink};
 use crate::train::Model;
 
 /// The ONNX opset of the default domain, and ONNX-ML's.
@@ -322,10 +322,10 @@ fn head(model: &Model, g: &mut Graph, y: &str) -> Result<()> {
             .push(value_info("variable", DataType::Float, &[None, Some(width)]));
         return Ok(());
     }
-    match model.mlp().loss_function() {
-        Loss::SoftmaxCrossEntropy => g.op_into("Softmax", "", &[y], vec![("axis", Attr::Int(1))], "probabilities"),
-        Loss::BinaryCrossEntropy => g.op_into("Sigmoid", "", &[y], vec![], "probabilities"),
-        Loss::Mse => g.op_into("Identity", "", &[y], vec![], "probabilities"),
+    match model.mlp().loss_function().link() {
+        OutputLink::Softmax => g.op_into("Softmax", "", &[y], vec![("axis", Attr::Int(1))], "probabilities"),
+        OutputLink::Sigmoid => g.op_into("Sigmoid", "", &[y], vec![], "probabilities"),
+        OutputLink::Identity => g.op_into("Identity", "", &[y], vec![], "probabilities"),
     }
     g.op_into(
         "ArgMax",

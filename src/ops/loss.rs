@@ -16,14 +16,15 @@ wgsl_struct! {
     struct LossParams {
         rows: u32,
         cols: u32,
-        /// MSE: `Activation::code` of the output layer the gradient goes through;
-        /// cross-entropy: its kind (0 softmax, 1 sigmoid).
+        /// MSE and Huber: `Activation::code` of the output layer the gradient goes through;
+        /// cross-entropy: its kind (`KIND_SOFTMAX`, `KIND_SIGMOID`).
         mode: u32,
         prediction_stride: u32,
         target_stride: u32,
         output_stride: u32,
         weight_stride: u32,
-        _pad0: u32,
+        /// mse.wgsl: Huber's δ, or 0 for the squared error.
+        huber_delta: f32,
     }
 }
 
@@ -81,11 +82,35 @@ pub enum Loss {
     /// `BCEWithLogitsLoss` summed over the outputs (its default also averages over them; the
     /// same for one output); the gradient is `σ(y) − t`. For multi-label targets.
     BinaryCrossEntropy,
+    /// `Σ_j h(y_j − t_j)` with Huber's `h(d) = ½ d²` for `|d| ≤ δ`, `δ(|d| − ½δ)` beyond,
+    /// δ = [`Loss::HUBER_DELTA`]: PyTorch's `HuberLoss(delta=1.0)` summed over the outputs (its
+    /// default also averages over them; the same for one output); the gradient is
+    /// `clamp(y − t, −δ, δ)`. Regression that an outlier cannot pull far.
+    Huber,
+}
+
+/// How a loss reads the network's outputs, and so how a model turns them into predictions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OutputLink {
+    /// The outputs are the predictions (regression).
+    Identity,
+    /// The outputs are logits of one softmax over the classes.
+    Softmax,
+    /// Each output is the logit of its own sigmoid.
+    Sigmoid,
 }
 
 impl Loss {
+    /// The δ of [`Loss::Huber`]: PyTorch's default, where squared error turns into absolute.
+    pub const HUBER_DELTA: f64 = 1.0;
+
     /// Every loss.
-    pub const ALL: [Loss; 3] = [Loss::Mse, Loss::SoftmaxCrossEntropy, Loss::BinaryCrossEntropy];
+    pub const ALL: [Loss; 4] = [
+        Loss::Mse,
+        Loss::SoftmaxCrossEntropy,
+        Loss::BinaryCrossEntropy,
+        Loss::Huber,
+    ];
 
     /// Its name in checkpoints, the CLI and `cv_results`.
     pub fn name(self) -> &'static str {
@@ -93,7 +118,23 @@ impl Loss {
             Loss::Mse => "mse",
             Loss::SoftmaxCrossEntropy => "cross_entropy",
             Loss::BinaryCrossEntropy => "binary_cross_entropy",
+            Loss::Huber => "huber",
         }
+    }
+
+    /// How the network's outputs are read under this loss.
+    pub(crate) fn link(self) -> OutputLink {
+        match self {
+            Loss::Mse | Loss::Huber => OutputLink::Identity,
+            Loss::SoftmaxCrossEntropy => OutputLink::Softmax,
+            Loss::BinaryCrossEntropy => OutputLink::Sigmoid,
+        }
+    }
+
+    /// Whether its kernel takes the gradient on through the output layer's activation (the
+    /// regression losses: mse.wgsl), so the graph can fold that activation's backward in.
+    pub(crate) fn takes_output_activation(self) -> bool {
+        self.link() == OutputLink::Identity
     }
 
     /// The loss named `name` (see [`Loss::name`]), if any.
@@ -114,6 +155,14 @@ impl Loss {
                 .zip(t)
                 .map(|(&y, t)| y.max(0.0) - y * t + (-y.abs()).exp().ln_1p())
                 .sum(),
+            Loss::Huber => y
+                .iter()
+                .zip(t)
+                .map(|(y, t)| match (y - t).abs() {
+                    d if d <= Loss::HUBER_DELTA => 0.5 * d * d,
+                    d => Loss::HUBER_DELTA * (d - 0.5 * Loss::HUBER_DELTA),
+                })
+                .sum(),
         }
     }
 
@@ -126,13 +175,18 @@ impl Loss {
                 y.iter().zip(t).map(|(y, t)| (y - lse).exp() * t_sum - t).collect()
             }
             Loss::BinaryCrossEntropy => y.iter().zip(t).map(|(&y, t)| 1.0 / (1.0 + (-y).exp()) - t).collect(),
+            Loss::Huber => y
+                .iter()
+                .zip(t)
+                .map(|(y, t)| (y - t).clamp(-Loss::HUBER_DELTA, Loss::HUBER_DELTA))
+                .collect(),
         }
     }
 
     /// Whether this loss can take the network's outputs through `activation` (softmax cross
     /// entropy takes raw logits: its softmax is part of the loss).
     pub(crate) fn check_output_activation(self, op: &'static str, activation: Activation) -> Result<()> {
-        if self != Loss::Mse && activation != Activation::Identity {
+        if !self.takes_output_activation() && activation != Activation::Identity {
             return Err(Error::invalid(
                 op,
                 format!("output activation for the {} loss", self.name()),
@@ -185,7 +239,7 @@ pub(super) fn loss_params(
         target_stride: strides[1],
         output_stride: strides[2],
         weight_stride: strides[3],
-        _pad0: 0,
+        huber_delta: 0.0,
     })
 }
 
@@ -202,6 +256,7 @@ pub fn loss_forward(
         Loss::Mse => super::mse_forward(gpu, y, t, row_weights, out),
         Loss::SoftmaxCrossEntropy => super::xent_forward(gpu, y, t, row_weights, out),
         Loss::BinaryCrossEntropy => super::bce_forward(gpu, y, t, row_weights, out),
+        Loss::Huber => super::mse::regression_forward(gpu, Loss::HUBER_DELTA as f32, y, t, row_weights, out),
     }
 }
 
@@ -221,6 +276,7 @@ pub fn loss_backward(
         Loss::Mse => super::mse_backward_through(gpu, activation, y, t, row_weights, d),
         Loss::SoftmaxCrossEntropy => super::xent_backward(gpu, y, t, row_weights, d),
         Loss::BinaryCrossEntropy => super::bce_backward(gpu, y, t, row_weights, d),
+        Loss::Huber => super::mse::regression_backward(gpu, Loss::HUBER_DELTA as f32, activation, y, t, row_weights, d),
     }
 }
 
@@ -253,6 +309,7 @@ mod tests {
             (Loss::SoftmaxCrossEntropy, [0.0, 0.0, 1.0, 0.0]),
             (Loss::SoftmaxCrossEntropy, [0.2, 0.1, 0.3, 0.1]), // soft targets summing to 0.7
             (Loss::BinaryCrossEntropy, [0.0, 1.0, 0.3, 1.0]),
+            (Loss::Huber, [0.1, 0.7, -0.4, 1.0]), // differences inside and outside δ
         ] {
             let grad = loss.reference_grad(&y, &t);
             for j in 0..y.len() {

@@ -52,14 +52,13 @@ pub use activation::{Activation, LEAKY_RELU_SLOPE, activation_backward, activati
 pub use bias::{bias_add_backward, bias_add_forward};
 pub(crate) use data::{Gather, copy_rows, gather_batch};
 pub use elementwise::{add, copy};
+pub(crate) use loss::OutputLink;
 pub use loss::{Loss, loss_backward, loss_forward};
 pub(crate) use matmul::matmul_bias_grad_with;
 pub use matmul::{Epilogue, MatmulOptions, matmul, matmul_bias_grad, matmul_with};
 pub use matmul_choice::{CPU_BLOCKED_MIN_WORK, MATMUL_KERNELS, MatmulKernel, MatmulLayout, TILED_MIN_WORK};
 pub use mse::{mse_backward, mse_backward_through, mse_forward};
-pub(crate) use optim::{
-    HYPERPARAM_WORDS, MODEL_STATE_WORDS, OptimizerHyperparams, OptimizerState, optimizer_update_stacked,
-};
+pub(crate) use optim::{HYPERPARAM_WORDS, MODEL_STATE_WORDS, OptimizerState, optimizer_update_stacked};
 pub use optim::{optimizer_update, sgd_update};
 pub use softmax_xent::{bce_backward, bce_forward, xent_backward, xent_forward};
 pub(crate) use step_plan::{ModelPlan, models_to_step};

@@ -1,4 +1,5 @@
-//! Mean squared error, the seed's ½ Σ (y − t)² per sample, forward and backward (shaders/mse.wgsl).
+//! The regression losses, forward and backward (shaders/mse.wgsl): mean squared error, the
+//! seed's ½ Σ (y − t)² per sample, and Huber's loss (`huber_delta` > 0; `Loss::Huber`).
 
 use super::activation::{PRELUDE, prelude_constants};
 use super::loss::{LossBindings, LossParams, REDUCE, loss_bindings, loss_params, reduction_threads};
@@ -33,8 +34,21 @@ pub(super) fn kernels() -> Vec<Kernel> {
 /// `loss = Σ_i w_i · ½ Σ_j (y_ij − t_ij)²`, one scalar, reduced deterministically. With
 /// `w_i = 1/B` this is the mean over the batch. y, t (B,N); row_weights B; loss 1 element.
 pub fn mse_forward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, loss: &Tensor) -> Result<Dispatch> {
+    regression_forward(gpu, 0.0, y, t, row_weights, loss)
+}
+
+/// [`mse_forward`], or Huber's loss with `huber_delta` > 0.
+pub(super) fn regression_forward(
+    gpu: &Gpu,
+    huber_delta: f32,
+    y: &Tensor,
+    t: &Tensor,
+    row_weights: &Tensor,
+    loss: &Tensor,
+) -> Result<Dispatch> {
     const OP: &str = "mse_forward";
-    let params = loss_params(OP, gpu, y, t, row_weights, loss)?;
+    let mut params = loss_params(OP, gpu, y, t, row_weights, loss)?;
+    params.huber_delta = huber_delta;
     check_len(OP, "loss", loss, 1)?;
     Dispatch::stacked(
         gpu,
@@ -48,7 +62,7 @@ pub fn mse_forward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, loss
 
 /// `d_y = w_i · (y − t)` (`(y − t)/B` with `w_i = 1/B`). y, t, d_y (B,N); row_weights B.
 pub fn mse_backward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, d_y: &Tensor) -> Result<Dispatch> {
-    mse_backward_inner(gpu, y, t, row_weights, d_y, Activation::Identity)
+    regression_backward(gpu, 0.0, Activation::Identity, y, t, row_weights, d_y)
 }
 
 /// [`mse_backward`] through the output layer `y = act(z)` in one dispatch:
@@ -61,19 +75,22 @@ pub fn mse_backward_through(
     row_weights: &Tensor,
     d_z: &Tensor,
 ) -> Result<Dispatch> {
-    mse_backward_inner(gpu, y, t, row_weights, d_z, activation)
+    regression_backward(gpu, 0.0, activation, y, t, row_weights, d_z)
 }
 
-fn mse_backward_inner(
+/// [`mse_backward_through`], or Huber's gradient `clamp(y − t, −δ, δ)` with `huber_delta` > 0.
+pub(super) fn regression_backward(
     gpu: &Gpu,
+    huber_delta: f32,
+    activation: Activation,
     y: &Tensor,
     t: &Tensor,
     row_weights: &Tensor,
     d_y: &Tensor,
-    activation: Activation,
 ) -> Result<Dispatch> {
     const OP: &str = "mse_backward";
     let mut params = loss_params(OP, gpu, y, t, row_weights, d_y)?;
+    params.huber_delta = huber_delta;
     check_grad_from_output(OP, activation)?;
     params.mode = activation.code();
     check_len(OP, "d_y", d_y, y.len())?;

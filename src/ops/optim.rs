@@ -9,7 +9,7 @@ use crate::device::gpu::Gpu;
 use crate::device::kernel::{Kernel, Part, Shader, wgsl_bindings, wgsl_consts, wgsl_struct};
 use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
-use crate::optim::{Optimizer, Sgd, WeightDecay};
+use crate::optim::{Optimizer, OptimizerHyperparams, Sgd};
 
 wgsl_struct! {
     /// optim.wgsl: the update of `models` blocks of `n` parameters.
@@ -21,22 +21,6 @@ wgsl_struct! {
     }
 }
 
-wgsl_struct! {
-    /// optim.wgsl: one model's optimizer settings.
-    struct OptimizerHyperparams {
-        /// 0 SGD, 1 Adam.
-        kind: u32,
-        /// 1: weight decay folded into the gradient; 2: Nesterov momentum.
-        flags: u32,
-        lr: f32,
-        /// SGD's μ, Adam's β₁.
-        momentum: f32,
-        beta2: f32,
-        eps: f32,
-        weight_decay: f32,
-        _pad0: f32,
-    }
-}
 
 wgsl_struct! {
     /// optim.wgsl: one model's step count t (a float, exact to 2^24 steps) and Adam's bias
@@ -69,13 +53,6 @@ wgsl_bindings! {
 
 wgsl_consts! {
     fn optim_constants;
-    /// `OptimizerHyperparams::kind`.
-    const KIND_SGD: u32 = 0;
-    const KIND_ADAM: u32 = 1;
-    /// `OptimizerHyperparams::flags`: weight decay folded into the gradient.
-    const FLAG_COUPLED: u32 = 1;
-    /// `OptimizerHyperparams::flags`: Nesterov momentum.
-    const FLAG_NESTEROV: u32 = 2;
     /// Elements each invocation of the update kernel updates.
     const PER_INVOCATION: u32 = 8;
     /// Models per workgroup of `optimizer_steps`.
@@ -93,6 +70,7 @@ const SHADER: Shader = Shader {
     parts: &[
         Part::Consts(group_constants),
         Part::Consts(optim_constants),
+        Part::Consts(crate::optim::kernel_constants),
         Part::Text(OptimParams::WGSL),
         Part::Text(OptimizerHyperparams::WGSL),
         Part::Text(ModelState::WGSL),
@@ -109,36 +87,6 @@ pub(super) fn kernels() -> Vec<Kernel> {
     vec![UPDATE, STEPS]
 }
 
-impl From<&Optimizer> for OptimizerHyperparams {
-    fn from(optimizer: &Optimizer) -> Self {
-        match *optimizer {
-            Optimizer::Sgd(sgd) => OptimizerHyperparams {
-                kind: KIND_SGD,
-                flags: if sgd.decay == WeightDecay::Coupled {
-                    FLAG_COUPLED
-                } else {
-                    0
-                } | if sgd.nesterov { FLAG_NESTEROV } else { 0 },
-                lr: sgd.lr,
-                momentum: sgd.momentum,
-                beta2: 0.0,
-                eps: 0.0,
-                weight_decay: sgd.weight_decay,
-                _pad0: 0.0,
-            },
-            Optimizer::Adam(adam) => OptimizerHyperparams {
-                kind: KIND_ADAM,
-                flags: if adam.decoupled { 0 } else { FLAG_COUPLED },
-                lr: adam.lr,
-                momentum: adam.beta1,
-                beta2: adam.beta2,
-                eps: adam.eps,
-                weight_decay: adam.weight_decay,
-                _pad0: 0.0,
-            },
-        }
-    }
-}
 
 /// The optimizer's state and settings: `velocity` (SGD's v, Adam's m) and `second_moment`
 /// (Adam's s; any small stand-in when no model uses Adam) as long as the weights,

@@ -405,11 +405,13 @@ fn stacked_gather_follows_each_models_plan() {
 /// weights and state stay as they were, bit for bit.
 #[test]
 fn stacked_optimizers_use_each_models_settings_and_skip_inactive_ones() {
-    use crate::optim::{Adam, Optimizer};
+    use crate::optim::{Adam, Optimizer, Rmsprop};
     let gpu = gpu();
     let mut rng = StdRng::seed_from_u64(14);
     let n = 37;
-    let optimizers: [Optimizer; 6] = [
+    let optimizers: [Optimizer; 8] = [
+        Rmsprop::new(0.01).momentum(0.9).into(),
+        Rmsprop::new(0.01).centered(true).into(),
         Sgd::new(0.1).momentum(0.9).weight_decay(1e-3).into(),
         Sgd::new(0.05).weight_decay(1e-2).decay(WeightDecay::Coupled).into(),
         Sgd::new(0.5).momentum(0.5).nesterov(true).into(),
@@ -418,11 +420,15 @@ fn stacked_optimizers_use_each_models_settings_and_skip_inactive_ones() {
         Adam::new(0.03).into(),
     ];
     let models = optimizers.len();
-    let active = [1u32, 1, 1, 1, 1, 0];
+    let active = [1u32, 1, 1, 1, 1, 1, 1, 0];
     let random = |rng: &mut StdRng| -> Vec<f32> { (0..models * n).map(|_| rng.random_range(-1.0..1.0)).collect() };
     let (grad, weight, velocity) = (random(&mut rng), random(&mut rng), random(&mut rng));
-    let moment: Vec<f32> = random(&mut rng).iter().map(|v| v.abs()).collect();
-    let hyper: Vec<OptimizerHyperparams> = optimizers.iter().map(OptimizerHyperparams::from).collect();
+    // v ≥ ḡ², as centered RMSprop's state always is (v and ḡ average g² and g alike)
+    let moment: Vec<f32> = random(&mut rng).iter().zip(&velocity).map(|(v, g)| v.abs() + g * g).collect();
+    let hyper: Vec<crate::optim::OptimizerHyperparams> = optimizers
+        .iter()
+        .map(crate::optim::OptimizerHyperparams::from)
+        .collect();
     let stacked = |v: &[f32]| Tensor::from_slice(&gpu, &[models * n], v).unwrap();
     let (g, w, v, s2) = (stacked(&grad), stacked(&weight), stacked(&velocity), stacked(&moment));
     let hyper = Tensor::from_slice(&gpu, &[HYPERPARAM_WORDS * models], bytemuck::cast_slice(&hyper)).unwrap();

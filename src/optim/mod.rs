@@ -1,215 +1,62 @@
 //! The optimizers, applied in place on the GPU: SGD (momentum, Nesterov, weight decay in two
-//! forms), Adam and AdamW, each with PyTorch's formulas, and [`Optimizer`] to hold either.
+//! forms), Adam and AdamW, RMSprop, each with PyTorch's formulas, and [`Optimizer`] to hold
+//! any. Adding one: its settings in its own file, its variant and encoding for the kernel
+//! (`KIND_*`) here, its update in shaders/optim.wgsl.
 
 pub mod schedule;
 pub use schedule::Schedule;
 
+mod adam;
+mod rmsprop;
+mod sgd;
+
+pub use adam::Adam;
+pub use rmsprop::Rmsprop;
+pub use sgd::{Sgd, WeightDecay};
+
+use std::collections::BTreeMap;
+
+use crate::device::kernel::{wgsl_consts, wgsl_struct};
 use crate::error::{Error, Result};
 
-/// Where weight decay enters the update.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum WeightDecay {
-    /// Applied at the update, outside the velocity (this library's default):
-    /// `v ← μv + g`, `w ← w − η(v + γw)`; with μ = 0, `w ← w − η(g + γw)`.
-    #[default]
-    Decoupled,
-    /// PyTorch's `torch.optim.SGD` form, folded into the gradient before the momentum:
-    /// `g ← g + γw`, `v ← μv + g`, `w ← w − ηv`.
-    Coupled,
+wgsl_consts! {
+    pub(crate) fn kernel_constants;
+    /// `OptimizerHyperparams::kind`: which update optim.wgsl applies.
+    const KIND_SGD: u32 = 0;
+    const KIND_ADAM: u32 = 1;
+    const KIND_RMSPROP: u32 = 2;
+    /// `OptimizerHyperparams::flags`: weight decay folded into the gradient.
+    const FLAG_COUPLED: u32 = 1;
+    /// `OptimizerHyperparams::flags`: Nesterov momentum.
+    const FLAG_NESTEROV: u32 = 2;
+    /// `OptimizerHyperparams::flags`: centered RMSprop.
+    const FLAG_CENTERED: u32 = 4;
 }
 
-/// SGD hyperparameters, named as in PyTorch.
-///
-/// ```
-/// use wgpu_mlp::{Sgd, WeightDecay};
-/// let sgd = Sgd::new(0.1).momentum(0.9).weight_decay(1e-4);
-/// assert_eq!(sgd.decay, WeightDecay::Decoupled);
-/// let torch_like = sgd.decay(WeightDecay::Coupled);
-/// assert!(torch_like.validate().is_ok());
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Sgd {
-    /// Learning rate η (> 0).
-    pub lr: f32,
-    /// Momentum μ in [0, 1); 0 is plain SGD.
-    pub momentum: f32,
-    /// Weight decay γ (≥ 0), applied to weights and biases alike.
-    pub weight_decay: f32,
-    /// Where weight decay enters; see [`WeightDecay`].
-    pub decay: WeightDecay,
-    /// Nesterov momentum (PyTorch's `nesterov=True`): the step is `g + μv` instead of `v`.
-    pub nesterov: bool,
-}
+/// One setting's range check: its name, whether it holds, what is expected, the value.
+pub(crate) type Check = (&'static str, bool, &'static str, f32);
 
-impl Sgd {
-    /// Plain SGD with learning rate `lr`, no momentum, no weight decay.
-    pub fn new(lr: f32) -> Self {
-        Sgd {
-            lr,
-            momentum: 0.0,
-            weight_decay: 0.0,
-            decay: WeightDecay::Decoupled,
-            nesterov: false,
-        }
-    }
-
-    /// Turns Nesterov momentum on or off.
-    pub fn nesterov(mut self, nesterov: bool) -> Self {
-        self.nesterov = nesterov;
-        self
-    }
-
-    /// Sets the momentum μ.
-    pub fn momentum(mut self, momentum: f32) -> Self {
-        self.momentum = momentum;
-        self
-    }
-
-    /// Sets the weight decay γ.
-    pub fn weight_decay(mut self, weight_decay: f32) -> Self {
-        self.weight_decay = weight_decay;
-        self
-    }
-
-    /// Sets where weight decay enters the update.
-    pub fn decay(mut self, decay: WeightDecay) -> Self {
-        self.decay = decay;
-        self
-    }
-
-    /// Checks the ranges: `lr > 0`, `0 ≤ momentum < 1`, `weight_decay ≥ 0`, all finite.
-    pub fn validate(&self) -> Result<()> {
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(Error::invalid("Sgd", "lr", "a finite value > 0", self.lr));
-        }
-        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
-            return Err(Error::invalid("Sgd", "momentum", "a value in [0, 1)", self.momentum));
-        }
-        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return Err(Error::invalid(
-                "Sgd",
-                "weight_decay",
-                "a finite value >= 0",
-                self.weight_decay,
-            ));
-        }
-        if self.nesterov && self.momentum == 0.0 {
-            return Err(Error::invalid(
-                "Sgd",
-                "nesterov",
-                "a momentum > 0 (Nesterov momentum without momentum is plain SGD)",
-                "momentum 0",
-            ));
-        }
-        Ok(())
+/// The first failed check of `optimizer`'s settings as an error.
+pub(crate) fn check_all(optimizer: &'static str, checks: &[Check]) -> Result<()> {
+    match checks.iter().find(|check| !check.1) {
+        Some(&(what, _, expected, got)) => Err(Error::invalid(optimizer, what, expected, got)),
+        None => Ok(()),
     }
 }
 
-/// Adam (Kingma & Ba), named and computed as PyTorch's `torch.optim.Adam` and, with
-/// [`Adam::adamw`], `torch.optim.AdamW`. Per weight, at step t (counted per model):
-/// `g ← g + λw` (Adam's coupled weight decay), `m ← β₁m + (1 − β₁)g`,
-/// `v ← β₂v + (1 − β₂)g²`, `w ← w − η (m / (1 − β₁ᵗ)) / (√(v / (1 − β₂ᵗ)) + ε)`; AdamW
-/// instead first decays `w ← w − ηλw` and leaves `g` alone.
-///
-/// ```
-/// use wgpu_mlp::{Adam, Optimizer};
-/// let adam = Adam::new(1e-3);
-/// assert_eq!((adam.beta1, adam.beta2, adam.eps), (0.9, 0.999, 1e-8));
-/// let adamw: Optimizer = Adam::adamw(1e-3).weight_decay(1e-2).into();
-/// assert!(adamw.validate().is_ok());
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Adam {
-    /// Learning rate η (> 0).
-    pub lr: f32,
-    /// Decay of the first moment, β₁ in [0, 1).
-    pub beta1: f32,
-    /// Decay of the second moment, β₂ in [0, 1).
-    pub beta2: f32,
-    /// ε (> 0) added to the denominator.
-    pub eps: f32,
-    /// Weight decay λ (≥ 0): added to the gradient (Adam) or decoupled (AdamW).
-    pub weight_decay: f32,
-    /// AdamW's decoupled weight decay instead of Adam's.
-    pub decoupled: bool,
+pub(crate) fn positive(x: f32) -> bool {
+    x.is_finite() && x > 0.0
 }
 
-impl Adam {
-    /// Adam with learning rate `lr` and PyTorch's defaults: β = (0.9, 0.999), ε = 1e-8, no
-    /// weight decay.
-    pub fn new(lr: f32) -> Self {
-        Adam {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-            decoupled: false,
-        }
-    }
-
-    /// AdamW with learning rate `lr` and PyTorch's defaults (weight decay 0.01).
-    pub fn adamw(lr: f32) -> Self {
-        Adam {
-            weight_decay: 0.01,
-            decoupled: true,
-            ..Adam::new(lr)
-        }
-    }
-
-    /// Sets (β₁, β₂).
-    pub fn betas(mut self, beta1: f32, beta2: f32) -> Self {
-        (self.beta1, self.beta2) = (beta1, beta2);
-        self
-    }
-
-    /// Sets ε.
-    pub fn eps(mut self, eps: f32) -> Self {
-        self.eps = eps;
-        self
-    }
-
-    /// Sets the weight decay λ.
-    pub fn weight_decay(mut self, weight_decay: f32) -> Self {
-        self.weight_decay = weight_decay;
-        self
-    }
-
-    /// Checks the ranges: `lr > 0`, β₁ and β₂ in [0, 1), `eps > 0`, `weight_decay ≥ 0`.
-    pub fn validate(&self) -> Result<()> {
-        let check = |what: &str, ok: bool, expected: &str, got: f32| {
-            if ok {
-                Ok(())
-            } else {
-                Err(Error::invalid("Adam", what, expected, got))
-            }
-        };
-        let unit = |x: f32| x.is_finite() && (0.0..1.0).contains(&x);
-        check(
-            "lr",
-            self.lr.is_finite() && self.lr > 0.0,
-            "a finite value > 0",
-            self.lr,
-        )?;
-        check("beta1", unit(self.beta1), "a value in [0, 1)", self.beta1)?;
-        check("beta2", unit(self.beta2), "a value in [0, 1)", self.beta2)?;
-        check(
-            "eps",
-            self.eps.is_finite() && self.eps > 0.0,
-            "a finite value > 0",
-            self.eps,
-        )?;
-        let decay = self.weight_decay;
-        check(
-            "weight_decay",
-            decay.is_finite() && decay >= 0.0,
-            "a finite value >= 0",
-            decay,
-        )
-    }
+pub(crate) fn non_negative(x: f32) -> bool {
+    x.is_finite() && x >= 0.0
 }
 
-/// Either optimizer, for the APIs that take any ([`crate::Mlp`], [`crate::TrainConfig`]).
+pub(crate) fn unit(x: f32) -> bool {
+    x.is_finite() && (0.0..1.0).contains(&x)
+}
+
+/// Any optimizer, for the APIs that take any ([`crate::Mlp`], [`crate::TrainConfig`]).
 /// `Sgd` and `Adam` convert into it with `.into()`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
@@ -217,6 +64,8 @@ pub enum Optimizer {
     Sgd(Sgd),
     /// Adam or AdamW.
     Adam(Adam),
+    /// RMSprop.
+    Rmsprop(Rmsprop),
 }
 
 impl Optimizer {
@@ -225,6 +74,7 @@ impl Optimizer {
         match self {
             Optimizer::Sgd(sgd) => sgd.validate(),
             Optimizer::Adam(adam) => adam.validate(),
+            Optimizer::Rmsprop(rmsprop) => rmsprop.validate(),
         }
     }
 
@@ -233,14 +83,16 @@ impl Optimizer {
         match self {
             Optimizer::Sgd(sgd) => sgd.lr,
             Optimizer::Adam(adam) => adam.lr,
+            Optimizer::Rmsprop(rmsprop) => rmsprop.lr,
         }
     }
 
-    /// SGD's momentum μ, or Adam's β₁ (the decay of its first moment, Adam's momentum).
+    /// SGD's and RMSprop's momentum μ, or Adam's β₁ (the decay of its first moment).
     pub fn momentum(&self) -> f32 {
         match self {
             Optimizer::Sgd(sgd) => sgd.momentum,
             Optimizer::Adam(adam) => adam.beta1,
+            Optimizer::Rmsprop(rmsprop) => rmsprop.momentum,
         }
     }
 
@@ -254,12 +106,13 @@ impl Optimizer {
         match self {
             Optimizer::Sgd(sgd) => sgd.weight_decay,
             Optimizer::Adam(adam) => adam.weight_decay,
+            Optimizer::Rmsprop(rmsprop) => rmsprop.weight_decay,
         }
     }
 
     /// The same optimizer with a grid point's learning rate, momentum (Adam: β₁) and weight
     /// decay; everything else kept.
-    pub(crate) fn with(self, lr: f32, momentum: f32, weight_decay: f32) -> Optimizer {
+    pub fn with(self, lr: f32, momentum: f32, weight_decay: f32) -> Optimizer {
         match self {
             Optimizer::Sgd(sgd) => Optimizer::Sgd(Sgd {
                 lr,
@@ -273,6 +126,12 @@ impl Optimizer {
                 weight_decay,
                 ..adam
             }),
+            Optimizer::Rmsprop(rmsprop) => Optimizer::Rmsprop(Rmsprop {
+                lr,
+                momentum,
+                weight_decay,
+                ..rmsprop
+            }),
         }
     }
 
@@ -282,12 +141,103 @@ impl Optimizer {
             Optimizer::Sgd(_) => "sgd",
             Optimizer::Adam(adam) if adam.decoupled => "adamw",
             Optimizer::Adam(_) => "adam",
+            Optimizer::Rmsprop(_) => "rmsprop",
         }
     }
 
     /// Whether it keeps a second moment per weight (and a step count per model).
     pub(crate) fn needs_second_moment(&self) -> bool {
-        matches!(self, Optimizer::Adam(_))
+        match self {
+            Optimizer::Sgd(_) => false,
+            Optimizer::Adam(_) | Optimizer::Rmsprop(_) => true,
+        }
+    }
+
+    /// The settings of its kind that count as "not set" when a grid overrides them: PyTorch's
+    /// defaults for Adam, the classic network's for SGD.
+    pub(crate) fn unset(&self) -> Optimizer {
+        match self {
+            Optimizer::Sgd(_) => Optimizer::default(),
+            Optimizer::Adam(_) => Optimizer::Adam(Adam::new(1e-3)),
+            Optimizer::Rmsprop(_) => Optimizer::Rmsprop(Rmsprop::new(1e-2)),
+        }
+    }
+
+    /// Its kind and settings as a checkpoint's metadata entries (PyTorch's names).
+    pub(crate) fn metadata(&self) -> Vec<(String, String)> {
+        let mut entries = vec![("optimizer", self.name().to_string())];
+        match self {
+            Optimizer::Sgd(sgd) => entries.extend([
+                ("lr", sgd.lr.to_string()),
+                ("momentum", sgd.momentum.to_string()),
+                ("weight_decay", sgd.weight_decay.to_string()),
+                ("decay", format!("{:?}", sgd.decay)),
+                ("nesterov", sgd.nesterov.to_string()),
+            ]),
+            Optimizer::Adam(adam) => entries.extend([
+                ("lr", adam.lr.to_string()),
+                ("beta1", adam.beta1.to_string()),
+                ("beta2", adam.beta2.to_string()),
+                ("eps", adam.eps.to_string()),
+                ("weight_decay", adam.weight_decay.to_string()),
+            ]),
+            Optimizer::Rmsprop(rmsprop) => entries.extend([
+                ("lr", rmsprop.lr.to_string()),
+                ("alpha", rmsprop.alpha.to_string()),
+                ("eps", rmsprop.eps.to_string()),
+                ("weight_decay", rmsprop.weight_decay.to_string()),
+                ("momentum", rmsprop.momentum.to_string()),
+                ("centered", rmsprop.centered.to_string()),
+            ]),
+        }
+        entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
+    /// The optimizer [`Optimizer::metadata`] wrote (SGD where it names none: the files from
+    /// before Adam): `number` reads a setting, `invalid` words an error about the file.
+    pub(crate) fn from_metadata(
+        meta: &BTreeMap<String, String>,
+        number: &dyn Fn(&str) -> Result<f32>,
+        invalid: &dyn Fn(String) -> Error,
+    ) -> Result<Optimizer> {
+        let kind = meta.get("optimizer").map_or("sgd", String::as_str);
+        let optimizer: Optimizer = match kind {
+            "sgd" => {
+                let decay = match meta.get("decay").map(String::as_str) {
+                    Some("Decoupled") => WeightDecay::Decoupled,
+                    Some("Coupled") => WeightDecay::Coupled,
+                    other => return Err(invalid(format!("unknown decay {other:?}"))),
+                };
+                let nesterov = meta.get("nesterov").is_some_and(|v| v == "true");
+                Sgd::new(number("lr")?)
+                    .momentum(number("momentum")?)
+                    .weight_decay(number("weight_decay")?)
+                    .decay(decay)
+                    .nesterov(nesterov)
+                    .into()
+            }
+            "adam" | "adamw" => Adam {
+                lr: number("lr")?,
+                beta1: number("beta1")?,
+                beta2: number("beta2")?,
+                eps: number("eps")?,
+                weight_decay: number("weight_decay")?,
+                decoupled: kind == "adamw",
+            }
+            .into(),
+            "rmsprop" => Rmsprop {
+                lr: number("lr")?,
+                alpha: number("alpha")?,
+                eps: number("eps")?,
+                weight_decay: number("weight_decay")?,
+                momentum: number("momentum")?,
+                centered: meta.get("centered").is_some_and(|v| v == "true"),
+            }
+            .into(),
+            other => return Err(invalid(format!("unknown optimizer {other:?}"))),
+        };
+        optimizer.validate()?;
+        Ok(optimizer)
     }
 }
 
@@ -309,8 +259,73 @@ impl From<Adam> for Optimizer {
     }
 }
 
+impl From<Rmsprop> for Optimizer {
+    fn from(rmsprop: Rmsprop) -> Self {
+        Optimizer::Rmsprop(rmsprop)
+    }
+}
+
 impl PartialEq<Sgd> for Optimizer {
     fn eq(&self, other: &Sgd) -> bool {
         *self == Optimizer::Sgd(*other)
+    }
+}
+
+wgsl_struct! {
+    /// optim.wgsl: one model's optimizer settings.
+    struct OptimizerHyperparams {
+        /// 0 SGD, 1 Adam.
+        kind: u32,
+        /// 1: weight decay folded into the gradient; 2: Nesterov momentum.
+        flags: u32,
+        lr: f32,
+        /// SGD's μ, Adam's β₁.
+        momentum: f32,
+        beta2: f32,
+        eps: f32,
+        weight_decay: f32,
+        _pad0: f32,
+    }
+}
+
+impl From<&Optimizer> for OptimizerHyperparams {
+    fn from(optimizer: &Optimizer) -> Self {
+        match *optimizer {
+            Optimizer::Sgd(sgd) => OptimizerHyperparams {
+                kind: KIND_SGD,
+                flags: if sgd.decay == WeightDecay::Coupled {
+                    FLAG_COUPLED
+                } else {
+                    0
+                } | if sgd.nesterov { FLAG_NESTEROV } else { 0 },
+                lr: sgd.lr,
+                momentum: sgd.momentum,
+                beta2: 0.0,
+                eps: 0.0,
+                weight_decay: sgd.weight_decay,
+                _pad0: 0.0,
+            },
+            Optimizer::Adam(adam) => OptimizerHyperparams {
+                kind: KIND_ADAM,
+                flags: if adam.decoupled { 0 } else { FLAG_COUPLED },
+                lr: adam.lr,
+                momentum: adam.beta1,
+                beta2: adam.beta2,
+                eps: adam.eps,
+                weight_decay: adam.weight_decay,
+                _pad0: 0.0,
+            },
+            // PyTorch's RMSprop folds its weight decay into the gradient; its α takes β₂'s place.
+            Optimizer::Rmsprop(rmsprop) => OptimizerHyperparams {
+                kind: KIND_RMSPROP,
+                flags: FLAG_COUPLED | if rmsprop.centered { FLAG_CENTERED } else { 0 },
+                lr: rmsprop.lr,
+                momentum: rmsprop.momentum,
+                beta2: rmsprop.alpha,
+                eps: rmsprop.eps,
+                weight_decay: rmsprop.weight_decay,
+                _pad0: 0.0,
+            },
+        }
     }
 }

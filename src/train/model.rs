@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::mlp::Mlp;
+use crate::ops::OutputLink;
 
 use super::batches::Evaluation;
 use super::*;
@@ -12,7 +13,10 @@ impl Model {
     pub fn task(&self) -> Task {
         match &self.schema {
             Some(schema) => schema.task,
-            None if self.class_names.is_some() || self.mlp.loss_function() != Loss::Mse || self.n_outputs() > 1 => {
+            None if self.class_names.is_some()
+                || self.mlp.loss_function().link() != OutputLink::Identity
+                || self.n_outputs() > 1 =>
+            {
                 Task::Classification
             }
             None => Task::Regression,
@@ -323,12 +327,13 @@ impl Model {
     /// an error that says so.
     pub fn predict_proba(&self, x: &[f32]) -> Result<Vec<f32>> {
         let loss = self.mlp.loss_function();
-        if loss == Loss::Mse {
+        let link = loss.link();
+        if link == OutputLink::Identity {
             return Err(Error::invalid(
                 "Model::predict_proba",
                 "the model's loss",
                 "cross_entropy or binary_cross_entropy (whose outputs are logits)",
-                "mse: use predict for its outputs",
+                format!("{}: use predict for its outputs", loss.name()),
             ));
         }
         let logits = self.predict(x)?;
@@ -340,9 +345,9 @@ impl Model {
                 let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 let total: f64 = row.iter().map(|v| (v - top).exp()).sum();
                 row.into_iter()
-                    .map(move |v| match loss {
-                        Loss::BinaryCrossEntropy => (1.0 / (1.0 + (-v).exp())) as f32,
-                        _ => ((v - top).exp() / total) as f32,
+                    .map(move |v| match link {
+                        OutputLink::Sigmoid => (1.0 / (1.0 + (-v).exp())) as f32,
+                        OutputLink::Softmax | OutputLink::Identity => ((v - top).exp() / total) as f32,
                     })
                     .collect::<Vec<_>>()
             })

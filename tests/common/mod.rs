@@ -335,6 +335,26 @@ pub fn reference_step(optimizer: &Optimizer, t: u32, w: f64, g: f64, m: f64, s: 
             };
             (w, v, s)
         }
+        Optimizer::Rmsprop(rmsprop) => {
+            // torch.optim.RMSprop: m is the momentum buffer, or the centered gradient average
+            let (lr, alpha, eps) = (rmsprop.lr as f64, rmsprop.alpha as f64, rmsprop.eps as f64);
+            let (wd, mu) = (rmsprop.weight_decay as f64, rmsprop.momentum as f64);
+            let g = g + wd * w;
+            let s = alpha * s + (1.0 - alpha) * g * g;
+            let (m, variance) = if rmsprop.centered {
+                let mean = alpha * m + (1.0 - alpha) * g;
+                (mean, s - mean * mean)
+            } else {
+                (m, s)
+            };
+            let step = g / (variance.sqrt() + eps);
+            if mu > 0.0 {
+                let b = mu * m + step;
+                (w - lr * b, b, s)
+            } else {
+                (w - lr * step, m, s)
+            }
+        }
     }
 }
 

@@ -209,20 +209,7 @@ pub fn with_grid_firsts(optimizer: Optimizer, grid: &ParamGrid) -> Optimizer {
     let lr = first(&grid.lr, optimizer.lr());
     let momentum = first(&grid.momentum, optimizer.momentum());
     let weight_decay = first(&grid.weight_decay, optimizer.weight_decay());
-    match optimizer {
-        Optimizer::Sgd(sgd) => Optimizer::Sgd(wgpu_mlp::Sgd {
-            lr,
-            momentum,
-            weight_decay,
-            ..sgd
-        }),
-        Optimizer::Adam(adam) => Optimizer::Adam(wgpu_mlp::Adam {
-            lr,
-            beta1: momentum,
-            weight_decay,
-            ..adam
-        }),
-    }
+    optimizer.with(lr, momentum, weight_decay)
 }
 
 /// Batch sizes above the training rows clipped to them, with a note (as scikit-learn does).

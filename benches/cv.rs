@@ -10,8 +10,10 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use wgpu_mlp::data::stratified_split;
 use wgpu_mlp::{
-    CsvOptions, CvExecution, Dataset, FitJob, Folds, Gpu, GpuDataset, GridSearchCv, ParamGrid, Scaler, Scaling, Sgd,
-    StratifiedKFold, TrainConfig, fit_batched,
+    Dataset, Gpu, GpuDataset, GridSearchCv, ParamGrid, Sgd, StratifiedKFold, TrainConfig,
+    cv::{CvExecution, Folds},
+    data::{CsvOptions, Scaler, Scaling},
+    train::{FitJob, fit_batched},
 };
 
 const DIGITS: &[u8] = include_bytes!("../data/digits.csv.gz");

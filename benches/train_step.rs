@@ -1,9 +1,13 @@
 //! A full training step (forward, loss, backward, update; one submit) for each benchmark
 //! workload, waiting for the GPU each time. `cargo bench --bench train_step`.
 
+#[allow(dead_code)] // each user takes the parts it needs
+#[path = "../examples/support/workloads.rs"]
+mod workloads;
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use wgpu_mlp::workloads::WORKLOADS;
 use wgpu_mlp::{Gpu, Mlp, Sgd};
+use workloads::WORKLOADS;
 
 fn train_step(c: &mut Criterion) {
     let gpu = Gpu::new().expect("an adapter (apt-get install -y mesa-vulkan-drivers libvulkan1)");

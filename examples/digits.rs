@@ -16,8 +16,10 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use wgpu_mlp::data::stratified_split;
 use wgpu_mlp::{
-    Activation, Adam, CsvOptions, CvExecution, Dataset, Folds, Gpu, GpuDataset, GridSearchCv, HalvingGridSearchCv,
-    Loss, ParamGrid, Scaler, Scaling, Sgd, StratifiedKFold, TrainConfig,
+    Activation, Adam, Dataset, Gpu, GpuDataset, GridSearchCv, HalvingGridSearchCv, Loss, ParamGrid, Sgd,
+    StratifiedKFold, TrainConfig,
+    cv::{CvExecution, Folds},
+    data::{CsvOptions, Scaler, Scaling},
 };
 
 const DIGITS: &[u8] = include_bytes!("../data/digits.csv.gz");
@@ -236,7 +238,7 @@ fn search_with_progress(
     data: &GpuDataset,
     train: &[usize],
     n_points: usize,
-) -> Result<wgpu_mlp::CvReport, Box<dyn std::error::Error>> {
+) -> Result<wgpu_mlp::cv::CvReport, Box<dyn std::error::Error>> {
     let bar = ProgressBar::new(search.total_epochs() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} epochs {elapsed} {msg}").map_err(|e| e.to_string())?,

@@ -5,6 +5,10 @@
 //!  [--kernels Tiled,Vec4] [--seconds 0.3]`
 //! A shape is M×K×N of `C (M,N) = op(A)·op(B)`; every layout is run for each.
 
+#[allow(dead_code)] // each user takes the parts it needs
+#[path = "support/workloads.rs"]
+mod workloads;
+
 use std::time::Instant;
 
 use wgpu_mlp::Gpu;
@@ -33,7 +37,7 @@ fn parse_shape(text: &str) -> Result<(usize, usize, usize), String> {
 /// `len` values in [-1, 1) from the workloads' counter-based generator.
 fn noise(len: usize, seed: u64) -> Vec<f32> {
     (0..len as u64)
-        .map(|i| (2.0 * wgpu_mlp::workloads::splitmix_uniform(seed, i + 1) - 1.0) as f32)
+        .map(|i| (2.0 * workloads::splitmix_uniform(seed, i + 1) - 1.0) as f32)
         .collect()
 }
 

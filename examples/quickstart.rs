@@ -2,7 +2,7 @@
 //! cross-validated search with scikit-learn's MLP defaults, the winner refit, its test
 //! score, the fitted pipeline saved, loaded back and asked for class names.
 //! `cargo run --release --example quickstart -- [DATA.csv]` (default: data/digits.csv.gz).
-use wgpu_mlp::{CsvOptions, Dataset, Gpu, GridSearchCv, Model};
+use wgpu_mlp::{Dataset, Gpu, GridSearchCv, Model, data::CsvOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).unwrap_or("data/digits.csv.gz".into());

@@ -2,7 +2,10 @@
 //! `cargo run --release --example tables -- TABLE.csv LABEL [NEW_ROWS.csv]` (NEW_ROWS defaults
 //! to TABLE itself; its label column, if present, is ignored).
 
-use wgpu_mlp::{CsvOptions, Dataset, Gpu, GridSearchCv, LabelColumn, Model};
+use wgpu_mlp::{
+    Dataset, Gpu, GridSearchCv, Model,
+    data::{CsvOptions, LabelColumn},
+};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -25,8 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::load(&gpu, "table.safetensors")?;
     let new = wgpu_mlp::data::read_features(new_rows, &options, &model.schema(), model.n_features())?;
     match model.task() {
-        wgpu_mlp::Task::Classification => println!("{:?}", model.predict_class_names(&new.features)?),
-        wgpu_mlp::Task::Regression => println!("{:?}", model.predict(&new.features)?),
+        wgpu_mlp::data::Task::Classification => println!("{:?}", model.predict_class_names(&new.features)?),
+        wgpu_mlp::data::Task::Regression => println!("{:?}", model.predict(&new.features)?),
     }
     Ok(())
 }

@@ -8,10 +8,14 @@
 //! `--models N` runs the stacked form `NAME×N` (workloads.md, "Stacked models").
 //! `--profile` adds a line per dispatch of a step: its time run alone (median of 5, synced).
 
+#[allow(dead_code)] // each user takes the parts it needs
+#[path = "support/workloads.rs"]
+mod workloads;
+
 use std::time::Instant;
 
-use wgpu_mlp::workloads::{SMALL, WORKLOADS, Workload, XL};
 use wgpu_mlp::{Activation, Adam, Gpu, Loss, Mlp, Optimizer, Sgd};
+use workloads::{SMALL, WORKLOADS, Workload, XL};
 
 struct Options {
     workloads: Vec<Workload>,

@@ -8,8 +8,12 @@ mod common;
 use common::{gpu, seeded_rng};
 use rand::Rng;
 use wgpu_mlp::{
-    CvExecution, Dataset, Error, FitJob, Folds, GpuDataset, GridSearchCv, KFold, LayerParams, Model, ParamGrid, Sgd,
-    StratifiedKFold, TrainConfig, WeightDecay, fit, fit_batched,
+    Dataset, Error, GpuDataset, GridSearchCv, KFold, Model, ParamGrid, Sgd, StratifiedKFold, TrainConfig,
+    cv::{CvExecution, Folds},
+    fit,
+    mlp::LayerParams,
+    optim::WeightDecay,
+    train::{FitJob, fit_batched},
 };
 
 /// Three Gaussian blobs in 4 dimensions (classification, 3 classes).

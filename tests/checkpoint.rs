@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use wgpu_mlp::{Activation, Dataset, Error, GpuDataset, Mlp, Optimizer, Sgd, TrainConfig, WeightDecay, fit};
+use wgpu_mlp::{Activation, Dataset, Error, GpuDataset, Mlp, Optimizer, Sgd, TrainConfig, fit, optim::WeightDecay};
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("wgpu-mlp-{name}-{}", std::process::id()));
@@ -207,7 +207,7 @@ fn trainer_resume_is_bit_exact() {
     let fresh = own_gpu();
     let fresh_data = GpuDataset::upload(&fresh, &data).unwrap();
     let mut epochs = Vec::new();
-    let resumed = wgpu_mlp::resume(&path, &fresh_data, &rows, None, &config(6), &mut |m| {
+    let resumed = wgpu_mlp::train::resume(&path, &fresh_data, &rows, None, &config(6), &mut |m| {
         epochs.push(m.epoch)
     })
     .unwrap();
@@ -222,10 +222,10 @@ fn trainer_resume_is_bit_exact() {
     // A different seed or shape is refused rather than silently mixed.
     let mut other = config(6);
     other.seed = seed.wrapping_add(1);
-    assert!(wgpu_mlp::resume(&path, &fresh_data, &rows, None, &other, &mut |_| {}).is_err());
+    assert!(wgpu_mlp::train::resume(&path, &fresh_data, &rows, None, &other, &mut |_| {}).is_err());
     let mut other = config(6);
     other.hidden = vec![8];
-    assert!(wgpu_mlp::resume(&path, &fresh_data, &rows, None, &other, &mut |_| {}).is_err());
+    assert!(wgpu_mlp::train::resume(&path, &fresh_data, &rows, None, &other, &mut |_| {}).is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -237,7 +237,7 @@ fn resume_net(gpu: &wgpu_mlp::Gpu, seed: u64) -> (Mlp, Vec<f32>, Vec<f32>) {
     let t = uniform(&mut rng, 6 * 3, 0.0, 1.0);
     let mlp = Mlp::builder(&[5, 9, 3])
         .seed(seed)
-        .step_kernel(wgpu_mlp::StepKernel::General)
+        .step_kernel(wgpu_mlp::mlp::StepKernel::General)
         .build(gpu, 6, Sgd::new(0.3).momentum(0.9).weight_decay(1e-4))
         .unwrap();
     (mlp, x, t)

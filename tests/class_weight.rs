@@ -4,7 +4,10 @@ mod common;
 
 use common::*;
 use rand::{Rng, SeedableRng};
-use wgpu_mlp::{ClassWeight, Dataset, Error, GridSearchCv, Loss, ParamGrid, Scoring, TrainConfig};
+use wgpu_mlp::{
+    Dataset, Error, GridSearchCv, Loss, ParamGrid, TrainConfig,
+    cv::{ClassWeight, Scoring},
+};
 
 /// Two overlapping blobs, class 1 a quarter of the rows.
 fn blobs() -> Dataset {
@@ -56,7 +59,7 @@ fn a_class_weighted_zero_is_never_learned() {
     let uniform = search(ClassWeight::Uniform, None)
         .fit_dataset(&gpu, &data, &rows)
         .unwrap();
-    let outputs = |r: wgpu_mlp::CvReport| r.into_best_model().unwrap().predict(&data.features).unwrap();
+    let outputs = |r: wgpu_mlp::cv::CvReport| r.into_best_model().unwrap().predict(&data.features).unwrap();
     assert_ne!(outputs(balanced), outputs(uniform));
 }
 

@@ -6,7 +6,9 @@ mod common;
 use common::*;
 use rand::Rng;
 use wgpu_mlp::{
-    CvExecution, Dataset, Folds, GpuDataset, GridSearchCv, KFold, ParamGrid, Sgd, StratifiedKFold, TrainConfig, fit,
+    Dataset, GpuDataset, GridSearchCv, KFold, ParamGrid, Sgd, StratifiedKFold, TrainConfig,
+    cv::{CvExecution, Folds},
+    fit,
 };
 
 fn check_partition(folds: &[wgpu_mlp::cv::Fold], n: usize) {
@@ -486,7 +488,7 @@ fn grid_search_with_early_stopping_holds_out_and_stops() {
 /// and a merge refuses another search's shards and a doubled model.
 #[test]
 fn shards_round_trip_through_files_and_merge_only_their_own_search() {
-    use wgpu_mlp::{Shard, ShardScores};
+    use wgpu_mlp::cv::{Shard, ShardScores};
     let gpu = gpu();
     let data = GpuDataset::upload(&gpu, &blobs(90, 2)).unwrap();
     let rows: Vec<usize> = (0..90).collect();
@@ -608,7 +610,7 @@ fn stacked_early_stopping_gives_each_model_its_lone_loss() {
         "models stopped at different epochs: {epochs:?}"
     );
     for (s, a) in stacked.results.iter().zip(&alone.results) {
-        let bits = |r: &wgpu_mlp::CvResult| r.fold_scores.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let bits = |r: &wgpu_mlp::cv::CvResult| r.fold_scores.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(s), bits(a), "lr {}: held-out losses", s.params.lr);
     }
 }

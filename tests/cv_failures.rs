@@ -8,8 +8,9 @@ mod common;
 use common::*;
 use rand::{Rng, SeedableRng};
 use wgpu_mlp::{
-    Activation, CvExecution, CvReport, Dataset, Error, Folds, GpuDataset, GridSearchCv, HalvingGridSearchCv, KFold,
-    ParamGrid, Shard, ShardScores, StratifiedKFold, TrainConfig,
+    Activation, Dataset, Error, GpuDataset, GridSearchCv, HalvingGridSearchCv, KFold, ParamGrid, StratifiedKFold,
+    TrainConfig,
+    cv::{CvExecution, CvReport, Folds, Shard, ShardScores},
 };
 
 /// A learning rate that makes SGD's loss non-finite in the first epoch.
@@ -175,7 +176,7 @@ fn a_diverging_point_fails_alone_batched_and_sequential() {
     assert!(batched.to_string().contains("retrained one by one"), "{batched}");
     assert_eq!(batched.results, sequential.results, "batched = model by model");
     for (b, s) in batched.results.iter().zip(&sequential.results) {
-        let bits = |r: &wgpu_mlp::CvResult| r.fold_scores.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let bits = |r: &wgpu_mlp::cv::CvResult| r.fold_scores.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         if b.failures.is_empty() {
             assert_eq!(bits(b), bits(s), "lr {}: the same scores to the bit", b.params.lr);
         }

@@ -3,7 +3,10 @@
 use std::io::Write;
 
 use wgpu_mlp::data::{one_hot, stratified_split};
-use wgpu_mlp::{CsvOptions, Dataset, Error, LabelColumn, Scaler, Scaling, Task};
+use wgpu_mlp::{
+    Dataset, Error,
+    data::{CsvOptions, LabelColumn, Scaler, Scaling, Task},
+};
 
 fn parse(text: &str, options: &CsvOptions) -> Result<Dataset, Error> {
     Dataset::from_csv_bytes(text.as_bytes(), "test.csv", options)

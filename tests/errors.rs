@@ -7,8 +7,11 @@ use common::*;
 use wgpu_mlp::data::stratified_split;
 use wgpu_mlp::raw::{GraphBuilder, MatmulKernel, MatmulLayout, Tensor, ops};
 use wgpu_mlp::{
-    CsvOptions, CvExecution, Dataset, Error, Folds, GpuDataset, GridSearchCv, KFold, LayerParams, Mlp, ParamGrid,
-    Scaler, Scaling, Sgd, StratifiedKFold, TrainConfig, fit,
+    Dataset, Error, GpuDataset, GridSearchCv, KFold, Mlp, ParamGrid, Sgd, StratifiedKFold, TrainConfig,
+    cv::{CvExecution, Folds},
+    data::{CsvOptions, Scaler, Scaling},
+    fit,
+    mlp::LayerParams,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq)]

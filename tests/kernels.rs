@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use wgpu_mlp::raw::{MatmulKernel, MatmulLayout, Tensor, ops};
-use wgpu_mlp::{Sgd, WeightDecay};
+use wgpu_mlp::{Sgd, optim::WeightDecay};
 
 const TOLERANCE: f64 = 1e-5;
 

@@ -2,7 +2,7 @@
 //! missing markers unless the caller gives others.
 
 use wgpu_mlp::data::features_from_bytes;
-use wgpu_mlp::{CsvOptions, Dataset};
+use wgpu_mlp::{Dataset, data::CsvOptions};
 
 #[test]
 fn new_rows_take_the_training_files_missing_markers() {

@@ -12,7 +12,7 @@ mod common;
 
 use common::*;
 use wgpu_mlp::raw::{Tensor, ops};
-use wgpu_mlp::{Adam, Optimizer, Rmsprop, Sgd, WeightDecay};
+use wgpu_mlp::{Adam, Optimizer, Rmsprop, Sgd, optim::WeightDecay};
 
 const TOLERANCE: f64 = 1e-5;
 

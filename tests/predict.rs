@@ -60,7 +60,10 @@ fn predict_matches_reference_for_any_row_count() {
 /// `predict_proba` gives the softmax of the logits; damaged files are errors.
 #[test]
 fn a_saved_pipeline_loads_and_predicts_the_same_bits() {
-    use wgpu_mlp::{Activation, Loss, Model, Scaler, Scaling};
+    use wgpu_mlp::{
+        Activation, Loss, Model,
+        data::{Scaler, Scaling},
+    };
     let gpu = gpu();
     let (seed, mut rng) = seeded_rng();
     let n = 50;

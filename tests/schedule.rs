@@ -7,7 +7,10 @@
 mod common;
 
 use common::*;
-use wgpu_mlp::{Adam, Dataset, FitJob, GpuDataset, Schedule, Sgd, TrainConfig, fit, fit_batched};
+use wgpu_mlp::{
+    Adam, Dataset, GpuDataset, Schedule, Sgd, TrainConfig, fit,
+    train::{FitJob, fit_batched},
+};
 
 fn blobs(n: usize) -> Dataset {
     let features: Vec<f32> = (0..n * 3).map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0).collect();
@@ -119,7 +122,7 @@ fn a_resumed_run_carries_on_its_schedule() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("run.safetensors");
     first.save(&path).unwrap();
-    let resumed = wgpu_mlp::resume(&path, &data, &rows, None, &full, &mut |_| {}).unwrap();
+    let resumed = wgpu_mlp::train::resume(&path, &data, &rows, None, &full, &mut |_| {}).unwrap();
     let rates = |m: &wgpu_mlp::Model| m.history().iter().map(|e| e.lr).collect::<Vec<_>>();
     assert_eq!(rates(&resumed), rates(&straight)[3..]);
     assert_eq!(state_bits(resumed.mlp()), state_bits(straight.mlp()));

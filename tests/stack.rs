@@ -5,7 +5,7 @@ mod common;
 
 use common::{gpu, seeded_rng};
 use rand::Rng;
-use wgpu_mlp::{Error, LayerParams, Sgd, WeightDecay};
+use wgpu_mlp::{Error, Sgd, mlp::LayerParams, optim::WeightDecay};
 
 /// Bits of every weight and bias, layer by layer.
 fn param_bits(params: &[LayerParams]) -> Vec<u32> {
@@ -21,7 +21,7 @@ fn param_bits(params: &[LayerParams]) -> Vec<u32> {
 /// model trained alone on the general step path ends, and its loss is the lone model's.
 #[test]
 fn public_stack_equals_models_trained_alone() {
-    use wgpu_mlp::{Mlp, StepKernel};
+    use wgpu_mlp::{Mlp, mlp::StepKernel};
     let gpu = gpu();
     let (seed, mut rng) = seeded_rng();
     let (sizes, batch) = ([5, 7, 3], 6);

@@ -7,7 +7,10 @@ mod common;
 use common::seeded_rng;
 use rand::Rng;
 use wgpu_mlp::data::{ColumnStep, FeatureKind, Impute, PreprocessOptions, Preprocessor};
-use wgpu_mlp::{CsvOptions, Dataset, Error, Scaler, Scaling, Schema, Task};
+use wgpu_mlp::{
+    Dataset, Error,
+    data::{CsvOptions, Scaler, Scaling, Schema, Task},
+};
 
 fn names(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| s.to_string()).collect()

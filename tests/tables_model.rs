@@ -9,8 +9,10 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use wgpu_mlp::data::{PreprocessOptions, Preprocessor, features_from_bytes, read_features};
 use wgpu_mlp::{
-    CvExecution, CvReport, Dataset, Folds, GpuDataset, GridSearchCv, KFold, Model, ParamGrid, Scaler, Scoring, Task,
-    TrainConfig, fit,
+    Dataset, GpuDataset, GridSearchCv, KFold, Model, ParamGrid, TrainConfig,
+    cv::{CvExecution, CvReport, Folds, Scoring},
+    data::{Scaler, Task},
+    fit,
 };
 
 fn classifier() -> TrainConfig {
@@ -85,7 +87,7 @@ fn regression_csv(rng: &mut StdRng, n: usize) -> String {
 }
 
 fn read(text: &str, task: Task, categorical: &[&str]) -> Dataset {
-    let options = wgpu_mlp::CsvOptions {
+    let options = wgpu_mlp::data::CsvOptions {
         task,
         categorical: categorical.iter().map(|s| s.to_string()).collect(),
         ..Default::default()

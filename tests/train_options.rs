@@ -9,8 +9,11 @@ use common::*;
 use rand::{Rng, SeedableRng};
 use wgpu_mlp::cv::Fold;
 use wgpu_mlp::{
-    Dataset, Error, Folds, GpuDataset, GridSearchCv, Init, KFold, Mlp, Monitor, ParamGrid, Sgd, TrainConfig, fit,
-    resume_model,
+    Dataset, Error, GpuDataset, GridSearchCv, KFold, Mlp, ParamGrid, Sgd, TrainConfig,
+    cv::Folds,
+    fit,
+    mlp::Init,
+    train::{Monitor, resume_model},
 };
 
 fn blobs(n: usize, seed: u64) -> Dataset {

@@ -1,11 +1,15 @@
 //! Whole training steps: optimizer trajectories against the f64 reference, XOR, resource
 //! counts, submits per step, and the benchmark workloads' losses.
 
+#[allow(dead_code)] // each user takes the parts it needs
+#[path = "../examples/support/workloads.rs"]
+mod workloads;
+
 mod common;
 
 use common::*;
-use wgpu_mlp::workloads::WORKLOADS;
-use wgpu_mlp::{Mlp, Sgd, WeightDecay};
+use wgpu_mlp::{Mlp, Sgd, optim::WeightDecay};
+use workloads::WORKLOADS;
 
 /// Ten steps of a 3-layer MLP against the reference, for each (μ, γ), both decay forms and
 /// both step kernels.
@@ -15,7 +19,10 @@ fn ten_optimizer_steps_match_reference() {
     let gpu = gpu();
     let sizes = [5, 11, 7, 3];
     let batch = 9;
-    let kernels = [wgpu_mlp::StepKernel::General, wgpu_mlp::StepKernel::SingleDispatch];
+    let kernels = [
+        wgpu_mlp::mlp::StepKernel::General,
+        wgpu_mlp::mlp::StepKernel::SingleDispatch,
+    ];
     for (decay, kernel) in [WeightDecay::Decoupled, WeightDecay::Coupled]
         .into_iter()
         .flat_map(|d| kernels.map(|k| (d, k)))
@@ -161,7 +168,7 @@ fn workload_losses_match_reference() {
 /// of one).
 #[test]
 fn single_dispatch_step_matches_general_path() {
-    use wgpu_mlp::{Activation, StepKernel};
+    use wgpu_mlp::{Activation, mlp::StepKernel};
     let gpu = gpu();
     use Activation::{Identity, Relu, Sigmoid, Tanh};
     for (sizes, (hidden, output), batch, decay) in [
@@ -375,7 +382,7 @@ fn a_saturated_run_is_reported_with_its_settings() {
 fn gpu_stats_count_the_dispatches_a_step_records() {
     let gpu = own_gpu();
     let mut mlp = wgpu_mlp::Mlp::builder(&[5, 7, 3])
-        .step_kernel(wgpu_mlp::StepKernel::General)
+        .step_kernel(wgpu_mlp::mlp::StepKernel::General)
         .build(&gpu, 4, wgpu_mlp::Sgd::new(0.1))
         .unwrap();
     mlp.set_batch(&[0.5; 20], &[0.0; 12]).unwrap();

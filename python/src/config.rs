@@ -4,7 +4,9 @@
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use wgpu_mlp::{Activation, Adam, Init, Monitor, Optimizer, Schedule, Sgd, TrainConfig, WeightDecay};
+use wgpu_mlp::{
+    Activation, Adam, Optimizer, Schedule, Sgd, TrainConfig, mlp::Init, optim::WeightDecay, train::Monitor,
+};
 
 /// `dict[key]` as a `T`, or `default` when absent or None.
 fn get<'py, T>(dict: &Bound<'py, PyDict>, key: &str, default: T) -> PyResult<T>

@@ -212,7 +212,7 @@ pub(crate) fn resume(
     let resumed = py
         .detach(|| {
             let copy = Model::from_bytes(&gpu, &model.model().to_bytes()?, "model")?;
-            wgpu_mlp::resume_model(copy, &data, &rows, validation_rows.as_deref(), &config, &mut |_| {})
+            wgpu_mlp::train::resume_model(copy, &data, &rows, validation_rows.as_deref(), &config, &mut |_| {})
         })
         .map_err(to_py)?;
     Ok(PyModel::new(resumed))

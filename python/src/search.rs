@@ -7,7 +7,10 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use wgpu_mlp::cv::Fold;
-use wgpu_mlp::{CvResult, Folds, GridSearchCv, ParamGrid, Scoring};
+use wgpu_mlp::{
+    GridSearchCv, ParamGrid,
+    cv::{CvResult, Folds, Scoring},
+};
 
 use crate::config::{activation, train_config};
 use crate::{Targets, to_py, upload};

@@ -245,7 +245,7 @@ impl GridSearchCv {
     /// folds, refit, batched); the setters below change those.
     ///
     /// ```
-    /// use wgpu_mlp::{CvExecution, GridSearchCv, ParamGrid, TrainConfig};
+    /// use wgpu_mlp::{GridSearchCv, ParamGrid, TrainConfig, cv::CvExecution};
     /// let grid = ParamGrid { lr: vec![1e-3, 1e-2], ..ParamGrid::default() };
     /// let search = GridSearchCv::new(TrainConfig::default(), grid).n_splits(3).execution(CvExecution::Sequential);
     /// assert_eq!(search.folds.n_splits(), 3);

@@ -16,7 +16,7 @@ impl GridSearchCv {
     /// [`Model::save`] keeps the whole pipeline.
     ///
     /// ```no_run
-    /// use wgpu_mlp::{CsvOptions, Dataset, Gpu, GridSearchCv};
+    /// use wgpu_mlp::{Dataset, Gpu, GridSearchCv, data::CsvOptions};
     /// # fn main() -> wgpu_mlp::Result<()> {
     /// let gpu = Gpu::new()?;
     /// let data = Dataset::from_csv_path("data/digits.csv.gz", &CsvOptions::default())?;

@@ -124,7 +124,7 @@ impl CvReport {
     /// docs): a header, then one row per grid point.
     ///
     /// ```no_run
-    /// # fn demo(report: &wgpu_mlp::CvReport) -> wgpu_mlp::Result<()> {
+    /// # fn demo(report: &wgpu_mlp::cv::CvReport) -> wgpu_mlp::Result<()> {
     /// report.write_cv_results("cv_results.csv")?; // or .json
     /// print!("{}", report.cv_results_csv());
     /// # Ok(()) }

@@ -19,7 +19,7 @@ use crate::train::GpuDataset;
 /// Kubernetes Indexed Job.
 ///
 /// ```
-/// use wgpu_mlp::Shard;
+/// use wgpu_mlp::cv::Shard;
 /// let shard = Shard::parse("2/3")?;
 /// assert_eq!((shard.index, shard.count), (2, 3));
 /// # Ok::<(), wgpu_mlp::Error>(())
@@ -115,7 +115,7 @@ impl GridSearchCv {
     ///
     /// ```no_run
     /// # fn demo(search: &wgpu_mlp::GridSearchCv, data: &wgpu_mlp::GpuDataset, train: &[usize]) -> wgpu_mlp::Result<()> {
-    /// let mine = search.fit_shard(data, train, wgpu_mlp::Shard::parse("4")?)?; // index from Slurm
+    /// let mine = search.fit_shard(data, train, wgpu_mlp::cv::Shard::parse("4")?)?; // index from Slurm
     /// mine.write(format!("results/shard-{}.csv", mine.shard.index))?;
     /// # Ok(()) }
     /// ```

@@ -162,7 +162,7 @@ pub enum Folds {
     /// positions into the rows the search is given.
     ///
     /// ```
-    /// use wgpu_mlp::{Folds, cv::Fold};
+    /// use wgpu_mlp::{cv::Fold, cv::Folds};
     /// let folds = Folds::Explicit(vec![
     ///     Fold { train: vec![2, 3], validation: vec![0, 1] },
     ///     Fold { train: vec![0, 1], validation: vec![2, 3] },

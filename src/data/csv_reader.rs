@@ -33,7 +33,7 @@ impl Dataset {
     /// input, and FIFOs such as `<(zcat data.csv.gz)` work.
     ///
     /// ```no_run
-    /// use wgpu_mlp::{CsvOptions, Dataset, LabelColumn};
+    /// use wgpu_mlp::{Dataset, data::{CsvOptions, LabelColumn}};
     /// // iris.csv: "sepal_length;...;species" then rows like "5.1;3.5;1.4;0.2;setosa"
     /// let options = CsvOptions { label_column: LabelColumn::Name("species".into()), ..CsvOptions::default() };
     /// let data = Dataset::from_csv_path("iris.csv", &options)?;

@@ -79,7 +79,7 @@ pub struct CsvOptions {
 /// A data set in memory: row-major features and the targets the network trains against.
 ///
 /// ```no_run
-/// use wgpu_mlp::{CsvOptions, Dataset};
+/// use wgpu_mlp::{Dataset, data::CsvOptions};
 /// let data = Dataset::from_csv_path("data/digits.csv.gz", &CsvOptions::default())?;
 /// println!("{} rows of {} features, {:?} classes", data.len(), data.n_features, data.n_classes());
 /// let (train, test) = data.train_test_split(0.2, 0)?;

@@ -9,7 +9,7 @@ use crate::mlp::layer::LayerParams;
 /// How a new network's parameters are drawn from its seed.
 ///
 /// ```
-/// use wgpu_mlp::{Init, TrainConfig};
+/// use wgpu_mlp::{TrainConfig, mlp::Init};
 /// // scikit-learn's MLP initialisation (gain 2 for a logistic net there)
 /// let config = TrainConfig { init: Init::GlorotUniform { gain: 6.0 }, ..TrainConfig::default() };
 /// assert!(config.validate().is_ok());

@@ -309,7 +309,7 @@ mod tests {
             (Loss::SoftmaxCrossEntropy, [0.0, 0.0, 1.0, 0.0]),
             (Loss::SoftmaxCrossEntropy, [0.2, 0.1, 0.3, 0.1]), // soft targets summing to 0.7
             (Loss::BinaryCrossEntropy, [0.0, 1.0, 0.3, 1.0]),
-            (Loss::Huber, [0.1, 0.7, -0.4, 1.0]), // differences inside and outside δ
+            (Loss::Huber, [0.1, 0.7, -0.4, 1.5]), // differences inside and outside δ (not at it)
         ] {
             let grad = loss.reference_grad(&y, &t);
             for j in 0..y.len() {

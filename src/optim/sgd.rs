@@ -18,7 +18,7 @@ pub enum WeightDecay {
 /// SGD hyperparameters, named as in PyTorch.
 ///
 /// ```
-/// use wgpu_mlp::{Sgd, WeightDecay};
+/// use wgpu_mlp::{Sgd, optim::WeightDecay};
 /// let sgd = Sgd::new(0.1).momentum(0.9).weight_decay(1e-4);
 /// assert_eq!(sgd.decay, WeightDecay::Decoupled);
 /// let torch_like = sgd.decay(WeightDecay::Coupled);

@@ -48,7 +48,7 @@ pub fn fit(
 ///
 /// ```no_run
 /// # fn demo(data: &wgpu_mlp::GpuDataset, rows: &[usize]) -> wgpu_mlp::Result<()> {
-/// use wgpu_mlp::{TrainConfig, fit_with_progress};
+/// use wgpu_mlp::{TrainConfig, train::fit_with_progress};
 /// let model = fit_with_progress(data, rows, None, &TrainConfig::default(), &mut |m| {
 ///     eprintln!("epoch {}: loss {:.4}", m.epoch, m.train_loss)
 /// })?;

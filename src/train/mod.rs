@@ -207,7 +207,7 @@ pub struct TrainConfig {
 /// What [`TrainConfig::early_stopping`] watches.
 ///
 /// ```
-/// use wgpu_mlp::{Monitor, TrainConfig};
+/// use wgpu_mlp::{TrainConfig, train::Monitor};
 /// // scikit-learn's MLPClassifier at its defaults: stop after 10 epochs in which the
 /// // training loss fell by less than 1e-4, keep the last epoch's parameters
 /// let config = TrainConfig { monitor: Monitor::TrainingLoss, tol: 1e-4, ..TrainConfig::default() };

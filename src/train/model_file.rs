@@ -292,7 +292,7 @@ fn check_steps_fit_kinds(path: &Path, preprocessor: &Preprocessor, kinds: &[Feat
 
 impl Model {
     /// Saves the fitted pipeline in one safetensors file, atomically: the network and its
-    /// optimizer state ([`Mlp::save`]), the trainer's epoch count and seed (for [`resume`]),
+    /// optimizer state ([`Mlp::save`]), the trainer's epoch count and seed (for [`resume`](super::resume)),
     /// the scaler, the class names and the input [`Schema`] when known, the format version,
     /// and a checksum over all of it that [`Model::load`] verifies.
     pub fn save(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
@@ -310,7 +310,7 @@ impl Model {
     /// Loads a pipeline saved by [`Model::save`] onto `gpu`: the network with its batch size
     /// and optimizer state, its scaler, class names and input schema; it predicts what the
     /// saved model predicted, to the bit. A damaged, truncated, edited or inconsistent file
-    /// is an [`Error::Checkpoint`] that says what is wrong. Files from before the format was
+    /// is an [`Error::Checkpoint`](crate::Error::Checkpoint) that says what is wrong. Files from before the format was
     /// numbered (no checksum, no schema) load with their old meaning.
     ///
     /// ```no_run

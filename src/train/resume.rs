@@ -51,7 +51,7 @@ pub fn resume(
 ///
 /// ```no_run
 /// # fn demo(data: &wgpu_mlp::GpuDataset, rows: &[usize]) -> wgpu_mlp::Result<()> {
-/// use wgpu_mlp::{TrainConfig, fit, resume_model};
+/// use wgpu_mlp::{TrainConfig, fit, train::resume_model};
 /// let config = TrainConfig { epochs: 5, early_stopping: None, ..TrainConfig::default() };
 /// let model = fit(data, rows, None, &config)?;
 /// let model = resume_model(model, data, rows, None, &TrainConfig { epochs: 6, ..config }, &mut |_| {})?;

@@ -61,7 +61,7 @@ pub struct FitJob<'a> {
 /// run per model, with the same shuffles and the same initialisation.
 ///
 /// ```no_run
-/// use wgpu_mlp::{Dataset, FitJob, Gpu, GpuDataset, Sgd, TrainConfig, fit_batched};
+/// use wgpu_mlp::{Dataset, Gpu, GpuDataset, Sgd, TrainConfig, train::{FitJob, fit_batched}};
 /// # fn main() -> wgpu_mlp::Result<()> {
 /// let gpu = Gpu::new()?;
 /// let xor = Dataset::classification("xor", vec![0., 0., 0., 1., 1., 0., 1., 1.], 2, vec![0, 1, 1, 0], 2)?;

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use wgpu_mlp::{Activation, Gpu, Loss, Optimizer, WeightDecay};
+use wgpu_mlp::{Activation, Gpu, Loss, Optimizer, optim::WeightDecay};
 
 pub fn gpu() -> Gpu {
     static GPU: OnceLock<Result<Gpu, String>> = OnceLock::new();
@@ -132,7 +132,7 @@ impl RefMlp {
     pub fn from_params(
         sizes: &[usize],
         (hidden, output): (Activation, Activation),
-        params: &[wgpu_mlp::LayerParams],
+        params: &[wgpu_mlp::mlp::LayerParams],
     ) -> Self {
         RefMlp {
             sizes: sizes.to_vec(),
@@ -272,7 +272,7 @@ pub fn assert_resources_constant(steps: usize) {
     let gpu = own_gpu();
     let mut mlp = wgpu_mlp::Mlp::builder(&[6, 10, 3])
         .seed(1)
-        .step_kernel(wgpu_mlp::StepKernel::General)
+        .step_kernel(wgpu_mlp::mlp::StepKernel::General)
         .build(&gpu, 8, wgpu_mlp::Sgd::new(0.1).momentum(0.9))
         .unwrap();
     let (_, mut rng) = seeded_rng();

@@ -103,14 +103,14 @@ pub fn enough_rows_per_class(data: &Dataset, train: &[usize], folds: usize) -> R
 /// The `--test-data` file, read as DATA was; it must have DATA's columns.
 pub fn read_test_file(
     file: &str,
-    csv: &wgpu_mlp::CsvOptions,
+    csv: &wgpu_mlp::data::CsvOptions,
     data: &Dataset,
 ) -> Result<Dataset, Box<dyn std::error::Error>> {
     // The training file's columns and kinds, by name (or position without a header).
     let mut options = csv.clone();
     if let Some(schema) = &data.schema {
         if let Some(label) = schema.label_name.clone().filter(|l| !l.is_empty()) {
-            options.label_column = wgpu_mlp::LabelColumn::Name(label);
+            options.label_column = wgpu_mlp::data::LabelColumn::Name(label);
         }
         let refs: Vec<String> = match &schema.feature_names {
             Some(names) => names.clone(),
@@ -269,7 +269,7 @@ pub fn warn_about_fit(model: &Model, config: &TrainConfig, data: &Dataset, train
 /// Whether the loss watched (validation with early stopping, else training) improved in the
 /// last epochs: by any amount within the patience, or by more than scikit-learn's tol (1e-4)
 /// over the last 10 epochs without early stopping.
-fn still_improving(history: &[wgpu_mlp::EpochMetrics], early_stopping: Option<usize>) -> bool {
+fn still_improving(history: &[wgpu_mlp::train::EpochMetrics], early_stopping: Option<usize>) -> bool {
     let (losses, window): (Vec<f32>, usize) = match early_stopping {
         Some(patience) => (history.iter().filter_map(|m| m.val_loss).collect(), patience),
         None => (history.iter().map(|m| m.train_loss).collect(), 10),

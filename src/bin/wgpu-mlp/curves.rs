@@ -13,7 +13,7 @@ pub struct Curves {
 }
 
 impl Curves {
-    pub fn record(&mut self, p: &wgpu_mlp::CvProgress) {
+    pub fn record(&mut self, p: &wgpu_mlp::cv::CvProgress) {
         self.train
             .entry((p.point, p.fold))
             .or_default()
@@ -24,7 +24,7 @@ impl Curves {
     }
 
     /// grid.svg, and loss.svg where the search ran here (a merge has no curves).
-    pub fn write(&self, dir: &str, data_name: &str, report: &wgpu_mlp::CvReport) -> super::Outcome {
+    pub fn write(&self, dir: &str, data_name: &str, report: &wgpu_mlp::cv::CvReport) -> super::Outcome {
         use wgpu_mlp::cv::plots::{Series, grid_scores_svg, loss_curves_svg};
         std::fs::create_dir_all(dir).map_err(|e| format!("{dir}: {e}"))?;
         let save = |name: &str, svg: String| {

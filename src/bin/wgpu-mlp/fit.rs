@@ -10,8 +10,9 @@ use std::str::FromStr;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use wgpu_mlp::{
-    Activation, Adam, CvExecution, Dataset, Folds, Gpu, GridSearchCv, KFold, Loss, Optimizer, ParamGrid, Sgd, Shard,
-    StratifiedKFold, Task, TrainConfig,
+    Activation, Adam, Dataset, Gpu, GridSearchCv, KFold, Loss, Optimizer, ParamGrid, Sgd, StratifiedKFold, TrainConfig,
+    cv::{CvExecution, Folds, Shard},
+    data::Task,
 };
 
 use super::checks;
@@ -50,7 +51,7 @@ pub fn command() -> Command {
                 "NAME",
                 "What the search ranks by: accuracy (default for classes), balanced_accuracy, f1_macro, neg_log_loss, roc_auc (two classes), r2 (default for --regression), neg_mean_squared_error, neg_mean_absolute_error",
             )
-            .value_parser(|t: &str| wgpu_mlp::Scoring::from_name(t).ok_or_else(|| format!("unknown score {t:?}"))),
+            .value_parser(|t: &str| wgpu_mlp::cv::Scoring::from_name(t).ok_or_else(|| format!("unknown score {t:?}"))),
         )
         .args(grid_args())
         .arg(
@@ -370,10 +371,10 @@ fn search(args: &ArgMatches, classification: bool, seed: u64, n_train: usize) ->
         base,
         execution,
         preprocess: super::table::preprocess(args),
-        scoring: args.get_one::<wgpu_mlp::Scoring>("scoring").copied(),
+        scoring: args.get_one::<wgpu_mlp::cv::Scoring>("scoring").copied(),
         class_weight: match args.get_one::<String>("class-weight-balanced") {
-            Some(_) => wgpu_mlp::ClassWeight::Balanced,
-            None => wgpu_mlp::ClassWeight::Uniform,
+            Some(_) => wgpu_mlp::cv::ClassWeight::Balanced,
+            None => wgpu_mlp::cv::ClassWeight::Uniform,
         },
         sample_weight: None,
     })

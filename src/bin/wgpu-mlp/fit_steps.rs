@@ -2,7 +2,7 @@
 //! works on, the search with its progress, its report, and the test score.
 
 use clap::ArgMatches;
-use wgpu_mlp::{Dataset, Gpu, GridSearchCv, ShardScores};
+use wgpu_mlp::{Dataset, Gpu, GridSearchCv, cv::ShardScores};
 
 use super::checks;
 use super::curves::Curves;
@@ -65,14 +65,14 @@ pub(super) fn run_search(
     search: &GridSearchCv,
     (gpu, data, train): (&Gpu, &Dataset, &[usize]),
     path: &str,
-) -> Result<wgpu_mlp::CvReport, Box<dyn std::error::Error>> {
+) -> Result<wgpu_mlp::cv::CvReport, Box<dyn std::error::Error>> {
     let mut curves = Curves::default();
     let before = gpu.stats();
     let report = match args.get_one::<String>("merge") {
         Some(dir) => search.merge_dataset_shards(gpu, data, train, &read_shards(dir)?)?,
         None => {
             let mut progress = Progress::new(search.total_epochs(), args.get_flag("quiet"));
-            let on_epoch = &mut |p: wgpu_mlp::CvProgress| {
+            let on_epoch = &mut |p: wgpu_mlp::cv::CvProgress| {
                 progress.epoch(p.metrics.train_loss);
                 curves.record(&p);
             };
@@ -95,7 +95,11 @@ pub(super) fn run_search(
 }
 
 /// The search's table, its best point, and its cv_results file where asked for.
-pub(super) fn report_search(args: &ArgMatches, search: &GridSearchCv, report: &wgpu_mlp::CvReport) -> super::Outcome {
+pub(super) fn report_search(
+    args: &ArgMatches,
+    search: &GridSearchCv,
+    report: &wgpu_mlp::cv::CvReport,
+) -> super::Outcome {
     say!(
         "\n{}-fold cross-validation ({}):\n{report}",
         search.folds.n_splits(),

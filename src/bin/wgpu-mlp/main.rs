@@ -21,7 +21,7 @@ mod progress;
 mod table;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use wgpu_mlp::{CsvOptions, LabelColumn};
+use wgpu_mlp::data::{CsvOptions, LabelColumn};
 
 type Outcome = Result<(), Box<dyn std::error::Error>>;
 

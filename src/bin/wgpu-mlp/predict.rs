@@ -2,7 +2,7 @@
 //! predictions per input row out. Columns are matched to the model's by header name.
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use wgpu_mlp::{Gpu, Model, Task};
+use wgpu_mlp::{Gpu, Model, data::Task};
 
 use super::messages::note;
 

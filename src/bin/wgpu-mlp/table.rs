@@ -3,7 +3,7 @@
 
 use clap::{Arg, ArgAction, ArgMatches};
 use wgpu_mlp::data::{FeatureKind, Impute, PreprocessOptions};
-use wgpu_mlp::{CsvOptions, Dataset};
+use wgpu_mlp::{Dataset, data::CsvOptions};
 
 fn names(text: &str) -> Result<Vec<String>, String> {
     Ok(text

@@ -2,7 +2,7 @@
 //! batch, and the counter-based splitmix64 generator that makes their data and
 //! initialisation identical across implementations.
 
-use crate::mlp::LayerParams;
+use wgpu_mlp::mlp::LayerParams;
 
 /// One benchmark workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +111,7 @@ impl Workload {
 
 #[cfg(test)]
 mod tests {
+    #[allow(unused_imports)] // a bench target compiles the tests without running them
     use super::*;
 
     #[test]

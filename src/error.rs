@@ -108,7 +108,7 @@ pub enum Error {
         /// That loss.
         loss: f32,
         /// Parameters before the diverging epoch, per layer.
-        last_good: Vec<crate::mlp::layer::LayerParams>,
+        last_good: Vec<crate::layer::LayerParams>,
     },
 
     /// Training stopped learning: the loss stayed put for `epochs` epochs and the network

@@ -43,6 +43,7 @@ pub mod data;
 mod device;
 mod error;
 mod graph;
+mod layer;
 pub mod mlp;
 pub mod onnx;
 mod ops;

@@ -3,7 +3,7 @@
 //! missing-value marker, as pandas infers; `--categorical` / `--numeric` override), and their
 //! cells coded as numbers: values, category indices, NaN for missing.
 
-use super::csv_reader::Table;
+use super::table::Table;
 
 /// A cell that reads as a number, finite or not (an infinite one is then refused by name).
 fn numeric_text(cell: &str) -> bool {
@@ -33,7 +33,7 @@ pub(crate) struct Features {
 pub(crate) fn missing_under(options: &CsvOptions, cell: &str) -> bool {
     match &options.na_values {
         Some(markers) => cell.is_empty() || markers.iter().any(|m| m == cell),
-        None => super::csv_reader::is_missing(cell),
+        None => super::table::is_missing(cell),
     }
 }
 
@@ -295,7 +295,7 @@ impl Table {
         {
             return Ok(value as f32);
         }
-        let problem = if super::csv_reader::is_missing(cell) {
+        let problem = if super::table::is_missing(cell) {
             format!(
                 "a missing value ({}) in feature {}: this version reads complete numeric rows only; fill or drop it",
                 shown(cell),

@@ -10,23 +10,12 @@ use std::path::Path;
 use super::header::first_row_is_header;
 pub(crate) use super::header::unique_names;
 use super::labels::{class_labels, regression_targets};
+pub(crate) use super::table::Table;
 use super::{CsvOptions, Dataset, LabelColumn, Schema, Task, data_error, shown};
 use crate::error::{Error, Result};
 
 /// The most a data file may hold (a limit that keeps an endless stream from taking all memory).
 const MAX_FILE_BYTES: u64 = 4 << 30;
-
-/// Cells read as a missing value (pandas' defaults that matter in practice).
-pub(crate) const MISSING: [&str; 7] = ["", "NA", "N/A", "NaN", "nan", "null", "?"];
-
-pub(crate) fn is_missing(cell: &str) -> bool {
-    MISSING.contains(&cell)
-}
-
-/// A finite number.
-pub(crate) fn is_number(cell: &str) -> bool {
-    cell.parse::<f64>().is_ok_and(f64::is_finite)
-}
 
 impl Dataset {
     /// Reads a CSV file (gzip-compressed or plain, by its magic bytes); `-` reads standard
@@ -195,21 +184,6 @@ fn read_rows(text: &[u8], name: &str, delimiter: u8) -> Result<Vec<(u64, Vec<Str
 
 /// Decides from the rows whether the first one is a header.
 pub(crate) type HeaderRule<'a> = dyn Fn(&[(u64, Vec<String>)]) -> Result<bool> + 'a;
-
-/// A CSV file split into its header and data rows, with the notes reading it produced.
-pub(crate) struct Table {
-    pub name: String,
-    /// Column names as the header gives them (duplicates made unique), if it has one.
-    pub header: Option<Vec<String>>,
-    /// The header as written (for refusing an ambiguous label name).
-    pub raw_header: Option<Vec<String>>,
-    pub header_line: u64,
-    pub rows: Vec<(u64, Vec<String>)>,
-    pub notes: Vec<String>,
-    /// Each column's 0-based position in the file as written (columns dropped as empty
-    /// shift the others).
-    pub original: Vec<usize>,
-}
 
 impl Table {
     /// Reads `bytes` into rows, the first one a header where `header_rule` says so.

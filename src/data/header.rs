@@ -1,7 +1,7 @@
 //! Which first row is a header: told (`--header` / `--no-header`), or on clear evidence only;
 //! and header names made unique as pandas makes them.
 
-use super::csv_reader::{is_missing, is_number};
+use super::table::{is_missing, is_number};
 use super::{data_error, shown};
 use crate::error::Result;
 

@@ -14,10 +14,13 @@ mod labels;
 mod preprocess;
 mod scaler;
 mod schema;
+mod table;
+
 pub use preprocess::{ColumnStep, Impute, PreprocessOptions, Preprocessor};
 pub use scaler::{Scaler, Scaling};
 pub(crate) use schema::select_columns;
 pub use schema::{FeatureKind, FeatureRows, Schema, features_from_bytes, read_features};
+pub(crate) use table::MISSING;
 
 /// Which column holds the label.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]

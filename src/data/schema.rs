@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use super::columns::code_rows;
-use super::csv_reader::{Table, is_number, read_file, unique_names};
+use super::csv_reader::{read_file, unique_names};
+use super::table::{Table, is_number};
 use super::{CsvOptions, LabelColumn, Task, data_error, shown};
 use crate::error::{Error, Result};
 

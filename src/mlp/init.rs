@@ -4,7 +4,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::mlp::layer::LayerParams;
+use crate::layer::LayerParams;
 
 /// How a new network's parameters are drawn from its seed.
 ///

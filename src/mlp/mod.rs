@@ -2,7 +2,7 @@
 
 mod builder;
 mod init;
-pub(crate) mod layer;
+
 mod tiny;
 
 pub use builder::{MlpBuilder, StepKernel};
@@ -13,9 +13,9 @@ use tiny::TinyStep;
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, NodeId};
+pub use crate::layer::LayerParams;
 use crate::ops::{Activation, Loss};
 use crate::optim::Optimizer;
-pub use layer::LayerParams;
 
 /// A multilayer perceptron on the GPU with its optimizer state; trains on fixed-size
 /// mini-batches that you write ([`Mlp::set_batch`]), stepped by hand. [`fit`](crate::fit)

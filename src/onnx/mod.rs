@@ -30,16 +30,14 @@ const OPSET: i64 = 17;
 const ML_OPSET: i64 = 3;
 /// The IR version of ONNX 1.12 (opset 17).
 const IR_VERSION: i64 = 8;
-/// The cells read as missing in a categorical input, as the CSV reader's defaults.
-const MISSING: [&str; 7] = ["", "NA", "N/A", "NaN", "nan", "null", "?"];
 
 fn refuse(what: impl Into<String>) -> Error {
     Error::invalid("Model::to_onnx", "model", "a pipeline ONNX can express", what.into())
 }
 
 impl Model {
-    /// Writes the fitted pipeline as an ONNX model to `path` (atomically): see the module
-    /// [`crate::onnx`] for its inputs and outputs.
+    /// Writes the fitted pipeline as an ONNX model to `path` (atomically): see
+    /// [the module docs](self) for its inputs and outputs.
     ///
     /// ```no_run
     /// # fn demo(gpu: &wgpu_mlp::Gpu) -> wgpu_mlp::Result<()> {
@@ -204,7 +202,7 @@ fn categorical_column(
     // The model's missing markers (the training file's `--na-values`), else the defaults.
     let markers: Vec<&str> = match na_values {
         Some(given) => std::iter::once("").chain(given.iter().map(String::as_str)).collect(),
-        None => MISSING.to_vec(),
+        None => crate::data::MISSING.to_vec(), // the CSV reader's defaults
     };
     let ColumnStep::Categorical {
         slots,

@@ -1,134 +1,15 @@
 //! Matrix multiply in the three layouts backprop needs (shaders/matmul*.wgsl), with fused
 //! epilogues and the fused weight + bias gradient.
 
-use super::activation::{PRELUDE, prelude_constants};
-use super::matmul_choice::{tile_constants, vec4_workgroup_rows};
-use super::{
-    Activation, MatmulKernel, MatmulLayout, check_dims, check_gpu, check_grad_from_output, check_len,
-    model_strides,
+use super::matmul_kernels::{
+    EPILOGUE_ACT_GRAD, EPILOGUE_BIAS, EPILOGUE_BIAS_ACT, EPILOGUE_NONE, MatmulBindings, MatmulKernel, MatmulLayout,
+    MatmulParams, kernel_for,
 };
+use super::{Activation, check_dims, check_gpu, check_grad_from_output, check_len, model_strides};
 use crate::device::dispatch::Dispatch;
 use crate::device::gpu::Gpu;
-use crate::device::kernel::{Kernel, Part, Shader, wgsl_bindings, wgsl_consts, wgsl_struct};
 use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
-
-wgsl_struct! {
-    /// matmul*.wgsl: C (M,N) = epilogue(op(A)·op(B)) [+ C].
-    struct MatmulParams {
-        m: u32,
-        n: u32,
-        k: u32,
-        accumulate: u32,
-        /// Tiles across a row of C, and in all.
-        tiles_n: u32,
-        tiles: u32,
-        epilogue: u32,
-        /// Rows of C: m, or m + 1 with the row of ones whose products are the bias gradient.
-        rows: u32,
-        /// Where each binding's model m starts: m · stride (0 for an operand all share).
-        a_stride: u32,
-        b_stride: u32,
-        c_stride: u32,
-        bias_stride: u32,
-        saved_stride: u32,
-        d_bias_stride: u32,
-        /// Whether `model_active` gates the models.
-        gated: u32,
-        /// `Activation::code` of an activation epilogue.
-        activation: u32,
-    }
-}
-
-wgsl_bindings! {
-    /// matmul*.wgsl.
-    struct MatmulBindings {
-        PARAMS = 0 => "read" params_buffer: "MatmulParams",
-        A = 1 => "read" a: "array<f32>",
-        B = 2 => "read" b: "array<f32>",
-        C = 3 => "read_write" c: "array<f32>",
-        /// A and B seen as vec4s (matmul_vec4 and matmul_tiled).
-        A4 = 4 => "read" a4: "array<vec4<f32>>",
-        B4 = 5 => "read" b4: "array<vec4<f32>>",
-        /// The epilogue's operands (bound to A when unused).
-        BIAS = 6 => "read" bias: "array<f32>",
-        SAVED = 7 => "read" saved: "array<f32>",
-        /// The bias gradient's row of ones lands here (bound to C when unused).
-        D_BIAS = 8 => "read_write" d_bias: "array<f32>",
-        /// Per model: 0 when it sits this step out (read only when `params.gated`).
-        ACTIVE = 9 => "read" model_active: "array<u32>",
-    }
-}
-
-wgsl_consts! {
-    fn epilogue_constants;
-    /// `MatmulParams::epilogue`: store the product.
-    const EPILOGUE_NONE: u32 = 0;
-    /// `+ bias[col]`.
-    const EPILOGUE_BIAS: u32 = 1;
-    /// `act(· + bias[col])`.
-    const EPILOGUE_BIAS_ACT: u32 = 2;
-    /// `· act'(saved)`.
-    const EPILOGUE_ACT_GRAD: u32 = 3;
-}
-
-/// The parts every matmul module starts with; each family adds its own file (its own module:
-/// only devices with subgroups accept the subgroup kernel's builtins).
-macro_rules! matmul_shader {
-    ($file:literal) => {
-        Shader {
-            file: $file,
-            parts: &[
-                Part::Consts(epilogue_constants),
-                Part::Consts(tile_constants),
-                Part::Consts(prelude_constants),
-                Part::Text(MatmulParams::WGSL),
-                Part::Text(MatmulBindings::WGSL),
-                Part::Text(PRELUDE),
-                Part::Text(include_str!("../../shaders/matmul_common.wgsl")),
-                Part::Text(include_str!(concat!("../../shaders/", $file))),
-            ],
-            trusted: true,
-        }
-    };
-}
-
-const MATMUL: Shader = matmul_shader!("matmul.wgsl");
-const MATMUL_TILED: Shader = matmul_shader!("matmul_tiled.wgsl");
-const MATMUL_SUBGROUP: Shader = matmul_shader!("matmul_subgroup.wgsl");
-
-/// The kernel that runs `kernel` in `layout`.
-fn kernel_for(kernel: MatmulKernel, layout: MatmulLayout) -> Kernel {
-    let (shader, entry): (&'static Shader, _) = match kernel {
-        MatmulKernel::Naive => (&MATMUL, "matmul_naive"),
-        MatmulKernel::Vec4 => (&MATMUL, "matmul_vec4"),
-        MatmulKernel::Lanes | MatmulKernel::LanesDown => (&MATMUL, "matmul_lanes"),
-        MatmulKernel::Tiled => (&MATMUL_TILED, "matmul_tiled"),
-        MatmulKernel::Subgroup => (&MATMUL_SUBGROUP, "matmul_subgroup"),
-    };
-    let declared = Kernel::new(shader, entry).with_constants(match layout {
-        MatmulLayout::AB => &[("TRANS_A", 0.0), ("TRANS_B", 0.0)],
-        MatmulLayout::ABt => &[("TRANS_A", 0.0), ("TRANS_B", 1.0)],
-        MatmulLayout::AtB => &[("TRANS_A", 1.0), ("TRANS_B", 0.0)],
-    });
-    // Sizes that suit the adapter: CPU adapters run a workgroup on one core.
-    match kernel {
-        MatmulKernel::Vec4 => {
-            declared.with_adapter_constants(|gpu| vec![("VEC4_WG_ROWS", f64::from(vec4_workgroup_rows(gpu)))])
-        }
-        MatmulKernel::LanesDown => declared.with_adapter_constants(|_| vec![("LANES_DOWN_ROWS", 1.0)]),
-        MatmulKernel::Naive | MatmulKernel::Tiled | MatmulKernel::Lanes | MatmulKernel::Subgroup => declared,
-    }
-}
-
-#[cfg(test)]
-pub(super) fn kernels() -> Vec<Kernel> {
-    let layouts = [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB];
-    super::MATMUL_KERNELS
-        .into_iter()
-        .flat_map(|kernel| layouts.map(|layout| kernel_for(kernel, layout)))
-        .collect()
-}
 
 /// What a matmul does to each product before storing it: a fused follow-up op.
 #[derive(Clone, Copy, Debug, Default)]

@@ -31,7 +31,7 @@ kernel_homes!(
     bias,
     data,
     elementwise,
-    matmul,
+    matmul_kernels,
     mse,
     optim,
     softmax_xent,
@@ -41,6 +41,8 @@ kernel_homes!(
 
 pub(crate) mod autotune;
 mod loss;
+mod loss_kernels;
+mod matmul;
 mod matmul_choice;
 #[cfg(test)]
 mod registry_tests;
@@ -56,7 +58,7 @@ pub(crate) use loss::OutputLink;
 pub use loss::{Loss, loss_backward, loss_forward};
 pub(crate) use matmul::matmul_bias_grad_with;
 pub use matmul::{Epilogue, MatmulOptions, matmul, matmul_bias_grad, matmul_with};
-pub use matmul_choice::{CPU_BLOCKED_MIN_WORK, MATMUL_KERNELS, MatmulKernel, MatmulLayout, TILED_MIN_WORK};
+pub use matmul_kernels::{CPU_BLOCKED_MIN_WORK, MATMUL_KERNELS, MatmulKernel, MatmulLayout, TILED_MIN_WORK};
 pub use mse::{mse_backward, mse_backward_through, mse_forward};
 pub(crate) use optim::{HYPERPARAM_WORDS, MODEL_STATE_WORDS, OptimizerState, optimizer_update_stacked};
 pub use optim::{optimizer_update, sgd_update};

@@ -2,7 +2,7 @@
 //! seed's ½ Σ (y − t)² per sample, and Huber's loss (`huber_delta` > 0; `Loss::Huber`).
 
 use super::activation::{PRELUDE, prelude_constants};
-use super::loss::{LossBindings, LossParams, REDUCE, loss_bindings, loss_params, reduction_threads};
+use super::loss_kernels::{LossBindings, LossParams, REDUCE, loss_bindings, loss_params, reduction_threads};
 use super::{Activation, check_grad_from_output, check_len, elementwise_groups, group_constants};
 use crate::device::dispatch::Dispatch;
 use crate::device::gpu::Gpu;

@@ -2,7 +2,7 @@
 //! classes, or a sigmoid per output (binary); the f64 references are `Loss::SoftmaxCrossEntropy`
 //! and `Loss::BinaryCrossEntropy` in loss.rs.
 
-use super::loss::{LossBindings, LossParams, REDUCE, loss_bindings, loss_params, reduction_threads};
+use super::loss_kernels::{LossBindings, LossParams, REDUCE, loss_bindings, loss_params, reduction_threads};
 use crate::device::dispatch::Dispatch;
 use crate::device::gpu::Gpu;
 use crate::device::kernel::{Kernel, Part, Shader};

@@ -1,6 +1,6 @@
 //! The whole training step of a tiny net in one dispatch (shaders/tiny.wgsl): forward, MSE,
 //! backward and the SGD update, for nets so small that launches, not arithmetic, are the
-//! cost. `mlp/tiny.rs` lays a net out in [`TinyParams`] and decides when it fits.
+//! cost. The network (`Mlp`) lays a net out in [`TinyParams`] and decides when it fits.
 
 use super::activation::{PRELUDE, prelude_constants};
 use crate::device::dispatch::Dispatch;

@@ -135,6 +135,29 @@ impl Optimizer {
         }
     }
 
+    /// Every optimizer's name (see [`Optimizer::name`]).
+    pub const NAMES: [&'static str; 4] = ["sgd", "adam", "adamw", "rmsprop"];
+
+    /// The optimizer named `name` with PyTorch's defaults (SGD: learning rate 1e-3, its
+    /// default, and no momentum), if any.
+    ///
+    /// ```
+    /// use wgpu_mlp::{Optimizer, Rmsprop};
+    /// assert_eq!(Optimizer::from_name("rmsprop"), Some(Rmsprop::new(1e-2).into()));
+    /// for name in Optimizer::NAMES {
+    ///     assert_eq!(Optimizer::from_name(name).map(|o| o.name()), Some(name));
+    /// }
+    /// ```
+    pub fn from_name(name: &str) -> Option<Optimizer> {
+        Some(match name {
+            "sgd" => Sgd::new(1e-3).into(),
+            "adam" => Adam::new(1e-3).into(),
+            "adamw" => Adam::adamw(1e-3).into(),
+            "rmsprop" => Rmsprop::new(1e-2).into(),
+            _ => return None,
+        })
+    }
+
     /// Its name in checkpoints and `cv_results` (PyTorch's class names, lower-cased).
     pub fn name(&self) -> &'static str {
         match self {

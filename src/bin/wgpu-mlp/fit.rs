@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use wgpu_mlp::{
-    Activation, Adam, Dataset, Gpu, GridSearchCv, KFold, Loss, Optimizer, ParamGrid, Sgd, StratifiedKFold, TrainConfig,
+    Activation, Dataset, Gpu, GridSearchCv, KFold, Loss, Optimizer, ParamGrid, Sgd, StratifiedKFold, TrainConfig,
     cv::{CvExecution, Folds, Shard},
     data::Task,
 };
@@ -58,7 +58,7 @@ pub fn command() -> Command {
             value(
                 "optimizer",
                 "NAME",
-                "adam (default), adamw, or sgd (lr 0.1, momentum 0.9)",
+                "adam (default), adamw, rmsprop (PyTorch's defaults), or sgd (lr 0.1, momentum 0.9)",
             )
             .value_parser(optimizer),
         )
@@ -66,8 +66,12 @@ pub fn command() -> Command {
             value(
                 "loss",
                 "NAME",
-                "cross_entropy (default for classes), binary_cross_entropy, or mse (default for regression)",
+                "",
             )
+            .help(format!(
+                "One of {} (default cross_entropy for classes, mse for regression)",
+                loss_names()
+            ))
             .value_parser(loss),
         )
         .arg(
@@ -141,12 +145,9 @@ fn grid_args() -> [Arg; 7] {
             .value_parser(|t: &str| bounded(t, |v| v >= 0.0, "weight decays of 0 or more")),
         value("epochs", "LIST", "Epoch counts to try (the most, with early stopping)").value_parser(list::<usize>),
         value("batch-size", "LIST", "Batch sizes to try").value_parser(list::<usize>),
-        value(
-            "activation",
-            "LIST",
-            "Hidden activations to try: identity, sigmoid, relu, tanh, gelu, silu, leaky_relu",
-        )
-        .value_parser(activations),
+        value("activation", "LIST", "")
+            .help(format!("Hidden activations to try: {}", activation_names()))
+            .value_parser(activations),
     ]
 }
 
@@ -177,23 +178,35 @@ fn hidden(text: &str) -> Result<Vec<Vec<usize>>, String> {
     text.split(';').map(list).collect()
 }
 
+/// Every activation's name, for the help and the errors.
+fn activation_names() -> String {
+    Activation::ALL.map(Activation::name).join(", ")
+}
+
+/// Every loss's name.
+fn loss_names() -> String {
+    Loss::ALL.map(Loss::name).join(", ")
+}
+
 fn activations(text: &str) -> Result<Vec<Activation>, String> {
     text.split(',')
-        .map(|name| Activation::from_name(name.trim()).ok_or_else(|| format!("unknown activation {name:?}")))
+        .map(|name| {
+            Activation::from_name(name.trim())
+                .ok_or_else(|| format!("unknown activation {name:?} ({})", activation_names()))
+        })
         .collect()
 }
 
 fn optimizer(text: &str) -> Result<Optimizer, String> {
     match text {
         "sgd" => Ok(Sgd::new(0.1).momentum(0.9).into()),
-        "adam" => Ok(Adam::new(1e-3).into()),
-        "adamw" => Ok(Adam::adamw(1e-3).into()),
-        other => Err(format!("unknown optimizer {other:?} (sgd, adam or adamw)")),
+        other => Optimizer::from_name(other)
+            .ok_or_else(|| format!("unknown optimizer {other:?} ({})", Optimizer::NAMES.join(", "))),
     }
 }
 
 fn loss(text: &str) -> Result<Loss, String> {
-    Loss::from_name(text).ok_or_else(|| format!("unknown loss {text:?} (cross_entropy, binary_cross_entropy or mse)"))
+    Loss::from_name(text).ok_or_else(|| format!("unknown loss {text:?} ({})", loss_names()))
 }
 
 fn patience(text: &str) -> Result<Option<usize>, String> {

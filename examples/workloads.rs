@@ -263,7 +263,7 @@ fn main() {
             if options.profile {
                 let mut mlp = fresh(&gpu, workload, options.models, options.variant)?;
                 mlp.steps(3)?;
-                for (dispatch, ms) in mlp.graph().profile(5)? {
+                for (dispatch, ms) in mlp.profile(5)? {
                     println!(
                         "{{\"profile\":\"{}\",\"dispatch\":{dispatch:?},\"ms\":{ms:.4}}}",
                         workload.name

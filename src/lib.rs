@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 // Functions stay under 80 lines (clippy.toml); clippy -D warnings enforces it.
 #![warn(clippy::too_many_lines)]
+#![warn(missing_docs)]
 //!
 //! # The API at a glance
 //!
@@ -37,7 +38,7 @@
 //! # Ok::<(), wgpu_mlp::Error>(())
 //! ```
 
-pub mod checkpoint;
+mod checkpoint;
 pub mod cv;
 pub mod data;
 mod device;

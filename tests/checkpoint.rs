@@ -65,7 +65,7 @@ fn resume_is_bit_exact_with(hidden: Activation, loss: wgpu_mlp::Loss, sgd: Optim
     assert_eq!(resumed.sizes(), &sizes);
     assert_eq!(resumed.activations(), (hidden, Activation::Identity));
     assert_eq!(resumed.loss_function(), loss);
-    assert_eq!(resumed.graph().optimizer(), sgd);
+    assert_eq!(resumed.optimizer(), sgd);
     resumed.set_batch(&x, &t).unwrap();
     resumed.steps(20).unwrap();
     assert_eq!(

@@ -47,7 +47,7 @@ fn snapshot(mlp: &Mlp) -> (Vec<LayerParams>, Vec<LayerParams>, wgpu_mlp::Optimiz
     (
         mlp.parameters().unwrap(),
         mlp.velocities().unwrap(),
-        mlp.graph().optimizer(),
+        mlp.optimizer(),
         mlp.steps_taken(),
     )
 }

@@ -48,7 +48,7 @@ fn each_epoch_trains_at_the_scheduled_rate() {
         let rates: Vec<f32> = model.history().iter().map(|m| m.lr).collect();
         let want: Vec<f32> = (1..=7).map(|epoch| schedule.rate(0.4, epoch)).collect();
         assert_eq!(rates, want, "{schedule:?}");
-        assert_eq!(model.mlp().graph().optimizer().lr(), want[6], "{schedule:?}: last rate");
+        assert_eq!(model.mlp().optimizer().lr(), want[6], "{schedule:?}: last rate");
         // A schedule changes the training: not the constant-rate model.
         let constant = fit(&data, &rows, None, &config(Schedule::Constant)).unwrap();
         assert_ne!(model.mlp().parameters().unwrap(), constant.mlp().parameters().unwrap());

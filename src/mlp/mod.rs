@@ -90,8 +90,26 @@ impl Mlp {
     }
 
     /// The underlying graph.
-    pub fn graph(&self) -> &Graph {
+    pub(crate) fn graph(&self) -> &Graph {
         &self.graph
+    }
+
+    /// The optimizer in use (the first model's, in a stack).
+    pub fn optimizer(&self) -> Optimizer {
+        self.graph.optimizer()
+    }
+
+    /// Optimizer steps each stacked model has taken (Adam counts them for its bias
+    /// corrections; 0 with SGD, which needs no count).
+    pub fn optimizer_steps(&self) -> Result<Vec<u64>> {
+        self.graph.optimizer_steps()
+    }
+
+    /// Where a general step's time goes: each of its dispatches run alone, `reps` times, as
+    /// (kernel and grid, median milliseconds). The update runs too, so the parameters move:
+    /// profile a throwaway model.
+    pub fn profile(&self, reps: usize) -> Result<Vec<(String, f64)>> {
+        self.graph.profile(reps)
     }
 
     /// Changes the optimizer's hyperparameters (of every model of a stack); velocities are

@@ -254,7 +254,7 @@ impl RefMlp {
 /// (Adam's second moments and step count included.)
 pub fn state_bits(mlp: &wgpu_mlp::Mlp) -> Vec<u32> {
     let second = mlp.second_moments().unwrap_or_default();
-    let steps = mlp.graph().optimizer_steps().unwrap();
+    let steps = mlp.optimizer_steps().unwrap();
     mlp.parameters()
         .unwrap()
         .iter()

@@ -94,7 +94,9 @@ fn dispatches_per_step_with_fusion() {
     for hidden in Activation::ALL {
         for layers in 1..=4 {
             let sizes: Vec<usize> = (0..=layers).map(|l| 3 + l).collect();
-            let builder = Mlp::builder(&sizes).hidden_activation(hidden);
+            let builder = Mlp::builder(&sizes)
+                .hidden_activation(hidden)
+                .step_kernel(wgpu_mlp::mlp::StepKernel::General);
             let mlp = builder.build(&gpu, 2, Sgd::new(0.1)).unwrap();
             // forward L + loss 1 + loss backward 1 + per layer dW with db + dX for all but the
             // first + update; GELU's slope needs its input, so each hidden GELU layer keeps
@@ -372,7 +374,8 @@ fn a_saturated_run_is_reported_with_its_settings() {
 }
 
 /// `GpuStats::dispatches` counts what is recorded: a step of the general path records the
-/// schedule's dispatches, K steps K times as many, and reading nothing records nothing.
+/// schedule's dispatches, K steps K times as many less the K − 1 unread loss values, and
+/// reading nothing records nothing.
 #[test]
 fn gpu_stats_count_the_dispatches_a_step_records() {
     let gpu = own_gpu();
@@ -387,7 +390,8 @@ fn gpu_stats_count_the_dispatches_a_step_records() {
     assert_eq!(one, mlp.dispatches_per_step() as u64);
     let before = gpu.stats();
     mlp.steps(5).unwrap();
-    assert_eq!(gpu.stats().dispatches - before.dispatches, 5 * one);
+    // the loss value is computed in the last of the five steps only: nothing reads the others
+    assert_eq!(gpu.stats().dispatches - before.dispatches, 5 * one - 4);
     let before = gpu.stats();
     mlp.parameters().unwrap();
     assert_eq!(
@@ -395,4 +399,43 @@ fn gpu_stats_count_the_dispatches_a_step_records() {
         before.dispatches,
         "a read-back records no kernel"
     );
+}
+
+/// `steps(k)` skips the loss value of every step but the last (nothing reads it, no
+/// gradient needs it): the parameters, the optimizer state and the loss are the same bits as
+/// k single steps that each compute it, for a regression and a classification net.
+#[test]
+fn steps_that_skip_unread_losses_equal_single_steps_bit_for_bit() {
+    let gpu = gpu();
+    for loss in [wgpu_mlp::Loss::Mse, wgpu_mlp::Loss::SoftmaxCrossEntropy] {
+        let build = || {
+            let mut builder = wgpu_mlp::Mlp::builder(&[6, 9, 3])
+                .seed(7)
+                .loss(loss)
+                .step_kernel(wgpu_mlp::mlp::StepKernel::General);
+            if loss != wgpu_mlp::Loss::Mse {
+                builder = builder.output_activation(wgpu_mlp::Activation::Identity);
+            }
+            let mlp = builder.build(&gpu, 5, wgpu_mlp::Adam::new(0.01)).unwrap();
+            let x: Vec<f32> = (0..30).map(|i| (i as f32 * 0.37).sin()).collect();
+            let t: Vec<f32> = (0..15).map(|i| if i % 3 == i / 5 % 3 { 1.0 } else { 0.0 }).collect();
+            mlp.set_batch(&x, &t).unwrap();
+            mlp
+        };
+        let (mut batched, mut single) = (build(), build());
+        batched.steps(30).unwrap();
+        for _ in 0..30 {
+            single.step().unwrap();
+        }
+        assert_eq!(
+            state_bits(&batched),
+            state_bits(&single),
+            "{loss:?}: parameters and state"
+        );
+        assert_eq!(
+            batched.loss().unwrap().to_bits(),
+            single.loss().unwrap().to_bits(),
+            "{loss:?}: the last step's loss"
+        );
+    }
 }

@@ -61,6 +61,8 @@ pub struct Graph {
     /// stretch follows the one before).
     param_offsets: Vec<Option<usize>>,
     forward: Vec<Dispatch>,
+    /// Which forward dispatch computes the loss value.
+    loss_forward: Option<usize>,
     backward: Vec<Dispatch>,
     /// Each model's optimizer, and its state and dispatches.
     optimizers: Vec<Optimizer>,
@@ -68,6 +70,16 @@ pub struct Graph {
     /// Per model, whether the update moves it (u32; all 1 unless a trainer's gather kernel
     /// rewrites them batch by batch).
     active: Tensor,
+}
+
+/// What [`Graph::record`] records of a step: always the forward pass; the loss value,
+/// the backward pass and the update where asked.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Record {
+    pub backward: bool,
+    pub update: bool,
+    /// Compute the loss value (only the gradient is needed to train).
+    pub loss: bool,
 }
 
 impl Graph {
@@ -118,7 +130,7 @@ impl Graph {
             row_weights: &row_weights,
             active: &active,
         };
-        let forward = schedule::forward(&cx)?;
+        let (forward, loss_forward) = schedule::forward(&cx)?;
         let (grads, backward) = schedule::backward(&cx, param_views(&flat_grads), models)?;
         let optimizer = OptimizerBlock::new(gpu, optimizers, &flat_grads, &flat_params, &active)?;
         Ok(Graph {
@@ -140,6 +152,7 @@ impl Graph {
             _flat_grads: flat_grads,
             param_offsets: layout.offsets,
             forward,
+            loss_forward,
             backward,
             optimizers: optimizers.to_vec(),
             optimizer,
@@ -268,7 +281,8 @@ impl Graph {
     }
 
     /// `k` training steps recorded into one command encoder and submitted once. Inputs
-    /// keep the values last written.
+    /// keep the values last written. The loss value is computed in the last step only
+    /// (nothing reads the others'; no gradient needs it), one dispatch fewer per step.
     pub fn steps(&mut self, k: usize) -> Result<()> {
         if k == 0 {
             return Err(Error::invalid("Graph::steps", "k", "at least 1", 0));
@@ -288,15 +302,28 @@ impl Graph {
 
     fn submit(&self, k: usize, backward: bool, update: bool) -> Result<()> {
         self.gpu.record_and_submit("Graph step", |pass| {
-            for _ in 0..k {
-                self.record(pass, backward, update);
+            for step in 1..=k {
+                self.record(
+                    pass,
+                    Record {
+                        backward,
+                        update,
+                        loss: step == k,
+                    },
+                );
             }
         })
     }
 
-    /// Records forward and loss, then optionally backward and the update, into `pass`.
-    pub(crate) fn record(&self, pass: &mut wgpu::ComputePass<'_>, backward: bool, update: bool) {
-        self.forward.iter().for_each(|d| d.record(pass));
+    /// Records the forward pass (the loss value where `what.loss`), then optionally backward
+    /// and the update, into `pass`.
+    pub(crate) fn record(&self, pass: &mut wgpu::ComputePass<'_>, what: Record) {
+        let Record { backward, update, loss } = what;
+        for (i, dispatch) in self.forward.iter().enumerate() {
+            if loss || Some(i) != self.loss_forward {
+                dispatch.record(pass);
+            }
+        }
         if backward {
             self.backward.iter().for_each(|d| d.record(pass));
         }

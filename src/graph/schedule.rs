@@ -76,9 +76,11 @@ impl Context<'_> {
     }
 }
 
-/// The forward pass: one dispatch per live op (a fused layer's in one).
-pub(super) fn forward(cx: &Context<'_>) -> Result<Vec<Dispatch>> {
+/// The forward pass: one dispatch per live op (a fused layer's in one), and which of them
+/// computes the loss value (a step whose loss nobody reads can skip it).
+pub(super) fn forward(cx: &Context<'_>) -> Result<(Vec<Dispatch>, Option<usize>)> {
     let mut forward = Vec::new();
+    let mut loss_at = None;
     for (i, node) in cx.nodes.iter().enumerate() {
         if !cx.live[i] || cx.fusion.fused_away[i] {
             continue;
@@ -102,10 +104,13 @@ pub(super) fn forward(cx: &Context<'_>) -> Result<Vec<Dispatch>> {
             Op::BiasAdd(x, b) => ops::bias_add_forward(gpu, cx.value(x), cx.value(b), out)?,
             Op::Activation(activation, x) => ops::activation_forward(gpu, activation, cx.value(x), out)?,
             Op::Add(a, b) => ops::add(gpu, cx.value(a), cx.value(b), out)?,
-            Op::Loss(loss, y, t) => ops::loss_forward(gpu, loss, cx.value(y), cx.value(t), rows, out)?,
+            Op::Loss(loss, y, t) => {
+                loss_at = Some(forward.len());
+                ops::loss_forward(gpu, loss, cx.value(y), cx.value(t), rows, out)?
+            }
         });
     }
-    Ok(forward)
+    Ok((forward, loss_at))
 }
 
 /// The backward pass, from the loss to the front: each node's gradient buffer (parameters'

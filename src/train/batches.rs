@@ -3,6 +3,7 @@
 use crate::device::dispatch::Dispatch;
 use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
+use crate::graph::Record;
 use crate::mlp::Mlp;
 use crate::ops::{self, ModelPlan};
 
@@ -135,7 +136,12 @@ impl Batches {
         if let Some(to_step) = self.to_step.get(j) {
             to_step.record(pass);
         }
-        graph.record(pass, train, train);
+        let record = Record {
+            backward: train,
+            update: train,
+            loss: true, // every batch's loss goes into the epoch's
+        };
+        graph.record(pass, record);
         if let Some(dispatch) = after {
             dispatch.record(pass);
         }

@@ -6,6 +6,8 @@
 //   backward: d_y (B,N) = w_i · h'(y − t) (d, or clamp(d, −δ, δ)), times act'(y) for the
 //             output activation params.mode (prelude.wgsl): the gradient at the input of the
 //             output layer's activation, in the same dispatch
+//   mse_forward with params.write_gradient also writes that gradient into `gradient` (one
+//   dispatch for both, for outputs small enough for one workgroup)
 // The forward reduction runs in ONE workgroup in a fixed order (reduce.wgsl), with no
 // atomics, so the same inputs give the same bits on every run.
 
@@ -33,6 +35,10 @@ fn mse_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let col_step = REDUCE_THREADS % params.cols;
     for (var i = lid; i < n; i += REDUCE_THREADS) {
         let diff = prediction[yb + i] - target_values[tb + i];
+        if params.write_gradient != 0u {
+            // mse_backward's arithmetic, in the pass that reads y and t anyway
+            gradient[wid.z * params.gradient_stride + i] = element_gradient(prediction[yb + i], diff, row_weight[wb + row]);
+        }
         // Twice the element's loss: diff² (squared error), or δ(2|diff| − δ) past Huber's δ.
         var twice = row_weight[wb + row] * diff * diff;
         if params.huber_delta > 0.0 && abs(diff) > params.huber_delta {
@@ -69,11 +75,17 @@ fn mse_backward(
     }
     let z = wid.z;
     let y = prediction[z * params.prediction_stride + i];
-    var diff = y - target_values[z * params.target_stride + i];
+    let diff = y - target_values[z * params.target_stride + i];
+    output[z * params.output_stride + i] = element_gradient(y, diff, row_weight[z * params.weight_stride + i / params.cols]);
+}
+
+// w · h'(diff) · act'(y): the gradient at the input of the output layer's activation.
+fn element_gradient(y: f32, diff: f32, w: f32) -> f32 {
+    var slope = diff;
     if params.huber_delta > 0.0 {
-        diff = clamp(diff, -params.huber_delta, params.huber_delta); // Huber's slope
+        slope = clamp(diff, -params.huber_delta, params.huber_delta); // Huber's slope
     }
-    var d = row_weight[z * params.weight_stride + i / params.cols] * diff;
+    var d = w * slope;
     d *= act_grad(params.mode, y); // the output activation; × 1 for identity
-    output[z * params.output_stride + i] = d;
+    return d;
 }

@@ -98,12 +98,12 @@ fn dispatches_per_step_with_fusion() {
                 .hidden_activation(hidden)
                 .step_kernel(wgpu_mlp::mlp::StepKernel::General);
             let mlp = builder.build(&gpu, 2, Sgd::new(0.1)).unwrap();
-            // forward L + loss 1 + loss backward 1 + per layer dW with db + dX for all but the
-            // first + update; GELU's slope needs its input, so each hidden GELU layer keeps
-            // its own forward and backward dispatch.
+            // forward L + the MSE loss with its gradient 1 + per layer dW with db + dX for all
+            // but the first + update; GELU's slope needs its input, so each hidden GELU layer
+            // keeps its own forward and backward dispatch.
             let unfused = if hidden.grad_from_output() { 0 } else { 2 * (layers - 1) };
             let what = format!("{layers} layers, {hidden:?}");
-            assert_eq!(mlp.dispatches_per_step(), 3 * layers + 2 + unfused, "{what}");
+            assert_eq!(mlp.dispatches_per_step(), 3 * layers + 1 + unfused, "{what}");
         }
     }
 }
@@ -374,8 +374,7 @@ fn a_saturated_run_is_reported_with_its_settings() {
 }
 
 /// `GpuStats::dispatches` counts what is recorded: a step of the general path records the
-/// schedule's dispatches, K steps K times as many less the K − 1 unread loss values, and
-/// reading nothing records nothing.
+/// schedule's dispatches, K steps K times as many, and reading nothing records nothing.
 #[test]
 fn gpu_stats_count_the_dispatches_a_step_records() {
     let gpu = own_gpu();
@@ -390,8 +389,9 @@ fn gpu_stats_count_the_dispatches_a_step_records() {
     assert_eq!(one, mlp.dispatches_per_step() as u64);
     let before = gpu.stats();
     mlp.steps(5).unwrap();
-    // the loss value is computed in the last of the five steps only: nothing reads the others
-    assert_eq!(gpu.stats().dispatches - before.dispatches, 5 * one - 4);
+    // the loss value is computed in the last of the five steps only (nothing reads the
+    // others), where it is fused with its gradient: every step launches the same number
+    assert_eq!(gpu.stats().dispatches - before.dispatches, 5 * one);
     let before = gpu.stats();
     mlp.parameters().unwrap();
     assert_eq!(

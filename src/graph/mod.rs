@@ -63,6 +63,9 @@ pub struct Graph {
     forward: Vec<Dispatch>,
     /// Which forward dispatch computes the loss value.
     loss_forward: Option<usize>,
+    /// The loss value and its gradient in one dispatch, for steps that compute both: it
+    /// stands for the forward loss dispatch and the backward dispatch at this index.
+    loss_with_gradient: Option<(usize, Dispatch)>,
     backward: Vec<Dispatch>,
     /// Each model's optimizer, and its state and dispatches.
     optimizers: Vec<Optimizer>,
@@ -131,7 +134,11 @@ impl Graph {
             active: &active,
         };
         let (forward, loss_forward) = schedule::forward(&cx)?;
-        let (grads, backward) = schedule::backward(&cx, param_views(&flat_grads), models)?;
+        let schedule::Backward {
+            grads,
+            dispatches: backward,
+            loss_with_gradient,
+        } = schedule::backward(&cx, param_views(&flat_grads), models)?;
         let optimizer = OptimizerBlock::new(gpu, optimizers, &flat_grads, &flat_params, &active)?;
         Ok(Graph {
             gpu: gpu.clone(),
@@ -153,6 +160,7 @@ impl Graph {
             param_offsets: layout.offsets,
             forward,
             loss_forward,
+            loss_with_gradient,
             backward,
             optimizers: optimizers.to_vec(),
             optimizer,
@@ -250,9 +258,11 @@ impl Graph {
         Ok(self.read(self.loss)?[0])
     }
 
-    /// Kernel launches in one training step.
+    /// Kernel launches in one training step (the loss and its gradient in one where the
+    /// loss kernel can).
     pub fn dispatches_per_step(&self) -> usize {
-        self.forward.len() + self.backward.len() + self.optimizer.update.len()
+        let fused = usize::from(self.loss_with_gradient.is_some());
+        self.forward.len() + self.backward.len() + self.optimizer.update.len() - fused
     }
 
     /// Where a step's time goes: each of its dispatches run alone, `reps` times with a
@@ -319,13 +329,21 @@ impl Graph {
     /// and the update, into `pass`.
     pub(crate) fn record(&self, pass: &mut wgpu::ComputePass<'_>, what: Record) {
         let Record { backward, update, loss } = what;
+        let fused = self.loss_with_gradient.as_ref().filter(|_| backward && loss);
         for (i, dispatch) in self.forward.iter().enumerate() {
-            if loss || Some(i) != self.loss_forward {
-                dispatch.record(pass);
+            match fused {
+                _ if Some(i) != self.loss_forward => dispatch.record(pass),
+                Some((_, both)) => both.record(pass),
+                None if loss => dispatch.record(pass),
+                None => {}
             }
         }
         if backward {
-            self.backward.iter().for_each(|d| d.record(pass));
+            for (i, dispatch) in self.backward.iter().enumerate() {
+                if fused.is_none_or(|&(at, _)| at != i) {
+                    dispatch.record(pass);
+                }
+            }
         }
         if update {
             self.optimizer.update.iter().for_each(|dispatch| dispatch.record(pass));

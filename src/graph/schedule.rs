@@ -113,14 +113,20 @@ pub(super) fn forward(cx: &Context<'_>) -> Result<(Vec<Dispatch>, Option<usize>)
     Ok((forward, loss_at))
 }
 
+/// The backward pass: each node's gradient buffer, the dispatches, and the loss fused with
+/// its gradient where the loss kernel can do both.
+pub(super) struct Backward {
+    pub grads: Vec<Option<Tensor>>,
+    pub dispatches: Vec<Dispatch>,
+    /// The loss value and its gradient in one dispatch, standing for the forward pass's loss
+    /// dispatch and the backward dispatch at this index, in a step that computes both.
+    pub loss_with_gradient: Option<(usize, Dispatch)>,
+}
+
 /// The backward pass, from the loss to the front: each node's gradient buffer (parameters'
 /// are `param_grads`, views of the flat block) and the dispatches. The first contribution
 /// to a gradient writes it, later ones (forks) accumulate into it.
-pub(super) fn backward(
-    cx: &Context<'_>,
-    param_grads: Vec<Option<Tensor>>,
-    models: usize,
-) -> Result<(Vec<Option<Tensor>>, Vec<Dispatch>)> {
+pub(super) fn backward(cx: &Context<'_>, param_grads: Vec<Option<Tensor>>, models: usize) -> Result<Backward> {
     let n = cx.nodes.len();
     let mut plan = BackwardPlan {
         gpu: cx.gpu,
@@ -130,6 +136,7 @@ pub(super) fn backward(
         shapes: cx.nodes.iter().map(|node| node.shape.clone()).collect(),
         models,
         dispatches: Vec::new(),
+        loss_with_gradient: None,
     };
     for i in (0..n).rev() {
         if !cx.needs_grad[i] {
@@ -170,7 +177,11 @@ pub(super) fn backward(
             }
         }
     }
-    Ok((plan.grads, plan.dispatches))
+    Ok(Backward {
+        grads: plan.grads,
+        dispatches: plan.dispatches,
+        loss_with_gradient: plan.loss_with_gradient,
+    })
 }
 
 /// The loss's gradient: at its prediction, or through the prediction's activation when the
@@ -190,6 +201,9 @@ fn loss_backward(cx: &Context<'_>, plan: &mut BackwardPlan<'_>, loss_node: NodeI
     let d_target = plan.target(target)?;
     let (y, t) = (cx.value(y), cx.value(t));
     let dispatch = ops::loss_backward(cx.gpu, loss, activation, y, t, cx.row_weights, &d_target)?;
+    let out = cx.value(loss_node);
+    let fused = ops::loss_with_gradient(cx.gpu, loss, activation, y, t, cx.row_weights, out, &d_target)?;
+    plan.loss_with_gradient = fused.map(|fused| (plan.dispatches.len(), fused));
     plan.dispatches.push(dispatch);
     plan.written[target.0] = true;
     Ok(())
@@ -268,6 +282,7 @@ struct BackwardPlan<'a> {
     shapes: Vec<Vec<usize>>,
     models: usize,
     dispatches: Vec<Dispatch>,
+    loss_with_gradient: Option<(usize, Dispatch)>,
 }
 
 impl BackwardPlan<'_> {

@@ -170,6 +170,31 @@ pub fn loss_forward(
     }
 }
 
+/// The loss into `out` and its gradient into `d` (as [`loss_backward`]) in one dispatch,
+/// where the loss's kernel can (the regression losses, for batch-sized outputs): `None`
+/// where the two stay apart.
+#[allow(clippy::too_many_arguments)] // loss_forward's and loss_backward's operands together
+pub(crate) fn loss_with_gradient(
+    gpu: &Gpu,
+    loss: Loss,
+    activation: Activation,
+    y: &Tensor,
+    t: &Tensor,
+    row_weights: &Tensor,
+    out: &Tensor,
+    d: &Tensor,
+) -> Result<Option<Dispatch>> {
+    let huber_delta = match loss {
+        Loss::Mse => 0.0,
+        Loss::Huber => Loss::HUBER_DELTA as f32,
+        Loss::SoftmaxCrossEntropy | Loss::BinaryCrossEntropy => return Ok(None),
+    };
+    if y.len() > super::mse::FUSED_MAX_OUTPUTS {
+        return Ok(None);
+    }
+    super::mse::regression_forward_with_gradient(gpu, huber_delta, activation, y, t, row_weights, out, d).map(Some)
+}
+
 /// `d = w_i · dE/dy_i`, taken on through the output layer's `activation` when it is not
 /// identity (MSE only; its slope must follow from its output).
 pub fn loss_backward(

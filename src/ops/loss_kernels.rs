@@ -21,6 +21,11 @@ wgsl_struct! {
         weight_stride: u32,
         /// mse.wgsl: Huber's δ, or 0 for the squared error.
         huber_delta: f32,
+        /// mse_forward: also write the gradient (as mse_backward would) into `gradient`.
+        write_gradient: u32,
+        gradient_stride: u32,
+        _pad0: u32,
+        _pad1: u32,
     }
 }
 
@@ -33,6 +38,8 @@ wgsl_bindings! {
         /// The loss, or the gradient with respect to the predictions.
         OUTPUT = 3 => "read_write" output: "array<f32>",
         ROW_WEIGHT = 4 => "read" row_weight: "array<f32>",
+        /// mse_forward's gradient, when it writes one (bound to OUTPUT when not).
+        GRADIENT = 5 => "read_write" gradient: "array<f32>",
     }
 }
 
@@ -92,6 +99,10 @@ pub(super) fn loss_params(
         output_stride: strides[2],
         weight_stride: strides[3],
         huber_delta: 0.0,
+        write_gradient: 0,
+        gradient_stride: 0,
+        _pad0: 0,
+        _pad1: 0,
     })
 }
 

@@ -55,6 +55,7 @@ pub use bias::{bias_add_backward, bias_add_forward};
 pub(crate) use data::{Gather, copy_rows, gather_batch};
 pub use elementwise::{add, copy};
 pub(crate) use loss::OutputLink;
+pub(crate) use loss::loss_with_gradient;
 pub use loss::{Loss, loss_backward, loss_forward};
 pub(crate) use matmul::matmul_bias_grad_with;
 pub use matmul::{Epilogue, MatmulOptions, matmul, matmul_bias_grad, matmul_with};

@@ -50,14 +50,44 @@ pub(super) fn regression_forward(
     let mut params = loss_params(OP, gpu, y, t, row_weights, loss)?;
     params.huber_delta = huber_delta;
     check_len(OP, "loss", loss, 1)?;
-    Dispatch::stacked(
-        gpu,
-        FORWARD,
-        bytemuck::bytes_of(&params),
-        &loss_bindings(y, t, loss, row_weights),
-        1,
-        loss.models(),
-    )
+    let mut bindings = loss_bindings(y, t, loss, row_weights).to_vec();
+    bindings.push((LossBindings::GRADIENT, loss)); // never written
+    Dispatch::stacked(gpu, FORWARD, bytemuck::bytes_of(&params), &bindings, 1, loss.models())
+}
+
+/// Outputs up to which [`regression_forward_with_gradient`] is used: its one workgroup
+/// writes every gradient, which beats a second launch for batch-sized outputs (mnist's
+/// 128 × 10) but not for xl's 16.8M.
+pub(super) const FUSED_MAX_OUTPUTS: usize = 1 << 16;
+
+/// The loss ([`regression_forward`]) and its gradient through the output layer's
+/// `activation` ([`regression_backward`]) in one dispatch, the same bits as the two.
+#[allow(clippy::too_many_arguments)] // the two kernels' operands together
+pub(super) fn regression_forward_with_gradient(
+    gpu: &Gpu,
+    huber_delta: f32,
+    activation: Activation,
+    y: &Tensor,
+    t: &Tensor,
+    row_weights: &Tensor,
+    loss: &Tensor,
+    d_y: &Tensor,
+) -> Result<Dispatch> {
+    const OP: &str = "mse_forward_with_gradient";
+    let mut params = loss_params(OP, gpu, y, t, row_weights, loss)?;
+    check_grad_from_output(OP, activation)?;
+    check_len(OP, "loss", loss, 1)?;
+    check_len(OP, "d_y", d_y, y.len())?;
+    if d_y.models() != loss.models() {
+        return Err(crate::error::Error::shape(OP, "d_y (stacked models)", loss.models(), d_y.models()));
+    }
+    params.huber_delta = huber_delta;
+    params.mode = activation.code();
+    params.write_gradient = 1;
+    params.gradient_stride = d_y.model_stride() as u32;
+    let mut bindings = loss_bindings(y, t, loss, row_weights).to_vec();
+    bindings.push((LossBindings::GRADIENT, d_y));
+    Dispatch::stacked(gpu, FORWARD, bytemuck::bytes_of(&params), &bindings, 1, loss.models())
 }
 
 /// `d_y = w_i · (y − t)` (`(y − t)/B` with `w_i = 1/B`). y, t, d_y (B,N); row_weights B.

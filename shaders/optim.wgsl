@@ -100,8 +100,8 @@ fn adam_step(i: u32, h: OptimizerHyperparams, state: ModelState) {
     weight[i] = w - (h.lr / state.correction1) * m / (sqrt(s) / sqrt(state.correction2) + h.eps);
 }
 
-// RMSprop (kind 2, PyTorch's): v = second_moment; velocity holds the momentum buffer b, or
-// when centered (never with momentum: the host refuses it) the gradient average ḡ.
+// RMSprop (kind 2, PyTorch's): v = second_moment, the momentum buffer b = velocity, and when
+// centered the gradient average ḡ = grad_average.
 //   g' = g + λ·w;  v ← α·v + (1 − α)·g'²;  centered: ḡ ← α·ḡ + (1 − α)·g', ṽ = v − ḡ²
 //   momentum: b ← μ·b + g' / (√ṽ + ε), w ← w − η·b;  else w ← w − η·g' / (√ṽ + ε)
 fn rmsprop_step(i: u32, h: OptimizerHyperparams) {
@@ -112,8 +112,8 @@ fn rmsprop_step(i: u32, h: OptimizerHyperparams) {
     second_moment[i] = v;
     var variance = v;
     if (h.flags & FLAG_CENTERED) != 0u {
-        let mean = alpha * velocity[i] + (1.0 - alpha) * g;
-        velocity[i] = mean;
+        let mean = alpha * grad_average[i] + (1.0 - alpha) * g;
+        grad_average[i] = mean;
         variance = v - mean * mean;
     }
     let step = g / (sqrt(variance) + h.eps);

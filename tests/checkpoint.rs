@@ -24,10 +24,15 @@ fn resume_is_bit_exact() {
         .into();
     let adamw: Optimizer = wgpu_mlp::Adam::adamw(1e-2).into();
     let nesterov: Optimizer = Sgd::new(0.1).momentum(0.9).nesterov(true).into();
+    // centered RMSprop with momentum keeps three states per weight (b, v, ḡ): all saved
+    let centered: Optimizer = wgpu_mlp::Rmsprop::new(1e-2).centered(true).momentum(0.9).into();
+    let rmsprop: Optimizer = wgpu_mlp::Rmsprop::new(1e-2).weight_decay(1e-3).into();
     for (hidden, loss, optimizer) in [
         (Activation::Sigmoid, Mse, sgd),
         (Activation::Relu, SoftmaxCrossEntropy, adamw),
         (Activation::Gelu, Mse, nesterov),
+        (Activation::Tanh, Mse, centered),
+        (Activation::Relu, wgpu_mlp::Loss::Huber, rmsprop),
     ] {
         resume_is_bit_exact_with(hidden, loss, optimizer);
     }

@@ -19,10 +19,15 @@ const TOLERANCE: f64 = 1e-5;
 #[test]
 fn adam_adamw_nesterov_and_rmsprop_match_pytorch_over_five_steps() {
     let gpu = gpu();
-    let optimizers: [Optimizer; 10] = [
+    let optimizers: [Optimizer; 11] = [
         Rmsprop::new(1e-2).into(),
         Rmsprop::new(1e-2).momentum(0.9).weight_decay(1e-2).into(),
         Rmsprop::new(3e-3).alpha(0.9).eps(1e-6).centered(true).into(),
+        Rmsprop::new(1e-2)
+            .centered(true)
+            .momentum(0.8)
+            .weight_decay(1e-2)
+            .into(),
         Rmsprop::new(1e-2).alpha(0.5).centered(true).weight_decay(1e-3).into(),
         Adam::new(1e-2).into(),
         Adam::new(3e-3).weight_decay(1e-2).into(),
@@ -50,6 +55,7 @@ fn adam_adamw_nesterov_and_rmsprop_match_pytorch_over_five_steps() {
             let mut scale = vec![0.0f64; n];
             // The first moment sums β·m and a share of g, which can cancel: its error is
             // measured against the magnitudes summed, as the weights' against |w| + 2·lr.
+            let mut gbar = vec![0.0f64; n]; // centered RMSprop's ḡ
             let mut m_scale = vec![0.0f64; n];
             for t in 1..=5 {
                 let g = uniform(&mut rng, n, -1.0, 1.0);
@@ -58,7 +64,14 @@ fn adam_adamw_nesterov_and_rmsprop_match_pytorch_over_five_steps() {
                 for i in 0..n {
                     let before = w[i].abs();
                     m_scale[i] = m[i].abs() + (g[i] as f64).abs() + optimizer.weight_decay() as f64 * before;
-                    (w[i], m[i], s[i]) = reference_step(optimizer, t, w[i], g[i] as f64, m[i], s[i]);
+                    (w[i], m[i], s[i]) = match optimizer {
+                        Optimizer::Rmsprop(rmsprop) => {
+                            let next = rmsprop_step(rmsprop, w[i], g[i] as f64, m[i], s[i], gbar[i]);
+                            gbar[i] = next.3;
+                            (next.0, next.1, next.2)
+                        }
+                        _ => reference_step(optimizer, t, w[i], g[i] as f64, m[i], s[i]),
+                    };
                     // RMSprop's momentum buffer adds g / √v, which can outgrow g
                     m_scale[i] += m[i].abs();
                     scale[i] = scale[i].max(before) + optimizer.lr() as f64 * 2.0;
@@ -124,7 +137,7 @@ fn bad_settings_are_errors() {
         (Rmsprop::new(-1.0).into(), "lr"),
         (Rmsprop::new(1e-2).alpha(1.0).into(), "alpha"),
         (Rmsprop::new(1e-2).eps(0.0).into(), "eps"),
-        (Rmsprop::new(1e-2).momentum(0.9).centered(true).into(), "momentum"),
+        (Rmsprop::new(1e-2).momentum(1.0).into(), "momentum"),
     ] {
         let err = optimizer.validate().unwrap_err();
         assert!(err.to_string().contains(field), "{field}: {err}");

@@ -61,6 +61,13 @@ fn second_moment_names(layer: usize) -> [String; 2] {
     ]
 }
 
+fn grad_average_names(layer: usize) -> [String; 2] {
+    [
+        format!("layers.{layer}.weight.grad_average"),
+        format!("layers.{layer}.bias.grad_average"),
+    ]
+}
+
 fn names(layer: usize) -> [String; 4] {
     [
         format!("layers.{layer}.weight"),
@@ -81,7 +88,7 @@ pub(crate) struct MlpParts {
     pub loss: Loss,
     pub hidden: Activation,
     pub output: Activation,
-    pub layers: [Vec<LayerParams>; 3],
+    pub layers: [Vec<LayerParams>; 4],
 }
 
 /// Parameters larger than this are not a trained network's: a damaged or hand-made file.
@@ -137,7 +144,7 @@ impl MlpParts {
             return Err(checkpoint_error(path, "batch_size is 0"));
         }
         let adam = optimizer.needs_second_moment();
-        let layers = read_layers(path, file, &sizes, adam)?;
+        let layers = read_layers(path, file, &sizes, [adam, optimizer.needs_grad_average()])?;
         let (step_kernel, loss) = parse_kernel_and_loss(path, &file.metadata)?;
         Ok(MlpParts {
             optimizer_steps: if adam { Some(count("optimizer_steps")?) } else { None },
@@ -193,6 +200,11 @@ impl Mlp {
         } else {
             Vec::new()
         };
+        let grad_averages = if optimizer.needs_grad_average() {
+            self.grad_averages()?
+        } else {
+            Vec::new()
+        };
         let mut tensors = BTreeMap::new();
         for (l, (p, v)) in params.iter().zip(&velocities).enumerate() {
             let (fan_in, fan_out) = (self.sizes()[l], self.sizes()[l + 1]);
@@ -205,6 +217,11 @@ impl Mlp {
                 let [sw, sb] = second_moment_names(l);
                 tensors.insert(sw, (vec![fan_in, fan_out], s.weights.clone()));
                 tensors.insert(sb, (vec![fan_out], s.bias.clone()));
+            }
+            if let Some(a) = grad_averages.get(l) {
+                let [aw, ab] = grad_average_names(l);
+                tensors.insert(aw, (vec![fan_in, fan_out], a.weights.clone()));
+                tensors.insert(ab, (vec![fan_out], a.bias.clone()));
             }
         }
         Ok(CheckpointFile { metadata, tensors })
@@ -243,7 +260,7 @@ impl Mlp {
 
     /// The network `parts` describe, on `gpu`, for batches of `batch` rows (None: the saved).
     pub(crate) fn from_parts(gpu: &Gpu, parts: MlpParts, batch: Option<usize>) -> Result<Mlp> {
-        let [params, velocities, second_moments] = parts.layers;
+        let [params, velocities, second_moments, grad_averages] = parts.layers;
         let mut mlp = Mlp::builder(&parts.sizes)
             .step_kernel(parts.step_kernel)
             .loss(parts.loss)
@@ -255,6 +272,9 @@ impl Mlp {
         if let Some(steps) = parts.optimizer_steps {
             mlp.set_second_moments(&second_moments)?;
             mlp.graph().set_optimizer_steps(steps)?;
+        }
+        if !grad_averages.is_empty() {
+            mlp.set_grad_averages(&grad_averages)?;
         }
         mlp.set_steps_taken(parts.step);
         Ok(mlp)
@@ -277,10 +297,15 @@ pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(io)
 }
 
-/// Per layer of `sizes`: the parameters, their velocities and (with `adam`, else empty)
-/// second moments, every tensor checked for name and shape, parameters for size, and no
-/// tensor left over.
-fn read_layers(path: &Path, file: &CheckpointFile, sizes: &[usize], adam: bool) -> Result<[Vec<LayerParams>; 3]> {
+/// Per layer of `sizes`: the parameters, their velocities, and (with `adam`, else empty)
+/// second moments and (with `centered`, else empty) gradient averages, every tensor checked
+/// for name and shape, parameters for size, and no tensor left over.
+fn read_layers(
+    path: &Path,
+    file: &CheckpointFile,
+    sizes: &[usize],
+    [adam, centered]: [bool; 2],
+) -> Result<[Vec<LayerParams>; 4]> {
     let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
         let (found, values) = file
             .tensors
@@ -300,7 +325,7 @@ fn read_layers(path: &Path, file: &CheckpointFile, sizes: &[usize], adam: bool) 
             bias: read(b, &[fan_out])?,
         })
     };
-    let mut layers = [Vec::new(), Vec::new(), Vec::new()];
+    let mut layers = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for l in 0..sizes.len() - 1 {
         let (fan_in, fan_out) = (sizes[l], sizes[l + 1]);
         let [w, b, vw, vb] = names(l);
@@ -324,8 +349,13 @@ fn read_layers(path: &Path, file: &CheckpointFile, sizes: &[usize], adam: bool) 
             let [sw, sb] = second_moment_names(l);
             layers[2].push(layer([&sw, &sb], fan_in, fan_out)?);
         }
+        if centered {
+            let [aw, ab] = grad_average_names(l);
+            layers[3].push(layer([&aw, &ab], fan_in, fan_out)?);
+        }
     }
-    let expected = (if adam { 6 } else { 4 }) * (sizes.len() - 1);
+    let per_layer = 4 + if adam { 2 } else { 0 } + if centered { 2 } else { 0 };
+    let expected = per_layer * (sizes.len() - 1);
     if file.tensors.len() != expected {
         return Err(checkpoint_error(
             path,

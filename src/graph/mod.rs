@@ -57,6 +57,7 @@ pub struct Graph {
     /// (None for other nodes, and for second moments without Adam).
     velocities: Vec<Option<Tensor>>,
     second_moments: Vec<Option<Tensor>>,
+    grad_averages: Vec<Option<Tensor>>,
     /// Where each parameter starts in the flat blocks (model 0's; each further model's
     /// stretch follows the one before).
     param_offsets: Vec<Option<usize>>,
@@ -152,6 +153,11 @@ impl Graph {
             velocities: param_views(&optimizer.velocity),
             second_moments: if optimizer.adam {
                 param_views(&optimizer.second_moment)
+            } else {
+                (0..n).map(|_| None).collect()
+            },
+            grad_averages: if optimizer.centered {
+                param_views(&optimizer.grad_average)
             } else {
                 (0..n).map(|_| None).collect()
             },
@@ -391,7 +397,10 @@ impl Graph {
     pub fn set_optimizer(&mut self, optimizer: impl Into<Optimizer>) -> Result<()> {
         let optimizer = optimizer.into();
         optimizer.validate()?;
-        if optimizer.needs_second_moment() != self.optimizers[0].needs_second_moment() {
+        let before = self.optimizers[0];
+        if optimizer.needs_second_moment() != before.needs_second_moment()
+            || optimizer.needs_grad_average() != before.needs_grad_average()
+        {
             return Err(Error::invalid(
                 "Graph::set_optimizer",
                 "optimizer",
@@ -417,6 +426,14 @@ impl Graph {
                     "optimizer",
                     "SGD (no second moments kept)",
                     optimizer.name(),
+                ));
+            }
+            if optimizer.needs_grad_average() && !self.optimizer.centered {
+                return Err(Error::invalid(
+                    OP,
+                    "optimizer",
+                    "one that keeps no gradient average (this graph keeps none)",
+                    "centered RMSprop",
                 ));
             }
         }

@@ -17,6 +17,8 @@ impl Graph {
             .write(&vec![0.0; self.optimizer.velocity.len()])?;
         let second_moment = &self.optimizer.second_moment;
         second_moment.write(&vec![0.0; second_moment.len()])?;
+        let grad_average = &self.optimizer.grad_average;
+        grad_average.write(&vec![0.0; grad_average.len()])?;
         let model_state = &self.optimizer.model_state;
         model_state.write(&vec![0.0; model_state.len()])
     }
@@ -39,6 +41,30 @@ impl Graph {
                 op,
                 "node",
                 "a parameter of a graph trained with Adam",
+                format!("{node:?} ({})", self.optimizers[0].name()),
+            )
+        })
+    }
+
+    /// Centered RMSprop's gradient average of a parameter (every stacked model's, back to
+    /// back).
+    pub(crate) fn read_grad_average(&self, node: NodeId) -> Result<Vec<f32>> {
+        self.grad_average("Graph::read_grad_average", node)?.to_vec()
+    }
+
+    /// Overwrites a parameter's centered-RMSprop gradient average (e.g. from a checkpoint).
+    pub(crate) fn write_grad_average(&self, node: NodeId, data: &[f32]) -> Result<()> {
+        const OP: &str = "Graph::write_grad_average";
+        let tensor = self.grad_average(OP, node)?;
+        self.write_stacked(OP, node, tensor, data)
+    }
+
+    fn grad_average(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
+        self.grad_averages.get(node.0).and_then(Option::as_ref).ok_or_else(|| {
+            Error::invalid(
+                op,
+                "node",
+                "a parameter of a graph trained with centered RMSprop",
                 format!("{node:?} ({})", self.optimizers[0].name()),
             )
         })
@@ -80,6 +106,10 @@ pub(super) struct OptimizerBlock {
     pub(super) velocity: Tensor,
     /// A one-element stand-in when no model uses Adam.
     pub(super) second_moment: Tensor,
+    /// Whether any model keeps a gradient average (centered RMSprop).
+    pub(super) centered: bool,
+    /// Centered RMSprop's ḡ; a one-element stand-in when no model keeps one.
+    pub(super) grad_average: Tensor,
     pub(super) model_state: Tensor,
     pub(super) hyperparams: Tensor,
     /// Adam: a step count, then the update; SGD: the update.
@@ -98,6 +128,8 @@ impl OptimizerBlock {
         let adam = optimizers.iter().any(Optimizer::needs_second_moment);
         let velocity = Tensor::zeros(gpu, &[flat_params.len()])?;
         let second_moment = Tensor::zeros(gpu, &[if adam { flat_params.len() } else { 1 }])?;
+        let centered = optimizers.iter().any(Optimizer::needs_grad_average);
+        let grad_average = Tensor::zeros(gpu, &[if centered { flat_params.len() } else { 1 }])?;
         let model_state = Tensor::zeros(gpu, &[ops::MODEL_STATE_WORDS * models])?;
         let hyperparams = Tensor::from_slice(
             gpu,
@@ -107,6 +139,7 @@ impl OptimizerBlock {
         let state = ops::OptimizerState {
             velocity: &velocity,
             second_moment: &second_moment,
+            grad_average: &grad_average,
             model_state: &model_state,
             hyperparams: &hyperparams,
             active,
@@ -116,6 +149,8 @@ impl OptimizerBlock {
             adam,
             velocity,
             second_moment,
+            centered,
+            grad_average,
             model_state,
             hyperparams,
             update,

@@ -282,6 +282,18 @@ impl Mlp {
         self.write_layers(moments, |node, values| self.graph.write_second_moment(node, values))
     }
 
+    /// Centered RMSprop's gradient averages ḡ, per layer (same shapes as the parameters);
+    /// an error with any other optimizer.
+    pub(crate) fn grad_averages(&self) -> Result<Vec<LayerParams>> {
+        self.read_layers(|node| self.graph.read_grad_average(node))
+    }
+
+    /// Overwrites centered RMSprop's gradient averages (all layers checked first).
+    pub(crate) fn set_grad_averages(&self, averages: &[LayerParams]) -> Result<()> {
+        check_params("Mlp::set_grad_averages", &self.sizes, averages)?;
+        self.write_layers(averages, |node, values| self.graph.write_grad_average(node, values))
+    }
+
     /// Loss of the last forward pass (read back from the GPU).
     pub fn loss(&self) -> Result<f32> {
         self.graph.loss()
@@ -368,6 +380,15 @@ impl Mlp {
     pub(crate) fn stacked_second_moments(&self) -> Result<Option<Vec<Vec<LayerParams>>>> {
         match self.second_moments() {
             Ok(moments) => self.split_models(moments).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Every stacked model's gradient averages, model by model (None without centered
+    /// RMSprop).
+    pub(crate) fn stacked_grad_averages(&self) -> Result<Option<Vec<Vec<LayerParams>>>> {
+        match self.grad_averages() {
+            Ok(averages) => self.split_models(averages).map(Some),
             Err(_) => Ok(None),
         }
     }

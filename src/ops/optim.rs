@@ -48,6 +48,8 @@ wgsl_bindings! {
         SECOND_MOMENT = 6 => "read_write" second_moment: "array<f32>",
         /// Per model: its step count and bias corrections.
         MODEL_STATE = 7 => "read_write" model_state: "array<ModelState>",
+        /// Centered RMSprop's gradient average (any small stand-in when no model keeps one).
+        GRAD_AVERAGE = 8 => "read_write" grad_average: "array<f32>",
     }
 }
 
@@ -96,6 +98,8 @@ pub(super) fn kernels() -> Vec<Kernel> {
 pub(crate) struct OptimizerState<'a> {
     pub velocity: &'a Tensor,
     pub second_moment: &'a Tensor,
+    /// Centered RMSprop's ḡ as long as the weights, or a small stand-in.
+    pub grad_average: &'a Tensor,
     pub model_state: &'a Tensor,
     pub hyperparams: &'a Tensor,
     pub active: &'a Tensor,
@@ -117,6 +121,7 @@ pub(crate) fn optimizer_update_stacked(
     let OptimizerState {
         velocity,
         second_moment,
+        grad_average,
         model_state,
         hyperparams,
         active,
@@ -126,6 +131,9 @@ pub(crate) fn optimizer_update_stacked(
     check_len(OP, "velocity", velocity, grad.len())?;
     if count_steps {
         check_len(OP, "second_moment", second_moment, grad.len())?;
+    }
+    if grad_average.len() != 1 {
+        check_len(OP, "grad_average", grad_average, grad.len())?;
     }
     check_len(OP, "hyperparams", hyperparams, HYPERPARAM_WORDS * models)?;
     check_len(OP, "active", active, models)?;
@@ -153,6 +161,7 @@ pub(crate) fn optimizer_update_stacked(
         (O::ACTIVE, active),
         (O::SECOND_MOMENT, second_moment),
         (O::MODEL_STATE, model_state),
+        (O::GRAD_AVERAGE, grad_average),
     ];
     let mut dispatches = Vec::with_capacity(2);
     if count_steps {
@@ -179,10 +188,10 @@ pub(crate) fn optimizer_update_stacked(
 }
 
 /// One in-place step of `optimizer` on `weight` from `grad`, its state in `velocity` (SGD's
-/// v, Adam's m), `second_moment` (Adam's s; ignored by SGD) — all as long as `weight` — and
-/// `model_state` (4 zeros to start: the step count and Adam's bias
-/// corrections). Its settings go to small buffers that the returned dispatches keep alive;
-/// run them in order, once per step.
+/// v, Adam's m, RMSprop's momentum buffer), `second_moment` (Adam's and RMSprop's; ignored
+/// by SGD) — all as long as `weight` — and `model_state` (4 zeros to start: the step count
+/// and Adam's bias corrections). Its settings, and centered RMSprop's gradient average, go
+/// to buffers that the returned dispatches keep alive; run them in order, once per step.
 pub fn optimizer_update(
     gpu: &Gpu,
     optimizer: &Optimizer,
@@ -196,9 +205,11 @@ pub fn optimizer_update(
     let hyperparams = [OptimizerHyperparams::from(optimizer)];
     let hyperparams = Tensor::from_slice(gpu, &[HYPERPARAM_WORDS], bytemuck::cast_slice(&hyperparams))?;
     let active = Tensor::from_u32(gpu, &[1], &[1])?;
+    let grad_average = Tensor::zeros(gpu, &[if optimizer.needs_grad_average() { grad.len() } else { 1 }])?;
     let state = OptimizerState {
         velocity,
         second_moment,
+        grad_average: &grad_average,
         model_state,
         hyperparams: &hyperparams,
         active: &active,

@@ -411,7 +411,7 @@ fn stacked_optimizers_use_each_models_settings_and_skip_inactive_ones() {
     let n = 37;
     let optimizers: [Optimizer; 8] = [
         Rmsprop::new(0.01).momentum(0.9).into(),
-        Rmsprop::new(0.01).centered(true).into(),
+        Rmsprop::new(0.01).centered(true).momentum(0.5).into(),
         Sgd::new(0.1).momentum(0.9).weight_decay(1e-3).into(),
         Sgd::new(0.05).weight_decay(1e-2).decay(WeightDecay::Coupled).into(),
         Sgd::new(0.5).momentum(0.5).nesterov(true).into(),
@@ -438,9 +438,11 @@ fn stacked_optimizers_use_each_models_settings_and_skip_inactive_ones() {
     let hyper = Tensor::from_slice(&gpu, &[HYPERPARAM_WORDS * models], bytemuck::cast_slice(&hyper)).unwrap();
     let flags = Tensor::from_u32(&gpu, &[models], &active).unwrap();
     let model_state = Tensor::zeros(&gpu, &[MODEL_STATE_WORDS * models]).unwrap();
+    let grad_average = Tensor::zeros(&gpu, &[models * n]).unwrap();
     let state = OptimizerState {
         velocity: &v,
         second_moment: &s2,
+        grad_average: &grad_average,
         model_state: &model_state,
         hyperparams: &hyper,
         active: &flags,

@@ -176,6 +176,14 @@ impl Optimizer {
         }
     }
 
+    /// Whether it keeps a running average of the gradient per weight (centered RMSprop).
+    pub(crate) fn needs_grad_average(&self) -> bool {
+        match self {
+            Optimizer::Sgd(_) | Optimizer::Adam(_) => false,
+            Optimizer::Rmsprop(rmsprop) => rmsprop.centered,
+        }
+    }
+
     /// The settings of its kind that count as "not set" when a grid overrides them: PyTorch's
     /// defaults for Adam, the classic network's for SGD.
     pub(crate) fn unset(&self) -> Optimizer {

@@ -6,15 +6,15 @@ use crate::error::Result;
 /// RMSprop (Hinton), named and computed as PyTorch's `torch.optim.RMSprop`. Per weight:
 /// `g ← g + λw`, `v ← αv + (1 − α)g²`; centered, `ḡ ← αḡ + (1 − α)g` and `ṽ = v − ḡ²`,
 /// else `ṽ = v`; with momentum `b ← μb + g / (√ṽ + ε)`, `w ← w − ηb`, else
-/// `w ← w − η g / (√ṽ + ε)`. Centered with momentum is refused (it needs a third state
-/// buffer per weight: `ḡ` lives where the momentum buffer would).
+/// `w ← w − η g / (√ṽ + ε)`. Its state per weight: `v` (the second moment), `b` (the
+/// velocity) and, centered, `ḡ`.
 ///
 /// ```
 /// use wgpu_mlp::{Optimizer, Rmsprop};
 /// let rmsprop = Rmsprop::new(1e-2).momentum(0.9);
 /// assert_eq!((rmsprop.alpha, rmsprop.eps), (0.99, 1e-8));
 /// assert!(Optimizer::from(rmsprop).validate().is_ok());
-/// assert!(Optimizer::from(rmsprop.centered(true)).validate().is_err());
+/// assert!(Optimizer::from(rmsprop.centered(true)).validate().is_ok());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rmsprop {
@@ -70,8 +70,7 @@ impl Rmsprop {
         Rmsprop { centered, ..self }
     }
 
-    /// Checks the ranges: `lr > 0`, α and μ in [0, 1), `eps > 0`, `weight_decay ≥ 0`, and
-    /// not centered with momentum.
+    /// Checks the ranges: `lr > 0`, α and μ in [0, 1), `eps > 0`, `weight_decay ≥ 0`.
     pub fn validate(&self) -> Result<()> {
         check_all(
             "RMSprop",
@@ -86,12 +85,6 @@ impl Rmsprop {
                     self.weight_decay,
                 ),
                 ("momentum", unit(self.momentum), "a value in [0, 1)", self.momentum),
-                (
-                    "momentum",
-                    !self.centered || self.momentum == 0.0,
-                    "0 when centered (or centered(false))",
-                    self.momentum,
-                ),
             ],
         )
     }

@@ -104,6 +104,7 @@ pub fn fit_batched(
         let params = stack.mlp.stacked_parameters()?;
         let velocities = stack.mlp.stacked_velocities()?;
         let second_moments = stack.mlp.stacked_second_moments()?;
+        let grad_averages = stack.mlp.stacked_grad_averages()?;
         let optimizer_steps = stack.mlp.graph().optimizer_steps()?;
         let histories = stack.histories;
         for (m, ((params, velocities), history)) in params.into_iter().zip(velocities).zip(histories).enumerate() {
@@ -118,6 +119,11 @@ pub fn fit_batched(
             {
                 mlp.set_second_moments(&moments[m])?;
                 mlp.graph().set_optimizer_steps(optimizer_steps[m])?;
+            }
+            if config.optimizer.needs_grad_average()
+                && let Some(averages) = &grad_averages
+            {
+                mlp.set_grad_averages(&averages[m])?;
             }
             let n_batches = batches_per_epoch(parts[group[m]].0.len(), config.batch_size, config.drop_last);
             mlp.set_steps_taken((n_batches * history.len()) as u64);

@@ -305,6 +305,28 @@ pub fn assert_resources_constant(steps: usize) {
 /// The seed's net: sigmoid hidden layers and a sigmoid output.
 pub const SIGMOID_NET: (Activation, Activation) = (Activation::Sigmoid, Activation::Sigmoid);
 
+/// torch.optim.RMSprop's update of one weight in f64, from its documented algorithm: returns
+/// the new (w, b, v, ḡ): the momentum buffer b, the square average v, the gradient average ḡ.
+pub fn rmsprop_step(rmsprop: &wgpu_mlp::Rmsprop, w: f64, g: f64, b: f64, v: f64, gbar: f64) -> (f64, f64, f64, f64) {
+    let (lr, alpha, eps) = (rmsprop.lr as f64, rmsprop.alpha as f64, rmsprop.eps as f64);
+    let (wd, mu) = (rmsprop.weight_decay as f64, rmsprop.momentum as f64);
+    let g = g + wd * w;
+    let v = alpha * v + (1.0 - alpha) * g * g;
+    let (gbar, variance) = if rmsprop.centered {
+        let gbar = alpha * gbar + (1.0 - alpha) * g;
+        (gbar, v - gbar * gbar)
+    } else {
+        (gbar, v)
+    };
+    let avg = variance.sqrt() + eps;
+    if mu > 0.0 {
+        let b = mu * b + g / avg;
+        (w - lr * b, b, v, gbar)
+    } else {
+        (w - lr * g / avg, b, v, gbar)
+    }
+}
+
 /// PyTorch's update for one weight in f64: returns the new (w, m, s). `t` counts from 1.
 pub fn reference_step(optimizer: &Optimizer, t: u32, w: f64, g: f64, m: f64, s: f64) -> (f64, f64, f64) {
     match *optimizer {
@@ -336,24 +358,9 @@ pub fn reference_step(optimizer: &Optimizer, t: u32, w: f64, g: f64, m: f64, s: 
             (w, v, s)
         }
         Optimizer::Rmsprop(rmsprop) => {
-            // torch.optim.RMSprop: m is the momentum buffer, or the centered gradient average
-            let (lr, alpha, eps) = (rmsprop.lr as f64, rmsprop.alpha as f64, rmsprop.eps as f64);
-            let (wd, mu) = (rmsprop.weight_decay as f64, rmsprop.momentum as f64);
-            let g = g + wd * w;
-            let s = alpha * s + (1.0 - alpha) * g * g;
-            let (m, variance) = if rmsprop.centered {
-                let mean = alpha * m + (1.0 - alpha) * g;
-                (mean, s - mean * mean)
-            } else {
-                (m, s)
-            };
-            let step = g / (variance.sqrt() + eps);
-            if mu > 0.0 {
-                let b = mu * m + step;
-                (w - lr * b, b, s)
-            } else {
-                (w - lr * step, m, s)
-            }
+            let (w, b, s, _) = rmsprop_step(&rmsprop, w, g, m, s, 0.0);
+            assert!(!rmsprop.centered, "centered RMSprop keeps ḡ too: call rmsprop_step");
+            (w, b, s)
         }
     }
 }

@@ -40,6 +40,8 @@ kernel_homes!(
 );
 
 pub(crate) mod autotune;
+#[cfg(test)]
+mod fused_tests;
 mod loss;
 mod loss_kernels;
 mod matmul;

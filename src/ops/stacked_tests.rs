@@ -23,14 +23,14 @@ fn stride_of(len: usize) -> usize {
     len.div_ceil(4) * 4 + 8
 }
 
-struct Operand {
+pub(super) struct Operand {
     shape: Vec<usize>,
     shared: bool,
     /// One value list per model (one in all when shared).
     values: Vec<Vec<f32>>,
 }
 
-fn operand(rng: &mut StdRng, shape: &[usize], shared: bool, low: f32, high: f32) -> Operand {
+pub(super) fn operand(rng: &mut StdRng, shape: &[usize], shared: bool, low: f32, high: f32) -> Operand {
     let len: usize = shape.iter().product();
     let copies = if shared { 1 } else { MODELS };
     Operand {
@@ -58,14 +58,14 @@ fn stacked(gpu: &Gpu, op: &Operand) -> Tensor {
         .stack(MODELS, stride)
 }
 
-fn single(gpu: &Gpu, op: &Operand, m: usize) -> Tensor {
+pub(super) fn single(gpu: &Gpu, op: &Operand, m: usize) -> Tensor {
     let values = if op.shared { &op.values[0] } else { &op.values[m] };
     Tensor::from_slice(gpu, &op.shape, values).unwrap()
 }
 
 /// Runs `build` once over stacks of `inputs` and `outputs`, and once per model on plain
 /// tensors, and compares every output bit for bit.
-fn check(
+pub(super) fn check(
     gpu: &Gpu,
     what: &str,
     inputs: &[Operand],
@@ -472,67 +472,4 @@ fn stacked_optimizers_use_each_models_settings_and_skip_inactive_ones() {
         assert_eq!(part(&got_v), v1.to_vec().unwrap(), "model {m}: velocity");
         assert_eq!(part(&got_s), s1.to_vec().unwrap(), "model {m}: second moment");
     }
-}
-
-/// The loss fused with its gradient (`loss_with_gradient`) writes the same bits as the loss
-/// kernel and the gradient kernel run apart, for MSE and Huber through an output activation,
-/// and stacks like every kernel.
-#[test]
-fn fused_loss_and_gradient_equal_the_two_kernels() {
-    let gpu = gpu();
-    let mut rng = StdRng::seed_from_u64(15);
-    let (rows, cols) = (9, 7);
-    for loss_kind in [Loss::Mse, Loss::Huber] {
-        for activation in [Activation::Identity, Activation::Sigmoid] {
-            let inputs = [
-                operand(&mut rng, &[rows, cols], false, 0.0, 1.0),
-                operand(&mut rng, &[rows, cols], false, -1.5, 1.5),
-                operand(&mut rng, &[rows], false, 0.0, 0.2),
-            ];
-            let outputs = [
-                operand(&mut rng, &[1], false, -1.0, 1.0),
-                operand(&mut rng, &[rows, cols], false, -1.0, 1.0),
-            ];
-            let what = format!("{loss_kind:?} through {activation:?}");
-            check(&gpu, &format!("fused {what}"), &inputs, &outputs, |gpu, i, o| {
-                let fused = loss_with_gradient(gpu, loss_kind, activation, &i[0], &i[1], &i[2], &o[0], &o[1])?;
-                Ok(fused.expect("the regression losses fuse"))
-            });
-            // apart, on the same operands: the same bits
-            let (ins, outs): (Vec<Tensor>, Vec<Tensor>) = (
-                inputs.iter().map(|op| single(&gpu, op, 0)).collect(),
-                outputs.iter().map(|op| single(&gpu, op, 0)).collect(),
-            );
-            let apart: Vec<Tensor> = outputs.iter().map(|op| single(&gpu, op, 0)).collect();
-            let fused = loss_with_gradient(
-                &gpu, loss_kind, activation, &ins[0], &ins[1], &ins[2], &outs[0], &outs[1],
-            );
-            gpu.run(&[&fused.unwrap().unwrap()]).unwrap();
-            let forward = loss_forward(&gpu, loss_kind, &ins[0], &ins[1], &ins[2], &apart[0]).unwrap();
-            let backward = loss_backward(&gpu, loss_kind, activation, &ins[0], &ins[1], &ins[2], &apart[1]).unwrap();
-            gpu.run(&[&forward, &backward]).unwrap();
-            for (o, name) in [(0, "loss"), (1, "gradient")] {
-                let bits = |t: &Tensor| t.to_vec().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&outs[o]), bits(&apart[o]), "{what}: the {name}");
-            }
-        }
-    }
-    // cross-entropy keeps its two kernels
-    let t = Tensor::zeros(&gpu, &[rows, cols]).unwrap();
-    let w = Tensor::zeros(&gpu, &[rows]).unwrap();
-    let (out, d) = (
-        Tensor::zeros(&gpu, &[1]).unwrap(),
-        Tensor::zeros(&gpu, &[rows, cols]).unwrap(),
-    );
-    let none = loss_with_gradient(
-        &gpu,
-        Loss::SoftmaxCrossEntropy,
-        Activation::Identity,
-        &t,
-        &t,
-        &w,
-        &out,
-        &d,
-    );
-    assert!(none.unwrap().is_none());
 }

@@ -44,7 +44,10 @@ impl MatmulKernel {
             return autotune::choose(gpu, layout, (m, k, n), &[MatmulKernel::Vec4, MatmulKernel::Tiled]);
         }
         let wide_abt = layout == MatmulLayout::ABt && m >= 128 && n >= 128;
-        if !wide_abt && m * n * k < TILED_MIN_WORK && MatmulKernel::Vec4.supports(layout, m, k, n) {
+        if !wide_abt
+            && (m as u64) * (n as u64) * (k as u64) < TILED_MIN_WORK
+            && MatmulKernel::Vec4.supports(layout, m, k, n)
+        {
             MatmulKernel::Vec4
         } else {
             MatmulKernel::Tiled

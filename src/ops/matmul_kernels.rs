@@ -102,7 +102,7 @@ impl MatmulKernel {
 
 /// Multiply-adds from which [`MatmulKernel::choose`] takes the tiled kernel on GPUs for
 /// every layout (xl's 4096³ products: 2³⁶).
-pub const TILED_MIN_WORK: usize = 1 << 32;
+pub const TILED_MIN_WORK: u64 = 1 << 32;
 
 /// On CPU adapters without subgroups, products smaller than this many multiply-adds use
 /// `Lanes` even where `Vec4` would take them: they run alike there, and `Lanes` compiles

@@ -1,6 +1,13 @@
 //! The one error type of the library: every failure says what, where, and expected vs got.
 
 /// Everything that can go wrong in `wgpu-mlp`.
+///
+/// ```
+/// use wgpu_mlp::{Error, KFold};
+/// let err = KFold { n_splits: 1, shuffle: false, seed: 0 }.split(10).unwrap_err();
+/// assert!(matches!(err, Error::InvalidArgument { .. }));
+/// assert!(err.to_string().contains("n_splits")); // what, and what was expected
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No adapter (hardware or software) could be found.

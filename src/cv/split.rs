@@ -17,6 +17,14 @@ pub struct Fold {
 }
 
 /// K folds of (nearly) equal size: the first `n % n_splits` folds hold one sample more.
+///
+/// ```
+/// use wgpu_mlp::KFold;
+/// let folds = KFold { n_splits: 3, shuffle: false, seed: 0 }.split(7)?;
+/// assert_eq!(folds[0].validation, [0, 1, 2]); // 7 = 3 + 2 + 2
+/// assert_eq!(folds[2].train, [0, 1, 2, 3, 4]);
+/// # Ok::<(), wgpu_mlp::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KFold {
     /// Number of folds (≥ 2).
@@ -29,6 +37,17 @@ pub struct KFold {
 
 /// K folds that keep each class's share: every class's samples are dealt across the folds
 /// in turn, so each fold holds each class's count give or take one.
+///
+/// ```
+/// use wgpu_mlp::StratifiedKFold;
+/// let labels = [0, 0, 0, 0, 1, 1];
+/// let folds = StratifiedKFold { n_splits: 2, shuffle: true, seed: 7 }.split(&labels)?;
+/// for fold in &folds {
+///     let ones = fold.validation.iter().filter(|&&i| labels[i] == 1).count();
+///     assert_eq!((fold.validation.len(), ones), (3, 1)); // two of class 0, one of class 1
+/// }
+/// # Ok::<(), wgpu_mlp::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StratifiedKFold {
     /// Number of folds (≥ 2, and ≤ the smallest class).

@@ -57,7 +57,14 @@ pub(crate) fn unit(x: f32) -> bool {
 }
 
 /// Any optimizer, for the APIs that take any ([`crate::Mlp`], [`crate::TrainConfig`]).
-/// `Sgd` and `Adam` convert into it with `.into()`.
+/// `Sgd`, `Adam` and `Rmsprop` convert into it with `.into()`.
+///
+/// ```
+/// use wgpu_mlp::{Adam, Optimizer, TrainConfig};
+/// let config = TrainConfig { optimizer: Adam::adamw(1e-3).weight_decay(1e-2).into(), ..TrainConfig::default() };
+/// assert_eq!((config.optimizer.name(), config.optimizer.lr()), ("adamw", 1e-3));
+/// assert_eq!(Optimizer::from_name("adamw"), Some(Adam::adamw(1e-3).into()));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Optimizer {
     /// Stochastic gradient descent.

@@ -10,7 +10,8 @@
 //   backward: d_y (B,N) = w_i · (σ(y) − t)
 // Neither exp overflows: lse subtracts the row maximum, the sigmoid form takes exp(−|y|). The
 // forward reduction runs in ONE workgroup in a fixed order, with no atomics: the same bits
-// every run.
+// every run. With params.write_gradient the forward also writes the backward's d_y into
+// `gradient` (one dispatch for both, for batch-sized outputs).
 
 
 
@@ -29,7 +30,6 @@ fn log1p_small(e: f32) -> f32 {
     return log(1.0 + e);
 }
 
-// Invocations in the reduction (a power of two, at most 1024), as MSE_THREADS in mse.wgsl.
 
 // The row's maximum and log Σ exp(y − max): lse = max + log_sum.
 fn row_max_and_log_sum(start: u32) -> vec2<f32> {
@@ -68,6 +68,15 @@ fn xent_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
                 row_loss += target_values[tb + r * params.cols + j] * ((stats.x - prediction[start + j]) + stats.y);
             }
         }
+        if params.write_gradient != 0u {
+            // xent_backward's arithmetic, in the pass that reads the row anyway
+            let out_start = wid.z * params.gradient_stride + r * params.cols;
+            let w = row_weight[wb + r];
+            let g = row_gradient_setup(start, tb + r * params.cols);
+            for (var j = 0u; j < params.cols; j++) {
+                gradient[out_start + j] = gradient_element(prediction[start + j], target_values[tb + r * params.cols + j], w, g);
+            }
+        }
         let term = row_weight[wb + r] * row_loss - carry;
         let next = sum + term;
         carry = (next - sum) - term;
@@ -96,23 +105,34 @@ fn xent_backward(
     let t_start = wid.z * params.target_stride + r * params.cols;
     let out_start = wid.z * params.output_stride + r * params.cols;
     let w = row_weight[wid.z * params.weight_stride + r];
+    let g = row_gradient_setup(start, t_start);
+    for (var j = 0u; j < params.cols; j++) {
+        output[out_start + j] = gradient_element(prediction[start + j], target_values[t_start + j], w, g);
+    }
+}
+
+// What a row's gradient needs beyond its elements: for softmax the row's (max, log_sum) and
+// Σ_j t_ij; nothing for the sigmoid kind.
+fn row_gradient_setup(start: u32, t_start: u32) -> vec3<f32> {
     if params.mode == KIND_SIGMOID {
-        for (var j = 0u; j < params.cols; j++) {
-            let y = prediction[start + j];
-            // σ(y) without overflow for either sign
-            let e = exp(-abs(y));
-            let p = select(e / (1.0 + e), 1.0 / (1.0 + e), y >= 0.0);
-            output[out_start + j] = w * (p - target_values[t_start + j]);
-        }
-        return;
+        return vec3<f32>(0.0);
     }
     let stats = row_max_and_log_sum(start);
     var t_sum = 0.0;
     for (var j = 0u; j < params.cols; j++) {
         t_sum += target_values[t_start + j];
     }
-    for (var j = 0u; j < params.cols; j++) {
-        let p = exp(prediction[start + j] - stats.x - stats.y);
-        output[out_start + j] = w * (p * t_sum - target_values[t_start + j]);
+    return vec3<f32>(stats, t_sum);
+}
+
+// w · dE/dy for one element: w · (σ(y) − t), or w · (softmax(y) · Σt − t) from the setup.
+fn gradient_element(y: f32, t: f32, w: f32, g: vec3<f32>) -> f32 {
+    if params.mode == KIND_SIGMOID {
+        // σ(y) without overflow for either sign
+        let e = exp(-abs(y));
+        let p = select(e / (1.0 + e), 1.0 / (1.0 + e), y >= 0.0);
+        return w * (p - t);
     }
+    let p = exp(y - g.x - g.y);
+    return w * (p * g.z - t);
 }

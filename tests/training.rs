@@ -98,7 +98,7 @@ fn dispatches_per_step_with_fusion() {
                 .hidden_activation(hidden)
                 .step_kernel(wgpu_mlp::mlp::StepKernel::General);
             let mlp = builder.build(&gpu, 2, Sgd::new(0.1)).unwrap();
-            // forward L + the MSE loss with its gradient 1 + per layer dW with db + dX for all
+            // forward L + the loss with its gradient 1 + per layer dW with db + dX for all
             // but the first + update; GELU's slope needs its input, so each hidden GELU layer
             // keeps its own forward and backward dispatch.
             let unfused = if hidden.grad_from_output() { 0 } else { 2 * (layers - 1) };

@@ -170,9 +170,8 @@ pub fn loss_forward(
     }
 }
 
-/// The loss into `out` and its gradient into `d` (as [`loss_backward`]) in one dispatch,
-/// where the loss's kernel can (the regression losses, for batch-sized outputs): `None`
-/// where the two stay apart.
+/// The loss into `out` and its gradient into `d` (as [`loss_backward`]) in one dispatch, for
+/// batch-sized outputs (`None` above: one workgroup writing every gradient would be slow).
 #[allow(clippy::too_many_arguments)] // loss_forward's and loss_backward's operands together
 pub(crate) fn loss_with_gradient(
     gpu: &Gpu,
@@ -184,15 +183,19 @@ pub(crate) fn loss_with_gradient(
     out: &Tensor,
     d: &Tensor,
 ) -> Result<Option<Dispatch>> {
-    let huber_delta = match loss {
-        Loss::Mse => 0.0,
-        Loss::Huber => Loss::HUBER_DELTA as f32,
-        Loss::SoftmaxCrossEntropy | Loss::BinaryCrossEntropy => return Ok(None),
-    };
     if y.len() > super::mse::FUSED_MAX_OUTPUTS {
         return Ok(None);
     }
-    super::mse::regression_forward_with_gradient(gpu, huber_delta, activation, y, t, row_weights, out, d).map(Some)
+    let operands = [y, t, row_weights];
+    let regression =
+        |delta| super::mse::regression_forward_with_gradient(gpu, delta, activation, y, t, row_weights, out, d);
+    match loss {
+        Loss::Mse => regression(0.0),
+        Loss::Huber => regression(Loss::HUBER_DELTA as f32),
+        Loss::SoftmaxCrossEntropy => super::softmax_xent::forward_with_gradient(gpu, true, operands, out, d),
+        Loss::BinaryCrossEntropy => super::softmax_xent::forward_with_gradient(gpu, false, operands, out, d),
+    }
+    .map(Some)
 }
 
 /// `d = w_i · dE/dy_i`, taken on through the output layer's `activation` when it is not

@@ -106,6 +106,29 @@ pub(super) fn loss_params(
     })
 }
 
+/// Makes a forward loss kernel also write its gradient into `d_y` (y's shape, stacked as the
+/// loss is): the fused loss-and-gradient dispatch.
+pub(super) fn write_gradient_to(
+    op: &'static str,
+    params: &mut LossParams,
+    y: &Tensor,
+    loss: &Tensor,
+    d_y: &Tensor,
+) -> Result<()> {
+    check_len(op, "d_y", d_y, y.len())?;
+    if d_y.models() != loss.models() {
+        return Err(crate::error::Error::shape(
+            op,
+            "d_y (stacked models)",
+            loss.models(),
+            d_y.models(),
+        ));
+    }
+    params.write_gradient = 1;
+    params.gradient_stride = d_y.model_stride() as u32;
+    Ok(())
+}
+
 /// The bindings every loss kernel takes: predictions (or logits) y, targets t, the loss or
 /// gradient output, and the per-row weights.
 pub(super) fn loss_bindings<'a>(

@@ -2,7 +2,9 @@
 //! seed's ½ Σ (y − t)² per sample, and Huber's loss (`huber_delta` > 0; `Loss::Huber`).
 
 use super::activation::{PRELUDE, prelude_constants};
-use super::loss_kernels::{LossBindings, LossParams, REDUCE, loss_bindings, loss_params, reduction_threads};
+use super::loss_kernels::{
+    LossBindings, LossParams, REDUCE, loss_bindings, loss_params, reduction_threads, write_gradient_to,
+};
 use super::{Activation, check_grad_from_output, check_len, elementwise_groups, group_constants};
 use crate::device::dispatch::Dispatch;
 use crate::device::gpu::Gpu;
@@ -77,14 +79,9 @@ pub(super) fn regression_forward_with_gradient(
     let mut params = loss_params(OP, gpu, y, t, row_weights, loss)?;
     check_grad_from_output(OP, activation)?;
     check_len(OP, "loss", loss, 1)?;
-    check_len(OP, "d_y", d_y, y.len())?;
-    if d_y.models() != loss.models() {
-        return Err(crate::error::Error::shape(OP, "d_y (stacked models)", loss.models(), d_y.models()));
-    }
+    write_gradient_to(OP, &mut params, y, loss, d_y)?;
     params.huber_delta = huber_delta;
     params.mode = activation.code();
-    params.write_gradient = 1;
-    params.gradient_stride = d_y.model_stride() as u32;
     let mut bindings = loss_bindings(y, t, loss, row_weights).to_vec();
     bindings.push((LossBindings::GRADIENT, d_y));
     Dispatch::stacked(gpu, FORWARD, bytemuck::bytes_of(&params), &bindings, 1, loss.models())

@@ -2,7 +2,9 @@
 //! classes, or a sigmoid per output (binary); the f64 references are `Loss::SoftmaxCrossEntropy`
 //! and `Loss::BinaryCrossEntropy` in loss.rs.
 
-use super::loss_kernels::{LossBindings, LossParams, REDUCE, loss_bindings, loss_params, reduction_threads};
+use super::loss_kernels::{
+    LossBindings, LossParams, REDUCE, loss_bindings, loss_params, reduction_threads, write_gradient_to,
+};
 use crate::device::dispatch::Dispatch;
 use crate::device::gpu::Gpu;
 use crate::device::kernel::{Kernel, Part, Shader};
@@ -57,18 +59,39 @@ pub fn bce_backward(gpu: &Gpu, y: &Tensor, t: &Tensor, row_weights: &Tensor, d_y
 
 
 fn forward(gpu: &Gpu, kind: u32, y: &Tensor, t: &Tensor, row_weights: &Tensor, loss: &Tensor) -> Result<Dispatch> {
+    forward_maybe_with_gradient(gpu, kind, [y, t, row_weights], loss, None)
+}
+
+/// The loss ([`xent_forward`] or [`bce_forward`] by `softmax`) and its gradient ([`xent_backward`]
+/// or [`bce_backward`]) into `d_y` in one dispatch, the same bits as the two.
+pub(super) fn forward_with_gradient(
+    gpu: &Gpu,
+    softmax: bool,
+    [y, t, row_weights]: [&Tensor; 3],
+    loss: &Tensor,
+    d_y: &Tensor,
+) -> Result<Dispatch> {
+    let kind = if softmax { KIND_SOFTMAX } else { KIND_SIGMOID };
+    forward_maybe_with_gradient(gpu, kind, [y, t, row_weights], loss, Some(d_y))
+}
+
+fn forward_maybe_with_gradient(
+    gpu: &Gpu,
+    kind: u32,
+    [y, t, row_weights]: [&Tensor; 3],
+    loss: &Tensor,
+    d_y: Option<&Tensor>,
+) -> Result<Dispatch> {
     const OP: &str = "xent_forward";
     let mut params = loss_params(OP, gpu, y, t, row_weights, loss)?;
     params.mode = kind;
     super::check_len(OP, "loss", loss, 1)?;
-    Dispatch::stacked(
-        gpu,
-        FORWARD,
-        bytemuck::bytes_of(&params),
-        &loss_bindings(y, t, loss, row_weights),
-        1,
-        loss.models(),
-    )
+    if let Some(d_y) = d_y {
+        write_gradient_to(OP, &mut params, y, loss, d_y)?;
+    }
+    let mut bindings = loss_bindings(y, t, loss, row_weights).to_vec();
+    bindings.push((LossBindings::GRADIENT, d_y.unwrap_or(loss))); // the loss: never written
+    Dispatch::stacked(gpu, FORWARD, bytemuck::bytes_of(&params), &bindings, 1, loss.models())
 }
 
 /// `d_y = w_i · (softmax(y_i) · Σ_j t_ij − t_i)` (softmax − onehot for one-hot targets).

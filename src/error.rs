@@ -3,10 +3,14 @@
 /// Everything that can go wrong in `wgpu-mlp`.
 ///
 /// ```
-/// use wgpu_mlp::{Error, KFold};
-/// let err = KFold { n_splits: 1, shuffle: false, seed: 0 }.split(10).unwrap_err();
-/// assert!(matches!(err, Error::InvalidArgument { .. }));
-/// assert!(err.to_string().contains("n_splits")); // what, and what was expected
+/// use wgpu_mlp::Error;
+/// // Every variant's message says what, where, and expected vs got; a few carry more.
+/// fn explain(err: &Error) -> String {
+///     match err {
+///         Error::InvalidArgument { what, expected, got, .. } => format!("{what}: {expected}, not {got}"),
+///         other => other.to_string(),
+///     }
+/// }
 /// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

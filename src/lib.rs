@@ -20,7 +20,8 @@
 //!   [`Error`] and [`Result`]: every failure.
 //!
 //! Modules hold the rest, one per layer a user meets: [`data`], [`train`], [`cv`],
-//! [`optim`], [`mlp`], [`checkpoint`] and [`onnx`] (the model file and its exports). The
+//! [`optim`], [`mlp`] and [`onnx`] (the model file as ONNX; `Model::save` and `Mlp::save` write
+//! the native file). The
 //! `wgpu-mlp` command (`fit`, `predict`, `info`; the default `cli` feature) does the same
 //! from a shell.
 //!

@@ -60,9 +60,9 @@ pub(crate) fn unit(x: f32) -> bool {
 /// `Sgd`, `Adam` and `Rmsprop` convert into it with `.into()`.
 ///
 /// ```
-/// use wgpu_mlp::{Adam, Optimizer, TrainConfig};
-/// let config = TrainConfig { optimizer: Adam::adamw(1e-3).weight_decay(1e-2).into(), ..TrainConfig::default() };
-/// assert_eq!((config.optimizer.name(), config.optimizer.lr()), ("adamw", 1e-3));
+/// use wgpu_mlp::{Adam, Optimizer};
+/// let adamw: Optimizer = Adam::adamw(1e-3).weight_decay(1e-2).into();
+/// assert_eq!((adamw.name(), adamw.lr(), adamw.weight_decay()), ("adamw", 1e-3, 1e-2));
 /// assert_eq!(Optimizer::from_name("adamw"), Some(Adam::adamw(1e-3).into()));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -166,7 +166,7 @@ impl GpuDataset {
 pub struct TrainConfig {
     /// Hidden layer sizes (inputs and outputs come from the data).
     pub hidden: Vec<usize>,
-    /// The optimizer: [`Sgd`] or [`crate::Adam`], converted with `.into()`.
+    /// The optimizer: [`Sgd`] or [`crate::optim::Adam`], converted with `.into()`.
     pub optimizer: Optimizer,
     /// Passes over the training rows.
     pub epochs: usize,
@@ -357,7 +357,7 @@ pub struct Scores {
     pub accuracy: Option<f32>,
 }
 
-/// A trained model with its history: what [`fit`], [`GridSearchCv`](crate::GridSearchCv)
+/// A trained model with its history: what [`fit`], [`GridSearchCv`](crate::cv::GridSearchCv)
 /// and [`Model::load`] give. With its scaler and class names attached it is the whole
 /// fitted pipeline: it predicts on raw rows and saves as one file.
 ///

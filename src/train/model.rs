@@ -38,7 +38,7 @@ impl Model {
         })
     }
 
-    /// Attaches the input schema (as [`Dataset::schema`](crate::Dataset::schema) gives it):
+    /// Attaches the input schema (as [`Dataset::schema`](crate::data::Dataset::schema) gives it):
     /// [`Model::save`] keeps it, `predict` matches columns by it. Its feature names must be
     /// as many as the model's inputs.
     pub fn with_schema(mut self, schema: Schema) -> Result<Model> {
@@ -83,7 +83,7 @@ impl Model {
         self.scaler.as_ref()
     }
 
-    /// Names the classes (in output order, as [`Dataset::class_names`](crate::Dataset::class_names)
+    /// Names the classes (in output order, as [`Dataset::class_names`](crate::data::Dataset::class_names)
     /// gives them): [`Model::predict_class_names`] answers with them and [`Model::save`] keeps
     /// them. Their count must be the model's output count.
     pub fn with_class_names(mut self, names: Vec<String>) -> Result<Model> {

@@ -211,7 +211,7 @@ fn check_class_names(path: &Path, names: Option<&[String]>, outputs: usize) -> R
     }
 }
 
-/// The bytes of `file`, read back and checked as [`crate::Model::load`] will, so that what
+/// The bytes of `file`, read back and checked as [`Model::load`] will, so that what
 /// is written always loads.
 pub(crate) fn checked_bytes(file: &CheckpointFile, path: &Path) -> Result<Vec<u8>> {
     let bytes = file.encode(path)?;
@@ -310,7 +310,7 @@ impl Model {
     /// Loads a pipeline saved by [`Model::save`] onto `gpu`: the network with its batch size
     /// and optimizer state, its scaler, class names and input schema; it predicts what the
     /// saved model predicted, to the bit. A damaged, truncated, edited or inconsistent file
-    /// is an [`Error::Checkpoint`](crate::Error::Checkpoint) that says what is wrong. Files from before the format was
+    /// is an [`Error::Checkpoint`](crate::error::Error::Checkpoint) that says what is wrong. Files from before the format was
     /// numbered (no checksum, no schema) load with their old meaning.
     ///
     /// ```no_run
@@ -319,13 +319,13 @@ impl Model {
     /// let classes = model.predict_class(&[0.0; 64])?; // one raw row, scaled by the saved scaler
     /// # Ok(()) }
     /// ```
-    pub fn load(gpu: &crate::Gpu, path: impl AsRef<std::path::Path>) -> Result<Model> {
+    pub fn load(gpu: &crate::device::Gpu, path: impl AsRef<std::path::Path>) -> Result<Model> {
         let path = path.as_ref();
         Self::from_bytes(gpu, &crate::checkpoint::read_bytes(path)?, path)
     }
 
     /// [`Model::load`] from a file's bytes in memory; `path` names it in messages.
-    pub fn from_bytes(gpu: &crate::Gpu, bytes: &[u8], path: impl AsRef<std::path::Path>) -> Result<Model> {
+    pub fn from_bytes(gpu: &crate::device::Gpu, bytes: &[u8], path: impl AsRef<std::path::Path>) -> Result<Model> {
         let path = path.as_ref();
         let file = crate::checkpoint::CheckpointFile::decode(bytes, path)?;
         let parts = crate::checkpoint::MlpParts::read(&file, path)?;

@@ -117,6 +117,18 @@ impl Activation {
         Activation::LeakyRelu,
     ];
 
+    /// Whether `y`, an output of this activation, sits within `margin` of a bound it
+    /// saturates at (sigmoid's 0 and 1, tanh's ±1), where its slope has all but vanished.
+    pub(crate) fn saturated(self, y: f32, margin: f32) -> bool {
+        match self {
+            Activation::Sigmoid => y <= margin || y >= 1.0 - margin,
+            Activation::Tanh => y.abs() >= 1.0 - margin,
+            Activation::Identity | Activation::Relu | Activation::Gelu | Activation::Silu | Activation::LeakyRelu => {
+                false
+            }
+        }
+    }
+
     /// The code the kernels switch on (`ACT_*` in shaders/prelude.wgsl).
     pub(crate) fn code(self) -> u32 {
         match self {

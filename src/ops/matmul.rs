@@ -258,7 +258,7 @@ fn matmul_params(shape: Shape, options: MatmulOptions<'_>, code: u32, strides: &
         gated: options.active.is_some() as u32,
         activation: match options.epilogue {
             Epilogue::BiasAct(_, activation) | Epilogue::ActGrad(_, activation) => activation.code(),
-            _ => 0,
+            Epilogue::None | Epilogue::Bias(_) => 0,
         },
     }
 }
@@ -406,7 +406,9 @@ impl<'a> Operands<'a> {
         let front: Vec<(u32, &Tensor)> = match kernel {
             MatmulKernel::Vec4 => vec![(M::A4, a), (M::B4, b)],
             MatmulKernel::Tiled => vec![(M::A, a), (M::B, b), (M::A4, view(a)), (M::B4, view(b))],
-            _ => vec![(M::A, a), (M::B, b)],
+            MatmulKernel::Naive | MatmulKernel::Lanes | MatmulKernel::LanesDown | MatmulKernel::Subgroup => {
+                vec![(M::A, a), (M::B, b)]
+            }
         };
         front.into_iter().chain(rest).collect()
     }

@@ -95,7 +95,11 @@ impl MatmulKernel {
     pub fn available(self, gpu: &Gpu) -> bool {
         match self {
             MatmulKernel::Subgroup => gpu.has_subgroups() && gpu.adapter_min_subgroup_size() >= 8,
-            _ => true,
+            MatmulKernel::Naive
+            | MatmulKernel::Vec4
+            | MatmulKernel::Tiled
+            | MatmulKernel::Lanes
+            | MatmulKernel::LanesDown => true,
         }
     }
 }

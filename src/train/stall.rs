@@ -88,11 +88,7 @@ impl StallWatch {
 /// at a loss of ~0).
 fn collapsed(outputs: &[f32], width: usize, activation: Activation, loss: f32) -> bool {
     let first = &outputs[..width];
-    let pinned = |v: f32| match activation {
-        Activation::Sigmoid => v <= SATURATED || v >= 1.0 - SATURATED,
-        Activation::Tanh => v.abs() >= 1.0 - SATURATED,
-        _ => false,
-    };
+    let pinned = |v: f32| activation.saturated(v, SATURATED);
     outputs.chunks(width).all(|row| row == first) || (loss > PINNED_LOSS && outputs.iter().all(|&v| pinned(v)))
 }
 

@@ -56,7 +56,7 @@ fn fused_loss_and_gradient_equal_the_two_kernels() {
         }
     }
     // past the size one workgroup should write, the two stay apart
-    let big = super::mse::FUSED_MAX_OUTPUTS + 1;
+    let big = super::loss_kernels::FUSED_MAX_OUTPUTS + 1;
     let (y, w) = (
         Tensor::zeros(&gpu, &[big, 1]).unwrap(),
         Tensor::zeros(&gpu, &[big]).unwrap(),

@@ -183,7 +183,7 @@ pub(crate) fn loss_with_gradient(
     out: &Tensor,
     d: &Tensor,
 ) -> Result<Option<Dispatch>> {
-    if y.len() > super::mse::FUSED_MAX_OUTPUTS {
+    if y.len() > super::loss_kernels::FUSED_MAX_OUTPUTS {
         return Ok(None);
     }
     let operands = [y, t, row_weights];

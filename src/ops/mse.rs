@@ -57,11 +57,6 @@ pub(super) fn regression_forward(
     Dispatch::stacked(gpu, FORWARD, bytemuck::bytes_of(&params), &bindings, 1, loss.models())
 }
 
-/// Outputs up to which [`regression_forward_with_gradient`] is used: its one workgroup
-/// writes every gradient, which beats a second launch for batch-sized outputs (mnist's
-/// 128 × 10) but not for xl's 16.8M.
-pub(super) const FUSED_MAX_OUTPUTS: usize = 1 << 16;
-
 /// The loss ([`regression_forward`]) and its gradient through the output layer's
 /// `activation` ([`regression_backward`]) in one dispatch, the same bits as the two.
 #[allow(clippy::too_many_arguments)] // the two kernels' operands together

@@ -423,12 +423,7 @@ fn stacked_optimizers_use_each_models_settings_and_skip_inactive_ones() {
     let active = [1u32, 1, 1, 1, 1, 1, 1, 0];
     let random = |rng: &mut StdRng| -> Vec<f32> { (0..models * n).map(|_| rng.random_range(-1.0..1.0)).collect() };
     let (grad, weight, velocity) = (random(&mut rng), random(&mut rng), random(&mut rng));
-    // v ≥ ḡ², as centered RMSprop's state always is (v and ḡ average g² and g alike)
-    let moment: Vec<f32> = random(&mut rng)
-        .iter()
-        .zip(&velocity)
-        .map(|(v, g)| v.abs() + g * g)
-        .collect();
+    let moment: Vec<f32> = random(&mut rng).iter().map(|v| v.abs()).collect();
     let hyper: Vec<crate::optim::OptimizerHyperparams> = optimizers
         .iter()
         .map(crate::optim::OptimizerHyperparams::from)

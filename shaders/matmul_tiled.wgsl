@@ -24,7 +24,7 @@ var<private> b_vec_ok: bool;
 // A stored (M,K) (no TRANS_A): op(A)[row][kk .. kk+4].
 fn a_run_k(row: u32, kk: u32) -> vec4<f32> {
     if a_vec_ok && row < params.m && kk + 3u < params.k {
-        return a4[(a_base + row * params.k + kk) / 4u];
+        return a4_load((a_base + row * params.k + kk) / 4u);
     }
     var v = vec4<f32>(0.0);
     if row < params.rows {
@@ -40,7 +40,7 @@ fn a_run_k(row: u32, kk: u32) -> vec4<f32> {
 // A stored (K,M) (TRANS_A): op(A)[row .. row+4][kk].
 fn a_run_rows(row: u32, kk: u32) -> vec4<f32> {
     if a_vec_ok && row + 3u < params.m && kk < params.k {
-        return a4[(a_base + kk * params.m + row) / 4u];
+        return a4_load((a_base + kk * params.m + row) / 4u);
     }
     var v = vec4<f32>(0.0);
     if kk < params.k {
@@ -56,7 +56,7 @@ fn a_run_rows(row: u32, kk: u32) -> vec4<f32> {
 // B stored (K,N) (no TRANS_B): op(B)[kk][col .. col+4].
 fn b_run_cols(kk: u32, col: u32) -> vec4<f32> {
     if b_vec_ok && kk < params.k && col + 3u < params.n {
-        return b4[(b_base + kk * params.n + col) / 4u];
+        return b4_load((b_base + kk * params.n + col) / 4u);
     }
     var v = vec4<f32>(0.0);
     if kk < params.k {
@@ -72,7 +72,7 @@ fn b_run_cols(kk: u32, col: u32) -> vec4<f32> {
 // B stored (N,K) (TRANS_B): op(B)[kk .. kk+4][col].
 fn b_run_k(kk: u32, col: u32) -> vec4<f32> {
     if b_vec_ok && col < params.n && kk + 3u < params.k {
-        return b4[(b_base + col * params.k + kk) / 4u];
+        return b4_load((b_base + col * params.k + kk) / 4u);
     }
     var v = vec4<f32>(0.0);
     if col < params.n {

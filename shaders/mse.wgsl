@@ -79,13 +79,7 @@ fn mse_backward(
     output[z * params.output_stride + i] = element_gradient(y, diff, row_weight[z * params.weight_stride + i / params.cols]);
 }
 
-// w · h'(diff) · act'(y): the gradient at the input of the output layer's activation.
+// w · h'(diff) · act'(y) with this dispatch's δ and output activation (mse_rules.wgsl).
 fn element_gradient(y: f32, diff: f32, w: f32) -> f32 {
-    var slope = diff;
-    if params.huber_delta > 0.0 {
-        slope = clamp(diff, -params.huber_delta, params.huber_delta); // Huber's slope
-    }
-    var d = w * slope;
-    d *= act_grad(params.mode, y); // the output activation; × 1 for identity
-    return d;
+    return regression_gradient(y, diff, w, params.huber_delta, params.mode);
 }

@@ -55,12 +55,21 @@ pub(super) struct Node {
 pub struct GraphBuilder {
     pub(super) nodes: Vec<Node>,
     pub(super) param_init: Vec<(NodeId, Vec<f32>)>,
+    /// Build the unfused step only (tests compare the two).
+    pub(super) unfused: bool,
 }
 
 impl GraphBuilder {
     /// An empty graph.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Builds the graph without the fused step (see `graph/fused_step.rs`): the same
+    /// training, in more dispatches. For tests that compare the two.
+    pub(crate) fn unfused_step(mut self) -> Self {
+        self.unfused = true;
+        self
     }
 
     fn push(&mut self, op: Op, name: String, shape: Vec<usize>) -> NodeId {

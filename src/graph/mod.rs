@@ -3,6 +3,7 @@
 //! optimizer update) recorded into one command encoder and one submit.
 
 mod builder;
+mod fused_step;
 mod fusion;
 mod optimizer;
 mod passes;
@@ -10,6 +11,7 @@ mod schedule;
 
 pub use builder::GraphBuilder;
 use builder::Op;
+use fused_step::FusedStep;
 use fusion::Fusion;
 use optimizer::{OptimizerBlock, hyperparams_of};
 use passes::{Liveness, ParamLayout};
@@ -68,6 +70,9 @@ pub struct Graph {
     /// stands for the forward loss dispatch and the backward dispatch at this index.
     loss_with_gradient: Option<(usize, Dispatch)>,
     backward: Vec<Dispatch>,
+    /// The step with the loss gradient and the update fused in (two dispatches per layer),
+    /// where the graph allows it: what `steps` records.
+    fused: Option<FusedStep>,
     /// Each model's optimizer, and its state and dispatches.
     optimizers: Vec<Optimizer>,
     optimizer: OptimizerBlock,
@@ -134,13 +139,30 @@ impl Graph {
             row_weights: &row_weights,
             active: &active,
         };
-        let (forward, loss_forward) = schedule::forward(&cx)?;
+        let forward = schedule::forward(&cx)?;
+        let backward = schedule::backward(&cx, param_views(&flat_grads), models)?;
+        let optimizer = OptimizerBlock::new(gpu, optimizers, &flat_grads, &flat_params, &active)?;
+        let flat = fused_step::Flat {
+            params: &flat_params,
+            grads: &flat_grads,
+            offsets: &layout.offsets,
+            model_stride: layout.total,
+        };
+        let fused = match !builder.unfused && !fused_step::disabled_by_env() {
+            true => fused_step::plan(&cx, &forward, &backward, &optimizer, flat)?,
+            false => None,
+        };
+        let schedule::Forward {
+            dispatches: forward,
+            loss_at: loss_forward,
+            ..
+        } = forward;
         let schedule::Backward {
             grads,
             dispatches: backward,
             loss_with_gradient,
-        } = schedule::backward(&cx, param_views(&flat_grads), models)?;
-        let optimizer = OptimizerBlock::new(gpu, optimizers, &flat_grads, &flat_params, &active)?;
+            ..
+        } = backward;
         Ok(Graph {
             gpu: gpu.clone(),
             ops: nodes.iter().map(|node| node.op).collect(),
@@ -168,6 +190,7 @@ impl Graph {
             loss_forward,
             loss_with_gradient,
             backward,
+            fused,
             optimizers: optimizers.to_vec(),
             optimizer,
             active,
@@ -264,19 +287,35 @@ impl Graph {
         Ok(self.read(self.loss)?[0])
     }
 
-    /// Kernel launches in one training step (the loss and its gradient in one where the
-    /// loss kernel can).
+    /// Kernel launches in one training step whose loss value is not read (a step that reads
+    /// it, the last of [`Graph::steps`], adds the loss value's dispatch where the step's
+    /// gradient does not compute it anyway).
     pub fn dispatches_per_step(&self) -> usize {
-        let fused = usize::from(self.loss_with_gradient.is_some());
-        self.forward.len() + self.backward.len() + self.optimizer.update.len() - fused
+        self.step_dispatches(Record {
+            backward: true,
+            update: true,
+            loss: false,
+        })
+        .len()
+    }
+
+    /// Whether the step runs fused: the loss gradient in the output layer's forward, the
+    /// update in the grouped weight gradients (two dispatches per layer).
+    pub(crate) fn is_fused(&self) -> bool {
+        self.fused.is_some()
     }
 
     /// Where a step's time goes: each of its dispatches run alone, `reps` times with a
     /// sync after each, as (kernel and grid, median milliseconds). Runs the update too, so
     /// the parameters move: profile a throwaway graph.
     pub fn profile(&self, reps: usize) -> Result<Vec<(String, f64)>> {
-        let steps = self.forward.iter().chain(&self.backward).chain(&self.optimizer.update);
+        let steps = self.step_dispatches(Record {
+            backward: true,
+            update: true,
+            loss: true,
+        });
         steps
+            .into_iter()
             .map(|dispatch| {
                 let mut times = Vec::with_capacity(reps.max(1));
                 for _ in 0..reps.max(1) {
@@ -334,26 +373,45 @@ impl Graph {
     /// Records the forward pass (the loss value where `what.loss`), then optionally backward
     /// and the update, into `pass`.
     pub(crate) fn record(&self, pass: &mut wgpu::ComputePass<'_>, what: Record) {
+        self.step_dispatches(what)
+            .into_iter()
+            .for_each(|dispatch| dispatch.record(pass));
+    }
+
+    /// The dispatches [`Graph::record`] records for `what`, in order.
+    fn step_dispatches(&self, what: Record) -> Vec<&Dispatch> {
         let Record { backward, update, loss } = what;
-        let fused = self.loss_with_gradient.as_ref().filter(|_| backward && loss);
+        let fused_step = self.fused.as_ref().filter(|_| backward && update);
+        // The loss value with its gradient in one dispatch, where a step computes both and
+        // the output layer does not compute the gradient already.
+        let loss_both = self
+            .loss_with_gradient
+            .as_ref()
+            .filter(|_| backward && loss && fused_step.is_none_or(|step| !step.head_loss_gradient));
+        let mut list = Vec::new();
         for (i, dispatch) in self.forward.iter().enumerate() {
-            match fused {
-                _ if Some(i) != self.loss_forward => dispatch.record(pass),
-                Some((_, both)) => both.record(pass),
-                None if loss => dispatch.record(pass),
-                None => {}
+            match (fused_step, loss_both) {
+                (Some(step), _) if i == step.head_at => list.push(&step.head),
+                _ if Some(i) != self.loss_forward => list.push(dispatch),
+                (_, Some((_, both))) => list.push(both),
+                _ if loss => list.push(dispatch),
+                _ => {}
             }
         }
         if backward {
             for (i, dispatch) in self.backward.iter().enumerate() {
-                if fused.is_none_or(|&(at, _)| at != i) {
-                    dispatch.record(pass);
+                let kept = fused_step.is_none_or(|step| step.keep_backward[i]);
+                if kept && loss_both.is_none_or(|&(at, _)| at != i) {
+                    list.push(dispatch);
                 }
             }
         }
-        if update {
-            self.optimizer.update.iter().for_each(|dispatch| dispatch.record(pass));
+        match fused_step {
+            Some(step) => list.extend(&step.update),
+            None if update => list.extend(&self.optimizer.update),
+            None => {}
         }
+        list
     }
 
     /// The tensor holding a live node's value.

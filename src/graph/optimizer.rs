@@ -156,4 +156,16 @@ impl OptimizerBlock {
             update,
         })
     }
+
+    /// The state and settings in the kernels' terms, with the models' `active` flags.
+    pub(super) fn state<'a>(&'a self, active: &'a Tensor) -> ops::OptimizerState<'a> {
+        ops::OptimizerState {
+            velocity: &self.velocity,
+            second_moment: &self.second_moment,
+            grad_average: &self.grad_average,
+            model_state: &self.model_state,
+            hyperparams: &self.hyperparams,
+            active,
+        }
+    }
 }

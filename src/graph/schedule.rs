@@ -76,15 +76,25 @@ impl Context<'_> {
     }
 }
 
-/// The forward pass: one dispatch per live op (a fused layer's in one), and which of them
-/// computes the loss value (a step whose loss nobody reads can skip it).
-pub(super) fn forward(cx: &Context<'_>) -> Result<(Vec<Dispatch>, Option<usize>)> {
+/// The forward pass: one dispatch per live op (a fused layer's in one), which of them
+/// computes the loss value (a step whose loss nobody reads can skip it), and per node the
+/// dispatch that computes it.
+pub(super) struct Forward {
+    pub dispatches: Vec<Dispatch>,
+    pub loss_at: Option<usize>,
+    pub at: Vec<Option<usize>>,
+}
+
+/// The forward pass's dispatches (see [`Forward`]).
+pub(super) fn forward(cx: &Context<'_>) -> Result<Forward> {
     let mut forward = Vec::new();
     let mut loss_at = None;
+    let mut at = vec![None; cx.nodes.len()];
     for (i, node) in cx.nodes.iter().enumerate() {
         if !cx.live[i] || cx.fusion.fused_away[i] {
             continue;
         }
+        at[i] = Some(forward.len());
         let out = cx.value(NodeId(i));
         let forward_product =
             |a, b, epilogue| product(MatmulLayout::AB, cx.value(a), cx.value(b), out, false, epilogue);
@@ -110,7 +120,11 @@ pub(super) fn forward(cx: &Context<'_>) -> Result<(Vec<Dispatch>, Option<usize>)
             }
         });
     }
-    Ok((forward, loss_at))
+    Ok(Forward {
+        dispatches: forward,
+        loss_at,
+        at,
+    })
 }
 
 /// The backward pass: each node's gradient buffer, the dispatches, and the loss fused with
@@ -121,6 +135,32 @@ pub(super) struct Backward {
     /// The loss value and its gradient in one dispatch, standing for the forward pass's loss
     /// dispatch and the backward dispatch at this index, in a step that computes both.
     pub loss_with_gradient: Option<(usize, Dispatch)>,
+    /// Each layer's weight (and bias) gradient dispatch, for the fused step to group.
+    pub weight_grads: Vec<WeightGradPlan>,
+    /// The loss's gradient dispatch, for the fused step to fold into the output layer.
+    pub loss_grad: Option<LossGradPlan>,
+    /// Per node, how many dispatches write or add to its gradient.
+    pub contributions: Vec<u32>,
+}
+
+/// A layer's `dW = xᵀ·dY` (with `db = Σ dY` when `bias`) at backward dispatch `at`.
+pub(super) struct WeightGradPlan {
+    pub at: usize,
+    pub x: Tensor,
+    pub d_y: Tensor,
+    pub weight: NodeId,
+    pub bias: Option<NodeId>,
+}
+
+/// The loss's gradient at backward dispatch `at`: of `loss` at prediction `y = act(z)`
+/// (`activation`, identity when none is folded in) into `d_target`, z's gradient (y's).
+pub(super) struct LossGradPlan {
+    pub at: usize,
+    pub loss: crate::ops::Loss,
+    pub prediction: NodeId,
+    pub target: NodeId,
+    pub activation: Activation,
+    pub d_target: Tensor,
 }
 
 /// The backward pass, from the loss to the front: each node's gradient buffer (parameters'
@@ -137,6 +177,9 @@ pub(super) fn backward(cx: &Context<'_>, param_grads: Vec<Option<Tensor>>, model
         models,
         dispatches: Vec::new(),
         loss_with_gradient: None,
+        weight_grads: Vec::new(),
+        loss_grad: None,
+        contributions: vec![0; n],
     };
     for i in (0..n).rev() {
         if !cx.needs_grad[i] {
@@ -181,6 +224,9 @@ pub(super) fn backward(cx: &Context<'_>, param_grads: Vec<Option<Tensor>>, model
         grads: plan.grads,
         dispatches: plan.dispatches,
         loss_with_gradient: plan.loss_with_gradient,
+        weight_grads: plan.weight_grads,
+        loss_grad: plan.loss_grad,
+        contributions: plan.contributions,
     })
 }
 
@@ -190,6 +236,7 @@ fn loss_backward(cx: &Context<'_>, plan: &mut BackwardPlan<'_>, loss_node: NodeI
     let Op::Loss(loss, y, t) = cx.nodes[loss_node.0].op else {
         return Ok(());
     };
+    let (prediction, target_node) = (y, t);
     // The loss is the first node planned: its contribution is the first.
     let (target, activation) = match cx.fusion.folded_activation(cx.nodes, y) {
         Some((z, activation)) => (z, activation),
@@ -204,8 +251,17 @@ fn loss_backward(cx: &Context<'_>, plan: &mut BackwardPlan<'_>, loss_node: NodeI
     let out = cx.value(loss_node);
     let fused = ops::loss_with_gradient(cx.gpu, loss, activation, y, t, cx.row_weights, out, &d_target)?;
     plan.loss_with_gradient = fused.map(|fused| (plan.dispatches.len(), fused));
+    plan.loss_grad = Some(LossGradPlan {
+        at: plan.dispatches.len(),
+        loss,
+        prediction,
+        target: target_node,
+        activation,
+        d_target: d_target.alias(),
+    });
     plan.dispatches.push(dispatch);
     plan.written[target.0] = true;
+    plan.contributions[target.0] += 1;
     Ok(())
 }
 
@@ -227,7 +283,16 @@ fn matmul_backward(cx: &Context<'_>, plan: &mut BackwardPlan<'_>, out: NodeId, a
                 .accumulate(plan.written[w.0])
                 .gated(cx.active);
             let dispatch = ops::matmul_bias_grad_with(cx.gpu, cx.value(a), &d_out, &d_w, &d_bias, options)?;
+            plan.weight_grads.push(WeightGradPlan {
+                at: plan.dispatches.len(),
+                x: cx.value(a).alias(),
+                d_y: d_out.alias(),
+                weight: w,
+                bias: Some(bias),
+            });
             plan.dispatches.push(dispatch);
+            plan.contributions[w.0] += 1;
+            plan.contributions[bias.0] += 1;
             plan.written[w.0] = true;
             plan.written[bias.0] = true;
         }
@@ -283,6 +348,9 @@ struct BackwardPlan<'a> {
     models: usize,
     dispatches: Vec<Dispatch>,
     loss_with_gradient: Option<(usize, Dispatch)>,
+    weight_grads: Vec<WeightGradPlan>,
+    loss_grad: Option<LossGradPlan>,
+    contributions: Vec<u32>,
 }
 
 impl BackwardPlan<'_> {
@@ -312,6 +380,7 @@ impl BackwardPlan<'_> {
         let d_target = self.target(target)?;
         self.dispatches.push(make(&d_target, self.written[target.0])?);
         self.written[target.0] = true;
+        self.contributions[target.0] += 1;
         Ok(())
     }
 

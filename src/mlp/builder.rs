@@ -29,6 +29,8 @@ pub struct MlpBuilder {
     pub(super) params: Option<Vec<LayerParams>>,
     pub(super) step_kernel: StepKernel,
     pub(super) init: Init,
+    /// The general path without its fused step (tests compare the two).
+    pub(super) unfused: bool,
 }
 
 /// How [`Mlp::steps`] runs a training step.
@@ -37,7 +39,8 @@ pub enum StepKernel {
     /// The single-dispatch kernel on CPU adapters for nets it can take, else the general path.
     #[default]
     Auto,
-    /// The general path: the graph's 3L + 2 dispatches, for any net.
+    /// The general path: the graph's dispatches, two per layer for dense nets (see
+    /// [`Mlp::dispatches_per_step`](crate::Mlp::dispatches_per_step)), for any net.
     General,
     /// One dispatch per step, one invocation doing forward, loss, backward and update; for
     /// nets of at most 8 layers of at most 64 units, activations other than GELU, the MSE loss, and
@@ -81,6 +84,14 @@ impl MlpBuilder {
     /// How training steps run (default [`StepKernel::Auto`]).
     pub fn step_kernel(mut self, step_kernel: StepKernel) -> Self {
         self.step_kernel = step_kernel;
+        self
+    }
+
+    /// The general path's step without its fusions (the loss gradient in the output layer,
+    /// the update in the grouped weight gradients): the same training in more dispatches.
+    #[cfg(test)]
+    pub(crate) fn unfused_step(mut self) -> Self {
+        self.unfused = true;
         self
     }
 
@@ -217,6 +228,9 @@ impl MlpBuilder {
         let models = optimizers.len();
         let layers = self.sizes.len() - 1;
         let mut g = GraphBuilder::new();
+        if self.unfused {
+            g = g.unfused_step();
+        }
         let x = g.input("x", [batch, self.sizes[0]])?;
         let t = g.input("t", [batch, self.sizes[layers]])?;
         let mut h = x;

@@ -1,6 +1,8 @@
 //! The multilayer perceptron: dense layers `h_l = act(h_{l−1}·W_l + b_l)` on a [`Graph`].
 
 mod builder;
+#[cfg(test)]
+mod fused_step_tests;
 mod init;
 
 mod tiny;
@@ -64,6 +66,7 @@ impl Mlp {
             params: None,
             step_kernel: StepKernel::Auto,
             init: Init::default(),
+            unfused: false,
         }
     }
 

@@ -218,6 +218,18 @@ pub fn loss_backward(
     }
 }
 
+impl Loss {
+    /// For the regression losses, whose gradient is element-wise (`mse_rules.wgsl`), the
+    /// Huber δ their gradient clamps at (0: the squared error); `None` for the others.
+    pub(crate) fn regression_delta(self) -> Option<f32> {
+        match self {
+            Loss::Mse => Some(0.0),
+            Loss::Huber => Some(Loss::HUBER_DELTA as f32),
+            Loss::SoftmaxCrossEntropy | Loss::BinaryCrossEntropy => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

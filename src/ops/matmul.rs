@@ -260,6 +260,7 @@ fn matmul_params(shape: Shape, options: MatmulOptions<'_>, code: u32, strides: &
             Epilogue::BiasAct(_, activation) | Epilogue::ActGrad(_, activation) => activation.code(),
             Epilogue::None | Epilogue::Bias(_) => 0,
         },
+        ..bytemuck::Zeroable::zeroed()
     }
 }
 

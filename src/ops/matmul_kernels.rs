@@ -161,6 +161,20 @@ wgsl_struct! {
         gated: u32,
         /// `Activation::code` of an activation epilogue.
         activation: u32,
+        /// Grouped weight gradients (matmul_grouped.wgsl): the products in the dispatch (in
+        /// the first product's block), this product's first tile, and where its weight and
+        /// bias start in the flat parameter block.
+        groups: u32,
+        tile_start: u32,
+        c_offset: u32,
+        d_bias_offset: u32,
+        /// A training step's output layer (matmul_head.wgsl): whether it writes the loss
+        /// gradient, Huber's δ (0 for the squared error), the row weights' model stride, and
+        /// whether it advances the Adam step counts.
+        loss_gradient: u32,
+        huber_delta: f32,
+        row_weight_stride: u32,
+        count_steps: u32,
     }
 }
 
@@ -210,6 +224,8 @@ macro_rules! matmul_shader {
                 Part::Text(MatmulBindings::WGSL),
                 Part::Text(PRELUDE),
                 Part::Text(include_str!("../../shaders/matmul_common.wgsl")),
+                Part::Text(include_str!("../../shaders/matmul_one.wgsl")),
+                Part::Text(include_str!("../../shaders/matmul_store.wgsl")),
                 Part::Text(include_str!(concat!("../../shaders/", $file))),
             ],
             trusted: true,
@@ -217,18 +233,34 @@ macro_rules! matmul_shader {
     };
 }
 
-const MATMUL: Shader = matmul_shader!("matmul.wgsl");
-const MATMUL_TILED: Shader = matmul_shader!("matmul_tiled.wgsl");
-const MATMUL_SUBGROUP: Shader = matmul_shader!("matmul_subgroup.wgsl");
+/// One variant of the matmul modules: the module of each kernel family (naive, vec4 and
+/// lanes share one file; the tiled and subgroup kernels have theirs).
+pub(super) struct MatmulShaders {
+    pub main: Shader,
+    pub tiled: Shader,
+    pub subgroup: Shader,
+}
+
+/// The plain matmuls: one product, every epilogue (matmul_store.wgsl).
+const PLAIN: MatmulShaders = MatmulShaders {
+    main: matmul_shader!("matmul.wgsl"),
+    tiled: matmul_shader!("matmul_tiled.wgsl"),
+    subgroup: matmul_shader!("matmul_subgroup.wgsl"),
+};
 
 /// The kernel that runs `kernel` in `layout`.
 pub(super) fn kernel_for(kernel: MatmulKernel, layout: MatmulLayout) -> Kernel {
+    kernel_in(&PLAIN, kernel, layout)
+}
+
+/// The kernel that runs `kernel` in `layout` from the module variant `shaders`.
+pub(super) fn kernel_in(shaders: &'static MatmulShaders, kernel: MatmulKernel, layout: MatmulLayout) -> Kernel {
     let (shader, entry): (&'static Shader, _) = match kernel {
-        MatmulKernel::Naive => (&MATMUL, "matmul_naive"),
-        MatmulKernel::Vec4 => (&MATMUL, "matmul_vec4"),
-        MatmulKernel::Lanes | MatmulKernel::LanesDown => (&MATMUL, "matmul_lanes"),
-        MatmulKernel::Tiled => (&MATMUL_TILED, "matmul_tiled"),
-        MatmulKernel::Subgroup => (&MATMUL_SUBGROUP, "matmul_subgroup"),
+        MatmulKernel::Naive => (&shaders.main, "matmul_naive"),
+        MatmulKernel::Vec4 => (&shaders.main, "matmul_vec4"),
+        MatmulKernel::Lanes | MatmulKernel::LanesDown => (&shaders.main, "matmul_lanes"),
+        MatmulKernel::Tiled => (&shaders.tiled, "matmul_tiled"),
+        MatmulKernel::Subgroup => (&shaders.subgroup, "matmul_subgroup"),
     };
     let declared = Kernel::new(shader, entry).with_constants(match layout {
         MatmulLayout::AB => &[("TRANS_A", 0.0), ("TRANS_B", 0.0)],

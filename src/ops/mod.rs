@@ -31,6 +31,7 @@ kernel_homes!(
     bias,
     data,
     elementwise,
+    matmul_fused,
     matmul_kernels,
     mse,
     optim,
@@ -47,6 +48,8 @@ mod loss_kernels;
 mod matmul;
 mod matmul_choice;
 #[cfg(test)]
+mod matmul_fused_tests;
+#[cfg(test)]
 mod registry_tests;
 #[cfg(test)]
 mod stacked_tests;
@@ -60,6 +63,10 @@ pub(crate) use loss::OutputLink;
 pub(crate) use loss::loss_with_gradient;
 pub use loss::{Loss, loss_backward, loss_forward};
 pub(crate) use matmul::matmul_bias_grad_with;
+pub(crate) use matmul_fused::{
+    FlatBlocks, GROUPS_MAX, HeadLoss, WeightGradient, grouped_storage_buffers, head_storage_buffers, matmul_grouped_update,
+    matmul_head,
+};
 pub use matmul::{Epilogue, MatmulOptions, matmul, matmul_bias_grad, matmul_with};
 pub use matmul_kernels::{CPU_BLOCKED_MIN_WORK, MATMUL_KERNELS, MatmulKernel, MatmulLayout, TILED_MIN_WORK};
 pub use mse::{mse_backward, mse_backward_through, mse_forward};

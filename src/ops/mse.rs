@@ -12,6 +12,10 @@ use crate::device::kernel::{Kernel, Part, Shader};
 use crate::device::tensor::Tensor;
 use crate::error::Result;
 
+/// The regression losses' element gradient (shaders/mse_rules.wgsl), which the training
+/// step's output layer computes in its epilogue too (`matmul_head`).
+pub(super) const MSE_RULES: &str = include_str!("../../shaders/mse_rules.wgsl");
+
 const SHADER: Shader = Shader {
     file: "mse.wgsl",
     parts: &[
@@ -21,6 +25,7 @@ const SHADER: Shader = Shader {
         Part::Text(LossBindings::WGSL),
         Part::Text(PRELUDE),
         Part::Text(REDUCE),
+        Part::Text(MSE_RULES),
         Part::Text(include_str!("../../shaders/mse.wgsl")),
     ],
     trusted: false,

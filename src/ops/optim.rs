@@ -67,6 +67,10 @@ pub(crate) const MODEL_STATE_WORDS: usize = size_of::<ModelState>() / 4;
 /// f32 words of one model's [`OptimizerHyperparams`].
 pub(crate) const HYPERPARAM_WORDS: usize = size_of::<OptimizerHyperparams>() / 4;
 
+/// The optimizers' element rules (shaders/optim_rules.wgsl), which the fused weight-gradient
+/// kernels apply in their epilogue too (`matmul_grouped`).
+pub(super) const OPTIM_RULES: &str = include_str!("../../shaders/optim_rules.wgsl");
+
 const SHADER: Shader = Shader {
     file: "optim.wgsl",
     parts: &[
@@ -77,6 +81,7 @@ const SHADER: Shader = Shader {
         Part::Text(OptimizerHyperparams::WGSL),
         Part::Text(ModelState::WGSL),
         Part::Text(OptimBindings::WGSL),
+        Part::Text(OPTIM_RULES),
         Part::Text(include_str!("../../shaders/optim.wgsl")),
     ],
     trusted: false,

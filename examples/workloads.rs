@@ -3,9 +3,11 @@
 //!
 //! `cargo run --release --example workloads -- [--workload xor|mnist|wide|xl|small]
 //!  [--steps-per-submit K] [--seconds S] [--profile] [--models N] [--activation NAME]
-//!  [--loss mse|cross_entropy] [--optimizer sgd|adam]`
+//!  [--loss mse|cross_entropy] [--optimizer sgd|adam] [--general]`
 //! The last three run a variant of the spec's net (sigmoid, MSE, SGD), named in the output.
 //! `--models N` runs the stacked form `NAME×N` (workloads.md, "Stacked models").
+//! `--general` runs the graph's step where the single-dispatch kernel would (xor).
+//! `WGPU_MLP_FUSED_STEP=0` runs the graph's step unfused (3L + 1 dispatches), for comparison.
 //! `--profile` adds a line per dispatch of a step: its time run alone (median of 5, synced).
 
 #[allow(dead_code)] // each user takes the parts it needs
@@ -14,6 +16,7 @@ mod workloads;
 
 use std::time::Instant;
 
+use wgpu_mlp::mlp::StepKernel;
 use wgpu_mlp::{Activation, Adam, Gpu, Loss, Mlp, Optimizer, Sgd};
 use workloads::{SMALL, WORKLOADS, Workload, XL};
 
@@ -33,6 +36,8 @@ struct Variant {
     hidden: Activation,
     loss: Loss,
     adam: bool,
+    /// The general (graph) step even where the single-dispatch kernel would run (xor).
+    general: bool,
 }
 
 impl Variant {
@@ -47,6 +52,9 @@ impl Variant {
         }
         if self.adam {
             parts.push("adam");
+        }
+        if self.general {
+            parts.push("general");
         }
         parts.join("+")
     }
@@ -81,6 +89,7 @@ fn parse_args() -> Result<Options, String> {
                 }
             }
             "--profile" => options.profile = true,
+            "--general" => options.variant.general = true,
             "--models" => {
                 options.models = value()?.parse().map_err(|e| format!("--models: {e}"))?;
                 if options.models == 0 {
@@ -141,7 +150,12 @@ fn fresh(gpu: &Gpu, workload: &Workload, models: usize, variant: Variant) -> Res
         .parameters(data.params)
         .hidden_activation(variant.hidden)
         .output_activation(output)
-        .loss(variant.loss);
+        .loss(variant.loss)
+        .step_kernel(if variant.general {
+            StepKernel::General
+        } else {
+            StepKernel::Auto
+        });
     let mlp = if models == 1 {
         builder.build(gpu, workload.batch, optimizer(0.1))?
     } else {

@@ -39,11 +39,7 @@ fn mse_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             // mse_backward's arithmetic, in the pass that reads y and t anyway
             gradient[wid.z * params.gradient_stride + i] = element_gradient(prediction[yb + i], diff, row_weight[wb + row]);
         }
-        // Twice the element's loss: diff² (squared error), or δ(2|diff| − δ) past Huber's δ.
-        var twice = row_weight[wb + row] * diff * diff;
-        if params.huber_delta > 0.0 && abs(diff) > params.huber_delta {
-            twice = row_weight[wb + row] * (params.huber_delta * (2.0 * abs(diff) - params.huber_delta));
-        }
+        let twice = regression_twice_loss(diff, row_weight[wb + row], params.huber_delta);
         let term = twice - carry;
         let next = sum + term;
         carry = (next - sum) - term;

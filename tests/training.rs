@@ -98,12 +98,12 @@ fn dispatches_per_step_with_fusion() {
                 .hidden_activation(hidden)
                 .step_kernel(wgpu_mlp::mlp::StepKernel::General);
             let mlp = builder.build(&gpu, 2, Sgd::new(0.1)).unwrap();
-            // forward L + the loss with its gradient 1 + per layer dW with db + dX for all
-            // but the first + update; GELU's slope needs its input, so each hidden GELU layer
-            // keeps its own forward and backward dispatch.
+            // forward L (the output layer's with the loss gradient) + dX for all but the
+            // first + one grouped dW with db and the update; GELU's slope needs its input, so
+            // each hidden GELU layer keeps its own forward and backward dispatch.
             let unfused = if hidden.grad_from_output() { 0 } else { 2 * (layers - 1) };
             let what = format!("{layers} layers, {hidden:?}");
-            assert_eq!(mlp.dispatches_per_step(), 3 * layers + 1 + unfused, "{what}");
+            assert_eq!(mlp.dispatches_per_step(), 2 * layers + unfused, "{what}");
         }
     }
 }
@@ -385,13 +385,15 @@ fn gpu_stats_count_the_dispatches_a_step_records() {
     mlp.set_batch(&[0.5; 20], &[0.0; 12]).unwrap();
     let before = gpu.stats();
     mlp.step().unwrap();
-    let one = gpu.stats().dispatches - before.dispatches;
-    assert_eq!(one, mlp.dispatches_per_step() as u64);
+    // 2 per layer, and the loss value: a step reads its loss
+    let per_step = mlp.dispatches_per_step() as u64;
+    assert_eq!(per_step, 4);
+    assert_eq!(gpu.stats().dispatches - before.dispatches, per_step + 1);
     let before = gpu.stats();
     mlp.steps(5).unwrap();
     // the loss value is computed in the last of the five steps only (nothing reads the
-    // others), where it is fused with its gradient: every step launches the same number
-    assert_eq!(gpu.stats().dispatches - before.dispatches, 5 * one);
+    // others' and the output layer computes the gradient without it)
+    assert_eq!(gpu.stats().dispatches - before.dispatches, 5 * per_step + 1);
     let before = gpu.stats();
     mlp.parameters().unwrap();
     assert_eq!(

@@ -41,20 +41,17 @@ pub(super) struct Flat<'a> {
     pub model_stride: usize,
 }
 
-/// Whether the fused step is switched off (`WGPU_MLP_FUSED_STEP=0`, for comparisons).
-pub(super) fn disabled_by_env() -> bool {
-    std::env::var("WGPU_MLP_FUSED_STEP").is_ok_and(|v| v == "0")
-}
-
-/// The fused step of a graph, or None where it does not apply (see the module docs).
+/// The fused step of a graph, or None where it does not apply (see the module docs), the
+/// builder asks for the unfused step, or `WGPU_MLP_FUSED_STEP=0` (for comparisons).
 pub(super) fn plan(
+    unfused: bool,
     cx: &Context<'_>,
-    forward: &Forward,
-    backward: &Backward,
+    (forward, backward): (&Forward, &Backward),
     optimizer: &OptimizerBlock,
     flat: Flat<'_>,
 ) -> Result<Option<FusedStep>> {
-    let Some(loss_grad) = &backward.loss_grad else {
+    let disabled = unfused || std::env::var("WGPU_MLP_FUSED_STEP").is_ok_and(|v| v == "0");
+    let Some(loss_grad) = backward.loss_grad.as_ref().filter(|_| !disabled) else {
         return Ok(None);
     };
     let y = loss_grad.prediction;

@@ -34,6 +34,57 @@ fn row_weights(gpu: &Gpu, nodes: &[builder::Node], loss: NodeId, models: usize) 
         .stack(models, batch_rows))
 }
 
+/// Each parameter's view of a block laid out like the flat parameters (its gradients, its
+/// optimizer state): in every model, `layout.total` apart.
+struct ParamViews<'a> {
+    layout: &'a ParamLayout,
+    nodes: &'a [builder::Node],
+    models: usize,
+}
+
+impl ParamViews<'_> {
+    fn of(&self, block: &Tensor) -> Vec<Option<Tensor>> {
+        (0..self.nodes.len())
+            .map(|i| {
+                self.layout.offsets[i].map(|offset| {
+                    block
+                        .view(offset, &self.nodes[i].shape)
+                        .stack(self.models, self.layout.total)
+                })
+            })
+            .collect()
+    }
+
+    /// [`ParamViews::of`] where the block is kept, else no views.
+    fn of_if(&self, kept: bool, block: &Tensor) -> Vec<Option<Tensor>> {
+        match kept {
+            true => self.of(block),
+            false => (0..self.nodes.len()).map(|_| None).collect(),
+        }
+    }
+}
+
+/// Every node's value: parameters are views of the flat block (`params`), everything else its
+/// own tensor, but for the intermediates a fused kernel never materialises.
+fn allocate_values(
+    gpu: &Gpu,
+    nodes: &[builder::Node],
+    live: &[bool],
+    fusion: &Fusion,
+    mut params: Vec<Option<Tensor>>,
+    models: usize,
+) -> Result<Vec<Option<Tensor>>> {
+    let mut values = Vec::with_capacity(nodes.len());
+    for (i, node) in nodes.iter().enumerate() {
+        values.push(match (live[i] && !fusion.fused_away[i], node.op) {
+            (false, _) => None,
+            (true, Op::Param) => params[i].take(),
+            (true, _) => Some(Tensor::stacked_zeros(gpu, models, &node.shape)?),
+        });
+    }
+    Ok(values)
+}
+
 /// A value in a graph: an input, a parameter or an op's output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct NodeId(usize);
@@ -108,24 +159,12 @@ impl Graph {
         let stacked_total = layout.total * models;
         let flat_params = Tensor::from_slice(gpu, &[stacked_total], &layout.initial.repeat(models))?;
         let flat_grads = Tensor::zeros(gpu, &[stacked_total])?;
-        // A parameter (or its gradient, or optimizer state) in every model: `total` apart.
-        let param_views = |block: &Tensor| -> Vec<Option<Tensor>> {
-            (0..n)
-                .map(|i| {
-                    layout.offsets[i].map(|offset| block.view(offset, &nodes[i].shape).stack(models, layout.total))
-                })
-                .collect()
+        let views = ParamViews {
+            layout: &layout,
+            nodes: &nodes,
+            models,
         };
-        // Values: parameters are views of the block, everything else its own tensor, but for
-        // the intermediates a fused kernel never materialises.
-        let mut values = param_views(&flat_params);
-        for (i, node) in nodes.iter().enumerate() {
-            values[i] = match (live[i] && !fusion.fused_away[i], node.op) {
-                (false, _) => None,
-                (true, Op::Param) => values[i].take(),
-                (true, _) => Some(Tensor::stacked_zeros(gpu, models, &node.shape)?),
-            };
-        }
+        let values = allocate_values(gpu, &nodes, &live, &fusion, views.of(&flat_params), models)?;
         let row_weights = row_weights(gpu, &nodes, loss, models)?;
         // Per model, whether it takes part in the step: its matmuls and update skip it when 0.
         let active = Tensor::from_u32(gpu, &[models], &vec![1; models])?;
@@ -140,7 +179,7 @@ impl Graph {
             active: &active,
         };
         let forward = schedule::forward(&cx)?;
-        let backward = schedule::backward(&cx, param_views(&flat_grads), models)?;
+        let backward = schedule::backward(&cx, views.of(&flat_grads), models)?;
         let optimizer = OptimizerBlock::new(gpu, optimizers, &flat_grads, &flat_params, &active)?;
         let flat = fused_step::Flat {
             params: &flat_params,
@@ -148,10 +187,7 @@ impl Graph {
             offsets: &layout.offsets,
             model_stride: layout.total,
         };
-        let fused = match !builder.unfused && !fused_step::disabled_by_env() {
-            true => fused_step::plan(&cx, &forward, &backward, &optimizer, flat)?,
-            false => None,
-        };
+        let fused = fused_step::plan(builder.unfused, &cx, (&forward, &backward), &optimizer, flat)?;
         let schedule::Forward {
             dispatches: forward,
             loss_at: loss_forward,
@@ -172,17 +208,9 @@ impl Graph {
             loss,
             models,
             row_weights,
-            velocities: param_views(&optimizer.velocity),
-            second_moments: if optimizer.adam {
-                param_views(&optimizer.second_moment)
-            } else {
-                (0..n).map(|_| None).collect()
-            },
-            grad_averages: if optimizer.centered {
-                param_views(&optimizer.grad_average)
-            } else {
-                (0..n).map(|_| None).collect()
-            },
+            velocities: views.of(&optimizer.velocity),
+            second_moments: views.of_if(optimizer.adam, &optimizer.second_moment),
+            grad_averages: views.of_if(optimizer.centered, &optimizer.grad_average),
             flat_params,
             _flat_grads: flat_grads,
             param_offsets: layout.offsets,
@@ -301,6 +329,7 @@ impl Graph {
 
     /// Whether the step runs fused: the loss gradient in the output layer's forward, the
     /// update in the grouped weight gradients (two dispatches per layer).
+    #[cfg(test)]
     pub(crate) fn is_fused(&self) -> bool {
         self.fused.is_some()
     }

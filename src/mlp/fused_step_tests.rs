@@ -102,7 +102,11 @@ fn cases() -> Vec<Case> {
             hidden: Activation::Sigmoid,
             output: Activation::Identity,
             loss: Loss::BinaryCrossEntropy,
-            optimizers: vec![sgd, adam, Sgd::new(0.05).nesterov(true).momentum(0.8).weight_decay(0.01).into()],
+            optimizers: vec![
+                sgd,
+                adam,
+                Sgd::new(0.05).nesterov(true).momentum(0.8).weight_decay(0.01).into(),
+            ],
         },
     ]
 }
@@ -119,7 +123,11 @@ fn fused_step_trains_as_the_unfused_one() {
         let layers = case.sizes.len() - 1;
         let row_loss = usize::from(case.loss.regression_delta().is_none());
         let grouped = layers.div_ceil(crate::ops::GROUPS_MAX);
-        assert_eq!(fused.dispatches_per_step(), 2 * layers - 1 + grouped + row_loss, "{label}");
+        assert_eq!(
+            fused.dispatches_per_step(),
+            2 * layers - 1 + grouped + row_loss,
+            "{label}"
+        );
         let (x, t) = batch_for(&mut rng, &case, batch);
         for mlp in [&fused, &unfused] {
             mlp.set_batch(&x, &t).expect("batch");
@@ -130,11 +138,22 @@ fn fused_step_trains_as_the_unfused_one() {
             unfused.steps(10).expect("unfused steps");
             let (a, b) = (fused.losses().expect("loss"), unfused.losses().expect("loss"));
             for (a, b) in a.iter().zip(&b) {
-                let close = if exact { a.to_bits() == b.to_bits() } else { (a - b).abs() <= 1e-4 * b.abs().max(1e-3) };
-                assert!(close, "{label}, after {} steps: {a} vs {b} (exact: {exact})", 10 * (round + 1));
+                let close = if exact {
+                    a.to_bits() == b.to_bits()
+                } else {
+                    (a - b).abs() <= 1e-4 * b.abs().max(1e-3)
+                };
+                assert!(
+                    close,
+                    "{label}, after {} steps: {a} vs {b} (exact: {exact})",
+                    10 * (round + 1)
+                );
             }
         }
-        let (a, b) = (fused.stacked_parameters().expect("params"), unfused.stacked_parameters().expect("params"));
+        let (a, b) = (
+            fused.stacked_parameters().expect("params"),
+            unfused.stacked_parameters().expect("params"),
+        );
         let flat = |p: &Vec<Vec<LayerParams>>| -> Vec<f32> {
             p.iter()
                 .flatten()
@@ -142,9 +161,16 @@ fn fused_step_trains_as_the_unfused_one() {
                 .collect()
         };
         for (a, b) in flat(&a).iter().zip(&flat(&b)) {
-            let close = if exact { a.to_bits() == b.to_bits() } else { (a - b).abs() <= 1e-4 * b.abs().max(1e-2) };
+            let close = if exact {
+                a.to_bits() == b.to_bits()
+            } else {
+                (a - b).abs() <= 1e-4 * b.abs().max(1e-2)
+            };
             assert!(close, "{label}: parameter {a} vs {b} (exact: {exact})");
         }
-        assert_eq!(fused.optimizer_steps().expect("steps"), unfused.optimizer_steps().expect("steps"));
+        assert_eq!(
+            fused.optimizer_steps().expect("steps"),
+            unfused.optimizer_steps().expect("steps")
+        );
     }
 }

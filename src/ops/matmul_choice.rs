@@ -3,7 +3,9 @@
 //! timing calls, so neither module needs the other.
 
 use super::autotune;
-use super::matmul_kernels::{CPU_BLOCKED_MIN_WORK, MatmulKernel, MatmulLayout, TILED_MIN_WORK, forced_kernel};
+use super::matmul_kernels::{
+    CPU_BLOCKED_MIN_WORK, MatmulKernel, MatmulLayout, TILED_MIN_WORK, TILED_TILE, forced_kernel,
+};
 use crate::device::gpu::Gpu;
 
 impl MatmulKernel {
@@ -26,6 +28,10 @@ impl MatmulKernel {
     ///   layout and each dimension rounded up to a power of two) times `Vec4` and `Tiled` on
     ///   scratch operands and keeps the faster, in memory and in a file per adapter and driver
     ///   beside the pipeline cache, so later runs on the machine choose alike without timing.
+    ///   Products that `Tiled` covers with fewer than 256 of its 128×128 tiles (batch-sized
+    ///   ones: mnist's forward is 2 tiles, its weight gradient 14) also time the small-tile
+    ///   kernels (`Naive`, `Lanes`, `LanesDown`, and `Subgroup` where the adapter has
+    ///   subgroups): two workgroups leave a GPU of a hundred cores idle.
     ///   With `WGPU_MLP_AUTOTUNE=0`, the fixed rule measured on an H100 (BENCHMARKS.md):
     ///   [`MatmulKernel::Tiled`] for A·Bᵀ with 128 or more outputs each way and for products
     ///   of at least [`TILED_MIN_WORK`] multiply-adds, `Vec4` for the rest where the shape
@@ -41,7 +47,7 @@ impl MatmulKernel {
             return Self::for_cpu_adapter(gpu, layout, m, k, n);
         }
         if autotune::enabled(gpu) {
-            return autotune::choose(gpu, layout, (m, k, n), &[MatmulKernel::Vec4, MatmulKernel::Tiled]);
+            return autotune::choose(gpu, layout, (m, k, n), &Self::tuned_candidates(gpu, (m, n), false));
         }
         let wide_abt = layout == MatmulLayout::ABt && m >= 128 && n >= 128;
         if !wide_abt
@@ -74,10 +80,19 @@ impl MatmulKernel {
     /// down, N across, K summed): as [`MatmulKernel::choose`], with `Tiled` where that would
     /// fall back to `Lanes` for a large product (on an adapter without subgroups: `Vec4`
     /// cannot add the row of ones); `Tiled` runs mnist's 785×128×256 at ~13 GFLOP/s on
-    /// lavapipe against ~9 for `Lanes`.
+    /// lavapipe against ~9 for `Lanes`. Where kernels are tuned (GPUs), by measurement among
+    /// the kernels that add the bias row (every one but `Vec4`).
     pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, k: usize, n: usize) -> Self {
         if let Some(forced) = forced_kernel().filter(|&f| f != MatmulKernel::Vec4 && f.available(gpu)) {
             return forced;
+        }
+        if autotune::enabled(gpu) {
+            let candidates = Self::tuned_candidates(gpu, (rows, n), true);
+            return match autotune::choose(gpu, MatmulLayout::AtB, (rows, k, n), &candidates) {
+                // a bucket tuned for a plain product may hold Vec4, which has no bias row
+                MatmulKernel::Vec4 => MatmulKernel::Tiled,
+                kernel => kernel,
+            };
         }
         if gpu.is_software() {
             match Self::for_cpu_adapter(gpu, MatmulLayout::AtB, rows, k, n) {
@@ -90,4 +105,25 @@ impl MatmulKernel {
             MatmulKernel::Tiled
         }
     }
+
+    /// The kernels the autotuner times for an (M, N) output: the large-tile GPU kernels, and
+    /// where those leave most of a GPU idle the small-tile ones; without `Vec4` for a bias
+    /// gradient.
+    fn tuned_candidates(gpu: &Gpu, (m, n): (usize, usize), bias_row: bool) -> Vec<MatmulKernel> {
+        let mut candidates = vec![MatmulKernel::Tiled];
+        if !bias_row {
+            candidates.push(MatmulKernel::Vec4);
+        }
+        let large_tiles = m.div_ceil(TILED_TILE as usize) * n.div_ceil(TILED_TILE as usize);
+        if large_tiles < SMALL_GRID {
+            candidates.extend([MatmulKernel::Naive, MatmulKernel::Lanes, MatmulKernel::LanesDown]);
+            if MatmulKernel::Subgroup.available(gpu) {
+                candidates.push(MatmulKernel::Subgroup);
+            }
+        }
+        candidates
+    }
 }
+
+/// Large tiles below which the autotuner also times the small-tile kernels.
+const SMALL_GRID: usize = 256;

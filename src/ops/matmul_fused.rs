@@ -249,9 +249,34 @@ pub(crate) fn matmul_head(
         count_steps: count_steps as u32,
         ..bytemuck::Zeroable::zeroed()
     };
+    let bindings = head_bindings(gpu, kernel, [x, w, y, bias, target, d_z, row_weights], state)?;
+    let bindings: Vec<(u32, &Tensor)> = bindings.iter().map(|(b, t)| (*b, t)).collect();
+    Dispatch::stacked(
+        gpu,
+        kernel_in(&HEAD, kernel, MatmulLayout::AB),
+        bytemuck::bytes_of(&params),
+        &bindings,
+        tiles,
+        models,
+    )
+}
+
+/// The head's bindings: x, w (vec4 views for the kernels that read them), y, bias, target,
+/// d_z and the row weights, then the step counter's.
+fn head_bindings(
+    gpu: &Gpu,
+    kernel: MatmulKernel,
+    [x, w, y, bias, target, d_z, row_weights]: [&Tensor; 7],
+    state: OptimizerState<'_>,
+) -> Result<Vec<(u32, Tensor)>> {
     type H = HeadBindings;
     let stand_in = vec4_stand_in(gpu, kernel, &[x, w])?;
-    let view = |t: &'_ Tensor| -> Tensor { if t.span() < 4 { stand_in.as_ref().unwrap_or(t).alias() } else { t.alias() } };
+    let view = |t: &Tensor| -> Tensor {
+        match &stand_in {
+            Some(s) if t.span() < 4 => s.alias(),
+            _ => t.alias(),
+        }
+    };
     let mut bindings: Vec<(u32, Tensor)> = match kernel {
         MatmulKernel::Vec4 => vec![(H::A4, x.alias()), (H::B4, w.alias())],
         MatmulKernel::Tiled => vec![(H::A, x.alias()), (H::B, w.alias()), (H::A4, view(x)), (H::B4, view(w))],
@@ -269,15 +294,7 @@ pub(crate) fn matmul_head(
         (H::HYPERPARAMS, state.hyperparams.alias()),
         (H::MODEL_STATE, state.model_state.alias()),
     ]);
-    let bindings: Vec<(u32, &Tensor)> = bindings.iter().map(|(b, t)| (*b, t)).collect();
-    Dispatch::stacked(
-        gpu,
-        kernel_in(&HEAD, kernel, MatmulLayout::AB),
-        bytemuck::bytes_of(&params),
-        &bindings,
-        tiles,
-        models,
-    )
+    Ok(bindings)
 }
 
 /// One layer's weight gradient in a grouped dispatch: `dW = xᵀ·d_y` (x (B,IN), d_y

@@ -56,8 +56,14 @@ struct Host {
 fn host(rng: &mut StdRng) -> Host {
     let n = MODELS * STRIDE;
     Host {
-        xs: LAYERS.iter().map(|&(i, _, _)| random(rng, MODELS * BATCH * i, -1.0, 1.0)).collect(),
-        d_ys: LAYERS.iter().map(|&(_, o, _)| random(rng, MODELS * BATCH * o, -1.0, 1.0)).collect(),
+        xs: LAYERS
+            .iter()
+            .map(|&(i, _, _)| random(rng, MODELS * BATCH * i, -1.0, 1.0))
+            .collect(),
+        d_ys: LAYERS
+            .iter()
+            .map(|&(_, o, _)| random(rng, MODELS * BATCH * o, -1.0, 1.0))
+            .collect(),
         params: random(rng, n, -1.0, 1.0),
         velocity: random(rng, n, -0.1, 0.1),
         second_moment: random(rng, n, 0.0, 0.1),
@@ -113,10 +119,16 @@ impl Device {
 
     /// Every flat block, read back: grads, params, velocity, second moment, average.
     fn read(&self) -> Vec<Vec<f32>> {
-        [&self.grads, &self.params, &self.velocity, &self.second_moment, &self.grad_average]
-            .iter()
-            .map(|t| t.to_vec().unwrap())
-            .collect()
+        [
+            &self.grads,
+            &self.params,
+            &self.velocity,
+            &self.second_moment,
+            &self.grad_average,
+        ]
+        .iter()
+        .map(|t| t.to_vec().unwrap())
+        .collect()
     }
 }
 
@@ -182,7 +194,11 @@ fn reference_gradient(h: &Host, m: usize, at: usize) -> Option<f64> {
         let d_y = &h.d_ys[l][m * BATCH * outputs..];
         if (w_at..w_at + inputs * outputs).contains(&at) {
             let (i, j) = ((at - w_at) / outputs, (at - w_at) % outputs);
-            return Some((0..BATCH).map(|r| x[r * inputs + i] as f64 * d_y[r * outputs + j] as f64).sum());
+            return Some(
+                (0..BATCH)
+                    .map(|r| x[r * inputs + i] as f64 * d_y[r * outputs + j] as f64)
+                    .sum(),
+            );
         }
         let b_at = b_at.filter(|b| (*b..b + outputs).contains(&at))?;
         Some((0..BATCH).map(|r| d_y[r * outputs + at - b_at] as f64).sum())
@@ -194,18 +210,33 @@ fn grouped_update_equals_gradients_then_update() {
     let gpu = gpu();
     let mut rng = StdRng::seed_from_u64(26);
     let settings: [[Optimizer; MODELS]; 3] = [
-        [Adam::new(0.01).weight_decay(0.1).into(), Sgd::new(0.1).momentum(0.9).nesterov(true).into()],
-        [Adam::adamw(0.02).into(), Rmsprop::new(0.01).momentum(0.5).centered(true).into()],
+        [
+            Adam::new(0.01).weight_decay(0.1).into(),
+            Sgd::new(0.1).momentum(0.9).nesterov(true).into(),
+        ],
+        [
+            Adam::adamw(0.02).into(),
+            Rmsprop::new(0.01).momentum(0.5).centered(true).into(),
+        ],
         [Sgd::new(0.05).weight_decay(0.01).into(), Rmsprop::new(0.01).into()],
     ];
-    for kernel in MATMUL_KERNELS.into_iter().filter(|&k| k != MatmulKernel::Vec4 && k.available(&gpu)) {
+    for kernel in MATMUL_KERNELS
+        .into_iter()
+        .filter(|&k| k != MatmulKernel::Vec4 && k.available(&gpu))
+    {
         for (optimizers, active) in settings.iter().zip([[1, 1], [1, 0], [0, 1]]) {
             let h = host(&mut rng);
-            let (a, b) = (device(&gpu, &h, optimizers, &active), device(&gpu, &h, optimizers, &active));
+            let (a, b) = (
+                device(&gpu, &h, optimizers, &active),
+                device(&gpu, &h, optimizers, &active),
+            );
             unfused(&gpu, &a, kernel);
             fused(&gpu, &b, kernel);
             let (want, got) = (a.read(), b.read());
-            for (block, name) in ["grads", "params", "velocity", "second moment", "grad average"].iter().enumerate() {
+            for (block, name) in ["grads", "params", "velocity", "second moment", "grad average"]
+                .iter()
+                .enumerate()
+            {
                 for i in (0..MODELS * STRIDE).filter(|&i| covered(i)) {
                     assert_eq!(
                         want[block][i].to_bits(),
@@ -216,17 +247,20 @@ fn grouped_update_equals_gradients_then_update() {
                     );
                 }
             }
-            for i in 0..MODELS * STRIDE {
+            for (i, (&grad, &param)) in got[0].iter().zip(&got[1]).enumerate() {
                 let m = i / STRIDE;
                 if !covered(i) || active[m] == 0 {
                     // a gap, or a model sitting out: nothing written, nothing moved
-                    assert!(got[0][i].is_nan(), "{kernel:?}: grads[{i}] written");
-                    assert_eq!(got[1][i].to_bits(), h.params[i].to_bits(), "{kernel:?}: params[{i}] moved");
+                    assert!(grad.is_nan(), "{kernel:?}: grads[{i}] written");
+                    assert_eq!(param.to_bits(), h.params[i].to_bits(), "{kernel:?}: params[{i}] moved");
                     continue;
                 }
                 // The product is a sum of 13 terms of |·| < 1: f32 rounds it to ~1e-6.
                 let reference = reference_gradient(&h, m, i % STRIDE).expect("covered");
-                assert!((got[0][i] as f64 - reference).abs() < 1e-5, "{kernel:?}: grad[{i}] {} vs {reference}", got[0][i]);
+                assert!(
+                    (grad as f64 - reference).abs() < 1e-5,
+                    "{kernel:?}: grad[{i}] {grad} vs {reference}"
+                );
             }
         }
     }
@@ -264,57 +298,120 @@ fn head_equals_forward_then_loss_gradient_then_step_count() {
     let mut rng = StdRng::seed_from_u64(27);
     // (inputs, outputs): awkward, and a vec4-friendly one
     for (inputs, outputs) in [(7, 5), (8, 12)] {
-        let x = stack(&gpu, &[BATCH, inputs], &random(&mut rng, MODELS * BATCH * inputs, -1.0, 1.0));
-        let w = stack(&gpu, &[inputs, outputs], &random(&mut rng, MODELS * inputs * outputs, -1.0, 1.0));
+        let x = stack(
+            &gpu,
+            &[BATCH, inputs],
+            &random(&mut rng, MODELS * BATCH * inputs, -1.0, 1.0),
+        );
+        let w = stack(
+            &gpu,
+            &[inputs, outputs],
+            &random(&mut rng, MODELS * inputs * outputs, -1.0, 1.0),
+        );
         let bias = stack(&gpu, &[outputs], &random(&mut rng, MODELS * outputs, -1.0, 1.0));
-        let t = stack(&gpu, &[BATCH, outputs], &random(&mut rng, MODELS * BATCH * outputs, 0.0, 1.0));
-        let rows = stack(&gpu, &[BATCH], &vec![1.0 / BATCH as f32; MODELS * BATCH]);
-        let cases = [(Some(Activation::Sigmoid), 0.0), (None, 1.0), (Some(Activation::Tanh), 0.5)];
+        let t = stack(
+            &gpu,
+            &[BATCH, outputs],
+            &random(&mut rng, MODELS * BATCH * outputs, 0.0, 1.0),
+        );
+        let rows = stack(&gpu, &[BATCH], &[1.0 / BATCH as f32; MODELS * BATCH]);
+        let cases = [
+            (Some(Activation::Sigmoid), 0.0),
+            (None, 1.0),
+            (Some(Activation::Tanh), 0.5),
+        ];
         for kernel in MATMUL_KERNELS.into_iter().filter(|k| k.available(&gpu)) {
             if !kernel.supports(MatmulLayout::AB, BATCH, inputs, outputs) {
                 continue;
             }
             for (activation, huber_delta) in cases {
-                let poison = vec![f32::NAN; MODELS * BATCH * outputs];
-                let (y_want, d_want) = (stack(&gpu, &[BATCH, outputs], &poison), stack(&gpu, &[BATCH, outputs], &poison));
-                let (y_got, d_got) = (stack(&gpu, &[BATCH, outputs], &poison), stack(&gpu, &[BATCH, outputs], &poison));
-                let adam = [Optimizer::from(Adam::new(0.01)), Sgd::new(0.1).into()];
-                let h = host(&mut rng);
-                let (a, b) = (device(&gpu, &h, &adam, &[1, 1]), device(&gpu, &h, &adam, &[1, 1]));
-                let epilogue = match activation {
-                    Some(act) => Epilogue::BiasAct(&bias, act),
-                    None => Epilogue::Bias(&bias),
+                let operands = HeadOperands {
+                    x: &x,
+                    w: &w,
+                    bias: &bias,
+                    t: &t,
+                    rows: &rows,
                 };
-                let options = MatmulOptions::new(kernel, MatmulLayout::AB).epilogue(epilogue).gated(&a.active);
-                let act = activation.unwrap_or(Activation::Identity);
-                let mut want = vec![
-                    matmul_with(&gpu, &x, &w, &y_want, options).unwrap(),
-                    regression_backward(&gpu, huber_delta, act, &y_want, &t, &rows, &d_want).unwrap(),
-                ];
-                // the step counter alone: an update of nothing but the count
-                let steps = optimizer_update_stacked(&gpu, MODELS, &a.grads, &a.params, a.state(), true).unwrap();
-                want.push(steps.into_iter().next().unwrap());
-                gpu.run(&want.iter().collect::<Vec<_>>()).unwrap();
-                let loss = HeadLoss {
-                    target: &t,
-                    row_weights: &rows,
-                    d_z: &d_got,
-                    huber_delta,
-                };
-                let head = matmul_head(&gpu, kernel, (&x, &w, &bias, &y_got), activation, Some(loss), b.state(), true);
-                gpu.run(&[&head.unwrap()]).unwrap();
-                let case = format!("{kernel:?} {activation:?} δ {huber_delta}");
-                for (what, want, got) in [
-                    ("y", &y_want, &y_got),
-                    ("d_z", &d_want, &d_got),
-                    ("model state", &a.model_state, &b.model_state),
-                ] {
-                    let (want, got) = (want.to_vec().unwrap(), got.to_vec().unwrap());
-                    assert!(want.iter().all(|v| v.is_finite()), "{case}: {what} unwritten");
-                    let same = want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits());
-                    assert!(same, "{case}: {what} {want:?} vs {got:?}");
-                }
+                check_head(&gpu, &mut rng, kernel, operands, activation, huber_delta);
             }
         }
+    }
+}
+
+/// The operands of a head check: x (B,IN), w (IN,OUT), bias, targets and row weights.
+#[derive(Clone, Copy)]
+struct HeadOperands<'a> {
+    x: &'a Tensor,
+    w: &'a Tensor,
+    bias: &'a Tensor,
+    t: &'a Tensor,
+    rows: &'a Tensor,
+}
+
+/// One kernel, activation and δ: the head against its three unfused dispatches.
+fn check_head(
+    gpu: &Gpu,
+    rng: &mut StdRng,
+    kernel: MatmulKernel,
+    operands: HeadOperands<'_>,
+    activation: Option<Activation>,
+    huber_delta: f32,
+) {
+    let HeadOperands { x, w, bias, t, rows } = operands;
+    let outputs = w.shape()[1];
+    let poison = vec![f32::NAN; MODELS * BATCH * outputs];
+    let (y_want, d_want) = (
+        stack(gpu, &[BATCH, outputs], &poison),
+        stack(gpu, &[BATCH, outputs], &poison),
+    );
+    let (y_got, d_got) = (
+        stack(gpu, &[BATCH, outputs], &poison),
+        stack(gpu, &[BATCH, outputs], &poison),
+    );
+    let adam = [Optimizer::from(Adam::new(0.01)), Sgd::new(0.1).into()];
+    let h = host(rng);
+    let (a, b) = (device(gpu, &h, &adam, &[1, 1]), device(gpu, &h, &adam, &[1, 1]));
+    let epilogue = match activation {
+        Some(act) => Epilogue::BiasAct(bias, act),
+        None => Epilogue::Bias(bias),
+    };
+    let options = MatmulOptions::new(kernel, MatmulLayout::AB)
+        .epilogue(epilogue)
+        .gated(&a.active);
+    let act = activation.unwrap_or(Activation::Identity);
+    let mut want = vec![
+        matmul_with(gpu, x, w, &y_want, options).unwrap(),
+        regression_backward(gpu, huber_delta, act, &y_want, t, rows, &d_want).unwrap(),
+    ];
+    // the step counter alone: an update of nothing but the count
+    let steps = optimizer_update_stacked(gpu, MODELS, &a.grads, &a.params, a.state(), true).unwrap();
+    want.push(steps.into_iter().next().unwrap());
+    gpu.run(&want.iter().collect::<Vec<_>>()).unwrap();
+    let loss = HeadLoss {
+        target: t,
+        row_weights: rows,
+        d_z: &d_got,
+        huber_delta,
+    };
+    let head = matmul_head(
+        gpu,
+        kernel,
+        (x, w, bias, &y_got),
+        activation,
+        Some(loss),
+        b.state(),
+        true,
+    );
+    gpu.run(&[&head.unwrap()]).unwrap();
+    let case = format!("{kernel:?} {activation:?} δ {huber_delta}");
+    for (what, want, got) in [
+        ("y", &y_want, &y_got),
+        ("d_z", &d_want, &d_got),
+        ("model state", &a.model_state, &b.model_state),
+    ] {
+        let (want, got) = (want.to_vec().unwrap(), got.to_vec().unwrap());
+        assert!(want.iter().all(|v| v.is_finite()), "{case}: {what} unwritten");
+        let same = want.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "{case}: {what} {want:?} vs {got:?}");
     }
 }

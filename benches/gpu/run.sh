@@ -21,11 +21,16 @@ workloads=${WORKLOADS:-xor small mnist wide xl}
 step() { echo "== $*" >&2; }
 step adapter;  "$dev/bin/adapter" 2>&1 | tee -a "$out/device.txt"
 step compile;  "$dev/bin/compile_times" > "$out/compile.tsv" 2>&1
-step matmul;   timeout 150 "$dev/bin/matmul_bench" --shapes "${SHAPES:-128x784x256,256x1024x1024,1024x256x1024,4096x4096x4096}" --kernels Vec4,Tiled > "$out/matmul.jsonl"
+step matmul;   timeout 150 "$dev/bin/matmul_bench" --shapes "${SHAPES:-128x784x256,256x1024x1024,1024x256x1024,4096x4096x4096}" --kernels Vec4,Tiled,Naive,Lanes,LanesDown,Subgroup > "$out/matmul.jsonl"
 for w in $workloads; do
   step "ours $w"; timeout 120 "$dev/bin/workloads" --workload "$w" --seconds 1 ${PROFILE:+--profile} >> "$out/ours.jsonl"
 done
 step "ours small x40"; timeout 60 "$dev/bin/workloads" --workload small --models 40 --seconds 1 >> "$out/ours.jsonl"
+# the unfused step (3L + 1 dispatches) beside the fused one (2L), same run
+for w in small mnist wide; do
+  step "ours $w unfused"; WGPU_MLP_FUSED_STEP=0 timeout 60 "$dev/bin/workloads" --workload "$w" --seconds 1 |
+    sed 's/"workload":"\([a-z]*\)"/"workload":"\1-unfused"/' >> "$out/ours.jsonl"
+done
 torch_list=$(echo $workloads | tr ' ' ',')
 if [ -f "$dev/torch_peer.py" ] && python3 -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
   step "torch eager";  timeout 150 python3 "$dev/torch_peer.py" --device cuda --workloads "$torch_list" --min-seconds 1 >> "$out/torch.jsonl"

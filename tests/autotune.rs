@@ -18,13 +18,20 @@ fn autotune_measures_once_and_remembers() {
         std::env::set_var("WGPU_MLP_AUTOTUNE", "1");
     }
     let gpu = common::own_gpu();
-    // Candidates are Vec4 and Tiled: a shape Vec4 cannot take gets Tiled.
-    assert_eq!(
-        MatmulKernel::choose(&gpu, MatmulLayout::AB, 7, 13, 5),
-        MatmulKernel::Tiled
+    // Candidates are Vec4 and Tiled, and where Tiled's 128×128 tiles would be fewer than
+    // 256 the small-tile kernels too: a shape Vec4 cannot take never gets it...
+    let odd = MatmulKernel::choose(&gpu, MatmulLayout::AB, 7, 13, 5);
+    assert!(
+        odd != MatmulKernel::Vec4 && odd.supports(MatmulLayout::AB, 7, 13, 5),
+        "{odd:?}"
     );
+    // ...a product of 256 large tiles times only the large-tile kernels...
+    let large = MatmulKernel::choose(&gpu, MatmulLayout::AB, 2048, 4, 2048);
+    assert!(matches!(large, MatmulKernel::Vec4 | MatmulKernel::Tiled), "{large:?}");
+    // ...and a bias gradient never gets Vec4, which has no row of ones.
+    let bias = MatmulKernel::choose_for_bias_grad(&gpu, 65, 32, 64);
+    assert!(bias != MatmulKernel::Vec4, "{bias:?}");
     let chosen = MatmulKernel::choose(&gpu, MatmulLayout::AB, 64, 64, 64);
-    assert!(matches!(chosen, MatmulKernel::Vec4 | MatmulKernel::Tiled), "{chosen:?}");
     let file = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -32,14 +39,16 @@ fn autotune_measures_once_and_remembers() {
         .expect("the tuning file is written");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains(&format!("AB 64 64 64 {chosen:?}")), "{text}");
-    assert!(text.contains("AB 8 16 8 Tiled"), "{text}");
+    assert!(text.contains(&format!("AB 8 16 8 {odd:?}")), "{text}");
+    assert!(text.contains(&format!("AB 2048 4 2048 {large:?}")), "{text}");
 
     // A later Gpu reads the file instead of timing: an entry written by hand is obeyed, and
     // damaged lines cost nothing but a re-tune.
-    let other = if chosen == MatmulKernel::Vec4 {
-        MatmulKernel::Tiled
+    // (a kernel that takes any shape, so the bucket's other shapes can use it too)
+    let other = if chosen == MatmulKernel::Tiled {
+        MatmulKernel::Naive
     } else {
-        MatmulKernel::Vec4
+        MatmulKernel::Tiled
     };
     std::fs::write(
         &file,
@@ -54,7 +63,7 @@ fn autotune_measures_once_and_remembers() {
         "same bucket"
     );
     let abt = MatmulKernel::choose(&gpu, MatmulLayout::ABt, 64, 64, 64);
-    assert!(matches!(abt, MatmulKernel::Vec4 | MatmulKernel::Tiled), "{abt:?}");
+    assert!(abt.supports(MatmulLayout::ABt, 64, 64, 64), "{abt:?}");
 
     // Training through tuned kernels still trains.
     let mut mlp = Mlp::builder(&[5, 7, 3]).seed(3).build(&gpu, 6, Sgd::new(0.5)).unwrap();

@@ -174,3 +174,31 @@ fn fused_step_trains_as_the_unfused_one() {
         );
     }
 }
+
+/// Where a parameter's gradient is not one dense layer's weight gradient (here a weight used
+/// by two layers: its gradient adds two products), the graph keeps the unfused step, and a
+/// graph of dense layers without a regression or cross-entropy head still trains.
+#[test]
+fn graphs_the_fused_step_cannot_take_keep_the_unfused_one() {
+    use crate::graph::GraphBuilder;
+    let gpu = gpu();
+    let mut g = GraphBuilder::new();
+    let x = g.input("x", [3, 4]).expect("input");
+    let t = g.input("t", [3, 4]).expect("input");
+    let w = g.param("W", &[4, 4], &[0.1; 16]).expect("param");
+    let b = g.param("b", &[4], &[0.0; 4]).expect("param");
+    let h = g.matmul(x, w).expect("matmul");
+    let h = g.bias_add(h, b).expect("bias");
+    let h = g.sigmoid(h).expect("sigmoid");
+    let y = g.matmul(h, w).expect("the same weight again");
+    let loss = g.mse(y, t).expect("loss");
+    let mut graph = g.build(&gpu, loss, Sgd::new(0.1)).expect("builds");
+    assert!(!graph.is_fused());
+    graph.write(x, &[0.5; 12]).expect("x");
+    graph.write(t, &[0.2; 12]).expect("t");
+    graph.forward().expect("forward");
+    let before = graph.loss().expect("loss");
+    graph.steps(20).expect("steps");
+    graph.forward().expect("forward");
+    assert!(graph.loss().expect("loss") < before, "trains unfused");
+}

@@ -82,7 +82,7 @@ impl MatmulKernel {
     /// cannot add the row of ones); `Tiled` runs mnist's 785×128×256 at ~13 GFLOP/s on
     /// lavapipe against ~9 for `Lanes`. Where kernels are tuned (GPUs), by measurement among
     /// the kernels that add the bias row (every one but `Vec4`).
-    pub(crate) fn choose_for_bias_grad(gpu: &Gpu, rows: usize, k: usize, n: usize) -> Self {
+    pub fn choose_for_bias_grad(gpu: &Gpu, rows: usize, k: usize, n: usize) -> Self {
         if let Some(forced) = forced_kernel().filter(|&f| f != MatmulKernel::Vec4 && f.available(gpu)) {
             return forced;
         }

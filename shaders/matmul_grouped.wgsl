@@ -14,9 +14,44 @@ var<private> group: u32;
 var<private> hyper: OptimizerHyperparams;
 var<private> adam_state: ModelState;
 
+// The loss of a step whose loss is read, from the weighted terms the output layer wrote,
+// summed exactly as mse.wgsl's forward sums them (the same bits): params.reduce_threads
+// partial sums, partial v the Kahan-compensated sum of terms v, v + T, v + 2T, ... in order,
+// then reduce.wgsl's tree (width T/2, T/4, ..., 1), halved. Every invocation of the workgroup
+// after the last tile computes it and writes the same value (no barrier, no workgroup memory:
+// any kernel's workgroup can run it); the host keeps it to a few thousand terms.
+fn sum_loss_terms(model: u32) {
+    let head = params_buffer[0];
+    let first = model * head.loss_terms_stride;
+    let threads = head.reduce_threads;
+    var partials: array<f32, 1024>;
+    for (var v = 0u; v < threads; v++) {
+        var sum = 0.0;
+        var carry = 0.0;
+        for (var i = v; i < head.loss_terms; i += threads) {
+            let term = loss_terms[first + i] - carry;
+            let next = sum + term;
+            carry = (next - sum) - term;
+            sum = next;
+        }
+        partials[v] = sum;
+    }
+    for (var width = threads / 2u; width > 0u; width >>= 1u) {
+        for (var v = 0u; v < width; v++) {
+            partials[v] += partials[v + width];
+        }
+    }
+    loss_out[model * head.loss_stride] = 0.5 * partials[0];
+}
+
 fn start_tile(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
     let linear = wid.x + nwg.x * wid.y;
     let groups = params_buffer[0].groups;
+    let last = params_buffer[groups - 1u];
+    if params_buffer[0].loss_terms > 0u && linear == last.tile_start + last.tiles {
+        sum_loss_terms(wid.z);
+        return NO_TILE;
+    }
     group = 0u;
     for (var g = 1u; g < groups; g++) {
         if linear >= params_buffer[g].tile_start {

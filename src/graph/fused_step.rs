@@ -31,6 +31,13 @@ pub(super) struct FusedStep {
     pub keep_backward: Vec<bool>,
     /// The grouped weight gradients with the update.
     pub update: Vec<Dispatch>,
+    /// For a step whose loss is read (regression losses of up to
+    /// [`ops::GROUPED_LOSS_MAX_TERMS`] values): the head writing each element's loss term and
+    /// the grouped dispatches summing them into the loss, in place of `head`, the loss
+    /// dispatch and `update`: still two dispatches per layer.
+    pub reading: Option<(Dispatch, Vec<Dispatch>)>,
+    /// The loss terms' buffer.
+    _terms: Option<Tensor>,
 }
 
 /// The flat blocks and their layout (see `Graph`).
@@ -70,55 +77,87 @@ pub(super) fn plan(
     }
     let value = |node: NodeId| cx.values[node.0].as_ref().expect("live nodes have values");
     let mut keep_backward = vec![true; backward.dispatches.len()];
-    let head_loss = loss_grad.loss.regression_delta().map(|huber_delta| {
+    let huber_delta = loss_grad.loss.regression_delta();
+    if huber_delta.is_some() {
         keep_backward[loss_grad.at] = false;
-        ops::HeadLoss {
+    }
+    let state = optimizer.state(cx.active);
+    let (batch, inputs) = value(x).dims2("GraphBuilder::build", "layer input")?;
+    let (models, outputs) = (value(y).models(), value(y).dims2("GraphBuilder::build", "output")?.1);
+    let head_kernel = MatmulKernel::choose(cx.gpu, MatmulLayout::AB, batch, inputs, outputs);
+    // The output layer, writing each element's loss term too in a step whose loss is read.
+    let head = |terms: Option<&Tensor>| {
+        let loss = huber_delta.map(|huber_delta| ops::HeadLoss {
             target: value(loss_grad.target),
             row_weights: cx.row_weights,
             d_z: &loss_grad.d_target,
             huber_delta,
-        }
-    });
-    let state = optimizer.state(cx.active);
-    let (batch, inputs) = value(x).dims2("GraphBuilder::build", "layer input")?;
-    let outputs = value(y).dims2("GraphBuilder::build", "output")?.1;
-    let head_kernel = MatmulKernel::choose(cx.gpu, MatmulLayout::AB, batch, inputs, outputs);
-    let head = ops::matmul_head(
-        cx.gpu,
-        head_kernel,
-        (value(x), value(w), value(bias), value(y)),
-        activation,
-        head_loss,
-        state,
-        optimizer.adam,
-    )?;
+            terms,
+        });
+        let operands = (value(x), value(w), value(bias), value(y));
+        ops::matmul_head(cx.gpu, head_kernel, operands, activation, loss, state, optimizer.adam)
+    };
     let blocks = ops::FlatBlocks {
         grads: flat.grads,
         params: flat.params,
         model_stride: flat.model_stride,
         state,
     };
-    let mut update = Vec::new();
-    for chunk in backward.weight_grads.chunks(ops::GROUPS_MAX) {
-        let groups: Vec<ops::WeightGradient<'_>> = chunk
-            .iter()
-            .map(|g| ops::WeightGradient {
-                x: &g.x,
-                d_y: &g.d_y,
-                weight_offset: flat.offsets[g.weight.0].expect("parameters have offsets"),
-                bias_offset: g.bias.and_then(|b| flat.offsets[b.0]),
-            })
-            .collect();
-        update.push(ops::matmul_grouped_update(cx.gpu, kernel, &groups, blocks)?);
-        chunk.iter().for_each(|g| keep_backward[g.at] = false);
-    }
+    let update = |loss| grouped_updates(cx, kernel, &backward.weight_grads, (&flat, blocks), loss);
+    backward.weight_grads.iter().for_each(|g| keep_backward[g.at] = false);
+    let terms = match huber_delta {
+        Some(_) if batch * outputs <= ops::GROUPED_LOSS_MAX_TERMS => {
+            Some(Tensor::stacked_zeros(cx.gpu, models, &[batch, outputs])?)
+        }
+        _ => None,
+    };
+    let reading = match &terms {
+        Some(terms) => {
+            let loss = ops::GroupedLoss {
+                terms,
+                out: value(loss_grad.node),
+                reduce_threads: ops::reduce_threads(cx.gpu),
+            };
+            Some((head(Some(terms))?, update(Some(loss))?))
+        }
+        None => None,
+    };
     Ok(Some(FusedStep {
         head_at,
-        head,
-        head_loss_gradient: head_loss.is_some(),
+        head: head(None)?,
+        head_loss_gradient: huber_delta.is_some(),
         keep_backward,
-        update,
+        update: update(None)?,
+        reading,
+        _terms: terms,
     }))
+}
+
+/// The weight gradients with the update, [`ops::GROUPS_MAX`] layers a dispatch; the first
+/// also sums the loss, where given.
+fn grouped_updates(
+    cx: &Context<'_>,
+    kernel: MatmulKernel,
+    grads: &[WeightGradPlan],
+    (flat, blocks): (&Flat<'_>, ops::FlatBlocks<'_>),
+    loss: Option<ops::GroupedLoss<'_>>,
+) -> Result<Vec<Dispatch>> {
+    grads
+        .chunks(ops::GROUPS_MAX)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let groups: Vec<ops::WeightGradient<'_>> = chunk
+                .iter()
+                .map(|g| ops::WeightGradient {
+                    x: &g.x,
+                    d_y: &g.d_y,
+                    weight_offset: flat.offsets[g.weight.0].expect("parameters have offsets"),
+                    bias_offset: g.bias.and_then(|b| flat.offsets[b.0]),
+                })
+                .collect();
+            ops::matmul_grouped_update(cx.gpu, kernel, &groups, blocks, loss.filter(|_| i == 0))
+        })
+        .collect()
 }
 
 /// Whether every trained parameter gets its whole gradient from exactly one of the weight

@@ -315,9 +315,9 @@ impl Graph {
         Ok(self.read(self.loss)?[0])
     }
 
-    /// Kernel launches in one training step whose loss value is not read (a step that reads
-    /// it, the last of [`Graph::steps`], adds the loss value's dispatch where the step's
-    /// gradient does not compute it anyway).
+    /// Kernel launches in one training step whose loss value is not read. A step that reads
+    /// it (the last of [`Graph::steps`]) takes as many where the fused step sums the loss in
+    /// its grouped dispatch (regression losses of up to 16384 values), else one more.
     pub fn dispatches_per_step(&self) -> usize {
         self.step_dispatches(Record {
             backward: true,
@@ -411,19 +411,27 @@ impl Graph {
     fn step_dispatches(&self, what: Record) -> Vec<&Dispatch> {
         let Record { backward, update, loss } = what;
         let fused_step = self.fused.as_ref().filter(|_| backward && update);
+        // The fused step's head and grouped update, those that also sum the loss where it is
+        // read and they can (so the loss needs no dispatch of its own).
+        let reading = fused_step.and_then(|step| step.reading.as_ref()).filter(|_| loss);
+        let fused = fused_step.map(|step| match reading {
+            Some((head, update)) => (step, head, update),
+            None => (step, &step.head, &step.update),
+        });
         // The loss value with its gradient in one dispatch, where a step computes both and
         // the output layer does not compute the gradient already.
         let loss_both = self
             .loss_with_gradient
             .as_ref()
             .filter(|_| backward && loss && fused_step.is_none_or(|step| !step.head_loss_gradient));
+        let loss_value = loss && reading.is_none();
         let mut list = Vec::new();
         for (i, dispatch) in self.forward.iter().enumerate() {
-            match (fused_step, loss_both) {
-                (Some(step), _) if i == step.head_at => list.push(&step.head),
+            match (fused, loss_both) {
+                (Some((step, head, _)), _) if i == step.head_at => list.push(head),
                 _ if Some(i) != self.loss_forward => list.push(dispatch),
                 (_, Some((_, both))) => list.push(both),
-                _ if loss => list.push(dispatch),
+                _ if loss_value => list.push(dispatch),
                 _ => {}
             }
         }
@@ -435,8 +443,8 @@ impl Graph {
                 }
             }
         }
-        match fused_step {
-            Some(step) => list.extend(&step.update),
+        match fused {
+            Some((_, _, grouped)) => list.extend(grouped),
             None if update => list.extend(&self.optimizer.update),
             None => {}
         }

@@ -157,6 +157,8 @@ pub(super) struct WeightGradPlan {
 pub(super) struct LossGradPlan {
     pub at: usize,
     pub loss: crate::ops::Loss,
+    /// The loss node (its value is the loss).
+    pub node: NodeId,
     pub prediction: NodeId,
     pub target: NodeId,
     pub activation: Activation,
@@ -254,6 +256,7 @@ fn loss_backward(cx: &Context<'_>, plan: &mut BackwardPlan<'_>, loss_node: NodeI
     plan.loss_grad = Some(LossGradPlan {
         at: plan.dispatches.len(),
         loss,
+        node: loss_node,
         prediction,
         target: target_node,
         activation,

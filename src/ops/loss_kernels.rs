@@ -50,6 +50,11 @@ pub(super) const REDUCE: &str = include_str!("../../shaders/reduce.wgsl");
 /// switches every SIMD group in and out); on GPUs the largest power of two up to 1024 the
 /// device allows, since that one workgroup streams the whole batch (xl: 16.8M outputs took
 /// 29.7 ms with 256 on an H100).
+/// REDUCE_THREADS on `gpu`: the invocations (and so the order) of the loss kernels' sums.
+pub(crate) fn reduce_threads(gpu: &Gpu) -> u32 {
+    reduction_threads(gpu).first().map_or(1, |&(_, threads)| threads as u32)
+}
+
 pub(super) fn reduction_threads(gpu: &Gpu) -> Vec<(&'static str, f64)> {
     if gpu.is_software() {
         return vec![("REDUCE_THREADS", 8.0)];

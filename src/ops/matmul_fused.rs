@@ -51,6 +51,8 @@ wgsl_bindings! {
         VELOCITY = 14 => "read_write" velocity: "array<f32>",
         SECOND_MOMENT = 15 => "read_write" second_moment: "array<f32>",
         GRAD_AVERAGE = 16 => "read_write" grad_average: "array<f32>",
+        /// Each element's weighted loss term, in a step whose loss is read.
+        LOSS_TERMS = 17 => "read_write" loss_terms: "array<f32>",
     }
 }
 
@@ -86,6 +88,9 @@ wgsl_bindings! {
         HYPERPARAMS = 26 => "read" hyperparams: "array<OptimizerHyperparams>",
         /// Read only (declared writable for optim_rules.wgsl's step counter, never called here).
         MODEL_STATE = 27 => "read_write" model_state: "array<ModelState>",
+        /// In a step whose loss is read: the output layer's loss terms, and the loss.
+        LOSS_TERMS = 28 => "read" loss_terms: "array<f32>",
+        LOSS_OUT = 29 => "read_write" loss_out: "array<f32>",
     }
 }
 
@@ -171,6 +176,9 @@ pub(crate) struct HeadLoss<'a> {
     pub d_z: &'a Tensor,
     /// Huber's δ, or 0 for the squared error.
     pub huber_delta: f32,
+    /// In a step whose loss is read: where each element's weighted loss term goes (B, N),
+    /// for [`matmul_grouped_update`] to sum.
+    pub terms: Option<&'a Tensor>,
 }
 
 /// A training step's output layer in one dispatch: `y = act(x·W + b)` (b, and the
@@ -207,6 +215,11 @@ pub(crate) fn matmul_head(
         }
         None => (x, x, y),
     };
+    // Unused terms are bound to d_z: never written.
+    let terms = loss.and_then(|l| l.terms).unwrap_or(d_z);
+    if loss.is_some_and(|l| l.terms.is_some()) {
+        check_dims(OP, "loss terms", terms, batch, outputs)?;
+    }
     let (models, strides) = model_strides(
         OP,
         y,
@@ -218,6 +231,7 @@ pub(crate) fn matmul_head(
             ("target", target, false),
             ("d_z", d_z, true),
             ("row_weights", row_weights, false),
+            ("loss terms", terms, true),
         ],
     )?;
     check_len(OP, "active", state.active, models)?;
@@ -247,9 +261,11 @@ pub(crate) fn matmul_head(
         loss_gradient: loss.is_some() as u32,
         huber_delta: loss.map_or(0.0, |l| l.huber_delta),
         count_steps: count_steps as u32,
+        write_loss_terms: loss.is_some_and(|l| l.terms.is_some()) as u32,
+        loss_terms_stride: strides[7],
         ..bytemuck::Zeroable::zeroed()
     };
-    let bindings = head_bindings(gpu, kernel, [x, w, y, bias, target, d_z, row_weights], state)?;
+    let bindings = head_bindings(gpu, kernel, [x, w, y, bias, target, d_z, row_weights, terms], state)?;
     let bindings: Vec<(u32, &Tensor)> = bindings.iter().map(|(b, t)| (*b, t)).collect();
     Dispatch::stacked(
         gpu,
@@ -262,11 +278,11 @@ pub(crate) fn matmul_head(
 }
 
 /// The head's bindings: x, w (vec4 views for the kernels that read them), y, bias, target,
-/// d_z and the row weights, then the step counter's.
+/// d_z, the row weights and the loss terms, then the step counter's.
 fn head_bindings(
     gpu: &Gpu,
     kernel: MatmulKernel,
-    [x, w, y, bias, target, d_z, row_weights]: [&Tensor; 7],
+    [x, w, y, bias, target, d_z, row_weights, terms]: [&Tensor; 8],
     state: OptimizerState<'_>,
 ) -> Result<Vec<(u32, Tensor)>> {
     type H = HeadBindings;
@@ -293,6 +309,7 @@ fn head_bindings(
         (H::ROW_WEIGHT, row_weights.alias()),
         (H::HYPERPARAMS, state.hyperparams.alias()),
         (H::MODEL_STATE, state.model_state.alias()),
+        (H::LOSS_TERMS, terms.alias()),
     ]);
     Ok(bindings)
 }
@@ -319,6 +336,19 @@ pub(crate) struct FlatBlocks<'a> {
     pub state: OptimizerState<'a>,
 }
 
+/// The loss of a step whose loss is read, summed by a grouped dispatch's last workgroup (per
+/// model) from the terms [`matmul_head`] wrote: `count` terms per model into `out` (1 per
+/// model), in the order of the loss kernel's reduction over `reduce_threads` invocations.
+#[derive(Clone, Copy)]
+pub(crate) struct GroupedLoss<'a> {
+    pub terms: &'a Tensor,
+    pub out: &'a Tensor,
+    pub reduce_threads: u32,
+}
+
+/// Terms one workgroup's serial sum may take (a step with more keeps its loss dispatch).
+pub(crate) const GROUPED_LOSS_MAX_TERMS: usize = 16384;
+
 /// Up to [`GROUPS_MAX`] weight gradients in one dispatch with `kernel` (any but `Vec4`),
 /// each element of each gradient updating its parameter by its model's optimizer as it is
 /// stored. Adam's step counts must already be advanced (by [`matmul_head`]'s `count_steps`).
@@ -327,6 +357,7 @@ pub(crate) fn matmul_grouped_update(
     kernel: MatmulKernel,
     groups: &[WeightGradient<'_>],
     flat: FlatBlocks<'_>,
+    loss: Option<GroupedLoss<'_>>,
 ) -> Result<Dispatch> {
     const OP: &str = "matmul_grouped_update";
     if groups.is_empty() || groups.len() > GROUPS_MAX {
@@ -379,14 +410,28 @@ pub(crate) fn matmul_grouped_update(
         };
         tile_start += tiles;
     }
-    let bindings = grouped_bindings(gpu, kernel, groups, flat)?;
+    if let Some(loss) = loss {
+        let count = loss.terms.len();
+        let threads = loss.reduce_threads;
+        if loss.terms.models() != models || loss.out.models() != models || loss.out.len() != 1 {
+            return Err(Error::shape(OP, "loss terms and value (stacked models)", models, loss.out.models()));
+        }
+        if count > GROUPED_LOSS_MAX_TERMS || !threads.is_power_of_two() || threads > 1024 {
+            return Err(Error::invalid(OP, "loss", "≤ 16384 terms, ≤ 1024 threads", count));
+        }
+        params[0].loss_terms = count as u32;
+        params[0].loss_terms_stride = loss.terms.model_stride() as u32;
+        params[0].loss_stride = loss.out.model_stride() as u32;
+        params[0].reduce_threads = threads;
+    }
+    let bindings = grouped_bindings(gpu, kernel, groups, flat, loss)?;
     let bindings: Vec<(u32, &Tensor)> = bindings.iter().map(|(b, t)| (*b, t)).collect();
     Dispatch::stacked(
         gpu,
         kernel_in(&GROUPED, kernel, MatmulLayout::AtB),
         bytemuck::cast_slice(&params),
         &bindings,
-        tile_start,
+        tile_start + usize::from(loss.is_some()),
         models,
     )
 }
@@ -398,6 +443,7 @@ fn grouped_bindings(
     kernel: MatmulKernel,
     groups: &[WeightGradient<'_>],
     flat: FlatBlocks<'_>,
+    loss: Option<GroupedLoss<'_>>,
 ) -> Result<Vec<(u32, Tensor)>> {
     type G = GroupedBindings;
     let a_slots = [G::A, G::A_1, G::A_2, G::A_3];
@@ -432,6 +478,9 @@ fn grouped_bindings(
         (G::GRAD_AVERAGE, state.grad_average.alias()),
         (G::HYPERPARAMS, state.hyperparams.alias()),
         (G::MODEL_STATE, state.model_state.alias()),
+        // without a loss: stand-ins the shader never reads or writes
+        (G::LOSS_TERMS, loss.map_or(groups[0].x, |l| l.terms).alias()),
+        (G::LOSS_OUT, loss.map_or(flat.grads, |l| l.out).alias()),
     ]);
     Ok(bindings)
 }
@@ -440,12 +489,12 @@ fn grouped_bindings(
 /// many per shader stage).
 pub(crate) fn grouped_storage_buffers(kernel: MatmulKernel) -> u32 {
     let per_group = if kernel == MatmulKernel::Tiled { 4 } else { 2 };
-    1 + per_group * GROUPS_MAX as u32 + 8
+    1 + per_group * GROUPS_MAX as u32 + 10
 }
 
 /// Storage buffers the output layer's fused dispatch binds (at most).
 pub(crate) fn head_storage_buffers() -> u32 {
-    13
+    14
 }
 
 /// A 4-element stand-in for operands too short for a vec4 binding (the tiled kernel never

@@ -171,7 +171,7 @@ fn fused(gpu: &Gpu, d: &Device, kernel: MatmulKernel) {
         model_stride: STRIDE,
         state: d.state(),
     };
-    let dispatch = matmul_grouped_update(gpu, kernel, &groups, flat).unwrap();
+    let dispatch = matmul_grouped_update(gpu, kernel, &groups, flat, None).unwrap();
     gpu.run(&[&dispatch]).unwrap();
 }
 
@@ -285,11 +285,11 @@ fn grouped_update_rejects_what_it_cannot_fuse() {
         bias_offset: None,
     };
     let naive = MatmulKernel::Naive;
-    assert!(matmul_grouped_update(&gpu, naive, &[], flat).is_err());
-    assert!(matmul_grouped_update(&gpu, naive, &[group(0); GROUPS_MAX + 1], flat).is_err());
-    assert!(matmul_grouped_update(&gpu, MatmulKernel::Vec4, &[group(0)], flat).is_err());
+    assert!(matmul_grouped_update(&gpu, naive, &[], flat, None).is_err());
+    assert!(matmul_grouped_update(&gpu, naive, &[group(0); GROUPS_MAX + 1], flat, None).is_err());
+    assert!(matmul_grouped_update(&gpu, MatmulKernel::Vec4, &[group(0)], flat, None).is_err());
     // a weight running past its model's block
-    assert!(matmul_grouped_update(&gpu, naive, &[group(STRIDE - 10)], flat).is_err());
+    assert!(matmul_grouped_update(&gpu, naive, &[group(STRIDE - 10)], flat, None).is_err());
 }
 
 #[test]
@@ -392,6 +392,7 @@ fn check_head(
         row_weights: rows,
         d_z: &d_got,
         huber_delta,
+        terms: None,
     };
     let head = matmul_head(
         gpu,

@@ -175,6 +175,15 @@ wgsl_struct! {
         huber_delta: f32,
         row_weight_stride: u32,
         count_steps: u32,
+        /// The step whose loss is read: the head writes each element's weighted loss term
+        /// (model stride `loss_terms_stride`), and a grouped dispatch's last workgroup per
+        /// model sums `loss_terms` of them into the loss (model stride `loss_stride`) in the
+        /// order of the loss kernel's `reduce_threads` invocations and tree (reduce.wgsl).
+        write_loss_terms: u32,
+        loss_terms: u32,
+        loss_terms_stride: u32,
+        loss_stride: u32,
+        reduce_threads: u32,
     }
 }
 

@@ -62,11 +62,12 @@ pub use elementwise::{add, copy};
 pub(crate) use loss::OutputLink;
 pub(crate) use loss::loss_with_gradient;
 pub use loss::{Loss, loss_backward, loss_forward};
+pub(crate) use loss_kernels::reduce_threads;
 pub(crate) use matmul::matmul_bias_grad_with;
 pub use matmul::{Epilogue, MatmulOptions, matmul, matmul_bias_grad, matmul_with};
 pub(crate) use matmul_fused::{
-    FlatBlocks, GROUPS_MAX, HeadLoss, WeightGradient, grouped_storage_buffers, head_storage_buffers,
-    matmul_grouped_update, matmul_head,
+    FlatBlocks, GROUPED_LOSS_MAX_TERMS, GROUPS_MAX, GroupedLoss, HeadLoss, WeightGradient, grouped_storage_buffers,
+    head_storage_buffers, matmul_grouped_update, matmul_head,
 };
 pub use matmul_kernels::{CPU_BLOCKED_MIN_WORK, MATMUL_KERNELS, MatmulKernel, MatmulLayout, TILED_MIN_WORK};
 pub use mse::{mse_backward, mse_backward_through, mse_forward};

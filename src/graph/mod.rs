@@ -14,7 +14,7 @@ use builder::Op;
 use fused_step::FusedStep;
 use fusion::Fusion;
 use optimizer::{OptimizerBlock, hyperparams_of};
-use passes::{Liveness, ParamLayout};
+use passes::{Liveness, ParamLayout, ParamViews, allocate_values};
 
 use crate::device::dispatch::Dispatch;
 use crate::device::gpu::Gpu;
@@ -32,57 +32,6 @@ fn row_weights(gpu: &Gpu, nodes: &[builder::Node], loss: NodeId, models: usize) 
     Ok(Tensor::full(gpu, &[models, batch_rows], 1.0 / batch_rows as f32)?
         .view(0, &[batch_rows])
         .stack(models, batch_rows))
-}
-
-/// Each parameter's view of a block laid out like the flat parameters (its gradients, its
-/// optimizer state): in every model, `layout.total` apart.
-struct ParamViews<'a> {
-    layout: &'a ParamLayout,
-    nodes: &'a [builder::Node],
-    models: usize,
-}
-
-impl ParamViews<'_> {
-    fn of(&self, block: &Tensor) -> Vec<Option<Tensor>> {
-        (0..self.nodes.len())
-            .map(|i| {
-                self.layout.offsets[i].map(|offset| {
-                    block
-                        .view(offset, &self.nodes[i].shape)
-                        .stack(self.models, self.layout.total)
-                })
-            })
-            .collect()
-    }
-
-    /// [`ParamViews::of`] where the block is kept, else no views.
-    fn of_if(&self, kept: bool, block: &Tensor) -> Vec<Option<Tensor>> {
-        match kept {
-            true => self.of(block),
-            false => (0..self.nodes.len()).map(|_| None).collect(),
-        }
-    }
-}
-
-/// Every node's value: parameters are views of the flat block (`params`), everything else its
-/// own tensor, but for the intermediates a fused kernel never materialises.
-fn allocate_values(
-    gpu: &Gpu,
-    nodes: &[builder::Node],
-    live: &[bool],
-    fusion: &Fusion,
-    mut params: Vec<Option<Tensor>>,
-    models: usize,
-) -> Result<Vec<Option<Tensor>>> {
-    let mut values = Vec::with_capacity(nodes.len());
-    for (i, node) in nodes.iter().enumerate() {
-        values.push(match (live[i] && !fusion.fused_away[i], node.op) {
-            (false, _) => None,
-            (true, Op::Param) => params[i].take(),
-            (true, _) => Some(Tensor::stacked_zeros(gpu, models, &node.shape)?),
-        });
-    }
-    Ok(values)
 }
 
 /// A value in a graph: an input, a parameter or an op's output.

@@ -4,8 +4,9 @@
 
 use super::NodeId;
 use super::builder::{Node, Op, operands};
+use super::fusion::Fusion;
 use crate::device::gpu::Gpu;
-use crate::device::tensor::check_binding_size;
+use crate::device::tensor::{Tensor, check_binding_size};
 use crate::error::{Error, Result};
 
 const OP: &str = "GraphBuilder::build";
@@ -101,4 +102,55 @@ impl ParamLayout {
             initial,
         })
     }
+}
+
+/// Each parameter's view of a block laid out like the flat parameters (its gradients, its
+/// optimizer state): in every model, `layout.total` apart.
+pub(super) struct ParamViews<'a> {
+    pub layout: &'a ParamLayout,
+    pub nodes: &'a [Node],
+    pub models: usize,
+}
+
+impl ParamViews<'_> {
+    pub(super) fn of(&self, block: &Tensor) -> Vec<Option<Tensor>> {
+        (0..self.nodes.len())
+            .map(|i| {
+                self.layout.offsets[i].map(|offset| {
+                    block
+                        .view(offset, &self.nodes[i].shape)
+                        .stack(self.models, self.layout.total)
+                })
+            })
+            .collect()
+    }
+
+    /// [`ParamViews::of`] where the block is kept, else no views.
+    pub(super) fn of_if(&self, kept: bool, block: &Tensor) -> Vec<Option<Tensor>> {
+        match kept {
+            true => self.of(block),
+            false => (0..self.nodes.len()).map(|_| None).collect(),
+        }
+    }
+}
+
+/// Every node's value: parameters are views of the flat block (`params`), everything else its
+/// own tensor, but for the intermediates a fused kernel never materialises.
+pub(super) fn allocate_values(
+    gpu: &Gpu,
+    nodes: &[Node],
+    live: &[bool],
+    fusion: &Fusion,
+    mut params: Vec<Option<Tensor>>,
+    models: usize,
+) -> Result<Vec<Option<Tensor>>> {
+    let mut values = Vec::with_capacity(nodes.len());
+    for (i, node) in nodes.iter().enumerate() {
+        values.push(match (live[i] && !fusion.fused_away[i], node.op) {
+            (false, _) => None,
+            (true, Op::Param) => params[i].take(),
+            (true, _) => Some(Tensor::stacked_zeros(gpu, models, &node.shape)?),
+        });
+    }
+    Ok(values)
 }

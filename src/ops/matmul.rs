@@ -198,7 +198,7 @@ fn matmul_inner(
     let params = matmul_params(shape, options, code, &strides);
     // never read unless gated
     let flags = active.unwrap_or(a);
-    let stand_in = vec4_stand_in(gpu, kernel, a, b)?;
+    let stand_in = vec4_stand_in(gpu, kernel, &[a, b])?;
     let operands = Operands {
         a,
         b,
@@ -359,9 +359,8 @@ fn epilogue_operands<'a>(
 /// The tiled kernel reads op(A) and op(B) both ways (vec4 views where aligned). A vec4
 /// binding needs at least 16 bytes; an operand shorter than that is never read as vec4s
 /// (see matmul_tiled.wgsl), so its view gets this stand-in.
-fn vec4_stand_in(gpu: &Gpu, kernel: MatmulKernel, a: &Tensor, b: &Tensor) -> Result<Option<Tensor>> {
-    let short = |t: &Tensor| t.span() < 4;
-    if kernel == MatmulKernel::Tiled && (short(a) || short(b)) {
+pub(super) fn vec4_stand_in(gpu: &Gpu, kernel: MatmulKernel, operands: &[&Tensor]) -> Result<Option<Tensor>> {
+    if kernel == MatmulKernel::Tiled && operands.iter().any(|t| t.span() < 4) {
         Tensor::zeros(gpu, &[4]).map(Some)
     } else {
         Ok(None)

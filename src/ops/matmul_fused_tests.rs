@@ -11,7 +11,8 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::matmul_fused::{FlatBlocks, HeadLoss, WeightGradient, matmul_grouped_update, matmul_head};
+use super::matmul_grouped::{FlatBlocks, WeightGradient, matmul_grouped_update};
+use super::matmul_head::{HeadLoss, matmul_head};
 use super::mse::regression_backward;
 use super::stacked_tests::gpu;
 use super::*;

@@ -49,6 +49,8 @@ mod matmul;
 mod matmul_choice;
 #[cfg(test)]
 mod matmul_fused_tests;
+mod matmul_grouped;
+mod matmul_head;
 #[cfg(test)]
 mod registry_tests;
 #[cfg(test)]
@@ -65,10 +67,11 @@ pub use loss::{Loss, loss_backward, loss_forward};
 pub(crate) use loss_kernels::reduce_threads;
 pub(crate) use matmul::matmul_bias_grad_with;
 pub use matmul::{Epilogue, MatmulOptions, matmul, matmul_bias_grad, matmul_with};
-pub(crate) use matmul_fused::{
-    FlatBlocks, GROUPED_LOSS_MAX_TERMS, GROUPS_MAX, GroupedLoss, HeadLoss, WeightGradient, grouped_storage_buffers,
-    head_storage_buffers, matmul_grouped_update, matmul_head,
+pub(crate) use matmul_fused::{GROUPS_MAX, grouped_storage_buffers, head_storage_buffers};
+pub(crate) use matmul_grouped::{
+    FlatBlocks, GROUPED_LOSS_MAX_TERMS, GroupedLoss, WeightGradient, matmul_grouped_update,
 };
+pub(crate) use matmul_head::{HeadLoss, matmul_head};
 pub use matmul_kernels::{CPU_BLOCKED_MIN_WORK, MATMUL_KERNELS, MatmulKernel, MatmulLayout, TILED_MIN_WORK};
 pub use mse::{mse_backward, mse_backward_through, mse_forward};
 pub(crate) use optim::{HYPERPARAM_WORDS, MODEL_STATE_WORDS, OptimizerState, optimizer_update_stacked};

@@ -176,14 +176,7 @@ fn matmul_inner(
             ("d_bias", d_bias, true),
         ],
     )?;
-    if kernel == MatmulKernel::Vec4 && strides[..2].iter().any(|s| s % 4 != 0) {
-        return Err(Error::invalid(
-            OP,
-            "model strides of a and b for the Vec4 kernel",
-            "multiples of 4",
-            format!("{:?}", &strides[..2]),
-        ));
-    }
+    check_vec4_strides(OP, kernel, &strides[..2])?;
     if let Some(active) = active {
         check_len(OP, "active", active, models)?;
     }
@@ -354,6 +347,19 @@ fn epilogue_operands<'a>(
             Ok((EPILOGUE_ACT_GRAD, a, saved))
         }
     }
+}
+
+/// The Vec4 kernel reads op(A) and op(B) as vec4s: each model's start must be too.
+pub(super) fn check_vec4_strides(op: &'static str, kernel: MatmulKernel, strides: &[u32]) -> Result<()> {
+    if kernel == MatmulKernel::Vec4 && strides.iter().any(|s| s % 4 != 0) {
+        return Err(Error::invalid(
+            op,
+            "model strides of a and b for the Vec4 kernel",
+            "multiples of 4",
+            format!("{strides:?}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The tiled kernel reads op(A) and op(B) both ways (vec4 views where aligned). A vec4

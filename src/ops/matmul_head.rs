@@ -2,7 +2,7 @@
 //! `matmul_fused.rs`): the forward product, the regression loss's gradient (and, in a step
 //! whose loss is read, each element's loss term) and the Adam step count.
 
-use super::matmul::vec4_stand_in;
+use super::matmul::{check_vec4_strides, vec4_stand_in};
 use super::matmul_fused::{HEAD, HeadBindings};
 use super::matmul_kernels::{EPILOGUE_BIAS, EPILOGUE_BIAS_ACT, MatmulKernel, MatmulLayout, MatmulParams, kernel_in};
 use super::optim::OptimizerState;
@@ -73,14 +73,7 @@ pub(crate) fn matmul_head(
         ],
     )?;
     check_len(OP, "active", state.active, models)?;
-    if kernel == MatmulKernel::Vec4 && strides[..2].iter().any(|s| s % 4 != 0) {
-        return Err(Error::invalid(
-            OP,
-            "model strides of x and w for Vec4",
-            "multiples of 4",
-            format!("{:?}", &strides[..2]),
-        ));
-    }
+    check_vec4_strides(OP, kernel, &strides[..2])?;
     let (tile_rows, tile_cols) = kernel.tile(gpu);
     let tiles_n = outputs.div_ceil(tile_cols);
     let tiles = batch.div_ceil(tile_rows) * tiles_n;

@@ -225,19 +225,8 @@ impl Mlp {
         self.step_kernel
     }
 
-    /// Kernel launches in one step of [`Mlp::steps`] that does not read the loss (the last
-    /// step of each call adds the loss value's dispatch with a regression loss): 2 per layer
+    /// Kernel launches in one step of [`Mlp::steps`]: 2 per layer
     /// for a dense net with a regression loss, one more with a cross-entropy (see the README).
-    ///
-    /// ```no_run
-    /// use wgpu_mlp::{Gpu, Mlp, Sgd};
-    /// # fn main() -> wgpu_mlp::Result<()> {
-    /// let gpu = Gpu::new()?;
-    /// let mlp = Mlp::builder(&[64, 32, 10]).build(&gpu, 32, Sgd::new(0.1))?;
-    /// println!("{} dispatches per step", mlp.dispatches_per_step());
-    /// # Ok(())
-    /// # }
-    /// ```
     pub fn dispatches_per_step(&self) -> usize {
         if self.tiny.is_some() {
             1

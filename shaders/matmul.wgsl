@@ -203,12 +203,19 @@ fn matmul_lanes(
     if tile == NO_TILE {
         return;
     }
+    lanes_tile(tile, lid.x, LANES_DOWN_ROWS);
+}
+
+// One tile of C, by the invocation in lane `lane`, the lanes down the rows with `down` (the
+// grouped dispatch's mixed entry point calls it too, for the products it runs with this
+// kernel).
+fn lanes_tile(tile: u32, lane: u32, down: bool) {
     var row0 = (tile / params.tiles_n) * 4u;
     var row_step = 1u;
-    var col0 = (tile % params.tiles_n) * (4u * LANES) + lid.x;
+    var col0 = (tile % params.tiles_n) * (4u * LANES) + lane;
     var col_step = LANES;
-    if LANES_DOWN_ROWS {
-        row0 = (tile / params.tiles_n) * (4u * LANES) + lid.x;
+    if down {
+        row0 = (tile / params.tiles_n) * (4u * LANES) + lane;
         row_step = LANES;
         col0 = (tile % params.tiles_n) * 4u;
         col_step = 1u;

@@ -22,6 +22,12 @@ fn matmul_subgroup(
     if tile == NO_TILE {
         return;
     }
+    subgroup_tile(tile, lane);
+}
+
+// One tile of C, by the invocation in lane `lane` (the grouped dispatch's mixed entry point
+// calls it too, for the products it runs with this kernel).
+fn subgroup_tile(tile: u32, lane: u32) {
     let row0 = (tile / params.tiles_n) * (4u * LANES);
     let col0 = (tile % params.tiles_n) * (8u * LANES) + lane * 8u;
     let last_row = params.m - 1u;

@@ -72,7 +72,7 @@ pub(super) fn plan(
     }
     let limits = cx.gpu.limits().max_storage_buffers_per_shader_stage;
     let kernel = grouped_kernel(cx, &backward.weight_grads);
-    if limits < ops::grouped_storage_buffers(kernel) || limits < ops::head_storage_buffers() {
+    if limits < ops::grouped_storage_buffers(kernel.binds_like()) || limits < ops::head_storage_buffers() {
         return Ok(None);
     }
     let value = |node: NodeId| cx.values[node.0].as_ref().expect("live nodes have values");
@@ -103,7 +103,7 @@ pub(super) fn plan(
         model_stride: flat.model_stride,
         state,
     };
-    let update = |loss| grouped_updates(cx, kernel, &backward.weight_grads, (&flat, blocks), loss);
+    let update = |loss| grouped_updates(cx, &kernel, &backward.weight_grads, (&flat, blocks), loss);
     backward.weight_grads.iter().for_each(|g| keep_backward[g.at] = false);
     let terms = match huber_delta {
         Some(_) if batch * outputs <= ops::GROUPED_LOSS_MAX_TERMS => {
@@ -137,7 +137,7 @@ pub(super) fn plan(
 /// also sums the loss, where given.
 fn grouped_updates(
     cx: &Context<'_>,
-    kernel: MatmulKernel,
+    kernel: &ops::GroupedKernel,
     grads: &[WeightGradPlan],
     (flat, blocks): (&Flat<'_>, ops::FlatBlocks<'_>),
     loss: Option<ops::GroupedLoss<'_>>,
@@ -155,7 +155,15 @@ fn grouped_updates(
                     bias_offset: g.bias.and_then(|b| flat.offsets[b.0]),
                 })
                 .collect();
-            ops::matmul_grouped_update(cx.gpu, kernel, &groups, blocks, loss.filter(|_| i == 0))
+            // each chunk's products' own kernels, where each has its own
+            let chunk_kernel = match kernel {
+                ops::GroupedKernel::PerProduct(all) => {
+                    let first = i * ops::GROUPS_MAX;
+                    ops::GroupedKernel::PerProduct(all[first..first + chunk.len()].to_vec())
+                }
+                one => one.clone(),
+            };
+            ops::matmul_grouped_update(cx.gpu, &chunk_kernel, &groups, blocks, loss.filter(|_| i == 0))
         })
         .collect()
 }
@@ -176,20 +184,31 @@ fn every_param_once(nodes: &[Node], needs_grad: &[bool], backward: &Backward) ->
         })
 }
 
-/// The grouped dispatch's kernel: the one the largest weight gradient runs unfused (Tiled
+/// The grouped dispatch's kernel: where the adapter has subgroups and each layer's weight
+/// gradient runs the subgroup or a lanes kernel unfused (CPU adapters), each its own (the
+/// mixed entry point: the same bits as unfused); else the one the largest runs unfused (Tiled
 /// where that is Vec4, which cannot add the bias row).
-fn grouped_kernel(cx: &Context<'_>, grads: &[WeightGradPlan]) -> MatmulKernel {
-    let largest = grads
+fn grouped_kernel(cx: &Context<'_>, grads: &[WeightGradPlan]) -> ops::GroupedKernel {
+    let shapes: Vec<(usize, usize, usize)> = grads
         .iter()
         .filter_map(|g| {
             let (batch, inputs) = g.x.dims2("", "").ok()?;
             let outputs = g.d_y.dims2("", "").ok()?.1;
             Some((inputs + 1, batch, outputs))
         })
-        .max_by_key(|&(rows, k, n)| rows * k * n)
-        .unwrap_or((1, 1, 1));
-    match MatmulKernel::choose_for_bias_grad(cx.gpu, largest.0, largest.1, largest.2) {
-        MatmulKernel::Vec4 => MatmulKernel::Tiled,
-        kernel => kernel,
+        .collect();
+    let unfused: Vec<MatmulKernel> = shapes
+        .iter()
+        .map(|&(rows, k, n)| MatmulKernel::choose_for_bias_grad(cx.gpu, rows, k, n))
+        .collect();
+    let mixable = [MatmulKernel::Subgroup, MatmulKernel::Lanes, MatmulKernel::LanesDown];
+    if MatmulKernel::Subgroup.available(cx.gpu) && unfused.iter().all(|k| mixable.contains(k)) {
+        return ops::GroupedKernel::PerProduct(unfused);
+    }
+    let largest = (0..shapes.len()).max_by_key(|&g| shapes[g].0 * shapes[g].1 * shapes[g].2);
+    match largest.map(|g| unfused[g]) {
+        Some(MatmulKernel::Vec4) => ops::GroupedKernel::One(MatmulKernel::Tiled),
+        Some(kernel) => ops::GroupedKernel::One(kernel),
+        None => ops::GroupedKernel::One(MatmulKernel::Naive),
     }
 }

@@ -159,9 +159,7 @@ fn matmul_inner(
     let (code, bias, saved) = epilogue_operands(gpu, epilogue, a, accumulate, (m, n))?;
     // With a bias gradient, C gets one more row: op(A)'s row of ones.
     let rows = m + usize::from(bias_grad.is_some());
-    let (tile_rows, tile_cols) = kernel.tile(gpu);
-    let tiles_n = n.div_ceil(tile_cols);
-    let tiles = rows.div_ceil(tile_rows) * tiles_n;
+    let (tiles_n, tiles) = kernel.grid(gpu, m, n, bias_grad.is_some());
     // Unused epilogue operands are bound to A, an unused bias gradient to C.
     let d_bias = bias_grad.unwrap_or(c);
     let (models, strides) = model_strides(

@@ -17,9 +17,7 @@ use super::matmul_kernels::{MatmulLayout, kernel_in};
 use super::matmul_kernels::{MatmulKernel, MatmulParams, MatmulShaders, epilogue_constants, tile_constants};
 use super::mse::MSE_RULES;
 use super::optim::{ModelState, OPTIM_RULES};
-#[cfg(test)]
-use crate::device::kernel::Kernel;
-use crate::device::kernel::{Part, Shader, wgsl_bindings};
+use crate::device::kernel::{Kernel, Part, Shader, wgsl_bindings, wgsl_consts};
 use crate::optim::OptimizerHyperparams;
 
 /// Products one grouped weight-gradient dispatch can hold (each has its own bindings).
@@ -90,6 +88,16 @@ wgsl_bindings! {
     }
 }
 
+wgsl_consts! {
+    pub(super) fn mixed_constants;
+    /// `MatmulParams::mixed_kernel`: the lanes kernel, lanes across the columns.
+    const MIXED_LANES: u32 = 0;
+    /// The lanes kernel, lanes down the rows.
+    const MIXED_LANES_DOWN: u32 = 1;
+    /// The subgroup kernel.
+    const MIXED_SUBGROUP: u32 = 2;
+}
+
 /// A fused variant of the matmul modules: `$bindings` and the store in `$store`.
 macro_rules! fused_shader {
     ($name:literal, $file:literal, $bindings:ident, [$($store:expr),*]) => {
@@ -100,6 +108,7 @@ macro_rules! fused_shader {
                 Part::Consts(tile_constants),
                 Part::Consts(prelude_constants),
                 Part::Consts(crate::optim::kernel_constants),
+                Part::Consts(mixed_constants),
                 Part::Text(MatmulParams::WGSL),
                 Part::Text(OptimizerHyperparams::WGSL),
                 Part::Text(ModelState::WGSL),
@@ -146,6 +155,24 @@ pub(super) const GROUPED: MatmulShaders = MatmulShaders {
     ),
 };
 
+/// The grouped weight gradients with each product's own kernel (on CPU adapters with
+/// subgroups): the lanes and subgroup kernels' bodies and an entry point that picks one per
+/// workgroup (matmul_mixed.wgsl).
+const GROUPED_MIXED: Shader = fused_shader!(
+    "matmul_mixed.wgsl + grouped update",
+    "matmul_mixed.wgsl",
+    GroupedBindings,
+    [
+        GROUPED_STORE,
+        include_str!("../../shaders/matmul.wgsl"),
+        include_str!("../../shaders/matmul_subgroup.wgsl")
+    ]
+);
+
+/// The grouped weight gradients' mixed entry point (weight gradients: op(A) = Xᵀ).
+pub(super) const GROUPED_MIXED_KERNEL: Kernel =
+    Kernel::new(&GROUPED_MIXED, "matmul_grouped_mixed").with_constants(&[("TRANS_A", 1.0), ("TRANS_B", 0.0)]);
+
 #[cfg(test)]
 pub(super) fn kernels() -> Vec<Kernel> {
     let mut all: Vec<Kernel> = super::MATMUL_KERNELS
@@ -158,11 +185,12 @@ pub(super) fn kernels() -> Vec<Kernel> {
             .filter(|&kernel| kernel != MatmulKernel::Vec4)
             .map(|kernel| kernel_in(&GROUPED, kernel, MatmulLayout::AtB)),
     );
+    all.push(GROUPED_MIXED_KERNEL);
     all
 }
 
 /// Storage buffers the grouped dispatch binds with `kernel` (the adapter must allow as
-/// many per shader stage).
+/// many per shader stage); the mixed entry point binds as many as the scalar kernels.
 pub(crate) fn grouped_storage_buffers(kernel: MatmulKernel) -> u32 {
     let per_group = if kernel == MatmulKernel::Tiled { 4 } else { 2 };
     1 + per_group * GROUPS_MAX as u32 + 10

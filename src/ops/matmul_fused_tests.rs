@@ -11,7 +11,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::matmul_grouped::{FlatBlocks, WeightGradient, matmul_grouped_update};
+use super::matmul_grouped::{FlatBlocks, GroupedKernel, WeightGradient, matmul_grouped_update};
 use super::matmul_head::{HeadLoss, matmul_head};
 use super::mse::regression_backward;
 use super::stacked_tests::gpu;
@@ -139,12 +139,16 @@ fn flat_view(flat: &Tensor, offset: usize, shape: &[usize]) -> Tensor {
 }
 
 /// The unfused step: each layer's weight (and bias) gradient, then the update kernel.
-fn unfused(gpu: &Gpu, d: &Device, kernel: MatmulKernel) {
+fn unfused(gpu: &Gpu, d: &Device, kernel: &GroupedKernel) {
     let mut dispatches = Vec::new();
     for (l, &(inputs, outputs, _)) in LAYERS.iter().enumerate() {
         let (w_at, b_at) = OFFSETS[l];
         let d_w = flat_view(&d.grads, w_at, &[inputs, outputs]);
-        let options = MatmulOptions::new(kernel, MatmulLayout::AtB).gated(&d.active);
+        let layer_kernel = match kernel {
+            GroupedKernel::One(one) => *one,
+            GroupedKernel::PerProduct(each) => each[l],
+        };
+        let options = MatmulOptions::new(layer_kernel, MatmulLayout::AtB).gated(&d.active);
         dispatches.push(match b_at {
             Some(b_at) => {
                 let d_b = flat_view(&d.grads, b_at, &[outputs]);
@@ -157,7 +161,7 @@ fn unfused(gpu: &Gpu, d: &Device, kernel: MatmulKernel) {
     gpu.run(&dispatches.iter().collect::<Vec<_>>()).unwrap();
 }
 
-fn fused(gpu: &Gpu, d: &Device, kernel: MatmulKernel) {
+fn fused(gpu: &Gpu, d: &Device, kernel: &GroupedKernel) {
     let groups: Vec<WeightGradient<'_>> = (0..3)
         .map(|l| WeightGradient {
             x: &d.xs[l],
@@ -221,10 +225,17 @@ fn grouped_update_equals_gradients_then_update() {
         ],
         [Sgd::new(0.05).weight_decay(0.01).into(), Rmsprop::new(0.01).into()],
     ];
-    for kernel in MATMUL_KERNELS
+    let mut kernels: Vec<GroupedKernel> = MATMUL_KERNELS
         .into_iter()
         .filter(|&k| k != MatmulKernel::Vec4 && k.available(&gpu))
-    {
+        .map(GroupedKernel::One)
+        .collect();
+    // each product its own kernel (the mixed entry point), where the adapter has subgroups
+    if MatmulKernel::Subgroup.available(&gpu) {
+        let each = vec![MatmulKernel::Subgroup, MatmulKernel::LanesDown, MatmulKernel::Lanes];
+        kernels.push(GroupedKernel::PerProduct(each));
+    }
+    for kernel in &kernels {
         for (optimizers, active) in settings.iter().zip([[1, 1], [1, 0], [0, 1]]) {
             let h = host(&mut rng);
             let (a, b) = (
@@ -285,10 +296,16 @@ fn grouped_update_rejects_what_it_cannot_fuse() {
         weight_offset,
         bias_offset: None,
     };
-    let naive = MatmulKernel::Naive;
+    let naive = &GroupedKernel::One(MatmulKernel::Naive);
     assert!(matmul_grouped_update(&gpu, naive, &[], flat, None).is_err());
     assert!(matmul_grouped_update(&gpu, naive, &[group(0); GROUPS_MAX + 1], flat, None).is_err());
-    assert!(matmul_grouped_update(&gpu, MatmulKernel::Vec4, &[group(0)], flat, None).is_err());
+    let vec4 = &GroupedKernel::One(MatmulKernel::Vec4);
+    assert!(matmul_grouped_update(&gpu, vec4, &[group(0)], flat, None).is_err());
+    // per product: one kernel each, among those the mixed entry point runs
+    let tiled_each = &GroupedKernel::PerProduct(vec![MatmulKernel::Tiled]);
+    assert!(matmul_grouped_update(&gpu, tiled_each, &[group(0)], flat, None).is_err());
+    let too_few = &GroupedKernel::PerProduct(vec![MatmulKernel::Lanes]);
+    assert!(matmul_grouped_update(&gpu, too_few, &[group(0), group(64)], flat, None).is_err());
     // a weight running past its model's block
     assert!(matmul_grouped_update(&gpu, naive, &[group(STRIDE - 10)], flat, None).is_err());
 }

@@ -3,7 +3,9 @@
 //! loss is read, the loss summed from the terms the output layer wrote.
 
 use super::matmul::vec4_stand_in;
-use super::matmul_fused::{GROUPED, GROUPS_MAX, GroupedBindings};
+use super::matmul_fused::{
+    GROUPED, GROUPED_MIXED_KERNEL, GROUPS_MAX, GroupedBindings, MIXED_LANES, MIXED_LANES_DOWN, MIXED_SUBGROUP,
+};
 use super::matmul_kernels::{MatmulKernel, MatmulLayout, MatmulParams, kernel_in};
 use super::optim::OptimizerState;
 use super::{check_dims, check_gpu, check_len, model_strides};
@@ -47,12 +49,71 @@ pub(crate) struct GroupedLoss<'a> {
 /// Terms one workgroup's serial sum may take (a step with more keeps its loss dispatch).
 pub(crate) const GROUPED_LOSS_MAX_TERMS: usize = 16384;
 
-/// Up to [`GROUPS_MAX`] weight gradients in one dispatch with `kernel` (any but `Vec4`),
+/// The kernel of a grouped dispatch: one for every product (any but `Vec4`), or each
+/// product its own among `Subgroup`, `Lanes` and `LanesDown` (the mixed entry point, on
+/// adapters with subgroups), as each runs unfused.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum GroupedKernel {
+    One(MatmulKernel),
+    PerProduct(Vec<MatmulKernel>),
+}
+
+impl GroupedKernel {
+    /// Product g's kernel.
+    fn of(&self, g: usize) -> MatmulKernel {
+        match self {
+            GroupedKernel::One(kernel) => *kernel,
+            GroupedKernel::PerProduct(kernels) => kernels.get(g).copied().unwrap_or(MatmulKernel::Lanes),
+        }
+    }
+
+    /// The kernel whose bindings the dispatch takes (the mixed entry point's are the scalar
+    /// kernels').
+    pub(crate) fn binds_like(&self) -> MatmulKernel {
+        match self {
+            GroupedKernel::One(kernel) => *kernel,
+            GroupedKernel::PerProduct(_) => MatmulKernel::Subgroup,
+        }
+    }
+
+    fn check(&self, gpu: &Gpu, groups: usize) -> Result<()> {
+        const OP: &str = "matmul_grouped_update";
+        let mixable = [MatmulKernel::Subgroup, MatmulKernel::Lanes, MatmulKernel::LanesDown];
+        let fine = match self {
+            GroupedKernel::One(kernel) => *kernel != MatmulKernel::Vec4 && kernel.available(gpu),
+            GroupedKernel::PerProduct(kernels) => {
+                MatmulKernel::Subgroup.available(gpu)
+                    && kernels.len() == groups
+                    && kernels.iter().all(|k| mixable.contains(k))
+            }
+        };
+        if !fine {
+            return Err(Error::invalid(
+                OP,
+                "kernel",
+                "one the adapter runs, not Vec4; per product one of Subgroup, Lanes, LanesDown with subgroups",
+                format!("{self:?}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `MatmulParams::mixed_kernel` of a kernel the mixed entry point runs.
+fn mixed_code(kernel: MatmulKernel) -> u32 {
+    match kernel {
+        MatmulKernel::Subgroup => MIXED_SUBGROUP,
+        MatmulKernel::LanesDown => MIXED_LANES_DOWN,
+        MatmulKernel::Lanes | MatmulKernel::Naive | MatmulKernel::Vec4 | MatmulKernel::Tiled => MIXED_LANES,
+    }
+}
+
+/// Up to [`GROUPS_MAX`] weight gradients in one dispatch with `kernel`,
 /// each element of each gradient updating its parameter by its model's optimizer as it is
 /// stored. Adam's step counts must already be advanced (by [`matmul_head`](super::matmul_head::matmul_head)'s `count_steps`).
 pub(crate) fn matmul_grouped_update(
     gpu: &Gpu,
-    kernel: MatmulKernel,
+    kernel: &GroupedKernel,
     groups: &[WeightGradient<'_>],
     flat: FlatBlocks<'_>,
     loss: Option<GroupedLoss<'_>>,
@@ -61,22 +122,16 @@ pub(crate) fn matmul_grouped_update(
     if groups.is_empty() || groups.len() > GROUPS_MAX {
         return Err(Error::invalid(OP, "groups", format!("1 to {GROUPS_MAX}"), groups.len()));
     }
-    if kernel == MatmulKernel::Vec4 || !kernel.available(gpu) {
-        return Err(Error::invalid(
-            OP,
-            "kernel",
-            "one the adapter runs, not Vec4",
-            format!("{kernel:?}"),
-        ));
-    }
+    kernel.check(gpu, groups.len())?;
     let models = flat.state.active.len();
     check_len(OP, "flat grads", flat.grads, models * flat.model_stride)?;
     check_len(OP, "flat params", flat.params, models * flat.model_stride)?;
     let mut params = vec![<MatmulParams as bytemuck::Zeroable>::zeroed(); GROUPS_MAX];
     let mut tile_start = 0;
     for (g, group) in groups.iter().enumerate() {
-        params[g] = group_params(gpu, kernel, group, &flat, tile_start)?;
+        params[g] = group_params(gpu, kernel.of(g), group, &flat, tile_start)?;
         params[g].groups = groups.len() as u32;
+        params[g].mixed_kernel = mixed_code(kernel.of(g));
         tile_start += params[g].tiles as usize;
     }
     if let Some(loss) = loss {
@@ -98,11 +153,14 @@ pub(crate) fn matmul_grouped_update(
         params[0].loss_stride = loss.out.model_stride() as u32;
         params[0].reduce_threads = threads;
     }
-    let bindings = grouped_bindings(gpu, kernel, groups, flat, loss)?;
+    let bindings = grouped_bindings(gpu, kernel.binds_like(), groups, flat, loss)?;
     let bindings: Vec<(u32, &Tensor)> = bindings.iter().map(|(b, t)| (*b, t)).collect();
     Dispatch::stacked(
         gpu,
-        kernel_in(&GROUPED, kernel, MatmulLayout::AtB),
+        match kernel {
+            GroupedKernel::One(kernel) => kernel_in(&GROUPED, *kernel, MatmulLayout::AtB),
+            GroupedKernel::PerProduct(_) => GROUPED_MIXED_KERNEL,
+        },
         bytemuck::cast_slice(&params),
         &bindings,
         tile_start + usize::from(loss.is_some()),
@@ -145,15 +203,14 @@ fn group_params(
             models,
         ));
     }
-    let (tile_rows, tile_cols) = kernel.tile(gpu);
     let rows = inputs + usize::from(group.bias_offset.is_some());
-    let tiles_n = outputs.div_ceil(tile_cols);
+    let (tiles_n, tiles) = kernel.grid(gpu, inputs, outputs, group.bias_offset.is_some());
     Ok(MatmulParams {
         m: inputs as u32,
         n: outputs as u32,
         k: batch as u32,
         tiles_n: tiles_n as u32,
-        tiles: (rows.div_ceil(tile_rows) * tiles_n) as u32,
+        tiles: tiles as u32,
         rows: rows as u32,
         a_stride: strides[0],
         b_stride: strides[1],

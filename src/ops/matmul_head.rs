@@ -74,9 +74,7 @@ pub(crate) fn matmul_head(
     )?;
     check_len(OP, "active", state.active, models)?;
     check_vec4_strides(OP, kernel, &strides[..2])?;
-    let (tile_rows, tile_cols) = kernel.tile(gpu);
-    let tiles_n = outputs.div_ceil(tile_cols);
-    let tiles = batch.div_ceil(tile_rows) * tiles_n;
+    let (tiles_n, tiles) = kernel.grid(gpu, batch, outputs, false);
     let params = MatmulParams {
         m: batch as u32,
         n: outputs as u32,

@@ -90,6 +90,20 @@ impl MatmulKernel {
         }
     }
 
+    /// The grid of a product with M rows and N columns (and, with `bias_row`, the bias
+    /// gradient's row of ones below them): (tiles across a row of C, tiles in all). The
+    /// subgroup kernel stores the bias row from its first row of tiles, so it needs no row of
+    /// tiles for it: a row more of tiles would compute a whole tile and store nothing.
+    pub(crate) fn grid(self, gpu: &Gpu, m: usize, n: usize, bias_row: bool) -> (usize, usize) {
+        let (tile_rows, tile_cols) = self.tile(gpu);
+        let rows = match self {
+            MatmulKernel::Subgroup => m.max(1),
+            _ => m + usize::from(bias_row),
+        };
+        let tiles_n = n.div_ceil(tile_cols);
+        (tiles_n, rows.div_ceil(tile_rows) * tiles_n)
+    }
+
     /// Whether `gpu` can run this kernel: [`MatmulKernel::Subgroup`] needs subgroup
     /// operations with subgroups of at least 8 invocations; the others run anywhere.
     pub fn available(self, gpu: &Gpu) -> bool {
@@ -184,6 +198,8 @@ wgsl_struct! {
         loss_terms_stride: u32,
         loss_stride: u32,
         reduce_threads: u32,
+        /// The grouped dispatch's mixed entry point: this product's kernel (`MIXED_*`).
+        mixed_kernel: u32,
     }
 }
 

@@ -69,7 +69,7 @@ pub(crate) use matmul::matmul_bias_grad_with;
 pub use matmul::{Epilogue, MatmulOptions, matmul, matmul_bias_grad, matmul_with};
 pub(crate) use matmul_fused::{GROUPS_MAX, grouped_storage_buffers, head_storage_buffers};
 pub(crate) use matmul_grouped::{
-    FlatBlocks, GROUPED_LOSS_MAX_TERMS, GroupedLoss, WeightGradient, matmul_grouped_update,
+    FlatBlocks, GROUPED_LOSS_MAX_TERMS, GroupedKernel, GroupedLoss, WeightGradient, matmul_grouped_update,
 };
 pub(crate) use matmul_head::{HeadLoss, matmul_head};
 pub use matmul_kernels::{CPU_BLOCKED_MIN_WORK, MATMUL_KERNELS, MatmulKernel, MatmulLayout, TILED_MIN_WORK};

@@ -202,32 +202,29 @@ fn subgroup_tile(tile: u32, lane: u32) {
         lo24, hi24, lo25, hi25, lo26, hi26, lo27, hi27,
         lo28, hi28, lo29, hi29, lo30, hi30, lo31, hi31,
     );
-    // Rows of the tile below m (the row of ones is stored from the sums), a vec4 of
-    // columns per pass of a loop LLVM keeps rolled (its bound is not a constant): the
-    // epilogue is inlined 4 times, not 256 (minutes to compile), and the loop runs 64
-    // passes, not 256 (a quarter of the time at K = 256).
+    // Rows of the tile below m, a vec4 of columns per pass, then (with a bias gradient, in
+    // the first row of tiles) the row of ones' two vec4s from the sums. One call of `store`
+    // in a loop LLVM keeps rolled (no bound is a constant): every call inlines the store's
+    // epilogue (the grouped dispatch's is each optimizer's update), and five copies of it,
+    // in the mixed kernel beside the lanes kernel's, took lavapipe ~10 s to compile on a
+    // cold cache. The loop runs 2 passes per row, not 8 (a quarter of the time at K = 256).
     let count = select(0u, min(row0 + 32u, params.m) - row0, row0 < params.m);
-    for (var i = 0u; i < 2u * count; i++) {
-        let row = row0 + i / 2u;
+    let passes = 2u * count + select(0u, 2u, with_bias && row0 == 0u);
+    for (var i = 0u; i < passes; i++) {
+        var row = row0 + i / 2u;
+        var v = sum_lo;
+        if i < 2u * count {
+            v = block[i];
+        } else {
+            row = params.m; // the bias gradient's row
+            if i % 2u == 1u {
+                v = sum_hi;
+            }
+        }
         let col = col0 + 4u * (i % 2u);
-        let v = block[i];
-        if col < params.n {
-            store(row, col, v.x);
-        }
-        if col + 1u < params.n {
-            store(row, col + 1u, v.y);
-        }
-        if col + 2u < params.n {
-            store(row, col + 2u, v.z);
-        }
-        if col + 3u < params.n {
-            store(row, col + 3u, v.w);
-        }
-    }
-    if with_bias && row0 == 0u {
-        let sums = array<f32, 8>(sum_lo.x, sum_lo.y, sum_lo.z, sum_lo.w, sum_hi.x, sum_hi.y, sum_hi.z, sum_hi.w);
-        for (var j = 0u; j < min(8u, params.n - col0); j++) {
-            store(params.m, col0 + j, sums[j]);
+        let width = select(0u, min(4u, params.n - col), col < params.n);
+        for (var j = 0u; j < width; j++) {
+            store(row, col + j, v[j]);
         }
     }
 }

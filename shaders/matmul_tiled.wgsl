@@ -17,6 +17,12 @@ const TILE_K: u32 = 16u;
 var<workgroup> a_tile: array<vec4<f32>, 512>;
 var<workgroup> b_tile: array<vec4<f32>, 512>;
 
+// The tile and K, the same for the whole workgroup, as the uniformity analysis of WGSL
+// compilers that check it (Chrome's Tint) can see: through workgroup memory and
+// workgroupUniformLoad, not the private copy of the parameters each invocation makes.
+var<workgroup> workgroup_tile: u32;
+var<workgroup> workgroup_k: u32;
+
 // Whether op(A) / op(B) can be read as aligned vec4s along their stored rows.
 var<private> a_vec_ok: bool;
 var<private> b_vec_ok: bool;
@@ -203,7 +209,13 @@ fn matmul_tiled(
 ) {
     // The exit is the same for the whole workgroup, so every barrier below is reached by all
     // of its invocations or by none.
-    let tile = start_tile(wid, nwg);
+    let own_tile = start_tile(wid, nwg);
+    if tid == 0u {
+        workgroup_tile = own_tile;
+        workgroup_k = params.k;
+    }
+    let tile = workgroupUniformLoad(&workgroup_tile);
+    let k_total = workgroupUniformLoad(&workgroup_k);
     if tile == NO_TILE {
         return;
     }
@@ -216,7 +228,7 @@ fn matmul_tiled(
     let zero = Block(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     var acc = Blocks(zero, zero, zero, zero);
     var staged = load_slice(tid, row0, col0, 0u);
-    for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
+    for (var k0 = 0u; k0 < k_total; k0 += TILE_K) {
         workgroupBarrier(); // everyone is done reading the previous slice
         store_slice(tid, staged);
         workgroupBarrier();

@@ -150,6 +150,16 @@ pub enum Error {
         /// What the driver or wgpu said.
         message: String,
     },
+
+    /// A blocking call in a browser, where the page's one thread may not wait for the GPU.
+    #[error(
+        "{op} would block, and a browser page may not wait for its GPU: call the `_async` \
+         twin (Gpu::new_async, Gpu::synchronize_async, Tensor::to_vec_async, Mlp::losses_async) and await it"
+    )]
+    Blocking {
+        /// The call that would have waited.
+        op: &'static str,
+    },
 }
 
 /// ", line L, column C" with the parts that are known (1-based; 0 is unknown).

@@ -132,7 +132,7 @@ impl Scored {
         progress: &mut dyn FnMut(CvProgress),
     ) -> Result<()> {
         for &(p, k) in pairs {
-            let started = std::time::Instant::now();
+            let started = web_time::Instant::now();
             let trained = fit_fold(data, &folds[k].train, &configs[p], &mut |metrics| {
                 progress(CvProgress {
                     point: p,
@@ -230,7 +230,7 @@ impl Scored {
         } else {
             Vec::new()
         };
-        let started = std::time::Instant::now();
+        let started = web_time::Instant::now();
         let stack = train_stack(data, &lanes, &validation, on_epoch)?;
         let share = started.elapsed().as_secs_f64() / models.len() as f64;
         models.iter().for_each(|&(p, k)| self.fit_times[p][k] = share);

@@ -4,6 +4,7 @@
 
 use crate::device::gpu::{Gpu, PipelineKey};
 use crate::device::kernel::{Kernel, PARAMS_BINDING};
+use crate::device::scope::Scopes;
 use crate::device::tensor::{GpuBuffer, Tensor};
 use crate::error::{Error, Result};
 
@@ -15,6 +16,18 @@ fn lock_error<T>(_: T) -> Error {
 }
 
 impl Gpu {
+    /// A shader's WGSL as this device's compiler wants it: a browser's (Chrome's Tint)
+    /// compiles subgroup operations only after `enable subgroups;`, a directive naga does not
+    /// need (it takes the feature from the device), and which a device without the feature
+    /// refuses (where no subgroup kernel is ever chosen).
+    fn wgsl_for_device(&self, source: String) -> String {
+        let browser = self.backend() == wgpu::Backend::BrowserWebGpu;
+        if browser && self.has_subgroups() && source.contains("subgroup") {
+            return format!("enable subgroups;\n{source}");
+        }
+        source
+    }
+
     /// The compiled pipeline for `kernel`, compiling its shader file on first use.
     pub(crate) fn pipeline(&self, kernel: Kernel) -> Result<wgpu::ComputePipeline> {
         let shader = kernel.shader;
@@ -29,7 +42,7 @@ impl Gpu {
             return Ok(pipeline.clone());
         }
         let device = self.device();
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scope = Scopes::push(device, &[wgpu::ErrorFilter::Validation]);
         let module = {
             let mut modules = self.inner.modules.lock().map_err(lock_error)?;
             modules
@@ -37,7 +50,7 @@ impl Gpu {
                 .or_insert_with(|| {
                     let descriptor = wgpu::ShaderModuleDescriptor {
                         label: Some(shader.file),
-                        source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+                        source: wgpu::ShaderSource::Wgsl(self.wgsl_for_device(shader.source()).into()),
                     };
                     if shader.trusted {
                         // SAFETY: `trusted` shaders clamp every storage index into the
@@ -68,7 +81,7 @@ impl Gpu {
         if let Some(cache) = &self.inner.pipeline_cache {
             cache.compiled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        if let Some(error) = pollster::block_on(scope.pop()) {
+        if let Some(error) = scope.pop() {
             return Err(Error::Gpu {
                 op: "compiling a kernel",
                 message: format!("{} in {}: {error}", kernel.entry, shader.file),
@@ -178,13 +191,13 @@ impl Dispatch {
             resource: tensor.binding(),
         }));
         let device = gpu.device();
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scope = Scopes::push(device, &[wgpu::ErrorFilter::Validation]);
         let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("dispatch"),
             layout: &pipeline.get_bind_group_layout(0),
             entries: &entries,
         });
-        if let Some(error) = pollster::block_on(scope.pop()) {
+        if let Some(error) = scope.pop() {
             return Err(Error::Gpu {
                 op: "binding a kernel",
                 message: format!("{kernel:?}: {error}"),

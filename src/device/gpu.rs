@@ -90,6 +90,7 @@ pub struct GpuStats {
 /// Which kind of device an adapter is (mirrors `wgpu::DeviceType`).
 pub use wgpu::DeviceType;
 
+#[cfg(not(target_arch = "wasm32"))]
 fn type_rank(device_type: DeviceType, power: Option<wgpu::PowerPreference>) -> u32 {
     use wgpu::PowerPreference as P;
     match (power, device_type) {
@@ -103,6 +104,7 @@ fn type_rank(device_type: DeviceType, power: Option<wgpu::PowerPreference>) -> u
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn backend_rank(backend: wgpu::Backend) -> u32 {
     match backend {
         wgpu::Backend::Vulkan => 0,
@@ -114,6 +116,7 @@ fn backend_rank(backend: wgpu::Backend) -> u32 {
 }
 
 /// The adapters of `backends`, from an instance that starts only those backends.
+#[cfg(not(target_arch = "wasm32"))]
 async fn enumerate(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
     if backends.is_empty() {
         return Vec::new();
@@ -123,8 +126,27 @@ async fn enumerate(backends: wgpu::Backends) -> Vec<wgpu::Adapter> {
     wgpu::Instance::new(descriptor).enumerate_adapters(backends).await
 }
 
+/// In a browser, the page's one WebGPU adapter (browsers do not enumerate adapters; a high
+/// performance one is asked for, as a page that trains wants the discrete GPU).
+#[cfg(target_arch = "wasm32")]
+async fn candidates() -> Result<Vec<wgpu::Adapter>> {
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle();
+    descriptor.backends = wgpu::Backends::BROWSER_WEBGPU;
+    let adapter = wgpu::Instance::new(descriptor)
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::NoAdapter {
+            detail: format!("this browser offers no WebGPU adapter ({e}): use a browser with WebGPU enabled"),
+        })?;
+    Ok(vec![adapter])
+}
+
 /// The adapters of the environment's backends that match its filters, best first (see the
 /// module docs); never empty.
+#[cfg(not(target_arch = "wasm32"))]
 async fn candidates() -> Result<Vec<wgpu::Adapter>> {
     let backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
     // GL last, and only when nothing else answered: there is no reason to start EGL when
@@ -167,7 +189,7 @@ impl Gpu {
     /// # Ok::<(), wgpu_mlp::Error>(())
     /// ```
     pub fn new() -> Result<Self> {
-        pollster::block_on(Self::new_async())
+        block_on("opening the adapter", Self::new_async())
     }
 
     /// Every adapter [`Gpu::new`] would consider (the environment's filters applied), best
@@ -180,11 +202,21 @@ impl Gpu {
     /// # Ok::<(), wgpu_mlp::Error>(())
     /// ```
     pub fn adapters() -> Result<Vec<wgpu::AdapterInfo>> {
-        let adapters = pollster::block_on(candidates())?;
+        let adapters = block_on("listing adapters", candidates())?;
         Ok(adapters.iter().map(wgpu::Adapter::get_info).collect())
     }
 
-    async fn new_async() -> Result<Self> {
+    /// [`Gpu::new`] for async code: the way to open the device in a browser (wasm32 with
+    /// the `web` feature), where nothing may block.
+    ///
+    /// ```no_run
+    /// # async fn open() -> wgpu_mlp::Result<()> {
+    /// let gpu = wgpu_mlp::Gpu::new_async().await?;
+    /// println!("{}", gpu.adapter_name());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn new_async() -> Result<Self> {
         let adapter = candidates().await?.swap_remove(0);
         let info = adapter.get_info();
 
@@ -355,7 +387,42 @@ impl Gpu {
         self.wait("synchronize")
     }
 
+    /// [`Gpu::synchronize`] for async code: resolves when the work submitted so far has
+    /// finished (in a browser, when the page's GPU says so), then reports any error wgpu
+    /// raised since the last check.
+    pub async fn synchronize_async(&self) -> Result<()> {
+        self.work_done("synchronize").await?;
+        self.take_errors("synchronize")
+    }
+
+    /// Resolves when the queue's submitted work is done. Natively the device is polled
+    /// until it is; in a browser the browser runs the callback from its event loop.
+    pub(crate) async fn work_done(&self, op: &'static str) -> Result<()> {
+        let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
+        self.inner.queue.on_submitted_work_done(move || {
+            sender.send(()).ok();
+        });
+        if !cfg!(target_arch = "wasm32") {
+            self.inner
+                .device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| Error::Gpu {
+                    op,
+                    message: e.to_string(),
+                })?;
+        }
+        receiver.receive().await.ok_or_else(|| Error::Gpu {
+            op,
+            message: "the device was lost before its work finished".into(),
+        })
+    }
+
+    /// Waits for the submitted work (natively; in a browser, [`Error::Blocking`]) and reports
+    /// any error wgpu raised since the last check.
     pub(crate) fn wait(&self, op: &'static str) -> Result<()> {
+        if cfg!(target_arch = "wasm32") {
+            return Err(Error::Blocking { op });
+        }
         self.inner
             .device
             .poll(wgpu::PollType::wait_indefinitely())
@@ -377,6 +444,22 @@ impl Gpu {
         let message = errors.join("; ");
         errors.clear();
         Err(Error::Gpu { op, message })
+    }
+}
+
+/// Runs `future` to completion on this thread: native only. A browser's page has one thread
+/// that must not wait, so there the blocking entry points return [`Error::Blocking`] and their
+/// `_async` twins are the way in.
+pub(crate) fn block_on<T>(op: &'static str, future: impl Future<Output = Result<T>>) -> Result<T> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        drop(future);
+        Err(Error::Blocking { op })
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = op;
+        pollster::block_on(future)
     }
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod dispatch;
 pub(crate) mod gpu;
 pub(crate) mod kernel;
 pub(crate) mod pipeline_cache;
+pub(crate) mod scope;
 pub(crate) mod tensor;
 
 pub use dispatch::Dispatch;

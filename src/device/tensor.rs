@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use wgpu::util::DeviceExt;
 
 use crate::device::gpu::{Gpu, Stats};
+use crate::device::scope::Scopes;
 use crate::error::{Error, Result};
 
 /// A device buffer the library counts while it is alive (see [`Gpu::stats`]).
@@ -20,18 +21,13 @@ impl GpuBuffer {
     /// out of device memory, or any other error wgpu reports, is an [`Error::Gpu`].
     pub fn storage(gpu: &Gpu, label: &str, bytes: &[u8]) -> Result<Self> {
         let device = gpu.device();
-        let out_of_memory = device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
-        let validation = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let scopes = Scopes::push(device, &[wgpu::ErrorFilter::OutOfMemory, wgpu::ErrorFilter::Validation]);
         let buffer = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents: bytes,
             usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
         });
-        let errors = [
-            pollster::block_on(validation.pop()),
-            pollster::block_on(out_of_memory.pop()),
-        ];
-        if let Some(error) = errors.into_iter().flatten().next() {
+        if let Some(error) = scopes.pop() {
             return Err(Error::Gpu {
                 op: "allocating a buffer",
                 message: format!("{} bytes for {label}: {error}", bytes.len()),
@@ -170,9 +166,24 @@ impl Tensor {
         Ok(())
     }
 
-    /// Reads the values back (every model's, model after model, for a stack).
+    /// Reads the values back (every model's, model after model, for a stack). In a browser
+    /// this is [`Error::Blocking`]: await [`Tensor::to_vec_async`] there.
     pub fn to_vec(&self) -> Result<Vec<f32>> {
-        let span = read_buffer(&self.gpu, &self.storage.buffer, self.offset, self.span())?;
+        crate::device::gpu::block_on("Tensor::to_vec", self.to_vec_async())
+    }
+
+    /// [`Tensor::to_vec`] for async code (the way to read back in a browser).
+    ///
+    /// ```no_run
+    /// # async fn read() -> wgpu_mlp::Result<()> {
+    /// let gpu = wgpu_mlp::Gpu::new_async().await?;
+    /// let x = wgpu_mlp::raw::Tensor::from_slice(&gpu, &[2], &[1.0, 2.0])?;
+    /// assert_eq!(x.to_vec_async().await?, [1.0, 2.0]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn to_vec_async(&self) -> Result<Vec<f32>> {
+        let span = read_buffer_async(&self.gpu, &self.storage.buffer, self.offset, self.span()).await?;
         if self.models == 1 || self.stride == self.len() {
             return Ok(span);
         }
@@ -296,8 +307,10 @@ pub(crate) fn check_binding_size(gpu: &Gpu, op: &'static str, what: &str, elemen
 }
 
 /// Copies `len` f32 values starting at element `offset` of `source` into a fresh staging
-/// buffer, maps it and returns them. The staging buffer is dropped before returning.
-pub(crate) fn read_buffer(gpu: &Gpu, source: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
+/// buffer, maps it and returns them; the staging buffer is dropped before it resolves.
+/// Natively the device is polled until the copy is done, so the map is ready at the first
+/// poll; in a browser the map resolves from the page's event loop.
+pub(crate) async fn read_buffer_async(gpu: &Gpu, source: &wgpu::Buffer, offset: usize, len: usize) -> Result<Vec<f32>> {
     let bytes = (len * 4) as u64;
     let staging = gpu.device().create_buffer(&wgpu::BufferDescriptor {
         label: Some("read-back"),
@@ -316,8 +329,11 @@ pub(crate) fn read_buffer(gpu: &Gpu, source: &wgpu::Buffer, offset: usize, len: 
     slice.map_async(wgpu::MapMode::Read, move |result| {
         sender.send(result).ok();
     });
-    gpu.wait("read-back")?;
-    let mapped = pollster::block_on(receiver.receive());
+    if !cfg!(target_arch = "wasm32") {
+        gpu.wait("read-back")?;
+    }
+    let mapped = receiver.receive().await;
+    gpu.take_errors("read-back")?;
     match mapped {
         Some(Ok(())) => {}
         Some(Err(e)) => {

@@ -179,7 +179,7 @@ impl Graph {
         &self.gpu
     }
 
-    fn live_value(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
+    pub(crate) fn live_value(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
         self.values.get(node.0).and_then(Option::as_ref).ok_or_else(|| {
             Error::invalid(
                 op,
@@ -297,7 +297,7 @@ impl Graph {
             .map(|dispatch| {
                 let mut times = Vec::with_capacity(reps.max(1));
                 for _ in 0..reps.max(1) {
-                    let started = std::time::Instant::now();
+                    let started = web_time::Instant::now();
                     self.gpu.run(&[dispatch])?;
                     self.gpu.synchronize()?;
                     times.push(started.elapsed().as_secs_f64() * 1e3);

@@ -4,7 +4,7 @@ mod builder;
 #[cfg(test)]
 mod fused_step_tests;
 mod init;
-
+mod read_async;
 mod tiny;
 
 pub use builder::{MlpBuilder, StepKernel};

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
-use std::time::Instant;
+use web_time::Instant;
 
 use super::{MATMUL_KERNELS, MatmulKernel, MatmulLayout};
 use crate::device::gpu::Gpu;
@@ -27,8 +27,13 @@ pub(crate) struct Tuning {
     pub file: Option<PathBuf>,
 }
 
-/// Whether kernel choice on `gpu` is by measurement.
+/// Whether kernel choice on `gpu` is by measurement. Not in a browser, where timing a
+/// kernel means waiting for the GPU, which a page's one thread may not do synchronously:
+/// there the fixed rule chooses.
 pub(crate) fn enabled(gpu: &Gpu) -> bool {
+    if cfg!(target_arch = "wasm32") {
+        return false;
+    }
     match std::env::var("WGPU_MLP_AUTOTUNE").as_deref() {
         Ok("0") => false,
         Ok("1") => true,

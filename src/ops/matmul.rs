@@ -160,8 +160,14 @@ fn matmul_inner(
     // With a bias gradient, C gets one more row: op(A)'s row of ones.
     let rows = m + usize::from(bias_grad.is_some());
     let (tiles_n, tiles) = kernel.grid(gpu, m, n, bias_grad.is_some());
-    // Unused epilogue operands are bound to A, an unused bias gradient to C.
-    let d_bias = bias_grad.unwrap_or(c);
+    // Unused epilogue operands are bound to A (read-only bindings may share a buffer), an
+    // unused bias gradient to a scratch buffer of its own, never written: WebGPU refuses a
+    // writable binding that overlaps another binding of the same dispatch.
+    let unused_d_bias = match bias_grad {
+        Some(_) => None,
+        None => Some(Tensor::zeros(gpu, &[1])?),
+    };
+    let d_bias = bias_grad.or(unused_d_bias.as_ref()).unwrap_or(c);
     let (models, strides) = model_strides(
         OP,
         c,
@@ -171,7 +177,7 @@ fn matmul_inner(
             ("c", c, true),
             ("bias", bias, false),
             ("saved", saved, false),
-            ("d_bias", d_bias, true),
+            ("d_bias", d_bias, bias_grad.is_some()),
         ],
     )?;
     check_vec4_strides(OP, kernel, &strides[..2])?;

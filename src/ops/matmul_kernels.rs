@@ -216,7 +216,7 @@ wgsl_bindings! {
         /// The epilogue's operands (bound to A when unused).
         BIAS = 6 => "read" bias: "array<f32>",
         SAVED = 7 => "read" saved: "array<f32>",
-        /// The bias gradient's row of ones lands here (bound to C when unused).
+        /// The bias gradient's row of ones lands here (a scratch buffer when unused).
         D_BIAS = 8 => "read_write" d_bias: "array<f32>",
         /// Per model: 0 when it sits this step out (read only when `params.gated`).
         ACTIVE = 9 => "read" model_active: "array<u32>",

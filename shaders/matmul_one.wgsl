@@ -11,10 +11,10 @@ fn load_params(model: u32) {
     current_model = model;
     a_base = model * params.a_stride;
     b_base = model * params.b_stride;
-    c_base = model * params.c_stride;
+    c_base = model * params.c_stride + params.c_offset;
     bias_base = model * params.bias_stride;
     saved_base = model * params.saved_stride;
-    d_bias_base = model * params.d_bias_stride;
+    d_bias_base = model * params.d_bias_stride + params.d_bias_offset;
 }
 
 // Every matmul kernel's start: its model's parameters loaded, and the tile of C this

@@ -10,7 +10,9 @@
 fn store(row: u32, col: u32, product: f32) {
     if row >= params.m {
         let j = d_bias_base + col;
-        if params.accumulate != 0u {
+        if params.bias_in_c != 0u {
+            c[j] = select(product, c[j] + product, params.accumulate != 0u);
+        } else if params.accumulate != 0u {
             d_bias[j] = d_bias[j] + product;
         } else {
             d_bias[j] = product;

@@ -170,8 +170,13 @@ impl Mlp {
     /// The checkpoint of this network with extra metadata entries (the trainer's epoch and
     /// seed, a model's pipeline).
     pub(crate) fn checkpoint_file(&self, extra: &[(&str, String)]) -> Result<CheckpointFile> {
-        let params = self.parameters()?;
-        let velocities = self.velocities()?;
+        crate::device::gpu::block_on("saving a checkpoint", self.checkpoint_file_async(extra))
+    }
+
+    /// [`Mlp::checkpoint_file`] for async code (a model saved in a browser).
+    pub(crate) async fn checkpoint_file_async(&self, extra: &[(&str, String)]) -> Result<CheckpointFile> {
+        let params = self.parameters_async().await?;
+        let velocities = self.velocities_async().await?;
         let optimizer = self.graph().optimizer();
         let (hidden, output) = self.activations();
         let sizes: Vec<String> = self.sizes().iter().map(usize::to_string).collect();
@@ -191,17 +196,17 @@ impl Mlp {
         .collect();
         metadata.extend(optimizer.metadata());
         if optimizer.needs_second_moment() {
-            let steps = self.graph().optimizer_steps()?;
+            let steps = self.graph().optimizer_steps_async().await?;
             metadata.insert("optimizer_steps".into(), steps[0].to_string());
         }
         metadata.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let second_moments = if optimizer.needs_second_moment() {
-            self.second_moments()?
+            self.second_moments_async().await?
         } else {
             Vec::new()
         };
         let grad_averages = if optimizer.needs_grad_average() {
-            self.grad_averages()?
+            self.grad_averages_async().await?
         } else {
             Vec::new()
         };

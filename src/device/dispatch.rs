@@ -3,7 +3,10 @@
 //! A [`Dispatch`] is one kernel bound to its buffers, built once and recorded many times.
 
 use crate::device::gpu::{Gpu, PipelineKey};
-use crate::device::kernel::{Kernel, PARAMS_BINDING};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::device::kernel::{Kernel, PARAMS_BINDING, Shader};
 use crate::device::scope::Scopes;
 use crate::device::tensor::{GpuBuffer, Tensor};
 use crate::error::{Error, Result};
@@ -180,6 +183,7 @@ impl Dispatch {
         workgroups: usize,
         models: usize,
     ) -> Result<Self> {
+        check_writable_aliasing(kernel, tensors)?;
         let pipeline = gpu.pipeline(kernel)?;
         let params = GpuBuffer::storage(gpu, "params", params)?;
         let mut entries = vec![wgpu::BindGroupEntry {
@@ -244,4 +248,57 @@ fn grid(gpu: &Gpu, workgroups: usize, models: usize) -> Result<[u32; 3]> {
         ));
     }
     Ok([x as u32, y as u32, models as u32])
+}
+
+/// WebGPU refuses a dispatch whose writable storage binding overlaps another of its bindings
+/// (native drivers take it): checked here on every adapter, so the native tests keep every
+/// kernel runnable in a browser.
+fn check_writable_aliasing(kernel: Kernel, tensors: &[(u32, &Tensor)]) -> Result<()> {
+    let writable = writable_bindings(kernel.shader);
+    for (i, &(binding, tensor)) in tensors.iter().enumerate() {
+        if !writable.contains(&binding) {
+            continue;
+        }
+        if let Some(&(other, _)) = tensors
+            .iter()
+            .enumerate()
+            .find(|&(j, (_, t))| j != i && tensor.overlaps(t))
+            .map(|(_, pair)| pair)
+        {
+            return Err(Error::Gpu {
+                op: "binding a kernel",
+                message: format!(
+                    "{} in {}: writable binding {binding} overlaps binding {other} (the same buffer), \
+                     which WebGPU refuses",
+                    kernel.entry, kernel.shader.file
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The bindings a shader declares `read_write`, read from its source once per file.
+fn writable_bindings(shader: &'static Shader) -> Vec<u32> {
+    static SEEN: Mutex<Option<HashMap<&'static str, Vec<u32>>>> = Mutex::new(None);
+    let parse = || {
+        let source = shader.source();
+        source
+            .split("@binding(")
+            .skip(1)
+            .filter_map(|rest| {
+                let (number, declaration) = rest.split_once(')')?;
+                let declaration = declaration.split(';').next()?;
+                declaration.contains("read_write").then(|| number.trim().parse().ok())?
+            })
+            .collect::<Vec<u32>>()
+    };
+    match SEEN.lock() {
+        Ok(mut seen) => seen
+            .get_or_insert_default()
+            .entry(shader.file)
+            .or_insert_with(parse)
+            .clone(),
+        Err(_) => parse(),
+    }
 }

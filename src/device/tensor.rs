@@ -130,6 +130,13 @@ impl Tensor {
         Self::full(gpu, shape, 0.0)
     }
 
+    /// Four zeros for a binding its kernel never touches in this dispatch (large enough for a
+    /// vec4 view): a buffer of its own, because WebGPU refuses a writable binding that
+    /// overlaps another binding of the same dispatch.
+    pub(crate) fn scratch(gpu: &Gpu) -> Result<Self> {
+        Self::zeros(gpu, &[4])
+    }
+
     /// The shape, outermost dimension first.
     pub fn shape(&self) -> &[usize] {
         &self.shape
@@ -203,6 +210,13 @@ impl Tensor {
         );
     }
 
+    /// Whether this tensor's binding range and `other`'s share an element of one buffer.
+    pub(crate) fn overlaps(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.storage, &other.storage)
+            && self.offset < other.offset + other.span()
+            && other.offset < self.offset + self.span()
+    }
+
     /// The tensor as a kernel binding (its own range of the underlying buffer).
     pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -246,6 +260,19 @@ impl Tensor {
     /// included.
     pub(crate) fn reshape(&self, shape: &[usize]) -> Tensor {
         self.view(0, shape).stack(self.models, self.stride)
+    }
+
+    /// One plain view over this tensor's binding range and `other`'s (views of one buffer),
+    /// with where each starts inside it: one binding for two ranges that overlap, as WebGPU
+    /// wants when either is written.
+    pub(crate) fn covering(&self, other: &Tensor) -> (Tensor, usize, usize) {
+        let start = self.offset.min(other.offset);
+        let end = (self.offset + self.span()).max(other.offset + other.span());
+        let view = Tensor {
+            offset: start,
+            ..self.view(0, &[end - start])
+        };
+        (view, self.offset - start, other.offset - start)
     }
 
     /// Another handle on the same elements, stacking included.

@@ -223,7 +223,7 @@ impl Graph {
         self.live_value("Graph::read", node)?.to_vec()
     }
 
-    fn velocity(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
+    pub(crate) fn velocity(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
         self.velocities
             .get(node.0)
             .and_then(Option::as_ref)

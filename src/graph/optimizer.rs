@@ -35,7 +35,7 @@ impl Graph {
         self.write_stacked(OP, node, tensor, data)
     }
 
-    fn second_moment(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
+    pub(crate) fn second_moment(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
         self.second_moments.get(node.0).and_then(Option::as_ref).ok_or_else(|| {
             Error::invalid(
                 op,
@@ -59,7 +59,7 @@ impl Graph {
         self.write_stacked(OP, node, tensor, data)
     }
 
-    fn grad_average(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
+    pub(crate) fn grad_average(&self, op: &'static str, node: NodeId) -> Result<&Tensor> {
         self.grad_averages.get(node.0).and_then(Option::as_ref).ok_or_else(|| {
             Error::invalid(
                 op,
@@ -73,11 +73,12 @@ impl Graph {
     /// Optimizer steps each stacked model has taken (Adam counts them for its bias
     /// corrections; 0 with SGD, which needs no count).
     pub fn optimizer_steps(&self) -> Result<Vec<u64>> {
-        let state = self.optimizer.model_state.to_vec()?;
-        Ok(state
-            .chunks(ops::MODEL_STATE_WORDS)
-            .map(|model| model[0] as u64)
-            .collect())
+        Ok(steps_of(&self.optimizer.model_state.to_vec()?))
+    }
+
+    /// [`Graph::optimizer_steps`] for async code.
+    pub(crate) async fn optimizer_steps_async(&self) -> Result<Vec<u64>> {
+        Ok(steps_of(&self.optimizer.model_state.to_vec_async().await?))
     }
 
     /// Sets every stacked model's optimizer step count (e.g. from a checkpoint); the bias
@@ -168,4 +169,12 @@ impl OptimizerBlock {
             active,
         }
     }
+}
+
+/// Each model's step count, from the words of its optimizer state.
+fn steps_of(state: &[f32]) -> Vec<u64> {
+    state
+        .chunks(ops::MODEL_STATE_WORDS)
+        .map(|model| model[0] as u64)
+        .collect()
 }

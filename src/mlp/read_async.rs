@@ -3,7 +3,9 @@
 //! [`Error::Blocking`](crate::Error::Blocking). Natively they resolve at their first poll.
 
 use super::{LayerParams, Mlp};
+use crate::device::Tensor;
 use crate::error::Result;
+use crate::graph::NodeId;
 
 impl Mlp {
     /// [`Mlp::losses`] for async code: the loss of the last forward pass of every model.
@@ -27,22 +29,47 @@ impl Mlp {
     /// [`Mlp::parameters`] for async code: every layer's weights and bias (every model's,
     /// model after model, for a stack).
     pub async fn parameters_async(&self) -> Result<Vec<LayerParams>> {
+        self.read_layers_async(|node| self.graph.live_value("Mlp::parameters_async", node))
+            .await
+    }
+
+    /// [`Mlp::velocities`] for async code.
+    pub async fn velocities_async(&self) -> Result<Vec<LayerParams>> {
+        self.read_layers_async(|node| self.graph.velocity("Mlp::velocities_async", node))
+            .await
+    }
+
+    /// [`Mlp::second_moments`] for async code.
+    pub async fn second_moments_async(&self) -> Result<Vec<LayerParams>> {
+        self.read_layers_async(|node| self.graph.second_moment("Mlp::second_moments_async", node))
+            .await
+    }
+
+    /// Centered RMSprop's gradient averages, for async code.
+    pub(crate) async fn grad_averages_async(&self) -> Result<Vec<LayerParams>> {
+        self.read_layers_async(|node| self.graph.grad_average("Mlp::grad_averages_async", node))
+            .await
+    }
+
+    /// Each layer's weight and bias tensors of one kind (`tensor_of` a node), read back.
+    async fn read_layers_async<'a>(
+        &'a self,
+        tensor_of: impl Fn(NodeId) -> Result<&'a Tensor>,
+    ) -> Result<Vec<LayerParams>> {
         let mut layers = Vec::with_capacity(self.weights.len());
         for (&w, &b) in self.weights.iter().zip(&self.biases) {
             layers.push(LayerParams {
-                weights: self
-                    .graph
-                    .live_value("Mlp::parameters_async", w)?
-                    .to_vec_async()
-                    .await?,
-                bias: self
-                    .graph
-                    .live_value("Mlp::parameters_async", b)?
-                    .to_vec_async()
-                    .await?,
+                weights: tensor_of(w)?.to_vec_async().await?,
+                bias: tensor_of(b)?.to_vec_async().await?,
             });
         }
         Ok(layers)
+    }
+
+    /// [`Mlp::stacked_parameters`] for async code: every stacked model's parameters, model
+    /// by model.
+    pub async fn stacked_parameters_async(&self) -> Result<Vec<Vec<LayerParams>>> {
+        self.split_models(self.parameters_async().await?)
     }
 
     /// [`Mlp::batch_outputs`] for async code: the network's outputs for the batch written by

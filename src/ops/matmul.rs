@@ -160,14 +160,9 @@ fn matmul_inner(
     // With a bias gradient, C gets one more row: op(A)'s row of ones.
     let rows = m + usize::from(bias_grad.is_some());
     let (tiles_n, tiles) = kernel.grid(gpu, m, n, bias_grad.is_some());
-    // Unused epilogue operands are bound to A (read-only bindings may share a buffer), an
-    // unused bias gradient to a scratch buffer of its own, never written: WebGPU refuses a
-    // writable binding that overlaps another binding of the same dispatch.
-    let unused_d_bias = match bias_grad {
-        Some(_) => None,
-        None => Some(Tensor::zeros(gpu, &[1])?),
-    };
-    let d_bias = bias_grad.or(unused_d_bias.as_ref()).unwrap_or(c);
+    // Unused epilogue operands are bound to A (read-only bindings may share a buffer).
+    let targets = Targets::of(gpu, c, bias_grad)?;
+    let d_bias = bias_grad.unwrap_or(&targets.d_bias);
     let (models, strides) = model_strides(
         OP,
         c,
@@ -192,17 +187,22 @@ fn matmul_inner(
         tiles_n,
         tiles,
     };
-    let params = matmul_params(shape, options, code, &strides);
+    let params = MatmulParams {
+        c_offset: targets.c_offset as u32,
+        d_bias_offset: targets.d_bias_offset as u32,
+        bias_in_c: targets.bias_in_c as u32,
+        ..matmul_params(shape, options, code, &strides)
+    };
     // never read unless gated
     let flags = active.unwrap_or(a);
     let stand_in = vec4_stand_in(gpu, kernel, &[a, b])?;
     let operands = Operands {
         a,
         b,
-        c,
+        c: &targets.c,
         bias,
         saved,
-        d_bias,
+        d_bias: &targets.d_bias,
         flags,
     };
     Dispatch::stacked(
@@ -213,6 +213,45 @@ fn matmul_inner(
         tiles,
         models,
     )
+}
+
+/// Where a product's outputs are bound. WebGPU refuses a writable binding that overlaps another
+/// binding of the same dispatch: without a bias gradient its binding is a scratch buffer of its
+/// own (never written), and where the bias gradient's range overlaps C's (a stack's weight and
+/// bias gradients interleave in one block) one binding covers both and the store writes the
+/// bias row into it.
+struct Targets {
+    c: Tensor,
+    d_bias: Tensor,
+    c_offset: usize,
+    d_bias_offset: usize,
+    bias_in_c: bool,
+}
+
+impl Targets {
+    fn of(gpu: &Gpu, c: &Tensor, bias_grad: Option<&Tensor>) -> Result<Targets> {
+        let apart = |d_bias: Tensor| Targets {
+            c: c.alias(),
+            d_bias,
+            c_offset: 0,
+            d_bias_offset: 0,
+            bias_in_c: false,
+        };
+        Ok(match bias_grad {
+            None => apart(Tensor::scratch(gpu)?),
+            Some(d_bias) if c.overlaps(d_bias) => {
+                let (both, c_offset, d_bias_offset) = c.covering(d_bias);
+                Targets {
+                    c: both,
+                    d_bias: Tensor::scratch(gpu)?,
+                    c_offset,
+                    d_bias_offset,
+                    bias_in_c: true,
+                }
+            }
+            Some(d_bias) => apart(d_bias.alias()),
+        })
+    }
 }
 
 /// A product's sizes and its grid of tiles.

@@ -267,7 +267,11 @@ fn grouped_bindings(
         (G::MODEL_STATE, state.model_state.alias()),
         // without a loss: stand-ins the shader never reads or writes
         (G::LOSS_TERMS, loss.map_or(groups[0].x, |l| l.terms).alias()),
-        (G::LOSS_OUT, loss.map_or(flat.grads, |l| l.out).alias()),
     ]);
+    let loss_out = match loss {
+        Some(l) => l.out.alias(),
+        None => Tensor::scratch(gpu)?,
+    };
+    bindings.push((G::LOSS_OUT, loss_out));
     Ok(bindings)
 }

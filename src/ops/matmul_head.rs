@@ -57,7 +57,8 @@ pub(crate) fn matmul_head(
             format!("{kernel:?}"),
         ));
     }
-    let [target, row_weights, d_z, terms] = loss_operands(loss, (x, y), (batch, outputs))?;
+    let scratch = [Tensor::scratch(gpu)?, Tensor::scratch(gpu)?];
+    let [target, row_weights, d_z, terms] = loss_operands(loss, x, &scratch, (batch, outputs))?;
     let (models, strides) = model_strides(
         OP,
         y,
@@ -67,9 +68,9 @@ pub(crate) fn matmul_head(
             ("y", y, true),
             ("bias", bias, false),
             ("target", target, false),
-            ("d_z", d_z, true),
+            ("d_z", d_z, loss.is_some()),
             ("row_weights", row_weights, false),
-            ("loss terms", terms, true),
+            ("loss terms", terms, loss.is_some_and(|l| l.terms.is_some())),
         ],
     )?;
     check_len(OP, "active", state.active, models)?;
@@ -116,15 +117,17 @@ pub(crate) fn matmul_head(
 }
 
 /// The loss's operands — target, row weights, d_z and loss terms — after checking them against
-/// the (B, N) output; unused ones are bound to x (read) and y (written), never touched.
+/// the (B, N) output; unused ones are bound to x (read) and the scratch buffers (written),
+/// never touched.
 fn loss_operands<'a>(
     loss: Option<HeadLoss<'a>>,
-    (x, y): (&'a Tensor, &'a Tensor),
+    x: &'a Tensor,
+    scratch: &'a [Tensor; 2],
     (batch, outputs): (usize, usize),
 ) -> Result<[&'a Tensor; 4]> {
     const OP: &str = "matmul_head";
     let Some(l) = loss else {
-        return Ok([x, x, y, y]);
+        return Ok([x, x, &scratch[0], &scratch[1]]);
     };
     check_dims(OP, "target", l.target, batch, outputs)?;
     check_dims(OP, "d_z", l.d_z, batch, outputs)?;
@@ -132,7 +135,7 @@ fn loss_operands<'a>(
     if let Some(terms) = l.terms {
         check_dims(OP, "loss terms", terms, batch, outputs)?;
     }
-    Ok([l.target, l.row_weights, l.d_z, l.terms.unwrap_or(l.d_z)])
+    Ok([l.target, l.row_weights, l.d_z, l.terms.unwrap_or(&scratch[1])])
 }
 
 /// The head's bindings: x, w (vec4 views for the kernels that read them), y, bias, target,

@@ -200,6 +200,11 @@ wgsl_struct! {
         reduce_threads: u32,
         /// The grouped dispatch's mixed entry point: this product's kernel (`MIXED_*`).
         mixed_kernel: u32,
+        /// The plain store: the bias gradient's row lands in `c` (at `d_bias_offset`, with
+        /// the weight gradient at `c_offset`), whose binding then spans both: a stack's weight
+        /// and bias gradients interleave in one block, and WebGPU refuses two bindings that
+        /// overlap when one is written.
+        bias_in_c: u32,
     }
 }
 

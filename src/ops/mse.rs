@@ -58,7 +58,8 @@ pub(super) fn regression_forward(
     params.huber_delta = huber_delta;
     check_len(OP, "loss", loss, 1)?;
     let mut bindings = loss_bindings(y, t, loss, row_weights).to_vec();
-    bindings.push((LossBindings::GRADIENT, loss)); // never written
+    let unused_gradient = Tensor::scratch(gpu)?;
+    bindings.push((LossBindings::GRADIENT, &unused_gradient)); // never written
     Dispatch::stacked(gpu, FORWARD, bytemuck::bytes_of(&params), &bindings, 1, loss.models())
 }
 

@@ -227,7 +227,18 @@ pub fn optimizer_update(
 pub fn sgd_update(gpu: &Gpu, sgd: &Sgd, grad: &Tensor, weight: &Tensor, velocity: &Tensor) -> Result<Dispatch> {
     let model_state = Tensor::zeros(gpu, &[MODEL_STATE_WORDS])?;
     let optimizer = Optimizer::Sgd(*sgd);
-    let mut dispatches = optimizer_update(gpu, &optimizer, grad, weight, velocity, velocity, &model_state)?;
+    // SGD never touches the second moment: a scratch of its own (WebGPU refuses the velocity
+    // bound twice, writable).
+    let unused_second_moment = Tensor::scratch(gpu)?;
+    let mut dispatches = optimizer_update(
+        gpu,
+        &optimizer,
+        grad,
+        weight,
+        velocity,
+        &unused_second_moment,
+        &model_state,
+    )?;
     dispatches
         .pop()
         .ok_or_else(|| Error::invalid("sgd_update", "dispatches", "one", 0))

@@ -90,7 +90,8 @@ fn forward_maybe_with_gradient(
         write_gradient_to(OP, &mut params, y, loss, d_y)?;
     }
     let mut bindings = loss_bindings(y, t, loss, row_weights).to_vec();
-    bindings.push((LossBindings::GRADIENT, d_y.unwrap_or(loss))); // the loss: never written
+    let unused_gradient = Tensor::scratch(gpu)?;
+    bindings.push((LossBindings::GRADIENT, d_y.unwrap_or(&unused_gradient))); // scratch: never written
     Dispatch::stacked(gpu, FORWARD, bytemuck::bytes_of(&params), &bindings, 1, loss.models())
 }
 

@@ -150,8 +150,8 @@ impl Batches {
 
     /// Per model, every batch's loss from the last submit and their mean over samples (each
     /// batch's loss is already the mean over its own rows).
-    pub(super) fn read_losses(&self) -> Result<Vec<(Vec<f32>, f64)>> {
-        let all = self.losses.to_vec()?;
+    pub(super) async fn read_losses(&self) -> Result<Vec<(Vec<f32>, f64)>> {
+        let all = self.losses.to_vec_async().await?;
         let steps = self.steps();
         Ok(self
             .counts
@@ -209,15 +209,15 @@ impl Evaluation {
     }
 
     /// Per model: its scores and its outputs, (rows, outputs) row-major.
-    pub(super) fn run(&self, mlp: &Mlp) -> Result<Vec<(Scores, Vec<f32>)>> {
+    pub(super) async fn run(&self, mlp: &Mlp) -> Result<Vec<(Scores, Vec<f32>)>> {
         let graph = mlp.graph();
         graph.gpu().record_and_submit("evaluate", |pass| {
             for (j, collect) in self.collect_outputs.iter().enumerate() {
                 self.batches.record(j, pass, graph, false, Some(collect));
             }
         })?;
-        let losses = self.batches.read_losses()?;
-        let all = self.outputs.to_vec()?;
+        let losses = self.batches.read_losses().await?;
+        let all = self.outputs.to_vec_async().await?;
         let per_model = all.len() / self.rows.len();
         let width = per_model / self.batches.longest;
         Ok(losses
@@ -238,8 +238,9 @@ impl Evaluation {
     }
 
     /// [`Evaluation::run`] of a single model.
-    pub(super) fn run_one(&self, mlp: &Mlp) -> Result<(Scores, Vec<f32>)> {
-        self.run(mlp)?
+    pub(super) async fn run_one(&self, mlp: &Mlp) -> Result<(Scores, Vec<f32>)> {
+        self.run(mlp)
+            .await?
             .pop()
             .ok_or_else(|| Error::invalid("evaluate", "models", "one", 0))
     }

@@ -4,6 +4,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use crate::device::gpu::block_on;
 use crate::device::tensor::Tensor;
 use crate::error::{Error, Result};
 use crate::mlp::{Mlp, MlpBuilder};
@@ -61,7 +62,43 @@ pub fn fit_with_progress(
     config: &TrainConfig,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
-    fit_new(data, Lane::watched(train_rows, config), validation_rows, on_epoch)
+    let training = fit_with_progress_async(data, train_rows, validation_rows, config, on_epoch);
+    block_on("fit", training)
+}
+
+/// [`fit`] for async code: the way to train in a browser, where nothing may block (each
+/// epoch's losses are awaited, not waited for). The same model, to the bit.
+///
+/// ```no_run
+/// # async fn demo(csv: &[u8]) -> wgpu_mlp::Result<()> {
+/// use wgpu_mlp::{Dataset, Gpu, GpuDataset, TrainConfig, train::fit_async};
+/// let gpu = Gpu::new_async().await?;
+/// let data = Dataset::from_csv_bytes(csv, "digits.csv", &Default::default())?;
+/// let data = GpuDataset::upload(&gpu, &data)?;
+/// let rows: Vec<usize> = (0..data.len()).collect();
+/// let model = fit_async(&data, &rows, None, &TrainConfig::classifier()).await?;
+/// println!("{} epochs", model.epochs_done());
+/// # Ok(()) }
+/// ```
+pub async fn fit_async(
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
+) -> Result<Model> {
+    fit_with_progress_async(data, train_rows, validation_rows, config, &mut |_| {}).await
+}
+
+/// [`fit_with_progress`] for async code (see [`fit_async`]): `on_epoch` sees every epoch's
+/// metrics as it ends, e.g. to draw a live loss curve in a page.
+pub async fn fit_with_progress_async(
+    data: &GpuDataset,
+    train_rows: &[usize],
+    validation_rows: Option<&[usize]>,
+    config: &TrainConfig,
+    on_epoch: &mut dyn FnMut(&EpochMetrics),
+) -> Result<Model> {
+    fit_new(data, Lane::watched(train_rows, config), validation_rows, on_epoch).await
 }
 
 /// [`fit_with_progress`] for a cross-validation fold: a model that stalls is scored as it
@@ -72,20 +109,20 @@ pub(crate) fn fit_fold(
     config: &TrainConfig,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
-    fit_new(data, Lane::new(train_rows, config), None, on_epoch)
+    block_on("fit", fit_new(data, Lane::new(train_rows, config), None, on_epoch))
 }
 
 /// A new network for `lane`'s settings, trained on its rows.
-fn fit_new(
+async fn fit_new(
     data: &GpuDataset,
-    lane: Lane,
+    lane: Lane<'_>,
     validation_rows: Option<&[usize]>,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
     let config = lane.config;
     check_fit("fit", data, lane.rows, validation_rows, config)?;
     let mlp = mlp_builder(data, config).build(&data.gpu, config.batch_size, config.optimizer)?;
-    fit_one(mlp, 0, data, lane, validation_rows, on_epoch)
+    fit_one(mlp, 0, data, lane, validation_rows, on_epoch).await
 }
 
 /// The rows to train on and, where early stopping has no validation rows to watch, the
@@ -128,11 +165,11 @@ pub(crate) fn hold_out(
 
 /// Epochs `epochs_done + 1 ..= config.epochs` of training one model (holding out its own
 /// validation rows for early stopping when it is given none).
-pub(super) fn fit_one(
+pub(super) async fn fit_one(
     mlp: Mlp,
     epochs_done: usize,
     data: &GpuDataset,
-    lane: Lane,
+    lane: Lane<'_>,
     validation_rows: Option<&[usize]>,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
@@ -146,7 +183,8 @@ pub(super) fn fit_one(
     let validation: Vec<&[usize]> = validation_rows.into_iter().collect();
     let mut stack = train_epochs(mlp, epochs_done, data, &[lane], &validation, &mut |_, metrics| {
         on_epoch(metrics)
-    })?;
+    })
+    .await?;
     let history = stack.histories.pop().unwrap_or_default();
     Ok(Model {
         mlp: stack.mlp,
@@ -214,11 +252,11 @@ pub(crate) struct TrainedStack {
 /// whose rows ran out before the longest lane's, or that stopped early, sits still (its
 /// updates masked) while the others go on. `validation_rows`: none, or one list per lane,
 /// scored after every epoch (each lane's early stopping and plateau schedule watch its own).
-pub(super) fn train_epochs(
+pub(super) async fn train_epochs(
     mut mlp: Mlp,
     epochs_done: usize,
     data: &GpuDataset,
-    lanes: &[Lane],
+    lanes: &[Lane<'_>],
     validation_rows: &[&[usize]],
     on_epoch: &mut dyn FnMut(usize, &EpochMetrics),
 ) -> Result<TrainedStack> {
@@ -261,19 +299,19 @@ pub(super) fn train_epochs(
                 }
             },
         )?;
-        let losses = batches.read_losses()?;
+        let losses = batches.read_losses().await?;
         let diverged = (0..lanes.len()).filter(|&m| training[m]).find_map(|m| {
             let batch = losses[m].0.iter().position(|l| !l.is_finite())?;
             Some((m, batch))
         });
         if let Some((m, batch)) = diverged {
-            return Err(roll_back(&mlp, &last_good, m, (epoch, batch, losses[m].0[batch])));
+            return Err(roll_back(&mlp, &last_good, m, (epoch, batch, losses[m].0[batch])).await);
         }
         if lanes.len() == 1 {
             mlp.add_steps(batches.counts[0].len() as u64);
         }
         let val: Vec<Option<Scores>> = match &validation {
-            Some(v) => v.run(&mlp)?.into_iter().map(|(scores, _)| Some(scores)).collect(),
+            Some(v) => v.run(&mlp).await?.into_iter().map(|(scores, _)| Some(scores)).collect(),
             None => vec![None; lanes.len()],
         };
         for (m, (_, train_loss)) in losses.iter().enumerate().filter(|&(m, _)| training[m]) {
@@ -288,16 +326,19 @@ pub(super) fn train_epochs(
             on_epoch(m, &metrics);
             histories[m].push(metrics);
         }
-        stall.observe((epoch, losses[0].1 as f32), &mlp, data, lanes[0].rows, lanes[0].config)?;
+        stall
+            .observe((epoch, losses[0].1 as f32), &mlp, data, lanes[0].rows, lanes[0].config)
+            .await?;
         let watched = watched_losses(lanes, &training, &val, &losses);
-        for (m, stop) in watch_early_stops(&mut early_stops, &watched, &mlp)?
+        for (m, stop) in watch_early_stops(&mut early_stops, &watched, &mlp)
+            .await?
             .into_iter()
             .enumerate()
         {
             stopped[m] |= stop;
         }
     }
-    restore_best(early_stops, &mlp)?;
+    restore_best(early_stops, &mlp).await?;
     Ok(TrainedStack { mlp, histories })
 }
 
@@ -345,7 +386,10 @@ pub(crate) fn train_stack(
     let seeds: Vec<u64> = lanes.iter().map(|lane| lane.config.seed).collect();
     let optimizers: Vec<Optimizer> = lanes.iter().map(|lane| lane.config.optimizer).collect();
     let mlp = mlp_builder(data, first).build_stacked(&data.gpu, first.batch_size, &seeds, &optimizers)?;
-    train_epochs(mlp, 0, data, lanes, validation_rows, on_epoch)
+    block_on(
+        "train_stack",
+        train_epochs(mlp, 0, data, lanes, validation_rows, on_epoch),
+    )
 }
 
 /// Scores each model of a trained stack on its own rows (`rows[m]` for model m).
@@ -353,5 +397,5 @@ pub(crate) fn evaluate_stack(data: &GpuDataset, mlp: &Mlp, rows: &[&[usize]]) ->
     for rows in rows {
         data.check_rows("evaluate", "rows", rows)?;
     }
-    Evaluation::new(data, mlp, rows)?.run(mlp)
+    block_on("evaluate_stack", Evaluation::new(data, mlp, rows)?.run(mlp))
 }

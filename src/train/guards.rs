@@ -71,14 +71,14 @@ impl EarlyStop {
 /// After an epoch with validation losses `val` (per model; None for a model not training
 /// or without validation rows): keeps each improved model's parameters (one read-back for
 /// all of them) and says which models are to stop.
-pub(super) fn watch_early_stops(stops: &mut [EarlyStop], val: &[Option<f32>], mlp: &Mlp) -> Result<Vec<bool>> {
+pub(super) async fn watch_early_stops(stops: &mut [EarlyStop], val: &[Option<f32>], mlp: &Mlp) -> Result<Vec<bool>> {
     let improved: Vec<usize> = (0..stops.len())
         .filter(|&m| val[m].is_some_and(|loss| stops[m].improves(loss)))
         .collect();
     if !improved.is_empty() {
         let mut params = match stops.len() {
-            1 => vec![mlp.parameters()?],
-            _ => mlp.stacked_parameters()?,
+            1 => vec![mlp.parameters_async().await?],
+            _ => mlp.stacked_parameters_async().await?,
         };
         for &m in &improved {
             stops[m].keep(std::mem::take(&mut params[m]));
@@ -90,7 +90,7 @@ pub(super) fn watch_early_stops(stops: &mut [EarlyStop], val: &[Option<f32>], ml
 }
 
 /// Puts each model's best epoch's parameters back, where early stopping kept any.
-pub(super) fn restore_best(stops: Vec<EarlyStop>, mlp: &Mlp) -> Result<()> {
+pub(super) async fn restore_best(stops: Vec<EarlyStop>, mlp: &Mlp) -> Result<()> {
     let best: Vec<Option<Vec<LayerParams>>> = stops.into_iter().map(EarlyStop::into_best).collect();
     if best.iter().all(Option::is_none) {
         return Ok(());
@@ -98,7 +98,7 @@ pub(super) fn restore_best(stops: Vec<EarlyStop>, mlp: &Mlp) -> Result<()> {
     if best.len() == 1 {
         return best[0].as_ref().map_or(Ok(()), |params| mlp.set_parameters(params));
     }
-    let mut all = mlp.stacked_parameters()?;
+    let mut all = mlp.stacked_parameters_async().await?;
     for (m, params) in best.into_iter().enumerate() {
         if let Some(params) = params {
             all[m] = params;
@@ -110,8 +110,13 @@ pub(super) fn restore_best(stops: Vec<EarlyStop>, mlp: &Mlp) -> Result<()> {
 /// Rolls the parameters back to `last_good` (from before the epoch that diverged) and resets
 /// the optimizer: the caller never sees NaN weights. The error for model `m`, with its
 /// parameters, at (epoch, batch, loss).
-pub(super) fn roll_back(mlp: &Mlp, last_good: &Tensor, m: usize, (epoch, batch, loss): (usize, usize, f32)) -> Error {
-    let rolled_back = (|| -> Result<Vec<LayerParams>> {
+pub(super) async fn roll_back(
+    mlp: &Mlp,
+    last_good: &Tensor,
+    m: usize,
+    (epoch, batch, loss): (usize, usize, f32),
+) -> Error {
+    let rolled_back = async {
         let graph = mlp.graph();
         graph.gpu().record_and_submit_after(
             "roll back",
@@ -119,12 +124,13 @@ pub(super) fn roll_back(mlp: &Mlp, last_good: &Tensor, m: usize, (epoch, batch, 
             |_| {},
         )?;
         graph.reset_optimizer()?;
-        Ok(if graph.models() == 1 {
-            mlp.parameters()?
+        Ok::<_, Error>(if graph.models() == 1 {
+            mlp.parameters_async().await?
         } else {
-            mlp.stacked_parameters()?.swap_remove(m)
+            mlp.stacked_parameters_async().await?.swap_remove(m)
         })
-    })();
+    }
+    .await;
     match rolled_back {
         Ok(last_good) => Error::Diverged {
             epoch,

@@ -11,7 +11,7 @@ mod stack;
 mod stall;
 
 pub(crate) use fit::{evaluate_stack, fit_fold, hold_out, train_stack};
-pub use fit::{fit, fit_with_progress};
+pub use fit::{fit, fit_async, fit_with_progress, fit_with_progress_async};
 pub use resume::{resume, resume_model};
 pub(crate) use stack::stack_groups;
 pub use stack::{FitJob, fit_batched};

@@ -1,5 +1,6 @@
 //! A trained model: its pipeline's parts, evaluation, prediction (its file: model_file.rs).
 
+use crate::device::gpu::block_on;
 use crate::error::{Error, Result};
 use crate::mlp::Mlp;
 use crate::ops::OutputLink;
@@ -185,7 +186,8 @@ impl Model {
     pub fn evaluate(&self, data: &GpuDataset, rows: &[usize]) -> Result<Scores> {
         data.check_rows("Model::evaluate", "rows", rows)?;
         self.check_data("Model::evaluate", data)?;
-        Ok(Evaluation::new(data, &self.mlp, &[rows])?.run_one(&self.mlp)?.0)
+        let evaluation = Evaluation::new(data, &self.mlp, &[rows])?;
+        Ok(block_on("Model::evaluate", evaluation.run_one(&self.mlp))?.0)
     }
 
     /// scikit-learn's `score` on `rows` of a data set on the host, its features raw as read
@@ -234,9 +236,15 @@ impl Model {
     /// The network's outputs for `rows` of a data set already on the GPU, (rows, outputs)
     /// row-major.
     pub fn predict_rows(&self, data: &GpuDataset, rows: &[usize]) -> Result<Vec<f32>> {
+        block_on("Model::predict_rows", self.predict_rows_async(data, rows))
+    }
+
+    /// [`Model::predict_rows`] for async code (in a browser).
+    pub async fn predict_rows_async(&self, data: &GpuDataset, rows: &[usize]) -> Result<Vec<f32>> {
         data.check_rows("Model::predict_rows", "rows", rows)?;
         self.check_data("Model::predict_rows", data)?;
-        Ok(Evaluation::new(data, &self.mlp, &[rows])?.run_one(&self.mlp)?.1)
+        let evaluation = Evaluation::new(data, &self.mlp, &[rows])?;
+        Ok(evaluation.run_one(&self.mlp).await?.1)
     }
 
     /// The network's outputs for new rows `x` (any number of rows, row-major, `inputs` values
@@ -251,6 +259,11 @@ impl Model {
     /// # Ok(()) }
     /// ```
     pub fn predict(&self, x: &[f32]) -> Result<Vec<f32>> {
+        block_on("Model::predict", self.predict_async(x))
+    }
+
+    /// [`Model::predict`] for async code: the way to predict in a browser.
+    pub async fn predict_async(&self, x: &[f32]) -> Result<Vec<f32>> {
         let data = match (&self.preprocessor, &self.scaler) {
             (Some(preprocessor), _) => {
                 let width = preprocessor.n_inputs();
@@ -272,7 +285,7 @@ impl Model {
             (None, None) => self.upload_rows("Model::predict", x)?,
         };
         let rows: Vec<usize> = (0..data.len()).collect();
-        let mut outputs = self.predict_rows(&data, &rows)?;
+        let mut outputs = self.predict_rows_async(&data, &rows).await?;
         if let Some(target) = &self.target_scaler {
             let width = self.n_outputs();
             for (i, v) in outputs.iter_mut().enumerate() {
@@ -297,6 +310,11 @@ impl Model {
     /// The class of each row of `x` (see [`Model::predict`]): the index of its largest
     /// output (the first of equals), for a model trained on one-hot class targets.
     pub fn predict_class(&self, x: &[f32]) -> Result<Vec<usize>> {
+        block_on("Model::predict_class", self.predict_class_async(x))
+    }
+
+    /// [`Model::predict_class`] for async code (in a browser).
+    pub async fn predict_class_async(&self, x: &[f32]) -> Result<Vec<usize>> {
         if self.task() == Task::Regression {
             return Err(Error::invalid(
                 "Model::predict_class",
@@ -305,7 +323,7 @@ impl Model {
                 "a regression model: use predict for its values",
             ));
         }
-        let outputs = self.predict(x)?;
+        let outputs = self.predict_async(x).await?;
         let width = self.mlp.sizes()[self.mlp.sizes().len() - 1];
         Ok(outputs
             .chunks(width)
@@ -326,6 +344,11 @@ impl Model {
     /// sigmoid for [`Loss::BinaryCrossEntropy`]. A model trained on MSE has no probabilities:
     /// an error that says so.
     pub fn predict_proba(&self, x: &[f32]) -> Result<Vec<f32>> {
+        block_on("Model::predict_proba", self.predict_proba_async(x))
+    }
+
+    /// [`Model::predict_proba`] for async code (in a browser).
+    pub async fn predict_proba_async(&self, x: &[f32]) -> Result<Vec<f32>> {
         let loss = self.mlp.loss_function();
         let link = loss.link();
         if link == OutputLink::Identity {
@@ -336,7 +359,7 @@ impl Model {
                 format!("{}: use predict for its outputs", loss.name()),
             ));
         }
-        let logits = self.predict(x)?;
+        let logits = self.predict_async(x).await?;
         let width = self.mlp.sizes()[self.mlp.sizes().len() - 1];
         Ok(logits
             .chunks(width)

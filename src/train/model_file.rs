@@ -303,8 +303,14 @@ impl Model {
 
     /// The model file's bytes, as [`Model::save`] writes them.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        crate::device::gpu::block_on("Model::to_bytes", self.to_bytes_async())
+    }
+
+    /// [`Model::to_bytes`] for async code: the way to save a model in a browser (offer the
+    /// bytes as a download; [`Model::from_bytes`] and `wgpu-mlp predict --model` read them).
+    pub async fn to_bytes_async(&self) -> Result<Vec<u8>> {
         let path = std::path::Path::new("model");
-        checked_bytes(&self.mlp.checkpoint_file(&self.metadata()?)?, path)
+        checked_bytes(&self.mlp.checkpoint_file_async(&self.metadata()?).await?, path)
     }
 
     /// Loads a pipeline saved by [`Model::save`] onto `gpu`: the network with its batch size

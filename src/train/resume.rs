@@ -1,6 +1,7 @@
 //! Going on with a run: from a saved checkpoint (`resume`) or a model in memory
 //! (`resume_model`, scikit-learn's `partial_fit` and `warm_start`).
 
+use crate::device::gpu::block_on;
 use crate::error::{Error, Result};
 use crate::mlp::Mlp;
 
@@ -32,14 +33,8 @@ pub fn resume(
     };
     let (epochs_done, seed) = (number("epoch")? as usize, number("seed")?);
     check_same_run(OP, &mlp, seed, data, config)?;
-    fit_one(
-        mlp,
-        epochs_done,
-        data,
-        Lane::watched(train_rows, config),
-        validation_rows,
-        on_epoch,
-    )
+    let lane = Lane::watched(train_rows, config);
+    block_on(OP, fit_one(mlp, epochs_done, data, lane, validation_rows, on_epoch))
 }
 
 /// Continues training `model` in memory, as [`resume`] continues a saved run: epochs
@@ -87,14 +82,8 @@ pub fn resume_model(
         Mlp::from_checkpoint(&data.gpu, &file, std::path::Path::new("model"), Some(config.batch_size))?
     };
     check_same_run(OP, &mlp, seed, data, config)?;
-    let resumed = fit_one(
-        mlp,
-        epochs_done,
-        data,
-        Lane::watched(train_rows, config),
-        validation_rows,
-        on_epoch,
-    )?;
+    let lane = Lane::watched(train_rows, config);
+    let resumed = block_on(OP, fit_one(mlp, epochs_done, data, lane, validation_rows, on_epoch))?;
     Ok(Model {
         scaler,
         class_names,

@@ -41,7 +41,7 @@ impl StallWatch {
 
     /// After epoch `epoch` trained `mlp` on `rows` with `config` to `loss`: an
     /// [`Error::Stalled`] once the loss has stayed put and the outputs are all alike.
-    pub(super) fn observe(
+    pub(super) async fn observe(
         &mut self,
         (epoch, loss): (usize, f32),
         mlp: &Mlp,
@@ -68,7 +68,7 @@ impl StallWatch {
         // back every epoch.
         self.recent.clear();
         let probe = &rows[..rows.len().min(PROBE_ROWS)];
-        let outputs = Evaluation::new(data, mlp, &[probe])?.run_one(mlp)?.1;
+        let outputs = Evaluation::new(data, mlp, &[probe])?.run_one(mlp).await?.1;
         let width = outputs.len() / probe.len();
         if collapsed(&outputs, width, config.output_activation, loss) {
             return Err(Error::Stalled {

@@ -1,0 +1,195 @@
+//! The browser demo's bridge (issue #27): what `web/index.html` calls, over the library's
+//! async API, on the visitor's GPU through WebGPU. Build and serve it with `bash web/build.sh`
+//! (see the README's "In a browser").
+//!
+//! Every method that waits for the GPU returns a `Promise`; a `Demo` holds one data set and
+//! the last model trained on it.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Function, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+use wgpu_mlp::data::{CsvOptions, Scaler, Scaling, stratified_split};
+use wgpu_mlp::train::fit_with_progress_async;
+use wgpu_mlp::{Adam, Dataset, Gpu, GpuDataset, Model, TrainConfig};
+
+/// The main job's data (scikit-learn's digits: 8×8 images, 16 grey levels, 10 classes).
+const DIGITS: &[u8] = include_bytes!("../../data/digits.csv.gz");
+
+/// The share of rows held out to score a model (stratified by class).
+const HELD_OUT: f64 = 0.2;
+
+struct State {
+    gpu: Gpu,
+    data: Option<Dataset>,
+    model: Option<Rc<Model>>,
+}
+
+/// The page's session: its GPU, its data set and its model.
+#[wasm_bindgen]
+pub struct Demo {
+    state: Rc<RefCell<State>>,
+}
+
+fn js_error(e: impl std::fmt::Display) -> JsValue {
+    JsError::new(&e.to_string()).into()
+}
+
+/// Opens the page's GPU: a `Promise` of a [`Demo`].
+#[wasm_bindgen]
+pub fn open() -> Promise {
+    future_to_promise(async {
+        let gpu = Gpu::new_async().await.map_err(js_error)?;
+        let state = State {
+            gpu,
+            data: None,
+            model: None,
+        };
+        Ok(Demo {
+            state: Rc::new(RefCell::new(state)),
+        }
+        .into())
+    })
+}
+
+#[wasm_bindgen]
+impl Demo {
+    /// The adapter, as the browser describes it (browsers may hide its name).
+    pub fn adapter(&self) -> String {
+        let state = self.state.borrow();
+        let info = state.gpu.adapter_info();
+        let name = if info.name.is_empty() {
+            "unnamed adapter"
+        } else {
+            &info.name
+        };
+        format!("{name} ({:?}, {:?})", info.backend, info.device_type)
+    }
+
+    /// Loads the digits data set; returns a one-line summary.
+    pub fn load_digits(&self) -> Result<String, JsValue> {
+        self.load_csv(DIGITS, "digits.csv.gz")
+    }
+
+    /// Loads a CSV file's bytes (plain or gzip; the label in the last column, a header
+    /// recognised where it is clear) for classification; returns a one-line summary.
+    pub fn load_csv(&self, bytes: &[u8], name: &str) -> Result<String, JsValue> {
+        let data = Dataset::from_csv_bytes(bytes, name, &CsvOptions::default()).map_err(js_error)?;
+        let classes = data.class_names.as_ref().map_or(data.n_outputs, Vec::len);
+        let summary = format!(
+            "{name}: {} rows, {} features, {classes} classes",
+            data.len(),
+            data.n_features
+        );
+        let mut state = self.state.borrow_mut();
+        state.data = Some(data);
+        state.model = None;
+        Ok(summary)
+    }
+
+    /// The loaded data set's feature count (0 before one is loaded).
+    pub fn n_features(&self) -> usize {
+        self.state.borrow().data.as_ref().map_or(0, |d| d.n_features)
+    }
+
+    /// Trains a classifier on four fifths of the rows (Adam at `lr`, one hidden ReLU layer of
+    /// `hidden` units, softmax cross-entropy, batches of 32), standardised by statistics of
+    /// those rows only. `on_epoch(epoch, train_loss, held_out_loss, held_out_accuracy)` is
+    /// called after every epoch. A `Promise` of the accuracy on the fifth held out.
+    pub fn train(&self, hidden: usize, lr: f32, epochs: usize, on_epoch: Function) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let (gpu, data) = {
+                let state = state.borrow();
+                let data = state.data.clone().ok_or_else(|| js_error("load a data set first"))?;
+                (state.gpu.clone(), data)
+            };
+            let (model, accuracy) = train(&gpu, &data, (hidden, lr, epochs), &on_epoch).await?;
+            state.borrow_mut().model = Some(Rc::new(model));
+            Ok(JsValue::from_f64(accuracy))
+        })
+    }
+
+    /// Class probabilities for one row of raw feature values (as in the data set: the
+    /// model standardises them): a `Promise` of a `Float32Array`.
+    pub fn predict(&self, values: Vec<f32>) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let model = state
+                .borrow()
+                .model
+                .clone()
+                .ok_or_else(|| js_error("train a model first"))?;
+            let p = model.predict_proba_async(&values).await.map_err(js_error)?;
+            Ok(js_sys::Float32Array::from(&p[..]).into())
+        })
+    }
+
+    /// The model file (the same format as `wgpu-mlp fit -o`): a `Promise` of a `Uint8Array`.
+    pub fn model_bytes(&self) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let model = state
+                .borrow()
+                .model
+                .clone()
+                .ok_or_else(|| js_error("train a model first"))?;
+            let bytes = model.to_bytes_async().await.map_err(js_error)?;
+            Ok(Uint8Array::from(&bytes[..]).into())
+        })
+    }
+}
+
+/// One model on `data`'s training four fifths, scored on the rest.
+async fn train(
+    gpu: &Gpu,
+    data: &Dataset,
+    (hidden, lr, epochs): (usize, f32, usize),
+    on_epoch: &Function,
+) -> Result<(Model, f64), JsValue> {
+    let labels = data
+        .labels
+        .clone()
+        .ok_or_else(|| js_error("the data set has no class labels"))?;
+    let (train_rows, held_out) = stratified_split(&labels, HELD_OUT, 0).map_err(js_error)?;
+    let scaler = Scaler::fit(Scaling::Standardize, data, &train_rows).map_err(js_error)?;
+    let mut scaled = data.clone();
+    scaler.transform(&mut scaled).map_err(js_error)?;
+    let on_gpu = GpuDataset::upload(gpu, &scaled).map_err(js_error)?;
+    let config = TrainConfig {
+        hidden: vec![hidden],
+        epochs,
+        batch_size: 32,
+        optimizer: Adam::new(lr).into(),
+        early_stopping: None,
+        ..TrainConfig::classifier()
+    };
+    let mut report = |m: &wgpu_mlp::train::EpochMetrics| {
+        let nan = |v: Option<f32>| v.map_or(f64::NAN, f64::from);
+        let args = [
+            JsValue::from_f64(m.epoch as f64),
+            JsValue::from_f64(f64::from(m.train_loss)),
+            JsValue::from_f64(nan(m.val_loss)),
+            JsValue::from_f64(nan(m.val_accuracy)),
+        ];
+        let _ = on_epoch.apply(&JsValue::NULL, &args.into_iter().collect());
+    };
+    let model = fit_with_progress_async(&on_gpu, &train_rows, Some(&held_out), &config, &mut report)
+        .await
+        .map_err(js_error)?
+        .with_scaler(scaler);
+    let model = match data.class_names.clone() {
+        Some(names) => model.with_class_names(names).map_err(js_error)?,
+        None => model,
+    };
+    let x = data.features_of(&held_out).map_err(js_error)?;
+    let predicted = model.predict_class_async(&x).await.map_err(js_error)?;
+    let right = held_out
+        .iter()
+        .zip(&predicted)
+        .filter(|&(&r, &p)| labels[r] == p)
+        .count();
+    Ok((model, right as f64 / held_out.len() as f64))
+}

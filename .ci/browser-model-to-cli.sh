@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-cargo test --target wasm32-unknown-unknown --no-default-features --features web --test web \
+cargo test --release --target wasm32-unknown-unknown --no-default-features --features web --test web \
   fit_async_learns_digits -- --nocapture > "$dir/console.txt" 2>&1 || { cat "$dir/console.txt"; exit 1; }
 sed -n 's/^ *BROWSER_MODEL //p' "$dir/console.txt" | base64 -d > "$dir/model.safetensors"
 sed -n 's/^ *BROWSER_ROW //p' "$dir/console.txt" > "$dir/rows.csv"

@@ -2,15 +2,15 @@
 //! wasm32 and run in headless Chromium by wasm-bindgen's test runner. `.ci/run` runs it:
 //!
 //! ```sh
-//! CHROMEDRIVER=/usr/bin/chromedriver \
-//! CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-//!   cargo test --target wasm32-unknown-unknown --no-default-features --features web --test web
+//! cargo test --release --target wasm32-unknown-unknown --no-default-features --features web --test web
 //! ```
 //!
-//! (`webdriver.json` in the repository root gives Chromium its flags: headless, WebGPU on.)
+//! (`.cargo/config.toml` names the runner and its timeout; `webdriver.json` in the repository
+//! root gives Chromium its flags: headless, WebGPU on.)
 //! Each check is the native one's: every matmul kernel the browser's adapter runs against the
 //! f64 reference on awkward shapes with NaN-poisoned outputs (which also proves each kernel
-//! passes the browser's WGSL compiler, Tint), and training steps against the f64 MLP.
+//! passes the browser's WGSL compiler, Tint), training steps against the f64 MLP, `fit_async`
+//! and a stacked `GridSearchCv::fit_async` on digits.
 //! Seeds come from `Math.random` and are printed in every assertion.
 #![cfg(target_arch = "wasm32")]
 
@@ -24,11 +24,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reference::*;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
+use wgpu_mlp::cv::{CvExecution, Folds};
 use wgpu_mlp::data::{CsvOptions, Scaler, Scaling, stratified_split};
 use wgpu_mlp::mlp::{LayerParams, StepKernel};
 use wgpu_mlp::raw::{MATMUL_KERNELS, MatmulKernel, MatmulLayout, Tensor, ops};
 use wgpu_mlp::train::fit_async;
-use wgpu_mlp::{Adam, Dataset, Gpu, GpuDataset, Mlp, Model, Sgd, TrainConfig};
+use wgpu_mlp::{
+    Adam, Dataset, Gpu, GpuDataset, GridSearchCv, Mlp, Model, ParamGrid, Sgd, StratifiedKFold, TrainConfig,
+};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -252,6 +255,72 @@ async fn a_stack_equals_its_models_trained_one_by_one() {
             "model {m} of the stack (seed {seed})"
         );
     }
+}
+
+/// `GridSearchCv::fit_async` on digits: 2 learning rates × 3 stratified folds trained as one
+/// stacked job, scored equal to the bit to the same search model by model (what the native
+/// tests check), and its refitted winner ≥ 90% on the rows the search never saw.
+#[wasm_bindgen_test]
+async fn a_cross_validated_search_runs_stacked_in_the_browser() {
+    let gpu = gpu().await;
+    let mut data = Dataset::from_csv_bytes(DIGITS, "digits.csv.gz", &CsvOptions::default()).unwrap();
+    let labels = data.labels.clone().unwrap();
+    let (train, test) = stratified_split(&labels, 0.2, 0).unwrap();
+    Scaler::fit(Scaling::Standardize, &data, &train)
+        .unwrap()
+        .transform(&mut data)
+        .unwrap();
+    let on_gpu = GpuDataset::upload(&gpu, &data).unwrap();
+    let search = GridSearchCv {
+        grid: ParamGrid {
+            lr: vec![3e-3, 1e-2],
+            hidden: vec![vec![32]],
+            epochs: vec![8],
+            batch_size: vec![32],
+            ..ParamGrid::default()
+        },
+        folds: Folds::Stratified(StratifiedKFold {
+            n_splits: 3,
+            shuffle: true,
+            seed: 0,
+        }),
+        base: TrainConfig {
+            optimizer: Adam::new(1e-3).into(),
+            early_stopping: None,
+            ..TrainConfig::classifier()
+        },
+        ..GridSearchCv::default()
+    };
+    let stacked = search.fit_async(&on_gpu, &train).await.unwrap();
+    assert!(matches!(stacked.execution, CvExecution::Batched { .. }));
+    let one_by_one = GridSearchCv {
+        execution: CvExecution::Sequential,
+        refit: false,
+        ..search.clone()
+    }
+    .fit_async(&on_gpu, &train)
+    .await
+    .unwrap();
+    let bits = |report: &wgpu_mlp::cv::CvReport| -> Vec<u32> {
+        report
+            .results
+            .iter()
+            .flat_map(|r| r.fold_scores.iter().map(|s| s.to_bits()))
+            .collect()
+    };
+    assert_eq!(bits(&stacked), bits(&one_by_one), "stacked and one-by-one fold scores");
+    let model = stacked.best_model.as_ref().unwrap();
+    let predicted = model
+        .predict_class_async(&data.features_of(&test).unwrap())
+        .await
+        .unwrap();
+    let right = test.iter().zip(&predicted).filter(|&(&r, &p)| labels[r] == p).count();
+    let accuracy = right as f64 / test.len() as f64;
+    console_log!(
+        "search in the browser: best {}, test accuracy {accuracy:.4}",
+        stacked.best_params()
+    );
+    assert!(accuracy >= 0.9, "test accuracy {accuracy}");
 }
 
 /// A blocking read in a browser is an error that names its async twin, not a panic.

@@ -2,6 +2,8 @@
 // trains with a live curve, predicts a drawn or typed row, offers the model file.
 // `document.body.dataset.state` says where the page is (ready, training, trained, error) and
 // `dataset.accuracy` the last held-out accuracy, for the smoke test (.ci/web-demo-smoke.py).
+// The search reports each grid point's mean cross-validated accuracy and the refitted
+// winner's held-out accuracy.
 import init, { open } from "./pkg/wgpu_mlp_web.js";
 
 const $ = (id) => document.getElementById(id);
@@ -91,11 +93,42 @@ async function train() {
   $("train").disabled = false;
 }
 
+async function search() {
+  const list = (id) => $(id).value.split(",").map(Number).filter((v) => v > 0);
+  const [lrs, hiddens, epochs] = [list("lrs"), list("hiddens").map(Math.round), Number($("search-epochs").value)];
+  const models = lrs.length * hiddens.length * 5;
+  setState("searching");
+  $("search").disabled = true;
+  $("train").disabled = true;
+  $("report").textContent = "";
+  const started = performance.now();
+  let epochsDone = 0;
+  try {
+    const report = await demo.search(new Float32Array(lrs), new Uint32Array(hiddens), epochs,
+      (point, fold, epoch) => {
+        epochsDone += 1;
+        status(`${models} models + the refit, ${epochsDone} epochs done (point ${point + 1}, ${fold < 0 ? "refit" : "fold " + (fold + 1)}, epoch ${epoch})`);
+      });
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    $("report").textContent = report;
+    status(`searched ${models} models and refitted the best in ${seconds} s`);
+    setState("searched");
+    $("predict").disabled = false;
+    $("download").disabled = false;
+  } catch (e) {
+    status(`search failed: ${e.message ?? e}`);
+    setState("error");
+  }
+  $("search").disabled = false;
+  $("train").disabled = false;
+}
+
 async function predict() {
   const values = $("values").value.split(",").map(Number);
   try {
     const p = await demo.predict(values);
     const best = p.indexOf(Math.max(...p));
+    document.body.dataset.prediction = Array.from(p).join(",");
     $("proba").innerHTML = Array.from(p, (v, i) =>
       `<div>${i === best ? "<b>" : ""}${i}: ${(100 * v).toFixed(1).padStart(5)}% <span style="width:${(100 * v).toFixed(0)}px"></span>${i === best ? "</b>" : ""}</div>`).join("");
   } catch (e) {
@@ -110,6 +143,18 @@ async function download() {
   link.download = "model.safetensors";
   link.click();
   status("model.safetensors: use it with `wgpu-mlp predict model.safetensors rows.csv`");
+}
+
+async function loadModel(file) {
+  try {
+    status(demo.load_model(new Uint8Array(await file.arrayBuffer()), file.name));
+    setState("model-loaded");
+    $("predict").disabled = false;
+    $("download").disabled = false;
+  } catch (e) {
+    status(`could not load ${file.name}: ${e.message ?? e}`);
+    setState("error");
+  }
 }
 
 async function loadFile(file) {
@@ -135,9 +180,11 @@ async function main() {
   status(`GPU: ${demo.adapter()}. Press train.`);
   $("train").onclick = train;
   $("predict").onclick = predict;
+  $("search").onclick = search;
   $("download").onclick = download;
   $("digits").onclick = () => { $("summary").textContent = demo.load_digits(); };
   $("csv").onchange = (e) => e.target.files[0] && loadFile(e.target.files[0]);
+  $("model-file").onchange = (e) => e.target.files[0] && loadModel(e.target.files[0]);
   $("clear").onclick = () => { cells.fill(0); drawGrid(); };
   $("values").oninput = () => {
     const typed = $("values").value.split(",").map(Number);

@@ -98,7 +98,10 @@ impl HalvingGridSearchCv {
                 ..plan
             };
             model_epochs += round.points.iter().map(|p| p.epochs).sum::<usize>() * round.folds.len();
-            let scored = self.search.score(data, &round, &round.all_pairs(), &mut |_| {})?;
+            let pairs = round.all_pairs();
+            let mut quiet = |_: super::CvProgress<'_>| {};
+            let scoring = self.search.score(data, &round, &pairs, &mut quiet);
+            let scored = crate::device::gpu::block_on("HalvingGridSearchCv::fit", scoring)?;
             let (results, _, order) = scored.ranked(&round.points)?;
             let done = nominal <= self.factor || candidates.iter().all(|p| p.epochs <= epochs);
             let failed: Vec<bool> = results.iter().map(|r| !r.failures.is_empty()).collect();

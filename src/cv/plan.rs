@@ -5,7 +5,7 @@
 use super::scored::Scored;
 use super::{CvExecution, CvProgress, CvReport, Fold, GridSearchCv, Hyperparams, Scoring};
 use crate::error::{Error, Result};
-use crate::train::{GpuDataset, TrainConfig, fit_with_progress};
+use crate::train::{GpuDataset, TrainConfig, fit_with_progress_async};
 
 /// What a search trains (see `GridSearchCv::plan`).
 pub(super) struct Plan {
@@ -97,7 +97,7 @@ impl GridSearchCv {
     }
 
     /// Trains and scores the (point, fold) models of `pairs`.
-    pub(super) fn score(
+    pub(super) async fn score(
         &self,
         data: &GpuDataset,
         plan: &Plan,
@@ -111,15 +111,15 @@ impl GridSearchCv {
         );
         let setup = (plan.folds.as_slice(), plan.configs.as_slice());
         match plan.execution {
-            CvExecution::Sequential => scored.sequential(data, setup, pairs, progress)?,
-            CvExecution::Batched { max_models } => scored.batched(data, setup, (pairs, max_models), progress)?,
+            CvExecution::Sequential => scored.sequential(data, setup, pairs, progress).await?,
+            CvExecution::Batched { max_models } => scored.batched(data, setup, (pairs, max_models), progress).await?,
         }
         Ok(scored)
     }
 
     /// Ranks the scored grid and refits the winner (the best point that did not fail; if
     /// all failed, the first failure's error).
-    pub(super) fn finish(
+    pub(super) async fn finish(
         &self,
         data: &GpuDataset,
         _rows: &[usize],
@@ -131,19 +131,16 @@ impl GridSearchCv {
         let best_index = order[0];
         let best_model = if self.refit {
             let config = self.config(&results[best_index].params);
-            Some(fit_with_progress(
-                data,
-                &plan.refit_rows,
-                None,
-                &config,
-                &mut |metrics| {
+            Some(
+                fit_with_progress_async(data, &plan.refit_rows, None, &config, &mut |metrics| {
                     progress(CvProgress {
                         point: best_index,
                         fold: None,
                         metrics,
                     })
-                },
-            )?)
+                })
+                .await?,
+            )
         } else {
             None
         };

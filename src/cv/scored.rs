@@ -124,7 +124,7 @@ impl Scored {
 
     /// Every (point, fold) model of `pairs` trained and scored on its own; one that diverges
     /// or stalls scores NaN.
-    pub(super) fn sequential(
+    pub(super) async fn sequential(
         &mut self,
         data: &GpuDataset,
         (folds, configs): (&[Fold], &[TrainConfig]),
@@ -139,12 +139,13 @@ impl Scored {
                     fold: Some(k),
                     metrics,
                 })
-            });
+            })
+            .await;
             self.fit_times[p][k] = started.elapsed().as_secs_f64();
             match trained {
                 Ok(model) => {
                     let held_out = &folds[k].validation;
-                    let evaluated = evaluate_stack(data, model.mlp(), &[held_out])?;
+                    let evaluated = evaluate_stack(data, model.mlp(), &[held_out]).await?;
                     self.fold_scores[p][k] = evaluated.first().map_or(f32::NAN, |e| self.score(e, data, held_out))
                 }
                 Err(error) => self.training_failed((p, k), error)?,
@@ -158,7 +159,7 @@ impl Scored {
     /// stack's run: that run's models are trained again one by one (stacked, each model
     /// gets its lone result, so the others score as they would have), the failed ones NaN;
     /// `progress` sees only the epochs the stack had not reached.
-    pub(super) fn batched(
+    pub(super) async fn batched(
         &mut self,
         data: &GpuDataset,
         setup: (&[Fold], &[TrainConfig]),
@@ -174,14 +175,16 @@ impl Scored {
         for run in runs {
             let models: Vec<(usize, usize)> = run.jobs.iter().map(|&i| pairs[i]).collect();
             let mut reached = vec![0; models.len()];
-            let stacked = self.stacked(data, setup, &models, &mut |m, metrics| {
-                reached[m] = metrics.epoch;
-                progress(CvProgress {
-                    point: models[m].0,
-                    fold: Some(models[m].1),
-                    metrics,
+            let stacked = self
+                .stacked(data, setup, &models, &mut |m, metrics| {
+                    reached[m] = metrics.epoch;
+                    progress(CvProgress {
+                        point: models[m].0,
+                        fold: Some(models[m].1),
+                        metrics,
+                    })
                 })
-            });
+                .await;
             let retrained_alone = match stacked {
                 Ok(()) => false,
                 Err(error) if failure_reason(&error).is_some() => {
@@ -190,7 +193,8 @@ impl Scored {
                         if m.is_none_or(|m| p.metrics.epoch > reached[m]) {
                             progress(p)
                         }
-                    })?;
+                    })
+                    .await?;
                     true
                 }
                 Err(error) => return Err(error),
@@ -206,7 +210,7 @@ impl Scored {
     }
 
     /// The (point, fold) `models` of one run trained as one stack and scored.
-    fn stacked(
+    async fn stacked(
         &mut self,
         data: &GpuDataset,
         (folds, configs): (&[Fold], &[TrainConfig]),
@@ -231,13 +235,13 @@ impl Scored {
             Vec::new()
         };
         let started = web_time::Instant::now();
-        let stack = train_stack(data, &lanes, &validation, on_epoch)?;
+        let stack = train_stack(data, &lanes, &validation, on_epoch).await?;
         let share = started.elapsed().as_secs_f64() / models.len() as f64;
         models.iter().for_each(|&(p, k)| self.fit_times[p][k] = share);
         let held_out: Vec<&[usize]> = models.iter().map(|&(_, k)| folds[k].validation.as_slice()).collect();
         for ((&(p, k), scores), rows) in models
             .iter()
-            .zip(evaluate_stack(data, &stack.mlp, &held_out)?)
+            .zip(evaluate_stack(data, &stack.mlp, &held_out).await?)
             .zip(&held_out)
         {
             self.fold_scores[p][k] = self.score(&scores, data, rows);

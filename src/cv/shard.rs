@@ -128,7 +128,7 @@ impl GridSearchCv {
             .filter(|&(i, _)| shard.owns(i))
             .map(|(_, pair)| pair)
             .collect();
-        let scored = self.score(data, &plan, &pairs, &mut |_| {})?;
+        let scored = crate::device::gpu::block_on("a shard", self.score(data, &plan, &pairs, &mut |_| {}))?;
         let models = pairs
             .iter()
             .map(|&(p, k)| (p, k, scored.fold_scores[p][k], scored.fit_times[p][k]))
@@ -210,7 +210,7 @@ impl GridSearchCv {
                 format!("none for point {p}, fold {k}: a shard is missing"),
             ));
         }
-        self.finish(data, rows, &plan, scored, &mut |_| {})
+        crate::device::gpu::block_on("merging shards", self.finish(data, rows, &plan, scored, &mut |_| {}))
     }
 }
 

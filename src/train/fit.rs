@@ -103,13 +103,13 @@ pub async fn fit_with_progress_async(
 
 /// [`fit_with_progress`] for a cross-validation fold: a model that stalls is scored as it
 /// is (badly) instead of failing the search, as its stacked twin would be.
-pub(crate) fn fit_fold(
+pub(crate) async fn fit_fold(
     data: &GpuDataset,
     train_rows: &[usize],
     config: &TrainConfig,
     on_epoch: &mut dyn FnMut(&EpochMetrics),
 ) -> Result<Model> {
-    block_on("fit", fit_new(data, Lane::new(train_rows, config), None, on_epoch))
+    fit_new(data, Lane::new(train_rows, config), None, on_epoch).await
 }
 
 /// A new network for `lane`'s settings, trained on its rows.
@@ -376,9 +376,9 @@ fn shuffle_rows(orders: &mut [Vec<usize>], lanes: &[Lane], training: &[bool], ep
 /// Trains the lanes of one group (same layer sizes, batch size, output activation and
 /// `drop_last`) as one stacked run, each lane scored on its `validation_rows` (none, or one
 /// list per lane) for its early stopping.
-pub(crate) fn train_stack(
+pub(crate) async fn train_stack(
     data: &GpuDataset,
-    lanes: &[Lane],
+    lanes: &[Lane<'_>],
     validation_rows: &[&[usize]],
     on_epoch: &mut dyn FnMut(usize, &EpochMetrics),
 ) -> Result<TrainedStack> {
@@ -386,16 +386,13 @@ pub(crate) fn train_stack(
     let seeds: Vec<u64> = lanes.iter().map(|lane| lane.config.seed).collect();
     let optimizers: Vec<Optimizer> = lanes.iter().map(|lane| lane.config.optimizer).collect();
     let mlp = mlp_builder(data, first).build_stacked(&data.gpu, first.batch_size, &seeds, &optimizers)?;
-    block_on(
-        "train_stack",
-        train_epochs(mlp, 0, data, lanes, validation_rows, on_epoch),
-    )
+    train_epochs(mlp, 0, data, lanes, validation_rows, on_epoch).await
 }
 
 /// Scores each model of a trained stack on its own rows (`rows[m]` for model m).
-pub(crate) fn evaluate_stack(data: &GpuDataset, mlp: &Mlp, rows: &[&[usize]]) -> Result<Vec<(Scores, Vec<f32>)>> {
+pub(crate) async fn evaluate_stack(data: &GpuDataset, mlp: &Mlp, rows: &[&[usize]]) -> Result<Vec<(Scores, Vec<f32>)>> {
     for rows in rows {
         data.check_rows("evaluate", "rows", rows)?;
     }
-    block_on("evaluate_stack", Evaluation::new(data, mlp, rows)?.run(mlp))
+    Evaluation::new(data, mlp, rows)?.run(mlp).await
 }

@@ -100,7 +100,9 @@ pub fn fit_batched(
         let lanes: Vec<Lane> = group.iter().map(|&i| Lane::new(&parts[i].0, &jobs[i].config)).collect();
         // A group stops early in all its jobs or in none (`stack_key`).
         let validation: Vec<&[usize]> = group.iter().filter_map(|&i| parts[i].1.as_deref()).collect();
-        let stack = train_stack(data, &lanes, &validation, &mut |m, metrics| on_epoch(group[m], metrics))?;
+        let mut report = |m: usize, metrics: &EpochMetrics| on_epoch(group[m], metrics);
+        let training = train_stack(data, &lanes, &validation, &mut report);
+        let stack = crate::device::gpu::block_on("fit_batched", training)?;
         let params = stack.mlp.stacked_parameters()?;
         let velocities = stack.mlp.stacked_velocities()?;
         let second_moments = stack.mlp.stacked_second_moments()?;

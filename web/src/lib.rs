@@ -11,9 +11,10 @@ use std::rc::Rc;
 use js_sys::{Function, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
+use wgpu_mlp::cv::{CvProgress, Folds};
 use wgpu_mlp::data::{CsvOptions, Scaler, Scaling, stratified_split};
 use wgpu_mlp::train::fit_with_progress_async;
-use wgpu_mlp::{Adam, Dataset, Gpu, GpuDataset, Model, TrainConfig};
+use wgpu_mlp::{Adam, Dataset, Gpu, GpuDataset, GridSearchCv, Model, ParamGrid, StratifiedKFold, TrainConfig};
 
 /// The main job's data (scikit-learn's digits: 8×8 images, 16 grey levels, 10 classes).
 const DIGITS: &[u8] = include_bytes!("../../data/digits.csv.gz");
@@ -89,6 +90,21 @@ impl Demo {
         Ok(summary)
     }
 
+    /// Loads a model file (from `wgpu-mlp fit -o`, `Model::save` or this page's download) as
+    /// the page's model; returns a one-line summary.
+    pub fn load_model(&self, bytes: &[u8], name: &str) -> Result<String, JsValue> {
+        let mut state = self.state.borrow_mut();
+        let model = Model::from_bytes(&state.gpu, bytes, name).map_err(js_error)?;
+        let summary = format!(
+            "{name}: layers {:?}, {} inputs, {} outputs",
+            model.mlp().sizes(),
+            model.n_features(),
+            model.n_outputs()
+        );
+        state.model = Some(Rc::new(model));
+        Ok(summary)
+    }
+
     /// The loaded data set's feature count (0 before one is loaded).
     pub fn n_features(&self) -> usize {
         self.state.borrow().data.as_ref().map_or(0, |d| d.n_features)
@@ -109,6 +125,26 @@ impl Demo {
             let (model, accuracy) = train(&gpu, &data, (hidden, lr, epochs), &on_epoch).await?;
             state.borrow_mut().model = Some(Rc::new(model));
             Ok(JsValue::from_f64(accuracy))
+        })
+    }
+
+    /// A 5-fold stratified grid search over `lrs` × `hiddens` (the rest as [`Demo::train`]),
+    /// every fold × point model trained together as stacked GPU jobs, on the training four
+    /// fifths; the winner refitted on them and scored on the held-out fifth, and kept as the
+    /// page's model. `on_epoch(point, fold, epoch, train_loss)` (fold −1 for the refit) after
+    /// every epoch of every model. A `Promise` of a report: one line per point, best first,
+    /// then the held-out accuracy.
+    pub fn search(&self, lrs: Vec<f32>, hiddens: Vec<usize>, epochs: usize, on_epoch: Function) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let (gpu, data) = {
+                let state = state.borrow();
+                let data = state.data.clone().ok_or_else(|| js_error("load a data set first"))?;
+                (state.gpu.clone(), data)
+            };
+            let (model, report) = search(&gpu, &data, (lrs, hiddens, epochs), &on_epoch).await?;
+            state.borrow_mut().model = Some(Rc::new(model));
+            Ok(JsValue::from_str(&report))
         })
     }
 
@@ -192,4 +228,88 @@ async fn train(
         .filter(|&(&r, &p)| labels[r] == p)
         .count();
     Ok((model, right as f64 / held_out.len() as f64))
+}
+
+/// The grid search of [`Demo::search`]: its refitted winner and its report.
+async fn search(
+    gpu: &Gpu,
+    data: &Dataset,
+    (lrs, hiddens, epochs): (Vec<f32>, Vec<usize>, usize),
+    on_epoch: &Function,
+) -> Result<(Model, String), JsValue> {
+    let labels = data
+        .labels
+        .clone()
+        .ok_or_else(|| js_error("the data set has no class labels"))?;
+    let (train_rows, held_out) = stratified_split(&labels, HELD_OUT, 0).map_err(js_error)?;
+    let scaler = Scaler::fit(Scaling::Standardize, data, &train_rows).map_err(js_error)?;
+    let mut scaled = data.clone();
+    scaler.transform(&mut scaled).map_err(js_error)?;
+    let on_gpu = GpuDataset::upload(gpu, &scaled).map_err(js_error)?;
+    let search = GridSearchCv {
+        grid: ParamGrid {
+            lr: lrs,
+            hidden: hiddens.into_iter().map(|h| vec![h]).collect(),
+            epochs: vec![epochs],
+            batch_size: vec![32],
+            ..ParamGrid::default()
+        },
+        folds: Folds::Stratified(StratifiedKFold {
+            n_splits: 5,
+            shuffle: true,
+            seed: 0,
+        }),
+        base: TrainConfig {
+            optimizer: Adam::new(1e-3).into(),
+            early_stopping: None,
+            ..TrainConfig::classifier()
+        },
+        ..GridSearchCv::default()
+    };
+    let mut report_epoch = |p: CvProgress| {
+        let fold = p.fold.map_or(-1.0, |k| k as f64);
+        let args = [
+            p.point as f64,
+            fold,
+            p.metrics.epoch as f64,
+            f64::from(p.metrics.train_loss),
+        ];
+        let _ = on_epoch.apply(&JsValue::NULL, &args.into_iter().map(JsValue::from_f64).collect());
+    };
+    let report = search
+        .fit_with_progress_async(&on_gpu, &train_rows, &mut report_epoch)
+        .await
+        .map_err(js_error)?;
+    let mut lines: Vec<(f32, String)> = report
+        .results
+        .iter()
+        .map(|r| {
+            (
+                r.mean,
+                format!(
+                    "{:.4} ± {:.4}  lr {} hidden {:?}",
+                    r.mean, r.std, r.params.lr, r.params.hidden
+                ),
+            )
+        })
+        .collect();
+    lines.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let model = report
+        .best_model
+        .ok_or_else(|| js_error("the search refitted no model"))?
+        .with_scaler(scaler);
+    let x = data.features_of(&held_out).map_err(js_error)?;
+    let predicted = model.predict_class_async(&x).await.map_err(js_error)?;
+    let right = held_out
+        .iter()
+        .zip(&predicted)
+        .filter(|&(&r, &p)| labels[r] == p)
+        .count();
+    let accuracy = right as f64 / held_out.len() as f64;
+    let mut text: Vec<String> = lines.into_iter().map(|(_, line)| line).collect();
+    text.push(format!(
+        "refitted winner: {:.2}% of the held-out fifth right",
+        100.0 * accuracy
+    ));
+    Ok((model, text.join("\n")))
 }

@@ -210,12 +210,17 @@ fn single_dispatch_step_matches_general_path() {
         for (a, b) in single.velocities().unwrap().iter().zip(&general.velocities().unwrap()) {
             assert_close(&format!("{what} velocity"), seed, &a.weights, &to_f64(&b.weights), 1e-5);
         }
-        // The loss of the last step (before its update) agrees too.
-        assert_close(
+        // The loss of the last step (before its update) agrees too, measured against the
+        // size of its terms (½·mean t², the loss of zero outputs), not against itself: a
+        // small loss is a difference of near-equal outputs and targets, whose relative error
+        // the cancellation inflates (seen: 1.4e-5 relative on a loss of 6e-4, batch 1).
+        let term_scale = 0.5 * t.iter().map(|&v| (v as f64).powi(2)).sum::<f64>() / batch as f64;
+        assert_close_scaled(
             &format!("{what} loss"),
             seed,
             &[single.loss().unwrap()],
             &[general.loss().unwrap() as f64],
+            &[term_scale],
             1e-5,
         );
     }

@@ -403,13 +403,7 @@ impl Gpu {
             sender.send(()).ok();
         });
         if !cfg!(target_arch = "wasm32") {
-            self.inner
-                .device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| Error::Gpu {
-                    op,
-                    message: e.to_string(),
-                })?;
+            self.poll_until_idle(op)?;
         }
         receiver.receive().await.ok_or_else(|| Error::Gpu {
             op,
@@ -423,14 +417,21 @@ impl Gpu {
         if cfg!(target_arch = "wasm32") {
             return Err(Error::Blocking { op });
         }
+        self.poll_until_idle(op)?;
+        self.take_errors(op)
+    }
+
+    /// Polls the device until the work submitted so far is done (natively; a browser's
+    /// device is polled by the browser).
+    fn poll_until_idle(&self, op: &'static str) -> Result<()> {
         self.inner
             .device
             .poll(wgpu::PollType::wait_indefinitely())
+            .map(drop)
             .map_err(|e| Error::Gpu {
                 op,
                 message: e.to_string(),
-            })?;
-        self.take_errors(op)
+            })
     }
 
     pub(crate) fn take_errors(&self, op: &'static str) -> Result<()> {

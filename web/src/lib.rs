@@ -178,6 +178,57 @@ impl Demo {
     }
 }
 
+/// A classification data set split for the demo: four fifths to train on (stratified), the
+/// fifth held out, standardised by the four fifths' statistics and uploaded.
+struct Split {
+    labels: Vec<usize>,
+    train: Vec<usize>,
+    held_out: Vec<usize>,
+    scaler: Scaler,
+    on_gpu: GpuDataset,
+}
+
+impl Split {
+    fn of(gpu: &Gpu, data: &Dataset) -> Result<Split, JsValue> {
+        let labels = data
+            .labels
+            .clone()
+            .ok_or_else(|| js_error("the data set has no class labels"))?;
+        let (train, held_out) = stratified_split(&labels, HELD_OUT, 0).map_err(js_error)?;
+        let scaler = Scaler::fit(Scaling::Standardize, data, &train).map_err(js_error)?;
+        let mut scaled = data.clone();
+        scaler.transform(&mut scaled).map_err(js_error)?;
+        let on_gpu = GpuDataset::upload(gpu, &scaled).map_err(js_error)?;
+        Ok(Split {
+            labels,
+            train,
+            held_out,
+            scaler,
+            on_gpu,
+        })
+    }
+
+    /// A model trained on the split, made whole: it standardises raw rows itself and names
+    /// the data set's classes (so its file predicts raw rows in the CLI too).
+    fn finish(&self, model: Model, data: &Dataset) -> Result<Model, JsValue> {
+        let model = model.with_scaler(self.scaler.clone());
+        match data.class_names.clone() {
+            Some(names) => model.with_class_names(names).map_err(js_error),
+            None => Ok(model),
+        }
+    }
+
+    /// The share of the held-out rows whose predicted class is their label.
+    async fn accuracy(&self, model: &Model, data: &Dataset) -> Result<f64, JsValue> {
+        let x = data.features_of(&self.held_out).map_err(js_error)?;
+        let predicted = model.predict_class_async(&x).await.map_err(js_error)?;
+        let right = (self.held_out.iter().zip(&predicted))
+            .filter(|&(&r, &p)| self.labels[r] == p)
+            .count();
+        Ok(right as f64 / self.held_out.len() as f64)
+    }
+}
+
 /// One model on `data`'s training four fifths, scored on the rest.
 async fn train(
     gpu: &Gpu,
@@ -185,15 +236,7 @@ async fn train(
     (hidden, lr, epochs): (usize, f32, usize),
     on_epoch: &Function,
 ) -> Result<(Model, f64), JsValue> {
-    let labels = data
-        .labels
-        .clone()
-        .ok_or_else(|| js_error("the data set has no class labels"))?;
-    let (train_rows, held_out) = stratified_split(&labels, HELD_OUT, 0).map_err(js_error)?;
-    let scaler = Scaler::fit(Scaling::Standardize, data, &train_rows).map_err(js_error)?;
-    let mut scaled = data.clone();
-    scaler.transform(&mut scaled).map_err(js_error)?;
-    let on_gpu = GpuDataset::upload(gpu, &scaled).map_err(js_error)?;
+    let split = Split::of(gpu, data)?;
     let config = TrainConfig {
         hidden: vec![hidden],
         epochs,
@@ -212,22 +255,12 @@ async fn train(
         ];
         let _ = on_epoch.apply(&JsValue::NULL, &args.into_iter().collect());
     };
-    let model = fit_with_progress_async(&on_gpu, &train_rows, Some(&held_out), &config, &mut report)
+    let trained = fit_with_progress_async(&split.on_gpu, &split.train, Some(&split.held_out), &config, &mut report)
         .await
-        .map_err(js_error)?
-        .with_scaler(scaler);
-    let model = match data.class_names.clone() {
-        Some(names) => model.with_class_names(names).map_err(js_error)?,
-        None => model,
-    };
-    let x = data.features_of(&held_out).map_err(js_error)?;
-    let predicted = model.predict_class_async(&x).await.map_err(js_error)?;
-    let right = held_out
-        .iter()
-        .zip(&predicted)
-        .filter(|&(&r, &p)| labels[r] == p)
-        .count();
-    Ok((model, right as f64 / held_out.len() as f64))
+        .map_err(js_error)?;
+    let model = split.finish(trained, data)?;
+    let accuracy = split.accuracy(&model, data).await?;
+    Ok((model, accuracy))
 }
 
 /// The grid search of [`Demo::search`]: its refitted winner and its report.
@@ -237,15 +270,7 @@ async fn search(
     (lrs, hiddens, epochs): (Vec<f32>, Vec<usize>, usize),
     on_epoch: &Function,
 ) -> Result<(Model, String), JsValue> {
-    let labels = data
-        .labels
-        .clone()
-        .ok_or_else(|| js_error("the data set has no class labels"))?;
-    let (train_rows, held_out) = stratified_split(&labels, HELD_OUT, 0).map_err(js_error)?;
-    let scaler = Scaler::fit(Scaling::Standardize, data, &train_rows).map_err(js_error)?;
-    let mut scaled = data.clone();
-    scaler.transform(&mut scaled).map_err(js_error)?;
-    let on_gpu = GpuDataset::upload(gpu, &scaled).map_err(js_error)?;
+    let split = Split::of(gpu, data)?;
     let search = GridSearchCv {
         grid: ParamGrid {
             lr: lrs,
@@ -277,7 +302,7 @@ async fn search(
         let _ = on_epoch.apply(&JsValue::NULL, &args.into_iter().map(JsValue::from_f64).collect());
     };
     let report = search
-        .fit_with_progress_async(&on_gpu, &train_rows, &mut report_epoch)
+        .fit_with_progress_async(&split.on_gpu, &split.train, &mut report_epoch)
         .await
         .map_err(js_error)?;
     let mut lines: Vec<(f32, String)> = report
@@ -294,18 +319,11 @@ async fn search(
         })
         .collect();
     lines.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let model = report
+    let best = report
         .best_model
-        .ok_or_else(|| js_error("the search refitted no model"))?
-        .with_scaler(scaler);
-    let x = data.features_of(&held_out).map_err(js_error)?;
-    let predicted = model.predict_class_async(&x).await.map_err(js_error)?;
-    let right = held_out
-        .iter()
-        .zip(&predicted)
-        .filter(|&(&r, &p)| labels[r] == p)
-        .count();
-    let accuracy = right as f64 / held_out.len() as f64;
+        .ok_or_else(|| js_error("the search refitted no model"))?;
+    let model = split.finish(best, data)?;
+    let accuracy = split.accuracy(&model, data).await?;
     let mut text: Vec<String> = lines.into_iter().map(|(_, line)| line).collect();
     text.push(format!(
         "refitted winner: {:.2}% of the held-out fifth right",

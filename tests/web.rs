@@ -321,6 +321,33 @@ async fn a_cross_validated_search_runs_stacked_in_the_browser() {
     assert!(accuracy >= 0.9, "test accuracy {accuracy}");
 }
 
+/// In a browser every adapter's matmul kernels are chosen by measurement: a model's products
+/// met for the first time are noted while it is built, `Gpu::tune_kernels_async` measures
+/// them, and a model built again finds every product measured.
+#[wasm_bindgen_test]
+async fn kernel_choice_is_measured_in_the_browser() {
+    let gpu = gpu().await;
+    let build = || {
+        Mlp::builder(&[64, 64, 10])
+            .step_kernel(StepKernel::General)
+            .build(&gpu, 32, Sgd::new(0.1))
+            .unwrap()
+    };
+    drop(build());
+    let measured = gpu.tune_kernels_async().await.unwrap();
+    console_log!("kernel tuning: {measured} products measured");
+    assert!(
+        measured >= 3,
+        "forward, input-gradient and weight-gradient products: {measured} measured"
+    );
+    drop(build());
+    assert_eq!(
+        gpu.tune_kernels_async().await.unwrap(),
+        0,
+        "a rebuilt model met an unmeasured product"
+    );
+}
+
 /// A blocking read in a browser is an error that names its async twin, not a panic.
 #[wasm_bindgen_test]
 async fn blocking_reads_are_errors_that_name_the_async_twin() {

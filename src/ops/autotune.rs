@@ -6,6 +6,12 @@
 //! the fallback when no candidate can run. CPU adapters keep the fixed choice (tests and CI
 //! stay reproducible there); `WGPU_MLP_AUTOTUNE=0` turns tuning off, `=1` forces it on
 //! (also on CPU adapters, for testing).
+//!
+//! In a browser every adapter is tuned (no fixed rule was measured for browsers' adapters),
+//! but timing means awaiting the GPU, which choosing a kernel while a model is built cannot
+//! do: a product met for the first time gets the fixed rule's kernel and is noted, and
+//! [`Gpu::tune_kernels_async`] measures what was noted; `fit_async` and the search do so
+//! after building a model, and build it again when anything was measured.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,14 +31,23 @@ pub(crate) type Key = (MatmulLayout, usize, usize, usize);
 pub(crate) struct Tuning {
     pub table: HashMap<Key, MatmulKernel>,
     pub file: Option<PathBuf>,
+    /// Products met in a browser before their bucket was measured.
+    pub pending: Vec<Pending>,
 }
 
-/// Whether kernel choice on `gpu` is by measurement. Not in a browser, where timing a
-/// kernel means waiting for the GPU, which a page's one thread may not do synchronously:
-/// there the fixed rule chooses.
+/// A product to measure: its bucket, shape and candidate kernels.
+pub(crate) struct Pending {
+    key: Key,
+    layout: MatmulLayout,
+    dims: (usize, usize, usize),
+    candidates: Vec<MatmulKernel>,
+}
+
+/// Whether kernel choice on `gpu` is by measurement: on GPUs, and on every adapter in a
+/// browser (see the module docs).
 pub(crate) fn enabled(gpu: &Gpu) -> bool {
     if cfg!(target_arch = "wasm32") {
-        return false;
+        return true;
     }
     match std::env::var("WGPU_MLP_AUTOTUNE").as_deref() {
         Ok("0") => false,
@@ -95,18 +110,22 @@ pub(crate) fn load(info: &wgpu::AdapterInfo) -> Tuning {
         .and_then(|f| std::fs::read_to_string(f).ok())
         .map(|text| parse_table(&text))
         .unwrap_or_default();
-    Tuning { table, file }
+    Tuning {
+        table,
+        file,
+        pending: Vec::new(),
+    }
 }
 
 /// Seconds for one run of `dispatch`: the best of three after a warm-up.
-fn time_kernel(gpu: &Gpu, dispatch: &crate::device::dispatch::Dispatch) -> Result<f64> {
+async fn time_kernel(gpu: &Gpu, dispatch: &crate::device::dispatch::Dispatch) -> Result<f64> {
     gpu.run(&[dispatch])?;
-    gpu.synchronize()?;
+    gpu.synchronize_async().await?;
     let mut best = f64::INFINITY;
     for _ in 0..3 {
         let started = Instant::now();
         gpu.run(&[dispatch])?;
-        gpu.synchronize()?;
+        gpu.synchronize_async().await?;
         best = best.min(started.elapsed().as_secs_f64());
     }
     Ok(best)
@@ -114,7 +133,7 @@ fn time_kernel(gpu: &Gpu, dispatch: &crate::device::dispatch::Dispatch) -> Resul
 
 /// The fastest of `candidates` for `C (M,N) = op(A)·op(B)`, measured on scratch operands
 /// of this shape; `Naive` when none of them runs.
-fn measure(
+async fn measure(
     gpu: &Gpu,
     layout: MatmulLayout,
     (m, k, n): (usize, usize, usize),
@@ -125,33 +144,59 @@ fn measure(
         MatmulLayout::ABt => ([m, k], [n, k]),
         MatmulLayout::AtB => ([k, m], [k, n]),
     };
-    let timed = |kernel: MatmulKernel| -> Result<f64> {
-        let a = Tensor::full(gpu, &a_shape, 0.5)?;
-        let b = Tensor::full(gpu, &b_shape, -0.25)?;
-        let c = Tensor::zeros(gpu, &[m, n])?;
-        time_kernel(gpu, &crate::ops::matmul(gpu, kernel, layout, &a, &b, &c, false)?)
-    };
-    candidates
-        .iter()
-        .filter(|kernel| kernel.supports(layout, m, k, n))
-        .filter_map(|&kernel| timed(kernel).ok().map(|seconds| (kernel, seconds)))
-        .min_by(|x, y| x.1.total_cmp(&y.1))
-        .map_or(MatmulKernel::Naive, |(kernel, _)| kernel)
+    let mut best: Option<(MatmulKernel, f64)> = None;
+    for &kernel in candidates.iter().filter(|kernel| kernel.supports(layout, m, k, n)) {
+        let timed = async {
+            let a = Tensor::full(gpu, &a_shape, 0.5)?;
+            let b = Tensor::full(gpu, &b_shape, -0.25)?;
+            let c = Tensor::zeros(gpu, &[m, n])?;
+            time_kernel(gpu, &crate::ops::matmul(gpu, kernel, layout, &a, &b, &c, false)?).await
+        };
+        if let Ok(seconds) = timed.await
+            && best.is_none_or(|(_, fastest)| seconds < fastest)
+        {
+            best = Some((kernel, seconds));
+        }
+    }
+    best.map_or(MatmulKernel::Naive, |(kernel, _)| kernel)
 }
 
-/// The tuned kernel for this product among `candidates`, measuring it on first use.
+/// The tuned kernel for this product among `candidates`, measuring it on first use; in a
+/// browser `None` on first use, the product noted for [`Gpu::tune_kernels_async`].
 pub(crate) fn choose(
     gpu: &Gpu,
     layout: MatmulLayout,
     (m, k, n): (usize, usize, usize),
     candidates: &[MatmulKernel],
-) -> MatmulKernel {
+) -> Option<MatmulKernel> {
     let key = key(layout, m, k, n);
     let known = with_tuning(gpu, |tuning| tuning.table.get(&key).copied()).flatten();
     if let Some(kernel) = known.filter(|kernel| kernel.supports(layout, m, k, n)) {
-        return kernel;
+        return Some(kernel);
     }
-    let kernel = measure(gpu, layout, (m, k, n), candidates);
+    if cfg!(target_arch = "wasm32") {
+        with_tuning(gpu, |tuning| {
+            if !tuning.pending.iter().any(|p| p.key == key) {
+                tuning.pending.push(Pending {
+                    key,
+                    layout,
+                    dims: (m, k, n),
+                    candidates: candidates.to_vec(),
+                });
+            }
+        });
+        return None;
+    }
+    let kernel = crate::device::gpu::block_on("tuning a matmul", async {
+        Ok(measure(gpu, layout, (m, k, n), candidates).await)
+    })
+    .ok()?;
+    keep(gpu, key, kernel);
+    Some(kernel)
+}
+
+/// Keeps a measured choice, in memory and in the tuning file.
+fn keep(gpu: &Gpu, key: Key, kernel: MatmulKernel) {
     with_tuning(gpu, |tuning| {
         tuning.table.insert(key, kernel);
         if let Some(file) = &tuning.file {
@@ -159,7 +204,22 @@ pub(crate) fn choose(
             let _ = crate::device::pipeline_cache::write_atomically(file, format_table(&tuning.table).as_bytes());
         }
     });
-    kernel
+}
+
+impl Gpu {
+    /// In a browser, measures the matmul kernels of every product a model built on this
+    /// device met for the first time (built meanwhile with the fixed rule's kernels), so that
+    /// models built afterwards run the fastest measured; returns how many were measured.
+    /// `fit_async` and `GridSearchCv::fit_async` call it and build again. Natively products
+    /// are measured as they are met, and this returns 0.
+    pub async fn tune_kernels_async(&self) -> Result<usize> {
+        let pending = with_tuning(self, |tuning| std::mem::take(&mut tuning.pending)).unwrap_or_default();
+        for product in &pending {
+            let kernel = measure(self, product.layout, product.dims, &product.candidates).await;
+            keep(self, product.key, kernel);
+        }
+        Ok(pending.len())
+    }
 }
 
 /// Each `Gpu`'s table (by its id), loaded from its adapter's file when the `Gpu` first

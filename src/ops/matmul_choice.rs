@@ -43,11 +43,13 @@ impl MatmulKernel {
         if let Some(forced) = forced_kernel().filter(|f| f.available(gpu) && f.supports(layout, m, k, n)) {
             return forced;
         }
-        if gpu.is_software() && !autotune::enabled(gpu) {
-            return Self::for_cpu_adapter(gpu, layout, m, k, n);
+        if autotune::enabled(gpu)
+            && let Some(kernel) = autotune::choose(gpu, layout, (m, k, n), &Self::tuned_candidates(gpu, (m, n), false))
+        {
+            return kernel;
         }
-        if autotune::enabled(gpu) {
-            return autotune::choose(gpu, layout, (m, k, n), &Self::tuned_candidates(gpu, (m, n), false));
+        if gpu.is_software() {
+            return Self::for_cpu_adapter(gpu, layout, m, k, n);
         }
         let wide_abt = layout == MatmulLayout::ABt && m >= 128 && n >= 128;
         if !wide_abt
@@ -86,12 +88,15 @@ impl MatmulKernel {
         if let Some(forced) = forced_kernel().filter(|&f| f != MatmulKernel::Vec4 && f.available(gpu)) {
             return forced;
         }
-        if autotune::enabled(gpu) {
-            let candidates = Self::tuned_candidates(gpu, (rows, n), true);
-            return match autotune::choose(gpu, MatmulLayout::AtB, (rows, k, n), &candidates) {
-                // a bucket tuned for a plain product may hold Vec4, which has no bias row
-                MatmulKernel::Vec4 => MatmulKernel::Tiled,
-                kernel => kernel,
+        let candidates = Self::tuned_candidates(gpu, (rows, n), true);
+        if autotune::enabled(gpu)
+            && let Some(kernel) = autotune::choose(gpu, MatmulLayout::AtB, (rows, k, n), &candidates)
+        {
+            // a bucket tuned for a plain product may hold Vec4, which has no bias row
+            return if kernel == MatmulKernel::Vec4 {
+                MatmulKernel::Tiled
+            } else {
+                kernel
             };
         }
         if gpu.is_software() {

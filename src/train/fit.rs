@@ -121,7 +121,8 @@ async fn fit_new(
 ) -> Result<Model> {
     let config = lane.config;
     check_fit("fit", data, lane.rows, validation_rows, config)?;
-    let mlp = mlp_builder(data, config).build(&data.gpu, config.batch_size, config.optimizer)?;
+    let build = || mlp_builder(data, config).build(&data.gpu, config.batch_size, config.optimizer);
+    let mlp = tuned(&data.gpu, build).await?;
     fit_one(mlp, 0, data, lane, validation_rows, on_epoch).await
 }
 
@@ -385,8 +386,21 @@ pub(crate) async fn train_stack(
     let first = lanes[0].config;
     let seeds: Vec<u64> = lanes.iter().map(|lane| lane.config.seed).collect();
     let optimizers: Vec<Optimizer> = lanes.iter().map(|lane| lane.config.optimizer).collect();
-    let mlp = mlp_builder(data, first).build_stacked(&data.gpu, first.batch_size, &seeds, &optimizers)?;
+    let build = || mlp_builder(data, first).build_stacked(&data.gpu, first.batch_size, &seeds, &optimizers);
+    let mlp = tuned(&data.gpu, build).await?;
     train_epochs(mlp, 0, data, lanes, validation_rows, on_epoch).await
+}
+
+/// `build`'s network; in a browser built again when its products' kernels were measured
+/// meanwhile (`Gpu::tune_kernels_async`), so that it runs the measured ones. Natively kernels
+/// are measured as they are chosen, and the first build stands.
+async fn tuned(gpu: &Gpu, build: impl Fn() -> Result<Mlp>) -> Result<Mlp> {
+    let mlp = build()?;
+    if gpu.tune_kernels_async().await? == 0 {
+        return Ok(mlp);
+    }
+    drop(mlp);
+    build()
 }
 
 /// Scores each model of a trained stack on its own rows (`rows[m]` for model m).

@@ -104,10 +104,13 @@ async fn every_matmul_kernel_matches_the_f64_reference() {
     }
     let info = gpu.adapter_info();
     console_log!(
-        "adapter {:?} ({:?}, {:?}); kernels {kernels:?}",
+        "adapter {:?} ({:?}, {:?}), subgroups {} (sizes {}..{}); kernels {kernels:?}",
         info.name,
         info.backend,
-        info.device_type
+        info.device_type,
+        gpu.has_subgroups(),
+        info.subgroup_min_size,
+        info.subgroup_max_size
     );
     for &kernel in &kernels {
         for layout in [MatmulLayout::AB, MatmulLayout::ABt, MatmulLayout::AtB] {

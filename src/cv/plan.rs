@@ -29,6 +29,24 @@ impl Plan {
 }
 
 impl GridSearchCv {
+    /// [`GridSearchCv::fit`] for async code: the search in a browser, each stack of models one
+    /// GPU job as natively, every read awaited. The same report, to the bit.
+    pub async fn fit_async(&self, data: &GpuDataset, rows: &[usize]) -> Result<CvReport> {
+        self.fit_with_progress_async(data, rows, &mut |_| {}).await
+    }
+
+    /// [`GridSearchCv::fit_with_progress`] for async code (see [`GridSearchCv::fit_async`]).
+    pub async fn fit_with_progress_async(
+        &self,
+        data: &GpuDataset,
+        rows: &[usize],
+        progress: &mut dyn FnMut(CvProgress),
+    ) -> Result<CvReport> {
+        let plan = self.plan(data, rows)?;
+        let scored = self.score(data, &plan, &plan.all_pairs(), progress).await?;
+        self.finish(data, rows, &plan, scored, progress).await
+    }
+
     /// What the search trains, after checking it: the points and their settings, the folds,
     /// the scoring and the execution.
     pub(super) fn plan(&self, data: &GpuDataset, rows: &[usize]) -> Result<Plan> {

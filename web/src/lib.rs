@@ -38,6 +38,22 @@ fn js_error(e: impl std::fmt::Display) -> JsValue {
     JsError::new(&e.to_string()).into()
 }
 
+/// The session's device and (a copy of) its data set, or the error a page shows.
+fn gpu_and_data(state: &RefCell<State>) -> Result<(Gpu, Dataset), JsValue> {
+    let state = state.borrow();
+    let data = state.data.clone().ok_or_else(|| js_error("load a data set first"))?;
+    Ok((state.gpu.clone(), data))
+}
+
+/// The session's model, or the error a page shows.
+fn model_of(state: &RefCell<State>) -> Result<Rc<Model>, JsValue> {
+    state
+        .borrow()
+        .model
+        .clone()
+        .ok_or_else(|| js_error("train a model first"))
+}
+
 /// Opens the page's GPU: a `Promise` of a [`Demo`].
 #[wasm_bindgen]
 pub fn open() -> Promise {
@@ -117,11 +133,7 @@ impl Demo {
     pub fn train(&self, hidden: usize, lr: f32, epochs: usize, on_epoch: Function) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
-            let (gpu, data) = {
-                let state = state.borrow();
-                let data = state.data.clone().ok_or_else(|| js_error("load a data set first"))?;
-                (state.gpu.clone(), data)
-            };
+            let (gpu, data) = gpu_and_data(&state)?;
             let (model, accuracy) = train(&gpu, &data, (hidden, lr, epochs), &on_epoch).await?;
             state.borrow_mut().model = Some(Rc::new(model));
             Ok(JsValue::from_f64(accuracy))
@@ -137,11 +149,7 @@ impl Demo {
     pub fn search(&self, lrs: Vec<f32>, hiddens: Vec<usize>, epochs: usize, on_epoch: Function) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
-            let (gpu, data) = {
-                let state = state.borrow();
-                let data = state.data.clone().ok_or_else(|| js_error("load a data set first"))?;
-                (state.gpu.clone(), data)
-            };
+            let (gpu, data) = gpu_and_data(&state)?;
             let (model, report) = search(&gpu, &data, (lrs, hiddens, epochs), &on_epoch).await?;
             state.borrow_mut().model = Some(Rc::new(model));
             Ok(JsValue::from_str(&report))
@@ -153,11 +161,7 @@ impl Demo {
     pub fn predict(&self, values: Vec<f32>) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
-            let model = state
-                .borrow()
-                .model
-                .clone()
-                .ok_or_else(|| js_error("train a model first"))?;
+            let model = model_of(&state)?;
             let p = model.predict_proba_async(&values).await.map_err(js_error)?;
             Ok(js_sys::Float32Array::from(&p[..]).into())
         })
@@ -167,11 +171,7 @@ impl Demo {
     pub fn model_bytes(&self) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
-            let model = state
-                .borrow()
-                .model
-                .clone()
-                .ok_or_else(|| js_error("train a model first"))?;
+            let model = model_of(&state)?;
             let bytes = model.to_bytes_async().await.map_err(js_error)?;
             Ok(Uint8Array::from(&bytes[..]).into())
         })

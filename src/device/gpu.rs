@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::device::pipeline_cache::{self, DiskPipelineCache};
+pub(crate) use crate::device::scope::block_on;
 use crate::error::{Error, Result};
 
 static NEXT_GPU_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -445,22 +446,6 @@ impl Gpu {
         let message = errors.join("; ");
         errors.clear();
         Err(Error::Gpu { op, message })
-    }
-}
-
-/// Runs `future` to completion on this thread: native only. A browser's page has one thread
-/// that must not wait, so there the blocking entry points return [`Error::Blocking`] and their
-/// `_async` twins are the way in.
-pub(crate) fn block_on<T>(op: &'static str, future: impl Future<Output = Result<T>>) -> Result<T> {
-    #[cfg(target_arch = "wasm32")]
-    {
-        drop(future);
-        Err(Error::Blocking { op })
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        let _ = op;
-        pollster::block_on(future)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Error scopes around one device call (a buffer, a pipeline, a bind group), read at once.
+//! Waiting, which only native code may do: error scopes around one device call (a buffer, a
+//! pipeline, a bind group), read at once, and [`block_on`] for the blocking entry points.
 //!
 //! Natively the scope's verdict is waited for, so an error names the call that caused it. In
 //! a browser a scope's verdict is a promise, which synchronous code may not wait on (the page
@@ -45,5 +46,25 @@ impl Scopes {
         {
             None
         }
+    }
+}
+
+/// Runs `future` to completion on this thread: native only. A browser's page has one thread
+/// that must not wait, so there the blocking entry points return
+/// [`Error::Blocking`](crate::Error::Blocking) and their
+/// `_async` twins are the way in.
+pub(crate) fn block_on<T>(
+    op: &'static str,
+    future: impl Future<Output = crate::error::Result<T>>,
+) -> crate::error::Result<T> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        drop(future);
+        Err(crate::error::Error::Blocking { op })
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = op;
+        pollster::block_on(future)
     }
 }

@@ -23,8 +23,8 @@ fn bias_add_forward(
     output[z * params.output_stride + i] = input[z * params.input_stride + i] + bias[z * params.bias_stride + i % params.cols];
 }
 
-// One invocation per column walks down the rows in a fixed order (deterministic), with
-// compensated (Kahan) summation so large batches keep f32 accuracy.
+// One invocation per column walks down the rows in a fixed order (deterministic), summing
+// in blocks (sum.wgsl) so large batches keep f32 accuracy.
 @compute @workgroup_size(ELEMENTWISE_GROUP)
 fn bias_add_backward(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -36,14 +36,11 @@ fn bias_add_backward(
     if col >= params.cols {
         return;
     }
-    var sum = 0.0;
-    var carry = 0.0;
+    var blocked = blocked_sum_new();
     for (var row = 0u; row < params.rows; row++) {
-        let term = input[wid.z * params.input_stride + row * params.cols + col] - carry;
-        let next = sum + term;
-        carry = (next - sum) - term;
-        sum = next;
+        blocked_sum_add(&blocked, input[wid.z * params.input_stride + row * params.cols + col]);
     }
+    let sum = blocked_sum_value(blocked);
     let j = wid.z * params.output_stride + col;
     if params.accumulate != 0u {
         output[j] = output[j] + sum;

@@ -16,7 +16,7 @@ var<private> adam_state: ModelState;
 
 // The loss of a step whose loss is read, from the weighted terms the output layer wrote,
 // summed exactly as mse.wgsl's forward sums them (the same bits): params.reduce_threads
-// partial sums, partial v the Kahan-compensated sum of terms v, v + T, v + 2T, ... in order,
+// partial sums, partial v the blocked sum (sum.wgsl) of terms v, v + T, v + 2T, ... in order,
 // then reduce.wgsl's tree (width T/2, T/4, ..., 1), halved. Every invocation of the workgroup
 // after the last tile computes it and writes the same value (no barrier, no workgroup memory:
 // any kernel's workgroup can run it); the host keeps it to a few thousand terms.
@@ -26,15 +26,11 @@ fn sum_loss_terms(model: u32) {
     let threads = head.reduce_threads;
     var partials: array<f32, 1024>;
     for (var v = 0u; v < threads; v++) {
-        var sum = 0.0;
-        var carry = 0.0;
+        var sum = blocked_sum_new();
         for (var i = v; i < head.loss_terms; i += threads) {
-            let term = loss_terms[first + i] - carry;
-            let next = sum + term;
-            carry = (next - sum) - term;
-            sum = next;
+            blocked_sum_add(&sum, loss_terms[first + i]);
         }
-        partials[v] = sum;
+        partials[v] = blocked_sum_value(sum);
     }
     for (var width = threads / 2u; width > 0u; width >>= 1u) {
         for (var v = 0u; v < width; v++) {

@@ -24,9 +24,8 @@ fn mse_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let tb = wid.z * params.target_stride;
     let wb = wid.z * params.weight_stride;
     let n = params.rows * params.cols;
-    // Each invocation sums a fixed stride of elements (Kahan-compensated)...
-    var sum = 0.0;
-    var carry = 0.0;
+    // Each invocation sums a fixed stride of elements (sum.wgsl)...
+    var sum = blocked_sum_new();
     // Element i's row, kept without a division per element: i advances by REDUCE_THREADS,
     // its row by whole rows and its column by the remainder.
     var row = lid / params.cols;
@@ -40,10 +39,7 @@ fn mse_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             gradient[wid.z * params.gradient_stride + i] = element_gradient(prediction[yb + i], diff, row_weight[wb + row]);
         }
         let twice = regression_twice_loss(diff, row_weight[wb + row], params.huber_delta);
-        let term = twice - carry;
-        let next = sum + term;
-        carry = (next - sum) - term;
-        sum = next;
+        blocked_sum_add(&sum, twice);
         row += row_step;
         col += col_step;
         if col >= params.cols {
@@ -52,7 +48,7 @@ fn mse_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         }
     }
     // ...then a fixed-shape tree combines the partial sums.
-    let total = workgroup_sum(lid, sum);
+    let total = workgroup_sum(lid, blocked_sum_value(sum));
     if lid == 0u {
         output[wid.z * params.output_stride] = 0.5 * total;
     }

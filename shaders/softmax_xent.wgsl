@@ -50,9 +50,8 @@ fn xent_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
     let yb = wid.z * params.prediction_stride;
     let tb = wid.z * params.target_stride;
     let wb = wid.z * params.weight_stride;
-    // Each invocation sums a fixed stride of rows (Kahan-compensated)...
-    var sum = 0.0;
-    var carry = 0.0;
+    // Each invocation sums a fixed stride of rows (sum.wgsl)...
+    var sum = blocked_sum_new();
     for (var r = lid; r < params.rows; r += REDUCE_THREADS) {
         let start = yb + r * params.cols;
         var row_loss = 0.0;
@@ -77,13 +76,10 @@ fn xent_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
                 gradient[out_start + j] = gradient_element(prediction[start + j], target_values[tb + r * params.cols + j], w, g);
             }
         }
-        let term = row_weight[wb + r] * row_loss - carry;
-        let next = sum + term;
-        carry = (next - sum) - term;
-        sum = next;
+        blocked_sum_add(&sum, row_weight[wb + r] * row_loss);
     }
     // ...then a fixed-shape tree combines the partial sums (reduce.wgsl).
-    let total = workgroup_sum(lid, sum);
+    let total = workgroup_sum(lid, blocked_sum_value(sum));
     if lid == 0u {
         output[wid.z * params.output_stride] = total;
     }

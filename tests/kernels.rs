@@ -3,7 +3,9 @@
 //! that an unwritten element fails; bad shapes refused. (The matmul kernels: tests/matmul.rs.)
 //!
 //! Tolerance: relative Frobenius error ≤ 1e-5; the element-wise kernels sit within a few ulps
-//! (≤ 1e-6).
+//! (≤ 1e-6). The MSE forward sums up to 196 611 terms in blocks (shaders/sum.wgsl): over 300
+//! seeds of the (3, 65537) case on 8 CPU lanes its worst error was 4.0e-7, where a plain running
+//! sum reached 2.4e-5 (it failed this test once, in CI).
 
 mod common;
 

@@ -4,8 +4,8 @@
 //! output activation, and in training: a model fitted with it and with MSE on data with
 //! outliers.
 //!
-//! Tolerance: relative error ≤ 1e-5 (the forward sum is Kahan-compensated; each element is
-//! a few f32 operations).
+//! Tolerance: relative error ≤ 1e-5 (the forward sums in blocks, shaders/sum.wgsl; each element
+//! is a few f32 operations).
 
 mod common;
 

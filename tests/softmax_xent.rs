@@ -5,7 +5,7 @@
 //!
 //! Tolerance: relative error ≤ 1e-5. Per row the kernel takes a max, a sum of C
 //! exponentials and a log (a few ulps each, the sum's error growing like √C·6e-8 ≈ 2e-6 at
-//! C = 1031), and the forward sums rows with Kahan compensation; the backward's
+//! C = 1031), and the forward sums rows in blocks (shaders/sum.wgsl); the backward's
 //! `softmax · Σt − t` is a few ulps of its largest term, so it is scaled by `|p Σt| + |t|`.
 
 mod common;

@@ -1,6 +1,7 @@
 //! Bias add, forward and backward (shaders/bias.wgsl).
 
 use super::{check_dims, check_gpu, check_len, elementwise_groups, group_constants, model_strides};
+use super::sum::{BLOCKED_SUM, sum_constants};
 use crate::device::dispatch::Dispatch;
 use crate::device::gpu::Gpu;
 use crate::device::kernel::{Kernel, Part, Shader, wgsl_bindings, wgsl_struct};
@@ -34,9 +35,11 @@ wgsl_bindings! {
 const SHADER: Shader = Shader {
     file: "bias.wgsl",
     parts: &[
+        Part::Consts(sum_constants),
         Part::Consts(group_constants),
         Part::Text(BiasParams::WGSL),
         Part::Text(BiasBindings::WGSL),
+        Part::Text(BLOCKED_SUM),
         Part::Text(include_str!("../../shaders/bias.wgsl")),
     ],
     trusted: false,

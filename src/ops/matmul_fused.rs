@@ -17,6 +17,7 @@ use super::matmul_kernels::{MatmulLayout, kernel_in};
 use super::matmul_kernels::{MatmulKernel, MatmulParams, MatmulShaders, epilogue_constants, tile_constants};
 use super::mse::MSE_RULES;
 use super::optim::{ModelState, OPTIM_RULES};
+use super::sum::{BLOCKED_SUM, sum_constants};
 use crate::device::kernel::{Kernel, Part, Shader, wgsl_bindings, wgsl_consts};
 use crate::optim::OptimizerHyperparams;
 
@@ -104,6 +105,7 @@ macro_rules! fused_shader {
         Shader {
             file: $name,
             parts: &[
+                Part::Consts(sum_constants),
                 Part::Consts(epilogue_constants),
                 Part::Consts(tile_constants),
                 Part::Consts(prelude_constants),
@@ -115,6 +117,7 @@ macro_rules! fused_shader {
                 Part::Text($bindings::WGSL),
                 Part::Text(PRELUDE),
                 Part::Text(OPTIM_RULES),
+                Part::Text(BLOCKED_SUM),
                 Part::Text(include_str!("../../shaders/matmul_common.wgsl")),
                 $(Part::Text($store),)*
                 Part::Text(include_str!(concat!("../../shaders/", $file))),

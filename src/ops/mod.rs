@@ -55,6 +55,7 @@ mod matmul_head;
 mod registry_tests;
 #[cfg(test)]
 mod stacked_tests;
+mod sum;
 
 pub(crate) use activation::check_grad_from_output;
 pub use activation::{Activation, LEAKY_RELU_SLOPE, activation_backward, activation_forward};

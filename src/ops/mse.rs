@@ -6,6 +6,7 @@ use super::loss_kernels::{
     LossBindings, LossParams, REDUCE, loss_bindings, loss_params, reduction_threads, write_gradient_to,
 };
 use super::{Activation, check_grad_from_output, check_len, elementwise_groups, group_constants};
+use super::sum::{BLOCKED_SUM, sum_constants};
 use crate::device::dispatch::Dispatch;
 use crate::device::gpu::Gpu;
 use crate::device::kernel::{Kernel, Part, Shader};
@@ -19,12 +20,14 @@ pub(super) const MSE_RULES: &str = include_str!("../../shaders/mse_rules.wgsl");
 const SHADER: Shader = Shader {
     file: "mse.wgsl",
     parts: &[
+        Part::Consts(sum_constants),
         Part::Consts(group_constants),
         Part::Consts(prelude_constants),
         Part::Text(LossParams::WGSL),
         Part::Text(LossBindings::WGSL),
         Part::Text(PRELUDE),
         Part::Text(REDUCE),
+        Part::Text(BLOCKED_SUM),
         Part::Text(MSE_RULES),
         Part::Text(include_str!("../../shaders/mse.wgsl")),
     ],

@@ -5,6 +5,7 @@
 use super::loss_kernels::{
     LossBindings, LossParams, REDUCE, loss_bindings, loss_params, reduction_threads, write_gradient_to,
 };
+use super::sum::{BLOCKED_SUM, sum_constants};
 use crate::device::dispatch::Dispatch;
 use crate::device::gpu::Gpu;
 use crate::device::kernel::{Kernel, Part, Shader};
@@ -24,10 +25,12 @@ wgsl_consts! {
 const SHADER: Shader = Shader {
     file: "softmax_xent.wgsl",
     parts: &[
+        Part::Consts(sum_constants),
         Part::Consts(xent_constants),
         Part::Text(LossParams::WGSL),
         Part::Text(LossBindings::WGSL),
         Part::Text(REDUCE),
+        Part::Text(BLOCKED_SUM),
         Part::Text(include_str!("../../shaders/softmax_xent.wgsl")),
     ],
     trusted: false,

@@ -2,8 +2,8 @@
 // of elements or rows, the grouped kernel's loss terms, the bias gradient's rows. Terms go
 // into a block of at most SUM_BLOCK, each full block into the total, so the rounding error
 // grows like (SUM_BLOCK + n / SUM_BLOCK)·u instead of n·u, and small terms are not absorbed
-// by a large total. Plain additions in a fixed order: the same inputs give the same bits on
-// every adapter. Compensated (Kahan) summation would be more accurate on paper, but a shader
+// by a large total. Plain additions in a fixed order that a compiler may not change: the
+// same inputs give the same bits on every run. Compensated (Kahan) summation would be more accurate on paper, but a shader
 // compiler may simplify its (s + t) − s to t — lavapipe does — and silently undo it.
 // Up to SUM_BLOCK terms the result is the plain sequential sum, bit for bit.
 

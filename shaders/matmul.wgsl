@@ -244,14 +244,21 @@ fn lanes_tile(tile: u32, lane: u32, down: bool) {
     }
     // The 16 stores in a loop LLVM does not unroll (its bound is not a constant): each store
     // inlines the whole epilogue, and sixteen copies of it cost more compile time than the
-    // rest of the kernel.
-    let block = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    // rest of the kernel. The row's vec4 is picked by a switch and its component by selects
+    // (`component`), not by indexing: lavapipe lowers a dynamic index to per-lane memory.
     let count = min(16u, params.rows * 16u);
     for (var i = 0u; i < count; i++) {
         let row = row0 + (i / 4u) * row_step;
         let col = col0 + (i % 4u) * col_step;
+        var v = acc3;
+        switch i / 4u {
+            case 0u: { v = acc0; }
+            case 1u: { v = acc1; }
+            case 2u: { v = acc2; }
+            default: {}
+        }
         if row < params.rows && col < params.n {
-            store(row, col, block[i / 4u][i % 4u]);
+            store(row, col, component(v, i % 4u));
         }
     }
 }

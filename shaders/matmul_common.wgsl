@@ -57,3 +57,8 @@ fn b_at(kk: u32, col: u32) -> f32 {
     }
     return b_load(b_base + kk * params.n + col);
 }
+
+// Component j of v by selects, not a dynamic index (which lavapipe lowers to memory).
+fn component(v: vec4<f32>, j: u32) -> f32 {
+    return select(select(v.w, v.z, j == 2u), select(v.y, v.x, j == 0u), j < 2u);
+}

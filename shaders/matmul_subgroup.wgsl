@@ -192,39 +192,51 @@ fn subgroup_tile(tile: u32, lane: u32) {
     if col0 >= params.n {
         return;
     }
-    let block = array<vec4<f32>, 64>(
-        lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3,
-        lo4, hi4, lo5, hi5, lo6, hi6, lo7, hi7,
-        lo8, hi8, lo9, hi9, lo10, hi10, lo11, hi11,
-        lo12, hi12, lo13, hi13, lo14, hi14, lo15, hi15,
-        lo16, hi16, lo17, hi17, lo18, hi18, lo19, hi19,
-        lo20, hi20, lo21, hi21, lo22, hi22, lo23, hi23,
-        lo24, hi24, lo25, hi25, lo26, hi26, lo27, hi27,
-        lo28, hi28, lo29, hi29, lo30, hi30, lo31, hi31,
-    );
     // Rows of the tile below m, a vec4 of columns per pass, then (with a bias gradient, in
     // the first row of tiles) the row of ones' two vec4s from the sums. One call of `store`
     // in a loop LLVM keeps rolled (no bound is a constant): every call inlines the store's
     // epilogue (the grouped dispatch's is each optimizer's update), and five copies of it,
     // in the mixed kernel beside the lanes kernel's, took lavapipe ~10 s to compile on a
     // cold cache. The loop runs 2 passes per row, not 8 (a quarter of the time at K = 256).
+    // Each pass picks its vec4 by a `switch` on the pass (the same for every lane), not by
+    // indexing an array of the accumulators: lavapipe keeps such an array in per-lane memory
+    // and reads it back by gathers, which cost a third of a 32×64 tile at K = 32 (small×40's
+    // step: 2.48 → 2.19 ms, best of 7 `--profile` runs, each dispatch alone).
     let count = select(0u, min(row0 + 32u, params.m) - row0, row0 < params.m);
     let passes = 2u * count + select(0u, 2u, with_bias && row0 == 0u);
     for (var i = 0u; i < passes; i++) {
         var row = row0 + i / 2u;
         var v = sum_lo;
-        if i < 2u * count {
-            v = block[i];
-        } else {
-            row = params.m; // the bias gradient's row
-            if i % 2u == 1u {
-                v = sum_hi;
+        // past the tile's rows below m: the bias row's two vec4s (the default case)
+        switch select(i, 64u, i >= 2u * count) {
+            case 0u: { v = lo0; } case 1u: { v = hi0; } case 2u: { v = lo1; } case 3u: { v = hi1; }
+            case 4u: { v = lo2; } case 5u: { v = hi2; } case 6u: { v = lo3; } case 7u: { v = hi3; }
+            case 8u: { v = lo4; } case 9u: { v = hi4; } case 10u: { v = lo5; } case 11u: { v = hi5; }
+            case 12u: { v = lo6; } case 13u: { v = hi6; } case 14u: { v = lo7; } case 15u: { v = hi7; }
+            case 16u: { v = lo8; } case 17u: { v = hi8; } case 18u: { v = lo9; } case 19u: { v = hi9; }
+            case 20u: { v = lo10; } case 21u: { v = hi10; } case 22u: { v = lo11; } case 23u: { v = hi11; }
+            case 24u: { v = lo12; } case 25u: { v = hi12; } case 26u: { v = lo13; } case 27u: { v = hi13; }
+            case 28u: { v = lo14; } case 29u: { v = hi14; } case 30u: { v = lo15; } case 31u: { v = hi15; }
+            case 32u: { v = lo16; } case 33u: { v = hi16; } case 34u: { v = lo17; } case 35u: { v = hi17; }
+            case 36u: { v = lo18; } case 37u: { v = hi18; } case 38u: { v = lo19; } case 39u: { v = hi19; }
+            case 40u: { v = lo20; } case 41u: { v = hi20; } case 42u: { v = lo21; } case 43u: { v = hi21; }
+            case 44u: { v = lo22; } case 45u: { v = hi22; } case 46u: { v = lo23; } case 47u: { v = hi23; }
+            case 48u: { v = lo24; } case 49u: { v = hi24; } case 50u: { v = lo25; } case 51u: { v = hi25; }
+            case 52u: { v = lo26; } case 53u: { v = hi26; } case 54u: { v = lo27; } case 55u: { v = hi27; }
+            case 56u: { v = lo28; } case 57u: { v = hi28; } case 58u: { v = lo29; } case 59u: { v = hi29; }
+            case 60u: { v = lo30; } case 61u: { v = hi30; } case 62u: { v = lo31; } case 63u: { v = hi31; }
+            default: {
+                row = params.m; // the bias gradient's row
+                if i % 2u == 1u {
+                    v = sum_hi;
+                }
             }
         }
         let col = col0 + 4u * (i % 2u);
         let width = select(0u, min(4u, params.n - col), col < params.n);
         for (var j = 0u; j < width; j++) {
-            store(row, col + j, v[j]);
+            store(row, col + j, component(v, j));
         }
     }
 }
+

@@ -7,11 +7,11 @@
 // l, l + 8, l + 16, l + 24) and its own 8 of op(B); subgroupBroadcast hands every invocation
 // all 32 values of op(A): 12 loads per 256 FMAs, where on lavapipe a load costs far more than
 // a broadcast. Broadcasts need a constant lane, so the 32 rows are spelled out below (rows
-// r = 8q + l: `s{r} = subgroupBroadcast(a{q}, l)`). The stores run in a loop LLVM keeps
-// rolled, a vec4 per pass, so the epilogue is inlined 4 times (unrolled, 256 copies of it
-// took minutes to compile). Any shape and every epilogue; the bias gradient's row of ones is not a row of
-// the tiles: each invocation sums its op(B) values as it loads them, and the first row of
-// tiles stores the sums.
+// r = 8q + l: `s{r} = subgroupBroadcast(a{q}, l)`). The stores run in loops LLVM keeps
+// rolled, a row per pass, so the epilogue is inlined once (unrolled, 256 copies of it took
+// minutes to compile). Any shape and every epilogue; the bias gradient's row of ones is not a
+// row of the tiles: each invocation sums its op(B) values as it loads them, and the first row
+// of tiles stores the sums.
 @compute @workgroup_size(LANES)
 fn matmul_subgroup(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -192,50 +192,47 @@ fn subgroup_tile(tile: u32, lane: u32) {
     if col0 >= params.n {
         return;
     }
-    // Rows of the tile below m, a vec4 of columns per pass, then (with a bias gradient, in
-    // the first row of tiles) the row of ones' two vec4s from the sums. One call of `store`
-    // in a loop LLVM keeps rolled (no bound is a constant): every call inlines the store's
-    // epilogue (the grouped dispatch's is each optimizer's update), and five copies of it,
-    // in the mixed kernel beside the lanes kernel's, took lavapipe ~10 s to compile on a
-    // cold cache. The loop runs 2 passes per row, not 8 (a quarter of the time at K = 256).
-    // Each pass picks its vec4 by a `switch` on the pass (the same for every lane), not by
-    // indexing an array of the accumulators: lavapipe keeps such an array in per-lane memory
-    // and reads it back by gathers, which cost a third of a 32×64 tile at K = 32 (small×40's
-    // step: 2.48 → 2.19 ms, best of 7 `--profile` runs, each dispatch alone).
+    // Rows of the tile below m, one per pass, then (with a bias gradient, in the first row of
+    // tiles) the row of ones from the sums. One call of `store` in loops LLVM keeps rolled (no
+    // bound is a constant): every call inlines the store's epilogue (the grouped dispatch's is
+    // each optimizer's update), and five copies of it, in the mixed kernel beside the lanes
+    // kernel's, took lavapipe ~10 s to compile on a cold cache. Each pass picks its row's two
+    // vec4s by a `switch` on the pass (the same for every lane), not by indexing an array of
+    // the accumulators: lavapipe keeps such an array in per-lane memory and reads it back by
+    // gathers, which cost a third of a 32×64 tile at K = 32 (small×40's step, each dispatch
+    // alone: 2.57 → 2.17 ms); a switch per vec4 instead of per row cost 5% more, one per
+    // element 30% more.
     let count = select(0u, min(row0 + 32u, params.m) - row0, row0 < params.m);
-    let passes = 2u * count + select(0u, 2u, with_bias && row0 == 0u);
-    for (var i = 0u; i < passes; i++) {
-        var row = row0 + i / 2u;
-        var v = sum_lo;
-        // past the tile's rows below m: the bias row's two vec4s (the default case)
-        switch select(i, 64u, i >= 2u * count) {
-            case 0u: { v = lo0; } case 1u: { v = hi0; } case 2u: { v = lo1; } case 3u: { v = hi1; }
-            case 4u: { v = lo2; } case 5u: { v = hi2; } case 6u: { v = lo3; } case 7u: { v = hi3; }
-            case 8u: { v = lo4; } case 9u: { v = hi4; } case 10u: { v = lo5; } case 11u: { v = hi5; }
-            case 12u: { v = lo6; } case 13u: { v = hi6; } case 14u: { v = lo7; } case 15u: { v = hi7; }
-            case 16u: { v = lo8; } case 17u: { v = hi8; } case 18u: { v = lo9; } case 19u: { v = hi9; }
-            case 20u: { v = lo10; } case 21u: { v = hi10; } case 22u: { v = lo11; } case 23u: { v = hi11; }
-            case 24u: { v = lo12; } case 25u: { v = hi12; } case 26u: { v = lo13; } case 27u: { v = hi13; }
-            case 28u: { v = lo14; } case 29u: { v = hi14; } case 30u: { v = lo15; } case 31u: { v = hi15; }
-            case 32u: { v = lo16; } case 33u: { v = hi16; } case 34u: { v = lo17; } case 35u: { v = hi17; }
-            case 36u: { v = lo18; } case 37u: { v = hi18; } case 38u: { v = lo19; } case 39u: { v = hi19; }
-            case 40u: { v = lo20; } case 41u: { v = hi20; } case 42u: { v = lo21; } case 43u: { v = hi21; }
-            case 44u: { v = lo22; } case 45u: { v = hi22; } case 46u: { v = lo23; } case 47u: { v = hi23; }
-            case 48u: { v = lo24; } case 49u: { v = hi24; } case 50u: { v = lo25; } case 51u: { v = hi25; }
-            case 52u: { v = lo26; } case 53u: { v = hi26; } case 54u: { v = lo27; } case 55u: { v = hi27; }
-            case 56u: { v = lo28; } case 57u: { v = hi28; } case 58u: { v = lo29; } case 59u: { v = hi29; }
-            case 60u: { v = lo30; } case 61u: { v = hi30; } case 62u: { v = lo31; } case 63u: { v = hi31; }
+    let rows = count + select(0u, 1u, with_bias && row0 == 0u);
+    for (var i = 0u; i < rows; i++) {
+        var row = row0 + i;
+        var lo = sum_lo;
+        var hi = sum_hi;
+        // past the tile's rows below m: the bias row (the default case)
+        switch select(i, 32u, i >= count) {
+            case 0u: { lo = lo0; hi = hi0; } case 1u: { lo = lo1; hi = hi1; }
+            case 2u: { lo = lo2; hi = hi2; } case 3u: { lo = lo3; hi = hi3; }
+            case 4u: { lo = lo4; hi = hi4; } case 5u: { lo = lo5; hi = hi5; }
+            case 6u: { lo = lo6; hi = hi6; } case 7u: { lo = lo7; hi = hi7; }
+            case 8u: { lo = lo8; hi = hi8; } case 9u: { lo = lo9; hi = hi9; }
+            case 10u: { lo = lo10; hi = hi10; } case 11u: { lo = lo11; hi = hi11; }
+            case 12u: { lo = lo12; hi = hi12; } case 13u: { lo = lo13; hi = hi13; }
+            case 14u: { lo = lo14; hi = hi14; } case 15u: { lo = lo15; hi = hi15; }
+            case 16u: { lo = lo16; hi = hi16; } case 17u: { lo = lo17; hi = hi17; }
+            case 18u: { lo = lo18; hi = hi18; } case 19u: { lo = lo19; hi = hi19; }
+            case 20u: { lo = lo20; hi = hi20; } case 21u: { lo = lo21; hi = hi21; }
+            case 22u: { lo = lo22; hi = hi22; } case 23u: { lo = lo23; hi = hi23; }
+            case 24u: { lo = lo24; hi = hi24; } case 25u: { lo = lo25; hi = hi25; }
+            case 26u: { lo = lo26; hi = hi26; } case 27u: { lo = lo27; hi = hi27; }
+            case 28u: { lo = lo28; hi = hi28; } case 29u: { lo = lo29; hi = hi29; }
+            case 30u: { lo = lo30; hi = hi30; } case 31u: { lo = lo31; hi = hi31; }
             default: {
                 row = params.m; // the bias gradient's row
-                if i % 2u == 1u {
-                    v = sum_hi;
-                }
             }
         }
-        let col = col0 + 4u * (i % 2u);
-        let width = select(0u, min(4u, params.n - col), col < params.n);
+        let width = min(8u, params.n - col0);
         for (var j = 0u; j < width; j++) {
-            store(row, col + j, component(v, j));
+            store(row, col0 + j, component(select(hi, lo, j < 4u), j % 4u));
         }
     }
 }

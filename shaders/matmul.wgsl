@@ -189,9 +189,10 @@ fn matmul_vec4(
 // loads (8 per 16 FMAs here); a 16×1 block per lane (17 loads per 16 FMAs, 16 of them the
 // same for all lanes) ran 2× slower, so the uniform loads are not cheaper there.
 // Lanes run across the columns (lane l: columns col0 + l + 8j, a tile of 4 rows × 32
-// columns), or with LANES_DOWN_ROWS down the rows (`lanes_down_tile`, below) for outputs
-// narrower than 32 columns, where lanes across the columns would idle. Any shape, every
-// epilogue, the bias gradient's row of ones (loads clamped at the edges, stores checked).
+// columns), or with LANES_DOWN_ROWS down the rows (lane l: rows row0 + l + 8i, a tile of 32
+// rows × 4 columns) for outputs narrower than 32 columns, where lanes across the columns
+// would idle. Any shape, every epilogue, the bias gradient's row of ones (loads clamped at
+// the edges, stores checked).
 @compute @workgroup_size(LANES)
 fn matmul_lanes(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -202,20 +203,23 @@ fn matmul_lanes(
     if tile == NO_TILE {
         return;
     }
-    if LANES_DOWN_ROWS {
-        lanes_down_tile(tile, lid.x);
-    } else {
-        lanes_tile(tile, lid.x);
-    }
+    lanes_tile(tile, lid.x, LANES_DOWN_ROWS);
 }
 
-// One tile of C (4 rows × 32 columns), by the invocation in lane `lane` (the grouped
-// dispatch's mixed entry point calls it too, for the products it runs with this kernel).
-fn lanes_tile(tile: u32, lane: u32) {
-    let row0 = (tile / params.tiles_n) * 4u;
-    let row_step = 1u;
-    let col0 = (tile % params.tiles_n) * (4u * LANES) + lane;
-    let col_step = LANES;
+// One tile of C, by the invocation in lane `lane`, the lanes down the rows with `down` (the
+// grouped dispatch's mixed entry point calls it too, for the products it runs with this
+// kernel).
+fn lanes_tile(tile: u32, lane: u32, down: bool) {
+    var row0 = (tile / params.tiles_n) * 4u;
+    var row_step = 1u;
+    var col0 = (tile % params.tiles_n) * (4u * LANES) + lane;
+    var col_step = LANES;
+    if down {
+        row0 = (tile / params.tiles_n) * (4u * LANES) + lane;
+        row_step = LANES;
+        col0 = (tile % params.tiles_n) * 4u;
+        col_step = 1u;
+    }
     let last_row = params.rows - 1u;
     let last_col = params.n - 1u;
     let r0 = min(row0, last_row);
@@ -255,64 +259,6 @@ fn lanes_tile(tile: u32, lane: u32) {
         }
         if row < params.rows && col < params.n {
             store(row, col, component(v, i % 4u));
-        }
-    }
-}
-
-// Lanes down the rows, for narrow outputs: lane l owns rows row0 + l + 8i (i < 4) and all
-// LANES_DOWN_COLS columns of the tile (a tile of 32 rows × 16 columns), so a 10-column
-// output is one tile across. Per k: 4 loads of op(A) (consecutive rows across the lanes)
-// and 16 of op(B), the same for every lane. With tiles 4 columns wide (three across a
-// 10-column output) small×40's narrow products took ~10% longer: each tile pays its set-up
-// and its stores' bookkeeping. Stores as `lanes_tile`'s: one call of `store`, the vec4 by
-// a switch.
-fn lanes_down_tile(tile: u32, lane: u32) {
-    let row0 = (tile / params.tiles_n) * (4u * LANES) + lane;
-    let col0 = (tile % params.tiles_n) * LANES_DOWN_COLS;
-    let last_row = params.rows - 1u;
-    let last_col = params.n - 1u;
-    let r0 = min(row0, last_row);
-    let r1 = min(row0 + LANES, last_row);
-    let r2 = min(row0 + 2u * LANES, last_row);
-    let r3 = min(row0 + 3u * LANES, last_row);
-    // acc{i}_{j}: row i of the block, columns col0 + 4j .. + 4
-    var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0); var acc0_2 = vec4<f32>(0.0); var acc0_3 = vec4<f32>(0.0);
-    var acc1_0 = vec4<f32>(0.0); var acc1_1 = vec4<f32>(0.0); var acc1_2 = vec4<f32>(0.0); var acc1_3 = vec4<f32>(0.0);
-    var acc2_0 = vec4<f32>(0.0); var acc2_1 = vec4<f32>(0.0); var acc2_2 = vec4<f32>(0.0); var acc2_3 = vec4<f32>(0.0);
-    var acc3_0 = vec4<f32>(0.0); var acc3_1 = vec4<f32>(0.0); var acc3_2 = vec4<f32>(0.0); var acc3_3 = vec4<f32>(0.0);
-    for (var kk = 0u; kk < params.k; kk++) {
-        let b0 = vec4<f32>(b_at(kk, min(col0, last_col)), b_at(kk, min(col0 + 1u, last_col)), b_at(kk, min(col0 + 2u, last_col)), b_at(kk, min(col0 + 3u, last_col)));
-        let b1 = vec4<f32>(b_at(kk, min(col0 + 4u, last_col)), b_at(kk, min(col0 + 5u, last_col)), b_at(kk, min(col0 + 6u, last_col)), b_at(kk, min(col0 + 7u, last_col)));
-        let b2 = vec4<f32>(b_at(kk, min(col0 + 8u, last_col)), b_at(kk, min(col0 + 9u, last_col)), b_at(kk, min(col0 + 10u, last_col)), b_at(kk, min(col0 + 11u, last_col)));
-        let b3 = vec4<f32>(b_at(kk, min(col0 + 12u, last_col)), b_at(kk, min(col0 + 13u, last_col)), b_at(kk, min(col0 + 14u, last_col)), b_at(kk, min(col0 + 15u, last_col)));
-        let a0 = vec4<f32>(a_at(r0, kk));
-        let a1 = vec4<f32>(a_at(r1, kk));
-        let a2 = vec4<f32>(a_at(r2, kk));
-        let a3 = vec4<f32>(a_at(r3, kk));
-        acc0_0 = fma(a0, b0, acc0_0); acc0_1 = fma(a0, b1, acc0_1); acc0_2 = fma(a0, b2, acc0_2); acc0_3 = fma(a0, b3, acc0_3);
-        acc1_0 = fma(a1, b0, acc1_0); acc1_1 = fma(a1, b1, acc1_1); acc1_2 = fma(a1, b2, acc1_2); acc1_3 = fma(a1, b3, acc1_3);
-        acc2_0 = fma(a2, b0, acc2_0); acc2_1 = fma(a2, b1, acc2_1); acc2_2 = fma(a2, b2, acc2_2); acc2_3 = fma(a2, b3, acc2_3);
-        acc3_0 = fma(a3, b0, acc3_0); acc3_1 = fma(a3, b1, acc3_1); acc3_2 = fma(a3, b2, acc3_2); acc3_3 = fma(a3, b3, acc3_3);
-    }
-    let width = min(LANES_DOWN_COLS, params.n - col0);
-    var rows = 0u;
-    for (var i = 0u; i < 4u; i++) {
-        if row0 + i * LANES < params.rows {
-            rows = i + 1u;
-        }
-    }
-    for (var i = 0u; i < rows * LANES_DOWN_COLS; i++) {
-        var v = acc3_3;
-        switch i / 4u {
-            case 0u: { v = acc0_0; } case 1u: { v = acc0_1; } case 2u: { v = acc0_2; } case 3u: { v = acc0_3; }
-            case 4u: { v = acc1_0; } case 5u: { v = acc1_1; } case 6u: { v = acc1_2; } case 7u: { v = acc1_3; }
-            case 8u: { v = acc2_0; } case 9u: { v = acc2_1; } case 10u: { v = acc2_2; } case 11u: { v = acc2_3; }
-            case 12u: { v = acc3_0; } case 13u: { v = acc3_1; } case 14u: { v = acc3_2; } case 15u: { v = acc3_3; }
-            default: {}
-        }
-        let j = i % LANES_DOWN_COLS;
-        if j < width {
-            store(row0 + (i / LANES_DOWN_COLS) * LANES, col0 + j, component(v, i % 4u));
         }
     }
 }

@@ -18,9 +18,7 @@ fn matmul_grouped_mixed(
     // each optimizer's update), which is what lavapipe spends its compile time on.
     if params.mixed_kernel == MIXED_SUBGROUP {
         subgroup_tile(tile, lane);
-    } else if params.mixed_kernel == MIXED_LANES_DOWN {
-        lanes_down_tile(tile, lane);
     } else {
-        lanes_tile(tile, lane);
+        lanes_tile(tile, lane, params.mixed_kernel == MIXED_LANES_DOWN);
     }
 }

@@ -16,8 +16,6 @@ wgsl_consts! {
     /// Invocations across a `matmul_lanes`, `matmul_subgroup` or `matmul_vec4` workgroup:
     /// one SIMD group on lavapipe, each lane 4 (lanes, subgroup) or 8 (vec4) columns wide.
     const LANES: u32 = 8;
-    /// Columns of a `LanesDown` tile (its 32 rows are 4 per lane).
-    const LANES_DOWN_COLS: u32 = 16;
 }
 
 /// Which operands of a matmul are stored transposed. `C = op(A)·op(B)`.
@@ -50,8 +48,8 @@ pub enum MatmulKernel {
     /// in a fraction of a second where the unrolled kernels take tens of seconds to minutes
     /// on a cold shader cache. Any shape.
     Lanes,
-    /// [`MatmulKernel::Lanes`] with the lanes down the rows (tiles of 32 rows × 16 columns,
-    /// 4 rows per lane), for outputs narrower than 32 columns. Any shape.
+    /// [`MatmulKernel::Lanes`] with the lanes down the rows (tiles of 32×4), for outputs
+    /// narrower than 32 columns. Any shape.
     LanesDown,
     /// For CPU adapters with subgroups of 8 or more: a workgroup of 8 (one subgroup)
     /// computes 32×64 outputs, each invocation loading a quarter of op(A)'s column and
@@ -87,7 +85,7 @@ impl MatmulKernel {
             MatmulKernel::Vec4 => (8 * vec4_workgroup_rows(gpu) as usize, 8 * LANES as usize),
             MatmulKernel::Tiled => (TILED_TILE as usize, TILED_TILE as usize),
             MatmulKernel::Lanes => (4, 4 * LANES as usize),
-            MatmulKernel::LanesDown => (4 * LANES as usize, LANES_DOWN_COLS as usize),
+            MatmulKernel::LanesDown => (4 * LANES as usize, 4),
             MatmulKernel::Subgroup => (4 * LANES as usize, 8 * LANES as usize),
         }
     }

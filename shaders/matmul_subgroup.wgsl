@@ -200,8 +200,8 @@ fn subgroup_tile(tile: u32, lane: u32) {
     // vec4s by a `switch` on the pass (the same for every lane), not by indexing an array of
     // the accumulators: lavapipe keeps such an array in per-lane memory and reads it back by
     // gathers, which cost a third of a 32×64 tile at K = 32 (small×40's step, each dispatch
-    // alone: 2.57 → 2.17 ms); a switch per vec4 instead of per row cost 5% more, one per
-    // element 30% more.
+    // alone: 2.50 → 1.97 ms, BENCHMARKS.md session 12); a switch per vec4 instead of per row
+    // cost 5% more, one per element 30% more.
     let count = select(0u, min(row0 + 32u, params.m) - row0, row0 < params.m);
     let rows = count + select(0u, 1u, with_bias && row0 == 0u);
     for (var i = 0u; i < rows; i++) {
@@ -236,4 +236,3 @@ fn subgroup_tile(tile: u32, lane: u32) {
         }
     }
 }
-
